@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests and the demo use, only when missing (repeat runs are fast),
+# and mounts tracefs for bpftrace. Needs root; without root it only reports what is missing.
+set -euo pipefail
+need=()
+command -v chattr >/dev/null || need+=(e2fsprogs)
+command -v bpftrace >/dev/null || need+=(bpftrace)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v aide >/dev/null || need+=(aide)
+command -v python3 >/dev/null || need+=(python3)
+command -v make >/dev/null || need+=(make)
+command -v g++ >/dev/null || need+=(g++)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup-host: missing system packages (${need[*]}); run as root to install them" >&2
+  else
+    echo "setup-host: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/trace_pipe ] && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || echo "setup-host: could not mount tracefs" >&2
+fi
