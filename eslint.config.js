@@ -8,6 +8,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' },
       parserOptions: { projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
@@ -21,8 +22,13 @@ export default tseslint.config(
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'fs', 'path', 'os', 'child_process', 'crypto', 'net', '../adapters/*', '../daemon/*', '../cli/*', '../vault/*'], message: 'src/core is pure: no I/O, no Node modules, no outer layers.' }] }],
-      'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval', 'Date'],
-      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'inject the clock' }],
+      'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval', 'setImmediate', 'performance'],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'src/core takes the time as a parameter' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'src/core takes the time as a parameter' },
+        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'src/core takes randomness as a parameter' },
+      ],
     },
   },
   {
