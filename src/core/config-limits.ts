@@ -1,0 +1,56 @@
+// Limits of the daemon with their units in the names, in one typed place (STYLE.md 8); validated by the config schema.
+
+// Why: every timing and size bound of the daemon has one documented default and one allowed range.
+export interface DaemonLimits {
+  /** Period of the full vault verify (content hashes, modes, flags). */
+  verifyIntervalMs: number;
+  /** Period of the cheaper flag audit (lsattr/ioctl of every sealed inode, no hashing). */
+  flagAuditIntervalMs: number;
+  /** Quiet time after a watch event before re-verifying (coalesces a burst of events). */
+  tamperDebounceMs: number;
+  /** Largest control-socket request line accepted, in bytes (base64 bundles count here). */
+  maxRequestBytes: number;
+  /** How long a control client may take to send its request line. */
+  requestTimeoutMs: number;
+  /** Largest number of deploys waiting in the queue; more are refused with `busy`. */
+  maxQueuedDeploys: number;
+  /** Event-loop delay above which the daemon stops sending WATCHDOG=1. */
+  maxEventLoopLagMs: number;
+  /** A verify older than this (beyond its period) marks the vault check as stale: no WATCHDOG=1. */
+  maxVerifyAgeMs: number;
+  /** Inbox files must be unchanged for this long before they are picked up (chokidar awaitWriteFinish). */
+  inboxStableMs: number;
+  /** Directory depth watched below the live release root. */
+  watchDepth: number;
+}
+
+// Why: the documented defaults of docs/CONFIG.md.
+export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
+  verifyIntervalMs: 300_000,
+  flagAuditIntervalMs: 30_000,
+  tamperDebounceMs: 50,
+  maxRequestBytes: 64 * 1024 * 1024,
+  requestTimeoutMs: 30_000,
+  maxQueuedDeploys: 256,
+  maxEventLoopLagMs: 1_000,
+  maxVerifyAgeMs: 900_000,
+  inboxStableMs: 500,
+  watchDepth: 32,
+};
+
+// Why: the allowed range of each limit, so a typo (ms vs s) is refused at start, not discovered in production.
+export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; max: number } } = {
+  verifyIntervalMs: { min: 1_000, max: 86_400_000 },
+  flagAuditIntervalMs: { min: 200, max: 86_400_000 },
+  tamperDebounceMs: { min: 0, max: 10_000 },
+  maxRequestBytes: { min: 1024, max: 1024 * 1024 * 1024 },
+  requestTimeoutMs: { min: 100, max: 600_000 },
+  maxQueuedDeploys: { min: 1, max: 100_000 },
+  maxEventLoopLagMs: { min: 10, max: 60_000 },
+  maxVerifyAgeMs: { min: 1_000, max: 7 * 86_400_000 },
+  inboxStableMs: { min: 0, max: 60_000 },
+  watchDepth: { min: 0, max: 256 },
+};
+
+// Why: the systemd watchdog accepts WatchdogSec between these; we ping at half the period.
+export const WATCHDOG_USEC_BOUNDS = { min: 100_000, max: 3_600_000_000 } as const;
