@@ -1,0 +1,52 @@
+// Client of the daemon's control socket: one JSON line out, one JSON line back.
+import { connect } from 'node:net';
+import { SentinelError } from '../core/errors.js';
+
+// Why: `sentinel status/deploy --socket` and tests talk to the daemon through this one function.
+export async function sendRequest(socketPath: string, request: unknown, opts: { timeoutMs: number; maxReplyBytes?: number }): Promise<unknown> {
+  const maxReply = opts.maxReplyBytes ?? 16 * 1024 * 1024;
+  const line = `${JSON.stringify(request)}\n`;
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: Error | null, value?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err !== null) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => {
+      finish(new SentinelError('unavailable', `no reply from the daemon within ${String(opts.timeoutMs)} ms`, { where: socketPath }));
+    }, opts.timeoutMs);
+    socket.on('connect', () => {
+      socket.end(line);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxReply) {
+        finish(new SentinelError('too-large', `reply larger than ${String(maxReply)} bytes`, { where: socketPath }));
+        return;
+      }
+      chunks.push(chunk);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        finish(null, JSON.parse(text.slice(0, nl)));
+      } catch (cause) {
+        finish(new SentinelError('internal', 'daemon reply is not JSON', { where: socketPath, cause }));
+      }
+    });
+    socket.on('error', (cause: NodeJS.ErrnoException) => {
+      const code = cause.code === 'ENOENT' || cause.code === 'ECONNREFUSED' ? 'unavailable' : cause.code === 'EACCES' || cause.code === 'EPERM' ? 'not-permitted' : 'io';
+      finish(new SentinelError(code, `cannot talk to the daemon: ${cause.message}`, { where: socketPath, cause }));
+    });
+    socket.on('close', () => {
+      finish(new SentinelError('unavailable', 'daemon closed the connection without a reply', { where: socketPath }));
+    });
+  });
+}
