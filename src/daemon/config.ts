@@ -1,0 +1,116 @@
+// The daemon's configuration (DESIGN.md "Daemon configuration", docs/CONFIG.md): validated once at start, every bad field named.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { SentinelError } from '../core/errors.js';
+import { DAEMON_LIMIT_BOUNDS, DEFAULT_DAEMON_LIMITS, type DaemonLimits } from '../core/config-limits.js';
+import { targetSchema } from './targets/spec.js';
+import { protectionSchema } from './protection/spec.js';
+
+const absolutePath = z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
+
+const limitsShape = Object.fromEntries(
+  (Object.keys(DEFAULT_DAEMON_LIMITS) as (keyof DaemonLimits)[]).map((k) => [
+    k,
+    z.number().int().min(DAEMON_LIMIT_BOUNDS[k].min).max(DAEMON_LIMIT_BOUNDS[k].max).default(DEFAULT_DAEMON_LIMITS[k]),
+  ]),
+) as { [K in keyof DaemonLimits]: z.ZodDefault<z.ZodNumber> };
+
+// Why: the one schema of the config file; key names are a user-facing contract, defaults are documented in docs/CONFIG.md.
+export const daemonConfigSchema = z
+  .object({
+    vault: z
+      .object({
+        path: absolutePath,
+        trust: z.array(absolutePath).min(1),
+        threshold: z.number().int().min(1).default(1),
+        inbox: absolutePath.optional(),
+        onTamper: z.enum(['heal', 'alert']).default('heal'),
+      })
+      .strict(),
+    control: z
+      .object({
+        socket: absolutePath.default('/run/omnimind-sentinel/sentinel.sock'),
+        group: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ socket: '/run/omnimind-sentinel/sentinel.sock' }),
+    audit: z
+      .object({
+        path: absolutePath.default('/var/log/omnimind-sentinel/audit.log'),
+        appendOnly: z.boolean().default(true),
+      })
+      .strict()
+      .default({ path: '/var/log/omnimind-sentinel/audit.log', appendOnly: true }),
+    stateDir: absolutePath.default('/var/lib/omnimind-sentinel'),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+    limits: z.object(limitsShape).strict().default(DEFAULT_DAEMON_LIMITS),
+    targets: z.array(targetSchema).default([]),
+    protection: protectionSchema.prefault({}),
+  })
+  .strict();
+
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const at = issue.path.length === 0 ? '(root)' : issue.path.map((p) => (typeof p === 'number' ? `[${String(p)}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      return `${at}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+// Why: untrusted input (a file, flags) becomes a DaemonConfig only here; the error names every bad field (exit 2).
+export function parseDaemonConfig(value: unknown, where: string): DaemonConfig {
+  const result = daemonConfigSchema.safeParse(value);
+  if (!result.success) throw new SentinelError('config', `invalid configuration: ${describeIssues(result.error)}`, { where });
+  return result.data;
+}
+
+// Why: `sentinel daemon --config FILE`.
+export function loadDaemonConfig(file: string): Promise<DaemonConfig> {
+  return resolveDaemonConfig(file, {});
+}
+
+// Why: `sentinel daemon --vault DIR --trust PUB... --socket PATH` runs with no file at all; flags override the file.
+export function mergeDaemonFlags(base: unknown, flags: { vault?: string; trust?: string[]; socket?: string; inbox?: string; audit?: string; stateDir?: string; logLevel?: string }): unknown {
+  const obj = (typeof base === 'object' && base !== null ? { ...(base as Record<string, unknown>) } : {}) as Record<string, unknown>;
+  const section = (name: string): Record<string, unknown> => {
+    const v = obj[name];
+    const copy = typeof v === 'object' && v !== null ? { ...(v as Record<string, unknown>) } : {};
+    obj[name] = copy;
+    return copy;
+  };
+  if (flags.vault !== undefined) section('vault').path = flags.vault;
+  if (flags.trust !== undefined && flags.trust.length > 0) section('vault').trust = flags.trust;
+  if (flags.inbox !== undefined) section('vault').inbox = flags.inbox;
+  if (flags.socket !== undefined) section('control').socket = flags.socket;
+  if (flags.audit !== undefined) section('audit').path = flags.audit;
+  if (flags.stateDir !== undefined) obj.stateDir = flags.stateDir;
+  if (flags.logLevel !== undefined) section('log').level = flags.logLevel;
+  return obj;
+}
+
+// Why: reads the file if given, applies flags, validates once.
+export async function resolveDaemonConfig(file: string | undefined, flags: Parameters<typeof mergeDaemonFlags>[1]): Promise<DaemonConfig> {
+  let base: unknown = {};
+  const where = file ?? 'command-line flags';
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
+      throw new SentinelError(code, 'cannot read the configuration file', { where: file, cause });
+    }
+    try {
+      base = JSON.parse(text);
+    } catch (cause) {
+      throw new SentinelError('config', `configuration is not valid JSON: ${(cause as Error).message}`, { where: file, cause });
+    }
+  }
+  return parseDaemonConfig(mergeDaemonFlags(base, flags), where);
+}
