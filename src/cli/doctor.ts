@@ -1,0 +1,159 @@
+// `sentinel doctor`: what this host can do for the whole mission (vault, watchdog, protection,
+// eBPF), each line ok / missing / degraded with its fix; exit 0 only if the vault can work.
+import { constants, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
+import { loadNative } from '../adapters/native.js';
+import { isSentinelError } from '../core/errors.js';
+import { printJson, printLines } from './output.js';
+
+export type CheckStatus = 'ok' | 'missing' | 'degraded';
+
+/** One line of the doctor's report; `vault` marks the checks the vault cannot work without. */
+export interface DoctorCheck { name: string; status: CheckStatus; detail: string; fix?: string; vault: boolean }
+
+const CAP_LINUX_IMMUTABLE = 9;
+const CAP_SYS_RESOURCE = 24;
+const CAP_BPF = 39;
+const CAP_PERFMON = 38;
+const CAP_SYS_ADMIN = 21;
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  return fs.readFile(path, 'utf8').catch(() => fallback);
+}
+
+async function onPath(cmd: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    if (dir === '') continue;
+    const p = join(dir, cmd);
+    const ok = await fs.access(p, constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return p;
+  }
+  return undefined;
+}
+
+/** Parsed /proc/self/mounts lines: type, mount point, options. */
+type Mount = { type: string; at: string; options: string[] };
+
+async function mounts(): Promise<Mount[]> {
+  const text = await readOr('/proc/self/mounts', '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const [, at = '', type = '', opts = ''] = l.split(' ');
+      return { type, at: at.replace(/\\040/g, ' '), options: opts.split(',') };
+    });
+}
+
+function hasCap(capHex: string | undefined, bit: number): boolean {
+  if (capHex === undefined) return false;
+  return ((BigInt(`0x${capHex}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
+async function nearestExistingDir(dir: string): Promise<string> {
+  let d = dir;
+  for (;;) {
+    const st = await fs.stat(d).catch(() => undefined);
+    if (st?.isDirectory() === true) return d;
+    const up = dirname(d);
+    if (up === d) return d;
+    d = up;
+  }
+}
+
+async function checkImmutable(vaultDir: string): Promise<DoctorCheck> {
+  const dir = await nearestExistingDir(vaultDir);
+  try {
+    await probeImmutableSupport(dir);
+    return { name: 'vault filesystem supports +i', status: 'ok', detail: `chattr +i works in ${dir}`, vault: true };
+  } catch (e) {
+    if (isSentinelError(e, 'no-immutable-support')) {
+      return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${e.message}`, fix: 'put the vault on ext4, xfs, btrfs or tmpfs (not overlayfs/NFS/vfat)', vault: true };
+    }
+    if (isSentinelError(e, 'not-permitted')) {
+      return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${e.message}`, fix: 'run as root with CAP_LINUX_IMMUTABLE (outside a container that drops it)', vault: true };
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${msg}`, fix: 'check the directory exists and is writable by root', vault: true };
+  }
+}
+
+// Runs every probe; none throws, each reports its own state.
+export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+  checks.push(uid === 0 ? { name: 'root', status: 'ok', detail: 'running as uid 0', vault: true } : { name: 'root', status: 'missing', detail: `running as uid ${uid}`, fix: 'run sentinel as root (sudo) or as the systemd service', vault: true });
+
+  const statusText = await readOr('/proc/self/status', '');
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(statusText)?.[1];
+  const immutableCap = hasCap(capEff, CAP_LINUX_IMMUTABLE);
+  checks.push(immutableCap ? { name: 'CAP_LINUX_IMMUTABLE', status: 'ok', detail: 'may set and clear +i', vault: true } : { name: 'CAP_LINUX_IMMUTABLE', status: 'missing', detail: 'cannot change the immutable flag', fix: 'grant CAP_LINUX_IMMUTABLE (AmbientCapabilities= / CapabilityBoundingSet= in the unit)', vault: true });
+
+  const native = loadNative();
+  const chattr = await onPath('chattr');
+  const lsattr = await onPath('lsattr');
+  const tools = chattr !== undefined && lsattr !== undefined;
+  checks.push(native !== null ? { name: 'native flags addon', status: 'ok', detail: 'ioctl FS_IOC_GETFLAGS/SETFLAGS without spawning (short seal windows)', vault: false } : { name: 'native flags addon', status: 'degraded', detail: 'not built; using chattr/lsattr (about 6 ms a call, longer deploy windows)', fix: 'apt-get install make g++ && npm rebuild (builds native/)', vault: false });
+  checks.push(tools ? { name: 'chattr/lsattr', status: 'ok', detail: `${chattr} and ${lsattr}`, vault: native === null } : { name: 'chattr/lsattr', status: 'missing', detail: 'not on PATH', fix: 'apt-get install e2fsprogs', vault: native === null });
+  checks.push({ name: 'flag store in use', status: 'ok', detail: defaultFlagStore().kind, vault: false });
+
+  checks.push(await checkImmutable(opts.vaultDir ?? '/var/lib/omnimind'));
+
+  const all = await mounts();
+  const v2 = all.filter((m) => m.type === 'cgroup2');
+  if (v2.length === 0) {
+    checks.push({ name: 'cgroup v2', status: 'missing', detail: 'no cgroup2 mount', fix: 'boot with systemd.unified_cgroup_hierarchy=1 (or mount -t cgroup2 none /sys/fs/cgroup)', vault: false });
+  } else {
+    for (const m of v2) {
+      const controllers = (await readOr(join(m.at, 'cgroup.controllers'), '')).trim();
+      const hasMemory = controllers.split(/\s+/).includes('memory');
+      checks.push({ name: 'cgroup v2', status: hasMemory ? 'ok' : 'degraded', detail: `mounted at ${m.at}; controllers: ${controllers === '' ? '(none)' : controllers}`, ...(hasMemory ? {} : { fix: 'memory.low/min need the memory controller on v2: boot with systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=memory' }), vault: false });
+    }
+  }
+  const v1mem = all.find((m) => m.type === 'cgroup' && m.options.includes('memory'));
+  checks.push(v1mem !== undefined ? { name: 'cgroup v1 memory controller', status: 'ok', detail: `mounted at ${v1mem.at} (limits and OOM scoring only; no memory.low)`, vault: false } : { name: 'cgroup v1 memory controller', status: 'ok', detail: 'not mounted (fine on a pure v2 host)', vault: false });
+  const capBnd = /^CapBnd:\s*([0-9a-f]+)/m.exec(statusText)?.[1];
+  checks.push(hasCap(capEff, CAP_SYS_RESOURCE) ? { name: 'CAP_SYS_RESOURCE', status: 'ok', detail: 'may set oom_score_adj=-1000', vault: false } : { name: 'CAP_SYS_RESOURCE', status: 'degraded', detail: hasCap(capBnd, CAP_SYS_RESOURCE) ? 'not effective' : 'not in the bounding set (a VM or container dropped it)', fix: 'run on a host (or unit) that grants CAP_SYS_RESOURCE; otherwise protection is relative only', vault: false });
+
+  const bpftrace = await onPath('bpftrace');
+  if (bpftrace === undefined) {
+    checks.push({ name: 'bpftrace', status: 'missing', detail: 'not on PATH; the daemon falls back to /proc polling', fix: 'apt-get install bpftrace', vault: false });
+  } else {
+    const r = await execa(bpftrace, ['--version'], { reject: false, timeout: 5000 });
+    checks.push({ name: 'bpftrace', status: r.exitCode === 0 ? 'ok' : 'degraded', detail: r.exitCode === 0 ? `${bpftrace} (${r.stdout.trim()})` : `${bpftrace} --version failed`, vault: false });
+  }
+  const tracefs = all.find((m) => m.type === 'tracefs');
+  checks.push(tracefs !== undefined ? { name: 'tracefs', status: 'ok', detail: `mounted at ${tracefs.at}`, vault: false } : { name: 'tracefs', status: 'missing', detail: 'not mounted; bpftrace tracepoints cannot attach', fix: 'mount -t tracefs nodev /sys/kernel/tracing', vault: false });
+  checks.push(hasCap(capEff, CAP_BPF) && hasCap(capEff, CAP_PERFMON) || hasCap(capEff, CAP_SYS_ADMIN) ? { name: 'eBPF privileges', status: 'ok', detail: 'CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN', vault: false } : { name: 'eBPF privileges', status: 'degraded', detail: 'no CAP_BPF/CAP_PERFMON', fix: 'grant CAP_BPF CAP_PERFMON to the service', vault: false });
+
+  const pid1 = (await readOr('/proc/1/comm', '')).trim();
+  checks.push(pid1 === 'systemd' ? { name: 'systemd as PID 1', status: 'ok', detail: 'Type=notify, watchdog and slices available', vault: false } : { name: 'systemd as PID 1', status: 'degraded', detail: `PID 1 is '${pid1 || 'unknown'}'; no watchdog or slice management`, fix: 'run the daemon under systemd (omnimind-sentinel.service) on the real host', vault: false });
+  const notify = await onPath('systemd-notify');
+  checks.push(notify !== undefined ? { name: 'systemd-notify', status: 'ok', detail: notify, vault: false } : { name: 'systemd-notify', status: native !== null ? 'ok' : 'missing', detail: native !== null ? 'absent, but the native addon sends sd_notify datagrams' : 'absent and no native addon: no way to notify systemd', ...(native !== null ? {} : { fix: 'apt-get install systemd' }), vault: false });
+  return checks;
+}
+
+// Exit 0 when every check the vault needs is ok, else 2 (an environment problem).
+export async function runDoctor(opts: { vaultDir?: string; json?: boolean }): Promise<number> {
+  const checks = await collectChecks(opts);
+  const vaultReady = checks.every((c) => !c.vault || c.status === 'ok');
+  if (opts.json === true) {
+    printJson({ ok: vaultReady, vaultReady, checks });
+  } else {
+    const w = Math.max(...checks.map((c) => c.name.length));
+    printLines(
+      ...checks.map((c) => `${c.status.padEnd(8)} ${c.name.padEnd(w)}  ${c.detail}${c.fix !== undefined ? `\n${' '.repeat(9 + w + 2)}fix: ${c.fix}` : ''}`),
+      vaultReady ? 'the vault can work on this host' : 'the vault cannot work on this host until the missing items above are fixed',
+    );
+  }
+  if (!vaultReady) {
+    const first = checks.find((c) => c.vault && c.status !== 'ok');
+    process.stderr.write(`sentinel: unavailable: ${first?.name ?? 'a vault requirement'} is ${first?.status ?? 'missing'}${first?.fix !== undefined ? `; fix: ${first.fix}` : ''} (doctor)\n`);
+  }
+  return vaultReady ? 0 : 2;
+}

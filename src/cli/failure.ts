@@ -1,0 +1,51 @@
+// Every CLI failure becomes exactly one stderr line and an exit code (DESIGN.md "Exit codes"),
+// and a `--json` command still leaves one JSON object on stdout so machines never parse stderr.
+import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+
+/** Whether the running command promised JSON on stdout (set by the command before it works). */
+let jsonMode = false;
+
+// Commands with `--json` call this first so a failure still prints a JSON object on stdout.
+export function setJsonMode(on: boolean): void {
+  jsonMode = on;
+}
+
+export function isJsonMode(): boolean {
+  return jsonMode;
+}
+
+// Turns anything thrown into a SentinelError; unknown errors become 'internal' with their message.
+export function asSentinelError(e: unknown): SentinelError {
+  if (isSentinelError(e)) return e;
+  if (e instanceof Error) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    const where = (e as NodeJS.ErrnoException).path;
+    const opts = { where, cause: e };
+    if (errno === 'ENOENT') return new SentinelError('not-found', e.message, opts);
+    if (errno === 'EEXIST') return new SentinelError('exists', e.message, opts);
+    if (errno === 'EPERM' || errno === 'EACCES') return new SentinelError('not-permitted', e.message, opts);
+    if (errno === 'EOPNOTSUPP' || errno === 'ENOTTY') return new SentinelError('no-immutable-support', e.message, opts);
+    if (typeof errno === 'string' && errno.startsWith('E')) return new SentinelError('io', e.message, opts);
+    return new SentinelError('internal', e.message, { cause: e });
+  }
+  return new SentinelError('internal', String(e));
+}
+
+// The JSON shape of a failure, shared by every `--json` command.
+export function failureJson(err: SentinelError): { ok: false; error: { code: string; message: string; where: string | null; exitCode: number } } {
+  return { ok: false, error: { code: err.code, message: err.message, where: err.where ?? null, exitCode: exitCodeFor(err.code) } };
+}
+
+// Prints the one line (plus the JSON object in --json mode) and returns the exit code to use.
+export function reportFailure(e: unknown): 1 | 2 {
+  const err = asSentinelError(e);
+  if (jsonMode) process.stdout.write(`${JSON.stringify(failureJson(err))}\n`);
+  process.stderr.write(`sentinel: ${oneLine(err.toLine())}\n`);
+  if (process.env.SENTINEL_DEBUG === '1' && e instanceof Error && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
+  return exitCodeFor(err.code);
+}
+
+/** Keeps the promise of "one line": embedded newlines in a message are folded. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ');
+}

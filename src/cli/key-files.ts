@@ -1,0 +1,99 @@
+// Reading and writing key files for the CLI: the key formats live in core/keys, the file
+// handling (0600, O_EXCL, one clear error per bad file) lives here.
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { SentinelError } from '../core/errors.js';
+import { encodePublicKey, encodeSecretKey, keyPairFromSeed, parsePublicKey, parseSecretKey } from '../core/keys.js';
+import type { PublicKey, SecretKey } from '../core/keys.js';
+import { assertTrustPolicy } from '../core/trust.js';
+import type { TrustPolicy } from '../core/trust.js';
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT') throw new SentinelError('not-found', `${what} not found`, { where: path, cause: e });
+    if (errno === 'EACCES' || errno === 'EPERM') throw new SentinelError('not-permitted', `cannot read ${what}`, { where: path, cause: e });
+    throw new SentinelError('io', `cannot read ${what}: ${(e as Error).message}`, { where: path, cause: e });
+  }
+}
+
+// A trusted public key from a file (own format or raw 32-byte base64, as core/keys accepts).
+export async function readPublicKeyFile(path: string): Promise<PublicKey> {
+  return parsePublicKey(await readText(path, 'public key'), path);
+}
+
+// A signing key from a file; refuses a file other users can read (a leaked key is a forged release).
+export async function readSecretKeyFile(path: string): Promise<SecretKey> {
+  const text = await readText(path, 'secret key');
+  const st = await fs.stat(path);
+  if ((st.mode & 0o077) !== 0) {
+    throw new SentinelError('not-permitted', `secret key is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`, { where: path });
+  }
+  return parseSecretKey(text, path);
+}
+
+// The signing keys named by repeated `--key`; the same key given twice is a usage error.
+export async function readSecretKeyFiles(paths: string[]): Promise<SecretKey[]> {
+  if (paths.length === 0) throw new SentinelError('usage', 'at least one --key is required');
+  const keys: SecretKey[] = [];
+  for (const p of paths) {
+    const k = await readSecretKeyFile(p);
+    if (keys.some((o) => o.id === k.id)) throw new SentinelError('usage', `key ${k.id} given twice`, { where: p });
+    keys.push(k);
+  }
+  return keys;
+}
+
+// A trust policy from `--trust` files and `--threshold` (default 1), checked by core/trust.
+export async function readTrustPolicy(paths: string[], threshold = 1): Promise<TrustPolicy> {
+  if (paths.length === 0) throw new SentinelError('usage', 'at least one --trust public key is required');
+  const keys: PublicKey[] = [];
+  for (const p of paths) keys.push(await readPublicKeyFile(p));
+  const policy: TrustPolicy = { keys, threshold };
+  assertTrustPolicy(policy);
+  return policy;
+}
+
+// `keygen`: fresh randomness from the OS, secret key created 0600 with O_EXCL; never overwrites.
+export async function generateKeyFiles(prefix: string, comment?: string): Promise<{ keyPath: string; pubPath: string; keyId: string }> {
+  const keyPath = `${prefix}.key`;
+  const pubPath = `${prefix}.pub`;
+  for (const p of [keyPath, pubPath]) {
+    const exists = await fs.lstat(p).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new SentinelError('exists', 'refusing to overwrite an existing key file', { where: p });
+  }
+  const pair = keyPairFromSeed(new Uint8Array(randomBytes(32)), comment);
+  await writeExclusive(keyPath, encodeSecretKey(pair.secret), 0o600);
+  try {
+    await writeExclusive(pubPath, encodePublicKey(pair.public), 0o644);
+  } catch (e) {
+    await fs.rm(keyPath, { force: true });
+    throw e;
+  }
+  return { keyPath, pubPath, keyId: pair.public.id };
+}
+
+async function writeExclusive(path: string, text: string, mode: number): Promise<void> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'EEXIST') throw new SentinelError('exists', 'refusing to overwrite an existing key file', { where: path, cause: e });
+    if (errno === 'ENOENT') throw new SentinelError('not-found', 'directory for the key file does not exist', { where: path, cause: e });
+    if (errno === 'EACCES' || errno === 'EPERM') throw new SentinelError('not-permitted', 'cannot create the key file', { where: path, cause: e });
+    throw new SentinelError('io', `cannot create the key file: ${(e as Error).message}`, { where: path, cause: e });
+  }
+  try {
+    await handle.chmod(mode);
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,185 @@
+// The command tree of `sentinel` (DESIGN.md "Command-line contract"): parsing only; each action
+// calls one function and every failure goes through reportFailure (one line, exit 1 or 2).
+import { Command, CommanderError, Option } from 'commander';
+import { SentinelError } from '../core/errors.js';
+import { positiveInteger } from './args.js';
+import { registerDaemonCommands } from './daemon-commands.js';
+import { runDemo } from './demo.js';
+import { runDoctor } from './doctor.js';
+import { reportFailure, setJsonMode } from './failure.js';
+import { runKeygen } from './keygen.js';
+import { runDeploy, runSign, runSignAndDeploy } from './release-commands.js';
+import { runVaultInit, runVaultManifest, runVaultRecover, runVaultRollback, runVaultStatus, runVaultVerify } from './vault-commands.js';
+
+const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+// Builds the whole `sentinel` program; exported so tests and the demo can inspect it.
+export function buildProgram(): Command {
+  const program = new Command('sentinel')
+    .description('Keep the OmniMind Φ-engine tree immutable (chattr +i) and change it only through Ed25519-signed bundles.')
+    .version('0.1.0', '-V, --version-info', 'print the sentinel version')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
+  program.addHelpText('after', `\nExit codes: 0 success / intact, 1 rejected or integrity violation, 2 usage or environment error.\nSet SENTINEL_DEBUG=1 to print stack traces.${examples(['sentinel keygen --out release', 'sentinel vault init /var/lib/omnimind/phi-engine --trust release.pub', 'sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine', 'sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel doctor'])}`);
+
+  program
+    .command('keygen')
+    .description('generate an Ed25519 signing key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub')
+    .requiredOption('--out <prefix>', 'path prefix of the two files to create (never overwritten)')
+    .option('--comment <text>', 'comment stored in both key files (e.g. who holds the key)')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel keygen --out /media/offline/release-2026 --comment "release key 2026"']))
+    .action(async (opts: { out: string; comment?: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runKeygen(opts);
+    });
+
+  const vault = program.command('vault').description('create, check and repair a sealed vault');
+  vault
+    .command('init')
+    .description('create a vault, record its trust policy and seal it (+i)')
+    .argument('<vault>', 'directory to create the vault in (must be empty or absent)')
+    .requiredOption('--trust <pub...>', 'trusted public key file(s)')
+    .option('--threshold <k>', 'distinct trusted signatures required (default 1)', positiveInteger('--threshold'))
+    .option('--vault-id <id>', 'vault id bundles must be bound to (default: generated)')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel vault init /var/lib/omnimind/phi-engine --trust alice.pub bob.pub carol.pub --threshold 2']))
+    .action(async (path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runVaultInit(path, opts);
+    });
+  vault
+    .command('verify')
+    .description('fail-closed check of the live release: signatures, trust policy, hashes, modes, no missing/extra entries, +i everywhere')
+    .argument('<vault>', 'vault directory')
+    .option('--trust <pub...>', 'trust anchors from outside the vault (instead of the policy stored in it)')
+    .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
+    .option('--json', 'print the report as JSON on stdout')
+    .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check.${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
+    .action(async (path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      process.exitCode = await runVaultVerify(path, opts);
+    });
+  vault
+    .command('status')
+    .description('show the live version, release id, signers, seal state and last deploy')
+    .argument('<vault>', 'vault directory')
+    .option('--json', 'print the status as JSON on stdout')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runVaultStatus(path, opts);
+    });
+  vault
+    .command('rollback')
+    .description('go back to the previous signed release still kept in the vault')
+    .argument('<vault>', 'vault directory')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runVaultRollback(path, opts);
+    });
+  vault
+    .command('recover')
+    .description('finish or undo an interrupted deploy (crash, power loss) and re-seal')
+    .argument('<vault>', 'vault directory')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (path: string, opts: { json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runVaultRecover(path, opts);
+    });
+  vault
+    .command('manifest')
+    .description('print the live signed manifest, e.g. for a cross-check with coreutils')
+    .argument('<vault>', 'vault directory')
+    .addOption(new Option('--format <format>', 'output format').choices(['sha256sum', 'json']).default('sha256sum'))
+    .addHelpText('after', `\nThe sha256sum form lists paths relative to the live tree.${examples(['sentinel vault manifest /var/lib/omnimind/phi-engine > /tmp/phi.sha256 && (cd /var/lib/omnimind/phi-engine/current/tree && sha256sum -c /tmp/phi.sha256)'])}`)
+    .action(async (path: string, opts: { format: 'sha256sum' | 'json' }) => {
+      await runVaultManifest(path, opts);
+    });
+
+  program
+    .command('sign')
+    .description('sign a directory tree into one bundle file for a vault')
+    .argument('<src_dir>', 'release tree to sign')
+    .requiredOption('--key <key...>', 'secret key file(s); one signature each')
+    .option('--vault-id <id>', 'id of the vault the bundle is for')
+    .option('--vault <vault>', 'take the vault id from this vault')
+    .requiredOption('--version <n>', 'release version (greater than the vault\'s current one)', positiveInteger('--version'))
+    .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
+    .requiredOption('--out <bundle>', 'bundle file to write (never overwritten)')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel sign ./phi-engine --key release.key --vault-id phi-prod --version 7 --out phi-7.bundle']))
+    .action(async (src: string, opts: { key: string[]; vaultId?: string; vault?: string; version: number; expiresIn: string; out: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runSign(src, opts);
+    });
+
+  program
+    .command('deploy')
+    .description('verify a bundle completely, then stage, seal and swap it in as the live release')
+    .argument('<bundle>', 'bundle file')
+    .option('--vault <vault>', 'deploy directly into this vault')
+    .option('--socket <path>', 'ask the running daemon to deploy it')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
+    .action(async (bundle: string, opts: { vault?: string; socket?: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runDeploy(bundle, opts);
+    });
+
+  program
+    .command('sign-and-deploy')
+    .description('sign a tree and deploy it in one go; the version defaults to the vault\'s current one + 1')
+    .argument('<src_dir>', 'release tree to sign')
+    .requiredOption('--key <key...>', 'secret key file(s); one signature each')
+    .option('--vault <vault>', 'deploy directly into this vault')
+    .option('--socket <path>', 'deploy through the running daemon')
+    .option('--version <n>', 'release version (default: current + 1)', positiveInteger('--version'))
+    .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine']))
+    .action(async (src: string, opts: { key: string[]; vault?: string; socket?: string; version?: number; expiresIn: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      await runSignAndDeploy(src, opts);
+    });
+
+  program
+    .command('doctor')
+    .description('report what this host supports (root, +i, chattr, cgroups, bpftrace, systemd) and how to fix what is missing')
+    .option('--vault-dir <dir>', 'directory whose filesystem must support +i (default /var/lib/omnimind)')
+    .option('--json', 'print the report as JSON on stdout')
+    .addHelpText('after', `\nExit: 0 when everything the vault needs works, 2 otherwise.${examples(['sentinel doctor --vault-dir /var/lib/omnimind'])}`)
+    .action(async (opts: { vaultDir?: string; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      process.exitCode = await runDoctor(opts);
+    });
+
+  program
+    .command('demo')
+    .description('show the whole flow on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused)')
+    .option('--keep', 'keep the temporary vault and keys for a look afterwards')
+    .action(async (opts: { keep?: boolean }) => {
+      process.exitCode = await runDemo(opts);
+    });
+
+  registerDaemonCommands(program);
+  return program;
+}
+
+// Parses argv and runs one command; returns the exit code instead of exiting (testable).
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0;
+      if (e.code === 'commander.help' || e.code === 'commander.helpDisplayed') return 2;
+      if (process.argv.includes('--json')) setJsonMode(true);
+      return reportFailure(new SentinelError('usage', e.message.replace(/^error:\s*/, ''), { cause: e }));
+    }
+    return reportFailure(e);
+  }
+}

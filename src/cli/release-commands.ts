@@ -1,0 +1,117 @@
+// `sign`, `deploy`, `sign-and-deploy`: the release path from a source tree to a sealed live release,
+// either straight into a vault or through the daemon's control socket.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { sendRequest } from '../adapters/control-client.js';
+import { ENVIRONMENT_CODES, INTEGRITY_CODES, SentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { SecretKey } from '../core/keys.js';
+import { createBundle } from '../vault/sign.js';
+import type { DeployResult } from '../vault/index.js';
+import { parseDuration } from './args.js';
+import { readSecretKeyFiles } from './key-files.js';
+import { printJson, printLines } from './output.js';
+import { withVault } from './vault-access.js';
+
+export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; expires: string }
+
+// Signs `src` for one vault and version into `out`; the one call into vault/sign for the CLI.
+export async function signTree(src: string, opts: { keys: SecretKey[]; vaultId: string; version: number; expiresInMs: number; out: string; now?: Date }): Promise<SignedBundle> {
+  const created = opts.now ?? new Date();
+  const expires = new Date(created.getTime() + opts.expiresInMs);
+  const r = await createBundle({ sourceDir: src, keys: opts.keys, vaultId: opts.vaultId, version: opts.version, created, expires, outPath: opts.out });
+  return { path: opts.out, vaultId: opts.vaultId, version: opts.version, releaseId: r.releaseId, signers: opts.keys.map((k) => k.id), expires: expires.toISOString() };
+}
+
+function exactlyOneTarget(opts: { vault?: string; socket?: string }): { vault: string } | { socket: string } {
+  if (opts.vault !== undefined && opts.socket !== undefined) throw new SentinelError('usage', 'give either --vault or --socket, not both');
+  if (opts.vault !== undefined) return { vault: opts.vault };
+  if (opts.socket !== undefined) return { socket: opts.socket };
+  throw new SentinelError('usage', 'one of --vault or --socket is required');
+}
+
+/** Summary of a deploy, the same for the direct and the daemon path. */
+export interface DeploySummary { version: number; releaseId: string; via: 'vault' | 'socket'; detail: unknown }
+
+function summarise(r: DeployResult, via: 'vault' | 'socket'): DeploySummary {
+  return { version: r.version, releaseId: r.releaseId, via, detail: r };
+}
+
+/** A deploy of a large bundle hashes every byte; a status reply is immediate. */
+const DEPLOY_TIMEOUT_MS = 10 * 60_000;
+const STATUS_TIMEOUT_MS = 10_000;
+
+const knownCodes = new Set<string>([...INTEGRITY_CODES, ...ENVIRONMENT_CODES]);
+
+// The daemon's error reply as the same one-line error the direct path would give.
+function daemonError(error: { code?: string; message?: string; where?: string } | undefined, socket: string, fallback: string): SentinelError {
+  const code: ErrorCode = error?.code !== undefined && knownCodes.has(error.code) ? (error.code as ErrorCode) : 'internal';
+  return new SentinelError(code, error?.message ?? fallback, { where: error?.where ?? socket });
+}
+
+// Deploys through the daemon: one JSON request, a reply with ok or an error code.
+async function deployViaSocket(socket: string, bundlePath: string): Promise<DeploySummary> {
+  const reply = (await sendRequest(socket, { op: 'deploy', bundle: resolve(bundlePath) }, { timeoutMs: DEPLOY_TIMEOUT_MS })) as { ok?: boolean; version?: number; releaseId?: string; error?: { code?: string; message?: string; where?: string } };
+  if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
+  return { version: reply.version ?? 0, releaseId: reply.releaseId ?? '', via: 'socket', detail: reply };
+}
+
+function printDeploy(s: DeploySummary, json: boolean, extra: Record<string, unknown> = {}): void {
+  if (json) printJson({ ok: true, ...extra, version: s.version, releaseId: s.releaseId, via: s.via });
+  else printLines(`deployed version ${s.version} (release ${s.releaseId}) via ${s.via}; live tree sealed`);
+}
+
+// `sign`: the vault id comes from --vault-id or from the vault itself.
+export async function runSign(src: string, opts: { key: string[]; vaultId?: string; vault?: string; version: number; expiresIn: string; out: string; json?: boolean }): Promise<void> {
+  const expiresInMs = parseDuration(opts.expiresIn);
+  if ((opts.vaultId === undefined) === (opts.vault === undefined)) throw new SentinelError('usage', 'give exactly one of --vault-id or --vault');
+  const keys = await readSecretKeyFiles(opts.key);
+  const vaultId = opts.vaultId ?? (await withVault(opts.vault ?? '', async (v) => v.vaultId));
+  const b = await signTree(src, { keys, vaultId, version: opts.version, expiresInMs, out: opts.out });
+  if (opts.json === true) printJson({ ok: true, ...b });
+  else printLines(`signed version ${b.version} for vault ${b.vaultId} by ${b.signers.join(', ')}: ${b.path} (release ${b.releaseId}, expires ${b.expires})`);
+}
+
+// `deploy`: a bundle file into a vault, or handed to the daemon.
+export async function runDeploy(bundle: string, opts: { vault?: string; socket?: string; json?: boolean }): Promise<void> {
+  const target = exactlyOneTarget(opts);
+  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle), 'vault')) : await deployViaSocket(target.socket, bundle);
+  printDeploy(s, opts.json === true);
+}
+
+// Version for sign-and-deploy: the explicit one, or the vault's highest seen + 1.
+function nextVersion(explicit: number | undefined, highest: number): number {
+  return explicit ?? highest + 1;
+}
+
+// `sign-and-deploy`: sign into a private temporary file, deploy it, remove it.
+export async function runSignAndDeploy(src: string, opts: { key: string[]; vault?: string; socket?: string; version?: number; expiresIn: string; json?: boolean }): Promise<void> {
+  const target = exactlyOneTarget(opts);
+  const expiresInMs = parseDuration(opts.expiresIn);
+  const keys = await readSecretKeyFiles(opts.key);
+  const s = await signAndDeploy(src, { keys, target, version: opts.version, expiresInMs });
+  printDeploy(s, opts.json === true);
+}
+
+// Shared by the command and the demo: sign `src` for the target's vault and deploy it.
+export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; target: { vault: string } | { socket: string }; version?: number; expiresInMs: number }): Promise<DeploySummary> {
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-sign-'));
+  const out = join(dir, 'release.bundle');
+  try {
+    if ('vault' in opts.target) {
+      return await withVault(opts.target.vault, async (v) => {
+        const st = await v.status();
+        await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, st.highestVersion), expiresInMs: opts.expiresInMs, out });
+        return summarise(await v.deploy(out), 'vault');
+      });
+    }
+    const status = (await sendRequest(opts.target.socket, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS })) as { ok?: boolean; vault?: { vaultId?: string; highestVersion?: number; version?: number } };
+    const vaultId = status.vault?.vaultId;
+    if (status.ok !== true || vaultId === undefined) throw new SentinelError('unavailable', 'daemon did not report its vault id', { where: opts.target.socket });
+    await signTree(src, { keys: opts.keys, vaultId, version: nextVersion(opts.version, status.vault?.highestVersion ?? status.vault?.version ?? 0), expiresInMs: opts.expiresInMs, out });
+    return await deployViaSocket(opts.target.socket, out);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

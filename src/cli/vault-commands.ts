@@ -1,0 +1,92 @@
+// `vault init|verify|status|rollback|recover|manifest`: thin wrappers over src/vault that print
+// a human report or one JSON document and map violations to exit code 1.
+import { SentinelError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest.js';
+import type { TrustPolicy } from '../core/trust.js';
+import { readTrustPolicy } from './key-files.js';
+import { printJson, printLines, progressBar } from './output.js';
+import { createVault, withVault } from './vault-access.js';
+
+// `vault init`: the trust policy is read and checked before anything is created.
+export async function runVaultInit(path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }): Promise<void> {
+  const policy = await readTrustPolicy(opts.trust, opts.threshold);
+  const v = await createVault(path, { trust: policy.keys, threshold: policy.threshold, ...(opts.vaultId !== undefined ? { vaultId: opts.vaultId } : {}) });
+  if (opts.json === true) printJson({ ok: true, path: v.path, vaultId: v.vaultId, threshold: policy.threshold, trust: policy.keys.map((k) => k.id) });
+  else printLines(`vault ${v.vaultId} created and sealed at ${v.path}`, `trust: ${policy.keys.map((k) => k.id).join(', ')} (threshold ${policy.threshold} of ${policy.keys.length})`);
+}
+
+// `vault verify`: exit 0 intact, 1 violation; anything that stops the check is an error (exit 2 or 1).
+export async function runVaultVerify(path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }): Promise<number> {
+  const json = opts.json === true;
+  const trust: TrustPolicy | undefined = opts.trust !== undefined ? await readTrustPolicy(opts.trust, opts.threshold) : undefined;
+  if (trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
+  const bar = progressBar('verifying', !json);
+  const report = await withVault(path, async (v) => {
+    try {
+      return await v.verify({ ...(trust !== undefined ? { trust } : {}), onProgress: (d, t) => bar.update(d, t) });
+    } finally {
+      bar.end();
+    }
+  });
+  if (json) printJson(report);
+  else printLines(...describeVerify(path, report));
+  if (!report.ok) {
+    const first = report.problems[0];
+    process.stderr.write(`sentinel: ${first?.code ?? 'tampered'}: vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''} (${first?.path ?? path})\n`);
+    return 1;
+  }
+  return 0;
+}
+
+type VerifyReportLike = { ok: boolean; problems: { code: string; message: string; path?: string }[]; version?: number; releaseId?: string; signers?: string[]; files?: number; bytes?: number };
+
+function describeVerify(path: string, r: VerifyReportLike): string[] {
+  const head = r.ok ? `✔ vault ${path} is intact` : `✘ vault ${path} is NOT intact: ${r.problems.length} problem(s)`;
+  const lines = [head];
+  if (r.version !== undefined) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}${r.signers !== undefined ? `, signed by ${r.signers.join(', ')}` : ''}`);
+  if (r.files !== undefined) lines.push(`  ${r.files} files${r.bytes !== undefined ? `, ${r.bytes} bytes` : ''} hashed; flags checked`);
+  for (const p of r.problems) lines.push(`  ✘ ${p.code}: ${p.message}${p.path !== undefined ? ` (${p.path})` : ''}`);
+  return lines;
+}
+
+// `vault status`: what is live and whether it is sealed.
+export async function runVaultStatus(path: string, opts: { json?: boolean }): Promise<void> {
+  const st = await withVault(path, async (v) => v.status());
+  if (opts.json === true) {
+    printJson({ ok: true, ...st });
+    return;
+  }
+  printLines(...Object.entries(st).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`));
+}
+
+// `vault rollback`: to the previous signed release kept in the vault.
+export async function runVaultRollback(path: string, opts: { json?: boolean }): Promise<void> {
+  const r = await withVault(path, async (v) => v.rollback());
+  if (opts.json === true) printJson({ ok: true, ...r });
+  else printLines(`rolled back to version ${r.version} (release ${r.releaseId}); live tree sealed`);
+}
+
+// `vault recover`: what an interrupted deploy left behind is finished or undone.
+export async function runVaultRecover(path: string, opts: { json?: boolean }): Promise<void> {
+  const r = await withVault(path, async (v) => v.recover());
+  if (opts.json === true) printJson({ ok: true, ...r });
+  else printLines(`recovered vault ${path}: ${JSON.stringify(r)}`);
+}
+
+// sha256sum(1) escapes a name holding a backslash or newline and marks the line with a leading '\'.
+function sha256sumLine(hex: string, path: string): string {
+  if (!/[\\\n\r]/.test(path)) return `${hex}  ${path}`;
+  return `\\${hex}  ${path.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}`;
+}
+
+// The live manifest as `sha256sum -c` input (files only, paths relative to the live tree).
+export function manifestAsSha256sum(m: Manifest): string {
+  return m.entries.flatMap((e) => (e.type === 'file' ? [`${sha256sumLine(e.sha256, e.path)}\n`] : [])).join('');
+}
+
+// `vault manifest`: the signed manifest of the live release, for outside cross-checks.
+export async function runVaultManifest(path: string, opts: { format: 'sha256sum' | 'json' }): Promise<void> {
+  const live = await withVault(path, async (v) => v.liveManifest());
+  if (opts.format === 'json') printJson(live.manifest);
+  else process.stdout.write(manifestAsSha256sum(live.manifest));
+}
