@@ -1,0 +1,324 @@
+// omnimind-sentinel native addon: inode flags through FS_IOC_GETFLAGS/FS_IOC_SETFLAGS (no process
+// per file, so sealing 10,000 files and the live-unsealed window of a deploy stay short) and one
+// AF_UNIX datagram for systemd's NOTIFY_SOCKET (Node has no datagram unix sockets).
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define PATH_BUF 4096
+
+// The errno name Node uses in `err.code` ('EPERM', 'ENOTTY', ...).
+static const char *errno_name(int e) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *n = strerrorname_np(e);
+  if (n != NULL) return n;
+#endif
+  switch (e) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EIO: return "EIO";
+    case EACCES: return "EACCES";
+    case ENOTDIR: return "ENOTDIR";
+    case EINVAL: return "EINVAL";
+    case ENOTTY: return "ENOTTY";
+    case EROFS: return "EROFS";
+    case ELOOP: return "ELOOP";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EAGAIN: return "EAGAIN";
+    default: return "EUNKNOWN";
+  }
+}
+
+// Builds an Error shaped like Node's own system errors: code, errno (negative), syscall, path.
+static napi_value make_sys_error(napi_env env, int e, const char *syscall, const char *path) {
+  char msg[PATH_BUF + 160];
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_name(e), strerror(e), syscall, path);
+  napi_value code, message, err, v;
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &err);
+  napi_create_int32(env, -e, &v);
+  napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "path", v);
+  return err;
+}
+
+static void throw_sys(napi_env env, int e, const char *syscall, const char *path) {
+  napi_throw(env, make_sys_error(env, e, syscall, path));
+}
+
+// Reads a JS string argument into buf; throws a TypeError and returns 0 when it is not one.
+static int get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a string", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  if (len >= size - 1 || strlen(buf) != len) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s is too long or contains a NUL byte", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return 0;
+  }
+  return 1;
+}
+
+// Opens a regular file or directory without following a symlink and without blocking on a FIFO,
+// the way e2fsprogs' fgetflags does. Symlinks give ELOOP; devices, fifos and sockets EOPNOTSUPP
+// (opening a device could have side effects). Returns the fd, or -errno with *syscall set.
+static int open_for_flags(const char *path, const char **syscall) {
+  struct stat st;
+  if (lstat(path, &st) != 0) { *syscall = "lstat"; return -errno; }
+  if (S_ISLNK(st.st_mode)) { *syscall = "open"; return -ELOOP; }
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) { *syscall = "open"; return -EOPNOTSUPP; }
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) { *syscall = "open"; return -errno; }
+  if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+    int e = errno != 0 ? errno : EOPNOTSUPP;
+    close(fd);
+    *syscall = "fstat";
+    return -e;
+  }
+  return fd;
+}
+
+// The kernel reads and writes an int through this ioctl despite its `long` declaration.
+static int read_flags(const char *path, int *flags, const char **syscall) {
+  int fd = open_for_flags(path, syscall);
+  if (fd < 0) return fd;
+  int f = 0;
+  int r = ioctl(fd, FS_IOC_GETFLAGS, &f);
+  int e = errno;
+  close(fd);
+  if (r != 0) { *syscall = "ioctl"; return -e; }
+  *flags = f;
+  return 0;
+}
+
+// Sets (on) or clears one flag; only issues FS_IOC_SETFLAGS when the flag actually changes.
+// Returns 1 when changed, 0 when already so, -errno on failure.
+static int change_flag(const char *path, int flag, int on, const char **syscall) {
+  int fd = open_for_flags(path, syscall);
+  if (fd < 0) return fd;
+  int f = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &f) != 0) {
+    int e = errno;
+    close(fd);
+    *syscall = "ioctl";
+    return -e;
+  }
+  int want = on ? (f | flag) : (f & ~flag);
+  if (want == f) { close(fd); return 0; }
+  if (ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) {
+    int e = errno;
+    close(fd);
+    *syscall = "ioctl";
+    return -e;
+  }
+  close(fd);
+  return 1;
+}
+
+// getFlags(path): number
+static napi_value get_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  const char *syscall = "";
+  int flags = 0;
+  int r = read_flags(path, &flags, &syscall);
+  if (r < 0) { throw_sys(env, -r, syscall, path); return NULL; }
+  napi_value out;
+  napi_create_uint32(env, (uint32_t)flags, &out);
+  return out;
+}
+
+// setFlags(path, flags): undefined — replaces the whole flag word.
+static napi_value set_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 2 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  uint32_t flags = 0;
+  if (napi_get_value_uint32(env, argv[1], &flags) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flags must be a number");
+    return NULL;
+  }
+  const char *syscall = "";
+  int fd = open_for_flags(path, &syscall);
+  if (fd < 0) { throw_sys(env, -fd, syscall, path); return NULL; }
+  int f = (int)flags;
+  if (ioctl(fd, FS_IOC_SETFLAGS, &f) != 0) {
+    int e = errno;
+    close(fd);
+    throw_sys(env, e, "ioctl", path);
+    return NULL;
+  }
+  close(fd);
+  return NULL;
+}
+
+// setFlag(path, flag, on): boolean — true when the flag changed.
+static napi_value set_flag(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 3 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  uint32_t flag = 0;
+  bool on = false;
+  if (napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setFlag(path: string, flag: number, on: boolean)");
+    return NULL;
+  }
+  const char *syscall = "";
+  int r = change_flag(path, (int)flag, on, &syscall);
+  if (r < 0) { throw_sys(env, -r, syscall, path); return NULL; }
+  napi_value out;
+  napi_get_boolean(env, r == 1, &out);
+  return out;
+}
+
+// setFlagMany(paths, flag, on): number of paths whose flag changed; throws on the first failure
+// with that path (earlier paths keep their new flag, the caller decides how to roll back).
+static napi_value set_flag_many(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  uint32_t flag = 0;
+  bool on = false;
+  if (argc < 3 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setFlagMany(paths: string[], flag: number, on: boolean)");
+    return NULL;
+  }
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[0], &n);
+  uint32_t changed = 0;
+  char path[PATH_BUF];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    napi_get_element(env, argv[0], i, &item);
+    if (!get_string(env, item, path, sizeof path, "paths[i]")) return NULL;
+    const char *syscall = "";
+    int r = change_flag(path, (int)flag, on, &syscall);
+    if (r < 0) { throw_sys(env, -r, syscall, path); return NULL; }
+    changed += (uint32_t)r;
+  }
+  napi_value out;
+  napi_create_uint32(env, changed, &out);
+  return out;
+}
+
+// getFlagsMany(paths): (number | string)[] — the flags, or the errno name where reading failed,
+// so a verify of 10,000 entries costs one call and still reports every failure.
+static napi_value get_flags_many(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getFlagsMany(paths: string[])");
+    return NULL;
+  }
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[0], &n);
+  napi_value out;
+  napi_create_array_with_length(env, n, &out);
+  char path[PATH_BUF];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item, v;
+    napi_get_element(env, argv[0], i, &item);
+    if (!get_string(env, item, path, sizeof path, "paths[i]")) return NULL;
+    const char *syscall = "";
+    int flags = 0;
+    int r = read_flags(path, &flags, &syscall);
+    if (r < 0) napi_create_string_utf8(env, errno_name(-r), NAPI_AUTO_LENGTH, &v);
+    else napi_create_uint32(env, (uint32_t)flags, &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
+// notify(address, message): one AF_UNIX SOCK_DGRAM datagram, as sd_notify(3) sends it.
+// An address starting with '@' is in the abstract namespace.
+static napi_value notify(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char address[PATH_BUF];
+  if (argc < 2 || !get_string(env, argv[0], address, sizeof address, "address")) return NULL;
+  size_t mlen = 0;
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &mlen) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "message must be a string");
+    return NULL;
+  }
+  char *message = malloc(mlen + 1);
+  if (message == NULL) { throw_sys(env, ENOMEM, "malloc", address); return NULL; }
+  napi_get_value_string_utf8(env, argv[1], message, mlen + 1, &mlen);
+
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t alen = strlen(address);
+  socklen_t salen;
+  if (alen == 0 || alen >= sizeof sa.sun_path) {
+    free(message);
+    throw_sys(env, alen == 0 ? EINVAL : ENAMETOOLONG, "connect", address);
+    return NULL;
+  }
+  if (address[0] == '@') {
+    // Abstract: a leading NUL, then the name; the length counts exactly those bytes.
+    memcpy(sa.sun_path + 1, address + 1, alen - 1);
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+  } else {
+    memcpy(sa.sun_path, address, alen);
+    salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen + 1);
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { int e = errno; free(message); throw_sys(env, e, "socket", address); return NULL; }
+  ssize_t sent = sendto(fd, message, mlen, MSG_NOSIGNAL, (struct sockaddr *)&sa, salen);
+  int e = errno;
+  close(fd);
+  free(message);
+  if (sent < 0) { throw_sys(env, e, "sendto", address); return NULL; }
+  if ((size_t)sent != mlen) { throw_sys(env, EMSGSIZE, "sendto", address); return NULL; }
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"getFlags", NULL, get_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setFlags", NULL, set_flags, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setFlag", NULL, set_flag, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setFlagMany", NULL, set_flag_many, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getFlagsMany", NULL, get_flags_many, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,114 @@
+// Worker thread of HashPool: claims files from a shared counter (no round trip per file, so the
+// two cores stay busy to the last file) and hashes each with synchronous reads into one reused
+// buffer: constant memory for big files, no async overhead for small ones.
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+
+/** A job for one worker: the whole path list, the shared claim counter, the buffer size. */
+export interface HashJobMessage {
+  type: 'job';
+  jobId: number;
+  paths: string[];
+  /** Int32Array over a SharedArrayBuffer: [0] = next index to claim. */
+  counter: SharedArrayBuffer;
+  bufferBytes: number;
+}
+
+/** Results so far: parallel arrays of input index, size and hex digest. */
+export interface HashBatchMessage {
+  type: 'batch';
+  jobId: number;
+  indexes: number[];
+  sizes: number[];
+  digests: string[];
+  bytes: number;
+}
+
+/** The worker ran out of files (or was stopped by a failure elsewhere). */
+export interface HashDoneMessage {
+  type: 'done';
+  jobId: number;
+}
+
+/** One file could not be hashed; the pool stops the job and reports it with the path. */
+export interface HashFailMessage {
+  type: 'fail';
+  jobId: number;
+  index: number;
+  errno: string;
+  message: string;
+}
+
+export type HashWorkerReply = HashBatchMessage | HashDoneMessage | HashFailMessage;
+
+// Flush results at least this often so onProgress moves on big files too.
+const FLUSH_FILES = 512;
+const FLUSH_BYTES = 64 * 1024 * 1024;
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+let buffer = Buffer.allocUnsafe(0);
+
+function hashOne(path: string): { size: number; digest: string } {
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    if (!fstatSync(fd).isFile()) {
+      const err = new Error(`not a regular file: ${path}`) as Error & { code: string };
+      err.code = 'ENOTREG';
+      throw err;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      hash.update(n === buffer.length ? buffer : buffer.subarray(0, n));
+      size += n;
+    }
+    return { size, digest: hash.digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void {
+  if (buffer.length !== job.bufferBytes) buffer = Buffer.allocUnsafe(job.bufferBytes);
+  const next = new Int32Array(job.counter);
+  const total = job.paths.length;
+  let batch: HashBatchMessage = { type: 'batch', jobId: job.jobId, indexes: [], sizes: [], digests: [], bytes: 0 };
+  const flush = (): void => {
+    if (batch.indexes.length === 0) return;
+    port.postMessage(batch);
+    batch = { type: 'batch', jobId: job.jobId, indexes: [], sizes: [], digests: [], bytes: 0 };
+  };
+  for (;;) {
+    const i = Atomics.add(next, 0, 1);
+    if (i >= total) break;
+    const path = job.paths[i] ?? '';
+    let r;
+    try {
+      r = hashOne(path);
+    } catch (e) {
+      flush();
+      const err = e as Partial<NodeJS.ErrnoException>;
+      // Tell the other workers to stop claiming.
+      Atomics.store(next, 0, total);
+      port.postMessage({ type: 'fail', jobId: job.jobId, index: i, errno: err.code ?? 'EIO', message: err.message ?? String(e) } satisfies HashFailMessage);
+      break;
+    }
+    batch.indexes.push(i);
+    batch.sizes.push(r.size);
+    batch.digests.push(r.digest);
+    batch.bytes += r.size;
+    if (batch.indexes.length >= FLUSH_FILES || batch.bytes >= FLUSH_BYTES) flush();
+  }
+  flush();
+  port.postMessage({ type: 'done', jobId: job.jobId } satisfies HashDoneMessage);
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  port.on('message', (m: HashJobMessage) => {
+    if (m.type === 'job') runJob(port, m);
+  });
+}

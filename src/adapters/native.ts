@@ -1,0 +1,52 @@
+// Loads the optional Node-API addon (native/): inode flags by ioctl without a process per file,
+// and AF_UNIX datagrams for sd_notify. Callers fall back to chattr/lsattr when it is not built.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from './package-root.js';
+
+// What the addon exports; the first three are the module contract, the rest are batch/fast forms.
+export interface NativeAddon {
+  getFlags(path: string): number;
+  setFlags(path: string, flags: number): void;
+  notify(socketAddress: string, message: string): void;
+  /** Sets or clears one flag (read-modify-write); true when it changed. */
+  setFlag(path: string, flag: number, on: boolean): boolean;
+  /** setFlag over many paths in one call; returns how many changed; throws on the first failure (err.path). */
+  setFlagMany(paths: string[], flag: number, on: boolean): number;
+  /** Flags of each path, or the errno name ('ELOOP', 'ENOENT', ...) where reading failed. */
+  getFlagsMany(paths: string[]): (number | string)[];
+}
+
+/** The error shape the addon throws, like Node's own system errors. */
+export interface NativeSystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path: string;
+}
+
+let loaded: NativeAddon | null | undefined;
+
+// Where `npx node-gyp rebuild --directory=native` (and `npm ci`) puts the compiled addon.
+export function nativeAddonPath(): string {
+  return join(packageRoot(), 'native', 'build', 'Release', 'sentinel_native.node');
+}
+
+// The addon, or null when it was not built or SENTINEL_NO_NATIVE=1 asks for the fallback path.
+export function loadNative(): NativeAddon | null {
+  if (loaded !== undefined) return loaded;
+  const file = nativeAddonPath();
+  if (process.env.SENTINEL_NO_NATIVE === '1' || !existsSync(file)) {
+    loaded = null;
+    return loaded;
+  }
+  const require = createRequire(import.meta.url);
+  loaded = require(file) as NativeAddon;
+  return loaded;
+}
+
+// Narrowing for errors thrown by the addon (and by node:fs, which has the same shape).
+export function isSystemError(e: unknown): e is NativeSystemError {
+  return e instanceof Error && typeof (e as Partial<NativeSystemError>).code === 'string';
+}
