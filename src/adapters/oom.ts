@@ -1,0 +1,132 @@
+// /proc per-process adapter for OOM protection: oom_score_adj with read-back, process trees, identity.
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { SentinelError } from '../core/errors.js';
+
+export const OOM_SCORE_ADJ_MIN = -1000;
+export const OOM_SCORE_ADJ_MAX = 1000;
+/** Bit of CAP_SYS_RESOURCE in /proc/PID/status Cap* masks (linux/capability.h). */
+export const CAP_SYS_RESOURCE = 24;
+
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : undefined;
+}
+
+// A vanished process is an everyday event for a scanner, not an I/O failure.
+function goneOrIo(e: unknown, pid: number, what: string): SentinelError {
+  const code = errnoOf(e);
+  if (code === 'ENOENT' || code === 'ESRCH') return new SentinelError('not-found', `process ${pid} is gone`, { where: `/proc/${pid}/${what}`, cause: e });
+  if (code === 'EACCES' || code === 'EPERM') return new SentinelError('not-permitted', `cannot read ${what} of process ${pid} (${code})`, { where: `/proc/${pid}/${what}`, cause: e });
+  return new SentinelError('io', `cannot read ${what} of process ${pid}: ${code ?? String(e)}`, { where: `/proc/${pid}/${what}`, cause: e });
+}
+
+// Read where the OOM killer ranks a process before any write, and to verify every write.
+export async function readOomScoreAdj(pid: number): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/oom_score_adj`, 'utf8');
+  } catch (e) {
+    throw goneOrIo(e, pid, 'oom_score_adj');
+  }
+  const value = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(value)) throw new SentinelError('io', `unreadable oom_score_adj "${text.trim()}"`, { where: `/proc/${pid}/oom_score_adj` });
+  return value;
+}
+
+// Which capabilities a process holds (effective set); used to explain a refused negative score.
+export async function hasCapability(cap: number, pid: number | 'self' = 'self'): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  if (m === null || m[1] === undefined) return false;
+  return (BigInt(`0x${m[1]}`) >> BigInt(cap)) & 1n ? true : false;
+}
+
+// Set a score and prove it took: the value is read back; EACCES on a negative score names the missing capability.
+export async function writeOomScoreAdj(pid: number, value: number): Promise<number> {
+  if (!Number.isInteger(value) || value < OOM_SCORE_ADJ_MIN || value > OOM_SCORE_ADJ_MAX) {
+    throw new SentinelError('usage', `oom_score_adj must be an integer in -1000..1000, got ${value}`, { where: 'oomScoreAdj' });
+  }
+  const where = `/proc/${pid}/oom_score_adj`;
+  try {
+    await writeFile(where, `${value}\n`);
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'EACCES' || code === 'EPERM') {
+      const capable = await hasCapability(CAP_SYS_RESOURCE).catch(() => false);
+      const why = capable
+        ? `the kernel refused it (${code}) although this process has CAP_SYS_RESOURCE`
+        : `no CAP_SYS_RESOURCE (lowering a score below the process's minimum needs it; ${code})`;
+      throw new SentinelError('not-permitted', `oom_score_adj=${value} for process ${pid} refused: ${why}`, { where, cause: e });
+    }
+    if (code === 'ENOENT' || code === 'ESRCH') throw new SentinelError('not-found', `process ${pid} is gone`, { where, cause: e });
+    throw new SentinelError('io', `cannot write oom_score_adj=${value} for process ${pid}: ${code ?? String(e)}`, { where, cause: e });
+  }
+  const back = await readOomScoreAdj(pid);
+  if (back !== value) throw new SentinelError('internal', `oom_score_adj of process ${pid} reads ${back} after writing ${value}`, { where });
+  return back;
+}
+
+/** What a process is, for matching expendable entries and for logs. */
+export interface ProcessIdentity {
+  pid: number;
+  ppid: number;
+  comm: string;
+  cmdline: string;
+}
+
+// /proc/PID/stat: the comm field may hold spaces and parentheses, so split at the last ')'.
+export function parseProcStat(text: string): { comm: string; ppid: number } | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  const rest = text.slice(close + 2).split(' ');
+  const ppid = Number.parseInt(rest[1] ?? '', 10);
+  if (!Number.isInteger(ppid)) return null;
+  return { comm: text.slice(open + 1, close), ppid };
+}
+
+// Every live process id on the host (numeric entries of /proc).
+export async function listPids(): Promise<number[]> {
+  const names = await readdir('/proc');
+  const pids: number[] = [];
+  for (const n of names) if (/^\d+$/.test(n)) pids.push(Number(n));
+  return pids;
+}
+
+// Identity of one process, or null when it exited meanwhile.
+export async function processIdentity(pid: number): Promise<ProcessIdentity | null> {
+  try {
+    const stat = parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    if (stat === null) return null;
+    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return { pid, ppid: stat.ppid, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
+  } catch {
+    return null;
+  }
+}
+
+// Snapshot of all processes (kernels without CONFIG_PROC_CHILDREN have no /proc/PID/task/TID/children).
+export async function processTable(): Promise<Map<number, ProcessIdentity>> {
+  const table = new Map<number, ProcessIdentity>();
+  const ids = await Promise.all((await listPids()).map((pid) => processIdentity(pid)));
+  for (const id of ids) if (id !== null) table.set(id.pid, id);
+  return table;
+}
+
+// The given roots and every descendant alive in the snapshot (children and workers started later).
+export function descendantsOf(roots: readonly number[], table: ReadonlyMap<number, ProcessIdentity>): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of table.values()) {
+    const list = children.get(p.ppid);
+    if (list === undefined) children.set(p.ppid, [p.pid]);
+    else list.push(p.pid);
+  }
+  const seen = new Set<number>();
+  const queue = roots.filter((pid) => table.has(pid));
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    for (const c of children.get(pid) ?? []) queue.push(c);
+  }
+  return [...seen].sort((a, b) => a - b);
+}
