@@ -1,16 +1,97 @@
 // Config schema of one protected target (DESIGN.md "Daemon configuration"); owned by the eBPF/recovery work.
 import { z } from 'zod';
+import { SentinelError } from '../../core/errors.js';
 
-export const targetSchema = z
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+// Back-off between restarts inside the budget window: the first restart runs at once.
+const backoffSchema = z
   .object({
-    name: z.string().min(1),
-    unit: z.string().min(1).optional(),
-    command: z.array(z.string()).min(1).optional(),
-    pidFile: z.string().min(1).optional(),
-    restart: z.array(z.string()).min(1).optional(),
-    port: z.number().int().min(1).max(65535).default(8000),
-    health: z.object({ url: z.string().url() }).optional(),
+    initialMs: ms(0, 600_000).default(250),
+    maxMs: ms(0, 3_600_000).default(30_000),
+    factor: z.number().min(1).max(10).default(2),
   })
   .strict();
 
+// Like systemd's StartLimitBurst / StartLimitIntervalSec: a crash loop stops restarting.
+const budgetSchema = z
+  .object({
+    burst: z.number().int().min(1).max(1000).default(5),
+    intervalMs: ms(1, 86_400_000).default(60_000),
+  })
+  .strict();
+
+// Retransmits from the target's port above `threshold` within `windowMs`; clears at `clearBelow`.
+const retransmitSchema = z
+  .object({
+    threshold: z.number().int().min(1).max(1_000_000).default(50),
+    windowMs: ms(100, 3_600_000).default(10_000),
+    clearBelow: z.number().int().min(0).max(1_000_000).optional(),
+    action: z.enum(['alert', 'restart']).default('alert'),
+  })
+  .strict();
+
+const healthSchema = z
+  .object({
+    url: z.string().url(),
+    intervalMs: ms(50, 3_600_000).default(1000),
+    timeoutMs: ms(10, 600_000).default(1000),
+    failures: z.number().int().min(1).max(100).default(3),
+  })
+  .strict();
+
+export const targetSchema = z
+  .object({
+    name: z.string().min(1).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits, "_", ".", "@", "-" only'),
+    unit: z.string().min(1).optional(),
+    command: z.array(z.string().min(1)).min(1).optional(),
+    pidFile: z.string().min(1).optional(),
+    restart: z.array(z.string().min(1)).min(1).optional(),
+    port: z.number().int().min(1).max(65535).default(8000),
+    health: healthSchema.optional(),
+    backoff: backoffSchema.prefault({}),
+    budget: budgetSchema.prefault({}),
+    retransmit: retransmitSchema.optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const ways = (['unit', 'command', 'pidFile'] as const).filter((k) => t[k] !== undefined);
+    if (ways.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ways.length === 0 ? [] : [ways[1] ?? 'unit'],
+        message: ways.length === 0 ? 'a target needs exactly one of "unit", "command" or "pidFile"' : `a target takes exactly one of "unit", "command" or "pidFile", not ${ways.map((w) => `"${w}"`).join(' and ')}`,
+      });
+    }
+    if (t.pidFile !== undefined && t.restart === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['restart'], message: 'a "pidFile" target needs a "restart" command (the sentinel cannot start it itself)' });
+    }
+    if (t.backoff.maxMs < t.backoff.initialMs) {
+      ctx.addIssue({ code: 'custom', path: ['backoff', 'maxMs'], message: '"maxMs" must be at least "initialMs"' });
+    }
+    if (t.retransmit?.clearBelow !== undefined && t.retransmit.clearBelow >= t.retransmit.threshold) {
+      ctx.addIssue({ code: 'custom', path: ['retransmit', 'clearBelow'], message: '"clearBelow" must be below "threshold" (hysteresis)' });
+    }
+    if (t.health !== undefined && t.health.timeoutMs > t.health.intervalMs * 10) {
+      ctx.addIssue({ code: 'custom', path: ['health', 'timeoutMs'], message: '"timeoutMs" must be at most 10 × "intervalMs"' });
+    }
+  });
+
 export type TargetSpec = z.infer<typeof targetSchema>;
+/** What a config file may say (defaults not yet applied). */
+export type TargetSpecInput = z.input<typeof targetSchema>;
+
+// Why: every bad field of every target named in one error, for `sentinel daemon --config`.
+export function parseTargets(value: unknown, where = 'targets'): TargetSpec[] {
+  const r = z.array(targetSchema).safeParse(value);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${[where, ...i.path.map(String)].join('.')}: ${i.message}`);
+    throw new SentinelError('config', lines.join('; '), { where });
+  }
+  const names = new Set<string>();
+  for (const t of r.data) {
+    if (names.has(t.name)) throw new SentinelError('config', `duplicate target name "${t.name}"`, { where });
+    names.add(t.name);
+  }
+  return r.data;
+}
