@@ -1,0 +1,393 @@
+// The manifest model and its canonical bytes (issue 2, point 3): the signed bytes are exactly the
+// canonical encoding, and a parser that accepts only that encoding leaves one byte string per manifest.
+import { bytesEqual } from './keys.js';
+import { DEFAULT_LIMITS, MAX_NAME_BYTES, type BundleLimits } from './limits.js';
+import { SentinelError, type ErrorCode } from './errors.js';
+
+// Text codecs are web-standard globals in every supported runtime; declared here because core compiles without Node types.
+declare const TextEncoder: new () => { encode(s: string): Uint8Array };
+declare const TextDecoder: new (label: string, opts: { fatal: boolean; ignoreBOM: boolean }) => { decode(b: Uint8Array): string };
+
+export const MANIFEST_FORMAT = 'omnimind-sentinel/manifest/v1';
+export type FileEntry = { type: 'file'; path: string; mode: number; size: number; sha256: string };
+export type DirEntry = { type: 'dir'; path: string; mode: number };
+export type SymlinkEntry = { type: 'symlink'; path: string; target: string };
+export type ManifestEntry = FileEntry | DirEntry | SymlinkEntry;
+
+/** What a release is: every entry of the tree, bound to one vault, one version and a validity window. */
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  vaultId: string;
+  version: number;
+  created: string;
+  expires: string /* ISO-8601 UTC, YYYY-MM-DDTHH:MM:SS.sssZ */;
+  entries: ManifestEntry[] /* sorted by path */;
+}
+
+/** Most symlinks followed while resolving one symlink target (Linux MAXSYMLINKS). */
+export const MAX_SYMLINK_FOLLOWS = 40;
+
+const VAULT_ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const SHA256_RE = /^[0-9a-f]{64}$/;
+const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** C0 controls and DEL: they would break one-line error reports, logs and `sha256sum -c` listings. */
+function hasControlChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+const MANIFEST_FIELDS = ['created', 'entries', 'expires', 'format', 'vaultId', 'version'];
+const ENTRY_FIELDS: Record<ManifestEntry['type'], string[]> = {
+  file: ['mode', 'path', 'sha256', 'size', 'type'],
+  dir: ['mode', 'path', 'type'],
+  symlink: ['path', 'target', 'type'],
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+// UTF-8 of a well-formed string; a lone surrogate has no UTF-8 form and is refused rather than replaced.
+export function utf8Encode(s: string): Uint8Array {
+  if (LONE_SURROGATE_RE.test(s)) throw new SentinelError('malformed-bundle', 'string contains a lone UTF-16 surrogate (not representable in UTF-8)');
+  return encoder.encode(s);
+}
+
+// Strict UTF-8 (no replacement characters, BOM kept so it is then refused by JSON parsing).
+export function utf8Decode(bytes: Uint8Array, where?: string): string {
+  try {
+    return decoder.decode(bytes);
+  } catch (cause) {
+    throw new SentinelError('malformed-bundle', 'not valid UTF-8', { where, cause });
+  }
+}
+
+/** Byte length of the UTF-8 form of a well-formed string, without allocating. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+// Order of paths: by Unicode code point, which is the same as bytewise order of their UTF-8 forms.
+export function comparePaths(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+// Canonical JSON (docs/FORMAT.md): sorted keys, no whitespace, safe integers only, JSON.stringify string escaping.
+export function canonicalJson(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new SentinelError('internal', `canonical JSON holds only safe integers, got ${String(v)}`);
+    return String(v);
+  }
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const rec = v as Record<string, unknown>;
+    const keys = Object.keys(rec)
+      .filter((k) => rec[k] !== undefined)
+      .sort(comparePaths);
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(rec[k])}`).join(',')}}`;
+  }
+  throw new SentinelError('internal', `canonical JSON cannot hold a ${typeof v}`);
+}
+
+/** A path made printable for a one-line error (control characters escaped). */
+export function showPath(p: string): string {
+  return hasControlChar(p) || LONE_SURROGATE_RE.test(p) ? JSON.stringify(p) : p;
+}
+
+/** Why a path is not a safe release path, or null when it is. */
+function pathProblem(p: string, limits: BundleLimits): string | null {
+  if (p === '') return 'path is empty';
+  if (LONE_SURROGATE_RE.test(p)) return 'path is not valid Unicode (lone surrogate)';
+  if (p.includes('\0')) return 'path contains NUL';
+  if (p.includes('\\')) return 'path contains a backslash';
+  if (hasControlChar(p)) return 'path contains a control character';
+  if (p.startsWith('/')) return 'path is absolute';
+  if (p.endsWith('/')) return 'path ends with /';
+  if (utf8Length(p) > limits.maxPathBytes) return `path is longer than ${limits.maxPathBytes} bytes`;
+  for (const c of p.split('/')) {
+    if (c === '') return 'path has an empty component (//)';
+    if (c === '.') return 'path has a "." component';
+    if (c === '..') return 'path has a ".." component (traversal)';
+    if (utf8Length(c) > MAX_NAME_BYTES) return `path component longer than ${MAX_NAME_BYTES} bytes`;
+  }
+  return null;
+}
+
+// Path rules of docs/FORMAT.md: relative, '/'-separated, normalised, no traversal, within PATH_MAX/NAME_MAX.
+export function assertSafePath(p: string, limits: BundleLimits = DEFAULT_LIMITS): void {
+  if (typeof p !== 'string') throw new SentinelError('bad-path', 'path must be a string');
+  const why = pathProblem(p, limits);
+  if (why !== null) throw new SentinelError('bad-path', why, { where: showPath(p) });
+}
+
+/** Problems found in one pass, so a bad manifest is reported with every bad field it has (capped). */
+class Problems {
+  readonly list: { code: ErrorCode; where: string; message: string }[] = [];
+  count = 0;
+  add(code: ErrorCode, where: string, message: string): void {
+    this.count++;
+    if (this.list.length < 20) this.list.push({ code, where, message });
+  }
+  throwIfAny(): void {
+    const first = this.list[0];
+    if (first === undefined) return;
+    if (this.count === 1) throw new SentinelError(first.code, first.message, { where: first.where });
+    const more = this.count > this.list.length ? `; and ${this.count - this.list.length} more` : '';
+    throw new SentinelError(first.code, `${this.count} problems: ${this.list.map((p) => `${p.where}: ${p.message}`).join('; ')}${more}`, { where: first.where });
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkFields(rec: Record<string, unknown>, allowed: string[], where: string, problems: Problems): void {
+  for (const f of allowed) if (!Object.prototype.hasOwnProperty.call(rec, f)) problems.add('malformed-bundle', `${where}.${f}`, 'missing field');
+  for (const f of Object.keys(rec)) if (!allowed.includes(f)) problems.add('malformed-bundle', `${where}.${f}`, 'unknown field');
+}
+
+function checkTime(v: unknown, where: string, problems: Problems): number | null {
+  if (typeof v !== 'string' || !TIME_RE.test(v)) {
+    problems.add('malformed-bundle', where, 'must be an ISO-8601 UTC time YYYY-MM-DDTHH:MM:SS.sssZ');
+    return null;
+  }
+  const t = Date.parse(v);
+  if (!Number.isFinite(t) || new Date(t).toISOString() !== v) {
+    problems.add('malformed-bundle', where, 'is not a real calendar time');
+    return null;
+  }
+  return t;
+}
+
+function checkMode(v: unknown, where: string, problems: Problems): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0o7777) {
+    problems.add('malformed-bundle', where, 'mode must be an integer 0..0o777');
+    return;
+  }
+  if (v & 0o4000) problems.add('bad-path', where, 'setuid bit is not allowed');
+  if (v & 0o2000) problems.add('bad-path', where, 'setgid bit is not allowed');
+  if (v & 0o1000) problems.add('bad-path', where, 'sticky bit is not allowed');
+}
+
+/** The location a symlink target resolves to, as path components of the release, or why it cannot be used. */
+function resolveTarget(
+  dir: string[],
+  target: string,
+  byPath: ReadonlyMap<string, unknown>,
+  budget: { follows: number },
+): string[] | 'escapes the release' | 'too many levels of symlinks' | 'passes through an absolute symlink' {
+  if (target.startsWith('/')) return 'passes through an absolute symlink';
+  let stack = [...dir];
+  for (const c of target.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (stack.length === 0) return 'escapes the release';
+      stack.pop();
+      continue;
+    }
+    stack.push(c);
+    const e = byPath.get(stack.join('/'));
+    if (isRecord(e) && e.type === 'symlink' && typeof e.target === 'string') {
+      if (++budget.follows > MAX_SYMLINK_FOLLOWS) return 'too many levels of symlinks';
+      const r = resolveTarget(stack.slice(0, -1), e.target, byPath, budget);
+      if (typeof r === 'string') return r;
+      stack = r;
+    }
+  }
+  return stack;
+}
+
+function checkManifest(v: unknown, limits: BundleLimits, problems: Problems): void {
+  if (!isRecord(v)) {
+    problems.add('malformed-bundle', 'manifest', 'must be a JSON object');
+    return;
+  }
+  checkFields(v, MANIFEST_FIELDS, 'manifest', problems);
+  if (Object.prototype.hasOwnProperty.call(v, 'format') && v.format !== MANIFEST_FORMAT) problems.add('malformed-bundle', 'manifest.format', `must be "${MANIFEST_FORMAT}"`);
+  if (Object.prototype.hasOwnProperty.call(v, 'vaultId') && (typeof v.vaultId !== 'string' || !VAULT_ID_RE.test(v.vaultId))) {
+    problems.add('malformed-bundle', 'manifest.vaultId', 'must match [a-z0-9][a-z0-9._-]{0,63}');
+  }
+  if (Object.prototype.hasOwnProperty.call(v, 'version') && (typeof v.version !== 'number' || !Number.isSafeInteger(v.version) || v.version < 1)) {
+    problems.add('malformed-bundle', 'manifest.version', 'must be an integer >= 1');
+  }
+  const created = Object.prototype.hasOwnProperty.call(v, 'created') ? checkTime(v.created, 'manifest.created', problems) : null;
+  const expires = Object.prototype.hasOwnProperty.call(v, 'expires') ? checkTime(v.expires, 'manifest.expires', problems) : null;
+  if (created !== null && expires !== null && expires <= created) problems.add('malformed-bundle', 'manifest.expires', 'must be later than created');
+  if (!Object.prototype.hasOwnProperty.call(v, 'entries')) return;
+  const entries = v.entries;
+  if (!Array.isArray(entries)) {
+    problems.add('malformed-bundle', 'manifest.entries', 'must be an array');
+    return;
+  }
+  if (entries.length > limits.maxEntries) {
+    problems.add('too-large', 'manifest.entries', `${entries.length} entries exceed the limit of ${limits.maxEntries}`);
+    return;
+  }
+  checkEntries(entries, limits, problems);
+}
+
+function checkEntries(entries: unknown[], limits: BundleLimits, problems: Problems): void {
+  const byPath = new Map<string, Record<string, unknown>>();
+  let total = 0;
+  let previous: string | null = null;
+  entries.forEach((e, i) => {
+    const where = `manifest.entries[${i}]`;
+    if (!isRecord(e)) {
+      problems.add('malformed-bundle', where, 'entry must be a JSON object');
+      return;
+    }
+    const type = e.type;
+    if (type !== 'file' && type !== 'dir' && type !== 'symlink') {
+      const shown = typeof type === 'string' ? `"${showPath(type)}"` : String(type);
+      problems.add('bad-path', `${where}.type`, `entry type ${shown} is not allowed (only file, dir, symlink: no devices, fifos or sockets)`);
+      return;
+    }
+    checkFields(e, ENTRY_FIELDS[type], where, problems);
+    const path = e.path;
+    if (typeof path !== 'string') {
+      problems.add('malformed-bundle', `${where}.path`, 'must be a string');
+      return;
+    }
+    const at = `${where} ${showPath(path)}`;
+    const why = pathProblem(path, limits);
+    if (why !== null) problems.add('bad-path', at, why);
+    if (byPath.has(path)) problems.add('bad-path', at, 'duplicate path');
+    else byPath.set(path, e);
+    if (previous !== null && comparePaths(previous, path) > 0) problems.add('malformed-bundle', at, 'entries are not sorted by path');
+    previous = path;
+    if (type === 'file' || type === 'dir') checkMode(e.mode, `${at} mode`, problems);
+    if (type === 'file') {
+      const size = e.size;
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) problems.add('malformed-bundle', `${at} size`, 'must be an integer >= 0');
+      else if (size > limits.maxFileBytes) problems.add('too-large', `${at} size`, `${size} bytes exceed the file limit of ${limits.maxFileBytes}`);
+      else total += size;
+      if (typeof e.sha256 !== 'string' || !SHA256_RE.test(e.sha256)) problems.add('malformed-bundle', `${at} sha256`, 'must be 64 lowercase hex characters');
+    }
+    if (type === 'symlink') {
+      const t = e.target;
+      if (typeof t !== 'string' || t === '') problems.add('bad-path', `${at} target`, 'symlink target must be a non-empty string');
+      else if (t.startsWith('/')) problems.add('bad-path', `${at} target`, 'symlink target is absolute');
+      else if (t.includes('\0') || hasControlChar(t) || LONE_SURROGATE_RE.test(t)) problems.add('bad-path', `${at} target`, 'symlink target contains NUL, a control character or a lone surrogate');
+      else if (utf8Length(t) > limits.maxPathBytes) problems.add('bad-path', `${at} target`, `symlink target is longer than ${limits.maxPathBytes} bytes`);
+    }
+  });
+  if (total > limits.maxTotalBytes) problems.add('too-large', 'manifest.entries', `payload of ${total} bytes exceeds the limit of ${limits.maxTotalBytes}`);
+  for (const [path, e] of byPath) {
+    const cut = path.lastIndexOf('/');
+    if (cut > 0) {
+      const parent = byPath.get(path.slice(0, cut));
+      const at = `manifest entry ${showPath(path)}`;
+      if (parent === undefined) problems.add('bad-path', at, `parent directory ${showPath(path.slice(0, cut))} is not listed`);
+      else if (parent.type === 'symlink') problems.add('bad-path', at, 'path passes through a symlink');
+      else if (parent.type !== 'dir') problems.add('bad-path', at, 'parent is not a directory');
+    }
+    if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
+      const r = resolveTarget(path.split('/').slice(0, -1), e.target, byPath, { follows: 0 });
+      if (typeof r === 'string') problems.add('bad-path', `manifest entry ${showPath(path)} target`, `symlink ${r}`);
+    }
+  }
+}
+
+// The check applied to every manifest from outside: shape, field types, limits, path and symlink rules.
+export function assertManifest(v: unknown, limits: BundleLimits = DEFAULT_LIMITS): asserts v is Manifest {
+  const problems = new Problems();
+  checkManifest(v, limits, problems);
+  problems.throwIfAny();
+}
+
+// Used by signers: sorts the entries, fixes the time format, and refuses anything a verifier would refuse.
+export function buildManifest(input: { vaultId: string; version: number; created: Date; expires: Date; entries: ManifestEntry[] }): Manifest {
+  const iso = (d: Date, field: string): string => {
+    if (!(d instanceof Date) || Number.isNaN(d.getTime())) throw new SentinelError('usage', `${field} is not a valid date`, { where: field });
+    return d.toISOString();
+  };
+  const entries = input.entries.map((e): ManifestEntry => {
+    switch (e.type) {
+      case 'file':
+        return { type: 'file', path: e.path, mode: e.mode, size: e.size, sha256: e.sha256 };
+      case 'dir':
+        return { type: 'dir', path: e.path, mode: e.mode };
+      case 'symlink':
+        return { type: 'symlink', path: e.path, target: e.target };
+      default:
+        return e;
+    }
+  });
+  entries.sort((a, b) => comparePaths(a.path, b.path));
+  const m = {
+    format: MANIFEST_FORMAT,
+    vaultId: input.vaultId,
+    version: input.version,
+    created: iso(input.created, 'created'),
+    expires: iso(input.expires, 'expires'),
+    entries,
+  };
+  assertManifest(m);
+  return m;
+}
+
+function encodeUnchecked(m: Manifest): Uint8Array {
+  return utf8Encode(canonicalJson(m));
+}
+
+// The canonical bytes: exactly what is signed and what is stored next to a release.
+export function encodeManifest(m: Manifest): Uint8Array {
+  assertManifest(m);
+  return encodeUnchecked(m);
+}
+
+// Strict reader: limits first, then shape, then byte-identity with the re-encoding (one byte string per manifest).
+export function parseManifest(bytes: Uint8Array, limits: BundleLimits = DEFAULT_LIMITS): Manifest {
+  if (bytes.length > limits.maxManifestBytes) {
+    throw new SentinelError('too-large', `manifest of ${bytes.length} bytes exceeds the limit of ${limits.maxManifestBytes}`, { where: 'manifest' });
+  }
+  const text = utf8Decode(bytes, 'manifest');
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (cause) {
+    throw new SentinelError('malformed-bundle', 'manifest is not valid JSON', { where: 'manifest', cause });
+  }
+  assertManifest(v, limits);
+  const again = encodeUnchecked(v);
+  if (!bytesEqual(again, bytes)) {
+    let i = 0;
+    while (i < again.length && i < bytes.length && again[i] === bytes[i]) i++;
+    throw new SentinelError('malformed-bundle', `manifest is not in canonical form (first difference at byte ${i})`, { where: 'manifest' });
+  }
+  return v;
+}
+
+// Where each file's bytes sit in the payload: manifest order, no framing, so offsets follow from sizes alone.
+export function payloadLayout(m: Manifest): { files: { entry: FileEntry; offset: number }[]; totalBytes: number } {
+  const files: { entry: FileEntry; offset: number }[] = [];
+  let offset = 0;
+  for (const entry of m.entries) {
+    if (entry.type !== 'file') continue;
+    files.push({ entry, offset });
+    offset += entry.size;
+  }
+  return { files, totalBytes: offset };
+}

@@ -1,0 +1,98 @@
+// Manifest signatures (issue 2, point 3): Ed25519 over domain-separated bytes (context + exact
+// manifest bytes, never re-serialised JSON), one signature per key, each named by its key id.
+import nacl from 'tweetnacl';
+import { asciiBytes, concatBytes, bytesEqual, decodeBase64, encodeBase64, keyIdOf, type SecretKey } from './keys.js';
+import { canonicalJson, utf8Decode, utf8Encode } from './manifest.js';
+import { DEFAULT_LIMITS, MAX_SIGNATURES, type BundleLimits } from './limits.js';
+import { SentinelError } from './errors.js';
+
+/** Domain separation prefix: a signature over a manifest can never be replayed as a signature over anything else. */
+export const SIGNATURE_CONTEXT = 'omnimind-sentinel/manifest-signature/v1\0';
+
+/** One signature of the signature block. */
+export interface BundleSignature {
+  keyId: string;
+  signature: string /* base64, 64 bytes */;
+}
+
+const CONTEXT_BYTES = asciiBytes(SIGNATURE_CONTEXT);
+const KEY_ID_RE = /^[0-9a-f]{16}$/;
+
+// The exact message signed: context bytes followed by the manifest bytes as they travel.
+export function signatureInput(manifestBytes: Uint8Array): Uint8Array {
+  return concatBytes(CONTEXT_BYTES, manifestBytes);
+}
+
+// Low-level Ed25519 (RFC 8032 pure Ed25519) over raw bytes, exposed so the RFC vectors can be checked through this layer.
+export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  if (secretKey.length !== nacl.sign.secretKeyLength) throw new SentinelError('usage', `an Ed25519 secret key is 64 bytes, got ${secretKey.length}`);
+  return nacl.sign.detached(message, secretKey);
+}
+
+// The primitive: true only for a valid signature; wrong lengths are simply invalid, never an exception.
+export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
+  return nacl.sign.detached.verify(message, signature, publicKey);
+}
+
+// A signer's signature over the manifest bytes; refuses a key whose id or halves do not match.
+export function signManifest(manifestBytes: Uint8Array, key: SecretKey): BundleSignature {
+  if (key.secretKey.length !== 64 || !bytesEqual(key.secretKey.subarray(32), key.publicKey) || keyIdOf(key.publicKey) !== key.id) {
+    throw new SentinelError('usage', 'secret key is inconsistent (id or public half does not match)', { where: key.id });
+  }
+  return { keyId: key.id, signature: encodeBase64(signDetached(signatureInput(manifestBytes), key.secretKey)) };
+}
+
+function compareSignatures(a: BundleSignature, b: BundleSignature): number {
+  if (a.keyId !== b.keyId) return a.keyId < b.keyId ? -1 : 1;
+  return a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0;
+}
+
+function signatureProblems(sigs: unknown): string[] {
+  if (!Array.isArray(sigs)) return ['signature block must be a JSON array'];
+  const bad: string[] = [];
+  if (sigs.length > MAX_SIGNATURES) bad.push(`${sigs.length} signatures exceed the limit of ${MAX_SIGNATURES}`);
+  sigs.slice(0, MAX_SIGNATURES).forEach((s, i) => {
+    const where = `signatures[${i}]`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) {
+      bad.push(`${where} must be an object`);
+      return;
+    }
+    const rec = s as Record<string, unknown>;
+    for (const f of Object.keys(rec)) if (f !== 'keyId' && f !== 'signature') bad.push(`${where}.${f}: unknown field`);
+    if (typeof rec.keyId !== 'string' || !KEY_ID_RE.test(rec.keyId)) bad.push(`${where}.keyId must be 16 lowercase hex characters`);
+    const raw = typeof rec.signature === 'string' ? decodeBase64(rec.signature) : null;
+    if (raw?.length !== 64) bad.push(`${where}.signature must be 64 bytes in canonical base64`);
+  });
+  return bad;
+}
+
+// Signature block: canonical JSON array of {keyId, signature}, sorted by key id (then signature).
+export function encodeSignatures(sigs: BundleSignature[]): Uint8Array {
+  const bad = signatureProblems(sigs);
+  if (bad.length > 0) throw new SentinelError('usage', bad.join('; '), { where: 'signatures' });
+  const sorted = sigs.map((s) => ({ keyId: s.keyId, signature: s.signature })).sort(compareSignatures);
+  return utf8Encode(canonicalJson(sorted));
+}
+
+// Strict reader of the signature block: limit first, then shape, then byte-identity with the re-encoding.
+export function parseSignatures(bytes: Uint8Array, limits: BundleLimits = DEFAULT_LIMITS): BundleSignature[] {
+  if (bytes.length > limits.maxSignatureBlockBytes) {
+    throw new SentinelError('too-large', `signature block of ${bytes.length} bytes exceeds the limit of ${limits.maxSignatureBlockBytes}`, { where: 'signatures' });
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8Decode(bytes, 'signatures'));
+  } catch (cause) {
+    if (cause instanceof SentinelError) throw cause;
+    throw new SentinelError('malformed-bundle', 'signature block is not valid JSON', { where: 'signatures', cause });
+  }
+  const bad = signatureProblems(v);
+  if (bad.length > 0) {
+    const code = Array.isArray(v) && v.length > MAX_SIGNATURES ? 'too-large' : 'malformed-bundle';
+    throw new SentinelError(code, bad.join('; '), { where: 'signatures' });
+  }
+  const sigs = v as BundleSignature[];
+  if (!bytesEqual(encodeSignatures(sigs), bytes)) throw new SentinelError('malformed-bundle', 'signature block is not in canonical form', { where: 'signatures' });
+  return sigs;
+}
