@@ -70,7 +70,7 @@ async function checkImmutable(vaultDir: string): Promise<DoctorCheck> {
   const dir = await nearestExistingDir(vaultDir);
   try {
     await probeImmutableSupport(dir);
-    return { name: 'vault filesystem supports +i', status: 'ok', detail: `chattr +i works in ${dir}`, vault: true };
+    return { name: 'vault filesystem supports +i', status: 'ok', detail: dir === vaultDir ? `+i can be set and cleared in ${dir}` : `+i can be set and cleared in ${dir} (nearest existing parent of ${vaultDir})`, vault: true };
   } catch (e) {
     if (isSentinelError(e, 'no-immutable-support')) {
       return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${e.message}`, fix: 'put the vault on ext4, xfs, btrfs or tmpfs (not overlayfs/NFS/vfat)', vault: true };

@@ -1,15 +1,10 @@
 // The command tree of `sentinel` (DESIGN.md "Command-line contract"): parsing only; each action
-// calls one function and every failure goes through reportFailure (one line, exit 1 or 2).
+// loads its module on demand (fast --help, one clear line if a part is missing) and calls one function.
 import { Command, CommanderError, Option } from 'commander';
 import { SentinelError } from '../core/errors.js';
 import { positiveInteger } from './args.js';
 import { registerDaemonCommands } from './daemon-commands.js';
-import { runDemo } from './demo.js';
-import { runDoctor } from './doctor.js';
 import { reportFailure, setJsonMode } from './failure.js';
-import { runKeygen } from './keygen.js';
-import { runDeploy, runSign, runSignAndDeploy } from './release-commands.js';
-import { runVaultInit, runVaultManifest, runVaultRecover, runVaultRollback, runVaultStatus, runVaultVerify } from './vault-commands.js';
 
 const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
@@ -32,6 +27,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel keygen --out /media/offline/release-2026 --comment "release key 2026"']))
     .action(async (opts: { out: string; comment?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runKeygen } = await import('./keygen.js');
       await runKeygen(opts);
     });
 
@@ -47,6 +43,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel vault init /var/lib/omnimind/phi-engine --trust alice.pub bob.pub carol.pub --threshold 2']))
     .action(async (path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runVaultInit } = await import('./vault-commands.js');
       await runVaultInit(path, opts);
     });
   vault
@@ -59,6 +56,7 @@ export function buildProgram(): Command {
     .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check.${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
     .action(async (path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runVaultVerify } = await import('./vault-commands.js');
       process.exitCode = await runVaultVerify(path, opts);
     });
   vault
@@ -68,6 +66,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the status as JSON on stdout')
     .action(async (path: string, opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runVaultStatus } = await import('./vault-commands.js');
       await runVaultStatus(path, opts);
     });
   vault
@@ -77,6 +76,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (path: string, opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runVaultRollback } = await import('./vault-commands.js');
       await runVaultRollback(path, opts);
     });
   vault
@@ -86,6 +86,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (path: string, opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runVaultRecover } = await import('./vault-commands.js');
       await runVaultRecover(path, opts);
     });
   vault
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(['sha256sum', 'json']).default('sha256sum'))
     .addHelpText('after', `\nThe sha256sum form lists paths relative to the live tree.${examples(['sentinel vault manifest /var/lib/omnimind/phi-engine > /tmp/phi.sha256 && (cd /var/lib/omnimind/phi-engine/current/tree && sha256sum -c /tmp/phi.sha256)'])}`)
     .action(async (path: string, opts: { format: 'sha256sum' | 'json' }) => {
+      const { runVaultManifest } = await import('./vault-commands.js');
       await runVaultManifest(path, opts);
     });
 
@@ -112,6 +114,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel sign ./phi-engine --key release.key --vault-id phi-prod --version 7 --out phi-7.bundle']))
     .action(async (src: string, opts: { key: string[]; vaultId?: string; vault?: string; version: number; expiresIn: string; out: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runSign } = await import('./release-commands.js');
       await runSign(src, opts);
     });
 
@@ -125,6 +128,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
     .action(async (bundle: string, opts: { vault?: string; socket?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runDeploy } = await import('./release-commands.js');
       await runDeploy(bundle, opts);
     });
 
@@ -141,6 +145,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine']))
     .action(async (src: string, opts: { key: string[]; vault?: string; socket?: string; version?: number; expiresIn: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runSignAndDeploy } = await import('./release-commands.js');
       await runSignAndDeploy(src, opts);
     });
 
@@ -152,6 +157,7 @@ export function buildProgram(): Command {
     .addHelpText('after', `\nExit: 0 when everything the vault needs works, 2 otherwise.${examples(['sentinel doctor --vault-dir /var/lib/omnimind'])}`)
     .action(async (opts: { vaultDir?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
+      const { runDoctor } = await import('./doctor.js');
       process.exitCode = await runDoctor(opts);
     });
 
@@ -160,6 +166,7 @@ export function buildProgram(): Command {
     .description('show the whole flow on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused)')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
     .action(async (opts: { keep?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
       process.exitCode = await runDemo(opts);
     });
 

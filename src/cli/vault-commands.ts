@@ -1,8 +1,10 @@
 // `vault init|verify|status|rollback|recover|manifest`: thin wrappers over src/vault that print
 // a human report or one JSON document and map violations to exit code 1.
-import { SentinelError } from '../core/errors.js';
+import { join } from 'node:path';
+import { SentinelError, exitCodeFor } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { TrustPolicy } from '../core/trust.js';
+import type { VaultStatus, VerifyReport } from '../vault/types.js';
 import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
 import { createVault, withVault } from './vault-access.js';
@@ -31,21 +33,20 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
   if (json) printJson(report);
   else printLines(...describeVerify(path, report));
   if (!report.ok) {
-    const first = report.problems[0];
-    process.stderr.write(`sentinel: ${first?.code ?? 'tampered'}: vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''} (${first?.path ?? path})\n`);
-    return 1;
+    const first = report.problems.find((p) => exitCodeFor(p.code) === 1) ?? report.problems[0];
+    const err = new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
+    process.stderr.write(`sentinel: ${err.toLine()}\n`);
+    return exitCodeFor(err.code);
   }
   return 0;
 }
 
-type VerifyReportLike = { ok: boolean; problems: { code: string; message: string; path?: string }[]; version?: number; releaseId?: string; signers?: string[]; files?: number; bytes?: number };
-
-function describeVerify(path: string, r: VerifyReportLike): string[] {
+function describeVerify(path: string, r: VerifyReport): string[] {
   const head = r.ok ? `✔ vault ${path} is intact` : `✘ vault ${path} is NOT intact: ${r.problems.length} problem(s)`;
   const lines = [head];
-  if (r.version !== undefined) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}${r.signers !== undefined ? `, signed by ${r.signers.join(', ')}` : ''}`);
-  if (r.files !== undefined) lines.push(`  ${r.files} files${r.bytes !== undefined ? `, ${r.bytes} bytes` : ''} hashed; flags checked`);
-  for (const p of r.problems) lines.push(`  ✘ ${p.code}: ${p.message}${p.path !== undefined ? ` (${p.path})` : ''}`);
+  if (r.version !== null) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}, signed by ${r.signers.join(', ') || '(no trusted signer)'}; trust from ${r.trustSource}`);
+  lines.push(`  ${r.checkedFiles} files, ${r.checkedBytes} bytes hashed; +i checked on every file and directory`);
+  for (const p of r.problems) lines.push(`  ✘ ${p.code}: ${p.message} (${p.path})`);
   return lines;
 }
 
@@ -56,7 +57,19 @@ export async function runVaultStatus(path: string, opts: { json?: boolean }): Pr
     printJson({ ok: true, ...st });
     return;
   }
-  printLines(...Object.entries(st).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`));
+  printLines(...describeStatus(st));
+}
+
+// The human form of `vault status`, also used by the demo.
+export function describeStatus(st: VaultStatus): string[] {
+  return [
+    `vault ${st.vaultId} at ${st.path}`,
+    `  live: ${st.version === null ? 'no release deployed' : `version ${st.version}, release ${st.releaseId ?? '?'} (${st.releaseDir ?? '?'})`}`,
+    `  signers: ${st.signers.join(', ') || '-'}; trust: ${st.trustedKeys.join(', ')} (threshold ${st.threshold})`,
+    `  sealed: ${st.sealed ? 'yes' : `NO (${st.unsealedPaths.join(', ')})`}`,
+    `  last deployed: ${st.deployedAt ?? 'never'}; highest version seen: ${st.highestVersion}`,
+    `  kept releases: ${st.releases.map((r) => `v${r.version}${r.live ? ' (live)' : ''}`).join(', ') || '-'}`,
+  ];
 }
 
 // `vault rollback`: to the previous signed release kept in the vault.
@@ -70,7 +83,8 @@ export async function runVaultRollback(path: string, opts: { json?: boolean }): 
 export async function runVaultRecover(path: string, opts: { json?: boolean }): Promise<void> {
   const r = await withVault(path, async (v) => v.recover());
   if (opts.json === true) printJson({ ok: true, ...r });
-  else printLines(`recovered vault ${path}: ${JSON.stringify(r)}`);
+  else if (!r.interrupted) printLines(`vault ${path}: nothing to recover; ${r.resealed} paths re-sealed`);
+  else printLines(`vault ${path}: recovered an interrupted operation`, `  removed staging: ${r.removedStaging.length}, releases: ${r.removedReleases.length}, bundles: ${r.removedBundles.length}${r.removedCurrentTmp ? ', current.tmp' : ''}`, `  live pointer: ${r.repointedTo ?? 'unchanged'}; ${r.resealed} paths re-sealed`);
 }
 
 // sha256sum(1) escapes a name holding a backslash or newline and marks the line with a leading '\'.
