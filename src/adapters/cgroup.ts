@@ -29,7 +29,7 @@ export interface CgroupLayout {
 }
 
 function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
 }
 
 // One place that turns cgroupfs errno values into the product's error codes, with the exact file.

@@ -8,7 +8,7 @@ export const OOM_SCORE_ADJ_MAX = 1000;
 export const CAP_SYS_RESOURCE = 24;
 
 function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String((e).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
 }
 
 // A vanished process is an everyday event for a scanner, not an I/O failure.
