@@ -1,0 +1,40 @@
+// The control socket's wire format: one JSON object per line each way (docs/DAEMON.md "Control socket").
+import { SentinelError, type ErrorCode } from '../core/errors.js';
+
+export type ControlRequest =
+  | { op: 'status'; id?: string }
+  | { op: 'verify'; id?: string }
+  | { op: 'heal'; id?: string }
+  | { op: 'deploy'; id?: string; bundlePath: string }
+  | { op: 'deploy'; id?: string; bundleBase64: string };
+
+export type ControlReply =
+  | { ok: true; op: string; id?: string; result: unknown }
+  | { ok: false; op?: string; id?: string; error: { code: ErrorCode; message: string; where?: string } };
+
+export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal'] as const;
+
+// Why: a request line is untrusted input; every bad field is named before anything acts on it.
+export function assertControlRequest(value: unknown): asserts value is ControlRequest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SentinelError('usage', 'request must be a JSON object', { where: 'request' });
+  const v = value as Record<string, unknown>;
+  const bad: string[] = [];
+  if (typeof v.op !== 'string' || !(CONTROL_OPS as readonly string[]).includes(v.op)) bad.push(`op (one of ${CONTROL_OPS.join(', ')})`);
+  if (v.id !== undefined && (typeof v.id !== 'string' || v.id.length > 128)) bad.push('id (string of at most 128 characters)');
+  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : [])]);
+  for (const k of Object.keys(v)) if (!allowed.has(k)) bad.push(`${k} (unknown field)`);
+  if (v.op === 'deploy') {
+    const hasPath = v.bundlePath !== undefined;
+    const hasB64 = v.bundleBase64 !== undefined;
+    if (hasPath === hasB64) bad.push('bundlePath | bundleBase64 (exactly one is required)');
+    if (hasPath && (typeof v.bundlePath !== 'string' || !v.bundlePath.startsWith('/'))) bad.push('bundlePath (absolute path)');
+    if (hasB64 && (typeof v.bundleBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v.bundleBase64))) bad.push('bundleBase64 (base64 text)');
+  }
+  if (bad.length > 0) throw new SentinelError('usage', `bad request field(s): ${bad.join(', ')}`, { where: 'request' });
+}
+
+// Why: every failure crosses the socket in the same shape, so clients can map the code to an exit code.
+export function errorReply(e: unknown, op?: string, id?: string): ControlReply {
+  const err = e instanceof SentinelError ? e : new SentinelError('internal', e instanceof Error ? e.message : String(e));
+  return { ok: false, ...(op !== undefined ? { op } : {}), ...(id !== undefined ? { id } : {}), error: { code: err.code, message: err.message, ...(err.where !== undefined ? { where: err.where } : {}) } };
+}

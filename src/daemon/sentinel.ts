@@ -1,0 +1,216 @@
+// The vault guardian: one serialised queue for deploys, heals and verifies; tamper checks; counters for STATUS=.
+import { join, relative, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
+import type { AuditLog } from '../adapters/audit-log.js';
+import type { Logger } from '../adapters/logger.js';
+import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
+
+export type TamperPolicy = 'heal' | 'alert';
+
+export interface SentinelDeps {
+  vault: Vault;
+  audit: AuditLog;
+  log: Logger;
+  flags: FlagStore;
+  onTamper: TamperPolicy;
+  maxQueuedDeploys: number;
+}
+
+export interface TamperOutcome {
+  tampered: boolean;
+  healed: boolean;
+  problems: { code: string; path: string }[];
+  /** Set when a heal was attempted and failed. */
+  healError?: string;
+}
+
+export interface SentinelCounters {
+  deploys: number;
+  rejects: number;
+  tampers: number;
+  heals: number;
+  verifies: number;
+}
+
+function summariseProblems(report: VerifyReport): { code: string; path: string }[] {
+  return report.problems.slice(0, 20).map((p) => ({ code: p.code, path: p.path }));
+}
+
+// Why: deploys, heals and verifies never overlap (issue 3: a storm of submissions is serialised, none lost).
+export class Sentinel {
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+  private stopping = false;
+  private running: string | null = null;
+  private checkPending = false;
+  readonly counters: SentinelCounters = { deploys: 0, rejects: 0, tampers: 0, heals: 0, verifies: 0 };
+  lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null } | null = null;
+  lastError: string | null = null;
+  private onChange: (() => void)[] = [];
+
+  constructor(private readonly deps: SentinelDeps) {}
+
+  get vault(): Vault {
+    return this.deps.vault;
+  }
+
+  /** Name of the operation being run, or null when idle. */
+  get busyWith(): string | null {
+    return this.running;
+  }
+
+  get queueLength(): number {
+    return this.queued;
+  }
+
+  // Why: the watchdog and STATUS= are refreshed when the guardian's state changes.
+  subscribe(fn: () => void): void {
+    this.onChange.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.onChange) fn();
+  }
+
+  // Why: the single queue; a job queued after shutdown began is refused, the running one finishes (vault never half-changed).
+  private exclusive<T>(label: string, fn: () => Promise<T>, bounded: boolean): Promise<T> {
+    if (this.stopping) return Promise.reject(new SentinelError('unavailable', 'the daemon is shutting down', { where: label }));
+    if (bounded && this.queued >= this.deps.maxQueuedDeploys) {
+      return Promise.reject(new SentinelError('busy', `deploy queue is full (${String(this.deps.maxQueuedDeploys)} waiting)`, { where: label }));
+    }
+    this.queued++;
+    const run = async (): Promise<T> => {
+      this.queued--;
+      if (this.stopping) throw new SentinelError('unavailable', 'the daemon is shutting down; not started', { where: label });
+      this.running = label;
+      try {
+        return await fn();
+      } finally {
+        this.running = null;
+        this.changed();
+      }
+    };
+    const next = this.tail.then(run, run);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  // Why: one deploy, from the socket or the inbox; a rejection is logged and audited, never silently dropped.
+  deploy(bundlePath: string, source: string): Promise<DeployResult> {
+    return this.exclusive(
+      `deploy ${bundlePath}`,
+      async () => {
+        const started = performance.now();
+        try {
+          const result = await this.deps.vault.deploy(bundlePath);
+          this.counters.deploys++;
+          this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
+          this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');
+          await this.deps.audit.append('deploy', { source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, signers: result.signers, previousReleaseId: result.previousReleaseId });
+          return result;
+        } catch (e) {
+          const err = e instanceof SentinelError ? e : new SentinelError('internal', String(e), { cause: e });
+          if (exitCodeFor(err.code) === 1) this.counters.rejects++;
+          this.deps.log.warn({ event: 'reject', source, bundle: bundlePath, code: err.code, where: err.where, latencyMs: Math.round(performance.now() - started) }, err.message);
+          await this.deps.audit.append('reject', { source, bundle: bundlePath, code: err.code, reason: err.message });
+          throw err;
+        }
+      },
+      true,
+    );
+  }
+
+  // Why: `verify` over the socket and the periodic full check; records when the vault was last seen intact.
+  verify(reason: string): Promise<VerifyReport> {
+    return this.exclusive(`verify (${reason})`, () => this.verifyNow(reason), false);
+  }
+
+  private async verifyNow(reason: string): Promise<VerifyReport> {
+    const started = performance.now();
+    const report = await this.deps.vault.verify();
+    this.counters.verifies++;
+    this.lastVerify = { atMs: performance.now(), ok: report.ok, version: report.version, releaseId: report.releaseId };
+    this.deps.log.info({ event: 'verify', reason, ok: report.ok, version: report.version, releaseId: report.releaseId, files: report.checkedFiles, problems: report.problems.length, latencyMs: Math.round(performance.now() - started) }, report.ok ? 'vault intact' : 'vault violated');
+    return report;
+  }
+
+  // Why: `heal` over the socket: re-stage the live release from its stored signed bundle.
+  heal(reason: string): Promise<DeployResult> {
+    return this.exclusive(`heal (${reason})`, () => this.healNow(reason), false);
+  }
+
+  private async healNow(reason: string): Promise<DeployResult> {
+    const started = performance.now();
+    const result = await this.deps.vault.heal();
+    this.counters.heals++;
+    this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
+    const latencyMs = Math.round(performance.now() - started);
+    this.deps.log.info({ event: 'heal', reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs }, 'vault healed');
+    await this.deps.audit.append('heal', { reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs });
+    return result;
+  }
+
+  // Why: a watch event, the periodic verify or the flag audit found something: verify, record the tamper, heal unless alert-only.
+  checkTamper(reason: string, opts: { flagsOnly?: boolean } = {}): Promise<TamperOutcome> {
+    if (this.checkPending) return Promise.resolve({ tampered: false, healed: false, problems: [] });
+    this.checkPending = true;
+    return this.exclusive(
+      `tamper check (${reason})`,
+      async () => {
+        this.checkPending = false;
+        if (opts.flagsOnly === true) {
+          const unsealed = await this.findUnsealed();
+          if (unsealed.length === 0) return { tampered: false, healed: false, problems: [] };
+          this.deps.log.warn({ event: 'flag-audit', reason, unsealed: unsealed.slice(0, 20), count: unsealed.length }, 'sealed paths lost +i');
+        }
+        const report = await this.verifyNow(reason);
+        if (report.ok) return { tampered: false, healed: false, problems: [] };
+        const problems = summariseProblems(report);
+        this.counters.tampers++;
+        this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length }, 'vault tampered');
+        await this.deps.audit.append('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length });
+        if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };
+        try {
+          await this.healNow(`tamper: ${reason}`);
+          return { tampered: true, healed: true, problems };
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          this.lastError = `heal failed: ${message}`;
+          this.deps.log.error({ event: 'heal-failed', reason, code: isSentinelError(e) ? e.code : 'internal', err: message }, 'heal failed');
+          return { tampered: true, healed: false, problems, healError: message };
+        }
+      },
+      false,
+    ).finally(() => {
+      this.checkPending = false;
+    });
+  }
+
+  // Why: the cheap periodic check of issue 3: every file and directory of the live release still carries +i.
+  private async findUnsealed(): Promise<string[]> {
+    const status = await this.deps.vault.status();
+    const out = [...status.unsealedPaths];
+    if (status.releaseDir === null) return out;
+    const live = join(this.deps.vault.path, 'releases', status.releaseDir);
+    const { files, dirs } = await listFlagTargets(live);
+    const paths = [...dirs, ...files];
+    const store = this.deps.flags;
+    const flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
+    flags.forEach((f, i) => {
+      if ((f & FS_IMMUTABLE_FL) === 0) out.push(relative(this.deps.vault.path, paths[i] ?? '').split(sep).join('/'));
+    });
+    return out;
+  }
+
+  status(): Promise<VaultStatus> {
+    return this.deps.vault.status();
+  }
+
+  // Why: SIGTERM — refuse new work, let the running operation finish, so the vault is never left half-changed.
+  async drain(): Promise<void> {
+    this.stopping = true;
+    await this.tail;
+  }
+}

@@ -1,0 +1,113 @@
+// systemd notify/watchdog: READY, STATUS, STOPPING, and WATCHDOG=1 every WATCHDOG_USEC/2 only while healthy.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { formatNotify, type NotifyState, type WatchdogSettings } from '../core/sd-notify.js';
+import type { Notifier } from '../adapters/notify.js';
+import type { Logger } from '../adapters/logger.js';
+
+export interface HealthVerdict {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface WatchdogOptions {
+  notifier: Notifier | null;
+  settings: WatchdogSettings | null;
+  log: Logger;
+  maxEventLoopLagMs: number;
+  /** Health of everything but the event loop (last verify recent, components not failed). */
+  health(): HealthVerdict;
+  statusLine(): string;
+}
+
+// Why: systemd restarts a hung daemon only if the daemon stops pinging when it is unhealthy, not just when it is frozen.
+export class SystemdNotifier {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly lag: IntervalHistogram;
+  private lastStatus = '';
+  private lastVerdict: HealthVerdict = { ok: true };
+  pings = 0;
+
+  constructor(private readonly opts: WatchdogOptions) {
+    this.lag = monitorEventLoopDelay({ resolution: 20 });
+  }
+
+  get enabled(): boolean {
+    return this.opts.notifier !== null;
+  }
+
+  get watchdog(): WatchdogSettings | null {
+    return this.opts.settings;
+  }
+
+  get verdict(): HealthVerdict {
+    return this.lastVerdict;
+  }
+
+  private async send(state: NotifyState): Promise<void> {
+    if (this.opts.notifier === null) return;
+    try {
+      await this.opts.notifier.send(formatNotify(state));
+    } catch (e) {
+      this.opts.log.warn({ event: 'sd-notify-failed', err: e instanceof Error ? e.message : String(e) }, 'sd_notify failed');
+    }
+  }
+
+  // Why: READY=1 goes out only after the vault was opened and verified (issue 3).
+  async ready(): Promise<void> {
+    this.lastStatus = this.opts.statusLine();
+    await this.send({ ready: true, status: this.lastStatus, mainPid: process.pid });
+    this.lag.enable();
+    if (this.opts.settings !== null && this.opts.notifier !== null) {
+      this.timer = setInterval(() => {
+        void this.tick();
+      }, this.opts.settings.pingIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  // Why: event-loop lag is measured over each ping interval; a spike above the bound withholds that ping.
+  healthNow(): HealthVerdict {
+    const maxLagMs = this.lag.max / 1e6;
+    this.lag.reset();
+    if (maxLagMs > this.opts.maxEventLoopLagMs) return { ok: false, reason: `event loop lag ${maxLagMs.toFixed(0)} ms > ${String(this.opts.maxEventLoopLagMs)} ms` };
+    return this.opts.health();
+  }
+
+  private async tick(): Promise<void> {
+    const verdict = this.healthNow();
+    if (verdict.ok !== this.lastVerdict.ok) {
+      if (verdict.ok) this.opts.log.info({ event: 'watchdog', healthy: true }, 'healthy again; watchdog pings resumed');
+      else this.opts.log.error({ event: 'watchdog', healthy: false, reason: verdict.reason }, 'unhealthy; withholding watchdog pings');
+    }
+    this.lastVerdict = verdict;
+    const status = this.opts.statusLine();
+    const statusChanged = status !== this.lastStatus;
+    this.lastStatus = status;
+    if (verdict.ok) {
+      this.pings++;
+      await this.send({ watchdog: true, ...(statusChanged ? { status } : {}) });
+    } else if (statusChanged) {
+      await this.send({ status });
+    }
+  }
+
+  // Why: STATUS= kept current between pings when something visible changes.
+  async status(): Promise<void> {
+    const status = this.opts.statusLine();
+    if (status === this.lastStatus) return;
+    this.lastStatus = status;
+    await this.send({ status });
+  }
+
+  async reloading(done: boolean): Promise<void> {
+    if (done) await this.send({ ready: true, status: this.opts.statusLine() });
+    else await this.send({ reloading: true, monotonicUsec: process.hrtime.bigint() / 1000n });
+  }
+
+  async stopping(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.lag.disable();
+    await this.send({ stopping: true, status: 'stopping' });
+  }
+}
