@@ -3,7 +3,7 @@ import { join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
-import type { AuditLog } from '../adapters/audit-log.js';
+import type { AuditRecorder } from './audit-recorder.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
 
@@ -11,7 +11,7 @@ export type TamperPolicy = 'heal' | 'alert';
 
 export interface SentinelDeps {
   vault: Vault;
-  audit: AuditLog;
+  audit: AuditRecorder;
   log: Logger;
   flags: FlagStore;
   onTamper: TamperPolicy;
@@ -75,7 +75,7 @@ export class Sentinel {
   }
 
   // Why: the single queue; a job queued after shutdown began is refused, the running one finishes (vault never half-changed).
-  private exclusive<T>(label: string, fn: () => Promise<T>, bounded: boolean): Promise<T> {
+  private exclusive<T>(label: string, fn: () => Promise<T>, bounded: boolean, context: Record<string, unknown> = {}): Promise<T> {
     if (this.stopping) return Promise.reject(new SentinelError('unavailable', 'the daemon is shutting down', { where: label }));
     if (bounded && this.queued >= this.deps.maxQueuedDeploys) {
       return Promise.reject(new SentinelError('busy', `deploy queue is full (${String(this.deps.maxQueuedDeploys)} waiting)`, { where: label }));
@@ -85,9 +85,12 @@ export class Sentinel {
       this.queued--;
       if (this.stopping) throw new SentinelError('unavailable', 'the daemon is shutting down; not started', { where: label });
       this.running = label;
+      this.deps.audit.context = context;
       try {
         return await fn();
       } finally {
+        await this.deps.audit.flush();
+        this.deps.audit.context = {};
         this.running = null;
         this.changed();
       }
@@ -99,27 +102,33 @@ export class Sentinel {
 
   // Why: one deploy, from the socket or the inbox; a rejection is logged and audited, never silently dropped.
   deploy(bundlePath: string, source: string): Promise<DeployResult> {
+    let begun = false;
     return this.exclusive(
       `deploy ${bundlePath}`,
       async () => {
+        begun = true;
         const started = performance.now();
         try {
           const result = await this.deps.vault.deploy(bundlePath);
           this.counters.deploys++;
           this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
           this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');
-          await this.deps.audit.append('deploy', { source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, signers: result.signers, previousReleaseId: result.previousReleaseId });
           return result;
         } catch (e) {
           const err = e instanceof SentinelError ? e : new SentinelError('internal', String(e), { cause: e });
           if (exitCodeFor(err.code) === 1) this.counters.rejects++;
           this.deps.log.warn({ event: 'reject', source, bundle: bundlePath, code: err.code, where: err.where, latencyMs: Math.round(performance.now() - started) }, err.message);
-          await this.deps.audit.append('reject', { source, bundle: bundlePath, code: err.code, reason: err.message });
           throw err;
         }
       },
       true,
-    );
+      { source, bundle: bundlePath },
+    ).catch((e: unknown) => {
+      if (!begun && isSentinelError(e)) {
+        this.deps.audit.record('reject', { source, bundle: bundlePath, code: e.code, detail: e.message });
+      }
+      throw e;
+    });
   }
 
   // Why: `verify` over the socket and the periodic full check; records when the vault was last seen intact.
@@ -138,7 +147,7 @@ export class Sentinel {
 
   // Why: `heal` over the socket: re-stage the live release from its stored signed bundle.
   heal(reason: string): Promise<DeployResult> {
-    return this.exclusive(`heal (${reason})`, () => this.healNow(reason), false);
+    return this.exclusive(`heal (${reason})`, () => this.healNow(reason), false, { source: reason });
   }
 
   private async healNow(reason: string): Promise<DeployResult> {
@@ -148,7 +157,6 @@ export class Sentinel {
     this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
     const latencyMs = Math.round(performance.now() - started);
     this.deps.log.info({ event: 'heal', reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs }, 'vault healed');
-    await this.deps.audit.append('heal', { reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs });
     return result;
   }
 
@@ -170,7 +178,7 @@ export class Sentinel {
         const problems = summariseProblems(report);
         this.counters.tampers++;
         this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length }, 'vault tampered');
-        await this.deps.audit.append('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length });
+        this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length });
         if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };
         try {
           await this.healNow(`tamper: ${reason}`);
@@ -183,6 +191,7 @@ export class Sentinel {
         }
       },
       false,
+      { source: reason },
     ).finally(() => {
       this.checkPending = false;
     });
