@@ -1,0 +1,269 @@
+// Bundle file I/O (docs/FORMAT.md): write a bundle streamingly, open one and read only its head
+// within the size limits, and stream its payload into a staging tree, hash-checking every file as
+// it is written. Nothing here decides trust; the caller verifies the head before staging.
+import { createHash } from 'node:crypto';
+import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { dirname } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import { parseBundleHead } from '../core/bundle.js';
+import type { BundleLimits } from '../core/limits.js';
+import { DEFAULT_LIMITS } from '../core/limits.js';
+import type { FileEntry } from '../core/manifest.js';
+
+const CHUNK = 4 * 1024 * 1024;
+const FIRST_READ = 64 * 1024;
+
+function ioError(e: unknown, what: string, where: string): SentinelError {
+  if (e instanceof SentinelError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const map: Record<string, ErrorCode> = { ENOENT: 'not-found', EPERM: 'not-permitted', EACCES: 'not-permitted', EEXIST: 'exists' };
+  return new SentinelError(map[code ?? ''] ?? 'io', `${what}: ${code ?? String(e)}`, { where, cause: e });
+}
+
+/** An opened bundle whose head (manifest and signature bytes) has been read; the payload not yet. */
+export interface OpenedBundle {
+  readonly path: string;
+  readonly size: number;
+  readonly manifestBytes: Uint8Array;
+  readonly signatureBytes: Uint8Array;
+  readonly payloadOffset: number;
+  close(): Promise<void>;
+  /** @internal the open handle, used by stagePayload. */
+  readonly handle: FileHandle;
+}
+
+// Why: invariant 2 — only the head is read (bounded by the limits) before the signature is checked.
+export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<OpenedBundle> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw ioError(e, 'cannot open bundle', path);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: path });
+    const size = st.size;
+    const maxHead = 64 + limits.maxManifestBytes + limits.maxSignatureBlockBytes;
+    let want = Math.min(FIRST_READ, size);
+    for (;;) {
+      const prefix = Buffer.alloc(want);
+      const { bytesRead } = await fh.read(prefix, 0, want, 0);
+      const head = parseBundleHead(new Uint8Array(prefix.buffer, prefix.byteOffset, bytesRead), limits);
+      if (head.ok) {
+        return {
+          path,
+          size,
+          manifestBytes: head.manifestBytes,
+          signatureBytes: head.signatureBytes,
+          payloadOffset: head.payloadOffset,
+          handle: fh,
+          close: () => fh.close(),
+        };
+      }
+      const need = head.need > bytesRead ? head.need : bytesRead + head.need;
+      if (need > size || bytesRead < want) throw new SentinelError('truncated', `bundle ends inside its head (${size} bytes, head needs ${need})`, { where: path });
+      if (need > maxHead) throw new SentinelError('too-large', `bundle head exceeds ${maxHead} bytes`, { where: path });
+      want = need;
+    }
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw ioError(e, 'cannot read bundle head', path);
+  }
+}
+
+/** Sequential reader over a byte range of a file with one chunk read ahead. */
+class RangeReader {
+  private pos: number;
+  private readonly end: number;
+  private current: Buffer = Buffer.alloc(0);
+  private currentFull: Buffer | null = null;
+  private cursor = 0;
+  private next: Promise<{ full: Buffer; view: Buffer }> | null = null;
+  private spare: Buffer[] = [];
+
+  constructor(private readonly fh: FileHandle, start: number, end: number, private readonly where: string) {
+    this.pos = start;
+    this.end = end;
+  }
+
+  private fetch(): Promise<{ full: Buffer; view: Buffer }> | null {
+    if (this.pos >= this.end) return null;
+    const len = Math.min(CHUNK, this.end - this.pos);
+    const buf = this.spare.pop() ?? Buffer.allocUnsafe(CHUNK);
+    const at = this.pos;
+    this.pos += len;
+    return this.fh.read(buf, 0, len, at).then(({ bytesRead }) => {
+      if (bytesRead < len) throw new SentinelError('truncated', `bundle payload ends early at byte ${at + bytesRead}`, { where: this.where });
+      return { full: buf, view: buf.subarray(0, len) };
+    });
+  }
+
+  /** Up to `max` bytes of the range, or an empty buffer at its end. The slice is valid until the next call. */
+  async take(max: number): Promise<Buffer> {
+    if (this.cursor >= this.current.length) {
+      if (this.currentFull !== null) this.spare.push(this.currentFull);
+      this.next ??= this.fetch();
+      if (this.next === null) return Buffer.alloc(0);
+      const got = await this.next;
+      this.current = got.view;
+      this.currentFull = got.full;
+      this.cursor = 0;
+      this.next = this.fetch();
+    }
+    const n = Math.min(max, this.current.length - this.cursor);
+    const slice = this.current.subarray(this.cursor, this.cursor + n);
+    this.cursor += n;
+    return slice;
+  }
+
+  async drain(): Promise<void> {
+    if (this.next !== null) await this.next.catch(() => undefined);
+  }
+}
+
+export interface StagedFile {
+  entry: FileEntry;
+  dest: string;
+}
+
+// Why: invariant 2 — every payload file is hash- and size-checked while it is written into staging;
+// a bundle shorter or longer than its manifest says is rejected before any payload byte is written.
+export async function stagePayload(
+  bundle: OpenedBundle,
+  files: StagedFile[],
+  totalBytes: number,
+  onProgress?: (doneBytes: number) => void,
+): Promise<void> {
+  const expectedEnd = bundle.payloadOffset + totalBytes;
+  if (bundle.size < expectedEnd) {
+    throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
+  }
+  if (bundle.size > expectedEnd) {
+    throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
+  }
+  const reader = new RangeReader(bundle.handle, bundle.payloadOffset, expectedEnd, bundle.path);
+  let done = 0;
+  try {
+    for (const { entry, dest } of files) {
+      const hash = createHash('sha256');
+      let out: FileHandle;
+      try {
+        out = await open(dest, 'wx', 0o600);
+      } catch (e) {
+        throw ioError(e, 'cannot create staged file', dest);
+      }
+      try {
+        let left = entry.size;
+        while (left > 0) {
+          const slice = await reader.take(left);
+          if (slice.length === 0) throw new SentinelError('truncated', 'bundle payload ends early', { where: entry.path });
+          hash.update(slice);
+          let off = 0;
+          while (off < slice.length) {
+            const { bytesWritten } = await out.write(slice, off, slice.length - off);
+            off += bytesWritten;
+          }
+          left -= slice.length;
+          done += slice.length;
+        }
+        await out.chmod(entry.mode);
+      } catch (e) {
+        throw ioError(e, 'cannot write staged file', dest);
+      } finally {
+        await out.close();
+      }
+      const got = hash.digest('hex');
+      if (got !== entry.sha256) {
+        throw new SentinelError('hash-mismatch', `payload SHA-256 ${got} differs from the manifest's ${entry.sha256}`, { where: entry.path });
+      }
+      onProgress?.(done);
+    }
+  } finally {
+    await reader.drain();
+  }
+}
+
+/** One payload file of a bundle being written: its manifest entry and where its bytes come from. */
+export interface PayloadSource {
+  entry: FileEntry;
+  abs: string;
+}
+
+// Why: `sentinel sign` writes large bundles without holding them in memory, and re-checks each source
+// file's hash while copying so a file changed after it was hashed cannot yield a self-inconsistent bundle.
+export async function writeBundle(out: string, head: Uint8Array, payload: PayloadSource[]): Promise<{ bytes: number }> {
+  await mkdir(dirname(out), { recursive: true }).catch(() => undefined);
+  const tmp = `${out}.tmp-${process.pid}`;
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx', 0o644);
+  } catch (e) {
+    throw ioError(e, 'cannot create bundle', tmp);
+  }
+  let bytes = 0;
+  const buf = Buffer.allocUnsafe(CHUNK);
+  try {
+    await fh.write(head);
+    bytes += head.length;
+    for (const { entry, abs } of payload) {
+      let src: FileHandle;
+      try {
+        src = await open(abs, 'r');
+      } catch (e) {
+        throw new SentinelError('io', `cannot read source file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: abs, cause: e });
+      }
+      const hash = createHash('sha256');
+      let copied = 0;
+      try {
+        for (;;) {
+          const { bytesRead } = await src.read(buf, 0, CHUNK, null);
+          if (bytesRead === 0) break;
+          copied += bytesRead;
+          if (copied > entry.size) break;
+          const slice = buf.subarray(0, bytesRead);
+          hash.update(slice);
+          await fh.write(slice);
+        }
+      } finally {
+        await src.close();
+      }
+      if (copied !== entry.size || hash.digest('hex') !== entry.sha256) {
+        throw new SentinelError('io', 'source file changed while the bundle was written', { where: abs });
+      }
+      bytes += copied;
+    }
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw ioError(e, 'cannot write bundle', out);
+  }
+  await fh.close();
+  await rename(tmp, out);
+  return { bytes };
+}
+
+// Why: one syncfs(2) (`sync -f`) before sealing flushes a whole staged release; per-file fsync of
+// thousands of files would dominate the deploy, and the kernel's first +i is slow on dirty inodes.
+export function syncFilesystem(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', path], (err) => {
+      if (err) reject(new SentinelError('io', `sync -f failed: ${err.message}`, { where: path, cause: err }));
+      else resolve();
+    });
+  });
+}
+
+// Why: a rename is only durable once its directory is fsync'ed (crash consistency, invariant 3).
+export async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,251 @@
+// Shared internals of the vault modules: the open vault's context, sealing that reports events,
+// reading kept releases and the highest-version state, removing a release safely.
+import { lstat, open, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import { DEFAULT_LIMITS } from '../core/limits.js';
+import type { BundleLimits } from '../core/limits.js';
+import { parseManifest } from '../core/manifest.js';
+import type { Manifest } from '../core/manifest.js';
+import { parseSignatures } from '../core/signature.js';
+import { verifySignedManifest } from '../core/trust.js';
+import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
+import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
+import { fsyncDir } from '../adapters/bundle-file.js';
+import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
+import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
+import type { VaultDeps, VaultEvent } from './types.js';
+
+export interface VaultCtx {
+  readonly path: string;
+  readonly layout: VaultLayout;
+  readonly config: VaultConfig;
+  readonly deps: VaultDeps;
+  readonly limits: BundleLimits;
+  readonly keep: number;
+}
+
+// Why: one constructor applies the defaults of the optional deps (limits, keep count).
+export function makeCtx(path: string, config: VaultConfig, deps: VaultDeps): VaultCtx {
+  return { path, layout: layoutOf(path), config, deps, limits: deps.limits ?? DEFAULT_LIMITS, keep: Math.max(2, deps.keepReleases ?? 3) };
+}
+
+// Why: every seal/unseal and outcome reaches the daemon's audit log through one function.
+export function emit(ctx: VaultCtx, e: Omit<VaultEvent, 'at'>): void {
+  ctx.deps.onEvent?.({ ...e, at: performance.now() });
+}
+
+export async function step(ctx: VaultCtx, name: string): Promise<void> {
+  if (ctx.deps.hook !== undefined) await ctx.deps.hook(name);
+}
+
+// Why: seals in the given order and records it (files before their directories).
+export async function sealPaths(ctx: VaultCtx, paths: string[]): Promise<void> {
+  if (paths.length === 0) return;
+  await seal(ctx.deps.flags, paths);
+  for (const p of paths) emit(ctx, { kind: 'seal', path: p });
+}
+
+export async function unsealPaths(ctx: VaultCtx, paths: string[]): Promise<void> {
+  if (paths.length === 0) return;
+  emit(ctx, { kind: 'unseal', path: paths[0], count: paths.length });
+  await unseal(ctx.deps.flags, paths);
+}
+
+export async function sealWholeTree(ctx: VaultCtx, root: string): Promise<number> {
+  const n = await sealTree(ctx.deps.flags, root);
+  emit(ctx, { kind: 'seal', path: root, count: n });
+  return n;
+}
+
+export async function isSealed(ctx: VaultCtx, path: string): Promise<boolean> {
+  return ((await ctx.deps.flags.getFlags(path)) & FS_IMMUTABLE_FL) !== 0;
+}
+
+/** Removes a tree that may hold +i files: flags lifted first, then deleted. Missing is fine. */
+export async function removeTree(ctx: VaultCtx, path: string): Promise<void> {
+  try {
+    await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await unsealTree(ctx.deps.flags, path);
+  await rm(path, { recursive: true, force: true });
+}
+
+// Why: within the live layout every write happens inside a short unseal of its parent; the parent is
+// re-sealed even when the write fails, so an error never leaves a vault directory open.
+export async function withUnsealed<T>(ctx: VaultCtx, dirs: string[], act: () => Promise<T>): Promise<T> {
+  await unsealPaths(ctx, dirs);
+  try {
+    return await act();
+  } finally {
+    await sealPaths(ctx, [...dirs].reverse());
+  }
+}
+
+export async function readHighestState(ctx: VaultCtx): Promise<HighestState> {
+  let text: string;
+  try {
+    text = await readFile(ctx.layout.highest, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SentinelError('tampered', 'state/highest.json is missing', { where: ctx.layout.highest, cause: e });
+    throw new SentinelError('io', 'cannot read state/highest.json', { where: ctx.layout.highest, cause: e });
+  }
+  return parseHighest(text, ctx.layout.highest);
+}
+
+// Why: rollback protection that survives reboot — written as tmp + fsync + rename inside an unsealed state/.
+export async function writeHighestState(ctx: VaultCtx, h: HighestState): Promise<void> {
+  const { state, highest } = ctx.layout;
+  const tmp = join(state, `${NAMES.highest}.tmp`);
+  await withUnsealed(ctx, [state], async () => {
+    await unsealPaths(ctx, [highest]).catch((e: unknown) => {
+      if (!(e instanceof SentinelError && e.code === 'not-found')) throw e;
+    });
+    await rm(tmp, { force: true });
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(encodeHighest(h));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, highest);
+    await sealPaths(ctx, [highest]);
+  });
+  await fsyncDir(state);
+}
+
+/** A release directory under releases/ with its signed manifest read (not yet verified). */
+export interface KeptReleaseInfo {
+  dirName: string;
+  dir: string;
+  releaseId: string;
+  manifest: Manifest;
+  manifestBytes: Uint8Array;
+  signatureBytes: Uint8Array;
+}
+
+// Why: kept releases are read for highest-version, rollback and recovery; an unreadable one is reported, not guessed.
+export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptReleaseInfo> {
+  const name = basename(dir);
+  const parsed = parseReleaseDirName(name);
+  if (parsed === null) throw new SentinelError('tampered', 'not a release directory name', { where: dir });
+  const files = releaseFiles(dir);
+  let manifestBytes: Uint8Array;
+  let signatureBytes: Uint8Array;
+  try {
+    manifestBytes = await readFile(files.manifest);
+    signatureBytes = await readFile(files.signatures);
+  } catch (e) {
+    throw new SentinelError('tampered', `release is incomplete: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: dir, cause: e });
+  }
+  if (manifestBytes.length > ctx.limits.maxManifestBytes) throw new SentinelError('too-large', 'manifest.json exceeds the limit', { where: files.manifest });
+  const manifest = parseManifest(manifestBytes, ctx.limits);
+  return { dirName: name, dir, releaseId: parsed.releaseId, manifest, manifestBytes, signatureBytes };
+}
+
+// Why: a kept release is only trusted after its signatures verify against the policy and its id matches its name.
+export function verifyKeptRelease(ctx: VaultCtx, r: KeptReleaseInfo, policy: TrustPolicy): VerifiedManifest {
+  const sigs = parseSignatures(r.signatureBytes, ctx.limits);
+  const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits);
+  if (v.releaseId !== r.releaseId) throw new SentinelError('tampered', `release directory is named ${r.releaseId} but holds release ${v.releaseId}`, { where: r.dir });
+  if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `release is bound to vault ${v.manifest.vaultId}`, { where: r.dir });
+  return v;
+}
+
+export async function listReleaseDirs(ctx: VaultCtx): Promise<string[]> {
+  const names = await readdir(ctx.layout.releases);
+  return names.filter((n) => parseReleaseDirName(n) !== null).sort();
+}
+
+/** Kept releases that can be read; unreadable ones are listed apart. */
+export async function listKeptReleases(ctx: VaultCtx): Promise<{ ok: KeptReleaseInfo[]; broken: string[] }> {
+  const ok: KeptReleaseInfo[] = [];
+  const broken: string[] = [];
+  for (const name of await listReleaseDirs(ctx)) {
+    try {
+      ok.push(await readKeptRelease(ctx, ctx.layout.release(name)));
+    } catch {
+      broken.push(name);
+    }
+  }
+  ok.sort((a, b) => a.manifest.version - b.manifest.version || (a.dirName < b.dirName ? -1 : 1));
+  return { ok, broken };
+}
+
+/** The directory name `current` points to (`releases/<name>`), or null when there is no pointer. */
+export async function readLiveDirName(ctx: VaultCtx): Promise<string | null> {
+  let target: string;
+  try {
+    target = await readlink(ctx.layout.current);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'EINVAL') throw new SentinelError('tampered', '`current` is not a symlink', { where: ctx.layout.current, cause: e });
+    throw new SentinelError('io', 'cannot read `current`', { where: ctx.layout.current, cause: e });
+  }
+  const m = /^releases\/([^/]+)$/.exec(target);
+  if (m === null || m[1] === undefined || parseReleaseDirName(m[1]) === null) {
+    throw new SentinelError('tampered', `\`current\` points outside releases/: ${target}`, { where: ctx.layout.current });
+  }
+  return m[1];
+}
+
+// Why: the commit point of every deploy, heal and rollback — the only write into VAULT/ itself, inside
+// the shortest possible unseal of VAULT/ (its duration does not depend on the bundle's size).
+export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> {
+  const { root, current, currentTmp } = ctx.layout;
+  await rm(currentTmp, { force: true }).catch(() => undefined);
+  const t0 = performance.now();
+  await unsealPaths(ctx, [root]);
+  let t1: number;
+  try {
+    await symlink(`${NAMES.releases}/${dirName}`, currentTmp);
+    await rename(currentTmp, current);
+  } finally {
+    await sealPaths(ctx, [root]);
+    t1 = performance.now();
+  }
+  await fsyncDir(root);
+  return t1 - t0;
+}
+
+/** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
+export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
+  const src = ctx.layout.release(dirName);
+  const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
+  await withUnsealed(ctx, [ctx.layout.releases], async () => {
+    await unsealPaths(ctx, [src]);
+    await rename(src, trash);
+  });
+  await fsyncDir(ctx.layout.releases);
+  await removeTree(ctx, trash);
+}
+
+/** Removes a stored bundle from bundles/. */
+export async function retireBundle(ctx: VaultCtx, releaseId: string): Promise<void> {
+  const file = ctx.layout.bundle(releaseId);
+  try {
+    await lstat(file);
+  } catch {
+    return;
+  }
+  await withUnsealed(ctx, [ctx.layout.bundles], async () => {
+    await unsealPaths(ctx, [file]);
+    await rm(file, { force: true });
+  });
+}
+
+export async function writeFileDurable(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  const fh = await open(path, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,285 @@
+// Deploy, heal and rollback (issue 2 point 5; DESIGN.md invariants 1–4): verify the bundle's head
+// against the trust policy before anything is written, stage and hash-check every file, seal the
+// staged release, move it into releases/, then swap the live pointer inside the one short unseal of
+// VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
+import { chmod, copyFile, mkdir, open, rename, rm, symlink, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import { payloadLayout } from '../core/manifest.js';
+import { parseSignatures } from '../core/signature.js';
+import { checkDeployable, verifySignedManifest } from '../core/trust.js';
+import type { VerifiedManifest } from '../core/trust.js';
+import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
+import type { OpenedBundle } from '../adapters/bundle-file.js';
+import {
+  emit,
+  listKeptReleases,
+  listReleaseDirs,
+  readHighestState,
+  readKeptRelease,
+  readLiveDirName,
+  removeTree,
+  retireBundle,
+  retireRelease,
+  sealPaths,
+  sealWholeTree,
+  step,
+  swapLive,
+  verifyKeptRelease,
+  withUnsealed,
+  writeFileDurable,
+  writeHighestState,
+} from './context.js';
+import type { VaultCtx } from './context.js';
+import { parseReleaseDirName, releaseFiles } from './layout.js';
+import { verifyRelease } from './verify.js';
+import type { DeployResult } from './types.js';
+
+// Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
+// or stale state file cannot re-open an older version (issue 2 point 4).
+export async function highestVersion(ctx: VaultCtx): Promise<number> {
+  const state = await readHighestState(ctx);
+  const { ok } = await listKeptReleases(ctx);
+  return ok.reduce((max, r) => Math.max(max, r.manifest.version), state.version);
+}
+
+function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
+  if (isSentinelError(e)) emit(ctx, { kind: 'reject', code: e.code, path: e.where ?? bundlePath, detail: e.message });
+  else emit(ctx, { kind: 'reject', code: 'internal', path: bundlePath, detail: String(e) });
+}
+
+/** Counts of what a staged release holds. */
+interface StageStats {
+  files: number;
+  bytes: number;
+}
+
+// Why: invariant 2 — the payload lands only in staging/, each file hash-checked as written; symlinks are
+// created after all files so no file can ever be written through one.
+async function stageRelease(ctx: VaultCtx, bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
+  const files = releaseFiles(dir);
+  await mkdir(dir, { mode: 0o755 });
+  await mkdir(files.tree, { mode: 0o755 });
+  const dirs: { path: string; mode: number }[] = [];
+  for (const e of v.manifest.entries) {
+    if (e.type !== 'dir') continue;
+    const abs = join(files.tree, e.path);
+    await mkdir(abs, { mode: 0o700 });
+    dirs.push({ path: abs, mode: e.mode });
+  }
+  const layout = payloadLayout(v.manifest);
+  let offset = 0;
+  for (const f of layout.files) {
+    if (f.offset !== offset) throw new SentinelError('internal', `payload layout is not sequential at ${f.entry.path}`, { where: bundle.path });
+    offset += f.entry.size;
+  }
+  await stagePayload(
+    bundle,
+    layout.files.map((f) => ({ entry: f.entry, dest: join(files.tree, f.entry.path) })),
+    layout.totalBytes,
+  );
+  for (const e of v.manifest.entries) {
+    if (e.type === 'symlink') await symlink(e.target, join(files.tree, e.path));
+  }
+  for (const d of dirs.reverse()) await chmod(d.path, d.mode);
+  await chmod(files.tree, 0o755);
+  await writeFileDurable(files.manifest, v.manifestBytes);
+  await writeFileDurable(files.signatures, bundle.signatureBytes);
+  return { files: layout.files.length, bytes: layout.totalBytes };
+}
+
+async function copyBundleDurable(src: string, dest: string): Promise<void> {
+  await copyFile(src, dest);
+  await chmod(dest, 0o444);
+  const fh = await open(dest, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
+  let n = 0;
+  for (const name of await listReleaseDirs(ctx)) {
+    const p = parseReleaseDirName(name);
+    if (p !== null && p.releaseId === releaseId) n = Math.max(n, p.heal);
+  }
+  return `${releaseId}.h${n + 1}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deploys (kind `deploy`) or re-stages the live release from its stored bundle (kind `heal`).
+ * The caller holds the vault lock.
+ */
+export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal'): Promise<DeployResult> {
+  const t0 = performance.now();
+  const { layout } = ctx;
+  const previous = await readLiveDirName(ctx);
+  let bundle: OpenedBundle;
+  let v: VerifiedManifest;
+  try {
+    bundle = await openBundle(bundlePath, ctx.limits);
+  } catch (e) {
+    rejectEvent(ctx, e, bundlePath);
+    throw e;
+  }
+  try {
+    const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
+    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits);
+    if (kind === 'deploy') {
+      checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
+    } else {
+      // Heal re-stages what is already live: same release, same vault; expiry does not apply (docs/VAULT.md).
+      if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `stored bundle is bound to vault ${v.manifest.vaultId}`, { where: bundlePath });
+      const live = previous === null ? null : parseReleaseDirName(previous);
+      if (live?.releaseId !== v.releaseId) throw new SentinelError('tampered', 'stored bundle is not the live release', { where: bundlePath });
+    }
+  } catch (e) {
+    await bundle.close();
+    rejectEvent(ctx, e, bundlePath);
+    throw e;
+  }
+  await step(ctx, 'verified');
+
+  const dirName = kind === 'deploy' ? v.releaseId : await nextHealName(ctx, v.releaseId);
+  if (await exists(layout.release(dirName))) {
+    await bundle.close();
+    throw new SentinelError('exists', 'a release with this id is already kept', { where: layout.release(dirName) });
+  }
+  const staged = join(layout.staging, dirName);
+  const stagedBundle = join(layout.staging, `${v.releaseId}.bundle`);
+  const storedBundle = layout.bundle(v.releaseId);
+  const storeBundle = kind === 'deploy' || !(await exists(storedBundle));
+  let stats: StageStats;
+  try {
+    await removeTree(ctx, staged);
+    stats = await stageRelease(ctx, bundle, v, staged);
+    if (storeBundle) {
+      await rm(stagedBundle, { force: true });
+      await copyBundleDurable(bundlePath, stagedBundle);
+    }
+    await step(ctx, 'staged');
+    await syncFilesystem(staged);
+    const files = releaseFiles(staged);
+    await sealWholeTree(ctx, files.tree);
+    await sealPaths(ctx, [files.manifest, files.signatures]);
+    await step(ctx, 'sealed-release');
+  } catch (e) {
+    await bundle.close();
+    await removeTree(ctx, staged).catch(() => undefined);
+    await rm(stagedBundle, { force: true }).catch(() => undefined);
+    if (isSentinelError(e) && exitCodeFor(e.code) === 1) rejectEvent(ctx, e, bundlePath);
+    throw e;
+  }
+  await bundle.close();
+
+  // Short windows: each parent is unsealed only for one rename and the seal of the moved entry.
+  const finalDir = layout.release(dirName);
+  await withUnsealed(ctx, [layout.releases], async () => {
+    await rename(staged, finalDir);
+    await sealPaths(ctx, [finalDir]);
+  });
+  await fsyncDir(layout.releases);
+  if (storeBundle) {
+    await withUnsealed(ctx, [layout.bundles], async () => {
+      await rm(storedBundle, { force: true });
+      await rename(stagedBundle, storedBundle);
+      await sealPaths(ctx, [storedBundle]);
+    });
+    await fsyncDir(layout.bundles);
+  }
+  await step(ctx, 'before-swap');
+
+  const liveWindowMs = await swapLive(ctx, dirName);
+  await step(ctx, 'swapped');
+
+  if (kind === 'deploy') {
+    const state = await readHighestState(ctx);
+    if (v.manifest.version > state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
+    await step(ctx, 'highest-updated');
+  } else if (previous !== null && previous !== dirName) {
+    await retireRelease(ctx, previous);
+  }
+  await prune(ctx, previous);
+  await step(ctx, 'pruned');
+
+  const previousReleaseId = previous === null ? null : (parseReleaseDirName(previous)?.releaseId ?? null);
+  const result: DeployResult = {
+    kind,
+    releaseId: v.releaseId,
+    releaseDir: dirName,
+    version: v.manifest.version,
+    signers: v.signers,
+    previousReleaseId,
+    files: stats.files,
+    bytes: stats.bytes,
+    liveWindowMs,
+    totalMs: performance.now() - t0,
+  };
+  emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms` });
+  return result;
+}
+
+// Why: keeps the newest `keep` releases for rollback, and never removes the live one or the one it replaced.
+export async function prune(ctx: VaultCtx, previous: string | null): Promise<string[]> {
+  const live = await readLiveDirName(ctx);
+  const { ok } = await listKeptReleases(ctx);
+  const newestFirst = [...ok].reverse();
+  const keepNames = new Set<string>(newestFirst.slice(0, ctx.keep).map((r) => r.dirName));
+  if (live !== null) keepNames.add(live);
+  if (previous !== null) keepNames.add(previous);
+  const removed: string[] = [];
+  for (const r of newestFirst) {
+    if (keepNames.has(r.dirName)) continue;
+    await retireRelease(ctx, r.dirName);
+    removed.push(r.dirName);
+    if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) await retireBundle(ctx, r.releaseId);
+  }
+  return removed;
+}
+
+// Why: issue 2 point 5 — back to the previous *signed* release still kept; its signature and tree are
+// re-verified first. The highest version stays, so the version rolled back from cannot be re-deployed.
+export async function rollbackTo(ctx: VaultCtx): Promise<DeployResult> {
+  const t0 = performance.now();
+  const live = await readLiveDirName(ctx);
+  if (live === null) throw new SentinelError('not-found', 'no release is deployed', { where: ctx.layout.current });
+  const liveInfo = await readKeptRelease(ctx, ctx.layout.release(live));
+  const { ok } = await listKeptReleases(ctx);
+  const older = ok.filter((r) => r.manifest.version < liveInfo.manifest.version);
+  const target = older[older.length - 1];
+  if (target === undefined) throw new SentinelError('not-found', `no release older than version ${liveInfo.manifest.version} is kept`, { where: ctx.layout.releases });
+  const v = verifyKeptRelease(ctx, target, ctx.config.trust);
+  const check = await verifyRelease(ctx, target.dir, v, {});
+  const first = check.problems[0];
+  if (first !== undefined) {
+    emit(ctx, { kind: 'reject', code: first.code, path: first.path, detail: `rollback target: ${first.message}` });
+    throw new SentinelError(first.code, `rollback target is not intact: ${first.message}`, { where: first.path });
+  }
+  await step(ctx, 'verified');
+  const liveWindowMs = await swapLive(ctx, target.dirName);
+  await step(ctx, 'swapped');
+  emit(ctx, { kind: 'rollback', releaseId: v.releaseId, version: v.manifest.version, path: target.dir });
+  return {
+    kind: 'rollback',
+    releaseId: v.releaseId,
+    releaseDir: target.dirName,
+    version: v.manifest.version,
+    signers: v.signers,
+    previousReleaseId: liveInfo.releaseId,
+    files: check.checkedFiles,
+    bytes: check.checkedBytes,
+    liveWindowMs,
+    totalMs: performance.now() - t0,
+  };
+}

@@ -1,0 +1,237 @@
+// The vault (issue 2 points 5–8; docs/VAULT.md): init, open (with crash recovery), deploy, verify,
+// status, heal, rollback. Used by the CLI and the daemon; verification needs no daemon.
+import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { SentinelError, isSentinelError } from '../core/errors.js';
+import type { PublicKey } from '../core/keys.js';
+import { assertTrustPolicy } from '../core/trust.js';
+import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
+import { probeImmutableSupport, unsealTree } from '../adapters/flags.js';
+import { syncFilesystem } from '../adapters/bundle-file.js';
+import { deployFrom, highestVersion, rollbackTo } from './deploy.js';
+import {
+  emit,
+  isSealed,
+  listKeptReleases,
+  makeCtx,
+  readHighestState,
+  readLiveDirName,
+  sealPaths,
+  verifyKeptRelease,
+  writeFileDurable,
+} from './context.js';
+import type { VaultCtx } from './context.js';
+import { encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
+import type { VaultConfig } from './layout.js';
+import { acquireLock } from './lock.js';
+import type { VaultLock } from './lock.js';
+import { leftoversPresent, recoverVault } from './recover.js';
+import { liveVerifiedManifest, verifyVault } from './verify.js';
+import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport } from './types.js';
+
+export type { DeployResult, KeptRelease, RecoveryReport, Vault, VaultDeps, VaultEvent, VaultInfo, VaultStatus, VerifyProblem, VerifyReport } from './types.js';
+export { createBundle } from './sign.js';
+
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+
+async function readConfig(path: string): Promise<VaultConfig> {
+  const file = layoutOf(path).config;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
+    throw new SentinelError(code === 'EACCES' || code === 'EPERM' ? 'not-permitted' : 'io', `cannot read vault.json: ${code ?? String(e)}`, { where: file, cause: e });
+  }
+  return parseVaultConfig(text, file);
+}
+
+class OpenVault implements Vault {
+  readonly path: string;
+  readonly vaultId: string;
+  readonly policy: TrustPolicy;
+
+  constructor(private readonly ctx: VaultCtx) {
+    this.path = ctx.path;
+    this.vaultId = ctx.config.vaultId;
+    this.policy = ctx.config.trust;
+  }
+
+  /** Runs a write operation under the vault lock, recovering first if a crash left traces. */
+  private async exclusive<T>(act: (recovered: RecoveryReport | null) => Promise<T>, forceRecovery = false): Promise<T> {
+    const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS });
+    try {
+      const interrupted = lock.staleTakeover || (await leftoversPresent(this.ctx));
+      const recovered = interrupted || forceRecovery ? await recoverVault(this.ctx, interrupted || forceRecovery) : null;
+      return await act(recovered);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  deploy(bundlePath: string): Promise<DeployResult> {
+    return this.exclusive(() => deployFrom(this.ctx, resolve(bundlePath), 'deploy'));
+  }
+
+  heal(): Promise<DeployResult> {
+    return this.exclusive(async () => {
+      const live = await readLiveDirName(this.ctx);
+      const parsed = live === null ? null : parseReleaseDirName(live);
+      if (parsed === null) throw new SentinelError('not-found', 'no live release to heal', { where: this.ctx.layout.current });
+      return deployFrom(this.ctx, this.ctx.layout.bundle(parsed.releaseId), 'heal');
+    });
+  }
+
+  rollback(): Promise<DeployResult> {
+    return this.exclusive(() => rollbackTo(this.ctx));
+  }
+
+  recover(): Promise<RecoveryReport> {
+    return this.exclusive(async (r) => r ?? recoverVault(this.ctx, true), true);
+  }
+
+  verify(opts: { trust?: TrustPolicy; onProgress?(done: number, total: number): void } = {}): Promise<VerifyReport> {
+    if (opts.trust !== undefined) assertTrustPolicy(opts.trust);
+    return verifyVault(this.ctx, opts);
+  }
+
+  liveManifest(): Promise<VerifiedManifest> {
+    return liveVerifiedManifest(this.ctx);
+  }
+
+  async status(): Promise<VaultStatus> {
+    const { layout } = this.ctx;
+    const live = await readLiveDirName(this.ctx).catch(() => null);
+    const { ok } = await listKeptReleases(this.ctx);
+    const liveInfo = ok.find((r) => r.dirName === live);
+    let signers: string[] = [];
+    if (liveInfo !== undefined) {
+      try {
+        signers = verifyKeptRelease(this.ctx, liveInfo, this.policy).signers;
+      } catch {
+        signers = [];
+      }
+    }
+    const mustBeSealed = [layout.root, layout.config, layout.releases, layout.bundles, layout.state, layout.highest];
+    for (const r of ok) {
+      const f = releaseFiles(r.dir);
+      mustBeSealed.push(r.dir, f.manifest, f.signatures, f.tree);
+    }
+    const unsealedPaths: string[] = [];
+    for (const p of mustBeSealed) {
+      const sealed = await isSealed(this.ctx, p).catch(() => false);
+      if (!sealed) unsealedPaths.push(p);
+    }
+    let deployedAt: string | null = null;
+    try {
+      deployedAt = (await lstat(layout.current)).mtime.toISOString();
+    } catch {
+      deployedAt = null;
+    }
+    const state = await readHighestState(this.ctx).catch(() => ({ version: 0, releaseId: null }));
+    return {
+      path: this.path,
+      vaultId: this.vaultId,
+      threshold: this.policy.threshold,
+      trustedKeys: this.policy.keys.map((k) => k.id),
+      version: liveInfo?.manifest.version ?? null,
+      releaseId: liveInfo?.releaseId ?? null,
+      releaseDir: live,
+      signers,
+      sealed: unsealedPaths.length === 0,
+      unsealedPaths,
+      deployedAt,
+      highestVersion: ok.reduce((m, r) => Math.max(m, r.manifest.version), state.version),
+      releases: ok.map((r) => ({ releaseDir: r.dirName, releaseId: r.releaseId, version: r.manifest.version, live: r.dirName === live })),
+    };
+  }
+}
+
+// Why: `vault init` — refuses a non-empty directory, probes +i support before writing anything, and
+// leaves nothing behind when it fails.
+export async function initVault(path: string, opts: { trust: PublicKey[]; threshold: number; vaultId?: string }, deps: VaultDeps): Promise<Vault> {
+  const root = resolve(path);
+  const policy: TrustPolicy = { keys: opts.trust, threshold: opts.threshold };
+  try {
+    assertTrustPolicy(policy);
+  } catch (e) {
+    if (isSentinelError(e)) throw new SentinelError('usage', e.message, { where: e.where ?? '--trust', cause: e });
+    throw e;
+  }
+  const vaultId = opts.vaultId ?? `vault-${randomBytes(8).toString('hex')}`;
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(vaultId)) throw new SentinelError('usage', 'vault id must match [a-z0-9][a-z0-9._-]{0,63}', { where: '--vault-id' });
+  let created = false;
+  try {
+    const st = await lstat(root);
+    if (!st.isDirectory()) throw new SentinelError('exists', 'exists and is not a directory', { where: root });
+    if ((await readdir(root)).length > 0) throw new SentinelError('exists', 'refusing to create a vault in a non-empty directory', { where: root });
+  } catch (e) {
+    if (isSentinelError(e)) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SentinelError('io', 'cannot inspect the vault path', { where: root, cause: e });
+    try {
+      await mkdir(root, { mode: 0o755 });
+    } catch (cause) {
+      throw new SentinelError('not-found', 'cannot create the vault directory (does its parent exist?)', { where: root, cause });
+    }
+    created = true;
+  }
+  const layout = layoutOf(root);
+  const config: VaultConfig = { format: VAULT_FORMAT, vaultId, trust: policy, created: deps.now().toISOString() };
+  const ctx = makeCtx(root, config, deps);
+  try {
+    await probeImmutableSupport(root, deps.flags);
+    for (const d of [layout.releases, layout.bundles, layout.state, layout.staging]) await mkdir(d, { mode: 0o755 });
+    await writeFileDurable(layout.config, encodeVaultConfig(config));
+    await writeFileDurable(layout.highest, encodeHighest({ version: 0, releaseId: null }));
+    await syncFilesystem(root);
+    await sealPaths(ctx, [layout.config, layout.highest, layout.state, layout.releases, layout.bundles, layout.root]);
+  } catch (e) {
+    await unsealTree(deps.flags, root).catch(() => undefined);
+    if (created) await rm(root, { recursive: true, force: true }).catch(() => undefined);
+    else for (const name of await readdir(root).catch(() => [] as string[])) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+  emit(ctx, { kind: 'seal', path: root, detail: 'vault initialised' });
+  return new OpenVault(ctx);
+}
+
+// Why: every write path starts here; a crash left by an earlier process is recovered before anything else.
+export async function openVault(path: string, deps: VaultDeps): Promise<Vault> {
+  const root = resolve(path);
+  const config = await readConfig(root);
+  const ctx = makeCtx(root, config, deps);
+  try {
+    await lstat(ctx.layout.staging);
+  } catch (e) {
+    throw new SentinelError('tampered', 'vault has no staging/ directory', { where: ctx.layout.staging, cause: e });
+  }
+  let lock: VaultLock | null = null;
+  try {
+    lock = await acquireLock(ctx.layout.lock, { timeoutMs: 0 });
+  } catch (e) {
+    // Another live process is operating on the vault: it is not crashed, so there is nothing to recover.
+    if (!isSentinelError(e, 'busy')) throw e;
+  }
+  if (lock !== null) {
+    try {
+      if (lock.staleTakeover || (await leftoversPresent(ctx))) await recoverVault(ctx, true);
+    } finally {
+      await lock.release();
+    }
+  }
+  return new OpenVault(ctx);
+}
+
+// Why: the CLI's `sign --vault` and `sign-and-deploy` need the vault id, policy and next version without a write open.
+export async function readVaultInfo(path: string): Promise<VaultInfo> {
+  const root = resolve(path);
+  const config = await readConfig(root);
+  const ctx = makeCtx(root, config, { flags: null as never, hash: null as never, now: () => new Date() });
+  const highest = await highestVersion(ctx);
+  const live = await readLiveDirName(ctx).catch(() => null);
+  const { ok } = await listKeptReleases(ctx);
+  const liveInfo = ok.find((r) => r.dirName === live);
+  return { path: root, vaultId: config.vaultId, policy: config.trust, highestVersion: highest, liveVersion: liveInfo?.manifest.version ?? null, liveReleaseId: liveInfo?.releaseId ?? null };
+}

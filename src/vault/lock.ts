@@ -1,0 +1,83 @@
+// Exclusive vault lock: deploys, heals, rollbacks and recovery are serialised per vault. The lock is a
+// file created with O_EXCL holding the owner's pid and process start time, so a lock left by a
+// process killed with SIGKILL is recognised as stale and taken over.
+import { open, readFile, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { SentinelError } from '../core/errors.js';
+
+export interface VaultLock {
+  readonly path: string;
+  /** True when the lock was taken over from a process that died holding it (a crash to recover from). */
+  readonly staleTakeover: boolean;
+  release(): Promise<void>;
+}
+
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime) counted after the ")" that ends the command name.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const ownStart = startTimeOf(process.pid) ?? '?';
+
+async function isStale(path: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  const [pidText, start] = text.trim().split(' ');
+  const pid = Number(pidText);
+  // A half-written lock file (crash between create and write) holds no owner.
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  const liveStart = startTimeOf(pid);
+  return liveStart === null || (start !== undefined && start !== '?' && liveStart !== start);
+}
+
+// Why: a second concurrent deploy must wait or get `busy`, never interleave with the first (issue 2, point 5).
+export async function acquireLock(path: string, opts: { timeoutMs: number; pollMs?: number } = { timeoutMs: 0 }): Promise<VaultLock> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const pollMs = opts.pollMs ?? 25;
+  let staleTakeover = false;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${process.pid} ${ownStart}\n`);
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      return {
+        path,
+        staleTakeover,
+        release: async () => {
+          if (released) return;
+          released = true;
+          await unlink(path).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'ENOENT') throw e;
+          });
+        },
+      };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new SentinelError('not-found', 'vault staging directory is missing', { where: path, cause: e });
+      if (code === 'EPERM' || code === 'EACCES') throw new SentinelError('not-permitted', 'cannot create the vault lock', { where: path, cause: e });
+      if (code !== 'EEXIST') throw new SentinelError('io', 'cannot create the vault lock', { where: path, cause: e });
+    }
+    if (await isStale(path)) {
+      await unlink(path).catch(() => undefined);
+      staleTakeover = true;
+      continue;
+    }
+    if (Date.now() >= deadline) throw new SentinelError('busy', 'another operation holds the vault lock', { where: path });
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}

@@ -1,0 +1,159 @@
+// Recovery after a crash (invariant 3): the swap of `current` is the commit point, so recovery
+// removes whatever an interrupted operation left behind (staging/, current.tmp, a release moved into
+// releases/ but never made live, its bundle), makes sure `current` names a complete release, raises
+// the highest version to the live one, and re-applies +i where an interrupted operation lifted it.
+import { readdir, rm, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import {
+  emit,
+  isSealed,
+  listKeptReleases,
+  readHighestState,
+  readLiveDirName,
+  removeTree,
+  retireBundle,
+  retireRelease,
+  sealPaths,
+  sealWholeTree,
+  swapLive,
+  withUnsealed,
+  writeHighestState,
+} from './context.js';
+import type { VaultCtx } from './context.js';
+import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
+import type { RecoveryReport } from './types.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Why: cheap signs that an operation was interrupted; `openVault` runs recovery only when one is present,
+// so a read-only `verify` never re-seals (and so hides) an attacker's lifted flag.
+export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
+  const names = (await readdir(ctx.layout.staging)).filter((n) => n !== NAMES.lock);
+  return names.length > 0 || (await exists(ctx.layout.currentTmp));
+}
+
+/** Recovery; the caller holds the vault lock. `interrupted` says whether a crash was detected. */
+export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise<RecoveryReport> {
+  const { layout } = ctx;
+  const report: RecoveryReport = {
+    interrupted,
+    removedStaging: [],
+    removedReleases: [],
+    removedBundles: [],
+    removedCurrentTmp: false,
+    repointedTo: null,
+    highestVersion: 0,
+    highestRaised: false,
+    resealed: 0,
+  };
+
+  // 1. Scratch space: everything under staging/ but our own lock.
+  for (const name of await readdir(layout.staging)) {
+    if (name === NAMES.lock) continue;
+    await removeTree(ctx, join(layout.staging, name));
+    report.removedStaging.push(name);
+  }
+
+  // 2. Top-level flags an interrupted window may have left lifted (only re-applied after a crash, or on explicit recover).
+  if (await exists(join(layout.state, `${NAMES.highest}.tmp`))) {
+    await withUnsealed(ctx, [layout.state], () => rm(join(layout.state, `${NAMES.highest}.tmp`), { force: true }));
+    report.removedStaging.push(`${NAMES.state}/${NAMES.highest}.tmp`);
+  }
+  if (interrupted) {
+    for (const p of [layout.config, layout.highest, layout.state, layout.releases, layout.bundles]) {
+      if (!(await isSealed(ctx, p))) {
+        await sealPaths(ctx, [p]);
+        report.resealed++;
+      }
+    }
+  }
+  if (await exists(layout.currentTmp)) {
+    await withUnsealed(ctx, [layout.root], () => rm(layout.currentTmp, { force: true }));
+    report.removedCurrentTmp = true;
+  }
+  if (interrupted && !(await isSealed(ctx, layout.root))) {
+    await sealPaths(ctx, [layout.root]);
+    report.resealed++;
+  }
+
+  // 3. Releases: one never made live and newer than highest.json is an interrupted deploy — undone.
+  const state = await readHighestState(ctx);
+  let live: string | null = null;
+  try {
+    live = await readLiveDirName(ctx);
+  } catch {
+    live = null;
+  }
+  const { ok, broken } = await listKeptReleases(ctx);
+  for (const r of ok) {
+    if (r.dirName !== live && r.manifest.version > state.version) {
+      await retireRelease(ctx, r.dirName);
+      report.removedReleases.push(r.dirName);
+    }
+  }
+  for (const name of broken) {
+    if (name === live) continue;
+    await retireRelease(ctx, name);
+    report.removedReleases.push(name);
+  }
+  const kept = ok.filter((r) => !report.removedReleases.includes(r.dirName));
+
+  // 4. `current` must name a complete release; otherwise fall back to the newest complete one.
+  const liveInfo = kept.find((r) => r.dirName === live);
+  if (liveInfo === undefined) {
+    const fallback = kept[kept.length - 1];
+    if (fallback !== undefined) {
+      await swapLive(ctx, fallback.dirName);
+      report.repointedTo = fallback.dirName;
+      live = fallback.dirName;
+    } else if (live !== null) {
+      throw new SentinelError('tampered', 'the live release is incomplete and no complete release is kept', { where: layout.current });
+    }
+  }
+
+  // 5. Sealed releases: a top dir left unsealed by an interrupted move gets its whole tree re-sealed.
+  for (const r of kept) {
+    const files = releaseFiles(r.dir);
+    if (interrupted && !(await isSealed(ctx, r.dir))) {
+      report.resealed += await sealWholeTree(ctx, files.tree);
+      await sealPaths(ctx, [files.manifest, files.signatures, r.dir]);
+      report.resealed += 3;
+    }
+  }
+
+  // 6. Stored bundles without a kept release are leftovers; bundles left unsealed are re-sealed.
+  const keptIds = new Set(kept.map((r) => r.releaseId));
+  for (const name of await readdir(layout.bundles)) {
+    const id = name.endsWith('.bundle') ? name.slice(0, -'.bundle'.length) : null;
+    const file = join(layout.bundles, name);
+    if (id === null || parseReleaseDirName(id) === null || !keptIds.has(id)) {
+      if (id !== null) await retireBundle(ctx, id);
+      else await withUnsealed(ctx, [layout.bundles], () => removeTree(ctx, file));
+      report.removedBundles.push(name);
+    } else if (interrupted && !(await isSealed(ctx, file))) {
+      await sealPaths(ctx, [file]);
+      report.resealed++;
+    }
+  }
+
+  // 7. Highest version = max(highest.json, every kept release).
+  const liveVersion = kept.reduce((m, r) => Math.max(m, r.manifest.version), 0);
+  report.highestVersion = Math.max(state.version, liveVersion);
+  if (liveVersion > state.version) {
+    const top = kept.filter((r) => r.manifest.version === liveVersion).pop();
+    await writeHighestState(ctx, { version: liveVersion, releaseId: top?.releaseId ?? null });
+    report.highestRaised = true;
+  }
+  if (interrupted || report.removedStaging.length > 0 || report.removedReleases.length > 0 || report.repointedTo !== null || report.highestRaised) {
+    emit(ctx, { kind: 'recover', detail: JSON.stringify({ ...report }) });
+  }
+  return report;
+}

@@ -1,0 +1,134 @@
+// The vault's public types (docs/ARCHITECTURE.md "vault/"), kept apart so every vault module and its
+// callers (CLI, daemon) share them without import cycles.
+import type { ErrorCode } from '../core/errors.js';
+import type { BundleLimits } from '../core/limits.js';
+import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
+import type { FlagStore } from '../adapters/flags.js';
+import type { HashPool } from '../adapters/hash.js';
+
+/** What the daemon's audit log records; `at` is `performance.now()` in ms (monotonic, sub-µs). */
+export interface VaultEvent {
+  kind: 'seal' | 'unseal' | 'deploy' | 'reject' | 'heal' | 'rollback' | 'recover';
+  at: number;
+  path?: string;
+  count?: number;
+  releaseId?: string;
+  version?: number;
+  code?: ErrorCode;
+  detail?: string;
+}
+
+// Side effects the vault needs, injected so the daemon and the CLI build them once (STYLE.md point 7).
+export interface VaultDeps {
+  flags: FlagStore;
+  hash: HashPool;
+  now(): Date;
+  onEvent?(e: VaultEvent): void;
+  /** Awaited between deploy steps; crash-consistency tests pause here. */
+  hook?(step: string): Promise<void>;
+  limits?: BundleLimits;
+  /** How long a write operation waits for another one's lock before `busy`; default 30 s. */
+  lockTimeoutMs?: number;
+  /** Releases kept for rollback, the live one included; default 3, never fewer than 2. */
+  keepReleases?: number;
+}
+
+export interface DeployResult {
+  kind: 'deploy' | 'heal' | 'rollback';
+  releaseId: string;
+  /** Directory name under releases/ (`<releaseId>` or `<releaseId>.h<n>` after a heal). */
+  releaseDir: string;
+  version: number;
+  signers: string[];
+  previousReleaseId: string | null;
+  files: number;
+  bytes: number;
+  /** From the unseal of VAULT/ to its re-seal around the pointer swap, in ms. */
+  liveWindowMs: number;
+  totalMs: number;
+}
+
+export interface VerifyProblem {
+  code: ErrorCode;
+  /** Path relative to the vault (or a manifest path inside `tree/`). */
+  path: string;
+  /** One human line. */
+  message: string;
+  /** Same text as `message` (field name of the original brief). */
+  detail: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  releaseId: string | null;
+  releaseDir: string | null;
+  version: number | null;
+  signers: string[];
+  checkedFiles: number;
+  checkedBytes: number;
+  /** `vault.json` (the vault's own policy) or `override` (trust given from outside). */
+  trustSource: 'vault.json' | 'override';
+  problems: VerifyProblem[];
+}
+
+export interface KeptRelease {
+  releaseDir: string;
+  releaseId: string;
+  version: number;
+  live: boolean;
+}
+
+export interface VaultStatus {
+  path: string;
+  vaultId: string;
+  threshold: number;
+  trustedKeys: string[];
+  version: number | null;
+  releaseId: string | null;
+  releaseDir: string | null;
+  signers: string[];
+  /** Cheap check: top-level paths, release dirs and their manifest files are +i. */
+  sealed: boolean;
+  unsealedPaths: string[];
+  /** When the live pointer was last swapped (deploy, heal or rollback), ISO-8601. */
+  deployedAt: string | null;
+  highestVersion: number;
+  releases: KeptRelease[];
+}
+
+export interface RecoveryReport {
+  /** Whether an interrupted operation was found (stale lock, staging leftovers, current.tmp). */
+  interrupted: boolean;
+  removedStaging: string[];
+  removedReleases: string[];
+  removedBundles: string[];
+  removedCurrentTmp: boolean;
+  /** Set when `current` was missing or pointed at an incomplete release and was repointed. */
+  repointedTo: string | null;
+  highestVersion: number;
+  highestRaised: boolean;
+  resealed: number;
+}
+
+export interface Vault {
+  readonly path: string;
+  readonly vaultId: string;
+  readonly policy: TrustPolicy;
+  status(): Promise<VaultStatus>;
+  deploy(bundlePath: string): Promise<DeployResult>;
+  verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void }): Promise<VerifyReport>;
+  heal(): Promise<DeployResult>;
+  rollback(): Promise<DeployResult>;
+  liveManifest(): Promise<VerifiedManifest>;
+  recover(): Promise<RecoveryReport>;
+}
+
+/** What the CLI needs without opening the vault for write. */
+export interface VaultInfo {
+  path: string;
+  vaultId: string;
+  policy: TrustPolicy;
+  highestVersion: number;
+  liveVersion: number | null;
+  liveReleaseId: string | null;
+}

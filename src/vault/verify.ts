@@ -1,0 +1,233 @@
+// `vault verify` (issue 2 point 6; invariants 5 and 6): fail-closed check of the live release —
+// signatures against the trust policy (the vault's own or one given from outside), every entry's
+// type, mode, size, SHA-256 and symlink target, no missing or extra entries, and +i on every file
+// and directory that must carry it. A flag that cannot be read is a problem, never a pass.
+import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { SentinelError, isSentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { ManifestEntry } from '../core/manifest.js';
+import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
+import { FS_IMMUTABLE_FL } from '../adapters/flags.js';
+import type { VaultCtx } from './context.js';
+import { readKeptRelease, readLiveDirName, verifyKeptRelease } from './context.js';
+import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
+import type { VerifyProblem, VerifyReport } from './types.js';
+
+type Found = { type: 'file' | 'dir' | 'symlink' | 'other'; mode: number; size: number; abs: string };
+
+function problem(code: ErrorCode, path: string, message: string): VerifyProblem {
+  return { code, path, message, detail: message };
+}
+
+function problemFrom(e: unknown, path: string): VerifyProblem {
+  if (isSentinelError(e)) return problem(e.code, e.where ?? path, e.message);
+  return problem('io', path, String(e));
+}
+
+/** lstat walk that reports every entry, whatever its type; unreadable directories become problems. */
+async function walk(root: string, problems: VerifyProblem[], where: (abs: string) => string): Promise<Map<string, Found>> {
+  const found = new Map<string, Found>();
+  const visit = async (dir: string, rel: string): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      problems.push(problem('io', where(dir), `cannot list directory: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
+      return;
+    }
+    for (const name of names.sort()) {
+      const abs = join(dir, name);
+      const r = rel === '' ? name : `${rel}/${name}`;
+      const st = await lstat(abs);
+      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+      found.set(r, { type, mode: st.mode & 0o7777, size: st.size, abs });
+      if (type === 'dir') await visit(abs, r);
+    }
+  };
+  await visit(root, '');
+  return found;
+}
+
+/** Flags of each path; a path whose flags cannot be read is reported as such. */
+async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
+  const store = ctx.deps.flags;
+  let flags: (number | Error)[] | null = null;
+  if (store.getFlagsMany !== undefined) {
+    try {
+      flags = await store.getFlagsMany(paths);
+    } catch {
+      flags = null;
+    }
+  }
+  if (flags === null) {
+    flags = [];
+    for (const p of paths) {
+      try {
+        flags.push(await store.getFlags(p));
+      } catch (e) {
+        flags.push(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  }
+  paths.forEach((p, i) => {
+    const f = flags[i];
+    if (f instanceof Error) problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.message}`));
+    else if (f === undefined || (f & FS_IMMUTABLE_FL) === 0) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
+  });
+}
+
+function describeType(t: string): string {
+  return t === 'other' ? 'device, fifo or socket' : t;
+}
+
+/** What verifying one release directory found. */
+export interface ReleaseCheck {
+  problems: VerifyProblem[];
+  checkedFiles: number;
+  checkedBytes: number;
+}
+
+// Why: the tree must equal its signed manifest exactly; used by verify, rollback and the daemon's tamper watch.
+export async function verifyRelease(
+  ctx: VaultCtx,
+  dir: string,
+  v: VerifiedManifest,
+  opts: { onProgress?: (done: number, total: number) => void },
+): Promise<ReleaseCheck> {
+  const problems: VerifyProblem[] = [];
+  const files = releaseFiles(dir);
+  const rel = (abs: string) => relative(ctx.path, abs) || '.';
+  const treeRel = (abs: string) => `${relative(ctx.path, files.tree)}/${relative(files.tree, abs)}`;
+
+  // The release directory holds exactly manifest.json, signatures.json and tree/.
+  const top = await readdir(dir);
+  for (const name of top) {
+    if (name !== NAMES.manifest && name !== NAMES.signatures && name !== NAMES.tree) problems.push(problem('tampered', rel(join(dir, name)), 'extra entry in the release directory'));
+  }
+  let treeSt;
+  try {
+    treeSt = await lstat(files.tree);
+  } catch {
+    problems.push(problem('tampered', rel(files.tree), 'release tree is missing'));
+    return { problems, checkedFiles: 0, checkedBytes: 0 };
+  }
+  if (!treeSt.isDirectory()) {
+    problems.push(problem('tampered', rel(files.tree), 'release tree is not a directory'));
+    return { problems, checkedFiles: 0, checkedBytes: 0 };
+  }
+
+  const found = await walk(files.tree, problems, treeRel);
+  const toHash: { entry: ManifestEntry & { type: 'file' }; abs: string }[] = [];
+  const sealTargets: string[] = [];
+  const expected = new Set<string>();
+  for (const e of v.manifest.entries) {
+    expected.add(e.path);
+    const f = found.get(e.path);
+    const where = `${relative(ctx.path, files.tree)}/${e.path}`;
+    if (f === undefined) {
+      problems.push(problem('tampered', where, `${e.type} is missing`));
+      continue;
+    }
+    if (f.type !== e.type) {
+      problems.push(problem('tampered', where, `expected a ${e.type}, found a ${describeType(f.type)}`));
+      continue;
+    }
+    if (e.type === 'symlink') {
+      const target = await readlink(f.abs);
+      if (target !== e.target) problems.push(problem('tampered', where, `symlink points to ${target}, manifest says ${e.target}`));
+      continue;
+    }
+    sealTargets.push(f.abs);
+    if (f.mode !== e.mode) problems.push(problem('tampered', where, `mode ${f.mode.toString(8)}, manifest says ${e.mode.toString(8)}`));
+    if (e.type === 'file') {
+      if (f.size !== e.size) problems.push(problem('size-mismatch', where, `size ${f.size}, manifest says ${e.size}`));
+      else toHash.push({ entry: e, abs: f.abs });
+    }
+  }
+  for (const [path, f] of found) {
+    if (!expected.has(path)) problems.push(problem('tampered', `${relative(ctx.path, files.tree)}/${path}`, `extra ${describeType(f.type)} not in the manifest`));
+  }
+
+  const total = toHash.reduce((n, f) => n + f.entry.size, 0);
+  let checkedBytes = 0;
+  if (toHash.length > 0) {
+    const results = await ctx.deps.hash.hashFiles(
+      toHash.map((f) => f.abs),
+      opts.onProgress === undefined ? undefined : (doneBytes) => opts.onProgress?.(doneBytes, total),
+    );
+    const byPath = new Map(results.map((r) => [r.path, r]));
+    for (const f of toHash) {
+      const r = byPath.get(f.abs);
+      const where = `${relative(ctx.path, files.tree)}/${f.entry.path}`;
+      if (r === undefined) problems.push(problem('io', where, 'file was not hashed'));
+      else if (r.size !== f.entry.size) problems.push(problem('size-mismatch', where, `size ${r.size} while hashing, manifest says ${f.entry.size}`));
+      else if (r.sha256 !== f.entry.sha256) problems.push(problem('hash-mismatch', where, `SHA-256 ${r.sha256}, manifest says ${f.entry.sha256}`));
+      checkedBytes += f.entry.size;
+    }
+  }
+
+  await checkSealed(ctx, [...sealTargets, files.tree, files.manifest, files.signatures, dir], rel, problems);
+  return { problems, checkedFiles: toHash.length, checkedBytes };
+}
+
+// Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.
+export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
+  const problems: VerifyProblem[] = [];
+  const { layout } = ctx;
+  const rel = (abs: string) => relative(ctx.path, abs) || '.';
+  const report: VerifyReport = {
+    ok: false,
+    releaseId: null,
+    releaseDir: null,
+    version: null,
+    signers: [],
+    checkedFiles: 0,
+    checkedBytes: 0,
+    trustSource: opts.trust === undefined ? 'vault.json' : 'override',
+    problems,
+  };
+
+  // vault.json on disk must still parse and match what was opened (an override does not excuse a rewrite).
+  try {
+    const onDisk = parseVaultConfig(await readFile(layout.config, 'utf8'), layout.config);
+    if (onDisk.vaultId !== ctx.config.vaultId) problems.push(problem('tampered', NAMES.config, 'vault id changed since the vault was opened'));
+  } catch (e) {
+    problems.push(problemFrom(e, NAMES.config));
+  }
+  await checkSealed(ctx, [layout.config, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
+
+  let live: string | null = null;
+  try {
+    live = await readLiveDirName(ctx);
+    if (live === null) problems.push(problem('tampered', NAMES.current, 'no release deployed'));
+  } catch (e) {
+    problems.push(problemFrom(e, NAMES.current));
+  }
+  if (live !== null) {
+    const dir = layout.release(live);
+    report.releaseDir = live;
+    try {
+      const info = await readKeptRelease(ctx, dir);
+      report.releaseId = info.releaseId;
+      report.version = info.manifest.version;
+      const v = verifyKeptRelease(ctx, info, opts.trust ?? ctx.config.trust);
+      report.signers = v.signers;
+      const check = await verifyRelease(ctx, dir, v, opts.onProgress === undefined ? {} : { onProgress: opts.onProgress });
+      problems.push(...check.problems);
+      report.checkedFiles = check.checkedFiles;
+      report.checkedBytes = check.checkedBytes;
+    } catch (e) {
+      problems.push(problemFrom(e, rel(dir)));
+    }
+  }
+  report.ok = problems.length === 0;
+  return report;
+}
+
+// Why: the live manifest, verified against the vault's policy, for the daemon and `vault manifest`.
+export async function liveVerifiedManifest(ctx: VaultCtx): Promise<VerifiedManifest> {
+  const live = await readLiveDirName(ctx);
+  if (live === null) throw new SentinelError('not-found', 'no release deployed', { where: ctx.layout.current });
+  return verifyKeptRelease(ctx, await readKeptRelease(ctx, ctx.layout.release(live)), ctx.config.trust);
+}
