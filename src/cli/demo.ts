@@ -11,7 +11,9 @@ import type { SecretKey } from '../core/keys.js';
 import { asSentinelError } from './failure.js';
 import { generateKeyFiles, readPublicKeyFile, readSecretKeyFile } from './key-files.js';
 import { signAndDeploy, signTree } from './release-commands.js';
+import { readVaultInfo } from '../vault/index.js';
 import { createVault, withVault } from './vault-access.js';
+import { describeStatus } from './vault-commands.js';
 
 /** State shared by the steps of one demo run; steps may add their own fields under `extra`. */
 export interface DemoContext {
@@ -49,7 +51,7 @@ function expectCode(e: unknown, codes: string[], what: string): SentinelError {
   return err;
 }
 
-async function liveVersion(vault: string): Promise<number> {
+async function liveVersion(vault: string): Promise<number | null> {
   return withVault(vault, async (v) => (await v.status()).version);
 }
 
@@ -145,15 +147,15 @@ export const vaultDemoSteps: DemoStep[] = [
     async run(ctx) {
       const before = await liveVersion(ctx.vault);
       const out = join(ctx.root, 'intruder.bundle');
-      const vaultId = await withVault(ctx.vault, async (v) => v.vaultId);
-      await signTree(ctx.sample, { keys: [needKey(ctx.keys.intruder)], vaultId, version: before + 1, expiresInMs: DAY_MS, out });
+      const { vaultId } = await readVaultInfo(ctx.vault);
+      await signTree(ctx.sample, { keys: [needKey(ctx.keys.intruder)], vaultId, version: (before ?? 0) + 1, expiresInMs: DAY_MS, out });
       try {
         await withVault(ctx.vault, async (v) => v.deploy(out));
       } catch (e) {
         const err = expectCode(e, ['untrusted-key'], 'untrusted bundle');
         ctx.say(`rejected: ${err.toLine()}`);
         const after = await liveVersion(ctx.vault);
-        if (after !== before) throw new SentinelError('internal', `live version changed from ${before} to ${after}`);
+        if (after !== before) throw new SentinelError('internal', `live version changed from ${String(before)} to ${String(after)}`);
         await verifyOk(ctx);
         return;
       }
@@ -178,8 +180,8 @@ export const vaultDemoSteps: DemoStep[] = [
     title: 'vault status (sentinel vault status)',
     async run(ctx) {
       const st = await withVault(ctx.vault, async (v) => v.status());
-      if (st.version !== 2) throw new SentinelError('internal', `status says version ${st.version}, expected 2`);
-      ctx.say(`version ${st.version}, release ${st.releaseId}, signers ${st.signers.join(', ')}, sealed: ${String(st.sealed)}`);
+      if (st.version !== 2) throw new SentinelError('internal', `status says version ${String(st.version)}, expected 2`);
+      for (const line of describeStatus(st)) ctx.say(line);
     },
   },
 ];

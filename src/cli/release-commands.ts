@@ -1,27 +1,34 @@
 // `sign`, `deploy`, `sign-and-deploy`: the release path from a source tree to a sealed live release,
 // either straight into a vault or through the daemon's control socket.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
 import { ENVIRONMENT_CODES, INTEGRITY_CODES, SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { SecretKey } from '../core/keys.js';
-import { createBundle } from '../vault/sign.js';
+import { HashPool } from '../adapters/hash.js';
+import { createBundle, readVaultInfo } from '../vault/index.js';
 import type { DeployResult } from '../vault/index.js';
 import { parseDuration } from './args.js';
 import { readSecretKeyFiles } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
 
-export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; expires: string }
+export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; files: number; bundleBytes: number; expires: string }
 
-// Signs `src` for one vault and version into `out`; the one call into vault/sign for the CLI.
-export async function signTree(src: string, opts: { keys: SecretKey[]; vaultId: string; version: number; expiresInMs: number; out: string; now?: Date }): Promise<SignedBundle> {
+// Signs `src` for one vault and version into `out` (never overwriting it); the CLI's one call into vault/sign.
+export async function signTree(src: string, opts: { keys: SecretKey[]; vaultId: string; version: number; expiresInMs: number; out: string; now?: Date; hash?: HashPool }): Promise<SignedBundle> {
+  if (await lstat(opts.out).then(() => true, () => false)) throw new SentinelError('exists', 'refusing to overwrite an existing bundle file', { where: opts.out });
   const created = opts.now ?? new Date();
   const expires = new Date(created.getTime() + opts.expiresInMs);
-  const r = await createBundle({ sourceDir: src, keys: opts.keys, vaultId: opts.vaultId, version: opts.version, created, expires, outPath: opts.out });
-  return { path: opts.out, vaultId: opts.vaultId, version: opts.version, releaseId: r.releaseId, signers: opts.keys.map((k) => k.id), expires: expires.toISOString() };
+  const pool = opts.hash ?? new HashPool();
+  try {
+    const r = await createBundle(src, { keys: opts.keys, vaultId: opts.vaultId, version: opts.version, created, expires, out: opts.out }, { hash: pool });
+    return { path: r.path, vaultId: r.vaultId, version: r.version, releaseId: r.releaseId, signers: r.signers, files: r.files, bundleBytes: r.bundleBytes, expires: expires.toISOString() };
+  } finally {
+    if (opts.hash === undefined) await pool.close();
+  }
 }
 
 function exactlyOneTarget(opts: { vault?: string; socket?: string }): { vault: string } | { socket: string } {
@@ -67,10 +74,10 @@ export async function runSign(src: string, opts: { key: string[]; vaultId?: stri
   const expiresInMs = parseDuration(opts.expiresIn);
   if ((opts.vaultId === undefined) === (opts.vault === undefined)) throw new SentinelError('usage', 'give exactly one of --vault-id or --vault');
   const keys = await readSecretKeyFiles(opts.key);
-  const vaultId = opts.vaultId ?? (await withVault(opts.vault ?? '', async (v) => v.vaultId));
+  const vaultId = opts.vaultId ?? (await readVaultInfo(opts.vault ?? '')).vaultId;
   const b = await signTree(src, { keys, vaultId, version: opts.version, expiresInMs, out: opts.out });
   if (opts.json === true) printJson({ ok: true, ...b });
-  else printLines(`signed version ${b.version} for vault ${b.vaultId} by ${b.signers.join(', ')}: ${b.path} (release ${b.releaseId}, expires ${b.expires})`);
+  else printLines(`signed version ${b.version} for vault ${b.vaultId} by ${b.signers.join(', ')}: ${b.path}`, `  release ${b.releaseId}, ${b.files} files, ${b.bundleBytes} bytes, expires ${b.expires}`);
 }
 
 // `deploy`: a bundle file into a vault, or handed to the daemon.
@@ -100,9 +107,9 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
   const out = join(dir, 'release.bundle');
   try {
     if ('vault' in opts.target) {
-      return await withVault(opts.target.vault, async (v) => {
-        const st = await v.status();
-        await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, st.highestVersion), expiresInMs: opts.expiresInMs, out });
+      return await withVault(opts.target.vault, async (v, deps) => {
+        const info = await readVaultInfo(v.path);
+        await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, info.highestVersion), expiresInMs: opts.expiresInMs, out, hash: deps.hash });
         return summarise(await v.deploy(out), 'vault');
       });
     }
