@@ -1,0 +1,110 @@
+// Tamper watch: directory watches (cheap) trigger a verify; a periodic full verify and a cheaper periodic flag audit back them up.
+import { sep } from 'node:path';
+import { watchDirectories, type TreeWatch } from '../adapters/watcher.js';
+import type { Logger } from '../adapters/logger.js';
+import type { Sentinel } from './sentinel.js';
+
+export interface TamperWatchOptions {
+  vaultPath: string;
+  depth: number;
+  debounceMs: number;
+  verifyIntervalMs: number;
+  flagAuditIntervalMs: number;
+}
+
+// Why: issue 3 — detect a tamper within milliseconds without one watch per file (idle RSS bound).
+export class TamperWatch {
+  private watch: TreeWatch | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private verifyTimer: NodeJS.Timeout | null = null;
+  private flagTimer: NodeJS.Timeout | null = null;
+  private lastOps = -1;
+  private closed = false;
+  lastEventPath: string | null = null;
+  events = 0;
+
+  constructor(
+    private readonly sentinel: Sentinel,
+    private readonly log: Logger,
+    private opts: TamperWatchOptions,
+  ) {}
+
+  get watchedDirectories(): number {
+    return this.watch?.watched ?? 0;
+  }
+
+  async start(): Promise<void> {
+    await this.rewatch();
+    this.sentinel.subscribe(() => {
+      const ops = this.sentinel.counters.deploys + this.sentinel.counters.heals;
+      if (ops !== this.lastOps && !this.closed) void this.rewatch();
+    });
+    this.startTimers();
+  }
+
+  private startTimers(): void {
+    this.verifyTimer = setInterval(() => this.check('periodic verify', false), this.opts.verifyIntervalMs);
+    this.flagTimer = setInterval(() => this.check('flag audit', true), this.opts.flagAuditIntervalMs);
+  }
+
+  private stopTimers(): void {
+    if (this.verifyTimer !== null) clearInterval(this.verifyTimer);
+    if (this.flagTimer !== null) clearInterval(this.flagTimer);
+    this.verifyTimer = null;
+    this.flagTimer = null;
+  }
+
+  // Why: SIGHUP may change the periods.
+  reconfigure(opts: TamperWatchOptions): void {
+    this.opts = opts;
+    this.stopTimers();
+    this.startTimers();
+  }
+
+  private check(reason: string, flagsOnly: boolean): void {
+    if (this.closed) return;
+    this.sentinel.checkTamper(reason, { flagsOnly }).catch((e: unknown) => {
+      this.log.error({ event: 'tamper-check-failed', reason, err: e instanceof Error ? e.message : String(e) }, 'tamper check failed');
+    });
+  }
+
+  // Why: after a deploy or heal the live release is a new directory tree; watches follow it.
+  private async rewatch(): Promise<void> {
+    this.lastOps = this.sentinel.counters.deploys + this.sentinel.counters.heals;
+    const old = this.watch;
+    this.watch = null;
+    old?.close();
+    const staging = `${this.opts.vaultPath}${sep}staging`;
+    const w = await watchDirectories([this.opts.vaultPath], {
+      depth: this.opts.depth,
+      onEvent: (path) => {
+        if (this.closed || path === staging || path.startsWith(`${staging}${sep}`)) return;
+        if (this.sentinel.busyWith !== null) return;
+        this.events++;
+        this.lastEventPath = path;
+        if (this.debounce !== null) return;
+        this.debounce = setTimeout(() => {
+          this.debounce = null;
+          this.check(`watch: ${this.lastEventPath ?? path}`, false);
+        }, this.opts.debounceMs);
+      },
+      onError: (err) => this.log.warn({ event: 'watch-error', err: err.message }, 'directory watch error'),
+    });
+    if (this.closed) {
+      w.close();
+      return;
+    }
+    const raced = this.watch as TreeWatch | null;
+    raced?.close();
+    this.watch = w;
+    this.log.debug({ event: 'watch', directories: w.watched }, 'watching the vault');
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopTimers();
+    if (this.debounce !== null) clearTimeout(this.debounce);
+    this.watch?.close();
+    this.watch = null;
+  }
+}
