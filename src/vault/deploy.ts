@@ -56,7 +56,7 @@ interface StageStats {
 
 // Why: invariant 2 — the payload lands only in staging/, each file hash-checked as written; symlinks are
 // created after all files so no file can ever be written through one.
-async function stageRelease(ctx: VaultCtx, bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
+async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
   const files = releaseFiles(dir);
   await mkdir(dir, { mode: 0o755 });
   await mkdir(files.tree, { mode: 0o755 });
@@ -163,7 +163,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   let stats: StageStats;
   try {
     await removeTree(ctx, staged);
-    stats = await stageRelease(ctx, bundle, v, staged);
+    stats = await stageRelease(bundle, v, staged);
     if (storeBundle) {
       await rm(stagedBundle, { force: true });
       await copyBundleDurable(bundlePath, stagedBundle);
