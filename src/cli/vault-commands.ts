@@ -5,6 +5,7 @@ import { SentinelError, exitCodeFor } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { TrustPolicy } from '../core/trust.js';
 import type { VaultStatus, VerifyReport } from '../vault/types.js';
+import { failureJson } from './failure.js';
 import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
 import { createVault, withVault } from './vault-access.js';
@@ -30,15 +31,17 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
       bar.end();
     }
   });
-  if (json) printJson(report);
-  else printLines(...describeVerify(path, report));
-  if (!report.ok) {
-    const first = report.problems.find((p) => exitCodeFor(p.code) === 1) ?? report.problems[0];
-    const err = new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
-    process.stderr.write(`sentinel: ${err.toLine()}\n`);
-    return exitCodeFor(err.code);
+  if (report.ok) {
+    if (json) printJson(report);
+    else printLines(...describeVerify(path, report));
+    return 0;
   }
-  return 0;
+  const first = report.problems.find((p) => exitCodeFor(p.code) === 1) ?? report.problems[0];
+  const err = new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
+  if (json) printJson({ ...report, error: failureJson(err).error });
+  else printLines(...describeVerify(path, report));
+  process.stderr.write(`sentinel: ${err.toLine()}\n`);
+  return exitCodeFor(err.code);
 }
 
 function describeVerify(path: string, r: VerifyReport): string[] {
@@ -83,8 +86,11 @@ export async function runVaultRollback(path: string, opts: { json?: boolean }): 
 export async function runVaultRecover(path: string, opts: { json?: boolean }): Promise<void> {
   const r = await withVault(path, async (v) => v.recover());
   if (opts.json === true) printJson({ ok: true, ...r });
-  else if (!r.interrupted) printLines(`vault ${path}: nothing to recover; ${r.resealed} paths re-sealed`);
-  else printLines(`vault ${path}: recovered an interrupted operation`, `  removed staging: ${r.removedStaging.length}, releases: ${r.removedReleases.length}, bundles: ${r.removedBundles.length}${r.removedCurrentTmp ? ', current.tmp' : ''}`, `  live pointer: ${r.repointedTo ?? 'unchanged'}; ${r.resealed} paths re-sealed`);
+  else {
+    const changed = r.removedStaging.length + r.removedReleases.length + r.removedBundles.length + r.resealed + (r.removedCurrentTmp ? 1 : 0) + (r.repointedTo !== null ? 1 : 0) + (r.highestRaised ? 1 : 0);
+    if (changed === 0) printLines(`vault ${path}: nothing to recover; layout complete and sealed (highest version ${r.highestVersion})`);
+    else printLines(`vault ${path}: recovered`, `  removed: ${r.removedStaging.length} staging, ${r.removedReleases.length} releases, ${r.removedBundles.length} bundles${r.removedCurrentTmp ? ', current.tmp' : ''}`, `  live pointer: ${r.repointedTo ?? 'unchanged'}; highest version ${r.highestVersion}${r.highestRaised ? ' (raised)' : ''}; ${r.resealed} paths re-sealed`);
+  }
 }
 
 // sha256sum(1) escapes a name holding a backslash or newline and marks the line with a leading '\'.
