@@ -305,7 +305,10 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
     }
     if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
       const r = resolveTarget(path.split('/').slice(0, -1), e.target, byPath, { follows: 0 });
-      if (typeof r === 'string') problems.add('bad-path', `manifest entry ${showPath(path)} target`, `symlink ${r}`);
+      if (typeof r === 'string') {
+        const why = r === 'too many levels of symlinks' ? `symlink loop or chain of more than ${MAX_SYMLINK_FOLLOWS} links (too many levels of symlinks)` : `symlink ${r}`;
+        problems.add('bad-path', `manifest entry ${showPath(path)} target`, why);
+      }
     }
   }
 }
