@@ -1,6 +1,150 @@
+// The daemon-side commands: `daemon`, `status`, `audit verify`, `install-units` (issue 3).
 import type { Command } from 'commander';
+import { reportFailure, setJsonMode } from './failure.js';
+
+const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+
+interface DaemonFlags {
+  config?: string;
+  vault?: string;
+  trust?: string[];
+  socket?: string;
+  inbox?: string;
+  auditLog?: string;
+  stateDir?: string;
+  logLevel?: string;
+}
+
+// Why: runs until SIGTERM; exit 0 after a clean stop, 1/2 when start-up fails (bad vault / bad config).
+async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
+  const { startDaemon } = await import('../daemon/main.js');
+  let code: number;
+  try {
+    const handle = await startDaemon({
+      configFile: opts.config,
+      flags: { vault: opts.vault, trust: opts.trust, socket: opts.socket, inbox: opts.inbox, audit: opts.auditLog, stateDir: opts.stateDir, logLevel: opts.logLevel },
+      signals: true,
+    });
+    code = await handle.exited;
+  } catch (e) {
+    code = reportFailure(e);
+  }
+  process.exit(code);
+}
+
+function text(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return JSON.stringify(v);
+}
+
+function yesNo(v: unknown): string {
+  return v === true ? 'yes' : v === false ? 'no' : String(v);
+}
+
+// Why: `sentinel status --socket PATH`: what the daemon reports about the vault, the watchdog and each target.
+async function runStatus(opts: { socket: string; json?: boolean; timeout: string }): Promise<number> {
+  const { sendRequest } = await import('../adapters/control-client.js');
+  const { SentinelError } = await import('../core/errors.js');
+  const reply = (await sendRequest(opts.socket, { op: 'status' }, { timeoutMs: Number(opts.timeout) })) as { ok: boolean; result?: Record<string, Record<string, unknown>>; error?: { code: string; message: string; where?: string } };
+  if (!reply.ok || reply.result === undefined) {
+    const err = reply.error ?? { code: 'internal', message: 'malformed reply' };
+    throw new SentinelError(err.code as 'internal', err.message, { where: err.where ?? opts.socket });
+  }
+  const r = reply.result;
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify({ ok: true, ...r })}\n`);
+    return 0;
+  }
+  const d = r.daemon ?? {};
+  const v = r.vault ?? {};
+  const w = r.watchdog ?? {};
+  const lines = [
+    `daemon:   pid ${text(d.pid)}, version ${text(d.version)}, up ${String(Math.round(Number(d.uptimeMs) / 1000))}s${d.busyWith !== null && d.busyWith !== undefined ? `, busy: ${text(d.busyWith)}` : ''}`,
+    `vault:    ${text(v.path)} v${text(v.version)} ${text(v.releaseId).slice(0, 16)} sealed: ${yesNo(v.sealed)}, on tamper: ${text(v.onTamper)}`,
+    `watchdog: notify ${yesNo(w.notify)}, period ${w.periodUsec === null ? 'off' : `${String(Number(w.periodUsec) / 1e6)}s`}, healthy: ${yesNo(w.healthy)}${w.reason !== null && w.reason !== undefined ? ` (${text(w.reason)})` : ''}, pings ${text(w.pings)}`,
+    `status:   ${text(d.statusLine)}`,
+  ];
+  const components = r.components ?? {};
+  for (const [name, value] of Object.entries(components)) {
+    if (Array.isArray(value)) {
+      for (const t of value as Record<string, unknown>[]) lines.push(`${name}: ${text(t.name)} pid ${text(t.pid)} ${text(t.state)}`);
+    } else lines.push(`${name}: ${JSON.stringify(value)}`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+// Why: `sentinel audit verify FILE`: exit 0 when the chain holds, 1 with the line number of the first break.
+async function runAuditVerify(file: string, opts: { json?: boolean }): Promise<number> {
+  const { verifyAuditFile } = await import('../adapters/audit-log.js');
+  const state = await verifyAuditFile(file);
+  if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, file, lines: state.lines, lastHash: state.lastHash })}\n`);
+  else process.stdout.write(`audit log intact: ${String(state.lines)} lines, head ${state.lastHash.slice(0, 16)}\n`);
+  return 0;
+}
+
+// Why: a documented install path for users: units copied with this host's node and CLI paths; --uninstall removes them.
+async function runInstallUnits(opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean }): Promise<number> {
+  const { installUnits, uninstallUnits } = await import('../daemon/install-units.js');
+  const result = opts.uninstall === true ? await uninstallUnits({ prefix: opts.prefix, reload: opts.reload }) : await installUnits({ prefix: opts.prefix, node: opts.node, cli: opts.cli, reload: opts.reload });
+  if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
+  else for (const f of result.files) process.stdout.write(`${opts.uninstall === true ? 'removed' : 'installed'} ${f}\n`);
+  return 0;
+}
 
 // Why: the CLI entry point imports this to add the daemon-related subcommands in one place.
 export function registerDaemonCommands(program: Command): void {
-  void program;
+  program
+    .command('daemon')
+    .description('run the guardian: deploys over the control socket and inbox, tamper watch and healing, systemd watchdog')
+    .option('--config <file>', 'configuration file (docs/CONFIG.md)')
+    .option('--vault <dir>', 'vault directory (overrides vault.path)')
+    .option('--trust <pub...>', 'trusted public key file(s) (overrides vault.trust)')
+    .option('--socket <path>', 'control socket path (overrides control.socket)')
+    .option('--inbox <dir>', 'inbox directory watched for *.bundle files (overrides vault.inbox)')
+    .option('--audit-log <file>', 'audit log file (overrides audit.path)')
+    .option('--state-dir <dir>', 'daemon state directory (overrides stateDir)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .addHelpText('after', examples(['sentinel daemon --config /etc/omnimind-sentinel/sentinel.json', 'sentinel daemon --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub --socket /run/omnimind-sentinel/sentinel.sock']))
+    .action(async (opts: DaemonFlags) => {
+      await runDaemonCommand(opts);
+    });
+
+  program
+    .command('status')
+    .description('ask a running daemon about the vault, the watchdog and each target (with its PID)')
+    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--timeout <ms>', 'how long to wait for the reply', '10000')
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (opts: { socket: string; json?: boolean; timeout: string }) => {
+      setJsonMode(opts.json === true);
+      process.exitCode = await runStatus(opts);
+    });
+
+  const audit = program.command('audit').description('the daemon audit log');
+  audit
+    .command('verify')
+    .description('check the hash chain of an audit log (exit 1 with the line number of the first break)')
+    .argument('<file>', 'audit log file')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      process.exitCode = await runAuditVerify(file, opts);
+    });
+
+  program
+    .command('install-units')
+    .description('install the systemd units (omnimind-sentinel.service, omnimind.slice, example omnimind-backend.service)')
+    .option('--prefix <dir>', 'unit directory', '/etc/systemd/system')
+    .option('--uninstall', 'remove the installed units instead')
+    .option('--node <path>', 'node executable for ExecStart (default: this node)')
+    .option('--cli <path>', 'sentinel CLI script for ExecStart (default: this one)')
+    .option('--no-reload', 'do not run systemctl daemon-reload afterwards')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      process.exitCode = await runInstallUnits(opts);
+    });
 }

@@ -161,14 +161,23 @@ export class ControlServer {
     });
   }
 
+  // Why: on SIGTERM no new connection is taken while the running request still gets its reply.
+  stopAccepting(): void {
+    this.server?.close();
+  }
+
   // Why: SIGTERM closes the socket and removes its file, so the next start finds no stale socket.
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
     if (server === null) return;
     await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
+      if (!server.listening) resolve();
+      else server.close(() => resolve());
+      setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+        resolve();
+      }, 200).unref();
     });
     await unlink(this.opts.socketPath).catch(() => undefined);
   }

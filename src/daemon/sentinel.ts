@@ -2,6 +2,7 @@
 import { join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import type { TrustPolicy } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import type { Logger } from '../adapters/logger.js';
@@ -16,6 +17,8 @@ export interface SentinelDeps {
   flags: FlagStore;
   onTamper: TamperPolicy;
   maxQueuedDeploys: number;
+  /** Trust anchors from the configuration (outside the vault, DESIGN.md invariant 6). */
+  trust?: () => TrustPolicy;
 }
 
 export interface TamperOutcome {
@@ -138,7 +141,8 @@ export class Sentinel {
 
   private async verifyNow(reason: string): Promise<VerifyReport> {
     const started = performance.now();
-    const report = await this.deps.vault.verify();
+    const trust = this.deps.trust?.();
+    const report = await this.deps.vault.verify(trust === undefined ? {} : { trust });
     this.counters.verifies++;
     this.lastVerify = { atMs: performance.now(), ok: report.ok, version: report.version, releaseId: report.releaseId };
     this.deps.log.info({ event: 'verify', reason, ok: report.ok, version: report.version, releaseId: report.releaseId, files: report.checkedFiles, problems: report.problems.length, latencyMs: Math.round(performance.now() - started) }, report.ok ? 'vault intact' : 'vault violated');
@@ -211,6 +215,11 @@ export class Sentinel {
       if ((f & FS_IMMUTABLE_FL) === 0) out.push(relative(this.deps.vault.path, paths[i] ?? '').split(sep).join('/'));
     });
     return out;
+  }
+
+  // Why: SIGHUP may switch between heal and alert.
+  setTamperPolicy(policy: TamperPolicy): void {
+    this.deps.onTamper = policy;
   }
 
   status(): Promise<VaultStatus> {

@@ -1,0 +1,289 @@
+// The daemon's composition root: the only place that builds adapters for the long-running process.
+import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { SentinelError, isSentinelError } from '../core/errors.js';
+import { parsePublicKey } from '../core/keys.js';
+import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
+import { parseNotifySocket, parseWatchdog } from '../core/sd-notify.js';
+import { AuditLog } from '../adapters/audit-log.js';
+import { createLogger, type Logger } from '../adapters/logger.js';
+import { createNotifier } from '../adapters/notify.js';
+import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
+import { HashPool } from '../adapters/hash.js';
+import { packageRoot } from '../adapters/package-root.js';
+import { openVault } from '../vault/index.js';
+import type { Vault } from '../vault/types.js';
+import { resolveDaemonConfig, type DaemonConfig } from './config.js';
+import { AuditRecorder } from './audit-recorder.js';
+import { Sentinel } from './sentinel.js';
+import { ControlServer } from './control-server.js';
+import type { ControlRequest } from './control-protocol.js';
+import { SystemdNotifier, type HealthVerdict } from './watchdog.js';
+import { TamperWatch } from './tamper-watch.js';
+import { Inbox } from './inbox.js';
+import { buildComponents, type DaemonComponent } from './components.js';
+
+export interface DaemonOptions {
+  configFile?: string;
+  flags?: { vault?: string; trust?: string[]; socket?: string; inbox?: string; audit?: string; stateDir?: string; logLevel?: string };
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; tests drive stop()/reload() directly). */
+  signals?: boolean;
+  logger?: Logger;
+  flagStore?: FlagStore;
+}
+
+export interface DaemonHandle {
+  readonly config: DaemonConfig;
+  readonly sentinel: Sentinel;
+  readonly log: Logger;
+  /** Resolves with the exit code once the daemon has stopped. */
+  readonly exited: Promise<number>;
+  stop(reason: string): Promise<void>;
+  reload(): Promise<boolean>;
+  status(): Promise<unknown>;
+}
+
+async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
+  const keys = [];
+  for (const [i, file] of config.vault.trust.entries()) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (cause) {
+      throw new SentinelError((cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io', 'cannot read a trusted public key', { where: `vault.trust[${String(i)}]: ${file}`, cause });
+    }
+    keys.push(parsePublicKey(text, file));
+  }
+  const policy = { keys, threshold: config.vault.threshold };
+  try {
+    assertTrustPolicy(policy);
+  } catch (e) {
+    throw new SentinelError('config', `bad trust policy: ${(e as Error).message}`, { where: 'vault.trust / vault.threshold', cause: e });
+  }
+  return policy;
+}
+
+async function productVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await readFile(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function ago(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${String(s)}s` : `${String(Math.round(s / 60))}m`;
+}
+
+// Why: `sentinel daemon` — open (recover) and verify the vault, then serve; READY=1 only after the vault was verified.
+export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
+  const env = opts.env ?? process.env;
+  let config = await resolveDaemonConfig(opts.configFile, opts.flags ?? {});
+  const log = opts.logger ?? createLogger(config.log.level);
+  const version = await productVersion();
+  const startedAt = performance.now();
+  let trust = await loadTrust(config);
+  const flags = opts.flagStore ?? defaultFlagStore();
+  const notifyAddress = parseNotifySocket(env.NOTIFY_SOCKET);
+  const watchdogSettings = parseWatchdog(env.WATCHDOG_USEC, env.WATCHDOG_PID, process.pid);
+  log.info({ event: 'start', version, vault: config.vault.path, socket: config.control.socket, flags: flags.kind, notify: notifyAddress !== null, watchdogUsec: watchdogSettings?.periodUsec ?? null }, 'sentinel starting');
+
+  await mkdir(dirname(config.audit.path), { recursive: true, mode: 0o700 });
+  const { log: auditLog, report: auditReport } = await AuditLog.open(config.audit.path, { flags: config.audit.appendOnly ? flags : undefined, now: () => new Date() });
+  if (auditReport.brokenAt !== undefined) log.error({ event: 'audit-chain', where: auditReport.brokenAt.line, err: auditReport.brokenAt.message }, 'audit log chain is broken; appending after it');
+  const recorder = new AuditRecorder(auditLog, log);
+  recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly });
+
+  const hash = new HashPool();
+  let vault: Vault;
+  try {
+    vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e) });
+  } catch (e) {
+    await recorder.flush();
+    await auditLog.close();
+    await hash.close();
+    throw e;
+  }
+  const sentinel = new Sentinel({ vault, audit: recorder, log, flags, onTamper: config.vault.onTamper, maxQueuedDeploys: config.limits.maxQueuedDeploys, trust: () => trust });
+
+  const cleanupEarly = async (): Promise<void> => {
+    await recorder.flush();
+    await auditLog.close();
+    await hash.close();
+  };
+  const first = await sentinel.checkTamper('startup').catch(async (e: unknown) => {
+    await cleanupEarly();
+    throw e;
+  });
+  if (first.tampered && !first.healed) {
+    const report = await sentinel.verify('startup re-check');
+    if (!report.ok) {
+      await cleanupEarly();
+      const p = report.problems[0];
+      throw new SentinelError(p?.code ?? 'tampered', `vault does not verify at start and was not healed: ${p?.message ?? 'unknown problem'}`, { where: p?.path ?? config.vault.path });
+    }
+  }
+
+  const components: DaemonComponent[] = await buildComponents(config, { log, audit: recorder });
+  const statusLine = (): string => {
+    const lv = sentinel.lastVerify;
+    const parts = [
+      lv === null ? 'vault: not verified' : `vault v${String(lv.version ?? '?')} ${(lv.releaseId ?? '').slice(0, 12)} ${lv.ok ? 'intact' : 'VIOLATED'} (verified ${ago(performance.now() - lv.atMs)} ago)`,
+      `deploys ${String(sentinel.counters.deploys)}, rejects ${String(sentinel.counters.rejects)}, tampers ${String(sentinel.counters.tampers)}, heals ${String(sentinel.counters.heals)}`,
+    ];
+    if (sentinel.busyWith !== null) parts.push(`busy: ${sentinel.busyWith.split(' ')[0] ?? ''}`);
+    for (const c of components) parts.push(c.statusLine());
+    return parts.join('; ');
+  };
+  const health = (): HealthVerdict => {
+    const lv = sentinel.lastVerify;
+    if (lv === null) return { ok: false, reason: 'vault never verified' };
+    const age = performance.now() - lv.atMs;
+    const busyLong = sentinel.busyWith !== null;
+    if (!busyLong && age > config.limits.verifyIntervalMs + config.limits.maxVerifyAgeMs) return { ok: false, reason: `last verify ${ago(age)} ago` };
+    if (recorder.failures > 0) return { ok: false, reason: 'audit log writes failing' };
+    for (const c of components) {
+      const failed = c.failed?.();
+      if (failed !== undefined && failed !== null) return { ok: false, reason: failed };
+    }
+    return { ok: true };
+  };
+  const notifier = new SystemdNotifier({
+    notifier: notifyAddress === null ? null : await createNotifier(notifyAddress, { pid: process.pid }),
+    settings: watchdogSettings,
+    log,
+    maxEventLoopLagMs: config.limits.maxEventLoopLagMs,
+    health,
+    statusLine,
+  });
+  sentinel.subscribe(() => void notifier.status());
+
+  const incoming = join(config.stateDir, 'incoming');
+  await mkdir(incoming, { recursive: true, mode: 0o700 });
+  const handle = async (request: ControlRequest): Promise<unknown> => {
+    switch (request.op) {
+      case 'status':
+        return statusReport();
+      case 'verify': {
+        const report = await sentinel.verify('control socket');
+        if (!report.ok) void sentinel.checkTamper('control socket verify found problems');
+        return report;
+      }
+      case 'heal':
+        return sentinel.heal('control socket');
+      case 'deploy': {
+        if ('bundlePath' in request) return sentinel.deploy(request.bundlePath, 'socket');
+        const file = join(incoming, `${randomBytes(12).toString('hex')}.bundle`);
+        await writeFile(file, Buffer.from(request.bundleBase64, 'base64'), { mode: 0o600 });
+        try {
+          return await sentinel.deploy(file, 'socket');
+        } finally {
+          await unlink(file).catch(() => undefined);
+        }
+      }
+    }
+  };
+  const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, log, handle });
+
+  const tamperOptions = (c: DaemonConfig) => ({ vaultPath: vault.path, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs });
+  const tamper = new TamperWatch(sentinel, log, tamperOptions(config));
+  let inbox: Inbox | null = null;
+
+  const statusReport = async (): Promise<unknown> => ({
+    daemon: { pid: process.pid, version, uptimeMs: Math.round(performance.now() - startedAt), busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: statusLine() },
+    vault: { ...(await sentinel.status()), lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
+    watchdog: { notify: notifier.enabled, periodUsec: notifier.watchdog?.periodUsec ?? null, pings: notifier.pings, healthy: health().ok, reason: health().reason ?? null },
+    counters: { ...sentinel.counters },
+    tamperWatch: { directories: tamper.watchedDirectories, events: tamper.events },
+    inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed },
+    components: Object.fromEntries(components.map((c) => [c.name, c.status()])),
+  });
+
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((r) => {
+    resolveExit = r;
+  });
+  let stopping: Promise<void> | null = null;
+
+  try {
+    await control.listen();
+    await tamper.start();
+    if (config.vault.inbox !== undefined) {
+      inbox = new Inbox(config.vault.inbox, sentinel, log, config.limits.inboxStableMs);
+      await inbox.start();
+    }
+    for (const c of components) await c.start();
+  } catch (e) {
+    tamper.close();
+    await inbox?.close();
+    await control.close();
+    for (const c of components) await c.stop().catch(() => undefined);
+    await cleanupEarly();
+    throw e;
+  }
+
+  const stop = (reason: string): Promise<void> => {
+    if (stopping !== null) return stopping;
+    stopping = (async () => {
+      log.info({ event: 'stopping', reason, busyWith: sentinel.busyWith, queued: sentinel.queueLength }, 'sentinel stopping');
+      await notifier.stopping();
+      tamper.close();
+      await inbox?.close();
+      control.stopAccepting();
+      await sentinel.drain();
+      await control.close();
+      for (const c of components) await c.stop().catch((e: unknown) => log.warn({ event: 'component-stop-failed', component: c.name, err: (e as Error).message }, 'component stop failed'));
+      recorder.record('stop', { reason });
+      await recorder.flush();
+      await auditLog.close();
+      await hash.close();
+      log.info({ event: 'stopped', reason }, 'sentinel stopped');
+      resolveExit(0);
+    })();
+    return stopping;
+  };
+
+  const reload = async (): Promise<boolean> => {
+    let next: DaemonConfig;
+    let nextTrust: TrustPolicy;
+    try {
+      next = await resolveDaemonConfig(opts.configFile, opts.flags ?? {});
+      nextTrust = await loadTrust(next);
+    } catch (e) {
+      log.error({ event: 'reload', ok: false, code: isSentinelError(e) ? e.code : 'internal', where: isSentinelError(e) ? e.where : undefined, err: (e as Error).message }, 'new configuration rejected; keeping the old one');
+      return false;
+    }
+    await notifier.reloading(false);
+    const needRestart = ['vault.path', 'control.socket', 'audit.path', 'vault.inbox'].filter((k) => {
+      const [a, b] = k.split('.') as [keyof DaemonConfig, string];
+      return JSON.stringify((config[a] as Record<string, unknown>)[b]) !== JSON.stringify((next[a] as Record<string, unknown>)[b]);
+    });
+    if (needRestart.length > 0) log.warn({ event: 'reload', ignored: needRestart }, 'these settings take effect only after a restart');
+    config = { ...next, vault: { ...next.vault, path: config.vault.path, inbox: config.vault.inbox }, control: config.control, audit: config.audit };
+    trust = nextTrust;
+    log.level = config.log.level;
+    sentinel.setTamperPolicy(config.vault.onTamper);
+    tamper.reconfigure(tamperOptions(config));
+    recorder.record('reload', { onTamper: config.vault.onTamper, logLevel: config.log.level, ignored: needRestart });
+    await recorder.flush();
+    log.info({ event: 'reload', ok: true }, 'configuration reloaded');
+    await notifier.reloading(true);
+    return true;
+  };
+
+  if (opts.signals === true) {
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGHUP', () => void reload());
+  }
+
+  await notifier.ready();
+  log.info({ event: 'ready', vault: vault.path, version: sentinel.lastVerify?.version ?? null, releaseId: sentinel.lastVerify?.releaseId ?? null, latencyMs: Math.round(performance.now() - startedAt) }, statusLine());
+
+  return { get config() { return config; }, sentinel, log, exited, stop, reload, status: statusReport };
+}
