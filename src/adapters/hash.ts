@@ -88,7 +88,12 @@ export class HashPool {
   // Starts the workers now rather than on the first call (benchmarks, daemon start-up).
   async warmUp(): Promise<void> {
     this.spawn();
-    await Promise.all(this.online);
+    this.setRef(true);
+    try {
+      await Promise.all(this.online);
+    } finally {
+      if (this.job === undefined) this.setRef(false);
+    }
   }
 
   // Hashes every path (regular files only; a symlink or special file is refused) and returns the

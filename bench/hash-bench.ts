@@ -1,0 +1,185 @@
+// Benchmark of the work `vault verify` does (SHA-256 of every file + the inode flags of every entry)
+// against sha256sum, two openssl processes and AIDE on the same warm trees, in the same run
+// (issue 2 targets: >= 0.85x the openssl pair on large files, >= 0.75x on small files).
+// Usage: node dist/bench/hash-bench.js [BASE_DIR] [--json]
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { defaultFlagStore } from '../src/adapters/flags.js';
+import type { FlagStore } from '../src/adapters/flags.js';
+import { HashPool } from '../src/adapters/hash.js';
+import { scanTree } from '../src/adapters/tree.js';
+import { formatTable, machineLine, medianSeconds, runQuiet, seconds, split } from './lib/hash-bench-util.js';
+
+const MiB = 1024 * 1024;
+const LARGE_FILES = 20;
+const LARGE_SIZE = 50 * MiB;
+const SMALL_FILES = 10_000;
+const SMALL_DIRS = 100;
+const RUNS = 3;
+
+interface Tree {
+  name: string;
+  root: string;
+  files: string[];
+  dirs: string[];
+  bytes: number;
+}
+
+interface Row {
+  tree: string;
+  tool: string;
+  seconds: number;
+  mbPerSec: number;
+  filesPerSec: number;
+  vsOpenssl?: number;
+}
+
+function buildLarge(root: string): Tree {
+  mkdirSync(root);
+  const base = randomBytes(LARGE_SIZE);
+  const files: string[] = [];
+  for (let i = 0; i < LARGE_FILES; i++) {
+    base.writeUInt32BE(i, 0); // each file distinct
+    const p = join(root, `blob-${String(i).padStart(2, '0')}.bin`);
+    writeFileSync(p, base);
+    files.push(p);
+  }
+  return { name: `${LARGE_FILES} x 50 MiB`, root, files, dirs: [root], bytes: LARGE_FILES * LARGE_SIZE };
+}
+
+function buildSmall(root: string): Tree {
+  mkdirSync(root);
+  const pool = randomBytes(16 * 1024 * 1024);
+  const files: string[] = [];
+  const dirs = [root];
+  let bytes = 0;
+  let offset = 0;
+  for (let d = 0; d < SMALL_DIRS; d++) {
+    const dir = join(root, `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir);
+    dirs.push(dir);
+    for (let f = 0; f < SMALL_FILES / SMALL_DIRS; f++) {
+      const size = 8 * 1024 + Math.floor(Math.random() * 2048); // ~9 KB
+      if (offset + size > pool.length) offset = 0;
+      const p = join(dir, `f${String(f).padStart(3, '0')}`);
+      writeFileSync(p, pool.subarray(offset, offset + size));
+      offset += size;
+      bytes += size;
+      files.push(p);
+    }
+  }
+  return { name: `${SMALL_FILES} x ~9 KB`, root, files, dirs, bytes };
+}
+
+// Reads every file once so every tool below starts from the same warm page cache.
+async function warm(tree: Tree): Promise<void> {
+  for (const part of chunk(tree.files, 2000)) await runQuiet('cat', part);
+}
+
+function chunk<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+function readFlags(store: FlagStore, tree: Tree): Promise<number[]> {
+  const entries = [...tree.dirs, ...tree.files];
+  if (store.getFlagsMany !== undefined) return store.getFlagsMany(entries);
+  return Promise.all(entries.map((p) => store.getFlags(p)));
+}
+
+// What `vault verify` does per release: hash every file on the pool while reading every flag.
+async function verifyWork(pool: HashPool, store: FlagStore, tree: Tree, scan: boolean): Promise<void> {
+  if (scan) await scanTree(tree.root, { checkReadable: false });
+  const hashing = pool.hashFiles(tree.files);
+  const flags = await readFlags(store, tree);
+  const results = await hashing;
+  if (results.length !== tree.files.length || flags.length !== tree.files.length + tree.dirs.length) throw new Error('incomplete verify work');
+}
+
+async function aideCheck(work: string, tree: Tree): Promise<{ init: number; check: number }> {
+  const conf = join(work, `aide-${tree.files.length}.conf`);
+  const db = join(work, `aide-${tree.files.length}.db`);
+  writeFileSync(conf, [
+    `database_in=file:${db}`, `database_out=file:${db}.new`, 'database_add_metadata=no', 'gzip_dbout=no',
+    `num_workers=${availableParallelism()}`, 'report_url=stdout', 'log_level=warning', 'S = sha256', `${tree.root} S`, '',
+  ].join('\n'));
+  const init = await seconds(() => runQuiet('aide', [`--config=${conf}`, '--init']));
+  rmSync(db, { force: true });
+  writeFileSync(db, readFileSync(`${db}.new`));
+  const check = await seconds(() => runQuiet('aide', [`--config=${conf}`, '--check']));
+  return { init, check };
+}
+
+async function measure(work: string, tree: Tree, store: FlagStore): Promise<Row[]> {
+  const rows: Row[] = [];
+  const add = (tool: string, s: number): void => {
+    rows.push({ tree: tree.name, tool, seconds: s, mbPerSec: tree.bytes / 1e6 / s, filesPerSec: tree.files.length / s });
+  };
+  const rel = tree.files.map((f) => relative(tree.root, f));
+  const halves = split(rel, 2);
+
+  const warmPool = new HashPool();
+  await warmPool.warmUp();
+  add(`sentinel HashPool(${warmPool.size}) + flags`, await medianSeconds(RUNS, () => verifyWork(warmPool, store, tree, false)));
+  add('sentinel scan + hash + flags', await medianSeconds(RUNS, () => verifyWork(warmPool, store, tree, true)));
+  await warmPool.close();
+  add('sentinel incl. pool start', await medianSeconds(RUNS, async () => {
+    const pool = new HashPool();
+    try {
+      await verifyWork(pool, store, tree, false);
+    } finally {
+      await pool.close();
+    }
+  }));
+
+  const openssl = await medianSeconds(RUNS, () => Promise.all(halves.map((h) => runQuiet('openssl', ['dgst', '-sha256', ...h], { cwd: tree.root }))));
+  add('openssl dgst -sha256 x2', openssl);
+  add('sha256sum x1', await seconds(() => Promise.all(chunk(rel, 5000).map((c) => runQuiet('sha256sum', c, { cwd: tree.root })))));
+  add('sha256sum (xargs -P2)', await seconds(() => Promise.all(halves.map((h) => runQuiet('sha256sum', h, { cwd: tree.root })))));
+  const aide = await aideCheck(work, tree);
+  add(`aide --check (sha256, ${availableParallelism()} workers)`, aide.check);
+
+  for (const r of rows) r.vsOpenssl = openssl / r.seconds;
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const baseArg = args.find((a) => !a.startsWith('--'));
+  const work = mkdtempSync(join(baseArg ?? tmpdir(), 'sentinel-hash-bench-'));
+  const cleanup = (): void => rmSync(work, { recursive: true, force: true });
+  process.once('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    const store = defaultFlagStore();
+    const t0 = performance.now();
+    const large = buildLarge(join(work, 'large'));
+    const small = buildSmall(join(work, 'small'));
+    await runQuiet('sync', []);
+    await warm(large);
+    await warm(small);
+    const built = (performance.now() - t0) / 1000;
+    const rows = [...(await measure(work, large, store)), ...(await measure(work, small, store))];
+    if (json) {
+      console.log(JSON.stringify({ machine: machineLine(), flagStore: store.kind, rows }, null, 2));
+    } else {
+      console.log(`hash-bench: ${machineLine()}; flag store: ${store.kind}; trees built and warmed in ${built.toFixed(1)} s`);
+      console.log(formatTable(
+        ['tree', 'tool', 'seconds', 'MB/s', 'files/s', 'x openssl pair'],
+        rows.map((r) => [r.tree, r.tool, r.seconds.toFixed(3), r.mbPerSec.toFixed(0), r.filesPerSec.toFixed(0), (r.vsOpenssl ?? 0).toFixed(2)]),
+        2,
+      ));
+      console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    cleanup();
+  }
+}
+
+await main();
