@@ -86,6 +86,28 @@ describe('native flags', () => {
     writeFileSync(join(d, 'new'), 'y');
   });
 
+  test('setFlagManyAsync seals on the thread pool and names the failing path', async (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const d = scratch();
+    const paths: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const p = join(d, `f${i}`);
+      writeFileSync(p, String(i));
+      paths.push(p);
+    }
+    const pending = n.setFlagManyAsync(paths, FS_IMMUTABLE_FL, true);
+    assert.ok(pending instanceof Promise);
+    assert.equal(await pending, 300);
+    assert.match(lsattrLetters(paths[299]!), /i/);
+    assert.equal(await n.setFlagManyAsync(paths, FS_IMMUTABLE_FL, true), 0, 'nothing left to change');
+    const missing = join(d, 'missing');
+    await assert.rejects(n.setFlagManyAsync([paths[0]!, missing], FS_IMMUTABLE_FL, false), { code: 'ENOENT', path: missing });
+    assert.doesNotMatch(lsattrLetters(paths[0]!), /i/, 'paths before the failure were changed');
+    assert.equal(await n.setFlagManyAsync(paths, FS_IMMUTABLE_FL, false), 299);
+    assert.equal(await n.setFlagManyAsync([], FS_IMMUTABLE_FL, false), 0);
+  });
+
   test('a symlink is never followed: ELOOP with syscall and path', (t) => {
     const n = ready(t);
     if (n === null) return;

@@ -232,6 +232,93 @@ static napi_value set_flag_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// setFlagManyAsync(paths, flag, on): Promise<number> — setFlagMany on the libuv thread pool, so
+// sealing a large freshly written release (ext4 writes dirty data back before +i) never blocks
+// the daemon's event loop (and with it the systemd watchdog).
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char **paths;
+  uint32_t count;
+  int flag;
+  int on;
+  uint32_t changed;
+  int err;
+  const char *syscall;
+  uint32_t failed_at;
+} flag_batch;
+
+static void flag_batch_free(flag_batch *b) {
+  if (b->paths != NULL) {
+    for (uint32_t i = 0; i < b->count; i++) free(b->paths[i]);
+    free(b->paths);
+  }
+  free(b);
+}
+
+static void flag_batch_execute(napi_env env, void *data) {
+  (void)env;
+  flag_batch *b = data;
+  for (uint32_t i = 0; i < b->count; i++) {
+    const char *syscall = "";
+    int r = change_flag(b->paths[i], b->flag, b->on, &syscall);
+    if (r < 0) { b->err = -r; b->syscall = syscall; b->failed_at = i; return; }
+    b->changed += (uint32_t)r;
+  }
+}
+
+static void flag_batch_complete(napi_env env, napi_status status, void *data) {
+  flag_batch *b = data;
+  if (status != napi_ok) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "setFlagManyAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, b->deferred, err);
+  } else if (b->err != 0) {
+    napi_reject_deferred(env, b->deferred, make_sys_error(env, b->err, b->syscall, b->paths[b->failed_at]));
+  } else {
+    napi_value out;
+    napi_create_uint32(env, b->changed, &out);
+    napi_resolve_deferred(env, b->deferred, out);
+  }
+  napi_delete_async_work(env, b->work);
+  flag_batch_free(b);
+}
+
+static napi_value set_flag_many_async(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  uint32_t flag = 0;
+  bool on = false;
+  if (argc < 3 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setFlagManyAsync(paths: string[], flag: number, on: boolean)");
+    return NULL;
+  }
+  flag_batch *b = calloc(1, sizeof *b);
+  if (b == NULL) { throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
+  napi_get_array_length(env, argv[0], &b->count);
+  b->paths = calloc(b->count == 0 ? 1 : b->count, sizeof *b->paths);
+  if (b->paths == NULL) { flag_batch_free(b); throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
+  b->flag = (int)flag;
+  b->on = on;
+  char path[PATH_BUF];
+  for (uint32_t i = 0; i < b->count; i++) {
+    napi_value item;
+    napi_get_element(env, argv[0], i, &item);
+    if (!get_string(env, item, path, sizeof path, "paths[i]")) { flag_batch_free(b); return NULL; }
+    if ((b->paths[i] = strdup(path)) == NULL) { flag_batch_free(b); throw_sys(env, ENOMEM, "malloc", path); return NULL; }
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &b->deferred, &promise);
+  napi_create_string_utf8(env, "sentinel:setFlagManyAsync", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, flag_batch_execute, flag_batch_complete, b, &b->work);
+  napi_queue_async_work(env, b->work);
+  return promise;
+}
+
 // getFlagsMany(paths): (number | string)[] — the flags, or the errno name where reading failed,
 // so a verify of 10,000 entries costs one call and still reports every failure.
 static napi_value get_flags_many(napi_env env, napi_callback_info info) {
@@ -314,6 +401,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setFlags", NULL, set_flags, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setFlag", NULL, set_flag, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setFlagMany", NULL, set_flag_many, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"setFlagManyAsync", NULL, set_flag_many_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getFlagsMany", NULL, get_flags_many, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -77,6 +77,9 @@ function actionOf(flag: number, on: boolean): string {
   return `${on ? 'set' : 'clear'} inode flag 0x${flag.toString(16)}`;
 }
 
+// From this many paths on, the ioctl store seals on the thread pool instead of inline.
+const ASYNC_BATCH_MIN = 256;
+
 class IoctlFlagStore implements FlagStore {
   readonly kind = 'ioctl' as const;
   constructor(private readonly addon: NativeAddon) {}
@@ -98,12 +101,15 @@ class IoctlFlagStore implements FlagStore {
     }
   }
 
-  setFlagMany(paths: string[], flag: number, on: boolean): Promise<number> {
+  // Small batches (the live pointer, a release's top directories) run inline for the shortest
+  // unsealed window; large ones go to the thread pool so the event loop keeps serving.
+  async setFlagMany(paths: string[], flag: number, on: boolean): Promise<number> {
     try {
-      this.addon.setFlagMany(paths, flag, on);
-      return Promise.resolve(paths.length);
+      if (paths.length < ASYNC_BATCH_MIN) this.addon.setFlagMany(paths, flag, on);
+      else await this.addon.setFlagManyAsync(paths, flag, on);
+      return paths.length;
     } catch (e) {
-      return Promise.reject(flagError(e, paths[0] ?? '', actionOf(flag, on)));
+      throw flagError(e, paths[0] ?? '', actionOf(flag, on));
     }
   }
 

@@ -14,6 +14,8 @@ export interface NativeAddon {
   setFlag(path: string, flag: number, on: boolean): boolean;
   /** setFlag over many paths in one call; returns how many changed; throws on the first failure (err.path). */
   setFlagMany(paths: string[], flag: number, on: boolean): number;
+  /** setFlagMany on the libuv thread pool: large seals never block the event loop. */
+  setFlagManyAsync(paths: string[], flag: number, on: boolean): Promise<number>;
   /** Flags of each path, or the errno name ('ELOOP', 'ENOENT', ...) where reading failed. */
   getFlagsMany(paths: string[]): (number | string)[];
 }
