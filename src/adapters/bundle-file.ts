@@ -125,6 +125,14 @@ class RangeReader {
   }
 }
 
+async function writeAll(out: FileHandle, bytes: Buffer): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) {
+    const { bytesWritten } = await out.write(bytes, off, bytes.length - off);
+    off += bytesWritten;
+  }
+}
+
 export interface StagedFile {
   entry: FileEntry;
   dest: string;
@@ -161,12 +169,10 @@ export async function stagePayload(
         while (left > 0) {
           const slice = await reader.take(left);
           if (slice.length === 0) throw new SentinelError('truncated', 'bundle payload ends early', { where: entry.path });
+          // The write runs on libuv's pool while this thread hashes the same (read-only) bytes.
+          const written = writeAll(out, slice);
           hash.update(slice);
-          let off = 0;
-          while (off < slice.length) {
-            const { bytesWritten } = await out.write(slice, off, slice.length - off);
-            off += bytesWritten;
-          }
+          await written;
           left -= slice.length;
           done += slice.length;
         }

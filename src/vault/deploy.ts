@@ -2,7 +2,7 @@
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
-import { chmod, copyFile, mkdir, open, rename, rm, symlink, lstat } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import { payloadLayout } from '../core/manifest.js';
@@ -27,7 +27,6 @@ import {
   swapLive,
   verifyKeptRelease,
   withUnsealed,
-  writeFileDurable,
   writeHighestState,
 } from './context.js';
 import type { VaultCtx } from './context.js';
@@ -83,20 +82,15 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
   }
   for (const d of dirs.reverse()) await chmod(d.path, d.mode);
   await chmod(files.tree, 0o755);
-  await writeFileDurable(files.manifest, v.manifestBytes);
-  await writeFileDurable(files.signatures, bundle.signatureBytes);
+  await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
+  await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
   return { files: layout.files.length, bytes: layout.totalBytes };
 }
 
-async function copyBundleDurable(src: string, dest: string): Promise<void> {
+// Made durable by the one `sync -f` of the staging filesystem that follows staging.
+async function copyBundle(src: string, dest: string): Promise<void> {
   await copyFile(src, dest);
   await chmod(dest, 0o444);
-  const fh = await open(dest, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
@@ -163,11 +157,14 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   let stats: StageStats;
   try {
     await removeTree(ctx, staged);
-    stats = await stageRelease(bundle, v, staged);
-    if (storeBundle) {
-      await rm(stagedBundle, { force: true });
-      await copyBundleDurable(bundlePath, stagedBundle);
-    }
+    await rm(stagedBundle, { force: true });
+    // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
+    const copied = storeBundle ? copyBundle(bundlePath, stagedBundle) : Promise.resolve();
+    const staging = stageRelease(bundle, v, staged);
+    // Both settle before any cleanup, so a failed staging never races a still-running copy.
+    const settled = await Promise.allSettled([staging, copied]);
+    for (const x of settled) if (x.status === 'rejected') throw x.reason;
+    stats = await staging;
     await step(ctx, 'staged');
     await syncFilesystem(staged);
     const files = releaseFiles(staged);
