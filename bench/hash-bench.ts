@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { defaultFlagStore } from '../src/adapters/flags.js';
+import { areImmutable, chattrFlagStore, defaultFlagStore, sealTree, unsealTree } from '../src/adapters/flags.js';
 import type { FlagStore } from '../src/adapters/flags.js';
 import { HashPool } from '../src/adapters/hash.js';
 import { scanTree } from '../src/adapters/tree.js';
@@ -84,10 +84,8 @@ function chunk<T>(xs: T[], n: number): T[][] {
   return out;
 }
 
-function readFlags(store: FlagStore, tree: Tree): Promise<number[]> {
-  const entries = [...tree.dirs, ...tree.files];
-  if (store.getFlagsMany !== undefined) return store.getFlagsMany(entries);
-  return Promise.all(entries.map((p) => store.getFlags(p)));
+function readFlags(store: FlagStore, tree: Tree): Promise<boolean[]> {
+  return areImmutable(store, [...tree.dirs, ...tree.files]);
 }
 
 // What `vault verify` does per release: hash every file on the pool while reading every flag.
@@ -146,6 +144,27 @@ async function measure(work: string, tree: Tree, store: FlagStore): Promise<Row[
   return rows;
 }
 
+interface SealRow {
+  tool: string;
+  seal: number;
+  unseal: number;
+}
+
+// Sealing the 10,000-file tree: the flag stores' sealTree/unsealTree against `chattr -R`.
+async function measureSeal(tree: Tree, store: FlagStore): Promise<SealRow[]> {
+  const rows: SealRow[] = [];
+  const stores = store.kind === 'ioctl' ? [store, chattrFlagStore()] : [store];
+  for (const s of stores) {
+    const seal = await seconds(() => sealTree(s, tree.root));
+    const unseal = await seconds(() => unsealTree(s, tree.root));
+    rows.push({ tool: `sealTree / unsealTree (${s.kind} store)`, seal, unseal });
+  }
+  const seal = await seconds(() => runQuiet('chattr', ['-R', '+i', tree.root]));
+  const unseal = await seconds(() => runQuiet('chattr', ['-R', '-i', tree.root]));
+  rows.push({ tool: 'chattr -R +i / -i (one process)', seal, unseal });
+  return rows;
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
@@ -166,8 +185,9 @@ async function main(): Promise<void> {
     await warm(small);
     const built = (performance.now() - t0) / 1000;
     const rows = [...(await measure(work, large, store)), ...(await measure(work, small, store))];
+    const sealRows = await measureSeal(small, store);
     if (json) {
-      console.log(JSON.stringify({ machine: machineLine(), flagStore: store.kind, rows }, null, 2));
+      console.log(JSON.stringify({ machine: machineLine(), flagStore: store.kind, rows, seal: sealRows }, null, 2));
     } else {
       console.log(`hash-bench: ${machineLine()}; flag store: ${store.kind}; trees built and warmed in ${built.toFixed(1)} s`);
       console.log(formatTable(
@@ -175,6 +195,8 @@ async function main(): Promise<void> {
         rows.map((r) => [r.tree, r.tool, r.seconds.toFixed(3), r.mbPerSec.toFixed(0), r.filesPerSec.toFixed(0), (r.vsOpenssl ?? 0).toFixed(2)]),
         2,
       ));
+      console.log(`\nsealing ${small.files.length + small.dirs.length} entries (${small.name})`);
+      console.log(formatTable(['tool', 'seal s', 'unseal s'], sealRows.map((r) => [r.tool, r.seal.toFixed(3), r.unseal.toFixed(3)])));
       console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {

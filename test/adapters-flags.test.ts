@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { isSentinelError } from '../src/core/errors.js';
 import {
-  FS_IMMUTABLE_FL, chattrFlagStore, defaultFlagStore, ioctlFlagStore, isImmutable, probeImmutableSupport, seal, sealTree,
+  FS_IMMUTABLE_FL, areImmutable, chattrFlagStore, defaultFlagStore, ioctlFlagStore, isImmutable, probeImmutableSupport, seal, sealTree,
   unseal, unsealTree,
 } from '../src/adapters/flags.js';
 import type { FlagStore } from '../src/adapters/flags.js';
@@ -157,7 +157,11 @@ describe('both stores', () => {
     const viaIoctl = await a.getFlagsMany!(paths);
     const viaChattr = await b.getFlagsMany!(paths);
     assert.deepEqual(viaChattr, viaIoctl);
-    assert.deepEqual(viaIoctl.map((f) => (f & FS_IMMUTABLE_FL) !== 0), [false, false, false, true, false, true, false, false]);
+    const sealed = [false, false, false, true, false, true, false, false];
+    assert.deepEqual(viaIoctl.map((f) => (f & FS_IMMUTABLE_FL) !== 0), sealed);
+    assert.deepEqual(await areImmutable(a, paths), sealed, 'statx read of the ioctl store');
+    assert.deepEqual(await areImmutable(b, paths), sealed);
+    assert.deepEqual(await rejection(areImmutable(a, [paths[0]!, join(root, 'link-dir')])), { code: 'bad-path', where: join(root, 'link-dir') });
     await unsealTree(b, root);
   });
 

@@ -146,6 +146,13 @@ describe('native flags', () => {
     assert.equal(typeof many[0], 'number');
     assert.equal(many[1], 'ENOENT');
     assert.equal(typeof many[2], 'number');
+    const link = join(d, 'link');
+    symlinkSync('ok', link);
+    n.setFlag(ok, FS_IMMUTABLE_FL, true);
+    assert.deepEqual(n.getSealBitsMany([ok, d, missing, link, '/dev/null']), [FS_IMMUTABLE_FL, 0, 'ENOENT', 'ELOOP', 'EOPNOTSUPP']);
+    n.setFlag(ok, FS_IMMUTABLE_FL, false);
+    assert.equal(n.getSealBitsMany([ok])[0], 0);
+    assert.equal(n.getSealBitsMany(['/proc/self/status'])[0], 'ENOTTY', 'statx without the attribute falls back to the ioctl');
     assert.throws(() => n.getFlags(42 as unknown as string), TypeError);
     assert.throws(() => n.getFlags(`${ok}\0x`), TypeError);
   });

@@ -349,6 +349,53 @@ static napi_value get_flags_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The immutable and append bits of one path from statx(2): one syscall, no open. statx reports
+// them with the same values as FS_IMMUTABLE_FL/FS_APPEND_FL. Where the filesystem does not report
+// them (attributes_mask), falls back to FS_IOC_GETFLAGS. Returns the bits or -errno.
+#define SEAL_BITS (FS_IMMUTABLE_FL | FS_APPEND_FL)
+static int read_seal_bits(const char *path, const char **syscall) {
+  struct statx sx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &sx) != 0) {
+    *syscall = "statx";
+    return -errno;
+  }
+  if (S_ISLNK(sx.stx_mode)) { *syscall = "statx"; return -ELOOP; }
+  if (!S_ISREG(sx.stx_mode) && !S_ISDIR(sx.stx_mode)) { *syscall = "statx"; return -EOPNOTSUPP; }
+  if ((sx.stx_attributes_mask & SEAL_BITS) == SEAL_BITS) return (int)(sx.stx_attributes & SEAL_BITS);
+  int flags = 0;
+  int r = read_flags(path, &flags, syscall);
+  return r < 0 ? r : (flags & SEAL_BITS);
+}
+
+// getSealBitsMany(paths): (number | string)[] — FS_IMMUTABLE_FL|FS_APPEND_FL of each path, or the
+// errno name; the cheap form of getFlagsMany for verify, which only asks "is it sealed?".
+static napi_value get_seal_bits_many(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getSealBitsMany(paths: string[])");
+    return NULL;
+  }
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[0], &n);
+  napi_value out;
+  napi_create_array_with_length(env, n, &out);
+  char path[PATH_BUF];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item, v;
+    napi_get_element(env, argv[0], i, &item);
+    if (!get_string(env, item, path, sizeof path, "paths[i]")) return NULL;
+    const char *syscall = "";
+    int r = read_seal_bits(path, &syscall);
+    if (r < 0) napi_create_string_utf8(env, errno_name(-r), NAPI_AUTO_LENGTH, &v);
+    else napi_create_uint32(env, (uint32_t)r, &v);
+    napi_set_element(env, out, i, v);
+  }
+  return out;
+}
+
 // notify(address, message): one AF_UNIX SOCK_DGRAM datagram, as sd_notify(3) sends it.
 // An address starting with '@' is in the abstract namespace.
 static napi_value notify(napi_env env, napi_callback_info info) {
@@ -403,6 +450,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setFlagMany", NULL, set_flag_many, NULL, NULL, NULL, napi_enumerable, NULL},
     {"setFlagManyAsync", NULL, set_flag_many_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getFlagsMany", NULL, get_flags_many, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"getSealBitsMany", NULL, get_seal_bits_many, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

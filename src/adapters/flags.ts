@@ -24,6 +24,8 @@ export interface FlagStore {
   setFlagMany?(paths: string[], flag: number, on: boolean): Promise<number>;
   /** Flags of each path in order; throws on the first path it cannot read. */
   getFlagsMany?(paths: string[]): Promise<number[]>;
+  /** Whether each path is +i; the cheapest read the store has (statx for ioctl). Throws like getFlagsMany. */
+  getImmutableMany?(paths: string[]): Promise<boolean[]>;
 }
 
 // errno names → product error codes (the contract in docs/ARCHITECTURE.md).
@@ -114,7 +116,15 @@ class IoctlFlagStore implements FlagStore {
   }
 
   getFlagsMany(paths: string[]): Promise<number[]> {
-    const raw = this.addon.getFlagsMany(paths);
+    return this.collect(paths, this.addon.getFlagsMany(paths));
+  }
+
+  async getImmutableMany(paths: string[]): Promise<boolean[]> {
+    const bits = await this.collect(paths, this.addon.getSealBitsMany(paths));
+    return bits.map((b) => (b & FS_IMMUTABLE_FL) !== 0);
+  }
+
+  private collect(paths: string[], raw: (number | string)[]): Promise<number[]> {
     const out: number[] = [];
     for (let i = 0; i < raw.length; i++) {
       const v = raw[i];
@@ -279,6 +289,13 @@ async function setMany(store: FlagStore, paths: string[], flag: number, on: bool
     return;
   }
   for (const p of paths) await store.setFlag(p, flag, on);
+}
+
+// Whether each path is +i (verify's sealed check), with the cheapest batch read the store offers.
+export async function areImmutable(store: FlagStore, paths: string[]): Promise<boolean[]> {
+  if (store.getImmutableMany !== undefined) return store.getImmutableMany(paths);
+  const flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
+  return flags.map((f) => (f & FS_IMMUTABLE_FL) !== 0);
 }
 
 // Seal (+i) the given paths in the given order: callers put files before their directories.

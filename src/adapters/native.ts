@@ -18,6 +18,8 @@ export interface NativeAddon {
   setFlagManyAsync(paths: string[], flag: number, on: boolean): Promise<number>;
   /** Flags of each path, or the errno name ('ELOOP', 'ENOENT', ...) where reading failed. */
   getFlagsMany(paths: string[]): (number | string)[];
+  /** FS_IMMUTABLE_FL|FS_APPEND_FL of each path from statx (no open), or the errno name. */
+  getSealBitsMany(paths: string[]): (number | string)[];
 }
 
 /** The error shape the addon throws, like Node's own system errors. */
