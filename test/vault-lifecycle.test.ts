@@ -43,6 +43,27 @@ describe('vault heal, rollback, lock', () => {
     }
   });
 
+  test('heal recovers from a fifo planted in the live tree', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('heal-fifo');
+    try {
+      const b = await tv.bundle(1);
+      await tv.vault.deploy(b.path);
+      const tree = liveTree(tv.path);
+      run('chattr', ['-i', tree]);
+      run('mkfifo', [join(tree, 'pipe')]);
+      run('chattr', ['+i', tree]);
+      const v = await tv.vault.verify();
+      assert.ok(v.problems.some((p) => p.code === 'tampered' && p.path.endsWith('tree/pipe')), JSON.stringify(v.problems));
+      await tv.vault.heal();
+      assert.deepEqual((await tv.vault.verify()).problems, []);
+      assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
+      assert.deepEqual(readdirSync(join(tv.path, 'releases')), [`${b.releaseId}.h1`]);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+
   test('heal refuses a stored bundle that was tampered with', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const tv = await makeVault('heal-bad');

@@ -71,8 +71,20 @@ export async function removeTree(ctx: VaultCtx, path: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
-  await unsealTree(ctx.deps.flags, path);
+  try {
+    await unsealTree(ctx.deps.flags, path);
+  } catch {
+    // A tampered tree may hold what the flag walk refuses (a fifo, a device): lift flags path by path.
+    await unsealEach(ctx, path);
+  }
   await rm(path, { recursive: true, force: true });
+}
+
+async function unsealEach(ctx: VaultCtx, path: string): Promise<void> {
+  const st = await lstat(path);
+  if (st.isSymbolicLink()) return;
+  await ctx.deps.flags.setFlag(path, FS_IMMUTABLE_FL, false).catch(() => undefined);
+  if (st.isDirectory()) for (const name of await readdir(path)) await unsealEach(ctx, join(path, name));
 }
 
 // Why: within the live layout every write happens inside a short unseal of its parent; the parent is
@@ -217,6 +229,12 @@ export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> 
 /** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
 export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
   const src = ctx.layout.release(dirName);
+  try {
+    await lstat(src);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
   const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
   await withUnsealed(ctx, [ctx.layout.releases], async () => {
     await unsealPaths(ctx, [src]);
