@@ -127,11 +127,17 @@ describe('vault deploy (real chattr)', () => {
       }
       const st = await tv.vault.status();
       assert.deepEqual(st.releases.map((r) => r.version), [3, 4, 5]);
+      assert.deepEqual(st.releases.map((r) => r.live), [false, false, true]);
       assert.equal(st.highestVersion, 5);
       const { readdirSync } = await import('node:fs');
       assert.deepEqual(readdirSync(join(tv.path, 'bundles')).sort(), ids.slice(2).map((i) => `${i}.bundle`).sort());
       assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
       assert.equal((await tv.vault.verify()).ok, true);
+      const b6 = await tv.bundle(6);
+      await tv.vault.deploy(b6.path, { consume: true });
+      const { existsSync } = await import('node:fs');
+      assert.equal(existsSync(b6.path), false, 'a consumed bundle is moved into the vault');
+      assert.ok(lsattrImmutable(join(tv.path, 'bundles', `${b6.releaseId}.bundle`)));
       const reopened = await openVault(tv.path, tv.deps);
       assert.equal((await reopened.verify()).ok, true);
     } finally {

@@ -142,6 +142,18 @@ describe('rejected bundles leave the vault unchanged', () => {
     }
   });
 
+  test('a consumed bundle that is rejected is put back unchanged', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const size = statSync(good.path).size;
+    const bad = join(scratch, 'consume-bad.bundle');
+    corruptCopy(good.path, bad, size - 2);
+    const bytes = readFileSync(bad);
+    const before = snapshot(tv!.path);
+    await assert.rejects(tv!.vault.deploy(bad, { consume: true }), (e) => isSentinelError(e, 'hash-mismatch'));
+    assert.deepEqual(readFileSync(bad), bytes, 'the bundle is back where it was');
+    assert.deepEqual(snapshot(tv!.path), before);
+  });
+
   test('a missing bundle file is a usage error and changes nothing', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const before = snapshot(tv!.path);

@@ -2,7 +2,7 @@
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
-import { chmod, copyFile, lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, constants, copyFile, lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import { payloadLayout } from '../core/manifest.js';
@@ -87,10 +87,22 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
   return { files: layout.files.length, bytes: layout.totalBytes };
 }
 
-// Made durable by the one `sync -f` of the staging filesystem that follows staging.
-async function copyBundle(src: string, dest: string): Promise<void> {
-  await copyFile(src, dest);
+// Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
+// filesystem), else copied (a reflink where the filesystem has them). Made durable by the one
+// `sync -f` that follows staging. Returns whether the bundle was moved.
+async function storeBundleIn(src: string, dest: string, consume: boolean): Promise<boolean> {
+  if (consume) {
+    try {
+      await rename(src, dest);
+      await chmod(dest, 0o444);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    }
+  }
+  await copyFile(src, dest, constants.COPYFILE_FICLONE);
   await chmod(dest, 0o444);
+  return false;
 }
 
 async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
@@ -115,7 +127,7 @@ async function exists(path: string): Promise<boolean> {
  * Deploys (kind `deploy`) or re-stages the live release from its stored bundle (kind `heal`).
  * The caller holds the vault lock.
  */
-export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal'): Promise<DeployResult> {
+export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean } = {}): Promise<DeployResult> {
   const t0 = performance.now();
   const { layout } = ctx;
   const previous = await readLiveDirName(ctx);
@@ -159,7 +171,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
     await removeTree(ctx, staged);
     await rm(stagedBundle, { force: true });
     // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
-    const copied = storeBundle ? copyBundle(bundlePath, stagedBundle) : Promise.resolve();
+    const copied = storeBundle ? storeBundleIn(bundlePath, stagedBundle, opts.consume === true) : Promise.resolve(false);
     const staging = stageRelease(bundle, v, staged);
     // Both settle before any cleanup, so a failed staging never races a still-running copy.
     const settled = await Promise.allSettled([staging, copied]);
@@ -174,6 +186,10 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   } catch (e) {
     await bundle.close();
     await removeTree(ctx, staged).catch(() => undefined);
+    if (opts.consume === true && storeBundle && (await exists(stagedBundle)) && !(await exists(bundlePath))) {
+      // A consumed bundle goes back where it came from when the deploy is rejected.
+      await rename(stagedBundle, bundlePath).catch(() => undefined);
+    }
     await rm(stagedBundle, { force: true }).catch(() => undefined);
     if (isSentinelError(e) && exitCodeFor(e.code) === 1) rejectEvent(ctx, e, bundlePath);
     throw e;

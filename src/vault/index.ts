@@ -71,8 +71,8 @@ class OpenVault implements Vault {
     }
   }
 
-  deploy(bundlePath: string): Promise<DeployResult> {
-    return this.exclusive(() => deployFrom(this.ctx, resolve(bundlePath), 'deploy'));
+  deploy(bundlePath: string, opts: { consume?: boolean } = {}): Promise<DeployResult> {
+    return this.exclusive(() => deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts));
   }
 
   heal(): Promise<DeployResult> {

@@ -115,7 +115,8 @@ export interface Vault {
   readonly vaultId: string;
   readonly policy: TrustPolicy;
   status(): Promise<VaultStatus>;
-  deploy(bundlePath: string): Promise<DeployResult>;
+  /** `consume`: the bundle file is moved into the vault (kept for heal) instead of copied; put back if rejected. */
+  deploy(bundlePath: string, opts?: { consume?: boolean }): Promise<DeployResult>;
   verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void }): Promise<VerifyReport>;
   heal(): Promise<DeployResult>;
   rollback(): Promise<DeployResult>;
