@@ -21,6 +21,11 @@ import {
 } from '../src/core/index.js';
 import { ONE_YEAR_LATER, T0, makeBundle, policyOf, testKey } from './helpers/core-factory.js';
 
+/** Run counts sized for CI; CORE_PROPERTY_SCALE=20 (say) searches harder locally. */
+function runs(n: number): number {
+  return Math.ceil(n * Number(process.env.CORE_PROPERTY_SCALE ?? 1));
+}
+
 /** Runs fn; passes if it returns or throws a SentinelError, fails on any other exception. */
 function onlySentinelErrors(fn: () => unknown): boolean {
   try {
@@ -60,7 +65,7 @@ const treeArb = fc
       else if (kind === 'dir') entries.set(path, { type: 'dir', path, mode: modes[i]! });
       else {
         const depth = path.split('/').length - 1;
-        const to = nonLinks.length > 0 && targets[i]! % 3 !== 0 ? nonLinks[targets[i]! % nonLinks.length]! : dangling[i]!;
+        const to = nonLinks.length > 0 && targets[i]! % 3 !== 0 ? nonLinks[targets[i]! % nonLinks.length]! : `missing-${dangling[i]!}`;
         entries.set(path, { type: 'symlink', path, target: `${'../'.repeat(depth)}${to}` });
       }
     });
@@ -78,7 +83,7 @@ test('property: random valid trees round-trip through build, encode, parse and r
       assert.deepEqual(encodeManifest(parsed), bytes);
       assert.equal(parsed.entries.length, entries.length);
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
 });
 
@@ -146,7 +151,7 @@ test('property: random multi-byte mutations, insertions, deletions and truncatio
       fc.pre(h.length !== small.head.length || h.some((b, i) => b !== small.head[i]));
       acceptsOnlyOriginal(h, threshold);
     }),
-    { numRuns: 400 },
+    { numRuns: runs(400) },
   );
 });
 
@@ -163,7 +168,7 @@ test('property: random strings (any code point, lone surrogates included) never 
         assert.ok(!p.includes('\0') && !p.includes('\\'));
       }
     }),
-    { numRuns: 2000 },
+    { numRuns: runs(2000) },
   );
 });
 
@@ -175,7 +180,7 @@ test('property: random bytes and random JSON never crash the manifest, signature
       onlySentinelErrors(() => parseBundleHead(b));
       onlySentinelErrors(() => verifyBundleHead(new Uint8Array([...small.head.subarray(0, 12), ...b]), policyOf([alice])));
     }),
-    { numRuns: 1000 },
+    { numRuns: runs(1000) },
   );
   fc.assert(
     fc.property(fc.jsonValue(), (v) => {
@@ -183,7 +188,7 @@ test('property: random bytes and random JSON never crash the manifest, signature
       onlySentinelErrors(() => assertManifest({ format: MANIFEST_FORMAT, vaultId: 'v', version: 1, created: T0.toISOString(), expires: ONE_YEAR_LATER.toISOString(), entries: [v] }));
       onlySentinelErrors(() => parseSignatures(new TextEncoder().encode(JSON.stringify(v))));
     }),
-    { numRuns: 1000 },
+    { numRuns: runs(1000) },
   );
 });
 
@@ -227,7 +232,7 @@ test('property: accepted symlinks never resolve outside the release on the real 
           assert.ok(resolved === real || resolved.startsWith(real + sep), `${e.path} -> ${e.target} resolves to ${resolved}, outside ${real}`);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   } finally {
     rmSync(root, { recursive: true, force: true });
