@@ -1,6 +1,6 @@
 // Test harness for the daemon: a sealed test vault with signed bundles, a real daemon started in-process
 // (or as a child process), a real AF_UNIX datagram listener (Python) standing in for systemd's notify socket.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { encodePublicKey } from '../../src/core/keys.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { startDaemon, type DaemonHandle } from '../../src/daemon/main.js';
-import { makeVault, tempDir, sampleTree, type TestVault, type TreeSpec } from './vault-factory.js';
+import { cleanupAll, makeVault, tempDir, sampleTree, type TestVault, type TreeSpec } from './vault-factory.js';
 import type { CreatedBundle } from '../../src/vault/sign.js';
 
 export interface TestDaemon {
@@ -28,10 +28,19 @@ export function bundleFactory(tv: TestVault): (version: number, tree?: TreeSpec)
   return (version, tree) => tv.bundle(version, tree ?? sampleTree(`v${String(version)}`), { created: new Date(Date.now() - 3_600_000), expires: new Date(Date.now() + 30 * 86_400_000) });
 }
 
+const daemonDirs: string[] = [];
+
+// Why: the audit log is append-only (+a), which blocks its removal; lift it, then remove every test tree (+i lifted too).
+export function cleanupDaemonFiles(): void {
+  for (const d of daemonDirs.splice(0)) spawnSync('chattr', ['-R', '-f', '-a', d]);
+  cleanupAll();
+}
+
 // Why: every daemon test starts from a fresh vault at version 1 and a config file naming it.
 export async function prepareDaemonFiles(label: string, extra: Record<string, unknown> = {}): Promise<{ tv: TestVault; dir: string; socket: string; auditPath: string; configPath: string; pubPath: string; config: Record<string, unknown>; bundle: (v: number, tree?: TreeSpec) => Promise<CreatedBundle> }> {
   const tv = await makeVault(label);
   const dir = tempDir(`${label}-d`);
+  daemonDirs.push(dir);
   const pubPath = join(dir, 'release.pub');
   writeFileSync(pubPath, encodePublicKey(tv.keys[0]!.public));
   const bundle = bundleFactory(tv);
