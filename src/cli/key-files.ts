@@ -26,12 +26,12 @@ export async function readPublicKeyFile(path: string): Promise<PublicKey> {
 
 // A signing key from a file; refuses a file other users can read (a leaked key is a forged release).
 export async function readSecretKeyFile(path: string): Promise<SecretKey> {
-  const text = await readText(path, 'secret key');
+  const key = parseSecretKey(await readText(path, 'secret key'), path);
   const st = await fs.stat(path);
   if ((st.mode & 0o077) !== 0) {
     throw new SentinelError('not-permitted', `secret key is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`, { where: path });
   }
-  return parseSecretKey(text, path);
+  return key;
 }
 
 // The signing keys named by repeated `--key`; the same key given twice is a usage error.
