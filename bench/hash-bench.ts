@@ -10,14 +10,14 @@ import { areImmutable, chattrFlagStore, defaultFlagStore, sealTree, unsealTree }
 import type { FlagStore } from '../src/adapters/flags.js';
 import { HashPool } from '../src/adapters/hash.js';
 import { scanTree } from '../src/adapters/tree.js';
-import { formatTable, machineLine, medianSeconds, runQuiet, seconds, split } from './lib/hash-bench-util.js';
+import { formatTable, interleavedMedians, machineLine, runQuiet, seconds, split } from './lib/hash-bench-util.js';
 
 const MiB = 1024 * 1024;
 const LARGE_FILES = 20;
 const LARGE_SIZE = 50 * MiB;
 const SMALL_FILES = 10_000;
 const SMALL_DIRS = 100;
-const RUNS = 3;
+const RUNS = 5;
 
 interface Tree {
   name: string;
@@ -121,26 +121,30 @@ async function measure(work: string, tree: Tree, store: FlagStore): Promise<Row[
 
   const warmPool = new HashPool();
   await warmPool.warmUp();
-  add(`sentinel HashPool(${warmPool.size}) + flags`, await medianSeconds(RUNS, () => verifyWork(warmPool, store, tree, false)));
-  add('sentinel scan + hash + flags', await medianSeconds(RUNS, () => verifyWork(warmPool, store, tree, true)));
+  const [warmS, scanS, startS, openssl] = await interleavedMedians(RUNS, [
+    () => verifyWork(warmPool, store, tree, false),
+    () => verifyWork(warmPool, store, tree, true),
+    async () => {
+      const pool = new HashPool();
+      try {
+        await verifyWork(pool, store, tree, false);
+      } finally {
+        await pool.close();
+      }
+    },
+    () => Promise.all(halves.map((h) => runQuiet('openssl', ['dgst', '-sha256', ...h], { cwd: tree.root }))),
+  ]);
   await warmPool.close();
-  add('sentinel incl. pool start', await medianSeconds(RUNS, async () => {
-    const pool = new HashPool();
-    try {
-      await verifyWork(pool, store, tree, false);
-    } finally {
-      await pool.close();
-    }
-  }));
-
-  const openssl = await medianSeconds(RUNS, () => Promise.all(halves.map((h) => runQuiet('openssl', ['dgst', '-sha256', ...h], { cwd: tree.root }))));
-  add('openssl dgst -sha256 x2', openssl);
+  add(`sentinel HashPool(${warmPool.size}) + flags`, warmS!);
+  add('sentinel scan + hash + flags', scanS!);
+  add('sentinel incl. pool start', startS!);
+  add('openssl dgst -sha256 x2', openssl!);
   add('sha256sum x1', await seconds(() => Promise.all(chunk(rel, 5000).map((c) => runQuiet('sha256sum', c, { cwd: tree.root })))));
   add('sha256sum (xargs -P2)', await seconds(() => Promise.all(halves.map((h) => runQuiet('sha256sum', h, { cwd: tree.root })))));
   const aide = await aideCheck(work, tree);
   add(`aide --check (sha256, ${availableParallelism()} workers)`, aide.check);
 
-  for (const r of rows) r.vsOpenssl = openssl / r.seconds;
+  for (const r of rows) r.vsOpenssl = openssl! / r.seconds;
   return rows;
 }
 

@@ -32,6 +32,19 @@ export async function medianSeconds(runs: number, fn: () => Promise<unknown>): P
   return times[Math.floor(times.length / 2)] ?? 0;
 }
 
+// Medians of several contenders run in turns (a, b, c, a, b, c, ...), so a burst of load on a
+// shared machine hits all of them alike instead of skewing one.
+export async function interleavedMedians(runs: number, fns: (() => Promise<unknown>)[]): Promise<number[]> {
+  const times: number[][] = fns.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, fn] of fns.entries()) times[k]!.push(await seconds(fn));
+  }
+  return times.map((ts) => {
+    ts.sort((a, b) => a - b);
+    return ts[Math.floor(ts.length / 2)] ?? 0;
+  });
+}
+
 // Splits a list into n interleaved parts (balanced for equal-sized files).
 export function split<T>(items: T[], n: number): T[][] {
   const parts: T[][] = Array.from({ length: n }, () => []);
