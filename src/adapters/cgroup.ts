@@ -162,13 +162,23 @@ export async function ensureCgroup(dir: string): Promise<{ created: boolean }> {
   } catch {
     // not there yet: created below
   }
+  let created = true;
   try {
     await mkdir(dir);
-    return { created: true };
   } catch (e) {
-    if (errnoOf(e) === 'EEXIST') return { created: false };
-    throw cgroupError(e, 'cannot create cgroup', dir);
+    if (errnoOf(e) !== 'EEXIST') throw cgroupError(e, 'cannot create cgroup', dir);
+    created = false;
   }
+  // A plain directory is not a cgroup: cgroupfs fills a new directory with its control files.
+  const isCgroup = await stat(join(dir, 'cgroup.procs')).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (!isCgroup) {
+    if (created) await rmdir(dir).catch(() => undefined);
+    throw new SentinelError('unavailable', 'not a cgroup: the directory has no cgroup.procs (not on a cgroup filesystem)', { where: dir });
+  }
+  return { created };
 }
 
 // Remove an empty cgroup (tests and teardown); a missing one is already removed.
@@ -196,7 +206,7 @@ export async function readCgroupProcs(dir: string): Promise<number[]> {
 export async function moveProcess(dir: string, pid: number): Promise<void> {
   const where = join(dir, 'cgroup.procs');
   try {
-    await writeFile(where, `${pid}\n`);
+    await writeFile(where, `${pid}\n`, { flag: 'r+' });
   } catch (e) {
     if (errnoOf(e) === 'EBUSY') {
       throw new SentinelError('io', `cannot move process ${pid}: the cgroup has controllers enabled for children (EBUSY, no internal processes)`, { where, cause: e });
@@ -223,7 +233,7 @@ export async function readCgroupFile(dir: string, file: string): Promise<string>
 export async function writeCgroupFile(dir: string, file: string, value: string): Promise<string> {
   const where = join(dir, file);
   try {
-    await writeFile(where, `${value}\n`);
+    await writeFile(where, `${value}\n`, { flag: 'r+' });
   } catch (e) {
     throw cgroupError(e, `cannot write ${file}=${value}`, where);
   }

@@ -47,7 +47,7 @@ export async function writeOomScoreAdj(pid: number, value: number): Promise<numb
   }
   const where = `/proc/${pid}/oom_score_adj`;
   try {
-    await writeFile(where, `${value}\n`);
+    await writeFile(where, `${value}\n`, { flag: 'r+' });
   } catch (e) {
     const code = errnoOf(e);
     if (code === 'EACCES' || code === 'EPERM') {

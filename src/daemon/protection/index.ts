@@ -259,6 +259,11 @@ export class ProtectionManager {
       return;
     }
     const root = this.spec.cgroupRoot ?? v2.mount;
+    if (root !== v2.mount && !root.startsWith(`${v2.mount}/`)) {
+      this.items.slice = { state: 'refused', short: 'cgroupRoot not on cgroup v2', reason: `cgroupRoot ${root} is not under the cgroup2 mount ${v2.mount}`, code: 'config' };
+      this.audit('refused', 'slice', this.items.slice.reason!);
+      return;
+    }
     this.sliceDir = join(root, this.spec.slice);
     try {
       const { created } = await ensureCgroup(this.sliceDir);
