@@ -117,8 +117,20 @@ describe('HashPool', () => {
     }
   });
 
-  test('rejects a bad worker count', () => {
+  test('a 4 KiB buffer gives the same digests (many reads per file)', async () => {
+    const pool = new HashPool(2, { bufferBytes: 4096 });
+    try {
+      const results = await pool.hashFiles(files.slice(0, 12));
+      assert.deepEqual(results.map((r) => r.sha256), files.slice(0, 12).map((f) => expected.get(f)));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('rejects a bad worker count or buffer size', () => {
     assert.throws(() => new HashPool(0), { code: 'usage' });
+    assert.throws(() => new HashPool(1.5), { code: 'usage' });
+    assert.throws(() => new HashPool(1, { bufferBytes: 100 }), { code: 'usage', where: 'bufferBytes' });
   });
 });
 

@@ -78,11 +78,18 @@ export class HashPool {
   private nextJobId = 1;
   private closed = false;
 
-  constructor(workers: number = availableParallelism()) {
+  readonly bufferBytes: number;
+
+  constructor(workers: number = availableParallelism(), options: { bufferBytes?: number } = {}) {
     if (!Number.isInteger(workers) || workers < 1) {
       throw new SentinelError('usage', `hash workers must be a positive integer, got ${workers}`, { where: 'workers' });
     }
+    const bufferBytes = options.bufferBytes ?? HASH_BUFFER_BYTES;
+    if (!Number.isInteger(bufferBytes) || bufferBytes < 4096 || bufferBytes > 64 * 1024 * 1024) {
+      throw new SentinelError('usage', `hash buffer must be 4 KiB to 64 MiB, got ${bufferBytes}`, { where: 'bufferBytes' });
+    }
     this.size = workers;
+    this.bufferBytes = bufferBytes;
   }
 
   // Starts the workers now rather than on the first call (benchmarks, daemon start-up).
@@ -157,7 +164,7 @@ export class HashPool {
       };
       const counter = new SharedArrayBuffer(4);
       this.setRef(true);
-      const msg: HashJobMessage = { type: 'job', jobId, paths, counter, bufferBytes: HASH_BUFFER_BYTES };
+      const msg: HashJobMessage = { type: 'job', jobId, paths, counter, bufferBytes: this.bufferBytes };
       for (const w of this.workers) w.postMessage(msg);
     });
   }
