@@ -1,6 +1,7 @@
 // Worker thread of HashPool: claims files from a shared counter (no round trip per file, so the
 // two cores stay busy to the last file) and hashes each with synchronous reads into one reused
 // buffer: constant memory for big files, no async overhead for small ones.
+import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -48,6 +49,8 @@ const FLUSH_BYTES = 64 * 1024 * 1024;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 let buffer = Buffer.allocUnsafe(0);
+// crypto.hash() exists from Node 20.12; older 20.x falls back to createHash.
+const oneShot = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
 
 function hashOne(path: string): { size: number; digest: string } {
   const fd = openSync(path, OPEN_FLAGS);
@@ -58,8 +61,15 @@ function hashOne(path: string): { size: number; digest: string } {
       err.code = 'ENOTREG';
       throw err;
     }
+    const first = readSync(fd, buffer, 0, buffer.length, null);
+    // A whole small file in one read: the one-shot digest skips the Hash object.
+    if (first < buffer.length && first >= st.size && oneShot !== undefined) {
+      return { size: first, digest: oneShot('sha256', buffer.subarray(0, first), 'hex') };
+    }
     const hash = createHash('sha256');
-    let size = 0;
+    hash.update(first === buffer.length ? buffer : buffer.subarray(0, first));
+    let size = first;
+    if (first < buffer.length && size >= st.size) return { size, digest: hash.digest('hex') };
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
