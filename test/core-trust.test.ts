@@ -1,6 +1,7 @@
 // Trust policy: one test per failure (issue 2, point 4 and "bad input"), plus release ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import nacl from 'tweetnacl';
 import {
   assertTrustPolicy,
@@ -162,4 +163,23 @@ test('verifyBundleHead: incomplete head is truncated; flipped manifest byte is r
   throwsCode(() => verifyBundleHead(b.head.subarray(0, b.head.length - 1), policyOf([alice])), 'truncated');
   const at = 12 + b.manifestBytes.indexOf(0x31); // a '1' digit inside the manifest
   assert.throws(() => verifyBundleHead(flipByte(b.head, at), policyOf([alice])));
+});
+
+test('an injected Ed25519 primitive (node:crypto) gives the same verdicts; a throwing one fails closed', () => {
+  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
+  let calls = 0;
+  const nodeVerify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean => {
+    calls++;
+    return cryptoVerify(null, message, createPublicKey({ key: Buffer.concat([spkiPrefix, publicKey]), format: 'der', type: 'spki' }), signature);
+  };
+  const b = makeBundle({ signers: [alice, bob] });
+  const v = verifySignedManifest(b.manifestBytes, b.signatures, policyOf([alice, bob], 2), undefined, { verify: nodeVerify });
+  assert.deepEqual(v.signers, [alice.public.id, bob.public.id].sort());
+  assert.equal(calls, 2);
+  const altered = replaceText(b.manifestBytes, '"version":1', '"version":2');
+  throwsCode(() => verifySignedManifest(altered, b.signatures, policyOf([alice]), undefined, { verify: nodeVerify }), 'bad-signature');
+  const throwing = (): boolean => {
+    throw new Error('backend failure');
+  };
+  throwsCode(() => verifyBundleHead(b.head, policyOf([alice]), undefined, { verify: throwing }), 'bad-signature');
 });

@@ -29,6 +29,9 @@ export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8A
   return nacl.sign.detached(message, secretKey);
 }
 
+/** An Ed25519 (RFC 8032) verification primitive; an outer layer may inject a native one, tweetnacl is the default. */
+export type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
+
 // The primitive: true only for a valid signature; wrong lengths are simply invalid, never an exception.
 export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
