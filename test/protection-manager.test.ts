@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { availableControllers, cgroupPathIn, detectCgroupLayout, readCgroupFile, readCgroupProcs, removeCgroup, v2PathOf } from '../src/adapters/cgroup.js';
 import { readOomScoreAdj } from '../src/adapters/oom.js';
-import { ProtectionManager, protectionSchema, type ProtectionLog, type ProtectionSpecInput } from '../src/daemon/protection/index.js';
+import { ProtectionManager, protectionSchema, type ProtectionAuditEvent, type ProtectionLog, type ProtectionSpecInput } from '../src/daemon/protection/index.js';
 import { isRoot, needs } from './helpers/env.js';
 
 function uniqueName(prefix: string): string {
@@ -72,7 +72,8 @@ async function setup(extra: Partial<ProtectionSpecInput>, pids: () => number[]) 
   await mkdir(root);
   const { log, lines } = recordingLog();
   const spec = protectionSchema.parse({ cgroupRoot: root, slice: 'omnimind-test.slice', scanIntervalMs: 10_000, ...extra });
-  const manager = new ProtectionManager(spec, { pids, log });
+  const audits: ProtectionAuditEvent[] = [];
+  const manager = new ProtectionManager(spec, { pids, log, audit: (e) => audits.push(e) });
   const sliceDir = join(root, 'omnimind-test.slice');
   return {
     mount,
@@ -81,6 +82,7 @@ async function setup(extra: Partial<ProtectionSpecInput>, pids: () => number[]) 
     sliceRel: cgroupPathIn(mount, sliceDir),
     manager,
     lines,
+    audits,
     close: async (extraPids: number[] = []) => {
       manager.stop();
       for (const pid of extraPids) killPid(pid);
@@ -197,6 +199,7 @@ test('drift: a changed score and a process moved out of the slice are put back b
     await writeFile(join(env.mount, 'cgroup.procs'), String(pid), { flag: 'r+' });
     assert.equal(await v2PathOf(pid), '/', 'the process was moved out');
     env.lines.length = 0;
+    env.audits.length = 0;
     const report = await env.manager.check();
     assert.deepEqual(
       report.repairs.map((r) => [r.what, r.pid, r.kind, r.from, r.to]),
@@ -208,6 +211,10 @@ test('drift: a changed score and a process moved out of the slice are put back b
     assert.equal(await v2PathOf(pid), env.sliceRel);
     assert.equal(await readOomScoreAdj(pid), protectedScore);
     assert.equal(env.lines.filter((l) => l.level === 'warn' && /drifted/.test(l.msg)).length, 2, 'both repairs are logged as warnings');
+    assert.deepEqual(env.audits.map((a) => [a.action, a.what, a.pid]), [
+      ['repair', 'cgroup', pid],
+      ['repair', 'oom_score_adj', pid],
+    ]);
     assert.deepEqual((await env.manager.check()).repairs, [], 'nothing to repair once restored');
   } finally {
     await killAndReap([target]);

@@ -19,7 +19,7 @@ import {
   writeMemoryProtection,
   type CgroupLayout,
 } from '../../adapters/cgroup.js';
-import { descendantsOf, processTable, readOomScoreAdj, writeOomScoreAdj, type ProcessIdentity } from '../../adapters/oom.js';
+import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, processTable, readOomScoreAdj, writeOomScoreAdj, type ProcessIdentity } from '../../adapters/oom.js';
 import { isSentinelError, type ErrorCode } from '../../core/errors.js';
 import type { ExpendableSpec, ProtectionSpec } from './spec.js';
 
@@ -588,4 +588,48 @@ async function ensureSliceUnderSystemd(slice: string, dir: string): Promise<{ cr
     await readCgroupFile(dir, 'cgroup.procs');
     return { created: true };
   }
+}
+
+/** What this host can do for protection, without changing anything (for `sentinel doctor`). */
+export interface ProtectionSupport {
+  hierarchy: CgroupLayout['kind'];
+  cgroup2Mount: string | null;
+  systemd: boolean;
+  v2MemoryController: boolean;
+  v1MemoryController: string | null;
+  memoryRecursiveProt: boolean;
+  capSysResource: boolean;
+  /** One line per thing that will not be protected, with the reason. */
+  limits: string[];
+}
+
+// Read-only probe of the host's protection abilities: the doctor's answer to "what will not be protected here?".
+export async function probeProtectionSupport(): Promise<ProtectionSupport> {
+  const layout = await detectCgroupLayout();
+  const systemd = await isSystemdInit();
+  const v2 = layout.v2;
+  const v2MemoryController = v2 !== null && (await availableControllers(v2.mount).catch(() => [] as string[])).includes('memory');
+  const capSysResource = await hasCapability(CAP_SYS_RESOURCE).catch(() => false);
+  const limits: string[] = [];
+  if (v2 === null) limits.push(`slice: no cgroup v2 mount (${layout.kernelHasCgroup2 ? 'cgroup2 not mounted' : 'kernel without cgroup2'})`);
+  if (!v2MemoryController) {
+    limits.push(
+      layout.v1.memory !== undefined
+        ? `memory.low/memory.min: the memory controller is bound to cgroup v1 (${layout.v1.memory}); cgroup v2 has none`
+        : 'memory.low/memory.min: no memory controller on cgroup v2',
+    );
+  } else if (v2 !== null && !v2.recursiveProt) {
+    limits.push('memory.low/memory.min: memory_recursiveprot is off; ancestors of the slice must grant protection too');
+  }
+  if (!capSysResource) limits.push('oom_score_adj=-1000: no CAP_SYS_RESOURCE; protected processes stay at 0, only expendables are scored higher');
+  return {
+    hierarchy: layout.kind,
+    cgroup2Mount: v2?.mount ?? null,
+    systemd,
+    v2MemoryController,
+    v1MemoryController: layout.v1.memory ?? null,
+    memoryRecursiveProt: v2?.recursiveProt ?? false,
+    capSysResource,
+    limits,
+  };
 }
