@@ -143,7 +143,7 @@ static napi_value get_flags(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 1 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
   const char *syscall = "";
   int flags = 0;
   int r = read_flags(path, &flags, &syscall);
@@ -159,7 +159,7 @@ static napi_value set_flags(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 2 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
   uint32_t flags = 0;
   if (napi_get_value_uint32(env, argv[1], &flags) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flags must be a number");
@@ -185,7 +185,7 @@ static napi_value set_flag(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 3 || !get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!get_string(env, argv[0], path, sizeof path, "path")) return NULL;
   uint32_t flag = 0;
   bool on = false;
   if (napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
@@ -403,7 +403,7 @@ static napi_value notify(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char address[PATH_BUF];
-  if (argc < 2 || !get_string(env, argv[0], address, sizeof address, "address")) return NULL;
+  if (!get_string(env, argv[0], address, sizeof address, "address")) return NULL;
   size_t mlen = 0;
   if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &mlen) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "message must be a string");
