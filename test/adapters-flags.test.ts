@@ -184,6 +184,21 @@ describe('both stores', () => {
   });
 });
 
+describe('store selection', () => {
+  test('the ioctl store when the addon is built; chattr when SENTINEL_NO_NATIVE=1', (t) => {
+    const flagsModule = fileURLToPath(new URL('../src/adapters/flags.js', import.meta.url));
+    const code = `import(${JSON.stringify(flagsModule)}).then((F) => console.log(F.defaultFlagStore().kind))`;
+    const kindWith = (env: NodeJS.ProcessEnv): string => {
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.trim();
+    };
+    assert.equal(kindWith({ ...process.env, SENTINEL_NO_NATIVE: '1' }), 'chattr');
+    if (needs(t, ioctlFlagStore() !== null, 'native addon')) return;
+    assert.equal(kindWith({ ...process.env, SENTINEL_NO_NATIVE: '' }), 'ioctl');
+  });
+});
+
 describe('real refusals', () => {
   test('ramfs has no immutable flag: no-immutable-support from both stores and the probe', async (t) => {
     if (needs(t, isRoot(), 'root (mount)')) return;
