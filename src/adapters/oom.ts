@@ -1,4 +1,5 @@
 // /proc per-process adapter for OOM protection: oom_score_adj with read-back, process trees, identity.
+import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 
@@ -92,24 +93,34 @@ export async function listPids(): Promise<number[]> {
   return pids;
 }
 
-// Identity of one process, or null when it exited meanwhile.
-export async function processIdentity(pid: number): Promise<ProcessIdentity | null> {
+// Identity of one process, or null when it exited meanwhile; cmdline is skipped ('') when not wanted.
+// procfs reads never wait for a disk, and a scan reads every process each second: synchronous reads
+// cost about a fifth of the CPU of async ones here (measured: ~2 ms vs ~10 ms for 130 processes).
+export function processIdentitySync(pid: number, opts: { cmdline?: boolean } = {}): ProcessIdentity | null {
   try {
-    const stat = parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     if (stat === null) return null;
-    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    const raw = opts.cmdline === false ? '' : readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return { pid, ppid: stat.ppid, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
   } catch {
     return null;
   }
 }
 
+// Async form for callers that look at one process.
+export function processIdentity(pid: number, opts: { cmdline?: boolean } = {}): Promise<ProcessIdentity | null> {
+  return Promise.resolve(processIdentitySync(pid, opts));
+}
+
 // Snapshot of all processes (kernels without CONFIG_PROC_CHILDREN have no /proc/PID/task/TID/children).
-export async function processTable(): Promise<Map<number, ProcessIdentity>> {
+export function processTable(opts: { cmdline?: boolean } = {}): Promise<Map<number, ProcessIdentity>> {
   const table = new Map<number, ProcessIdentity>();
-  const ids = await Promise.all((await listPids()).map((pid) => processIdentity(pid)));
-  for (const id of ids) if (id !== null) table.set(id.pid, id);
-  return table;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const id = processIdentitySync(Number(name), opts);
+    if (id !== null) table.set(id.pid, id);
+  }
+  return Promise.resolve(table);
 }
 
 // The given roots and every descendant alive in the snapshot (children and workers started later).

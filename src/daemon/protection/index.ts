@@ -208,7 +208,7 @@ export class ProtectionManager {
       }
       repairs.push(...(await this.recheckMemory(problems)));
     }
-    const table = await processTable();
+    const table = await processTable({ cmdline: full && this.spec.expendable.length > 0 });
     const protectedPids = await this.protectedPids(table);
     repairs.push(...(await this.placeProcesses(protectedPids, table, problems)));
     repairs.push(...(await this.scoreProcesses(protectedPids, table, problems)));
