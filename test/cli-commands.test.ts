@@ -1,7 +1,7 @@
 // The `sentinel` commands end to end through the real compiled CLI as root on a real vault in /tmp:
 // keygen files and refusals, the release flow, --json shapes, sha256sum interop, usage errors, doctor, demo.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,16 +9,17 @@ import { after, before, describe, it } from 'node:test';
 import { testKey } from './helpers/core-factory.js';
 import { cleanupAll, liveTree, sampleTree, snapshot, tempDir, writeTree } from './helpers/vault-factory.js';
 import { isRoot, needs } from './helpers/env.js';
-import { assertFails, assertOk, sentinel, writeKeyFiles } from './cli-harness.js';
+import { CLI, assertFails, assertOk, sentinel, writeKeyFiles } from './cli-harness.js';
 
 const root = isRoot();
 let base = '';
+
+after(() => cleanupAll());
 
 describe('cli: keygen', () => {
   before(() => {
     base = tempDir('cli-cmd');
   });
-  after(() => cleanupAll());
 
   it('writes PREFIX.key with mode 0600 and PREFIX.pub, and refuses to overwrite either', async () => {
     const prefix = join(base, 'release');
@@ -69,7 +70,10 @@ describe('cli: usage errors and help', () => {
   });
 
   it('--socket to a daemon that is not running: unavailable, exit 2', async () => {
-    assertFails(await sentinel(['deploy', '/tmp/none.bundle', '--socket', join(tmpdir(), `no-daemon-${process.pid}.sock`)]), 'unavailable');
+    const dir = tempDir('cli-nosock');
+    writeFileSync(join(dir, 'some.bundle'), 'OMSBNDL1');
+    assertFails(await sentinel(['deploy', join(dir, 'some.bundle'), '--socket', join(dir, 'no-daemon.sock')]), 'unavailable');
+    assertFails(await sentinel(['deploy', join(dir, 'missing.bundle'), '--socket', join(dir, 'no-daemon.sock')]), 'not-found');
   });
 });
 
@@ -90,7 +94,6 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
     writeTree(join(dir, 'src-1'), sampleTree('one'));
     writeTree(join(dir, 'src-2'), sampleTree('two'));
   });
-  after(() => cleanupAll());
 
   it('vault init --json, a raw base64 public key accepted as a trust anchor', async (t) => {
     if (needs(t, root, 'root')) return;
@@ -207,6 +210,54 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
     assertFails(await sentinel(['sign', join(dir, 'src-1'), '--key', keys.key, '--vault', vault, '--version', '9', '--out', out]), 'exists');
     assert.equal(readFileSync(out, 'utf8'), 'mine');
     assertFails(await sentinel(['sign', join(dir, 'src-1'), '--key', keys.pub, '--vault', vault, '--version', '9', '--out', join(dir, 'y.bundle')]), 'usage');
+  });
+});
+
+describe('cli: --socket forms through a real daemon', () => {
+  it('sign-and-deploy --socket picks the next version; deploy --socket of an older bundle is refused with one line', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const dir = tempDir('cli-socket');
+    const k = testKey('cli-socket');
+    const keys = writeKeyFiles(dir, 'release', k);
+    const vault = join(dir, 'vault');
+    const socket = join(dir, 'sentinel.sock');
+    writeTree(join(dir, 'src'), sampleTree('sock'));
+    assertOk(await sentinel(['vault', 'init', vault, '--trust', keys.pub, '--vault-id', 'cli-socket']));
+    const old = join(dir, 'v1.bundle');
+    assertOk(await sentinel(['sign', join(dir, 'src'), '--key', keys.key, '--vault', vault, '--version', '1', '--out', old]));
+    assertOk(await sentinel(['deploy', old, '--vault', vault]));
+    const daemon = spawn(process.execPath, [CLI, 'daemon', '--vault', vault, '--trust', keys.pub, '--socket', socket, '--state-dir', join(dir, 'state'), '--audit-log', join(dir, 'audit.log'), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`daemon not ready within 20 s:\n${log}`)), 20_000);
+        daemon.stdout.setEncoding('utf8').on('data', (d: string) => {
+          log += d;
+          if (log.includes('"event":"ready"')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        daemon.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+        daemon.on('exit', (c) => {
+          clearTimeout(timer);
+          reject(new Error(`daemon exited with ${String(c)} before ready:\n${log}`));
+        });
+      });
+      const r = await sentinel(['sign-and-deploy', join(dir, 'src'), '--key', keys.key, '--socket', socket, '--json']);
+      assertOk(r);
+      const out = JSON.parse(r.stdout) as { ok: boolean; version: number; via: string };
+      assert.deepEqual([out.ok, out.version, out.via], [true, 2, 'socket']);
+      assertFails(await sentinel(['deploy', old, '--socket', socket]), 'rollback');
+      const st = await sentinel(['vault', 'status', vault, '--json']);
+      assert.equal((JSON.parse(st.stdout) as { version: number }).version, 2);
+    } finally {
+      daemon.removeAllListeners('exit');
+      const gone = new Promise((resolve) => daemon.once('close', resolve));
+      daemon.kill('SIGTERM');
+      await gone;
+      spawnSync('chattr', ['-R', '-f', '-a', dir]);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 // `sign`, `deploy`, `sign-and-deploy`: the release path from a source tree to a sealed live release,
 // either straight into a vault or through the daemon's control socket.
-import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
@@ -57,11 +57,24 @@ function daemonError(error: { code?: string; message?: string; where?: string } 
   return new SentinelError(code, error?.message ?? fallback, { where: error?.where ?? socket });
 }
 
-// Deploys through the daemon: one JSON request, a reply with ok or an error code.
+/** Bundles up to this size travel inside the request (the daemon may run with PrivateTmp and not see our files). */
+const INLINE_BUNDLE_MAX_BYTES = 32 * 1024 * 1024;
+
+type DaemonReply<T> = { ok?: boolean; result?: T; error?: { code?: string; message?: string; where?: string } };
+
+// Deploys through the daemon: the bundle inline when small, else its absolute path (which the daemon must be able to read).
 async function deployViaSocket(socket: string, bundlePath: string): Promise<DeploySummary> {
-  const reply = (await sendRequest(socket, { op: 'deploy', bundle: resolve(bundlePath) }, { timeoutMs: DEPLOY_TIMEOUT_MS })) as { ok?: boolean; version?: number; releaseId?: string; error?: { code?: string; message?: string; where?: string } };
+  const abs = resolve(bundlePath);
+  let size: number;
+  try {
+    size = (await stat(abs)).size;
+  } catch (e) {
+    throw new SentinelError('not-found', 'bundle file not found', { where: abs, cause: e });
+  }
+  const request = size <= INLINE_BUNDLE_MAX_BYTES ? { op: 'deploy', bundleBase64: (await readFile(abs)).toString('base64') } : { op: 'deploy', bundlePath: abs };
+  const reply = (await sendRequest(socket, request, { timeoutMs: DEPLOY_TIMEOUT_MS })) as DaemonReply<Partial<DeployResult>>;
   if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
-  return { version: reply.version ?? 0, releaseId: reply.releaseId ?? '', via: 'socket', detail: reply };
+  return { version: reply.result?.version ?? 0, releaseId: reply.result?.releaseId ?? '', via: 'socket', detail: reply.result };
 }
 
 function printDeploy(s: DeploySummary, json: boolean, extra: Record<string, unknown> = {}): void {
@@ -113,10 +126,12 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
         return summarise(await v.deploy(out), 'vault');
       });
     }
-    const status = (await sendRequest(opts.target.socket, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS })) as { ok?: boolean; vault?: { vaultId?: string; highestVersion?: number; version?: number } };
-    const vaultId = status.vault?.vaultId;
-    if (status.ok !== true || vaultId === undefined) throw new SentinelError('unavailable', 'daemon did not report its vault id', { where: opts.target.socket });
-    await signTree(src, { keys: opts.keys, vaultId, version: nextVersion(opts.version, status.vault?.highestVersion ?? status.vault?.version ?? 0), expiresInMs: opts.expiresInMs, out });
+    const status = (await sendRequest(opts.target.socket, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS })) as DaemonReply<{ vault?: { vaultId?: string; highestVersion?: number } }>;
+    if (status.ok !== true) throw daemonError(status.error, opts.target.socket, 'daemon did not answer the status request');
+    const vaultId = status.result?.vault?.vaultId;
+    const highest = status.result?.vault?.highestVersion;
+    if (vaultId === undefined || highest === undefined) throw new SentinelError('unavailable', 'daemon status did not name its vault id and highest version', { where: opts.target.socket });
+    await signTree(src, { keys: opts.keys, vaultId, version: nextVersion(opts.version, highest), expiresInMs: opts.expiresInMs, out });
     return await deployViaSocket(opts.target.socket, out);
   } finally {
     await rm(dir, { recursive: true, force: true });
