@@ -84,7 +84,7 @@ async function setup(extra: Partial<ProtectionSpecInput>, pids: () => number[]) 
     lines,
     audits,
     close: async (extraPids: number[] = []) => {
-      manager.stop();
+      await manager.stop();
       for (const pid of extraPids) killPid(pid);
       await waitFor('the test slice to empty', 5_000, async () => ((await readCgroupProcs(sliceDir).catch(() => [])).length === 0 ? true : undefined)).catch(() => undefined);
       await removeCgroup(sliceDir);
@@ -266,7 +266,7 @@ test('a cgroupRoot outside cgroup v2 refuses the slice but keeps OOM scores work
     assert.equal(await readOomScoreAdj(target.pid!), 0);
     assert.match(manager.statusLine(), /^protection: slice refused \(cgroupRoot not on cgroup v2\), oom 0 ok$/);
   } finally {
-    manager.stop();
+    await manager.stop();
     await killAndReap([target]);
   }
 });

@@ -177,7 +177,7 @@ async function oomScenario(v1mem: string, v2mount: string, managed: boolean): Pr
     const oom = await readV1OomState(memcg);
     return { killed: first, failcnt: oom.failcnt, oomKill: oom.oomKill, protectedScore, expendableScore, effective, expendablesSeen };
   } finally {
-    manager?.stop();
+    await manager?.stop();
     await killAndReap([protectedHog.child, expendableHog.child]);
     await removeCgroup(memcg);
     if (managed) {

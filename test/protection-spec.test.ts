@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { parseMemorySize, probeProtectionSupport, protectionSchema } from '../src/daemon/protection/index.js';
+import { parseMemorySize, probeProtectionSupport, protectionSchema, type ProtectionLog } from '../src/daemon/protection/index.js';
+import { createLogger } from '../src/adapters/logger.js';
 import { detectCgroupLayout } from '../src/adapters/cgroup.js';
 
 test('defaults: omnimind.slice, -1000, check at least every 10 s, no memory floor, no expendables', () => {
@@ -67,4 +68,11 @@ test('support probe agrees with this host (no changes made)', async () => {
     assert.equal(support.v2MemoryController, controllers.includes('memory'));
     assert.equal(support.limits.some((l) => l.startsWith('memory.low')), !support.v2MemoryController || !layout.v2.recursiveProt);
   }
+});
+
+test('the daemon\'s pino logger fits the manager\'s log interface', () => {
+  const lines: string[] = [];
+  const log: ProtectionLog = createLogger('info', { write: (l: string) => void lines.push(l) });
+  log.warn({ pid: 1 }, 'protection: drifted');
+  assert.match(lines[0] ?? '', /"level":"warn".*"msg":"protection: drifted"/);
 });

@@ -157,10 +157,12 @@ export class ProtectionManager {
     this.schedule();
   }
 
-  stop(): void {
+  // Stop re-checking; resolves once a pass in flight has finished (nothing is undone: protection stays).
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.running !== null) await this.running.catch(() => undefined);
   }
 
   private schedule(): void {
