@@ -134,12 +134,12 @@ export function buildProgram(): Command {
 
   program
     .command('sign-and-deploy')
-    .description('sign a tree and deploy it in one go; the version defaults to the vault\'s current one + 1')
+    .description('sign a tree and deploy it in one go; the version defaults to the highest the vault has seen + 1')
     .argument('<src_dir>', 'release tree to sign')
     .requiredOption('--key <key...>', 'secret key file(s); one signature each')
     .option('--vault <vault>', 'deploy directly into this vault')
     .option('--socket <path>', 'deploy through the running daemon')
-    .option('--version <n>', 'release version (default: current + 1)', positiveInteger('--version'))
+    .option('--version <n>', 'release version (default: highest version the vault has seen + 1)', positiveInteger('--version'))
     .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', examples(['sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine']))
