@@ -191,32 +191,70 @@ function checkMode(v: unknown, where: string, problems: Problems): void {
   if (v & 0o1000) problems.add('bad-path', where, 'sticky bit is not allowed');
 }
 
-/** The location a symlink target resolves to, as path components of the release, or why it cannot be used. */
+/** The manifest as a tree, so symlink resolution costs one map lookup per component. */
+interface TreeNode {
+  entry: Record<string, unknown> | null;
+  children: Map<string, TreeNode>;
+}
+
+function treeOf(byPath: ReadonlyMap<string, Record<string, unknown>>): TreeNode {
+  const root: TreeNode = { entry: null, children: new Map() };
+  const nodes = new Map<string, TreeNode>([['', root]]);
+  const nodeAt = (path: string): TreeNode => {
+    let n = nodes.get(path);
+    if (n === undefined) {
+      n = { entry: null, children: new Map() };
+      nodes.set(path, n);
+      const cut = path.lastIndexOf('/');
+      nodeAt(cut < 0 ? '' : path.slice(0, cut)).children.set(path.slice(cut + 1), n);
+    }
+    return n;
+  };
+  for (const [path, e] of byPath) if (path !== '') nodeAt(path).entry = e;
+  return root;
+}
+
+/** Where a lookup stands: the nodes from the root down (null once below a name the manifest does not list). */
+type Walk = (TreeNode | null)[];
+
+/** The location a symlink target resolves to, starting in directory `from`, or why it cannot be used. */
 function resolveTarget(
-  dir: string[],
+  root: TreeNode,
+  from: Walk,
   target: string,
-  byPath: ReadonlyMap<string, unknown>,
   budget: { follows: number },
-): string[] | 'escapes the release' | 'too many levels of symlinks' | 'passes through an absolute symlink' {
+): Walk | 'escapes the release' | 'too many levels of symlinks' | 'passes through an absolute symlink' {
   if (target.startsWith('/')) return 'passes through an absolute symlink';
-  let stack = [...dir];
+  let walk = [...from];
   for (const c of target.split('/')) {
     if (c === '' || c === '.') continue;
     if (c === '..') {
-      if (stack.length === 0) return 'escapes the release';
-      stack.pop();
+      if (walk.length === 0) return 'escapes the release';
+      walk.pop();
       continue;
     }
-    stack.push(c);
-    const e = byPath.get(stack.join('/'));
-    if (isRecord(e) && e.type === 'symlink' && typeof e.target === 'string') {
+    const parent = walk.length === 0 ? root : walk[walk.length - 1]!;
+    const node = parent === null ? null : (parent.children.get(c) ?? null);
+    const e = node?.entry;
+    if (e?.type === 'symlink' && typeof e.target === 'string') {
       if (++budget.follows > MAX_SYMLINK_FOLLOWS) return 'too many levels of symlinks';
-      const r = resolveTarget(stack.slice(0, -1), e.target, byPath, budget);
+      const r = resolveTarget(root, walk, e.target, budget);
       if (typeof r === 'string') return r;
-      stack = r;
-    }
+      walk = r;
+    } else walk.push(node);
   }
-  return stack;
+  return walk;
+}
+
+/** The walk to a directory given as components (null where a component is not listed). */
+function walkTo(root: TreeNode, components: string[]): Walk {
+  const walk: Walk = [];
+  let n: TreeNode | null = root;
+  for (const c of components) {
+    n = n === null ? null : (n.children.get(c) ?? null);
+    walk.push(n);
+  }
+  return walk;
 }
 
 function checkManifest(v: unknown, limits: BundleLimits, problems: Problems): void {
@@ -294,6 +332,7 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
     }
   });
   if (total > limits.maxTotalBytes) problems.add('too-large', 'manifest.entries', `payload of ${total} bytes exceeds the limit of ${limits.maxTotalBytes}`);
+  let root: TreeNode | null = null;
   for (const [path, e] of byPath) {
     const cut = path.lastIndexOf('/');
     if (cut > 0) {
@@ -304,7 +343,8 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
       else if (parent.type !== 'dir') problems.add('bad-path', at, 'parent is not a directory');
     }
     if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
-      const r = resolveTarget(path.split('/').slice(0, -1), e.target, byPath, { follows: 0 });
+      root ??= treeOf(byPath);
+      const r = resolveTarget(root, walkTo(root, path.split('/').slice(0, -1)), e.target, { follows: 0 });
       if (typeof r === 'string') {
         const why = r === 'too many levels of symlinks' ? `symlink loop or chain of more than ${MAX_SYMLINK_FOLLOWS} links (too many levels of symlinks)` : `symlink ${r}`;
         problems.add('bad-path', `manifest entry ${showPath(path)} target`, why);
