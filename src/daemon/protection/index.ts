@@ -420,7 +420,7 @@ export class ProtectionManager {
         ? `under systemd the sentinel does not move unit processes; set Slice=${this.spec.slice} in their units (outside: ${outside.join(', ')})`
         : `could not move into the slice: ${outside.join(', ')}`;
       problems.push(why);
-      this.items.slice = { state: 'refused', short: this.systemd ? 'targets not in slice (set Slice=)' : 'move failed', reason: why, code: 'not-permitted' };
+      this.items.slice = { state: 'refused', short: this.systemd ? 'targets outside it, set Slice=' : 'move failed', reason: why, code: 'not-permitted' };
     } else if (this.items.slice.state === 'refused' && outside.length === 0 && this.sliceDir !== null) {
       this.items.slice = { state: 'applied', reason: `all protected processes in ${this.sliceDir}` };
     }
