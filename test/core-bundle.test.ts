@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BUNDLE_MAGIC,
+  assertBundleLimits,
   DEFAULT_LIMITS,
   SIGNATURE_CONTEXT,
   encodeBundleHead,
@@ -120,4 +121,16 @@ test('a tampered manifest inside a well-framed head still parses as a head (sign
   const r = parseBundleHead(head);
   assert.ok(r.ok);
   assert.deepEqual(r.manifestBytes, altered);
+});
+
+test('limits from configuration are validated: positive safe integers, known fields, u32-sized block limits', () => {
+  assertBundleLimits({ ...DEFAULT_LIMITS });
+  throwsCode(() => assertBundleLimits({ ...DEFAULT_LIMITS, maxEntries: 0 }), 'config', 'limits');
+  throwsCode(() => assertBundleLimits({ ...DEFAULT_LIMITS, maxPathBytes: 1.5 }), 'config');
+  throwsCode(() => assertBundleLimits({ ...DEFAULT_LIMITS, maxManifestBytes: 2 ** 32 }), 'config');
+  throwsCode(() => assertBundleLimits({ ...DEFAULT_LIMITS, maxFiles: 3 }), 'config');
+  throwsCode(() => assertBundleLimits(null), 'config');
+  const { maxTotalBytes: _t, ...missing } = DEFAULT_LIMITS;
+  throwsCode(() => assertBundleLimits(missing), 'config');
+  assert.ok(Object.isFrozen(DEFAULT_LIMITS));
 });
