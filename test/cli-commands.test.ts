@@ -127,6 +127,21 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
     assert.match(human.stdout, /version 2/);
   });
 
+  it('vault verify shows a progress bar on a TTY (stderr), never with --json', (t) => {
+    if (needs(t, root, 'root')) return;
+    const hasScript = spawnSync('script', ['--version']).status === 0;
+    if (needs(t, hasScript, 'script(1) from util-linux for a pseudo-terminal')) return;
+    const onTty = (args: string[]) => spawnSync('script', ['-qec', [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    const human = onTty(['vault', 'verify', vault]);
+    assert.equal(human.status, 0, human.stdout);
+    assert.match(human.stdout, /verifying \[[#.]+\] +\d+%/);
+    assert.match(human.stdout, /is intact/);
+    const json = onTty(['vault', 'verify', vault, '--json']);
+    assert.equal(json.status, 0, json.stdout);
+    assert.doesNotMatch(json.stdout, /verifying \[/);
+    assert.equal((JSON.parse(json.stdout.replace(/\r/g, '')) as { ok: boolean }).ok, true);
+  });
+
   it('vault manifest --format sha256sum is accepted by the real sha256sum -c in the live tree', async (t) => {
     if (needs(t, root, 'root')) return;
     const m = await sentinel(['vault', 'manifest', vault, '--format', 'sha256sum']);
