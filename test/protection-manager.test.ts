@@ -3,7 +3,9 @@
 // and children started later protected within a bounded time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -268,5 +270,35 @@ test('a cgroupRoot outside cgroup v2 refuses the slice but keeps OOM scores work
   } finally {
     await manager.stop();
     await killAndReap([target]);
+  }
+});
+
+// The container case without a container: a private mount namespace where the cgroup2 mount is read-only.
+test('read-only cgroupfs (as in a container): slice refused with EROFS named, scores still applied', async (t) => {
+  if (!(await v2Ready(t))) return;
+  const hasUnshare = await promisify(execFile)('unshare', ['--version']).then(() => true, () => false);
+  if (needs(t, hasUnshare, 'unshare (util-linux)')) return;
+  const mount = (await detectCgroupLayout()).v2!.mount;
+  const index = join(fileURLToPath(import.meta.url), '..', '..', 'src', 'daemon', 'protection', 'index.js');
+  const target = spawn('sleep', ['300'], { stdio: 'ignore' });
+  await writeFile(`/proc/${target.pid}/oom_score_adj`, '200', { flag: 'r+' });
+  const slice = `${uniqueName('sentinel-test-ro')}.slice`;
+  const probe = `const { ProtectionManager, protectionSchema } = await import(${JSON.stringify(index)});
+const m = new ProtectionManager(protectionSchema.parse({ slice: ${JSON.stringify(slice)}, cgroupRoot: ${JSON.stringify(mount)}, oomScoreAdj: 0 }),
+  { pids: () => [${target.pid}], log: { info() {}, warn() {}, error() {} } });
+await m.start(); await m.stop();
+console.log(JSON.stringify({ items: m.status().items, line: m.statusLine() }));`;
+  try {
+    const { stdout } = await promisify(execFile)('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount -o remount,bind,ro ${mount} && exec "$0" --input-type=module -e "$1"`, process.execPath, probe], { timeout: 30_000 });
+    const r = JSON.parse(stdout) as { items: ReturnType<ProtectionManager['status']>['items']; line: string };
+    assert.equal(r.items.slice.state, 'refused');
+    assert.equal(r.items.slice.code, 'not-permitted');
+    assert.match(r.items.slice.reason ?? '', /read-only here \(EROFS/);
+    assert.equal(r.items.oom.state, 'applied', 'the rest keeps working');
+    assert.equal(await readOomScoreAdj(target.pid!), 0);
+    assert.match(r.line, /^protection: slice refused \(read-only cgroupfs\), oom 0 ok$/);
+  } finally {
+    await killAndReap([target]);
+    await removeCgroup(join(mount, slice));
   }
 });
