@@ -4,7 +4,7 @@ import { SentinelError } from './errors.js';
 // Why: the chain anchor of the first line, so an emptied-then-refilled log is still a valid chain only from its start.
 export const AUDIT_GENESIS = '0'.repeat(64);
 
-export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload'] as const;
+export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload', 'recovery', 'protection'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditRecord {

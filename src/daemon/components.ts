@@ -2,6 +2,8 @@
 import type { Logger } from '../adapters/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { AuditRecorder } from './audit-recorder.js';
+import { TargetSupervisor } from './targets/index.js';
+import { ProtectionManager } from './protection/index.js';
 
 // Why: the composition root starts, stops and reports every duty the same way (STATUS=, `status`, watchdog health).
 export interface DaemonComponent {
@@ -10,13 +12,27 @@ export interface DaemonComponent {
   stop(): Promise<void>;
   status(): unknown;
   statusLine(): string;
-  /** A reason when the component has failed (withholds watchdog pings), else null. */
+  /** A reason when the component itself has failed (withholds watchdog pings), else null. */
   failed?(): string | null;
 }
 
-// Why: the seam where TargetSupervisor (src/daemon/targets) and ProtectionManager (src/daemon/protection) are wired in.
+// Why: wires TargetSupervisor and ProtectionManager; with no targets there is nothing to recover or protect.
 export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit: AuditRecorder }): Promise<DaemonComponent[]> {
-  void config;
-  void deps;
-  return Promise.resolve([]);
+  if (config.targets.length === 0) return Promise.resolve([]);
+  const targets = new TargetSupervisor(config.targets, {
+    log: deps.log.child({ component: 'targets' }),
+    audit: (e) => deps.audit.record('recovery', { ...e }),
+  });
+  const protection = new ProtectionManager(config.protection, {
+    pids: () => targets.status().flatMap((s) => (s.pid === null ? [] : [s.pid])),
+    log: deps.log.child({ component: 'protection' }),
+    audit: (e) => {
+      const { kind: _kind, at: _at, ...fields } = e;
+      deps.audit.record('protection', fields);
+    },
+  });
+  return Promise.resolve([
+    { name: 'targets', start: () => targets.start(), stop: () => targets.stop(), status: () => targets.status(), statusLine: () => targets.statusLine() },
+    { name: 'protection', start: () => protection.start(), stop: () => protection.stop(), status: () => protection.status(), statusLine: () => protection.statusLine() },
+  ]);
 }
