@@ -8,6 +8,10 @@ test('attached_probes line becomes an attached event', () => {
   assert.deepEqual(parseTracerLine('{"type": "attached_probes", "data": {"probes": 1}}'), { ok: true, event: { kind: 'attached', probes: 1 } });
 });
 
+test('the BEGIN ready marker says the output buffers are live', () => {
+  assert.deepEqual(parseTracerLine('{"type": "printf", "data": "ready\\n"}'), { ok: true, event: { kind: 'ready' } });
+});
+
 test('blank lines are skipped, not errors', () => {
   assert.equal(parseTracerLine(''), null);
   assert.equal(parseTracerLine('   '), null);

@@ -73,6 +73,8 @@ export class BpftraceTracer {
   private consecutiveFailures = 0;
   private lastReason = 'not started';
   private swapping: Promise<void> = Promise.resolve();
+  /** Every bpftrace process still running, including one attaching for a swap. */
+  private readonly all = new Set<RunningTracer>();
 
   constructor(private readonly opts: BpftraceOptions) {
     this.wantedArgs = [...opts.args];
@@ -122,9 +124,8 @@ export class BpftraceTracer {
     this.stopped = true;
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     this.restartTimer = null;
-    const cur = this.current;
     this.current = null;
-    if (cur !== null) await this.terminate(cur);
+    await Promise.all([...this.all].map((t) => this.terminate(t)));
   }
 
   private async terminate(t: RunningTracer, graceMs = 2000): Promise<void> {
@@ -146,6 +147,7 @@ export class BpftraceTracer {
     });
     this.stats.starts++;
     const t: RunningTracer = { proc, args: [...args], attached: false, stopping: false, stderrTail: [] };
+    this.all.add(t);
     const { log, name } = this.opts;
     return new Promise<RunningTracer>((resolve, reject) => {
       let settled = false;
@@ -167,15 +169,21 @@ export class BpftraceTracer {
         }
         const ev = parsed.event;
         if (ev.kind === 'attached') {
+          log.debug({ tracer: name, probes: ev.probes, bpftracePid: proc.pid }, 'bpftrace probes attached; waiting for ready');
+          return;
+        }
+        if (ev.kind === 'ready') {
           t.attached = true;
-          if (!this.stopped) {
+          if (this.stopped) {
+            void this.terminate(t);
+          } else {
             const old = this.current;
             this.current = t;
             if (old !== null && old !== t) void this.terminate(old);
           }
           this.consecutiveFailures = 0;
           this.lastReason = '';
-          log.info({ tracer: name, probes: ev.probes, bpftracePid: proc.pid, args }, 'bpftrace attached');
+          log.info({ tracer: name, bpftracePid: proc.pid, args }, 'bpftrace attached and ready');
           if (!settled) {
             settled = true;
             clearTimeout(attachTimer);
@@ -199,9 +207,10 @@ export class BpftraceTracer {
       });
 
       void proc.then((result) => {
+        this.all.delete(t);
         const why =
-          result.code === 'ENOENT' || (result.failed && result.exitCode === undefined)
-            ? `bpftrace not runnable: ${result.shortMessage}`
+          result.exitCode === undefined && result.signal === undefined
+            ? `bpftrace not runnable (${binary}): ${result.originalMessage ?? result.code ?? 'spawn failed'}`
             : `bpftrace ${name} exited (${result.signal ?? `status ${result.exitCode}`})${t.stderrTail.length > 0 ? `: ${t.stderrTail.join(' | ')}` : ''}`;
         const wasAttached = t.attached;
         t.attached = false;

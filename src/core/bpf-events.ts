@@ -7,6 +7,15 @@ export interface AttachedEvent {
   probes: number;
 }
 
+/**
+ * The program's BEGIN probe ran: its output buffers are live. bpftrace 0.17 prints
+ * attached_probes before it opens them, and an event in that gap is lost, so this is the
+ * moment detection is really live.
+ */
+export interface ReadyEvent {
+  kind: 'ready';
+}
+
 /** A whole process (thread group) exited: bpf/exit.bt, matched on `group_dead`. */
 export interface ExitEvent {
   kind: 'exit';
@@ -46,7 +55,7 @@ export interface OtherEvent {
   type: string;
 }
 
-export type TracerEvent = AttachedEvent | ExitEvent | RetransmitEvent | LostEvent | OtherEvent;
+export type TracerEvent = AttachedEvent | ReadyEvent | ExitEvent | RetransmitEvent | LostEvent | OtherEvent;
 
 export type TracerLineResult = { ok: true; event: TracerEvent } | { ok: false; reason: string };
 
@@ -67,6 +76,7 @@ export function decodeExitCode(raw: number): { exitStatus: number | null; signal
 // Why: our own printf payloads are the only trusted shape; anything else is reported, not guessed.
 export function parsePrintfPayload(data: string): TracerLineResult {
   const text = data.endsWith('\n') ? data.slice(0, -1) : data;
+  if (text === 'ready') return { ok: true, event: { kind: 'ready' } };
   const exit = EXIT_LINE.exec(text);
   if (exit !== null) {
     const [, pid, ppid, code, ns, comm] = exit;
