@@ -188,7 +188,7 @@ test('memory.low/min: set and read back where cgroup v2 has the memory controlle
   }
 });
 
-test('drift: a changed score and a process moved out of the slice are put back by check() and logged', async (t) => {
+test('drift: a changed score, a process moved out and a removed slice are put back by check() and logged', async (t) => {
   if (!(await v2Ready(t))) return;
   const target = spawn('sleep', ['300'], { stdio: 'ignore' });
   const pid = target.pid!;
@@ -200,20 +200,23 @@ test('drift: a changed score and a process moved out of the slice are put back b
     await writeFile(`/proc/${pid}/oom_score_adj`, '300', { flag: 'r+' });
     await writeFile(join(env.mount, 'cgroup.procs'), String(pid), { flag: 'r+' });
     assert.equal(await v2PathOf(pid), '/', 'the process was moved out');
+    await removeCgroup(env.sliceDir);
     env.lines.length = 0;
     env.audits.length = 0;
     const report = await env.manager.check();
     assert.deepEqual(
       report.repairs.map((r) => [r.what, r.pid, r.kind, r.from, r.to]),
       [
+        ['cgroup', undefined, 'drift', 'missing', env.sliceDir],
         ['cgroup', pid, 'drift', '/', env.sliceRel],
         ['oom_score_adj', pid, 'drift', '300', String(protectedScore)],
       ],
     );
     assert.equal(await v2PathOf(pid), env.sliceRel);
     assert.equal(await readOomScoreAdj(pid), protectedScore);
-    assert.equal(env.lines.filter((l) => l.level === 'warn' && /drifted/.test(l.msg)).length, 2, 'both repairs are logged as warnings');
+    assert.equal(env.lines.filter((l) => l.level === 'warn' && /drifted/.test(l.msg)).length, 3, 'every repair is logged as a warning');
     assert.deepEqual(env.audits.map((a) => [a.action, a.what, a.pid]), [
+      ['repair', 'cgroup', undefined],
       ['repair', 'cgroup', pid],
       ['repair', 'oom_score_adj', pid],
     ]);

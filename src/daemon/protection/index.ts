@@ -149,6 +149,7 @@ export class ProtectionManager {
 
   // Apply everything once, verify it, then keep re-checking (scan every scanIntervalMs, full every checkIntervalMs).
   async start(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
     this.stopped = false;
     await this.setupSlice();
     await this.applyMemory();
@@ -201,9 +202,10 @@ export class ProtectionManager {
     }
     if (full) {
       this.lastFull = Date.now();
-      if (this.sliceDir !== null && this.items.slice.state === 'applied') {
+      if (this.sliceDir !== null && this.mayMove) {
         try {
-          await ensureCgroup(this.sliceDir);
+          // Someone removed our slice: make it again (memory settings are rewritten just below).
+          if ((await ensureCgroup(this.sliceDir)).created) repairs.push({ what: 'cgroup', from: 'missing', to: this.sliceDir, kind: 'drift' });
         } catch (e) {
           problems.push(messageOf(e));
         }
@@ -229,7 +231,7 @@ export class ProtectionManager {
   private async protectedPids(table: Map<number, ProcessIdentity>): Promise<number[]> {
     const roots = this.deps.pids().filter((p) => Number.isInteger(p) && p > 0);
     const set = new Set(descendantsOf(roots, table));
-    if (this.sliceDir !== null && this.items.slice.state === 'applied') {
+    if (this.sliceDir !== null) {
       for (const pid of await readCgroupProcs(this.sliceDir).catch(() => [])) if (table.has(pid)) set.add(pid);
     }
     return [...set].sort((a, b) => a - b);
@@ -415,7 +417,7 @@ export class ProtectionManager {
     }
     for (const pid of this.placed) if (!table.has(pid)) this.placed.delete(pid);
     this.processes = next;
-    if (this.items.slice.state === 'applied' && outside.length > 0) {
+    if (this.sliceDir !== null && outside.length > 0) {
       const why = this.systemd
         ? `under systemd the sentinel does not move unit processes; set Slice=${this.spec.slice} in their units (outside: ${outside.join(', ')})`
         : `could not move into the slice: ${outside.join(', ')}`;
