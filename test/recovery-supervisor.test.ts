@@ -217,7 +217,7 @@ test('without bpftrace: /proc polling and the child exit event detect exits, rep
   assert.equal(demo?.mode, 'supervised');
   assert.match(sup.statusLine(), /legacy running pid \d+ poll \(degraded\)/);
 
-  const legacyPid = legacy!.pid!;
+  const legacyPid = legacy.pid!;
   let from = rec.events.length;
   process.kill(legacyPid, 'SIGKILL');
   const exit = await rec.next((e) => e.event === 'exit' && e.target === 'legacy', 5000, 'polled exit', from);
