@@ -237,9 +237,9 @@ describe('cli: bad input is refused with one line and the vault unchanged', { co
       assertFails(await sentinel(['vault', 'init', join(mnt, 'vault'), '--trust', keys.release.pub]), 'no-immutable-support');
       assert.equal(existsSync(join(mnt, 'vault')), false, 'a refused init leaves nothing behind');
       const d = await sentinel(['doctor', '--vault-dir', mnt, '--json']);
-      assert.equal(d.code, 2);
-      const report = JSON.parse(d.stdout) as { vaultReady: boolean; checks: { name: string; status: string }[] };
-      assert.equal(report.vaultReady, false);
+      assertFails(d, 'unavailable');
+      const report = JSON.parse(d.stdout) as { ok: boolean; vaultReady: boolean; checks: { name: string; status: string }[]; error: { code: string } };
+      assert.deepEqual([report.ok, report.vaultReady, report.error.code], [false, false, 'unavailable']);
       assert.equal(report.checks.find((c) => c.name === 'vault filesystem supports +i')?.status, 'missing');
     } finally {
       spawnSync('umount', [mnt]);

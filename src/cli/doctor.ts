@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
 import { loadNative } from '../adapters/native.js';
-import { isSentinelError } from '../core/errors.js';
+import { SentinelError, isSentinelError } from '../core/errors.js';
+import { failureJson } from './failure.js';
 import { printJson, printLines } from './output.js';
 
 export type CheckStatus = 'ok' | 'missing' | 'degraded';
@@ -142,8 +143,10 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
 export async function runDoctor(opts: { vaultDir?: string; json?: boolean }): Promise<number> {
   const checks = await collectChecks(opts);
   const vaultReady = checks.every((c) => !c.vault || c.status === 'ok');
+  const first = checks.find((c) => c.vault && c.status !== 'ok');
+  const err = first === undefined ? undefined : new SentinelError('unavailable', `${first.name} is ${first.status}${first.fix !== undefined ? `; fix: ${first.fix}` : ''}`, { where: 'doctor' });
   if (opts.json === true) {
-    printJson({ ok: vaultReady, vaultReady, checks });
+    printJson({ ok: vaultReady, vaultReady, checks, ...(err !== undefined ? { error: failureJson(err).error } : {}) });
   } else {
     const w = Math.max(...checks.map((c) => c.name.length));
     printLines(
@@ -151,9 +154,6 @@ export async function runDoctor(opts: { vaultDir?: string; json?: boolean }): Pr
       vaultReady ? 'the vault can work on this host' : 'the vault cannot work on this host until the missing items above are fixed',
     );
   }
-  if (!vaultReady) {
-    const first = checks.find((c) => c.vault && c.status !== 'ok');
-    process.stderr.write(`sentinel: unavailable: ${first?.name ?? 'a vault requirement'} is ${first?.status ?? 'missing'}${first?.fix !== undefined ? `; fix: ${first.fix}` : ''} (doctor)\n`);
-  }
+  if (err !== undefined) process.stderr.write(`sentinel: ${err.toLine()}\n`);
   return vaultReady ? 0 : 2;
 }
