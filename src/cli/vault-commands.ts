@@ -93,15 +93,11 @@ export async function runVaultRecover(path: string, opts: { json?: boolean }): P
   }
 }
 
-// sha256sum(1) escapes a name holding a backslash or newline and marks the line with a leading '\'.
-function sha256sumLine(hex: string, path: string): string {
-  if (!/[\\\n\r]/.test(path)) return `${hex}  ${path}`;
-  return `\\${hex}  ${path.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r')}`;
-}
-
-// The live manifest as `sha256sum -c` input (files only, paths relative to the live tree).
+// The live manifest as `sha256sum -c` input (files only, paths relative to the live tree). Manifest
+// paths never hold a backslash or a control character (core/manifest refuses them), so no line needs
+// sha256sum's escaped form.
 export function manifestAsSha256sum(m: Manifest): string {
-  return m.entries.flatMap((e) => (e.type === 'file' ? [`${sha256sumLine(e.sha256, e.path)}\n`] : [])).join('');
+  return m.entries.flatMap((e) => (e.type === 'file' ? [`${e.sha256}  ${e.path}\n`] : [])).join('');
 }
 
 // `vault manifest`: the signed manifest of the live release, for outside cross-checks.
