@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { parseMemorySize, probeProtectionSupport, protectionSchema, type ProtectionLog } from '../src/daemon/protection/index.js';
+import { ProtectionManager, parseMemorySize, probeProtectionSupport, protectionSchema, type ProtectionLog } from '../src/daemon/protection/index.js';
+import type { DaemonComponent } from '../src/daemon/components.js';
 import { createLogger } from '../src/adapters/logger.js';
 import { detectCgroupLayout } from '../src/adapters/cgroup.js';
 
@@ -75,4 +76,11 @@ test('the daemon\'s pino logger fits the manager\'s log interface', () => {
   const log: ProtectionLog = createLogger('info', { write: (l: string) => void lines.push(l) });
   log.warn({ pid: 1 }, 'protection: drifted');
   assert.match(lines[0] ?? '', /"level":"warn".*"msg":"protection: drifted"/);
+});
+
+test('ProtectionManager fits the daemon\'s component seam', () => {
+  const log: ProtectionLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const component: DaemonComponent = new ProtectionManager(protectionSchema.parse({}), { pids: () => [], log });
+  assert.equal(component.name, 'protection');
+  assert.equal(component.statusLine(), 'protection: slice pending, oom -1000 pending', 'before start(): nothing claimed yet');
 });

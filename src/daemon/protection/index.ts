@@ -111,6 +111,8 @@ function codeOf(e: unknown): ErrorCode {
 
 // Keeps the protected services in the slice with their memory floor and OOM scores (DESIGN.md "Protection").
 export class ProtectionManager {
+  /** Component name for the daemon's composition root (DaemonComponent). */
+  readonly name = 'protection';
   private readonly spec: ProtectionSpec;
   private readonly deps: ProtectionDeps;
   private layout: CgroupLayout | null = null;
@@ -136,7 +138,14 @@ export class ProtectionManager {
     this.spec = spec;
     this.deps = deps;
     const pending: ProtectionItem = { state: 'pending' };
-    this.items = { slice: pending, memoryLow: pending, memoryMin: pending, oom: pending, expendable: pending };
+    const off: ProtectionItem = { state: 'off' };
+    this.items = {
+      slice: pending,
+      memoryLow: spec.memoryLow === undefined ? off : pending,
+      memoryMin: spec.memoryMin === undefined ? off : pending,
+      oom: pending,
+      expendable: spec.expendable.length === 0 ? off : pending,
+    };
   }
 
   private now(): Date {
