@@ -3,6 +3,7 @@
 // it is written. Nothing here decides trust; the caller verifies the head before staging.
 import { createHash } from 'node:crypto';
 import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import { closeSync, fchmodSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname } from 'node:path';
@@ -138,6 +139,20 @@ export interface StagedFile {
   dest: string;
 }
 
+/** Files up to this size are staged with synchronous calls (one libuv round trip per call costs more than the I/O). */
+const SMALL_FILE = 1024 * 1024;
+/** Longest stretch of synchronous work before yielding to the event loop (the daemon's watchdog runs there). */
+const YIELD_MS = 20;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function writeAllSync(fd: number, bytes: Buffer): void {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+}
+
 // Why: invariant 2 — every payload file is hash- and size-checked while it is written into staging;
 // a bundle shorter or longer than its manifest says is rejected before any payload byte is written.
 export async function stagePayload(
@@ -155,38 +170,68 @@ export async function stagePayload(
   }
   const reader = new RangeReader(bundle.handle, bundle.payloadOffset, expectedEnd, bundle.path);
   let done = 0;
+  let since = performance.now();
   try {
     for (const { entry, dest } of files) {
       const hash = createHash('sha256');
-      let out: FileHandle;
-      try {
-        out = await open(dest, 'wx', 0o600);
-      } catch (e) {
-        throw ioError(e, 'cannot create staged file', dest);
-      }
-      try {
-        let left = entry.size;
-        while (left > 0) {
-          const slice = await reader.take(left);
-          if (slice.length === 0) throw new SentinelError('truncated', 'bundle payload ends early', { where: entry.path });
-          // The write runs on libuv's pool while this thread hashes the same (read-only) bytes.
-          const written = writeAll(out, slice);
-          hash.update(slice);
-          await written;
-          left -= slice.length;
-          done += slice.length;
+      if (entry.size <= SMALL_FILE) {
+        let fd: number;
+        try {
+          fd = openSync(dest, 'wx', 0o600);
+        } catch (e) {
+          throw ioError(e, 'cannot create staged file', dest);
         }
-        await out.chmod(entry.mode);
-      } catch (e) {
-        throw ioError(e, 'cannot write staged file', dest);
-      } finally {
-        await out.close();
+        try {
+          let left = entry.size;
+          while (left > 0) {
+            const slice = await reader.take(left);
+            if (slice.length === 0) throw new SentinelError('truncated', 'bundle payload ends early', { where: entry.path });
+            hash.update(slice);
+            writeAllSync(fd, slice);
+            left -= slice.length;
+            done += slice.length;
+          }
+          fchmodSync(fd, entry.mode);
+        } catch (e) {
+          throw ioError(e, 'cannot write staged file', dest);
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        let out: FileHandle;
+        try {
+          out = await open(dest, 'wx', 0o600);
+        } catch (e) {
+          throw ioError(e, 'cannot create staged file', dest);
+        }
+        try {
+          let left = entry.size;
+          while (left > 0) {
+            const slice = await reader.take(left);
+            if (slice.length === 0) throw new SentinelError('truncated', 'bundle payload ends early', { where: entry.path });
+            // The write runs on libuv's pool while this thread hashes the same (read-only) bytes.
+            const written = writeAll(out, slice);
+            hash.update(slice);
+            await written;
+            left -= slice.length;
+            done += slice.length;
+          }
+          await out.chmod(entry.mode);
+        } catch (e) {
+          throw ioError(e, 'cannot write staged file', dest);
+        } finally {
+          await out.close();
+        }
       }
       const got = hash.digest('hex');
       if (got !== entry.sha256) {
         throw new SentinelError('hash-mismatch', `payload SHA-256 ${got} differs from the manifest's ${entry.sha256}`, { where: entry.path });
       }
       onProgress?.(done);
+      if (performance.now() - since > YIELD_MS) {
+        await yieldToLoop();
+        since = performance.now();
+      }
     }
   } finally {
     await reader.drain();
@@ -199,26 +244,33 @@ export interface PayloadSource {
   abs: string;
 }
 
-// Why: `sentinel sign` writes large bundles without holding them in memory, and re-checks each source
-// file's hash while copying so a file changed after it was hashed cannot yield a self-inconsistent bundle.
+// Why: `sentinel sign` writes large bundles without holding them in memory (4 MiB buffer, small files
+// batched into one write), and re-checks each source file's hash while copying, so a file changed
+// after it was hashed cannot yield a self-inconsistent bundle.
 export async function writeBundle(out: string, head: Uint8Array, payload: PayloadSource[]): Promise<{ bytes: number }> {
   await mkdir(dirname(out), { recursive: true }).catch(() => undefined);
   const tmp = `${out}.tmp-${process.pid}`;
-  let fh: FileHandle;
+  let fd: number;
   try {
-    fh = await open(tmp, 'wx', 0o644);
+    fd = openSync(tmp, 'wx', 0o644);
   } catch (e) {
     throw ioError(e, 'cannot create bundle', tmp);
   }
   let bytes = 0;
   const buf = Buffer.allocUnsafe(CHUNK);
+  let fill = 0;
+  const flush = () => {
+    writeAllSync(fd, buf.subarray(0, fill));
+    fill = 0;
+  };
+  let since = performance.now();
   try {
-    await fh.write(head);
+    writeAllSync(fd, Buffer.from(head.buffer, head.byteOffset, head.length));
     bytes += head.length;
     for (const { entry, abs } of payload) {
-      let src: FileHandle;
+      let src: number;
       try {
-        src = await open(abs, 'r');
+        src = openSync(abs, 'r');
       } catch (e) {
         throw new SentinelError('io', `cannot read source file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: abs, cause: e });
       }
@@ -226,29 +278,34 @@ export async function writeBundle(out: string, head: Uint8Array, payload: Payloa
       let copied = 0;
       try {
         for (;;) {
-          const { bytesRead } = await src.read(buf, 0, CHUNK, null);
-          if (bytesRead === 0) break;
-          copied += bytesRead;
+          if (fill === buf.length) flush();
+          const n = readSync(src, buf, fill, buf.length - fill, null);
+          if (n === 0) break;
+          hash.update(buf.subarray(fill, fill + n));
+          fill += n;
+          copied += n;
           if (copied > entry.size) break;
-          const slice = buf.subarray(0, bytesRead);
-          hash.update(slice);
-          await fh.write(slice);
+          if (performance.now() - since > YIELD_MS) {
+            await yieldToLoop();
+            since = performance.now();
+          }
         }
       } finally {
-        await src.close();
+        closeSync(src);
       }
       if (copied !== entry.size || hash.digest('hex') !== entry.sha256) {
         throw new SentinelError('io', 'source file changed while the bundle was written', { where: abs });
       }
       bytes += copied;
     }
-    await fh.sync();
+    flush();
+    fsyncSync(fd);
   } catch (e) {
-    await fh.close().catch(() => undefined);
+    closeSync(fd);
     await unlink(tmp).catch(() => undefined);
     throw ioError(e, 'cannot write bundle', out);
   }
-  await fh.close();
+  closeSync(fd);
   await rename(tmp, out);
   return { bytes };
 }

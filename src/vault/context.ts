@@ -13,6 +13,7 @@ import { verifySignedManifest } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
 import { fsyncDir } from '../adapters/bundle-file.js';
+import { ed25519Verify } from './ed25519.js';
 import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
@@ -131,18 +132,22 @@ export async function writeHighestState(ctx: VaultCtx, h: HighestState): Promise
   await fsyncDir(state);
 }
 
-/** A release directory under releases/ with its signed manifest read (not yet verified). */
-export interface KeptReleaseInfo {
+/** The signed bytes of a release directory under releases/, read but neither parsed nor verified. */
+export interface ReleaseBytes {
   dirName: string;
   dir: string;
   releaseId: string;
-  manifest: Manifest;
   manifestBytes: Uint8Array;
   signatureBytes: Uint8Array;
 }
 
-// Why: kept releases are read for highest-version, rollback and recovery; an unreadable one is reported, not guessed.
-export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptReleaseInfo> {
+/** A kept release with its manifest parsed (not yet verified). */
+export interface KeptReleaseInfo extends ReleaseBytes {
+  manifest: Manifest;
+}
+
+// Why: verify reads the bytes once and lets verification parse them; an unreadable release is reported, not guessed.
+export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<ReleaseBytes> {
   const name = basename(dir);
   const parsed = parseReleaseDirName(name);
   if (parsed === null) throw new SentinelError('tampered', 'not a release directory name', { where: dir });
@@ -156,14 +161,19 @@ export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptR
     throw new SentinelError('tampered', `release is incomplete: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: dir, cause: e });
   }
   if (manifestBytes.length > ctx.limits.maxManifestBytes) throw new SentinelError('too-large', 'manifest.json exceeds the limit', { where: files.manifest });
-  const manifest = parseManifest(manifestBytes, ctx.limits);
-  return { dirName: name, dir, releaseId: parsed.releaseId, manifest, manifestBytes, signatureBytes };
+  return { dirName: name, dir, releaseId: parsed.releaseId, manifestBytes, signatureBytes };
+}
+
+// Why: kept releases are read for highest-version, rollback and recovery.
+export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptReleaseInfo> {
+  const r = await readReleaseBytes(ctx, dir);
+  return { ...r, manifest: parseManifest(r.manifestBytes, ctx.limits) };
 }
 
 // Why: a kept release is only trusted after its signatures verify against the policy and its id matches its name.
-export function verifyKeptRelease(ctx: VaultCtx, r: KeptReleaseInfo, policy: TrustPolicy): VerifiedManifest {
+export function verifyKeptRelease(ctx: VaultCtx, r: ReleaseBytes, policy: TrustPolicy): VerifiedManifest {
   const sigs = parseSignatures(r.signatureBytes, ctx.limits);
-  const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits);
+  const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits, { verify: ed25519Verify });
   if (v.releaseId !== r.releaseId) throw new SentinelError('tampered', `release directory is named ${r.releaseId} but holds release ${v.releaseId}`, { where: r.dir });
   if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `release is bound to vault ${v.manifest.vaultId}`, { where: r.dir });
   return v;

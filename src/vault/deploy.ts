@@ -2,7 +2,8 @@
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
-import { chmod, constants, copyFile, lstat, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, constants, copyFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import { payloadLayout } from '../core/manifest.js';
@@ -33,6 +34,7 @@ import type { VaultCtx } from './context.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
+import { ed25519Verify } from './ed25519.js';
 
 // Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
 // or stale state file cannot re-open an older version (issue 2 point 4).
@@ -63,7 +65,7 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
   for (const e of v.manifest.entries) {
     if (e.type !== 'dir') continue;
     const abs = join(files.tree, e.path);
-    await mkdir(abs, { mode: 0o700 });
+    mkdirSync(abs, { mode: 0o700 });
     dirs.push({ path: abs, mode: e.mode });
   }
   const layout = payloadLayout(v.manifest);
@@ -78,9 +80,9 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
     layout.totalBytes,
   );
   for (const e of v.manifest.entries) {
-    if (e.type === 'symlink') await symlink(e.target, join(files.tree, e.path));
+    if (e.type === 'symlink') symlinkSync(e.target, join(files.tree, e.path));
   }
-  for (const d of dirs.reverse()) await chmod(d.path, d.mode);
+  for (const d of dirs.reverse()) chmodSync(d.path, d.mode);
   await chmod(files.tree, 0o755);
   await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
   await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
@@ -141,7 +143,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   }
   try {
     const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
-    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits);
+    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify });
     if (kind === 'deploy') {
       checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
     } else {

@@ -1,0 +1,33 @@
+// Ed25519 verification through Node's crypto (OpenSSL): the same check as core's tweetnacl
+// primitive, about a hundred times faster, injected into core's verifySignedManifest by the vault.
+import { createPublicKey, verify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import type { Ed25519Verify } from '../core/signature.js';
+import { verifyDetached } from '../core/signature.js';
+
+// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410) followed by the 32 raw key bytes.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const keyCache = new Map<string, KeyObject>();
+
+function keyObject(publicKey: Uint8Array): KeyObject {
+  const id = Buffer.from(publicKey).toString('hex');
+  let k = keyCache.get(id);
+  if (k === undefined) {
+    k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    if (keyCache.size > 256) keyCache.clear();
+    keyCache.set(id, k);
+  }
+  return k;
+}
+
+// Why: signature checks sit on every deploy, verify and heal; a key OpenSSL cannot load falls back to tweetnacl.
+export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
+  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  let key: KeyObject;
+  try {
+    key = keyObject(publicKey);
+  } catch {
+    return verifyDetached(message, signature, publicKey);
+  }
+  return verify(null, message, key, signature);
+};
