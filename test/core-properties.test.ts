@@ -8,6 +8,8 @@ import { join, sep } from 'node:path';
 import fc from 'fast-check';
 import {
   MANIFEST_FORMAT,
+  canonicalJson,
+  comparePaths,
   assertManifest,
   assertSafePath,
   buildManifest,
@@ -82,6 +84,8 @@ test('property: random valid trees round-trip through build, encode, parse and r
       assert.deepEqual(parsed, m);
       assert.deepEqual(encodeManifest(parsed), bytes);
       assert.equal(parsed.entries.length, entries.length);
+      // The fast manifest writer and the generic canonical JSON writer agree byte for byte.
+      assert.equal(new TextDecoder().decode(bytes), canonicalJson(m));
     }),
     { numRuns: runs(300) },
   );
@@ -238,4 +242,15 @@ test('property: accepted symlinks never resolve outside the release on the real 
     rmSync(root, { recursive: true, force: true });
   }
   assert.ok(acceptedCount > 20, `too few accepted symlink sets (${acceptedCount}) for the property to mean anything`);
+});
+
+test('property: path order is bytewise order of UTF-8 (also around surrogates and U+E000..U+FFFF)', () => {
+  const unit = fc.oneof(fc.constantFrom('a', 'Z', '\u00e9', '\ue000', '\uffff', '\uff21', '\u{10000}', '\u{1d711}', '\u{10ffff}'), fc.string({ unit: 'grapheme', maxLength: 1 }));
+  const str = fc.array(unit, { maxLength: 6 }).map((u) => u.join(''));
+  fc.assert(
+    fc.property(str, str, (a, b) => {
+      assert.equal(comparePaths(a, b), Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+    }),
+    { numRuns: runs(3000) },
+  );
 });

@@ -29,8 +29,17 @@ export const MAX_SYMLINK_FOLLOWS = 40;
 
 const VAULT_ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const SHA256_RE = /^[0-9a-f]{64}$/;
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** 64 lowercase hex characters (a SHA-256), checked without a regular expression: it runs once per file. */
+function isSha256Hex(v: unknown): boolean {
+  if (typeof v !== 'string' || v.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
 
 /** C0 controls and DEL: they would break one-line error reports, logs and `sha256sum -c` listings. */
 function hasControlChar(s: string): boolean {
@@ -85,10 +94,15 @@ function utf8Length(s: string): number {
 export function comparePaths(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i)!;
-    const y = b.codePointAt(i)!;
-    if (x !== y) return x < y ? -1 : 1;
-    if (x > 0xffff) i++;
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // UTF-16 order differs from code point order only between surrogates and U+E000..U+FFFF: move surrogates above.
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x < y ? -1 : 1;
   }
   return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
@@ -119,19 +133,42 @@ export function showPath(p: string): string {
 /** Why a path is not a safe release path, or null when it is. */
 function pathProblem(p: string, limits: BundleLimits): string | null {
   if (p === '') return 'path is empty';
-  if (LONE_SURROGATE_RE.test(p)) return 'path is not valid Unicode (lone surrogate)';
-  if (p.includes('\0')) return 'path contains NUL';
-  if (p.includes('\\')) return 'path contains a backslash';
-  if (hasControlChar(p)) return 'path contains a control character';
-  if (p.startsWith('/')) return 'path is absolute';
-  if (p.endsWith('/')) return 'path ends with /';
-  if (utf8Length(p) > limits.maxPathBytes) return `path is longer than ${limits.maxPathBytes} bytes`;
-  for (const c of p.split('/')) {
-    if (c === '') return 'path has an empty component (//)';
-    if (c === '.') return 'path has a "." component';
-    if (c === '..') return 'path has a ".." component (traversal)';
-    if (utf8Length(c) > MAX_NAME_BYTES) return `path component longer than ${MAX_NAME_BYTES} bytes`;
+  if (p.charCodeAt(0) === 0x2f) return 'path is absolute';
+  if (p.charCodeAt(p.length - 1) === 0x2f) return 'path ends with /';
+  // One pass: characters, UTF-8 byte counts, and each component when its '/' (or the end) is reached.
+  let total = 0;
+  let start = 0;
+  let nameBytes = 0;
+  for (let i = 0; i <= p.length; i++) {
+    const c = i < p.length ? p.charCodeAt(i) : 0x2f;
+    if (c === 0x2f) {
+      const n = i - start;
+      if (n === 0) return 'path has an empty component (//)';
+      if (p.charCodeAt(start) === 0x2e && (n === 1 || (n === 2 && p.charCodeAt(start + 1) === 0x2e))) {
+        return n === 1 ? 'path has a "." component' : 'path has a ".." component (traversal)';
+      }
+      if (nameBytes > MAX_NAME_BYTES) return `path component longer than ${MAX_NAME_BYTES} bytes`;
+      if (i < p.length) total += 1;
+      start = i + 1;
+      nameBytes = 0;
+      continue;
+    }
+    if (c === 0) return 'path contains NUL';
+    if (c === 0x5c) return 'path contains a backslash';
+    if (c < 0x20 || c === 0x7f) return 'path contains a control character';
+    let bytes = 3;
+    if (c < 0x80) bytes = 1;
+    else if (c < 0x800) bytes = 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      const d = p.charCodeAt(i + 1);
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return 'path is not valid Unicode (lone surrogate)';
+      i++;
+      bytes = 4;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return 'path is not valid Unicode (lone surrogate)';
+    nameBytes += bytes;
+    total += bytes;
   }
+  if (total > limits.maxPathBytes) return `path is longer than ${limits.maxPathBytes} bytes`;
   return null;
 }
 
@@ -163,9 +200,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function checkFields(rec: Record<string, unknown>, allowed: string[], where: string, problems: Problems): void {
-  for (const f of allowed) if (!Object.prototype.hasOwnProperty.call(rec, f)) problems.add('malformed-bundle', `${where}.${f}`, 'missing field');
-  for (const f of Object.keys(rec)) if (!allowed.includes(f)) problems.add('malformed-bundle', `${where}.${f}`, 'unknown field');
+function checkFields(rec: Record<string, unknown>, allowed: string[], where: string | (() => string), problems: Problems): void {
+  const keys = Object.keys(rec);
+  if (keys.length === allowed.length && keys.every((k) => allowed.includes(k))) return;
+  const w = typeof where === 'string' ? where : where();
+  for (const f of allowed) if (!Object.prototype.hasOwnProperty.call(rec, f)) problems.add('malformed-bundle', `${w}.${f}`, 'missing field');
+  for (const f of keys) if (!allowed.includes(f)) problems.add('malformed-bundle', `${w}.${f}`, 'unknown field');
 }
 
 function checkTime(v: unknown, where: string, problems: Problems): number | null {
@@ -181,7 +221,9 @@ function checkTime(v: unknown, where: string, problems: Problems): number | null
   return t;
 }
 
-function checkMode(v: unknown, where: string, problems: Problems): void {
+function checkMode(v: unknown, entryAt: () => string, problems: Problems): void {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o777) return;
+  const where = `${entryAt()} mode`;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0o7777) {
     problems.add('malformed-bundle', where, 'mode must be an integer 0..0o777');
     return;
@@ -291,44 +333,44 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
   let total = 0;
   let previous: string | null = null;
   entries.forEach((e, i) => {
-    const where = `manifest.entries[${i}]`;
+    const where = (): string => `manifest.entries[${i}]`;
     if (!isRecord(e)) {
-      problems.add('malformed-bundle', where, 'entry must be a JSON object');
+      problems.add('malformed-bundle', where(), 'entry must be a JSON object');
       return;
     }
     const type = e.type;
     if (type !== 'file' && type !== 'dir' && type !== 'symlink') {
       const shown = typeof type === 'string' ? `"${showPath(type)}"` : String(type);
-      problems.add('bad-path', `${where}.type`, `entry type ${shown} is not allowed (only file, dir, symlink: no devices, fifos or sockets)`);
+      problems.add('bad-path', `${where()}.type`, `entry type ${shown} is not allowed (only file, dir, symlink: no devices, fifos or sockets)`);
       return;
     }
     checkFields(e, ENTRY_FIELDS[type], where, problems);
     const path = e.path;
     if (typeof path !== 'string') {
-      problems.add('malformed-bundle', `${where}.path`, 'must be a string');
+      problems.add('malformed-bundle', `${where()}.path`, 'must be a string');
       return;
     }
-    const at = `${where} ${showPath(path)}`;
+    const at = (): string => `${where()} ${showPath(path)}`;
     const why = pathProblem(path, limits);
-    if (why !== null) problems.add('bad-path', at, why);
-    if (byPath.has(path)) problems.add('bad-path', at, 'duplicate path');
+    if (why !== null) problems.add('bad-path', at(), why);
+    if (byPath.has(path)) problems.add('bad-path', at(), 'duplicate path');
     else byPath.set(path, e);
-    if (previous !== null && comparePaths(previous, path) > 0) problems.add('malformed-bundle', at, 'entries are not sorted by path');
+    if (previous !== null && comparePaths(previous, path) > 0) problems.add('malformed-bundle', at(), 'entries are not sorted by path');
     previous = path;
-    if (type === 'file' || type === 'dir') checkMode(e.mode, `${at} mode`, problems);
+    if (type === 'file' || type === 'dir') checkMode(e.mode, at, problems);
     if (type === 'file') {
       const size = e.size;
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) problems.add('malformed-bundle', `${at} size`, 'must be an integer >= 0');
-      else if (size > limits.maxFileBytes) problems.add('too-large', `${at} size`, `${size} bytes exceed the file limit of ${limits.maxFileBytes}`);
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) problems.add('malformed-bundle', `${at()} size`, 'must be an integer >= 0');
+      else if (size > limits.maxFileBytes) problems.add('too-large', `${at()} size`, `${size} bytes exceed the file limit of ${limits.maxFileBytes}`);
       else total += size;
-      if (typeof e.sha256 !== 'string' || !SHA256_RE.test(e.sha256)) problems.add('malformed-bundle', `${at} sha256`, 'must be 64 lowercase hex characters');
+      if (!isSha256Hex(e.sha256)) problems.add('malformed-bundle', `${at()} sha256`, 'must be 64 lowercase hex characters');
     }
     if (type === 'symlink') {
       const t = e.target;
-      if (typeof t !== 'string' || t === '') problems.add('bad-path', `${at} target`, 'symlink target must be a non-empty string');
-      else if (t.startsWith('/')) problems.add('bad-path', `${at} target`, 'symlink target is absolute');
-      else if (t.includes('\0') || hasControlChar(t) || LONE_SURROGATE_RE.test(t)) problems.add('bad-path', `${at} target`, 'symlink target contains NUL, a control character or a lone surrogate');
-      else if (utf8Length(t) > limits.maxPathBytes) problems.add('bad-path', `${at} target`, `symlink target is longer than ${limits.maxPathBytes} bytes`);
+      if (typeof t !== 'string' || t === '') problems.add('bad-path', `${at()} target`, 'symlink target must be a non-empty string');
+      else if (t.startsWith('/')) problems.add('bad-path', `${at()} target`, 'symlink target is absolute');
+      else if (t.includes('\0') || hasControlChar(t) || LONE_SURROGATE_RE.test(t)) problems.add('bad-path', `${at()} target`, 'symlink target contains NUL, a control character or a lone surrogate');
+      else if (utf8Length(t) > limits.maxPathBytes) problems.add('bad-path', `${at()} target`, `symlink target is longer than ${limits.maxPathBytes} bytes`);
     }
   });
   if (total > limits.maxTotalBytes) problems.add('too-large', 'manifest.entries', `payload of ${total} bytes exceeds the limit of ${limits.maxTotalBytes}`);
@@ -337,10 +379,12 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
     const cut = path.lastIndexOf('/');
     if (cut > 0) {
       const parent = byPath.get(path.slice(0, cut));
-      const at = `manifest entry ${showPath(path)}`;
-      if (parent === undefined) problems.add('bad-path', at, `parent directory ${showPath(path.slice(0, cut))} is not listed`);
-      else if (parent.type === 'symlink') problems.add('bad-path', at, 'path passes through a symlink');
-      else if (parent.type !== 'dir') problems.add('bad-path', at, 'parent is not a directory');
+      if (parent?.type !== 'dir') {
+        const at = `manifest entry ${showPath(path)}`;
+        if (parent === undefined) problems.add('bad-path', at, `parent directory ${showPath(path.slice(0, cut))} is not listed`);
+        else if (parent.type === 'symlink') problems.add('bad-path', at, 'path passes through a symlink');
+        else problems.add('bad-path', at, 'parent is not a directory');
+      }
     }
     if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
       root ??= treeOf(byPath);
@@ -391,8 +435,23 @@ export function buildManifest(input: { vaultId: string; version: number; created
   return m;
 }
 
+/** Canonical JSON of an already validated manifest, written directly (same bytes as canonicalJson, several times faster). */
+function canonicalManifestText(m: Manifest): string {
+  const parts: string[] = new Array<string>(m.entries.length);
+  m.entries.forEach((e, i) => {
+    const path = JSON.stringify(e.path);
+    if (e.type === 'file') parts[i] = `{"mode":${e.mode},"path":${path},"sha256":"${e.sha256}","size":${e.size},"type":"file"}`;
+    else if (e.type === 'dir') parts[i] = `{"mode":${e.mode},"path":${path},"type":"dir"}`;
+    else parts[i] = `{"path":${path},"target":${JSON.stringify(e.target)},"type":"symlink"}`;
+  });
+  return (
+    `{"created":${JSON.stringify(m.created)},"entries":[${parts.join(',')}],"expires":${JSON.stringify(m.expires)},` +
+    `"format":${JSON.stringify(m.format)},"vaultId":${JSON.stringify(m.vaultId)},"version":${m.version}}`
+  );
+}
+
 function encodeUnchecked(m: Manifest): Uint8Array {
-  return utf8Encode(canonicalJson(m));
+  return utf8Encode(canonicalManifestText(m));
 }
 
 // The canonical bytes: exactly what is signed and what is stored next to a release.
