@@ -3,9 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile, readdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
   cgroupPathIn,
@@ -23,6 +21,7 @@ import {
 } from '../src/adapters/cgroup.js';
 import { isSentinelError } from '../src/core/errors.js';
 import { needs, isRoot } from './helpers/env.js';
+import { uniqueName, killAndReap } from './protection-helpers.js';
 
 const UNIFIED = `31 23 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw`;
@@ -82,21 +81,6 @@ test('this host: detected layout agrees with /proc/self/cgroup', async () => {
   assert.equal(layout.kind, expected);
   if (layout.v1.memory !== undefined) assert.notEqual(await v1PathOf(process.pid, 'memory'), null);
 });
-
-function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-async function killAndReap(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL');
-      await exited;
-    }),
-  );
-}
 
 test('real cgroup v2: processes are moved into a new cgroup and read back from /proc/PID/cgroup', async (t) => {
   if (needs(t, isRoot(), 'root')) return;

@@ -3,22 +3,17 @@
 // and children started later protected within a bounded time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { availableControllers, cgroupPathIn, detectCgroupLayout, readCgroupFile, readCgroupProcs, removeCgroup, v2PathOf } from '../src/adapters/cgroup.js';
 import { readOomScoreAdj } from '../src/adapters/oom.js';
 import { ProtectionManager, protectionSchema, type ProtectionAuditEvent, type ProtectionLog, type ProtectionSpecInput } from '../src/daemon/protection/index.js';
 import { isRoot, needs } from './helpers/env.js';
-
-function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
+import { uniqueName, killAndReap, waitFor } from './protection-helpers.js';
 
 interface LogLine {
   level: 'info' | 'warn' | 'error';
@@ -37,33 +32,12 @@ function recordingLog(): { log: ProtectionLog; lines: LogLine[] } {
   };
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 function killPid(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
   }
-}
-
-async function killAndReap(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL');
-      await exited;
-    }),
-  );
 }
 
 /** A v2 test root with a manager protecting `pids`; cleaned up by `close()` even on failure. */

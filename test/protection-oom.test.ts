@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -20,28 +19,12 @@ import {
 } from '../src/adapters/cgroup.js';
 import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, parseProcStat, processTable, readOomScoreAdj, writeOomScoreAdj } from '../src/adapters/oom.js';
 import { isSentinelError } from '../src/core/errors.js';
-import { ProtectionManager, protectionSchema, type ProtectionLog } from '../src/daemon/protection/index.js';
+import { ProtectionManager, protectionSchema } from '../src/daemon/protection/index.js';
 import { isRoot, needs } from './helpers/env.js';
+import { uniqueName, killAndReap, quietLog } from './protection-helpers.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const MiB = 1024 * 1024;
-
-function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-async function killAndReap(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL');
-      await exited;
-    }),
-  );
-}
-
-const quietLog: ProtectionLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 test('/proc/PID/stat parsing survives a comm with spaces and parentheses', () => {
   assert.deepEqual(parseProcStat('123 (a b) c)) S 77 123 123 0 -1'), { comm: 'a b) c)', ppid: 77 });
