@@ -4,14 +4,14 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 
 /** A job for one worker: the whole path list, the shared claim counter, the buffer size. */
 export interface HashJobMessage {
   type: 'job';
   jobId: number;
   paths: string[];
-  /** Int32Array over a SharedArrayBuffer: [0] = next index to claim. */
+  /** Int32Array over a SharedArrayBuffer: [0] = next index to claim, [1] = workers that started. */
   counter: SharedArrayBuffer;
   bufferBytes: number;
 }
@@ -48,11 +48,16 @@ const FLUSH_FILES = 512;
 const FLUSH_BYTES = 64 * 1024 * 1024;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** workerData marking a thread as a HashPool worker (so importing this module elsewhere is inert). */
+export const HASH_WORKER_ROLE = 'sentinel-hash';
+
 let buffer = Buffer.allocUnsafe(0);
 // crypto.hash() exists from Node 20.12; older 20.x falls back to createHash.
 const oneShot = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
 
-function hashOne(path: string): { size: number; digest: string } {
+// SHA-256 and size of one regular file through `buffer` (never follows a symlink, never blocks on
+// a FIFO, refuses anything but a regular file with code ENOTREG). Also used by the pool's own thread.
+export function hashFileSync(path: string, buffer: Buffer): { size: number; digest: string } {
   const fd = openSync(path, OPEN_FLAGS);
   try {
     const st = fstatSync(fd);
@@ -87,6 +92,7 @@ function hashOne(path: string): { size: number; digest: string } {
 function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void {
   if (buffer.length !== job.bufferBytes) buffer = Buffer.allocUnsafe(job.bufferBytes);
   const next = new Int32Array(job.counter);
+  Atomics.add(next, 1, 1);
   const total = job.paths.length;
   let batch: HashBatchMessage = { type: 'batch', jobId: job.jobId, indexes: [], sizes: [], digests: [], bytes: 0 };
   const flush = (): void => {
@@ -100,7 +106,7 @@ function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void
     const path = job.paths[i] ?? '';
     let r;
     try {
-      r = hashOne(path);
+      r = hashFileSync(path, buffer);
     } catch (e) {
       flush();
       const err = e as Partial<NodeJS.ErrnoException>;
@@ -119,7 +125,7 @@ function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void
   port.postMessage({ type: 'done', jobId: job.jobId } satisfies HashDoneMessage);
 }
 
-if (parentPort !== null) {
+if (parentPort !== null && (workerData as { role?: unknown } | null)?.role === HASH_WORKER_ROLE) {
   const port = parentPort;
   port.on('message', (m: HashJobMessage) => {
     if (m.type === 'job') runJob(port, m);
