@@ -2,7 +2,9 @@
 // integrity code, and the vault is byte-for-byte and flag-for-flag what it was before.
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { SentinelError, exitCodeFor, isSentinelError } from '../src/core/errors.js';
 import type { ErrorCode } from '../src/core/errors.js';
@@ -151,6 +153,18 @@ describe('rejected bundles leave the vault unchanged', () => {
     const before = snapshot(tv!.path);
     await assert.rejects(tv!.vault.deploy(bad, { consume: true }), (e) => isSentinelError(e, 'hash-mismatch'));
     assert.deepEqual(readFileSync(bad), bytes, 'the bundle is back where it was');
+    assert.deepEqual(snapshot(tv!.path), before);
+  });
+
+  test('without permission to change flags (no CAP_LINUX_IMMUTABLE): not-permitted, vault unchanged', (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const setpriv = spawnSync('setpriv', ['--version']).error === undefined;
+    if (needs(t, setpriv, 'setpriv (util-linux)')) return;
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'crash-child.js');
+    const before = snapshot(tv!.path);
+    const r = spawnSync('setpriv', ['--bounding-set', '-linux_immutable', '--inh-caps', '-all', process.execPath, child, tv!.path, 'deploy', good.path], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /error:not-permitted/);
     assert.deepEqual(snapshot(tv!.path), before);
   });
 
