@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -113,6 +114,9 @@ test('start: target moved into the slice (read back), -1000 applied or refused p
       assert.match(env.manager.statusLine(), /^protection: slice ok, oom -1000 refused \((no CAP_SYS_RESOURCE|refused by the kernel); kept at 0\)/);
       assert.ok(env.lines.some((l) => l.level === 'warn' && /refused/.test(l.msg)), 'the refusal is logged as a warning');
     }
+    await killAndReap([target]);
+    await env.manager.stop();
+    assert.equal(existsSync(env.sliceDir), false, 'an empty slice the manager created is removed on stop');
   } finally {
     await killAndReap([target]);
     await env.close();

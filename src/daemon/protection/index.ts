@@ -11,6 +11,7 @@ import {
   moveProcess,
   readCgroupFile,
   readCgroupProcs,
+  removeCgroup,
   setSliceProperties,
   startSlice,
   systemdSliceCgroupPath,
@@ -133,6 +134,8 @@ export class ProtectionManager {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<ProtectionReport> | null = null;
   private stopped = true;
+  /** We made the slice cgroup ourselves (no systemd): remove it on stop if nothing is left in it. */
+  private createdSlice = false;
 
   constructor(spec: ProtectionSpec, deps: ProtectionDeps) {
     this.spec = spec;
@@ -167,12 +170,16 @@ export class ProtectionManager {
     this.schedule();
   }
 
-  // Stop re-checking; resolves once a pass in flight has finished (nothing is undone: protection stays).
+  // Stop re-checking once a pass in flight has finished; protection stays, only an empty slice we created goes.
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     if (this.running !== null) await this.running.catch(() => undefined);
+    if (this.createdSlice && this.sliceDir !== null && (await readCgroupProcs(this.sliceDir).catch(() => [0])).length === 0) {
+      await removeCgroup(this.sliceDir).catch(() => undefined);
+      this.createdSlice = false;
+    }
   }
 
   private schedule(): void {
@@ -281,6 +288,7 @@ export class ProtectionManager {
     try {
       const { created } = await ensureCgroup(this.sliceDir);
       this.items.slice = { state: 'applied', reason: `${this.sliceDir} ${created ? 'created' : 'adopted'}` };
+      this.createdSlice = created || this.createdSlice;
       this.mayMove = true;
       if (created) this.audit('apply', 'slice', `created ${this.sliceDir}`);
     } catch (e) {
