@@ -8,10 +8,15 @@ import { SentinelError, type ErrorCode } from './errors.js';
 declare const TextEncoder: new () => { encode(s: string): Uint8Array };
 declare const TextDecoder: new (label: string, opts: { fatal: boolean; ignoreBOM: boolean }) => { decode(b: Uint8Array): string };
 
+/** Format tag inside every manifest: a v2 reader can tell the versions apart, a v1 reader refuses v2. */
 export const MANIFEST_FORMAT = 'omnimind-sentinel/manifest/v1';
+/** A regular file: its bytes come from the payload and must match size and SHA-256. */
 export type FileEntry = { type: 'file'; path: string; mode: number; size: number; sha256: string };
+/** A directory: listed explicitly, so every parent and its mode are signed too. */
 export type DirEntry = { type: 'dir'; path: string; mode: number };
+/** A relative symlink that resolves inside the release. */
 export type SymlinkEntry = { type: 'symlink'; path: string; target: string };
+/** The only three kinds of entry: devices, fifos and sockets are not representable. */
 export type ManifestEntry = FileEntry | DirEntry | SymlinkEntry;
 
 /** What a release is: every entry of the tree, bound to one vault, one version and a validity window. */
