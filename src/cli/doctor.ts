@@ -9,6 +9,7 @@ import { SentinelError, isSentinelError } from '../core/errors.js';
 import { failureJson } from './failure.js';
 import { printJson, printLines } from './output.js';
 
+/** ok: works; missing: absent, with a fix; degraded: works in a reduced way, with a fix. */
 export type CheckStatus = 'ok' | 'missing' | 'degraded';
 
 /** One line of the doctor's report; `vault` marks the checks the vault cannot work without. */

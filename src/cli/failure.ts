@@ -10,6 +10,7 @@ export function setJsonMode(on: boolean): void {
   jsonMode = on;
 }
 
+// The daemon's commands ask this before choosing between a JSON or a text reply.
 export function isJsonMode(): boolean {
   return jsonMode;
 }

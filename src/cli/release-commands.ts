@@ -15,6 +15,7 @@ import { readSecretKeyFiles } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
 
+/** What `sign` reports about the bundle it wrote. */
 export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; files: number; bundleBytes: number; expires: string }
 
 // Signs `src` for one vault and version into `out` (never overwriting it); the CLI's one call into vault/sign.
