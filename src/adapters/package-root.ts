@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SentinelError } from '../core/errors.js';
 
 const PACKAGE_NAME = 'omnimind-sentinel';
 let cached: string | undefined;
@@ -25,7 +26,7 @@ export function packageRoot(fromUrl: string = import.meta.url): string {
   for (;;) {
     if (isOurPackage(dir)) break;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`package-root: no ${PACKAGE_NAME} package.json above ${fromUrl}`);
+    if (parent === dir) throw new SentinelError('internal', `no ${PACKAGE_NAME} package.json above this module`, { where: fromUrl });
     dir = parent;
   }
   if (fromUrl === import.meta.url) cached = dir;
