@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BUNDLE_MAGIC,
+  checkDeployable,
+  payloadLayout,
+  verifyBundleHead,
   assertBundleLimits,
   DEFAULT_LIMITS,
   SIGNATURE_CONTEXT,
@@ -17,7 +20,7 @@ import {
   toHex,
   type BundleSignature,
 } from '../src/core/index.js';
-import { coreFixture, flipByte, hexToBytes, makeBundle, replaceText, testKey, throwsCode, utf8 } from './helpers/core-factory.js';
+import { coreFixture, flipByte, hexToBytes, makeBundle, replaceText, sha256Hex, testKey, throwsCode, utf8 } from './helpers/core-factory.js';
 
 const manifestBytes = coreFixture('manifest-v1.canonical.json');
 const signatureBytes = coreFixture('signatures-v1.json');
@@ -133,4 +136,20 @@ test('limits from configuration are validated: positive safe integers, known fie
   const { maxTotalBytes: _t, ...missing } = DEFAULT_LIMITS;
   throwsCode(() => assertBundleLimits(missing), 'config');
   assert.ok(Object.isFrozen(DEFAULT_LIMITS));
+});
+
+test('the complete reference bundle built by Python/OpenSSL verifies under the RFC 8032 TEST 1 key, payload in manifest order', () => {
+  const bundle = coreFixture('bundle-v1.omsb');
+  const ref = JSON.parse(new TextDecoder().decode(coreFixture('reference.json'))) as { keyId: string; releaseId: string; files: Record<string, string> };
+  const v = verifyBundleHead(bundle, { keys: [rfcTest1.public], threshold: 1 });
+  assert.equal(v.releaseId, ref.releaseId);
+  assert.deepEqual(v.signers, [ref.keyId]);
+  const layout = payloadLayout(v.manifest);
+  assert.equal(bundle.length, v.payloadOffset + layout.totalBytes);
+  for (const { entry, offset } of layout.files) {
+    const bytes = bundle.subarray(v.payloadOffset + offset, v.payloadOffset + offset + entry.size);
+    assert.deepEqual(bytes, new Uint8Array(Buffer.from(ref.files[entry.path]!, 'base64')), entry.path);
+    assert.equal(sha256Hex(bytes), entry.sha256, entry.path);
+  }
+  checkDeployable(v, { vaultId: 'phi-engine', highestVersion: 6, now: new Date('2099-12-31T23:59:59.998Z') });
 });

@@ -46,7 +46,7 @@ test('canonical encoding of the reference manifest equals the Python-built fixtu
       mode: ({ README: 0o644, 'bin/phi': 0o755, 'data/say "hi".txt': 0o644, 'data/\uff21.txt': 0o640, 'data/\u{1d711}.txt': 0o600 } as Record<string, number>)[p]!,
     })),
   ];
-  const m = buildManifest({ vaultId: 'phi-engine', version: 7, created: new Date('2026-01-02T03:04:05.678Z'), expires: new Date('2027-01-02T03:04:05.678Z'), entries });
+  const m = buildManifest({ vaultId: 'phi-engine', version: 7, created: new Date('2026-01-02T03:04:05.678Z'), expires: new Date('2099-12-31T23:59:59.999Z'), entries });
   // U+FF21 sorts before U+1D711 (code point / UTF-8 order), although its UTF-16 code unit is larger.
   assert.deepEqual(m.entries.map((e) => e.path).slice(5, 7), ['data/\uff21.txt', 'data/\u{1d711}.txt']);
   assert.deepEqual(encodeManifest(m), fixture);
