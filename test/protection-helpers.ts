@@ -32,4 +32,5 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
   }
 }
 
+// Tests that do not look at the log.
 export const quietLog: ProtectionLog = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -5,6 +5,7 @@ import { join, dirname, relative } from 'node:path';
 import { execa } from 'execa';
 import { SentinelError } from '../core/errors.js';
 
+/** The kernel stores memory.low/min/limit in whole pages of this size (x86-64, arm64 4K). */
 export const PAGE_SIZE = 4096;
 
 /** One line of /proc/PID/mountinfo, the fields this adapter needs. */
@@ -115,6 +116,7 @@ export interface ProcCgroupEntry {
   path: string;
 }
 
+// Parse /proc/PID/cgroup; a cgroup path may itself contain ':' so only the first two are split.
 export function parseProcCgroup(text: string): ProcCgroupEntry[] {
   const out: ProcCgroupEntry[] = [];
   for (const line of text.split('\n')) {

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 
+/** The kernel's range of oom_score_adj: -1000 exempts a process from the OOM killer. */
 export const OOM_SCORE_ADJ_MIN = -1000;
 export const OOM_SCORE_ADJ_MAX = 1000;
 /** Bit of CAP_SYS_RESOURCE in /proc/PID/status Cap* masks (linux/capability.h). */

@@ -24,12 +24,14 @@ import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, processTable, readOomSc
 import { isSentinelError, type ErrorCode } from '../../core/errors.js';
 import type { ExpendableSpec, ProtectionSpec } from './spec.js';
 
+// The config seam, re-exported so the daemon imports protection from one place.
 export { protectionSchema, parseMemorySize } from './spec.js';
 export type { ProtectionSpec, ProtectionSpecInput } from './spec.js';
 
 /** applied: in force and verified; refused: the host said no; unsupported: the host cannot; ineffective: set but capped above; off: not configured. */
 export type ItemState = 'applied' | 'refused' | 'unsupported' | 'ineffective' | 'off' | 'pending';
 
+// One protection and whether it holds, with the reason when it does not (issue 5: no silent success).
 export interface ProtectionItem {
   state: ItemState;
   /** Short reason for the STATUS= line, e.g. "no CAP_SYS_RESOURCE". */
@@ -39,6 +41,7 @@ export interface ProtectionItem {
   code?: ErrorCode;
 }
 
+// A process the manager protects, as last seen.
 export interface ProtectedProcess {
   pid: number;
   comm: string;
@@ -48,6 +51,7 @@ export interface ProtectedProcess {
   inSlice: boolean | null;
 }
 
+// What `status --json` and `doctor` show about protection.
 export interface ProtectionStatus {
   hierarchy: CgroupLayout['kind'] | 'unknown';
   systemd: boolean;
@@ -71,6 +75,7 @@ export interface ProtectionRepair {
   kind: 'drift' | 'initial';
 }
 
+// The result of one check(): what was repaired and what could not be.
 export interface ProtectionReport {
   at: string;
   repairs: ProtectionRepair[];
@@ -85,6 +90,7 @@ export interface ProtectionLog {
   error(obj: object, msg: string): void;
 }
 
+// An audit-log entry for applied, refused and repaired protection.
 export interface ProtectionAuditEvent {
   kind: 'protection';
   action: 'apply' | 'repair' | 'refused';
@@ -94,6 +100,7 @@ export interface ProtectionAuditEvent {
   at: string;
 }
 
+// What the manager needs from the daemon: the targets' PIDs, a logger, the audit log, a clock.
 export interface ProtectionDeps {
   /** Main PIDs of the protected targets, from the target supervisor. */
   pids(): number[];

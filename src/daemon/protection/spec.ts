@@ -74,6 +74,7 @@ export const protectionSchema = z
   })
   .strict();
 
+// The validated config (sizes in bytes) and what a config file may contain.
 export type ProtectionSpec = z.infer<typeof protectionSchema>;
 export type ProtectionSpecInput = z.input<typeof protectionSchema>;
 export type ExpendableSpec = z.infer<typeof expendableSchema>;
