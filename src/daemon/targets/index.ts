@@ -68,6 +68,11 @@ export interface TargetSupervisorDeps {
   tracer?: { binary?: string; disabled?: boolean; attachTimeoutMs?: number; exitProgram?: string; retransmitProgram?: string };
   /** /proc poll interval of the fallback, ms (default 10). */
   pollIntervalMs?: number;
+  /**
+   * Use a supervised command's own exit event as a detector (default true). The bench turns it
+   * off to time the eBPF path alone, or /proc polling alone.
+   */
+  childExitEvents?: boolean;
   /** Where a supervised command's stdout/stderr go (default ignore). */
   commandStdio?: 'ignore' | 'inherit';
 }
@@ -115,11 +120,13 @@ export class TargetSupervisor {
   private retransmitReason: string | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly childExits: boolean;
 
   constructor(
     specs: TargetSpec[],
     private readonly deps: TargetSupervisorDeps,
   ) {
+    this.childExits = deps.childExitEvents ?? true;
     this.now = deps.now ?? (() => performance.now());
     this.hrtime = deps.hrtimeNs ?? (() => process.hrtime.bigint());
     this.poller = new ProcPoller(deps.pollIntervalMs ?? 10, (pid, ns) => this.onPolledExit(pid, ns));
@@ -196,7 +203,7 @@ export class TargetSupervisor {
   status(): TargetStatus[] {
     return this.targets.map((rt) => {
       const covered = this.isCovered(rt);
-      const mode: DetectionMode = covered ? 'ebpf' : rt.kind === 'command' ? 'supervised' : 'poll';
+      const mode: DetectionMode = covered ? 'ebpf' : rt.kind === 'command' && this.childExits ? 'supervised' : 'poll';
       const reasons: string[] = [];
       if (!covered) reasons.push(this.tracerReason ?? (rt.kind !== 'command' && rt.pid !== null ? 'bpftrace re-attaching with the new PID' : 'waiting for the main PID'));
       if (rt.rate !== null && this.retransmitReason !== null) reasons.push(`retransmit detection unavailable: ${this.retransmitReason}`);
@@ -368,7 +375,7 @@ export class TargetSupervisor {
     if (this.stopped) return;
     for (const rt of this.targets) {
       if (rt.pid === null || rt.identity === null) continue;
-      const needsPoll = !this.isCovered(rt) && rt.kind !== 'command';
+      const needsPoll = !this.isCovered(rt) && (rt.kind !== 'command' || !this.childExits);
       if (needsPoll && !this.poller.has(rt.pid)) this.poller.watch(rt.identity);
       if (!needsPoll && this.poller.has(rt.pid)) this.poller.unwatch(rt.pid);
     }
@@ -501,9 +508,11 @@ export class TargetSupervisor {
       }
       pid = child.pid;
       rt.child = child;
-      child.on('exit', (code, signal) => {
-        this.handleExit(rt, pid, 'child', { signal: signalNumber(signal), exitStatus: code }, null);
-      });
+      if (this.childExits) {
+        child.on('exit', (code, signal) => {
+          this.handleExit(rt, pid, 'child', { signal: signalNumber(signal), exitStatus: code }, null);
+        });
+      }
     } else if (rt.kind === 'unit') {
       const unit = spec.unit ?? '';
       if (rt.restarts > 0 || rt.state !== 'starting') await (spec.restart !== undefined ? runRecoveryCommand(spec.restart, 60_000, unit) : restartUnit(unit));
