@@ -2,6 +2,7 @@
 // otherwise through the chattr/lsattr executables. Every refusal is an error with the path, never
 // "nothing to do" (vault invariant 5).
 import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -174,11 +175,11 @@ class ChattrFlagStore implements FlagStore {
 
   // Symlinks carry no flags, and chattr/lsattr would follow them (or say "not supported"):
   // refuse them the same way the ioctl addon does.
-  private async rejectSymlinks(paths: string[], action: string): Promise<void> {
+  private rejectSymlinks(paths: string[], action: string): void {
     for (const p of paths) {
       let isLink: boolean;
       try {
-        isLink = (await lstat(p)).isSymbolicLink();
+        isLink = lstatSync(p).isSymbolicLink();
       } catch (e) {
         throw flagError(e, p, action);
       }
@@ -209,7 +210,7 @@ class ChattrFlagStore implements FlagStore {
 
   async getFlagsMany(paths: string[]): Promise<number[]> {
     const abs = paths.map((p) => resolve(p));
-    await this.rejectSymlinks(abs, 'read inode flags');
+    this.rejectSymlinks(abs, 'read inode flags');
     const out: number[] = [];
     for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
       const chunk = abs.slice(i, i + CHATTR_BATCH);
@@ -248,7 +249,7 @@ class ChattrFlagStore implements FlagStore {
     }
     const abs = paths.map((p) => resolve(p));
     const action = actionOf(flag, on);
-    await this.rejectSymlinks(abs, action);
+    this.rejectSymlinks(abs, action);
     for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
       await this.run('chattr', [`${on ? '+' : '-'}${letters}`, '--'], abs.slice(i, i + CHATTR_BATCH), action);
     }
