@@ -41,6 +41,7 @@ export interface HashFailMessage {
   message: string;
 }
 
+/** Everything a worker posts back. */
 export type HashWorkerReply = HashBatchMessage | HashDoneMessage | HashFailMessage;
 
 // Flush results at least this often so onProgress moves on big files too.

@@ -32,7 +32,7 @@ export interface NativeSystemError extends Error {
 
 let loaded: NativeAddon | null | undefined;
 
-// Where `npx node-gyp rebuild --directory=native` (and `npm ci`) puts the compiled addon.
+// Where `npm run install` (node-gyp rebuild --directory=native, also run by `npm ci`) puts the addon.
 export function nativeAddonPath(): string {
   return join(packageRoot(), 'native', 'build', 'Release', 'sentinel_native.node');
 }

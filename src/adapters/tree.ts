@@ -20,6 +20,7 @@ export interface ScannedEntry {
   abs: string;
 }
 
+// Signing wants unreadable files caught before anything is written; verify hashes them anyway.
 export interface ScanOptions {
   /** Open every regular file once so an unreadable one fails here (`io`), before signing. Default true. */
   checkReadable?: boolean;
