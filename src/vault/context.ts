@@ -110,22 +110,17 @@ export async function readHighestState(ctx: VaultCtx): Promise<HighestState> {
   return parseHighest(text, ctx.layout.highest);
 }
 
-// Why: rollback protection that survives reboot — written as tmp + fsync + rename inside an unsealed state/.
+// Why: rollback protection that survives reboot — the new file is written and fsync'ed in staging/
+// first, so the unseal of state/ covers only a rename and two seals.
 export async function writeHighestState(ctx: VaultCtx, h: HighestState): Promise<void> {
   const { state, highest } = ctx.layout;
-  const tmp = join(state, `${NAMES.highest}.tmp`);
+  const tmp = join(ctx.layout.staging, `${NAMES.highest}.tmp`);
+  await rm(tmp, { force: true });
+  await writeFileDurable(tmp, encodeHighest(h));
   await withUnsealed(ctx, [state], async () => {
     await unsealPaths(ctx, [highest]).catch((e: unknown) => {
       if (!(e instanceof SentinelError && e.code === 'not-found')) throw e;
     });
-    await rm(tmp, { force: true });
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(encodeHighest(h));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
     await rename(tmp, highest);
     await sealPaths(ctx, [highest]);
   });

@@ -63,10 +63,6 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise
   }
 
   // 2. Top-level flags an interrupted window may have left lifted (only re-applied after a crash, or on explicit recover).
-  if (await exists(join(layout.state, `${NAMES.highest}.tmp`))) {
-    await withUnsealed(ctx, [layout.state], () => rm(join(layout.state, `${NAMES.highest}.tmp`), { force: true }));
-    report.removedStaging.push(`${NAMES.state}/${NAMES.highest}.tmp`);
-  }
   if (interrupted) {
     for (const p of [layout.config, layout.highest, layout.state, layout.releases, layout.bundles]) {
       if (!(await isSealed(ctx, p))) {
