@@ -183,3 +183,12 @@ test('an injected Ed25519 primitive (node:crypto) gives the same verdicts; a thr
   };
   throwsCode(() => verifyBundleHead(b.head, policyOf([alice]), undefined, { verify: throwing }), 'bad-signature');
 });
+
+test('a second, invalid signature by an already valid trusted key is bad-signature, whatever the order', () => {
+  const b = makeBundle({ signers: [alice] });
+  const good = b.signatures[0]!;
+  const bad = { keyId: alice.public.id, signature: makeBundle({ signers: [alice], version: 9 }).signatures[0]!.signature };
+  throwsCode(() => verifySignedManifest(b.manifestBytes, [good, bad], policyOf([alice])), 'bad-signature');
+  throwsCode(() => verifySignedManifest(b.manifestBytes, [bad, good], policyOf([alice])), 'bad-signature');
+  throwsCode(() => verifyBundleHead(encodeBundleHead(b.manifestBytes, encodeSignatures([good, bad])), policyOf([alice])), 'bad-signature');
+});

@@ -78,18 +78,22 @@ export function verifySignedManifest(
   const message = signatureInput(manifestBytes);
   const valid = new Set<string>();
   const unknown = new Set<string>();
+  const checked = new Set<string>();
   for (const s of signatures) {
     const key = ring.get(s.keyId);
     if (key === undefined) {
       unknown.add(String(s.keyId));
       continue;
     }
-    if (valid.has(s.keyId)) continue;
+    // The exact same signature again adds nothing; a different one from the same key must verify too (fail closed).
+    const seen = `${s.keyId}:${String(s.signature)}`;
+    if (checked.has(seen)) continue;
     const raw = typeof s.signature === 'string' ? decodeBase64(s.signature) : null;
     if (raw?.length !== 64 || !checkSignature(options.verify ?? verifyDetached, message, raw, key.key)) {
       throw new SentinelError('bad-signature', `signature by trusted key ${s.keyId} does not verify (bundle altered or signed over other bytes)`, { where: `signature ${s.keyId}` });
     }
     valid.add(s.keyId);
+    checked.add(seen);
   }
   const trusted = [...ring.keys()].sort().join(', ');
   if (valid.size === 0) {
