@@ -12,11 +12,13 @@ export interface VaultLock {
   release(): Promise<void>;
 }
 
+/** The process start time (field 22 of /proc/PID/stat), or null when no such process is alive (zombies count as dead). */
 function startTimeOf(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) counted after the ")" that ends the command name.
+    // Fields counted after the ")" that ends the command name: state is field 3, starttime field 22.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (rest[0] === 'Z' || rest[0] === 'X') return null;
     return rest[19] ?? null;
   } catch {
     return null;
