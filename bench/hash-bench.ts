@@ -23,6 +23,8 @@ interface Tree {
   name: string;
   root: string;
   files: string[];
+  /** Sizes as a manifest lists them: verify passes them so the largest files go first. */
+  sizes: number[];
   dirs: string[];
   bytes: number;
 }
@@ -46,13 +48,14 @@ function buildLarge(root: string): Tree {
     writeFileSync(p, base);
     files.push(p);
   }
-  return { name: `${LARGE_FILES} x 50 MiB`, root, files, dirs: [root], bytes: LARGE_FILES * LARGE_SIZE };
+  return { name: `${LARGE_FILES} x 50 MiB`, root, files, sizes: files.map(() => LARGE_SIZE), dirs: [root], bytes: LARGE_FILES * LARGE_SIZE };
 }
 
 function buildSmall(root: string): Tree {
   mkdirSync(root);
   const pool = randomBytes(16 * 1024 * 1024);
   const files: string[] = [];
+  const sizes: number[] = [];
   const dirs = [root];
   let bytes = 0;
   let offset = 0;
@@ -68,9 +71,10 @@ function buildSmall(root: string): Tree {
       offset += size;
       bytes += size;
       files.push(p);
+      sizes.push(size);
     }
   }
-  return { name: `${SMALL_FILES} x ~9 KB`, root, files, dirs, bytes };
+  return { name: `${SMALL_FILES} x ~9 KB`, root, files, sizes, dirs, bytes };
 }
 
 // Reads every file once so every tool below starts from the same warm page cache.
@@ -91,7 +95,7 @@ function readFlags(store: FlagStore, tree: Tree): Promise<boolean[]> {
 // What `vault verify` does per release: hash every file on the pool while reading every flag.
 async function verifyWork(pool: HashPool, store: FlagStore, tree: Tree, scan: boolean): Promise<void> {
   if (scan) await scanTree(tree.root, { checkReadable: false });
-  const hashing = pool.hashFiles(tree.files);
+  const hashing = pool.hashFiles(tree.files, undefined, { sizes: tree.sizes });
   const flags = await readFlags(store, tree);
   const results = await hashing;
   if (results.length !== tree.files.length || flags.length !== tree.files.length + tree.dirs.length) throw new Error('incomplete verify work');

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -112,6 +112,20 @@ describe('HashPool', () => {
       assert.deepEqual(await rejection(pool.hashFiles([link])), { code: 'bad-path', where: link });
       assert.deepEqual(await rejection(pool.hashFiles([dir])), { code: 'bad-path', where: dir });
       assert.deepEqual(await rejection(pool.hashFiles(['/dev/zero'])), { code: 'bad-path', where: '/dev/zero' });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('with sizes: largest files first, results still in input order', async () => {
+    const pool = new HashPool(2);
+    try {
+      const sizes = files.map((f) => statSync(f).size);
+      const results = await pool.hashFiles(files, undefined, { sizes });
+      assert.deepEqual(results.map((r) => r.path), files);
+      assert.deepEqual(results.map((r) => r.sha256), files.map((f) => expected.get(f)));
+      assert.deepEqual(results.map((r) => r.size), sizes);
+      await assert.rejects(pool.hashFiles(files, undefined, { sizes: [1] }), { code: 'internal' });
     } finally {
       await pool.close();
     }

@@ -108,7 +108,27 @@ export class HashPool {
 
   // Hashes every path (regular files only; a symlink or special file is refused) and returns the
   // results in input order. Calls are serialised; onProgress gets cumulative bytes and files.
-  hashFiles(paths: string[], onProgress?: (doneBytes: number, doneFiles: number) => void): Promise<HashResult[]> {
+  // `options.sizes` (e.g. from the manifest), one per path, makes the workers take the largest
+  // files first, so no core is left alone with a big file at the end.
+  hashFiles(
+    paths: string[],
+    onProgress?: (doneBytes: number, doneFiles: number) => void,
+    options: { sizes?: readonly number[] } = {},
+  ): Promise<HashResult[]> {
+    const sizes = options.sizes;
+    if (sizes !== undefined && sizes.length !== paths.length) {
+      return Promise.reject(new SentinelError('internal', `hashFiles: ${sizes.length} sizes for ${paths.length} paths`));
+    }
+    if (sizes === undefined) return this.enqueue(paths, onProgress);
+    const order = paths.map((_, i) => i).sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0));
+    return this.enqueue(order.map((i) => paths[i] ?? ''), onProgress).then((sorted) => {
+      const out = new Array<HashResult>(sorted.length);
+      sorted.forEach((r, k) => (out[order[k] ?? 0] = r));
+      return out;
+    });
+  }
+
+  private enqueue(paths: string[], onProgress?: (doneBytes: number, doneFiles: number) => void): Promise<HashResult[]> {
     const run = this.queue.then(() => this.runJob(paths, onProgress));
     this.queue = run.catch(() => undefined);
     return run;
