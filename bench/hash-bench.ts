@@ -2,6 +2,7 @@
 // against sha256sum, two openssl processes and AIDE on the same warm trees, in the same run
 // (issue 2 targets: >= 0.85x the openssl pair on large files, >= 0.75x on small files).
 // Usage: node dist/bench/hash-bench.js [BASE_DIR] [--json] [--small-only]
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -179,7 +180,11 @@ async function main(): Promise<void> {
   const only = args.includes('--small-only') ? 'small' : 'all';
   const baseArg = args.find((a) => !a.startsWith('--'));
   const work = mkdtempSync(join(baseArg ?? tmpdir(), 'sentinel-hash-bench-'));
-  const cleanup = (): void => rmSync(work, { recursive: true, force: true });
+  const cleanup = (): void => {
+    // A seal measurement that failed half-way would leave +i entries that rm cannot remove.
+    spawnSync('chattr', ['-R', '-f', '-i', work]);
+    rmSync(work, { recursive: true, force: true });
+  };
   process.once('SIGINT', () => {
     cleanup();
     process.exit(130);
