@@ -27,20 +27,22 @@ function startTimeOf(pid: number): string | null {
 
 const ownStart = startTimeOf(process.pid) ?? '?';
 
-async function isStale(path: string): Promise<boolean> {
+/** What holds the lock file now: nobody (it vanished), a live process, or a dead one (stale, with its content). */
+async function holderOf(path: string): Promise<{ kind: 'gone' } | { kind: 'live' } | { kind: 'stale'; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
     throw e;
   }
   const [pidText, start] = text.trim().split(' ');
   const pid = Number(pidText);
   // A half-written lock file (crash between create and write) holds no owner.
-  if (!Number.isInteger(pid) || pid <= 0) return true;
+  if (!Number.isInteger(pid) || pid <= 0) return { kind: 'stale', text };
   const liveStart = startTimeOf(pid);
-  return liveStart === null || (start !== undefined && start !== '?' && liveStart !== start);
+  const dead = liveStart === null || (start !== undefined && start !== '?' && liveStart !== start);
+  return dead ? { kind: 'stale', text } : { kind: 'live' };
 }
 
 // Why: a second concurrent deploy must wait or get `busy`, never interleave with the first (issue 2, point 5).
@@ -74,9 +76,15 @@ export async function acquireLock(path: string, opts: { timeoutMs: number; pollM
       if (code === 'EPERM' || code === 'EACCES') throw new SentinelError('not-permitted', 'cannot create the vault lock', { where: path, cause: e });
       if (code !== 'EEXIST') throw new SentinelError('io', 'cannot create the vault lock', { where: path, cause: e });
     }
-    if (await isStale(path)) {
-      await unlink(path).catch(() => undefined);
-      staleTakeover = true;
+    const holder = await holderOf(path);
+    if (holder.kind === 'gone') continue;
+    if (holder.kind === 'stale') {
+      // Re-read just before removing, so a lock another waiter has just taken is not removed.
+      const again = await readFile(path, 'utf8').catch(() => null);
+      if (again === holder.text) {
+        await unlink(path).catch(() => undefined);
+        staleTakeover = true;
+      }
       continue;
     }
     if (Date.now() >= deadline) throw new SentinelError('busy', 'another operation holds the vault lock', { where: path });
