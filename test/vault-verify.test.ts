@@ -2,7 +2,7 @@
 // done for real (chattr -i, change, chattr +i) is caught with the right code, and a rewrite of
 // files, manifest and vault.json with an attacker's key is caught with trust given from outside.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ErrorCode } from '../src/core/errors.js';
@@ -51,6 +51,23 @@ describe('vault verify catches every root tamper', () => {
   test('flag lifted only (state/highest.json)', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     await tamperCase('flag-state', (_tree, tv) => void chattr('-i', join(tv.path, 'state', 'highest.json')), { code: 'unsealed', path: /highest\.json$/ });
+  });
+
+  test('a lifted flag stays reported when the attacker also drops a file into staging/', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('flag-staging');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      chattr('-i', join(liveTree(tv.path), 'VERSION'), tv.path);
+      writeFileSync(join(tv.path, 'staging', 'bait'), 'x');
+      const reopened = await openVault(tv.path, tv.deps);
+      const r = await reopened.verify();
+      assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path === '.'), JSON.stringify(r.problems));
+      assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path.endsWith('tree/VERSION')), JSON.stringify(r.problems));
+      assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'leftovers are still cleaned');
+    } finally {
+      await closeDeps(tv.deps);
+    }
   });
 
   test('one byte changed, same size, +i restored', async (t) => {

@@ -63,8 +63,9 @@ class OpenVault implements Vault {
   private async exclusive<T>(act: (recovered: RecoveryReport | null) => Promise<T>, forceRecovery = false): Promise<T> {
     const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS });
     try {
-      const interrupted = lock.staleTakeover || (await leftoversPresent(this.ctx));
-      const recovered = interrupted || forceRecovery ? await recoverVault(this.ctx, interrupted || forceRecovery) : null;
+      // Flags are re-applied only after a real crash (a stale lock) or on explicit recover; leftovers alone are just removed.
+      const reseal = lock.staleTakeover || forceRecovery;
+      const recovered = reseal || (await leftoversPresent(this.ctx)) ? await recoverVault(this.ctx, reseal) : null;
       return await act(recovered);
     } finally {
       await lock.release();
@@ -216,7 +217,7 @@ export async function openVault(path: string, deps: VaultDeps): Promise<Vault> {
   }
   if (lock !== null) {
     try {
-      if (lock.staleTakeover || (await leftoversPresent(ctx))) await recoverVault(ctx, true);
+      if (lock.staleTakeover || (await leftoversPresent(ctx))) await recoverVault(ctx, lock.staleTakeover);
     } finally {
       await lock.release();
     }

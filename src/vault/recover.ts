@@ -33,14 +33,14 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-// Why: cheap signs that an operation was interrupted; `openVault` runs recovery only when one is present,
-// so a read-only `verify` never re-seals (and so hides) an attacker's lifted flag.
+// Why: leftovers to clean up. Flags are re-applied only after a real crash (a stale lock), so a file an
+// attacker drops into staging/ cannot make a read-only `verify` re-seal (and so hide) a lifted flag.
 export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
   const names = (await readdir(ctx.layout.staging)).filter((n) => n !== NAMES.lock);
   return names.length > 0 || (await exists(ctx.layout.currentTmp));
 }
 
-/** Recovery; the caller holds the vault lock. `interrupted` says whether a crash was detected. */
+/** Recovery; the caller holds the vault lock. `interrupted` (a crash was detected, or explicit recover) also re-applies flags. */
 export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise<RecoveryReport> {
   const { layout } = ctx;
   const report: RecoveryReport = {
