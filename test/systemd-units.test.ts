@@ -75,7 +75,7 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
     const out = JSON.parse(r.stdout) as { files: string[] };
     assert.deepEqual(out.files.sort(), UNIT_FILES.map((n) => join(prefix, n)).sort());
     const unit = readFileSync(join(prefix, 'omnimind-sentinel.service'), 'utf8');
-    assert.ok(unit.includes(`ExecStart=${process.execPath} ${cli} daemon --config /etc/omnimind-sentinel/sentinel.json`), unit);
+    assert.ok(unit.includes(`ExecStart=${process.execPath} --max-semi-space-size=1 ${cli} daemon --config /etc/omnimind-sentinel/sentinel.json`), unit);
     assert.doesNotMatch(unit, /@NODE@|@SENTINEL_CLI@/);
     const u = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--no-reload'], { encoding: 'utf8' });
     assert.equal(u.status, 0, u.stderr);

@@ -22,6 +22,8 @@ export interface DaemonLimits {
   inboxStableMs: number;
   /** Directory depth watched below the live release root. */
   watchDepth: number;
+  /** Hash worker threads are stopped after this long without hashing (idle RSS). */
+  hashIdleMs: number;
 }
 
 // Why: the documented defaults of docs/CONFIG.md.
@@ -36,6 +38,7 @@ export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
   maxVerifyAgeMs: 900_000,
   inboxStableMs: 500,
   watchDepth: 32,
+  hashIdleMs: 5_000,
 };
 
 // Why: the allowed range of each limit, so a typo (ms vs s) is refused at start, not discovered in production.
@@ -50,6 +53,7 @@ export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; ma
   maxVerifyAgeMs: { min: 1_000, max: 7 * 86_400_000 },
   inboxStableMs: { min: 0, max: 60_000 },
   watchDepth: { min: 0, max: 256 },
+  hashIdleMs: { min: 0, max: 3_600_000 },
 };
 
 // Why: the systemd watchdog accepts WatchdogSec between these; we ping at half the period.

@@ -11,7 +11,6 @@ import { AuditLog } from '../adapters/audit-log.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
 import { createNotifier } from '../adapters/notify.js';
 import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
-import { HashPool } from '../adapters/hash.js';
 import { packageRoot } from '../adapters/package-root.js';
 import { openVault } from '../vault/index.js';
 import type { Vault } from '../vault/types.js';
@@ -23,6 +22,7 @@ import type { ControlRequest } from './control-protocol.js';
 import { SystemdNotifier, type HealthVerdict } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
+import { OnDemandHashPool } from './on-demand-hash-pool.js';
 import { buildComponents, type DaemonComponent } from './components.js';
 
 export interface DaemonOptions {
@@ -99,7 +99,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const recorder = new AuditRecorder(auditLog, log);
   recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly });
 
-  const hash = new HashPool();
+  const hash = new OnDemandHashPool(config.limits.hashIdleMs);
   let vault: Vault;
   try {
     vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e) });
@@ -195,7 +195,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let inbox: Inbox | null = null;
 
   const statusReport = async (): Promise<unknown> => ({
-    daemon: { pid: process.pid, version, uptimeMs: Math.round(performance.now() - startedAt), busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: statusLine() },
+    daemon: { pid: process.pid, version, uptimeMs: Math.round(performance.now() - startedAt), memory: process.memoryUsage(), hashWorkers: hash.active, busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: statusLine() },
     vault: { ...(await sentinel.status()), lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
     watchdog: { notify: notifier.enabled, periodUsec: notifier.watchdog?.periodUsec ?? null, pings: notifier.pings, healthy: health().ok, reason: health().reason ?? null },
     counters: { ...sentinel.counters },
