@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { createLogger, type LogLevel } from '../src/adapters/logger.js';
-import { BpftraceTracer, bpfProgramPath } from '../src/adapters/bpftrace.js';
+import { BpftraceTracer, bpfProgramPath, checkEbpfSupport } from '../src/adapters/bpftrace.js';
 import { readPidFile, readProcState, ProcPoller, procIdentity } from '../src/adapters/proc.js';
 import { runRecoveryCommand } from '../src/adapters/systemctl.js';
 import { httpProbe } from '../src/adapters/http-probe.js';
@@ -151,4 +151,14 @@ test('http probe: a refused port and a server that never answers both fail withi
   }
   const refused = await httpProbe(`http://127.0.0.1:${port}/health`, 1000);
   assert.equal(refused.ok, false);
+});
+
+test('checkEbpfSupport: ready here with bpftrace as root, a clear reason without the binary', async (t) => {
+  const missing = await checkEbpfSupport('/nonexistent/bpftrace');
+  assert.equal(missing.ok, false);
+  assert.match(missing.reason ?? '', /bpftrace not runnable/);
+  if (needs(t, isRoot() && hasBpftrace, 'root and bpftrace')) return;
+  const here = await checkEbpfSupport();
+  assert.equal(here.ok, true, here.reason);
+  assert.match(here.version ?? '', /bpftrace v\d/);
 });

@@ -256,3 +256,29 @@ export class BpftraceTracer {
     }, delay);
   }
 }
+
+export interface EbpfSupport {
+  ok: boolean;
+  /** bpftrace version line when found. */
+  version?: string;
+  /** What is missing, for `sentinel doctor` and the degraded reason. */
+  reason?: string;
+}
+
+// Why: `sentinel doctor` says up front whether exit detection will be eBPF or degraded polling.
+export async function checkEbpfSupport(binary = 'bpftrace'): Promise<EbpfSupport> {
+  const v = await execa(binary, ['--version'], { reject: false, timeout: 10_000 });
+  if (v.exitCode !== 0) return { ok: false, reason: `bpftrace not runnable (${binary}): ${v.code ?? (v.shortMessage ?? 'failed').split('\n')[0]}` };
+  const version = v.stdout.trim();
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, version, reason: 'not root: bpftrace needs CAP_BPF/CAP_PERFMON (run the daemon as root)' };
+  try {
+    await ensureTracefs();
+  } catch (e) {
+    return { ok: false, version, reason: e instanceof Error ? e.message : String(e) };
+  }
+  const l = await execa(binary, ['-lv', 'tracepoint:sched:sched_process_exit'], { reject: false, timeout: 20_000 });
+  if (!l.stdout.includes('group_dead')) return { ok: false, version, reason: 'tracepoint sched:sched_process_exit has no group_dead field on this kernel' };
+  const r = await execa(binary, ['-lv', 'tracepoint:tcp:tcp_retransmit_skb'], { reject: false, timeout: 20_000 });
+  if (!r.stdout.includes('sport')) return { ok: false, version, reason: 'tracepoint tcp:tcp_retransmit_skb is missing' };
+  return { ok: true, version };
+}
