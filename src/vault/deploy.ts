@@ -26,6 +26,7 @@ import {
   sealWholeTree,
   step,
   swapLive,
+  unsealPaths,
   verifyKeptRelease,
   withUnsealed,
   writeHighestState,
@@ -207,7 +208,10 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   await fsyncDir(layout.releases);
   if (storeBundle) {
     await withUnsealed(ctx, [layout.bundles], async () => {
-      await rm(storedBundle, { force: true });
+      if (await exists(storedBundle)) {
+        await unsealPaths(ctx, [storedBundle]);
+        await rm(storedBundle, { force: true });
+      }
       await rename(stagedBundle, storedBundle);
       await sealPaths(ctx, [storedBundle]);
     });
