@@ -1,5 +1,6 @@
 // The vault guardian: one serialised queue for deploys, heals and verifies; tamper checks; counters for STATUS=.
-import { join, relative, sep } from 'node:path';
+import { readlink } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
@@ -52,6 +53,7 @@ export class Sentinel {
   lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null } | null = null;
   lastError: string | null = null;
   private onChange: (() => void)[] = [];
+  private flagTargets: { liveDir: string; paths: string[] } | null = null;
 
   constructor(private readonly deps: SentinelDeps) {}
 
@@ -202,17 +204,28 @@ export class Sentinel {
   }
 
   // Why: the cheap periodic check of issue 3: every file and directory of the live release still carries +i.
+  // The path list is cached per live release (it only changes on deploy/heal); an added file needs its directory
+  // unsealed first, which this check or the directory watch sees.
   private async findUnsealed(): Promise<string[]> {
-    const status = await this.deps.vault.status();
-    const out = [...status.unsealedPaths];
-    if (status.releaseDir === null) return out;
-    const live = join(this.deps.vault.path, 'releases', status.releaseDir);
-    const { files, dirs } = await listFlagTargets(live);
-    const paths = [...dirs, ...files];
+    const root = this.deps.vault.path;
+    const liveDir = basename(await readlink(join(root, 'current')));
+    if (this.flagTargets === null || this.flagTargets.liveDir !== liveDir) {
+      const live = join(root, 'releases', liveDir);
+      const { files, dirs } = await listFlagTargets(live);
+      this.flagTargets = { liveDir, paths: [root, join(root, 'releases'), ...dirs, ...files] };
+    }
+    const paths = this.flagTargets.paths;
     const store = this.deps.flags;
-    const flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
+    let flags: number[];
+    try {
+      flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
+    } catch (e) {
+      this.flagTargets = null;
+      return [`(flag audit could not read: ${e instanceof Error ? e.message : String(e)})`];
+    }
+    const out: string[] = [];
     flags.forEach((f, i) => {
-      if ((f & FS_IMMUTABLE_FL) === 0) out.push(relative(this.deps.vault.path, paths[i] ?? '').split(sep).join('/'));
+      if ((f & FS_IMMUTABLE_FL) === 0) out.push(relative(root, paths[i] ?? '').split(sep).join('/'));
     });
     return out;
   }
