@@ -225,11 +225,26 @@ export async function openVault(path: string, deps: VaultDeps): Promise<Vault> {
   return new OpenVault(ctx);
 }
 
+function noSideEffects(): never {
+  throw new SentinelError('internal', 'readVaultInfo must not seal, hash or read the clock');
+}
+
+/** Dependencies for read-only helpers: any use of a side effect is a bug. */
+const READ_ONLY_DEPS: VaultDeps = {
+  get flags(): never {
+    return noSideEffects();
+  },
+  get hash(): never {
+    return noSideEffects();
+  },
+  now: noSideEffects,
+};
+
 // Why: the CLI's `sign --vault` and `sign-and-deploy` need the vault id, policy and next version without a write open.
 export async function readVaultInfo(path: string): Promise<VaultInfo> {
   const root = resolve(path);
   const config = await readConfig(root);
-  const ctx = makeCtx(root, config, { flags: null as never, hash: null as never, now: () => new Date() });
+  const ctx = makeCtx(root, config, READ_ONLY_DEPS);
   const highest = await highestVersion(ctx);
   const live = await readLiveDirName(ctx).catch(() => null);
   const { ok } = await listKeptReleases(ctx);
