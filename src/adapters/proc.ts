@@ -58,7 +58,7 @@ export async function readPidFile(path: string): Promise<number> {
 export async function mainPidOfUnit(unit: string): Promise<number> {
   const r = await execa('systemctl', ['show', '-p', 'MainPID', '--value', '--', unit], { reject: false, timeout: 10_000 });
   if (r.exitCode !== 0) {
-    throw new SentinelError('unavailable', `systemctl show failed: ${(r.stderr || r.shortMessage).trim()}`, { where: unit });
+    throw new SentinelError('unavailable', `systemctl show failed: ${(r.stderr || r.shortMessage || '').trim()}`, { where: unit });
   }
   const n = Number(String(r.stdout).trim());
   if (!Number.isInteger(n) || n < 0) throw new SentinelError('internal', `systemctl printed no MainPID: ${JSON.stringify(String(r.stdout).slice(0, 40))}`, { where: unit });
