@@ -110,6 +110,26 @@ describe('vault heal, rollback, lock', () => {
     }
   });
 
+  test('rollback refuses a kept release that was tampered with, and nothing changes', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('rollback-bad');
+    try {
+      const b1 = await tv.bundle(1);
+      const b2 = await tv.bundle(2);
+      await tv.vault.deploy(b1.path);
+      await tv.vault.deploy(b2.path);
+      const f = join(tv.path, 'releases', b1.releaseId, 'tree', 'VERSION');
+      run('chattr', ['-i', f]);
+      writeFileSync(f, 'v9\n');
+      run('chattr', ['+i', f]);
+      await assert.rejects(tv.vault.rollback(), (e) => isSentinelError(e, 'hash-mismatch'));
+      assert.equal(readlinkTarget(tv.path), `releases/${b2.releaseId}`);
+      assert.equal((await tv.vault.verify()).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+
   test('a deploy holding the lock makes a second one wait (or get busy), never interleave', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     let release!: () => void;

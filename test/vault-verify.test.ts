@@ -171,6 +171,20 @@ describe('vault verify catches every root tamper', () => {
     );
   });
 
+  test('`current` repointed outside releases/', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'current-out',
+      (_tree, tv) => {
+        chattr('-i', tv.path);
+        symlinkSync('/etc', join(tv.path, 'current.evil'));
+        run('mv', ['-T', join(tv.path, 'current.evil'), join(tv.path, 'current')]);
+        chattr('+i', tv.path);
+      },
+      { code: 'tampered', path: /^current$/ },
+    );
+  });
+
   test('manifest, files and vault.json rewritten with an untrusted key: caught only with --trust from outside', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const tv = await makeVault('resign');

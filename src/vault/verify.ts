@@ -3,7 +3,7 @@
 // type, mode, size, SHA-256 and symlink target, no missing or extra entries, and +i on every file
 // and directory that must carry it. A flag that cannot be read is a problem, never a pass.
 import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { lstatSync, readdirSync } from 'node:fs';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
@@ -22,9 +22,13 @@ function problem(code: ErrorCode, path: string, message: string): VerifyProblem 
   return { code, path, message, detail: message };
 }
 
-function problemFrom(e: unknown, path: string): VerifyProblem {
-  if (isSentinelError(e)) return problem(e.code, e.where ?? path, e.message);
-  return problem('io', path, String(e));
+/** A thrown error as a problem; a `where` inside the vault is shown relative to it, like every other problem path. */
+function problemFrom(e: unknown, path: string, vault: string): VerifyProblem {
+  if (!isSentinelError(e)) return problem('io', path, String(e));
+  const where = e.where ?? path;
+  if (!isAbsolute(where)) return problem(e.code, path, where === path ? e.message : `${e.message} [${where}]`);
+  const rel = relative(vault, where);
+  return problem(e.code, rel.startsWith('..') ? where : rel === '' ? '.' : rel, e.message);
 }
 
 /** lstat walk that reports every entry, whatever its type; unreadable directories become problems. */
@@ -212,7 +216,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     const onDisk = parseVaultConfig(await readFile(layout.config, 'utf8'), layout.config);
     if (onDisk.vaultId !== ctx.config.vaultId) problems.push(problem('tampered', NAMES.config, 'vault id changed since the vault was opened'));
   } catch (e) {
-    problems.push(problemFrom(e, NAMES.config));
+    problems.push(problemFrom(e, NAMES.config, ctx.path));
   }
   await checkSealed(ctx, [layout.config, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
 
@@ -221,7 +225,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     live = await readLiveDirName(ctx);
     if (live === null) problems.push(problem('tampered', NAMES.current, 'no release deployed'));
   } catch (e) {
-    problems.push(problemFrom(e, NAMES.current));
+    problems.push(problemFrom(e, NAMES.current, ctx.path));
   }
   if (live !== null) {
     const dir = layout.release(live);
@@ -243,7 +247,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       report.checkedFiles = check.checkedFiles;
       report.checkedBytes = check.checkedBytes;
     } catch (e) {
-      problems.push(problemFrom(e, rel(dir)));
+      problems.push(problemFrom(e, rel(dir), ctx.path));
     }
   }
   report.ok = problems.length === 0;
