@@ -1,6 +1,6 @@
 // Crash consistency (invariant 3): a child process deploying is killed with SIGKILL at every deploy
 // step and at random moments; after `openVault` recovery the vault verifies, serves exactly the old
-// or the new release (never a mix), has no leftovers, and is sealed. Same for heal.
+// or the new release (never a mix), has no leftovers, and is sealed. Same for heal and rollback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -126,6 +126,22 @@ describe('crash consistency (SIGKILL)', () => {
     }
     t.diagnostic(outcomes.join(' '));
   });
+
+  for (const step of ['verified', 'swapped']) {
+    test(`killed at rollback step "${step}"`, async (t) => {
+      if (needs(t, isRoot(), 'root')) return;
+      const { tv, bundle4 } = await vaultAtThree(`crash-rb-${step}`);
+      try {
+        await tv.vault.deploy(bundle4);
+        const r = await runChild([tv.path, 'rollback'], { SENTINEL_TEST_PAUSE_AT: step }, { killOn: `paused:${step}` });
+        assert.ok(r.killed, `child was not killed at ${step}: ${r.lines.join('|')} ${r.stderr}`);
+        await assertRecovered(tv, [step === 'swapped' ? 3 : 4]);
+        assert.equal((await tv.vault.status()).highestVersion, 4, 'a rollback never lowers the highest version');
+      } finally {
+        await closeDeps(tv.deps);
+      }
+    });
+  }
 
   for (const step of ['staged', 'before-swap', 'swapped', 'pruned']) {
     test(`killed at heal step "${step}"`, async (t) => {
