@@ -5,7 +5,7 @@ import type { Notifier } from '../adapters/notify.js';
 import type { Logger } from '../adapters/logger.js';
 
 /** How often the event-loop drift is sampled. */
-const LAG_SAMPLE_MS = 25;
+const LAG_SAMPLE_MS = 50;
 
 export interface HealthVerdict {
   ok: boolean;
@@ -70,8 +70,8 @@ export class SystemdNotifier {
   async ready(): Promise<void> {
     this.lastStatus = this.opts.statusLine();
     await this.send({ ready: true, status: this.lastStatus, mainPid: process.pid });
-    this.startLagSampler();
     if (this.opts.settings !== null && this.opts.notifier !== null) {
+      this.startLagSampler();
       this.timer = setInterval(() => {
         void this.tick();
       }, this.opts.settings.pingIntervalMs);
