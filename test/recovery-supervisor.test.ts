@@ -235,3 +235,25 @@ test('without bpftrace: /proc polling and the child exit event detect exits, rep
   assert.equal(exit2.signal, 9);
   await rec.next((e) => e.event === 'recovered' && e.target === 'demo', 5000, 'demo recovered', from);
 });
+
+test('a pid-file target restarted by someone else is adopted, not restarted a second time', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const b = await pidFileBackend();
+  const marker = join(b.dir, 'restart-ran');
+  const restart = join(b.dir, 'marker-restart.sh');
+  await writeFile(restart, `#!/bin/sh\ntouch '${marker}'\nexec '${b.restart[0]}'\n`, { mode: 0o755 });
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: [restart], port: b.port }], { tracer: { disabled: !ebpfReady } }, b.cleanup);
+  const oldPid = sup.pids()[0]!;
+  const port2 = await freePort();
+  const quoted = sampleBackendCommand(port2, ['--pid-file', b.pidFile]).map((a) => `'${a}'`).join(' ');
+  execFileSync('sh', ['-c', `${quoted} </dev/null >/dev/null 2>&1 &`]);
+  await waitForHealthy(`http://127.0.0.1:${port2}/health`);
+  const operatorPid = await readPidFile(b.pidFile);
+  assert.notEqual(operatorPid, oldPid);
+  const from = rec.events.length;
+  process.kill(oldPid, 'SIGKILL');
+  const back = await rec.next((e) => e.event === 'recovered', 10_000, 'recovered', from);
+  assert.equal(back.pid, operatorPid);
+  assert.deepEqual(sup.pids(), [operatorPid]);
+  assert.equal(existsSync(marker), false, 'the restart command did not run');
+});

@@ -81,6 +81,8 @@ interface TargetRuntime {
   spec: TargetSpec;
   kind: TargetKind;
   pid: number | null;
+  /** The main PID before the last exit or kill, to tell a new process from the old one. */
+  lastPid: number | null;
   identity: ProcIdentity | null;
   child: ResultPromise | null;
   state: TargetState;
@@ -139,6 +141,7 @@ export class TargetSupervisor {
         spec,
         kind: kindOf(spec),
         pid: null,
+        lastPid: null,
         identity: null,
         child: null,
         state: 'starting',
@@ -409,6 +412,7 @@ export class TargetSupervisor {
     detectedNs = this.hrtime(),
   ): void {
     if (rt.pid !== pid || this.stopped || rt.state === 'stopped') return;
+    rt.lastPid = pid;
     rt.pid = null;
     rt.identity = null;
     rt.state = 'down';
@@ -477,6 +481,7 @@ export class TargetSupervisor {
   private async killHung(rt: TargetRuntime): Promise<void> {
     const pid = rt.pid;
     const child = rt.child;
+    if (pid !== null) rt.lastPid = pid;
     rt.pid = null;
     rt.identity = null;
     if (pid !== null) this.poller.unwatch(pid);
@@ -520,14 +525,30 @@ export class TargetSupervisor {
       if (pid === 0) throw new SentinelError('unavailable', 'unit has no running main process', { where: unit });
     } else {
       const file = spec.pidFile ?? '';
-      if (rt.state !== 'starting') await runRecoveryCommand(spec.restart ?? [], 60_000, file);
-      pid = await this.waitForPidFile(file, rt.state === 'starting' ? 0 : 5000);
+      const adopted = rt.state === 'starting' ? null : await this.restartedElsewhere(file, rt.lastPid);
+      if (adopted !== null) {
+        this.deps.log.info({ target: spec.name, pid: adopted }, 'pid file already names a new live process; adopting it instead of restarting');
+      } else if (rt.state !== 'starting') {
+        await runRecoveryCommand(spec.restart ?? [], 60_000, file);
+      }
+      pid = adopted ?? (await this.waitForPidFile(file, rt.state === 'starting' ? 0 : 5000));
     }
     const identity = await procIdentity(pid);
     if (identity === null) throw new SentinelError('unavailable', `main PID ${pid} is not running`, { where: spec.name });
     rt.pid = pid;
     rt.identity = identity;
     rt.healthFailures = 0;
+  }
+
+  // Why: an operator (or the program's own supervisor) may have restarted it already; a second
+  // instance would only fight the first one for its port.
+  private async restartedElsewhere(file: string, lastPid: number | null): Promise<number | null> {
+    try {
+      const pid = await readPidFile(file);
+      return pid !== lastPid && (await readProcState(pid)).alive ? pid : null;
+    } catch {
+      return null;
+    }
   }
 
   // Why: a restarted program writes its pid file a little after starting; wait, bounded.
