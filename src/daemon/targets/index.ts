@@ -456,6 +456,11 @@ export class TargetSupervisor {
       try {
         await this.killHung(rt);
         await this.launch(rt);
+        if (this.stopped) {
+          // stop() ran while the action was in flight: do not leave the new process behind
+          if (rt.kind === 'command') await this.killHung(rt);
+          return;
+        }
         rt.restarts++;
         rt.state = 'running';
         rt.failedReason = null;
