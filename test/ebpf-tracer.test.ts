@@ -13,6 +13,7 @@ import { runRecoveryCommand } from '../src/adapters/systemctl.js';
 import { httpProbe } from '../src/adapters/http-probe.js';
 import type { ExitEvent, TracerEvent } from '../src/core/bpf-events.js';
 import { isSentinelError } from '../src/core/errors.js';
+import { pythonBinary } from '../src/daemon/targets/demo.js';
 import { isRoot, needs } from './helpers/env.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
@@ -40,7 +41,7 @@ function nextEvent(events: TracerEvent[], match: (e: TracerEvent) => boolean, ti
 
 test('bpf/exit.bt reports a SIGKILLed watched process with its PID and signal, not its threads', async (t) => {
   if (needs(t, isRoot() && hasBpftrace, 'root and bpftrace')) return;
-  const victim = spawn('python3', ['-c', 'import threading,sys\nfor _ in range(5):\n  th=threading.Thread(target=lambda: None); th.start(); th.join()\nprint("threads done", flush=True)\nimport time; time.sleep(60)'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const victim = spawn(pythonBinary(), ['-c', 'import threading,sys\nfor _ in range(5):\n  th=threading.Thread(target=lambda: None); th.start(); th.join()\nprint("threads done", flush=True)\nimport time; time.sleep(60)'], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => victim.kill('SIGKILL'));
   const events: TracerEvent[] = [];
   const tracer = new BpftraceTracer({ name: 'exit', program: bpfProgramPath('exit.bt'), args: ['0', String(victim.pid), '0', '0', '0', '0', '0', '0', '0'], log, onEvent: (e) => events.push(e) });
