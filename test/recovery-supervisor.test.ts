@@ -257,3 +257,15 @@ test('a pid-file target restarted by someone else is adopted, not restarted a se
   assert.deepEqual(sup.pids(), [operatorPid]);
   assert.equal(existsSync(marker), false, 'the restart command did not run');
 });
+
+test('a unit target that systemd cannot restart ends failed with systemctl\'s reason, within the budget', async (t) => {
+  const unit = `sentinel-missing-${process.pid}.service`;
+  const { sup, rec } = await supervise(t, [{ name: 'svc', unit, budget: { burst: 2, intervalMs: 60_000 }, backoff: { initialMs: 10, maxMs: 20 } }], { tracer: { disabled: true } });
+  const ex = await rec.next((e) => e.event === 'budget-exhausted', 30_000, 'budget exhausted', 0);
+  assert.match(String(ex.reason), /restart budget exhausted/);
+  const failures = rec.events.filter((e) => e.event === 'recovery-failed');
+  assert.equal(failures.length, 2);
+  assert.ok(failures.every((e) => /systemctl/.test(String(e.reason))), String(failures[0]?.reason));
+  assert.equal(sup.status()[0]?.state, 'failed');
+  assert.deepEqual(sup.pids(), []);
+});
