@@ -7,7 +7,8 @@ import { isAbsolute, join, relative } from 'node:path';
 import { lstatSync, readdirSync } from 'node:fs';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
-import type { ManifestEntry } from '../core/manifest.js';
+import type { FileEntry } from '../core/manifest.js';
+import type { HashResult } from '../adapters/hash.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL } from '../adapters/flags.js';
 import type { VaultCtx } from './context.js';
@@ -32,7 +33,7 @@ function problemFrom(e: unknown, path: string, vault: string): VerifyProblem {
 }
 
 /** lstat walk that reports every entry, whatever its type; unreadable directories become problems. */
-async function walk(root: string, problems: VerifyProblem[], where: (abs: string) => string): Promise<Map<string, Found>> {
+async function walk(root: string, problems: VerifyProblem[], where: (abs: string) => string, onEntry: (rel: string, f: Found) => void): Promise<Map<string, Found>> {
   const found = new Map<string, Found>();
   let since = performance.now();
   const visit = async (dir: string, rel: string): Promise<void> => {
@@ -53,7 +54,9 @@ async function walk(root: string, problems: VerifyProblem[], where: (abs: string
         since = performance.now();
       }
       const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-      found.set(r, { type, mode: st.mode & 0o7777, size: st.size, abs });
+      const f: Found = { type, mode: st.mode & 0o7777, size: st.size, abs };
+      found.set(r, f);
+      onEntry(r, f);
       if (type === 'dir') await visit(abs, r);
     }
   };
@@ -61,13 +64,23 @@ async function walk(root: string, problems: VerifyProblem[], where: (abs: string
   return found;
 }
 
+const FLAG_SLICE = 512;
+/** Files per hash job handed to the pool during the walk. */
+const HASH_BATCH = 512;
+
 /** Flags of each path; a path whose flags cannot be read is reported as such. */
 async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
   const store = ctx.deps.flags;
   let flags: (number | Error)[] | null = null;
   if (store.getFlagsMany !== undefined) {
+    // In slices with a turn of the event loop between them, so the hash pool running alongside keeps getting work.
+    const got: number[] = [];
     try {
-      flags = await store.getFlagsMany(paths);
+      for (let i = 0; i < paths.length; i += FLAG_SLICE) {
+        got.push(...(await store.getFlagsMany(paths.slice(i, i + FLAG_SLICE))));
+        if (i + FLAG_SLICE < paths.length) await new Promise((resolve) => setImmediate(resolve));
+      }
+      flags = got;
     } catch {
       flags = null;
     }
@@ -137,12 +150,41 @@ export async function verifyRelease(
     return { problems, checkedFiles: 0, checkedBytes: 0 };
   }
 
-  const found = await walk(files.tree, problems, treeRel);
-  const toHash: { entry: ManifestEntry & { type: 'file' }; abs: string }[] = [];
+  // Files of the right type and size are handed to the hash pool in batches while the walk goes on.
+  const byPath = new Map(v.manifest.entries.map((e) => [e.path, e]));
+  const total = v.manifest.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  const toHash: { entry: FileEntry; abs: string }[] = [];
+  const jobs: Promise<HashResult[]>[] = [];
+  const jobDone: number[] = [];
+  let batch: string[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    const i = jobDone.push(0) - 1;
+    const onProgress = opts.onProgress;
+    const job = ctx.deps.hash.hashFiles(
+      batch,
+      onProgress === undefined
+        ? undefined
+        : (doneBytes) => {
+            jobDone[i] = doneBytes;
+            onProgress(jobDone.reduce((a, b) => a + b, 0), total);
+          },
+    );
+    job.catch(() => undefined);
+    jobs.push(job);
+    batch = [];
+  };
+  const found = await walk(files.tree, problems, treeRel, (path, f) => {
+    const e = byPath.get(path);
+    if (e?.type !== 'file' || f.type !== 'file' || f.size !== e.size) return;
+    toHash.push({ entry: e, abs: f.abs });
+    batch.push(f.abs);
+    if (batch.length >= HASH_BATCH) flush();
+  });
+  flush();
+
   const sealTargets: string[] = [];
-  const expected = new Set<string>();
   for (const e of v.manifest.entries) {
-    expected.add(e.path);
     const f = found.get(e.path);
     const where = `${relative(ctx.path, files.tree)}/${e.path}`;
     if (f === undefined) {
@@ -160,31 +202,18 @@ export async function verifyRelease(
     }
     sealTargets.push(f.abs);
     if (f.mode !== e.mode) problems.push(problem('tampered', where, `mode ${f.mode.toString(8)}, manifest says ${e.mode.toString(8)}`));
-    if (e.type === 'file') {
-      if (f.size !== e.size) problems.push(problem('size-mismatch', where, `size ${f.size}, manifest says ${e.size}`));
-      else toHash.push({ entry: e, abs: f.abs });
-    }
+    if (e.type === 'file' && f.size !== e.size) problems.push(problem('size-mismatch', where, `size ${f.size}, manifest says ${e.size}`));
   }
   for (const [path, f] of found) {
-    if (!expected.has(path)) problems.push(problem('tampered', `${relative(ctx.path, files.tree)}/${path}`, `extra ${describeType(f.type)} not in the manifest`));
+    if (!byPath.has(path)) problems.push(problem('tampered', `${relative(ctx.path, files.tree)}/${path}`, `extra ${describeType(f.type)} not in the manifest`));
   }
 
-  const total = toHash.reduce((n, f) => n + f.entry.size, 0);
-  // Hashing runs in the worker pool while this thread reads the flags.
-  const hashing =
-    toHash.length === 0
-      ? Promise.resolve([])
-      : ctx.deps.hash.hashFiles(
-          toHash.map((f) => f.abs),
-          opts.onProgress === undefined ? undefined : (doneBytes) => opts.onProgress?.(doneBytes, total),
-        );
-  hashing.catch(() => undefined);
+  // Flags are read while the pool finishes hashing.
   await checkSealed(ctx, [...sealTargets, files.tree, files.manifest, files.signatures, dir], rel, problems);
   let checkedBytes = 0;
-  const results = await hashing;
-  const byPath = new Map(results.map((r) => [r.path, r]));
+  const results = new Map((await Promise.all(jobs)).flat().map((r) => [r.path, r]));
   for (const f of toHash) {
-    const r = byPath.get(f.abs);
+    const r = results.get(f.abs);
     const where = `${relative(ctx.path, files.tree)}/${f.entry.path}`;
     if (r === undefined) problems.push(problem('io', where, 'file was not hashed'));
     else if (r.size !== f.entry.size) problems.push(problem('size-mismatch', where, `size ${r.size} while hashing, manifest says ${f.entry.size}`));
