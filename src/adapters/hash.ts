@@ -69,7 +69,8 @@ interface RunningJob {
 }
 
 // A pool of hashing workers, reused across calls (one verify, or the daemon's whole lifetime).
-// Idle workers are unref'd, so a forgotten close() does not keep the process alive.
+// Workers boot at construction and idle workers are unref'd, so a forgotten close() does not keep
+// the process alive.
 export class HashPool {
   readonly size: number;
   private workers: Worker[] = [];
@@ -93,6 +94,12 @@ export class HashPool {
     }
     this.size = workers;
     this.bufferBytes = bufferBytes;
+    // Boot the workers now (unref'd): they come up while the caller reads and checks the manifest.
+    try {
+      this.spawn();
+    } catch {
+      // No compiled worker (running from src without a build): hashFiles reports it when called.
+    }
   }
 
   // Starts the workers now rather than on the first call (benchmarks, daemon start-up).
