@@ -75,6 +75,8 @@ interface Row {
   deployConsumeMedianS: number;
   shellMedianS: number;
   shellSyncMedianS: number;
+  /** `vault verify` of the live release right after the deploy (hashes, tree, flags, signature). */
+  verifyMedianS: number;
   deployVsShell: number;
 }
 
@@ -101,6 +103,7 @@ async function benchSize(size: Size): Promise<Row> {
   const consumes: number[] = [];
   const shells: number[] = [];
   const shellSyncs: number[] = [];
+  const verifies: number[] = [];
   for (let rep = 1; rep <= 2 * size.reps; rep++) {
     const consume = rep % 2 === 0;
     const now = new Date();
@@ -122,6 +125,10 @@ async function benchSize(size: Size): Promise<Row> {
     }
     if (Math.abs(close.at - open.at - r.liveWindowMs) > 5) throw new Error(`event window ${close.at - open.at} and result window ${r.liveWindowMs} disagree`);
     rmSync(bundle, { force: true });
+    const v0 = performance.now();
+    const report = await vault.verify();
+    verifies.push((performance.now() - v0) / 1000);
+    if (!report.ok) throw new Error(`verify failed after deploy: ${JSON.stringify(report.problems.slice(0, 3))}`);
 
     const dest = join(dir, `shell-${rep}`);
     const s0 = performance.now();
@@ -147,6 +154,7 @@ async function benchSize(size: Size): Promise<Row> {
     deployConsumeMedianS: median(consumes),
     shellMedianS: smed,
     shellSyncMedianS: median(shellSyncs),
+    verifyMedianS: median(verifies),
     deployVsShell: smed / dm,
   };
 }
@@ -167,11 +175,11 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`deploy bench — ${machine}`);
-  console.log('| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy | vault verify (s) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x |`,
+      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x | ${r.verifyMedianS.toFixed(3)} |`,
     );
   }
   console.log('deploy = verify head + stage with hash checks + keep the bundle + sync -f + seal + swap + state; every deploy also syncs, the plain shell line does not.');
