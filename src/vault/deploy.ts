@@ -2,7 +2,7 @@
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
-import { chmod, constants, copyFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, constants, copyFile, lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
@@ -54,6 +54,8 @@ function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
 interface StageStats {
   files: number;
   bytes: number;
+  /** Everything written, for making a small release durable file by file. */
+  written: string[];
 }
 
 // Why: invariant 2 — the payload lands only in staging/, each file hash-checked as written; symlinks are
@@ -87,7 +89,8 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
   await chmod(files.tree, 0o755);
   await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
   await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
-  return { files: layout.files.length, bytes: layout.totalBytes };
+  const written = [...layout.files.map((f) => join(files.tree, f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => d.path), files.tree, dir];
+  return { files: layout.files.length, bytes: layout.totalBytes, written };
 }
 
 // Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
@@ -106,6 +109,31 @@ async function storeBundleIn(src: string, dest: string, consume: boolean): Promi
   await copyFile(src, dest, constants.COPYFILE_FICLONE);
   await chmod(dest, 0o444);
   return false;
+}
+
+/** Up to this many staged paths are fsync'ed one by one; more are flushed with one syncfs(2). */
+const FSYNC_EACH_MAX = 256;
+
+// Why: the staged release must be on disk before it can become live (power loss, invariant 3). A small
+// release is fsync'ed path by path (concurrently, so the journal batches them); a large one with one
+// `sync -f`, which is cheaper per file but also flushes whatever else is dirty on that filesystem.
+async function makeDurable(staged: string, written: string[], bundleCopy: string | null): Promise<void> {
+  if (written.length > FSYNC_EACH_MAX) {
+    await syncFilesystem(staged);
+    return;
+  }
+  const paths = bundleCopy === null ? written : [...written, bundleCopy];
+  await Promise.all(
+    paths.map(async (p) => {
+      const fh = await open(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }),
+  );
+  await fsyncDir(join(staged, '..'));
 }
 
 async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
@@ -181,7 +209,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
     for (const x of settled) if (x.status === 'rejected') throw x.reason;
     stats = await staging;
     await step(ctx, 'staged');
-    await syncFilesystem(staged);
+    await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null);
     const files = releaseFiles(staged);
     await sealWholeTree(ctx, files.tree);
     await sealPaths(ctx, [files.manifest, files.signatures]);
