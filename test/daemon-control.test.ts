@@ -4,12 +4,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { sendRequest } from '../src/adapters/control-client.js';
 import { verifyAuditFile } from '../src/adapters/audit-log.js';
 import { needs, isRoot } from './helpers/env.js';
-import { cleanupDaemonFiles, startTestDaemon, type TestDaemon } from './helpers/daemon-harness.js';
+import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon, type TestDaemon } from './helpers/daemon-harness.js';
+import { startDaemon } from '../src/daemon/main.js';
+import { createLogger } from '../src/adapters/logger.js';
+import { isSentinelError } from '../src/core/errors.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -132,5 +136,32 @@ test('deploy storm: 50 concurrent submissions of different versions, none lost, 
     assert.equal(lines.filter((l) => l.kind === 'reject').length, counters.rejects);
   } finally {
     await d.handle.stop('test');
+  }
+});
+
+test('control socket: a stale socket file is replaced, a live one is never taken over; control.group gives 0660', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('ctl-stale');
+  const socket = join(files.dir, 'run', 'sentinel.sock');
+  const config = { ...files.config, control: { socket, group: 'root' } };
+  writeFileSync(files.configPath, JSON.stringify(config));
+  mkdirSync(join(files.dir, 'run'), { recursive: true });
+  const holder = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socket)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+  try {
+    await assert.rejects(startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') }), (e) => isSentinelError(e, 'busy'));
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+  }
+  assert.ok(statSync(socket).isSocket(), 'the killed server left its socket file behind');
+  const handle = await startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') });
+  try {
+    assert.equal(statSync(socket).mode & 0o777, 0o660);
+    assert.equal(statSync(socket).gid, 0);
+    const r = (await sendRequest(socket, { op: 'status' }, { timeoutMs: 10_000 })) as Reply;
+    assert.equal(r.ok, true);
+  } finally {
+    await handle.stop('test');
   }
 });
