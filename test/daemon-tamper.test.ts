@@ -9,6 +9,8 @@ import { sendRequest } from '../src/adapters/control-client.js';
 import { verifyAuditFile } from '../src/adapters/audit-log.js';
 import { needs, isRoot } from './helpers/env.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from './helpers/daemon-harness.js';
+import { startDaemon } from '../src/daemon/main.js';
+import { createLogger } from '../src/adapters/logger.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -99,5 +101,27 @@ test('flag audit: a lifted +i is caught by the periodic flag audit even when the
     assert.ok(d.logLines.some((l) => l.event === 'flag-audit'), 'found by the flag audit, not the (10 s debounced) watch');
   } finally {
     await d.handle.stop('test');
+  }
+});
+
+test('eBPF flag tracer: a bare chattr -i is healed at once, not at the next flag audit', { timeout: 60_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i, bpftrace)')) return;
+  if (needs(t, spawnSync('bpftrace', ['--version'], { encoding: 'utf8' }).status === 0, 'bpftrace')) return;
+  const d = await startTestDaemon('tamper-ebpf', { limits: { flagAuditIntervalMs: 600_000, verifyIntervalMs: 600_000 } });
+  await d.handle.stop('restart with the tracer');
+  const config = JSON.parse(readFileSync(d.configPath, 'utf8')) as { vault: Record<string, unknown> };
+  config.vault.flagTracer = 'auto';
+  writeFileSync(d.configPath, JSON.stringify(config));
+  const handle = await startDaemon({ configFile: d.configPath, signals: false, logger: createLogger('silent') });
+  try {
+    const s0 = (await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { tamperWatch: { flagTracer: string } } };
+    assert.equal(s0.result.tamperWatch.flagTracer, 'attached');
+    const file = join(d.tv.path, 'current', 'tree', 'VERSION');
+    const started = Date.now();
+    chattr('-i', file);
+    await healedAfter(d, 1, () => spawnSync('lsattr', ['-d', join(d.tv.path, 'current', 'tree', 'VERSION')], { encoding: 'utf8' }).stdout.split(' ')[0]!.includes('i'));
+    t.diagnostic(`bare chattr -i healed in ${String(Date.now() - started)} ms (flag audit period 600 s)`);
+  } finally {
+    await handle.stop('test');
   }
 });

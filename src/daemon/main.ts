@@ -190,7 +190,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   };
   const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, log, handle });
 
-  const tamperOptions = (c: DaemonConfig) => ({ vaultPath: vault.path, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs });
+  const tamperOptions = (c: DaemonConfig) => ({ vaultPath: vault.path, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
   const tamper = new TamperWatch(sentinel, log, tamperOptions(config));
   let inbox: Inbox | null = null;
 
@@ -199,7 +199,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     vault: { ...(await sentinel.status()), lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
     watchdog: { notify: notifier.enabled, periodUsec: notifier.watchdog?.periodUsec ?? null, pings: notifier.pings, healthy: health().ok, reason: health().reason ?? null },
     counters: { ...sentinel.counters },
-    tamperWatch: { directories: tamper.watchedDirectories, events: tamper.events },
+    tamperWatch: { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
     inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed },
     components: Object.fromEntries(components.map((c) => [c.name, c.status()])),
   });
@@ -219,7 +219,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     }
     for (const c of components) await c.start();
   } catch (e) {
-    tamper.close();
+    await tamper.close();
     await inbox?.close();
     await control.close();
     for (const c of components) await c.stop().catch(() => undefined);
@@ -232,7 +232,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     stopping = (async () => {
       log.info({ event: 'stopping', reason, busyWith: sentinel.busyWith, queued: sentinel.queueLength }, 'sentinel stopping');
       await notifier.stopping();
-      tamper.close();
+      await tamper.close();
       await inbox?.close();
       control.stopAccepting();
       await sentinel.drain();

@@ -1,6 +1,6 @@
 // Tamper watch: directory watches (cheap) trigger a verify; a periodic full verify and a cheaper periodic flag audit back them up.
 import { sep } from 'node:path';
-import { watchDirectories, type TreeWatch } from '../adapters/watcher.js';
+import { watchDirectories, watchFlagChanges, type FlagChangeWatch, type TreeWatch } from '../adapters/watcher.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Sentinel } from './sentinel.js';
 
@@ -10,6 +10,8 @@ export interface TamperWatchOptions {
   debounceMs: number;
   verifyIntervalMs: number;
   flagAuditIntervalMs: number;
+  /** Run the bpftrace flag-change detector ('auto': when bpftrace attaches; else the flag audit alone). */
+  flagTracer: 'auto' | 'off';
 }
 
 // Why: issue 3 — detect a tamper within milliseconds without one watch per file (idle RSS bound).
@@ -20,8 +22,13 @@ export class TamperWatch {
   private flagTimer: NodeJS.Timeout | null = null;
   private lastOps = -1;
   private closed = false;
+  private tracer: FlagChangeWatch | null = null;
+  private tracerTimer: NodeJS.Timeout | null = null;
+  /** 'attached', 'off', or why the tracer is not running. */
+  tracerState = 'off';
   lastEventPath: string | null = null;
   events = 0;
+  flagEvents = 0;
 
   constructor(
     private readonly sentinel: Sentinel,
@@ -40,6 +47,35 @@ export class TamperWatch {
       if (ops !== this.lastOps && !this.closed) void this.rewatch();
     });
     this.startTimers();
+    if (this.opts.flagTracer === 'auto') await this.startTracer();
+  }
+
+  // Why: a bare `chattr -i` raises no inotify event; the tracepoint makes its detection immediate instead of periodic.
+  private async startTracer(): Promise<void> {
+    try {
+      this.tracer = await watchFlagChanges({
+        ownPid: process.pid,
+        onChange: (pid, comm) => {
+          if (this.closed) return;
+          this.flagEvents++;
+          if (this.tracerTimer !== null) return;
+          this.tracerTimer = setTimeout(() => {
+            this.tracerTimer = null;
+            this.check(`ebpf: inode flags changed by ${comm}[${String(pid)}]`, true);
+          }, this.opts.debounceMs);
+        },
+        onExit: (reason) => {
+          this.tracer = null;
+          this.tracerState = reason;
+          if (!this.closed) this.log.warn({ event: 'flag-tracer', ok: false, reason }, 'flag-change tracer stopped; the periodic flag audit remains');
+        },
+      });
+      this.tracerState = 'attached';
+      this.log.info({ event: 'flag-tracer', ok: true }, 'flag changes traced with bpftrace');
+    } catch (e) {
+      this.tracerState = e instanceof Error ? e.message : String(e);
+      this.log.warn({ event: 'flag-tracer', ok: false, reason: this.tracerState }, 'no flag-change tracer; a bare chattr -i is found by the periodic flag audit');
+    }
   }
 
   private startTimers(): void {
@@ -100,10 +136,14 @@ export class TamperWatch {
     this.log.debug({ event: 'watch', directories: w.watched }, 'watching the vault');
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     this.stopTimers();
     if (this.debounce !== null) clearTimeout(this.debounce);
+    if (this.tracerTimer !== null) clearTimeout(this.tracerTimer);
+    const tracer = this.tracer;
+    this.tracer = null;
+    await tracer?.close();
     this.watch?.close();
     this.watch = null;
   }

@@ -50,7 +50,7 @@ export async function prepareDaemonFiles(label: string, extra: Record<string, un
   const auditPath = join(dir, 'log', 'audit.log');
   mkdirSync(join(dir, 'state'), { recursive: true });
   const config = {
-    vault: { path: tv.path, trust: [pubPath] },
+    vault: { path: tv.path, trust: [pubPath], flagTracer: 'off' },
     control: { socket },
     audit: { path: auditPath },
     stateDir: join(dir, 'state'),
