@@ -168,10 +168,14 @@ describe('rejected bundles leave the vault unchanged', () => {
     assert.deepEqual(snapshot(tv!.path), before);
   });
 
-  test('a missing bundle file is a usage error and changes nothing', async (t) => {
+  test('a missing bundle file, a directory or a fifo is a usage error and changes nothing', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const before = snapshot(tv!.path);
     await assert.rejects(tv!.vault.deploy(join(scratch, 'nope.bundle')), (e) => isSentinelError(e, 'not-found'));
+    await assert.rejects(tv!.vault.deploy(scratch), (e) => isSentinelError(e, 'usage'));
+    const fifo = join(scratch, 'fifo.bundle');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    await assert.rejects(tv!.vault.deploy(fifo), (e) => isSentinelError(e, 'usage'));
     assert.deepEqual(snapshot(tv!.path), before);
   });
 });

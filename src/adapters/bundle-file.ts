@@ -2,7 +2,7 @@
 // within the size limits, and stream its payload into a staging tree, hash-checking every file as
 // it is written. Nothing here decides trust; the caller verifies the head before staging.
 import { createHash } from 'node:crypto';
-import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import { constants, open, rename, unlink, mkdir } from 'node:fs/promises';
 import { closeSync, fchmodSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -40,7 +40,8 @@ export interface OpenedBundle {
 export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<OpenedBundle> {
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    // O_NONBLOCK: a fifo dropped where a bundle is expected must not block the opener (it is refused below).
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw ioError(e, 'cannot open bundle', path);
   }
