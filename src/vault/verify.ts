@@ -10,7 +10,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { FileEntry } from '../core/manifest.js';
 import type { HashResult } from '../adapters/hash.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
-import { FS_IMMUTABLE_FL } from '../adapters/flags.js';
+import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
 import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, verifyKeptRelease } from './context.js';
 import { parseManifest } from '../core/manifest.js';
@@ -71,35 +71,30 @@ const HASH_BATCH = 512;
 /** Flags of each path; a path whose flags cannot be read is reported as such. */
 async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
   const store = ctx.deps.flags;
-  let flags: (number | Error)[] | null = null;
-  if (store.getFlagsMany !== undefined) {
-    // In slices with a turn of the event loop between them, so the hash pool running alongside keeps getting work.
-    const got: number[] = [];
+  for (let i = 0; i < paths.length; i += FLAG_SLICE) {
+    const slice = paths.slice(i, i + FLAG_SLICE);
+    let sealed: (boolean | Error)[];
     try {
-      for (let i = 0; i < paths.length; i += FLAG_SLICE) {
-        got.push(...(await store.getFlagsMany(paths.slice(i, i + FLAG_SLICE))));
-        if (i + FLAG_SLICE < paths.length) await new Promise((resolve) => setImmediate(resolve));
-      }
-      flags = got;
+      // One batched read per slice (statx where available); a turn of the event loop between slices keeps the hash pool fed.
+      sealed = await areImmutable(store, slice);
     } catch {
-      flags = null;
-    }
-  }
-  if (flags === null) {
-    flags = [];
-    for (const p of paths) {
-      try {
-        flags.push(await store.getFlags(p));
-      } catch (e) {
-        flags.push(e instanceof Error ? e : new Error(String(e)));
+      // Some path could not be read: ask one by one so each failure is named.
+      sealed = [];
+      for (const p of slice) {
+        try {
+          sealed.push(((await store.getFlags(p)) & FS_IMMUTABLE_FL) !== 0);
+        } catch (e) {
+          sealed.push(e instanceof Error ? e : new Error(String(e)));
+        }
       }
     }
+    slice.forEach((p, j) => {
+      const f = sealed[j];
+      if (f instanceof Error) problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.message}`));
+      else if (f !== true) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
+    });
+    if (i + FLAG_SLICE < paths.length) await new Promise((resolve) => setImmediate(resolve));
   }
-  paths.forEach((p, i) => {
-    const f = flags[i];
-    if (f instanceof Error) problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.message}`));
-    else if (f === undefined || (f & FS_IMMUTABLE_FL) === 0) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
-  });
 }
 
 function describeType(t: string): string {
