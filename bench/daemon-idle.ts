@@ -25,6 +25,26 @@ function sample(pid: number): { rssKB: number; cpuTicks: number } {
   return { rssKB, cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
+function childrenRssMB(pid: number): { pids: number[]; rssMB: number } {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${String(pid)}/task`)) {
+    try {
+      for (const c of readFileSync(`/proc/${String(pid)}/task/${task}/children`, 'utf8').trim().split(/\s+/)) if (c !== '') pids.push(Number(c));
+    } catch {
+      // thread gone
+    }
+  }
+  let kb = 0;
+  for (const c of pids) {
+    try {
+      kb += sample(c).rssKB;
+    } catch {
+      // child gone
+    }
+  }
+  return { pids, rssMB: +(kb / 1024).toFixed(1) };
+}
+
 function inotifyWatches(pid: number): number {
   let n = 0;
   for (const fd of readdirSync(`/proc/${String(pid)}/fd`)) {
@@ -49,7 +69,7 @@ async function watch(child: ChildProcess, label: string): Promise<Record<string,
   }
   const last = sample(pid);
   const cpuSeconds = (last.cpuTicks - first.cpuTicks) / CLK_TCK;
-  return { process: label, rssStartMB: +(first.rssKB / 1024).toFixed(1), rssEndMB: +(last.rssKB / 1024).toFixed(1), rssMaxMB: +(maxRss / 1024).toFixed(1), cpuSeconds, cpuPercent: +((100 * cpuSeconds) / seconds).toFixed(2), inotifyWatches: inotifyWatches(pid) };
+  return { process: label, rssStartMB: +(first.rssKB / 1024).toFixed(1), rssEndMB: +(last.rssKB / 1024).toFixed(1), rssMaxMB: +(maxRss / 1024).toFixed(1), cpuSeconds, cpuPercent: +((100 * cpuSeconds) / seconds).toFixed(2), inotifyWatches: inotifyWatches(pid), childProcesses: childrenRssMB(pid) };
 }
 
 const tree: TreeSpec = [];

@@ -114,8 +114,11 @@ test('eBPF flag tracer: a bare chattr -i is healed at once, not at the next flag
   writeFileSync(d.configPath, JSON.stringify(config));
   const handle = await startDaemon({ configFile: d.configPath, signals: false, logger: createLogger('silent') });
   try {
-    const s0 = (await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { tamperWatch: { flagTracer: string } } };
-    assert.equal(s0.result.tamperWatch.flagTracer, 'attached');
+    const state = await waitFor('flag tracer attached', 15_000, async () => {
+      const s0 = (await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { tamperWatch: { flagTracer: string } } };
+      return s0.result.tamperWatch.flagTracer === 'starting' ? null : s0.result.tamperWatch.flagTracer;
+    });
+    assert.equal(state, 'attached');
     const file = join(d.tv.path, 'current', 'tree', 'VERSION');
     const started = Date.now();
     chattr('-i', file);

@@ -25,7 +25,7 @@ export const daemonConfigSchema = z
         threshold: z.number().int().min(1).default(1),
         inbox: absolutePath.optional(),
         onTamper: z.enum(['heal', 'alert']).default('heal'),
-        flagTracer: z.enum(['auto', 'off']).default('auto'),
+        flagTracer: z.enum(['auto', 'off']).default('off'),
       })
       .strict(),
     control: z

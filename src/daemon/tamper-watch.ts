@@ -4,6 +4,9 @@ import { watchDirectories, watchFlagChanges, type FlagChangeWatch, type TreeWatc
 import type { Logger } from '../adapters/logger.js';
 import type { Sentinel } from './sentinel.js';
 
+/** Foreign chattr activity (another vault, a backup tool) triggers at most one flag audit per second. */
+const TRACER_MIN_GAP_MS = 1_000;
+
 export interface TamperWatchOptions {
   vaultPath: string;
   depth: number;
@@ -23,6 +26,8 @@ export class TamperWatch {
   private lastOps = -1;
   private closed = false;
   private tracer: FlagChangeWatch | null = null;
+  private tracerStart: Promise<void> = Promise.resolve();
+  private lastTracerCheck = 0;
   private tracerTimer: NodeJS.Timeout | null = null;
   /** 'attached', 'off', or why the tracer is not running. */
   tracerState = 'off';
@@ -47,10 +52,14 @@ export class TamperWatch {
       if (ops !== this.lastOps && !this.closed) void this.rewatch();
     });
     this.startTimers();
-    if (this.opts.flagTracer === 'auto') await this.startTracer();
+    if (this.opts.flagTracer === 'auto') {
+      this.tracerState = 'starting';
+      this.tracerStart = this.startTracer();
+    }
   }
 
   // Why: a bare `chattr -i` raises no inotify event; the tracepoint makes its detection immediate instead of periodic.
+  // Started in the background: READY=1 does not wait for bpftrace to attach (0.5-0.8 s, or a 10 s timeout).
   private async startTracer(): Promise<void> {
     try {
       this.tracer = await watchFlagChanges({
@@ -59,10 +68,12 @@ export class TamperWatch {
           if (this.closed) return;
           this.flagEvents++;
           if (this.tracerTimer !== null) return;
+          const wait = Math.max(this.opts.debounceMs, this.lastTracerCheck + TRACER_MIN_GAP_MS - Date.now());
           this.tracerTimer = setTimeout(() => {
             this.tracerTimer = null;
+            this.lastTracerCheck = Date.now();
             this.check(`ebpf: inode flags changed by ${comm}[${String(pid)}]`, true);
-          }, this.opts.debounceMs);
+          }, wait);
         },
         onExit: (reason) => {
           this.tracer = null;
@@ -70,6 +81,11 @@ export class TamperWatch {
           if (!this.closed) this.log.warn({ event: 'flag-tracer', ok: false, reason }, 'flag-change tracer stopped; the periodic flag audit remains');
         },
       });
+      if (this.closed) {
+        await this.tracer.close();
+        this.tracer = null;
+        return;
+      }
       this.tracerState = 'attached';
       this.log.info({ event: 'flag-tracer', ok: true }, 'flag changes traced with bpftrace');
     } catch (e) {
@@ -141,6 +157,7 @@ export class TamperWatch {
     this.stopTimers();
     if (this.debounce !== null) clearTimeout(this.debounce);
     if (this.tracerTimer !== null) clearTimeout(this.tracerTimer);
+    await this.tracerStart;
     const tracer = this.tracer;
     this.tracer = null;
     await tracer?.close();
