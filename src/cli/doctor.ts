@@ -2,9 +2,10 @@
 // eBPF), each line ok / missing / degraded with its fix; exit 0 only if the vault can work.
 import { constants, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
 import { loadNative } from '../adapters/native.js';
+import { checkEbpfSupport } from '../adapters/bpftrace.js';
+import { probeProtectionSupport } from '../daemon/protection/index.js';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import { failureJson } from './failure.js';
 import { printJson, printLines } from './output.js';
@@ -122,17 +123,16 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
   const capBnd = /^CapBnd:\s*([0-9a-f]+)/m.exec(statusText)?.[1];
   checks.push(hasCap(capEff, CAP_SYS_RESOURCE) ? { name: 'CAP_SYS_RESOURCE', status: 'ok', detail: 'may set oom_score_adj=-1000', vault: false } : { name: 'CAP_SYS_RESOURCE', status: 'degraded', detail: hasCap(capBnd, CAP_SYS_RESOURCE) ? 'not effective' : 'not in the bounding set (a VM or container dropped it)', fix: 'run on a host (or unit) that grants CAP_SYS_RESOURCE; otherwise protection is relative only', vault: false });
 
-  const bpftrace = await onPath('bpftrace');
-  if (bpftrace === undefined) {
-    checks.push({ name: 'bpftrace', status: 'missing', detail: 'not on PATH; the daemon falls back to /proc polling', fix: 'apt-get install bpftrace', vault: false });
-  } else {
-    const r = await execa(bpftrace, ['--version'], { reject: false, timeout: 5000 });
-    checks.push({ name: 'bpftrace', status: r.exitCode === 0 ? 'ok' : 'degraded', detail: r.exitCode === 0 ? `${bpftrace} (${r.stdout.trim()})` : `${bpftrace} --version failed`, vault: false });
-  }
+  // The same probe the daemon's tracer uses: runnable, privileged, tracefs, both tracepoints present.
+  const ebpf = await checkEbpfSupport();
+  checks.push(ebpf.ok ? { name: 'bpftrace', status: 'ok', detail: `${ebpf.version ?? 'bpftrace'}; sched_process_exit (group_dead) and tcp_retransmit_skb attachable`, vault: false } : { name: 'bpftrace', status: 'degraded', detail: `${ebpf.reason ?? 'unavailable'}; the daemon falls back to /proc polling (about 10 ms) and the child's exit event`, fix: 'apt-get install bpftrace; run as root; mount -t tracefs nodev /sys/kernel/tracing', vault: false });
   const tracefs = all.find((m) => m.type === 'tracefs');
   checks.push(tracefs !== undefined ? { name: 'tracefs', status: 'ok', detail: `mounted at ${tracefs.at}`, vault: false } : { name: 'tracefs', status: 'missing', detail: 'not mounted; bpftrace tracepoints cannot attach', fix: 'mount -t tracefs nodev /sys/kernel/tracing', vault: false });
   checks.push(hasCap(capEff, CAP_BPF) && hasCap(capEff, CAP_PERFMON) || hasCap(capEff, CAP_SYS_ADMIN) ? { name: 'eBPF privileges', status: 'ok', detail: 'CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN', vault: false } : { name: 'eBPF privileges', status: 'degraded', detail: 'no CAP_BPF/CAP_PERFMON', fix: 'grant CAP_BPF CAP_PERFMON to the service', vault: false });
 
+  // What the protection manager will be able to apply here, in its own words.
+  const protection = await probeProtectionSupport();
+  checks.push(protection.limits.length === 0 ? { name: 'memory/OOM protection', status: 'ok', detail: `${protection.hierarchy} hierarchy; slice, memory.low/min and oom_score_adj=-1000 all available`, vault: false } : { name: 'memory/OOM protection', status: 'degraded', detail: `${protection.hierarchy} hierarchy; ${protection.limits.join('; ')}`, fix: 'see docs/PROTECTION.md (cgroup v2 with the memory controller, CAP_SYS_RESOURCE)', vault: false });
   const pid1 = (await readOr('/proc/1/comm', '')).trim();
   checks.push(pid1 === 'systemd' ? { name: 'systemd as PID 1', status: 'ok', detail: 'Type=notify, watchdog and slices available', vault: false } : { name: 'systemd as PID 1', status: 'degraded', detail: `PID 1 is '${pid1 || 'unknown'}'; no watchdog or slice management`, fix: 'run the daemon under systemd (omnimind-sentinel.service) on the real host', vault: false });
   const notify = await onPath('systemd-notify');
