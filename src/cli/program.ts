@@ -163,11 +163,13 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('show the whole flow on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused)')
+    .description('show the whole mission on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused) and a sample backend on port 8000 killed and hung, then recovered')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
-    .action(async (opts: { keep?: boolean }) => {
-      const { runDemo } = await import('./demo.js');
-      process.exitCode = await runDemo(opts);
+    .option('--no-recovery', 'skip the backend kill/hang recovery part (needs root, bpftrace or /proc polling, python3)')
+    .action(async (opts: { keep?: boolean; recovery: boolean }) => {
+      const { runDemo, vaultDemoSteps } = await import('./demo.js');
+      const { recoveryDemoSteps } = await import('./demo-recovery.js');
+      process.exitCode = await runDemo({ keep: opts.keep, steps: opts.recovery ? [...vaultDemoSteps, ...recoveryDemoSteps] : vaultDemoSteps });
     });
 
   registerDaemonCommands(program);
