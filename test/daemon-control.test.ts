@@ -14,6 +14,7 @@ import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon, type TestDaemo
 import { startDaemon } from '../src/daemon/main.js';
 import { createLogger } from '../src/adapters/logger.js';
 import { isSentinelError } from '../src/core/errors.js';
+import { packageRoot } from '../src/adapters/package-root.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -164,4 +165,35 @@ test('control socket: a stale socket file is replaced, a live one is never taken
   } finally {
     await handle.stop('test');
   }
+});
+
+test('sentinel status --socket: human lines and --json from a running daemon; exit 2 when none runs', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const d = await startTestDaemon('ctl-status');
+  const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+  const run = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  try {
+    const human = await run(['status', '--socket', d.socket]);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^daemon: {3}pid \d+/m);
+    assert.match(human.stdout, /^vault: {4}\S+ v1 \S+ sealed: yes, on tamper: heal$/m);
+    assert.match(human.stdout, /^watchdog: notify no, period off, healthy: yes/m);
+    const json = await run(['status', '--socket', d.socket, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; vault: { version: number }; counters: { deploys: number } };
+    assert.equal(parsed.ok, true);
+    assert.equal(parsed.vault.version, 1);
+  } finally {
+    await d.handle.stop('test');
+  }
+  const none = await new Promise<number | null>((resolve) => spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli', 'main.js'), 'status', '--socket', d.socket], { stdio: 'ignore' }).on('close', resolve));
+  assert.equal(none, 2, 'no daemon: unavailable, exit 2');
 });
