@@ -1,6 +1,6 @@
 // The inbox: a bundle file dropped in (scp, rsync, config management) is deployed, then moved to done/ or rejected/.
 import { mkdir, rename, writeFile, lstat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { watchInbox, type InboxWatch } from '../adapters/watcher.js';
 import type { Logger } from '../adapters/logger.js';
 import { SentinelError } from '../core/errors.js';
@@ -56,7 +56,10 @@ export class Inbox {
       try {
         const target = await freeName(join(this.dir, 'rejected'), name);
         await rename(path, target);
-        await writeFile(`${target}.reason`, `${JSON.stringify({ code: err.code, message: err.message, where: err.where })}\n`, { mode: 0o600 });
+        // The reason appears whole or not at all: readers never see a half-written file.
+        const tmp = join(dirname(target), `.${basename(target)}.reason.tmp`);
+        await writeFile(tmp, `${JSON.stringify({ code: err.code, message: err.message, where: err.where })}\n`, { mode: 0o600 });
+        await rename(tmp, `${target}.reason`);
       } catch (moveErr) {
         this.log.error({ event: 'inbox', bundle: name, err: (moveErr as Error).message }, 'cannot move a rejected inbox bundle');
       }
