@@ -50,7 +50,8 @@ export class Sentinel {
   private running: string | null = null;
   private checkPending = false;
   readonly counters: SentinelCounters = { deploys: 0, rejects: 0, tampers: 0, heals: 0, verifies: 0 };
-  lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null } | null = null;
+  /** `empty`: a vault fresh from `vault init` (no release ever deployed, highest version 0): healthy, waiting for the first deploy. */
+  lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null; empty?: boolean } | null = null;
   lastError: string | null = null;
   private onChange: (() => void)[] = [];
   private flagTargets: { liveDir: string; paths: string[] } | null = null;
@@ -146,9 +147,18 @@ export class Sentinel {
     const trust = this.deps.trust?.();
     const report = await this.deps.vault.verify(trust === undefined ? {} : { trust });
     this.counters.verifies++;
-    this.lastVerify = { atMs: performance.now(), ok: report.ok, version: report.version, releaseId: report.releaseId };
+    const empty = !report.ok && (await this.isFreshVault(report));
+    this.lastVerify = { atMs: performance.now(), ok: report.ok || empty, version: report.version, releaseId: report.releaseId, empty };
     this.deps.log.info({ event: 'verify', reason, ok: report.ok, version: report.version, releaseId: report.releaseId, files: report.checkedFiles, problems: report.problems.length, latencyMs: Math.round(performance.now() - started) }, report.ok ? 'vault intact' : 'vault violated');
     return report;
+  }
+
+  // Why: a vault just made by `vault init` has no release yet; that is a state to wait in, not a tamper to heal.
+  // Only exactly that: the sole problem is the missing release, no version was ever deployed, nothing is kept.
+  private async isFreshVault(report: VerifyReport): Promise<boolean> {
+    if (report.version !== null || report.problems.length !== 1 || report.problems[0]?.path !== 'current') return false;
+    const status = await this.deps.vault.status().catch(() => null);
+    return status !== null && status.version === null && status.highestVersion === 0 && status.releases.length === 0;
   }
 
   // Why: `heal` over the socket: re-stage the live release from its stored signed bundle.
@@ -180,7 +190,7 @@ export class Sentinel {
           this.deps.log.warn({ event: 'flag-audit', reason, unsealed: unsealed.slice(0, 20), count: unsealed.length }, 'sealed paths lost +i');
         }
         const report = await this.verifyNow(reason);
-        if (report.ok) return { tampered: false, healed: false, problems: [] };
+        if (report.ok || this.lastVerify?.empty === true) return { tampered: false, healed: false, problems: [] };
         const problems = summariseProblems(report);
         this.counters.tampers++;
         this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length }, 'vault tampered');
@@ -208,10 +218,14 @@ export class Sentinel {
   // unsealed first, which this check or the directory watch sees.
   private async findUnsealed(): Promise<string[]> {
     const root = this.deps.vault.path;
-    const liveDir = basename(await readlink(join(root, 'current')));
+    // A fresh vault has no `current` yet: then only its own directories are audited (verify judges the rest).
+    const pointer = await readlink(join(root, 'current')).catch((e: unknown) => {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    });
+    const liveDir = pointer === null ? '' : basename(pointer);
     if (this.flagTargets === null || this.flagTargets.liveDir !== liveDir) {
-      const live = join(root, 'releases', liveDir);
-      const { files, dirs } = await listFlagTargets(live);
+      const { files, dirs } = pointer === null ? { files: [], dirs: [] } : await listFlagTargets(join(root, 'releases', liveDir));
       this.flagTargets = { liveDir, paths: [root, join(root, 'releases'), ...dirs, ...files] };
     }
     const paths = this.flagTargets.paths;
