@@ -85,7 +85,7 @@ const ASYNC_BATCH_MIN = 256;
 
 class IoctlFlagStore implements FlagStore {
   readonly kind = 'ioctl' as const;
-  constructor(private readonly addon: NativeAddon) {}
+  constructor(readonly addon: NativeAddon) {}
 
   getFlags(path: string): Promise<number> {
     try {
@@ -271,6 +271,12 @@ export function defaultFlagStore(): FlagStore {
 export function ioctlFlagStore(): FlagStore | null {
   const addon = loadNative();
   return addon === null ? null : new IoctlFlagStore(addon);
+}
+
+// The addon behind a store when it is the real ioctl store (not a test double or chattr), so a
+// caller may read flags in the same native pass as other metadata (verify's tree inspection).
+export function nativeAddonOf(store: FlagStore): NativeAddon | null {
+  return store instanceof IoctlFlagStore ? store.addon : null;
 }
 
 // chattr/lsattr through execa: the fallback, and a cross-check against the reference tools.

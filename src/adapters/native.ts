@@ -20,6 +20,13 @@ export interface NativeAddon {
   getFlagsMany(paths: string[]): (number | string)[];
   /** FS_IMMUTABLE_FL|FS_APPEND_FL of each path from statx (no open), or the errno name. */
   getSealBitsMany(paths: string[]): (number | string)[];
+  /**
+   * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
+   * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
+   * libuv threads; one 64-byte record per path (layout in native/src/sentinel-native.c).
+   * Missing from addons built before it was added.
+   */
+  inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number): Promise<Buffer>;
 }
 
 /** The error shape the addon throws, like Node's own system errors. */

@@ -10,7 +10,10 @@ import type { ErrorCode } from '../core/errors.js';
 import type { FileEntry } from '../core/manifest.js';
 import type { HashResult } from '../adapters/hash.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
-import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
+import { FS_IMMUTABLE_FL, areImmutable, nativeAddonOf } from '../adapters/flags.js';
+import type { NativeAddon } from '../adapters/native.js';
+import { inspectEntries } from '../adapters/tree.js';
+import type { InspectedEntries } from '../adapters/tree.js';
 import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, verifyKeptRelease } from './context.js';
 import { parseManifest } from '../core/manifest.js';
@@ -145,6 +148,11 @@ export async function verifyRelease(
     return { problems, checkedFiles: 0, checkedBytes: 0 };
   }
 
+  const addon = nativeAddonOf(ctx.deps.flags);
+  if (addon !== null && typeof addon.inspectFilesAsync === 'function') {
+    return verifyTreeNative(ctx, addon, dir, v, opts, problems);
+  }
+
   // Files of the right type and size are handed to the hash pool in batches while the walk goes on.
   const byPath = new Map(v.manifest.entries.map((e) => [e.path, e]));
   const total = v.manifest.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
@@ -216,6 +224,140 @@ export async function verifyRelease(
     checkedBytes += f.entry.size;
   }
   return { problems, checkedFiles: toHash.length, checkedBytes };
+}
+
+/** Relative paths under `root` (pre-order, names sorted), from readdir alone: no lstat per entry. */
+function listTree(root: string, problems: VerifyProblem[], where: (abs: string) => string): string[] {
+  const out: string[] = [];
+  const visit = (abs: string, rel: string): void => {
+    let ents;
+    try {
+      ents = readdirSync(abs, { withFileTypes: true });
+    } catch (e) {
+      problems.push(problem('io', where(abs), `cannot list directory: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
+      return;
+    }
+    ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of ents) {
+      const r = rel === '' ? d.name : `${rel}/${d.name}`;
+      out.push(r);
+      // Dirent types are lstat types (readdir's d_type, or an lstat where the filesystem gives none).
+      if (d.isDirectory()) visit(`${abs}/${d.name}`, r);
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+/** Entries per native call when progress is asked for (one call otherwise). */
+const PROGRESS_ENTRIES = 4096;
+const PROGRESS_BYTES = 256 * 1024 * 1024;
+
+// The tree check through one native pass per slice: lstat, seal bits and SHA-256 of every entry on
+// the libuv pool (as many threads as the hash pool has workers), the main thread only compares.
+async function verifyTreeNative(
+  ctx: VaultCtx,
+  addon: NativeAddon,
+  dir: string,
+  v: VerifiedManifest,
+  opts: { onProgress?: (done: number, total: number) => void },
+  problems: VerifyProblem[],
+): Promise<ReleaseCheck> {
+  const files = releaseFiles(dir);
+  const rel = (abs: string) => relative(ctx.path, abs) || '.';
+  const treePrefix = relative(ctx.path, files.tree);
+  const paths = listTree(files.tree, problems, (abs) => `${treePrefix}/${relative(files.tree, abs)}`);
+  const byPath = new Map<string, number>();
+  const entries = v.manifest.entries;
+  for (let k = 0; k < entries.length; k++) byPath.set(entries[k]!.path, k);
+  const expected = new Float64Array(paths.length);
+  const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  for (let i = 0; i < paths.length; i++) {
+    const k = byPath.get(paths[i]!);
+    const e = k === undefined ? undefined : entries[k];
+    expected[i] = e?.type === 'file' ? e.size : -1;
+  }
+  const threads = Math.max(1, ctx.deps.hash.size);
+  const onProgress = opts.onProgress;
+  let slices: InspectedEntries[];
+  if (onProgress === undefined) {
+    const r = await inspectEntries(addon, files.tree, paths, expected, threads);
+    slices = r === null ? [] : [r];
+  } else {
+    slices = [];
+    let done = 0;
+    for (let start = 0; start < paths.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < paths.length && end - start < PROGRESS_ENTRIES && bytes < PROGRESS_BYTES) bytes += Math.max(0, expected[end++]!);
+      const r = await inspectEntries(addon, files.tree, paths.slice(start, end), expected.subarray(start, end), threads);
+      if (r !== null) slices.push(r);
+      done += bytes;
+      onProgress(Math.min(done, total), total);
+      start = end;
+    }
+  }
+  // Index i of `paths` → (slice, index within it).
+  const found = new Map<string, [InspectedEntries, number]>();
+  let base = 0;
+  for (const s of slices) {
+    for (let j = 0; j < s.count; j++) found.set(paths[base + j]!, [s, j]);
+    base += s.count;
+  }
+
+  const seal: VerifyProblem[] = [];
+  const hashes: VerifyProblem[] = [];
+  let checkedFiles = 0;
+  let checkedBytes = 0;
+  for (const e of entries) {
+    const at = found.get(e.path);
+    const where = `${treePrefix}/${e.path}`;
+    if (at === undefined) {
+      problems.push(problem('tampered', where, `${e.type} is missing`));
+      continue;
+    }
+    const [s, j] = at;
+    const type = s.type(j);
+    if (type === null) {
+      problems.push(problem('io', where, `cannot lstat: ${s.statErrno(j) ?? 'EIO'}`));
+      continue;
+    }
+    if (type !== e.type) {
+      problems.push(problem('tampered', where, `expected a ${e.type}, found a ${describeType(type)}`));
+      continue;
+    }
+    if (e.type === 'symlink') {
+      const target = await readlink(join(files.tree, e.path));
+      if (target !== e.target) problems.push(problem('tampered', where, `symlink points to ${target}, manifest says ${e.target}`));
+      continue;
+    }
+    const bits = s.sealBits(j);
+    if (typeof bits === 'string') seal.push(problem('unsealed', where, `cannot read the immutable flag: ${bits}`));
+    else if ((bits & FS_IMMUTABLE_FL) === 0) seal.push(problem('unsealed', where, 'not immutable (+i missing)'));
+    if (s.mode(j) !== e.mode) problems.push(problem('tampered', where, `mode ${s.mode(j).toString(8)}, manifest says ${e.mode.toString(8)}`));
+    if (e.type !== 'file') continue;
+    if (s.size(j) !== e.size) {
+      problems.push(problem('size-mismatch', where, `size ${s.size(j)}, manifest says ${e.size}`));
+      continue;
+    }
+    checkedFiles += 1;
+    checkedBytes += e.size;
+    const err = s.hashErrno(j);
+    if (err !== null) hashes.push(problem(err === 'ENOENT' || err === 'ENOTDIR' ? 'not-found' : err === 'ELOOP' || err === 'EOPNOTSUPP' ? 'bad-path' : err === 'EACCES' || err === 'EPERM' ? 'not-permitted' : 'io', where, `file could not be hashed (${err})`));
+    else if (!s.hashed(j)) hashes.push(problem('io', where, 'file was not hashed'));
+    else if (s.hashedBytes(j) !== e.size) hashes.push(problem('size-mismatch', where, `size ${s.hashedBytes(j)} while hashing, manifest says ${e.size}`));
+    else {
+      const sha = s.sha256(j);
+      if (sha !== e.sha256) hashes.push(problem('hash-mismatch', where, `SHA-256 ${sha}, manifest says ${e.sha256}`));
+    }
+  }
+  for (const [path, [s, j]] of found) {
+    if (!byPath.has(path)) problems.push(problem('tampered', `${treePrefix}/${path}`, `extra ${describeType(s.type(j) ?? 'other')} not in the manifest`));
+  }
+  problems.push(...seal);
+  await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
+  problems.push(...hashes);
+  return { problems, checkedFiles, checkedBytes };
 }
 
 // Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.
