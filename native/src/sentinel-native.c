@@ -398,14 +398,16 @@ static napi_value get_seal_bits_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// inspectFilesAsync(root, paths, expectedSizes, threads): Promise<Buffer> — what `vault verify` needs
+// inspectFilesAsync(root, paths, expectedSizes, threads, hashAnyMax?, progress?): Promise<Buffer> — what `vault verify` needs
 // of every tree entry in one pass, on `threads` libuv threads claiming entries from a shared
 // counter: statx type/mode/size and the seal bits, and for each regular file whose size equals
 // expectedSizes[i] (-1: do not hash) its SHA-256 (OpenSSL, the library Node itself uses). `paths`
 // is one string of NUL-separated paths relative to `root`. The answer is one record per entry
 // (INSPECT_RECORD bytes, little-endian): i32 type (1 file, 2 dir, 3 symlink, 4 other, -errno when
 // statx failed), u32 mode & 07777, f64 size, i32 seal bits or -errno, i32 hash errno (0 ok, -1 not
-// hashed), f64 bytes hashed, 32 bytes digest. No JS object per entry, no event-loop round trip.
+// hashed), f64 bytes hashed, 32 bytes digest. expectedSizes[i] == -2 hashes any regular file of at
+// most hashAnyMax bytes (verify starts before the manifest is checked); `progress`, a BigInt64Array,
+// counts the bytes hashed so far for a progress bar. No JS object per entry, no event-loop round trip.
 #define INSPECT_RECORD 64
 #define INSPECT_MAX_THREADS 16
 typedef struct {
@@ -418,6 +420,9 @@ typedef struct {
   int pending;     // works still running
   unsigned char *out;
   size_t buffer_bytes;
+  double hash_any_max;  // expected == -2: hash any regular file up to this size
+  int64_t *progress;    // bytes hashed so far (a BigInt64Array of the caller), or NULL
+  napi_ref progress_ref;
   napi_deferred deferred;
   napi_async_work works[INSPECT_MAX_THREADS];
   int nworks;
@@ -505,12 +510,15 @@ static void inspect_execute(napi_env env, void *data) {
       seal = r < 0 ? r : (flags & SEAL_BITS);
     }
     put_i32(rec + 16, seal);
-    if (type == 1 && j->expected[i] >= 0 && (double)sx.stx_size == j->expected[i]) {
+    double want = j->expected[i];
+    int hash_it = want >= 0 ? (double)sx.stx_size == want : want == -2 && (double)sx.stx_size <= j->hash_any_max;
+    if (type == 1 && hash_it) {
       if (buf == NULL || ctx == NULL) { put_i32(rec + 20, ENOMEM); continue; }
       double hashed = 0;
       int e = hash_file(path, buf, j->buffer_bytes, ctx, rec + 32, &hashed);
       put_i32(rec + 20, e);
       put_f64(rec + 24, hashed);
+      if (j->progress != NULL) __atomic_fetch_add(j->progress, (int64_t)hashed, __ATOMIC_RELAXED);
     }
   }
   EVP_MD_CTX_free(ctx);
@@ -523,6 +531,7 @@ static void inspect_complete(napi_env env, napi_status status, void *data) {
   if (j->pending > 0) return;
   int cancelled = status != napi_ok;
   for (int k = 0; k < j->nworks; k++) napi_delete_async_work(env, j->works[k]);
+  if (j->progress_ref != NULL) napi_delete_reference(env, j->progress_ref);
   if (cancelled) {
     napi_value msg, err;
     napi_create_string_utf8(env, "inspectFilesAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
@@ -538,11 +547,22 @@ static void inspect_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value inspect_files_async(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool is_typed = false;
   uint32_t threads = 1;
+  double hash_any_max = -1;
+  if (argc >= 5 && napi_get_value_double(env, argv[4], &hash_any_max) != napi_ok) hash_any_max = -1;
+  int64_t *progress = NULL;
+  bool progress_typed = false;
+  if (argc >= 6 && napi_is_typedarray(env, argv[5], &progress_typed) == napi_ok && progress_typed) {
+    napi_typedarray_type pt;
+    size_t pl = 0;
+    void *pd = NULL;
+    napi_get_typedarray_info(env, argv[5], &pt, &pl, &pd, NULL, NULL);
+    if (pt == napi_bigint64_array && pl >= 1) progress = pd;
+  }
   if (argc < 4 || napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed || napi_get_value_uint32(env, argv[3], &threads) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "inspectFilesAsync(root: string, paths: string, expectedSizes: Float64Array, threads: number)");
     return NULL;
@@ -592,6 +612,11 @@ static napi_value inspect_files_async(napi_env env, napi_callback_info info) {
     p += strlen(p) + 1;
   }
   j->buffer_bytes = 1024 * 1024;
+  j->hash_any_max = hash_any_max;
+  if (progress != NULL) {
+    j->progress = progress;
+    napi_create_reference(env, argv[5], 1, &j->progress_ref);
+  }
   if (threads < 1) threads = 1;
   if (threads > INSPECT_MAX_THREADS) threads = INSPECT_MAX_THREADS;
   if (threads > n && n > 0) threads = n;

@@ -24,9 +24,10 @@ export interface NativeAddon {
    * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
    * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
    * libuv threads; one 64-byte record per path (layout in native/src/sentinel-native.c).
-   * Missing from addons built before it was added.
+   * expectedSizes[i] = -2 hashes any regular file of at most hashAnyMax bytes; `progress[0]`
+   * counts the bytes hashed so far. Missing from addons built before it was added.
    */
-  inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number): Promise<Buffer>;
+  inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
 }
 
 /** The error shape the addon throws, like Node's own system errors. */

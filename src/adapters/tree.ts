@@ -194,18 +194,22 @@ class InspectedRecords implements InspectedEntries {
 // Why: `vault verify` of 10,000 small files at openssl speed on two cores needs the lstat, the seal
 // bits and the SHA-256 of each entry in one native pass on the libuv pool (no lstat walk on the
 // main thread, no per-entry objects). `paths` are relative to `root`; `expectedSizes[i]` >= 0 asks
-// for the hash of a regular file of exactly that size. Null when the addon lacks the call.
+// for the hash of a regular file of exactly that size, -2 for any regular file of at most
+// `options.hashAnyMax` bytes; `options.progress[0]` counts bytes hashed so far. Null when the addon
+// lacks the call.
 export async function inspectEntries(
   addon: NativeAddon,
   root: string,
   paths: readonly string[],
   expectedSizes: Float64Array,
   threads: number,
+  options: { hashAnyMax?: number; progress?: BigInt64Array } = {},
 ): Promise<InspectedEntries | null> {
   if (typeof addon.inspectFilesAsync !== 'function') return null;
   if (paths.length !== expectedSizes.length) throw new SentinelError('internal', `inspectEntries: ${expectedSizes.length} sizes for ${paths.length} paths`);
   for (const p of paths) {
     if (p === '' || p.includes('\0')) throw new SentinelError('bad-path', 'an entry path is empty or holds a NUL byte', { where: root });
   }
-  return new InspectedRecords(await addon.inspectFilesAsync(resolve(root), paths.join('\0'), expectedSizes, threads));
+  const raw = await addon.inspectFilesAsync(resolve(root), paths.join('\0'), expectedSizes, threads, options.hashAnyMax ?? -1, options.progress);
+  return new InspectedRecords(raw);
 }

@@ -7,7 +7,8 @@ import { isAbsolute, join, relative } from 'node:path';
 import { lstatSync, readdirSync } from 'node:fs';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
-import type { FileEntry } from '../core/manifest.js';
+import type { FileEntry, ManifestEntry } from '../core/manifest.js';
+import { availableParallelism } from 'node:os';
 import type { HashResult } from '../adapters/hash.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable, nativeAddonOf } from '../adapters/flags.js';
@@ -124,7 +125,7 @@ export async function verifyRelease(
   ctx: VaultCtx,
   dir: string,
   v: VerifiedManifest,
-  opts: { onProgress?: (done: number, total: number) => void },
+  opts: { onProgress?: (done: number, total: number) => void; inspection?: TreeInspection },
 ): Promise<ReleaseCheck> {
   const problems: VerifyProblem[] = [];
   const files = releaseFiles(dir);
@@ -249,74 +250,88 @@ function listTree(root: string, problems: VerifyProblem[], where: (abs: string) 
   return out;
 }
 
-/** Entries per native call when progress is asked for (one call otherwise). */
-const PROGRESS_ENTRIES = 4096;
-const PROGRESS_BYTES = 256 * 1024 * 1024;
+/** A native tree inspection under way: its entry list, problems met listing it, and the records. */
+export interface TreeInspection {
+  paths: string[];
+  listProblems: VerifyProblem[];
+  /** Bytes hashed so far (polled for onProgress). */
+  progress: BigInt64Array;
+  /** Whether each regular file was hashed whatever its size (the manifest was not known yet). */
+  hashedAny: boolean;
+  result: Promise<InspectedEntries | null>;
+}
 
-// The tree check through one native pass per slice: lstat, seal bits and SHA-256 of every entry on
-// the libuv pool (as many threads as the hash pool has workers), the main thread only compares.
+// Lists the tree and starts the one native pass over it. With `manifest` undefined (verify starts
+// before the signatures are checked) every regular file the limits allow is hashed; the signed
+// manifest decides later what counts. Never rejects: a failed pass resolves with an error record.
+function startTreeInspection(ctx: VaultCtx, addon: NativeAddon, dir: string, entries: readonly ManifestEntry[] | undefined): TreeInspection {
+  const files = releaseFiles(dir);
+  const treePrefix = relative(ctx.path, files.tree);
+  const listProblems: VerifyProblem[] = [];
+  const paths = listTree(files.tree, listProblems, (abs) => `${treePrefix}/${relative(files.tree, abs)}`);
+  const expected = new Float64Array(paths.length);
+  if (entries === undefined) expected.fill(-2);
+  else {
+    const byPath = new Map<string, ManifestEntry>();
+    for (const e of entries) byPath.set(e.path, e);
+    for (let i = 0; i < paths.length; i++) {
+      const e = byPath.get(paths[i]!);
+      expected[i] = e?.type === 'file' ? e.size : -1;
+    }
+  }
+  const progress = new BigInt64Array(1);
+  const result = inspectEntries(addon, files.tree, paths, expected, availableParallelism(), { hashAnyMax: ctx.limits.maxFileBytes, progress });
+  result.catch(() => undefined);
+  return { paths, listProblems, progress, hashedAny: entries === undefined, result };
+}
+
+/** How often the progress callback is fed while the native pass runs. */
+const PROGRESS_MS = 100;
+
+// The tree check from one native pass: lstat, seal bits and SHA-256 of every entry were read on
+// the libuv pool (one thread per core); the main thread only compares them with the manifest.
 async function verifyTreeNative(
   ctx: VaultCtx,
   addon: NativeAddon,
   dir: string,
   v: VerifiedManifest,
-  opts: { onProgress?: (done: number, total: number) => void },
+  opts: { onProgress?: (done: number, total: number) => void; inspection?: TreeInspection },
   problems: VerifyProblem[],
 ): Promise<ReleaseCheck> {
   const files = releaseFiles(dir);
   const rel = (abs: string) => relative(ctx.path, abs) || '.';
   const treePrefix = relative(ctx.path, files.tree);
-  const paths = listTree(files.tree, problems, (abs) => `${treePrefix}/${relative(files.tree, abs)}`);
-  const byPath = new Map<string, number>();
   const entries = v.manifest.entries;
-  for (let k = 0; k < entries.length; k++) byPath.set(entries[k]!.path, k);
-  const expected = new Float64Array(paths.length);
-  const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-  for (let i = 0; i < paths.length; i++) {
-    const k = byPath.get(paths[i]!);
-    const e = k === undefined ? undefined : entries[k];
-    expected[i] = e?.type === 'file' ? e.size : -1;
-  }
-  const threads = Math.max(1, ctx.deps.hash.size);
+  const inspection = opts.inspection ?? startTreeInspection(ctx, addon, dir, entries);
+  const { paths } = inspection;
+  problems.push(...inspection.listProblems);
   const onProgress = opts.onProgress;
-  let slices: InspectedEntries[];
-  if (onProgress === undefined) {
-    const r = await inspectEntries(addon, files.tree, paths, expected, threads);
-    slices = r === null ? [] : [r];
-  } else {
-    slices = [];
-    let done = 0;
-    for (let start = 0; start < paths.length; ) {
-      let end = start;
-      let bytes = 0;
-      while (end < paths.length && end - start < PROGRESS_ENTRIES && bytes < PROGRESS_BYTES) bytes += Math.max(0, expected[end++]!);
-      const r = await inspectEntries(addon, files.tree, paths.slice(start, end), expected.subarray(start, end), threads);
-      if (r !== null) slices.push(r);
-      done += bytes;
-      onProgress(Math.min(done, total), total);
-      start = end;
-    }
+  const total = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+  const timer = onProgress === undefined ? undefined : setInterval(() => onProgress(Math.min(Number(inspection.progress[0]), total), total), PROGRESS_MS);
+  let s: InspectedEntries | null;
+  try {
+    s = await inspection.result;
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
   }
-  // Index i of `paths` → (slice, index within it).
-  const found = new Map<string, [InspectedEntries, number]>();
-  let base = 0;
-  for (const s of slices) {
-    for (let j = 0; j < s.count; j++) found.set(paths[base + j]!, [s, j]);
-    base += s.count;
-  }
+  if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: files.tree });
+  onProgress?.(total, total);
+  const found = new Map<string, number>();
+  for (let i = 0; i < paths.length; i++) found.set(paths[i]!, i);
 
   const seal: VerifyProblem[] = [];
   const hashes: VerifyProblem[] = [];
+  const inManifest = new Set<string>();
   let checkedFiles = 0;
   let checkedBytes = 0;
   for (const e of entries) {
-    const at = found.get(e.path);
+    inManifest.add(e.path);
+    const j = found.get(e.path);
     const where = `${treePrefix}/${e.path}`;
-    if (at === undefined) {
+    if (j === undefined) {
       problems.push(problem('tampered', where, `${e.type} is missing`));
       continue;
     }
-    const [s, j] = at;
     const type = s.type(j);
     if (type === null) {
       problems.push(problem('io', where, `cannot lstat: ${s.statErrno(j) ?? 'EIO'}`));
@@ -343,7 +358,7 @@ async function verifyTreeNative(
     checkedFiles += 1;
     checkedBytes += e.size;
     const err = s.hashErrno(j);
-    if (err !== null) hashes.push(problem(err === 'ENOENT' || err === 'ENOTDIR' ? 'not-found' : err === 'ELOOP' || err === 'EOPNOTSUPP' ? 'bad-path' : err === 'EACCES' || err === 'EPERM' ? 'not-permitted' : 'io', where, `file could not be hashed (${err})`));
+    if (err !== null) hashes.push(problem(hashErrorCode(err), where, `file could not be hashed (${err})`));
     else if (!s.hashed(j)) hashes.push(problem('io', where, 'file was not hashed'));
     else if (s.hashedBytes(j) !== e.size) hashes.push(problem('size-mismatch', where, `size ${s.hashedBytes(j)} while hashing, manifest says ${e.size}`));
     else {
@@ -351,13 +366,20 @@ async function verifyTreeNative(
       if (sha !== e.sha256) hashes.push(problem('hash-mismatch', where, `SHA-256 ${sha}, manifest says ${e.sha256}`));
     }
   }
-  for (const [path, [s, j]] of found) {
-    if (!byPath.has(path)) problems.push(problem('tampered', `${treePrefix}/${path}`, `extra ${describeType(s.type(j) ?? 'other')} not in the manifest`));
+  for (let i = 0; i < paths.length; i++) {
+    if (!inManifest.has(paths[i]!)) problems.push(problem('tampered', `${treePrefix}/${paths[i]!}`, `extra ${describeType(s.type(i) ?? 'other')} not in the manifest`));
   }
   problems.push(...seal);
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
   problems.push(...hashes);
   return { problems, checkedFiles, checkedBytes };
+}
+
+function hashErrorCode(errno: string): ErrorCode {
+  if (errno === 'ENOENT' || errno === 'ENOTDIR') return 'not-found';
+  if (errno === 'ELOOP' || errno === 'EOPNOTSUPP') return 'bad-path';
+  if (errno === 'EACCES' || errno === 'EPERM') return 'not-permitted';
+  return 'io';
 }
 
 // Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.
@@ -399,16 +421,24 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     try {
       const info = await readReleaseBytes(ctx, dir);
       report.releaseId = info.releaseId;
+      // The native pass over the tree runs on the libuv pool while this thread checks the
+      // signatures and the release id (SHA-512 of the manifest); nothing is trusted before they pass.
+      const addon = nativeAddonOf(ctx.deps.flags);
+      const inspection = addon !== null && typeof addon.inspectFilesAsync === 'function' ? startTreeInspection(ctx, addon, dir, undefined) : undefined;
       let v: VerifiedManifest;
       try {
         v = verifyKeptRelease(ctx, info, opts.trust ?? ctx.config.trust);
       } catch (e) {
         report.version = versionOf(ctx, info.manifestBytes);
+        await inspection?.result.catch(() => undefined);
         throw e;
       }
       report.version = v.manifest.version;
       report.signers = v.signers;
-      const check = await verifyRelease(ctx, dir, v, opts.onProgress === undefined ? {} : { onProgress: opts.onProgress });
+      const check = await verifyRelease(ctx, dir, v, {
+        ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
+        ...(inspection === undefined ? {} : { inspection }),
+      });
       problems.push(...check.problems);
       report.checkedFiles = check.checkedFiles;
       report.checkedBytes = check.checkedBytes;
