@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/sendfile.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -630,6 +631,150 @@ static napi_value inspect_files_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// copyColdFileAsync(src, dest): Promise<string> — a copy that stays out of the page cache, for a
+// file kept for a rainy day (the vault's stored bundle, read again only by heal): a reflink where
+// the filesystem has them ("clone"), else O_DIRECT writes from an aligned buffer ("direct"; no
+// gigabyte of fresh page cache to allocate and flush, so it neither slows nor lengthens the sync
+// of the staged release), else an in-kernel copy ("copy"). dest is created (O_EXCL, 0600); on
+// failure it is removed. Durability is the caller's (one fsync or syncfs afterwards).
+#define COLD_CHUNK (8 * 1024 * 1024)
+#define COLD_ALIGN 4096
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *src;
+  char *dest;
+  const char *method;
+  int err;
+  const char *syscall;
+  const char *where;
+} cold_copy;
+
+static int write_all_at(int fd, const unsigned char *buf, size_t len, off_t off) {
+  while (len > 0) {
+    ssize_t w = pwrite(fd, buf, len, off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    buf += w;
+    len -= (size_t)w;
+    off += w;
+  }
+  return 0;
+}
+
+static int cold_copy_fds(cold_copy *c, int sfd, int dfd, off_t size) {
+  if (ioctl(dfd, FICLONE, sfd) == 0) { c->method = "clone"; return 0; }
+  int fl = fcntl(dfd, F_GETFL);
+  if (fl >= 0 && size >= COLD_ALIGN && fcntl(dfd, F_SETFL, fl | O_DIRECT) == 0) {
+    unsigned char *buf = NULL;
+    if (posix_memalign((void **)&buf, COLD_ALIGN, COLD_CHUNK) != 0) { c->syscall = "malloc"; return -ENOMEM; }
+    off_t off = 0;
+    int direct = 1;
+    while (off < size) {
+      size_t want = (size_t)(size - off) < COLD_CHUNK ? (size_t)(size - off) : COLD_CHUNK;
+      size_t got = 0;
+      while (got < want) {
+        ssize_t n = pread(sfd, buf + got, want - got, off + (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { int e = n < 0 ? errno : EIO; free(buf); c->syscall = "read"; c->where = c->src; return -e; }
+        got += (size_t)n;
+      }
+      size_t aligned = direct ? got & ~(size_t)(COLD_ALIGN - 1) : 0;
+      if (aligned > 0) {
+        int r = write_all_at(dfd, buf, aligned, off);
+        if (r == -EINVAL) aligned = 0;  // the filesystem refused O_DIRECT after all: write buffered
+        else if (r < 0) { free(buf); c->syscall = "write"; return r; }
+      }
+      if (aligned < got) {
+        // The unaligned tail (or everything, if O_DIRECT was refused) goes through the page cache.
+        if (direct) { fcntl(dfd, F_SETFL, fl); direct = 0; }
+        int r = write_all_at(dfd, buf + aligned, got - aligned, off + (off_t)aligned);
+        if (r < 0) { free(buf); c->syscall = "write"; return r; }
+      }
+      off += (off_t)got;
+    }
+    free(buf);
+    c->method = direct ? "direct" : "copy";
+    return 0;
+  }
+  off_t off = 0;
+  while (off < size) {
+    ssize_t n = copy_file_range(sfd, &off, dfd, NULL, (size_t)(size - off), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+      n = sendfile(dfd, sfd, &off, (size_t)(size - off));
+      if (n < 0 && errno == EINTR) continue;
+    }
+    if (n <= 0) { c->syscall = "copy_file_range"; return n < 0 ? -errno : -EIO; }
+  }
+  c->method = "copy";
+  return 0;
+}
+
+static void cold_copy_execute(napi_env env, void *data) {
+  (void)env;
+  cold_copy *c = data;
+  c->where = c->dest;
+  int sfd = open(c->src, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (sfd < 0) { c->err = errno; c->syscall = "open"; c->where = c->src; return; }
+  struct stat st;
+  if (fstat(sfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    c->err = errno != 0 ? errno : EINVAL;
+    c->syscall = "fstat";
+    c->where = c->src;
+    close(sfd);
+    return;
+  }
+  int dfd = open(c->dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (dfd < 0) { c->err = errno; c->syscall = "open"; close(sfd); return; }
+  int r = cold_copy_fds(c, sfd, dfd, st.st_size);
+  close(sfd);
+  if (close(dfd) != 0 && r == 0) { r = -errno; c->syscall = "close"; }
+  if (r < 0) { c->err = -r; unlink(c->dest); }
+}
+
+static void cold_copy_complete(napi_env env, napi_status status, void *data) {
+  cold_copy *c = data;
+  if (status != napi_ok) {
+    napi_value msg, err;
+    napi_create_string_utf8(env, "copyColdFileAsync was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &err);
+    napi_reject_deferred(env, c->deferred, err);
+  } else if (c->err != 0) {
+    napi_reject_deferred(env, c->deferred, make_sys_error(env, c->err, c->syscall, c->where));
+  } else {
+    napi_value out;
+    napi_create_string_utf8(env, c->method, NAPI_AUTO_LENGTH, &out);
+    napi_resolve_deferred(env, c->deferred, out);
+  }
+  napi_delete_async_work(env, c->work);
+  free(c->src);
+  free(c->dest);
+  free(c);
+}
+
+static napi_value copy_cold_file_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char src[PATH_BUF], dest[PATH_BUF];
+  if (argc < 2 || !get_string(env, argv[0], src, sizeof src, "src") || !get_string(env, argv[1], dest, sizeof dest, "dest")) return NULL;
+  cold_copy *c = calloc(1, sizeof *c);
+  if (c == NULL || (c->src = strdup(src)) == NULL || (c->dest = strdup(dest)) == NULL) {
+    if (c != NULL) { free(c->src); free(c); }
+    throw_sys(env, ENOMEM, "malloc", src);
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &c->deferred, &promise);
+  napi_create_string_utf8(env, "sentinel:copyColdFileAsync", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, cold_copy_execute, cold_copy_complete, c, &c->work);
+  napi_queue_async_work(env, c->work);
+  return promise;
+}
+
 // notify(address, message): one AF_UNIX SOCK_DGRAM datagram, as sd_notify(3) sends it.
 // An address starting with '@' is in the abstract namespace.
 static napi_value notify(napi_env env, napi_callback_info info) {
@@ -686,6 +831,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"getFlagsMany", NULL, get_flags_many, NULL, NULL, NULL, napi_enumerable, NULL},
     {"getSealBitsMany", NULL, get_seal_bits_many, NULL, NULL, NULL, napi_enumerable, NULL},
     {"inspectFilesAsync", NULL, inspect_files_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"copyColdFileAsync", NULL, copy_cold_file_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"notify", NULL, notify, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

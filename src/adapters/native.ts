@@ -27,6 +27,11 @@ export interface NativeAddon {
    * expectedSizes[i] = -2 hashes any regular file of at most hashAnyMax bytes; `progress[0]`
    * counts the bytes hashed so far. Missing from addons built before it was added.
    */
+  /**
+   * Copies src to a new dest (0600) out of the page cache: reflink, else O_DIRECT writes, else an
+   * in-kernel copy; resolves with 'clone' | 'direct' | 'copy'. Missing from older builds.
+   */
+  copyColdFileAsync?(src: string, dest: string): Promise<string>;
   inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
 }
 
@@ -56,6 +61,15 @@ export function loadNative(): NativeAddon | null {
   const require = createRequire(import.meta.url);
   loaded = require(file) as NativeAddon;
   return loaded;
+}
+
+// Why: the vault's kept bundle is read again only by heal; copying it through the page cache costs a
+// gigabyte of fresh cache per gigabyte deployed and doubles what the durability sync must flush.
+// Resolves with how it was copied, or null when the addon is not built (the caller copies itself).
+export async function copyColdFile(src: string, dest: string): Promise<'clone' | 'direct' | 'copy' | null> {
+  const addon = loadNative();
+  if (addon === null || typeof addon.copyColdFileAsync !== 'function') return null;
+  return (await addon.copyColdFileAsync(src, dest)) as 'clone' | 'direct' | 'copy';
 }
 
 // Narrowing for errors thrown by the addon (and by node:fs, which has the same shape).

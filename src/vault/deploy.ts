@@ -11,6 +11,7 @@ import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
+import { copyColdFile } from '../adapters/native.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
   emit,
@@ -94,7 +95,9 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
 }
 
 // Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
-// filesystem), else copied (a reflink where the filesystem has them). Made durable by the one
+// filesystem), else copied out of the page cache (a reflink where the filesystem has them, else
+// O_DIRECT writes: the copy then neither competes with staging for fresh cache pages nor adds to
+// what the durability sync must flush). Made durable by the one
 // `sync -f` that follows staging. Returns whether the bundle was moved.
 async function storeBundleIn(src: string, dest: string, consume: boolean): Promise<boolean> {
   if (consume) {
@@ -106,7 +109,7 @@ async function storeBundleIn(src: string, dest: string, consume: boolean): Promi
       if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
     }
   }
-  await copyFile(src, dest, constants.COPYFILE_FICLONE);
+  if ((await copyColdFile(src, dest)) === null) await copyFile(src, dest, constants.COPYFILE_FICLONE);
   await chmod(dest, 0o444);
   return false;
 }
