@@ -2,6 +2,7 @@
 // and AF_UNIX datagrams for sd_notify. Callers fall back to chattr/lsattr when it is not built.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from './package-root.js';
 
@@ -32,6 +33,11 @@ export interface NativeAddon {
    * in-kernel copy; resolves with 'clone' | 'direct' | 'copy'. Missing from older builds.
    */
   copyColdFileAsync?(src: string, dest: string): Promise<string>;
+  /**
+   * Writes payload files from an open bundle fd into staging on `threads` libuv threads, hashing
+   * what it writes; one 48-byte record per file (layout in native/src/sentinel-native.c).
+   */
+  stageFilesAsync?(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
   inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
 }
 
@@ -70,6 +76,43 @@ export async function copyColdFile(src: string, dest: string): Promise<'clone' |
   const addon = loadNative();
   if (addon === null || typeof addon.copyColdFileAsync !== 'function') return null;
   return (await addon.copyColdFileAsync(src, dest)) as 'clone' | 'direct' | 'copy';
+}
+
+/** One payload file to stage: where it goes, where its bytes are in the bundle, its mode. */
+export interface StageItem {
+  dest: string;
+  offset: number;
+  size: number;
+  mode: number;
+}
+
+/** What staging one file gave: errno name (ENODATA: the bundle ended early), or bytes and SHA-256. */
+export type StagedResult = { ok: true; written: number; sha256: string } | { ok: false; errno: string | null };
+
+const errnoByNumber = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+// Why: a 1 GB deploy is bound by writing fresh page cache and by SHA-256 on one core; the addon
+// writes and hashes the payload files on every core (each file's digest is of the bytes written).
+// `errno: null` means the file was not reached because another failed first. Null without the addon.
+export async function stageFilesNative(bundleFd: number, items: readonly StageItem[], threads: number): Promise<StagedResult[] | null> {
+  const addon = loadNative();
+  if (addon === null || typeof addon.stageFilesAsync !== 'function') return null;
+  const offsets = new Float64Array(items.length);
+  const sizes = new Float64Array(items.length);
+  const modes = new Uint32Array(items.length);
+  items.forEach((it, i) => {
+    offsets[i] = it.offset;
+    sizes[i] = it.size;
+    modes[i] = it.mode;
+  });
+  const raw = await addon.stageFilesAsync(bundleFd, items.map((it) => it.dest).join('\0'), offsets, sizes, modes, threads);
+  const out: StagedResult[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const e = raw.readInt32LE(i * 48);
+    if (e === 0) out.push({ ok: true, written: raw.readDoubleLE(i * 48 + 8), sha256: raw.toString('hex', i * 48 + 16, i * 48 + 48) });
+    else out.push({ ok: false, errno: e < 0 ? null : (errnoByNumber.get(e) ?? `errno ${e}`) });
+  }
+  return out;
 }
 
 // Narrowing for errors thrown by the addon (and by node:fs, which has the same shape).

@@ -6,12 +6,15 @@ import { chmod, constants, copyFile, lstat, mkdir, open, rename, rm, writeFile }
 import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { FileEntry } from '../core/manifest.js';
 import { payloadLayout } from '../core/manifest.js';
 import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
-import { copyColdFile } from '../adapters/native.js';
+import { copyColdFile, stageFilesNative } from '../adapters/native.js';
+import { availableParallelism } from 'node:os';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
   emit,
@@ -51,6 +54,46 @@ function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
   else emit(ctx, { kind: 'reject', code: 'internal', path: bundlePath, detail: String(e) });
 }
 
+function stageErrorCode(errno: string): ErrorCode {
+  if (errno === 'ENOENT') return 'not-found';
+  if (errno === 'EPERM' || errno === 'EACCES') return 'not-permitted';
+  if (errno === 'EEXIST') return 'exists';
+  return 'io';
+}
+
+// The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
+// `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
+// of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
+// addon, bundle-file's streaming stagePayload does the same on this thread.
+async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number): Promise<void> {
+  const expectedEnd = bundle.payloadOffset + totalBytes;
+  if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
+  if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
+  const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
+  const results = await stageFilesNative(bundle.handle.fd, items, availableParallelism());
+  if (results === null) {
+    await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: f.dest })), totalBytes);
+    return;
+  }
+  let notReached = 0;
+  for (const [i, r] of results.entries()) {
+    const f = files[i]!;
+    if (!r.ok) {
+      if (r.errno === null) {
+        notReached += 1;
+        continue;
+      }
+      if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
+      throw new SentinelError(stageErrorCode(r.errno), `cannot write staged file: ${r.errno}`, { where: f.dest });
+    }
+    if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
+    if (r.sha256 !== f.entry.sha256) {
+      throw new SentinelError('hash-mismatch', `payload SHA-256 ${r.sha256} differs from the manifest's ${f.entry.sha256}`, { where: f.entry.path });
+    }
+  }
+  if (notReached > 0) throw new SentinelError('internal', `${notReached} payload file(s) were never staged`, { where: bundle.path });
+}
+
 /** Counts of what a staged release holds. */
 interface StageStats {
   files: number;
@@ -78,9 +121,9 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
     if (f.offset !== offset) throw new SentinelError('internal', `payload layout is not sequential at ${f.entry.path}`, { where: bundle.path });
     offset += f.entry.size;
   }
-  await stagePayload(
+  await writePayload(
     bundle,
-    layout.files.map((f) => ({ entry: f.entry, dest: join(files.tree, f.entry.path) })),
+    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: join(files.tree, f.entry.path) })),
     layout.totalBytes,
   );
   for (const e of v.manifest.entries) {
