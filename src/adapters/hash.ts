@@ -69,7 +69,7 @@ interface RunningJob {
 }
 
 // A pool of hashing workers, reused across calls (one verify, or the daemon's whole lifetime).
-// Workers boot at construction and idle workers are unref'd, so a forgotten close() does not keep
+// Workers boot on first use and idle workers are unref'd, so a forgotten close() does not keep
 // the process alive.
 export class HashPool {
   readonly size: number;
@@ -94,12 +94,9 @@ export class HashPool {
     }
     this.size = workers;
     this.bufferBytes = bufferBytes;
-    // Boot the workers now (unref'd): they come up while the caller reads and checks the manifest.
-    try {
-      this.spawn();
-    } catch {
-      // No compiled worker (running from src without a build): hashFiles reports it when called.
-    }
+    // Workers boot on the first hashFiles (or warmUp), not here: `vault verify` hashes natively and
+    // a pool that is never used must not cost two thread start-ups on a 2-core machine. The first
+    // job does not wait for them: this thread hashes until they are up (hashWhileWorkersStart).
   }
 
   // Starts the workers now rather than on the first call (benchmarks, daemon start-up).
