@@ -1,11 +1,12 @@
 // The vault's OpenSSL-backed Ed25519 verifier must agree with core's tweetnacl primitive on valid
-// signatures and on every kind of bad one (changed message, changed signature, other key).
+// signatures and on every kind of bad one (changed message, changed signature, other key), and its SHA-512 (release ids) with tweetnacl's.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { signDetached, verifyDetached } from '../src/core/signature.js';
 import { keyPairFromSeed } from '../src/core/keys.js';
-import { ed25519Verify } from '../src/vault/ed25519.js';
+import nacl from 'tweetnacl';
+import { ed25519Verify, sha512 } from '../src/vault/ed25519.js';
 
 test('ed25519Verify agrees with tweetnacl on good and bad signatures', () => {
   for (let i = 0; i < 50; i++) {
@@ -29,4 +30,9 @@ test('ed25519Verify agrees with tweetnacl on good and bad signatures', () => {
       assert.equal(ed25519Verify(m, s, k), expected);
     }
   }
+});
+
+test('the injected SHA-512 gives the same release id as tweetnacl', () => {
+  const bytes = new TextEncoder().encode('{"format":"omnimind-sentinel/manifest/v1"}');
+  assert.deepEqual(Buffer.from(sha512(bytes)), Buffer.from(nacl.hash(bytes)));
 });

@@ -13,7 +13,7 @@ import { verifySignedManifest } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
 import { fsyncDir } from '../adapters/bundle-file.js';
-import { ed25519Verify } from './ed25519.js';
+import { ed25519Verify, sha512 } from './ed25519.js';
 import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
@@ -168,7 +168,7 @@ export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptR
 // Why: a kept release is only trusted after its signatures verify against the policy and its id matches its name.
 export function verifyKeptRelease(ctx: VaultCtx, r: ReleaseBytes, policy: TrustPolicy): VerifiedManifest {
   const sigs = parseSignatures(r.signatureBytes, ctx.limits);
-  const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits, { verify: ed25519Verify });
+  const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits, { verify: ed25519Verify, sha512 });
   if (v.releaseId !== r.releaseId) throw new SentinelError('tampered', `release directory is named ${r.releaseId} but holds release ${v.releaseId}`, { where: r.dir });
   if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `release is bound to vault ${v.manifest.vaultId}`, { where: r.dir });
   return v;

@@ -39,7 +39,7 @@ import type { VaultCtx } from './context.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
-import { ed25519Verify } from './ed25519.js';
+import { ed25519Verify, sha512 } from './ed25519.js';
 
 // Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
 // or stale state file cannot re-open an older version (issue 2 point 4).
@@ -218,7 +218,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   }
   try {
     const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
-    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify });
+    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify, sha512 });
     if (kind === 'deploy') {
       checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
     } else {

@@ -12,6 +12,7 @@ import { releaseIdOf } from '../core/trust.js';
 import { HashPool } from '../adapters/hash.js';
 import { scanTree } from '../adapters/tree.js';
 import { writeBundle } from '../adapters/bundle-file.js';
+import { sha512 } from './ed25519.js';
 
 export interface CreateBundleOptions {
   keys: SecretKey[];
@@ -90,7 +91,7 @@ export async function createBundle(
     );
     return {
       path: opts.out,
-      releaseId: releaseIdOf(manifest, manifestBytes),
+      releaseId: releaseIdOf(manifest, manifestBytes, sha512),
       vaultId: opts.vaultId,
       version: opts.version,
       signers: [...new Set(opts.keys.map((k) => k.id))],
