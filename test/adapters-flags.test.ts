@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { isSentinelError } from '../src/core/errors.js';
+import { rejection } from './helpers/core-factory.js';
 import {
   FS_IMMUTABLE_FL, areImmutable, chattrFlagStore, defaultFlagStore, ioctlFlagStore, isImmutable, probeImmutableSupport, seal, sealTree,
   unseal, unsealTree,
@@ -39,16 +39,6 @@ function lsattrHasI(path: string): boolean {
   const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });
   assert.equal(r.status, 0, `lsattr -d ${path}: ${r.stderr}`);
   return (r.stdout.split(' ')[0] ?? '').includes('i');
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; where: string | undefined }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSentinelError(e), `expected a SentinelError, got ${String(e)}`);
-    return { code: e.code, where: e.where };
-  }
-  assert.fail('expected a rejection');
 }
 
 // A small release-like tree: nested dirs, files, a file symlink and a dir symlink.

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { isSentinelError } from '../src/core/errors.js';
+import { rejection } from './helpers/core-factory.js';
 import { HASH_BUFFER_BYTES, HashPool, sha256File } from '../src/adapters/hash.js';
 
 let dir = '';
@@ -23,16 +23,6 @@ function sha256sum(paths: string[]): Map<string, string> {
     out.set(rest.join('  '), digest ?? '');
   }
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; where: string | undefined }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSentinelError(e), `expected a SentinelError, got ${String(e)}`);
-    return { code: e.code, where: e.where };
-  }
-  assert.fail('expected a rejection');
 }
 
 before(() => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { isSentinelError } from '../src/core/errors.js';
+import { rejection } from './helpers/core-factory.js';
 import { scanTree } from '../src/adapters/tree.js';
 import { isRoot, needs } from './helpers/env.js';
 
@@ -24,16 +24,6 @@ function scratch(): string {
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; where: string | undefined }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSentinelError(e), `expected a SentinelError, got ${String(e)}`);
-    return { code: e.code, where: e.where };
-  }
-  assert.fail('expected a rejection');
-}
 
 describe('scanTree', () => {
   test('describes files, dirs and symlinks, sorted bytewise by relative path', async () => {

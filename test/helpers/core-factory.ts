@@ -168,6 +168,17 @@ export function throwsCode(fn: () => unknown, code: ErrorCode, where?: string | 
   else if (where !== undefined) assert.equal(caught.where, where);
 }
 
+// The code and where of the SentinelError a promise rejects with (fails if it resolves or throws something else).
+export async function rejection(p: Promise<unknown>): Promise<{ code: string; where: string | undefined }> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(isSentinelError(e), `expected a SentinelError, got ${String(e)}`);
+    return { code: e.code, where: e.where };
+  }
+  assert.fail('expected a rejection');
+}
+
 /** Bytes of a file under test/fixtures/core (tests run from dist/test). */
 export function coreFixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(new URL(`../../../test/fixtures/core/${name}`, import.meta.url)));
