@@ -200,6 +200,42 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Moves a consumed bundle back to where it came from, with its own mode. */
+async function putBack(from: string, to: string, mode: number): Promise<void> {
+  await rename(from, to).catch(() => undefined);
+  await chmod(to, mode).catch(() => undefined);
+}
+
+/** What a deploy had moved into the vault before it failed short of the swap. */
+interface Uncommitted {
+  dirName: string;
+  staged: string;
+  releaseMoved: boolean;
+  stagedBundle: string;
+  storedBundle: string;
+  bundleStored: boolean;
+  releaseId: string;
+}
+
+// Why: invariant 4 — a deploy that fails before the pointer swap must leave the vault as it was; a
+// release left in releases/ would count towards the highest version and refuse the same bundle again.
+async function undoUncommitted(ctx: VaultCtx, u: Uncommitted, consumed: { path: string; mode: number } | null): Promise<void> {
+  if (u.releaseMoved) await retireRelease(ctx, u.dirName);
+  else await removeTree(ctx, u.staged);
+  if (u.bundleStored) {
+    if (consumed !== null && !(await exists(consumed.path))) {
+      await withUnsealed(ctx, [ctx.layout.bundles], async () => {
+        await unsealPaths(ctx, [u.storedBundle]);
+        await putBack(u.storedBundle, consumed.path, consumed.mode);
+      });
+    }
+    await retireBundle(ctx, u.releaseId);
+  } else {
+    if (consumed !== null && (await exists(u.stagedBundle)) && !(await exists(consumed.path))) await putBack(u.stagedBundle, consumed.path, consumed.mode);
+    await rm(u.stagedBundle, { force: true });
+  }
+}
+
 /**
  * Deploys (kind `deploy`) or re-stages the live release from its stored bundle (kind `heal`).
  * The caller holds the vault lock.
@@ -209,89 +245,113 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   const { layout } = ctx;
   const previous = await readLiveDirName(ctx);
   let bundle: OpenedBundle;
-  let v: VerifiedManifest;
   try {
     bundle = await openBundle(bundlePath, ctx.limits);
   } catch (e) {
     rejectEvent(ctx, e, bundlePath);
     throw e;
   }
-  try {
-    const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
-    v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify, sha512 });
-    if (kind === 'deploy') {
-      checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
-    } else {
-      // Heal re-stages what is already live: same release, same vault; expiry does not apply (docs/VAULT.md).
-      if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `stored bundle is bound to vault ${v.manifest.vaultId}`, { where: bundlePath });
-      const live = previous === null ? null : parseReleaseDirName(previous);
-      if (live?.releaseId !== v.releaseId) throw new SentinelError('tampered', 'stored bundle is not the live release', { where: bundlePath });
-    }
-  } catch (e) {
-    await bundle.close();
-    rejectEvent(ctx, e, bundlePath);
-    throw e;
-  }
-  await step(ctx, 'verified');
-
-  const dirName = kind === 'deploy' ? v.releaseId : await nextHealName(ctx, v.releaseId);
-  if (await exists(layout.release(dirName))) {
-    await bundle.close();
-    throw new SentinelError('exists', 'a release with this id is already kept', { where: layout.release(dirName) });
-  }
-  const staged = join(layout.staging, dirName);
-  const stagedBundle = join(layout.staging, `${v.releaseId}.bundle`);
-  const storedBundle = layout.bundle(v.releaseId);
-  const storeBundle = kind === 'deploy' || !(await exists(storedBundle));
+  // A consumed bundle that is put back gets its own mode back (it is made 0444 while kept).
+  const consume = opts.consume === true;
+  const bundleMode = consume ? (await bundle.handle.stat()).mode & 0o7777 : 0;
+  let v: VerifiedManifest;
+  let dirName: string;
+  let staged: string;
+  let stagedBundle: string;
+  let storedBundle: string;
+  let storeBundle: boolean;
+  let movedIn = false;
   let stats: StageStats;
+  // The bundle's descriptor is closed on every path out of verification and staging.
   try {
-    await removeTree(ctx, staged);
-    await rm(stagedBundle, { force: true });
-    // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
-    const copied = storeBundle ? storeBundleIn(bundlePath, stagedBundle, opts.consume === true) : Promise.resolve(false);
-    const staging = stageRelease(bundle, v, staged);
-    // Both settle before any cleanup, so a failed staging never races a still-running copy.
-    const settled = await Promise.allSettled([staging, copied]);
-    for (const x of settled) if (x.status === 'rejected') throw x.reason;
-    stats = await staging;
-    await step(ctx, 'staged');
-    await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null);
-    const files = releaseFiles(staged);
-    await sealWholeTree(ctx, files.tree);
-    await sealPaths(ctx, [files.manifest, files.signatures]);
-    await step(ctx, 'sealed-release');
-  } catch (e) {
-    await bundle.close();
-    await removeTree(ctx, staged).catch(() => undefined);
-    if (opts.consume === true && storeBundle && (await exists(stagedBundle)) && !(await exists(bundlePath))) {
-      // A consumed bundle goes back where it came from when the deploy is rejected.
-      await rename(stagedBundle, bundlePath).catch(() => undefined);
+    try {
+      const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
+      v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify, sha512 });
+      if (kind === 'deploy') {
+        checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
+      } else {
+        // Heal re-stages what is already live: same release, same vault; expiry does not apply (docs/VAULT.md).
+        if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `stored bundle is bound to vault ${v.manifest.vaultId}`, { where: bundlePath });
+        const live = previous === null ? null : parseReleaseDirName(previous);
+        if (live?.releaseId !== v.releaseId) throw new SentinelError('tampered', 'stored bundle is not the live release', { where: bundlePath });
+      }
+    } catch (e) {
+      rejectEvent(ctx, e, bundlePath);
+      throw e;
     }
-    await rm(stagedBundle, { force: true }).catch(() => undefined);
-    if (isSentinelError(e) && exitCodeFor(e.code) === 1) rejectEvent(ctx, e, bundlePath);
-    throw e;
+    await step(ctx, 'verified');
+
+    dirName = kind === 'deploy' ? v.releaseId : await nextHealName(ctx, v.releaseId);
+    if (await exists(layout.release(dirName))) {
+      throw new SentinelError('exists', 'a release with this id is already kept', { where: layout.release(dirName) });
+    }
+    staged = join(layout.staging, dirName);
+    stagedBundle = join(layout.staging, `${v.releaseId}.bundle`);
+    storedBundle = layout.bundle(v.releaseId);
+    storeBundle = kind === 'deploy' || !(await exists(storedBundle));
+    try {
+      await removeTree(ctx, staged);
+      await rm(stagedBundle, { force: true });
+      // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
+      const copied = storeBundle ? storeBundleIn(bundlePath, stagedBundle, consume) : Promise.resolve(false);
+      const staging = stageRelease(bundle, v, staged);
+      // Both settle before any cleanup, so a failed staging never races a still-running copy.
+      const settled = await Promise.allSettled([staging, copied]);
+      movedIn = settled[1].status === 'fulfilled' && settled[1].value;
+      for (const x of settled) if (x.status === 'rejected') throw x.reason;
+      stats = await staging;
+      await step(ctx, 'staged');
+      await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null);
+      const files = releaseFiles(staged);
+      await sealWholeTree(ctx, files.tree);
+      await sealPaths(ctx, [files.manifest, files.signatures]);
+      await step(ctx, 'sealed-release');
+    } catch (e) {
+      await removeTree(ctx, staged).catch(() => undefined);
+      if (consume && storeBundle && (await exists(stagedBundle)) && !(await exists(bundlePath))) {
+        // A consumed bundle goes back where it came from when the deploy is rejected.
+        await putBack(stagedBundle, bundlePath, bundleMode);
+      }
+      await rm(stagedBundle, { force: true }).catch(() => undefined);
+      if (isSentinelError(e) && exitCodeFor(e.code) === 1) rejectEvent(ctx, e, bundlePath);
+      throw e;
+    }
+  } finally {
+    await bundle.close();
   }
-  await bundle.close();
 
   // Short windows: each parent is unsealed only for one rename and the seal of the moved entry.
+  // Until the swap nothing is committed: a failure here takes the release (and the bundle stored
+  // with it) out again, so the vault is as it was and the same bundle can be deployed later.
   const finalDir = layout.release(dirName);
-  await withUnsealed(ctx, [layout.releases], async () => {
-    await rename(staged, finalDir);
-    await sealPaths(ctx, [finalDir]);
-  });
-  await fsyncDir(layout.releases);
-  if (storeBundle) {
-    await withUnsealed(ctx, [layout.bundles], async () => {
-      if (await exists(storedBundle)) {
-        await unsealPaths(ctx, [storedBundle]);
-        await rm(storedBundle, { force: true });
-      }
-      await rename(stagedBundle, storedBundle);
-      await sealPaths(ctx, [storedBundle]);
+  let releaseMoved = false;
+  let bundleStored = false;
+  try {
+    await withUnsealed(ctx, [layout.releases], async () => {
+      await rename(staged, finalDir);
+      releaseMoved = true;
+      await sealPaths(ctx, [finalDir]);
     });
-    await fsyncDir(layout.bundles);
+    await fsyncDir(layout.releases);
+    if (storeBundle) {
+      await withUnsealed(ctx, [layout.bundles], async () => {
+        if (await exists(storedBundle)) {
+          await unsealPaths(ctx, [storedBundle]);
+          await rm(storedBundle, { force: true });
+        }
+        await rename(stagedBundle, storedBundle);
+        bundleStored = true;
+        await sealPaths(ctx, [storedBundle]);
+      });
+      await fsyncDir(layout.bundles);
+    }
+    await step(ctx, 'before-swap');
+  } catch (e) {
+    await undoUncommitted(ctx, { dirName, staged, releaseMoved, stagedBundle, storedBundle, bundleStored, releaseId: v.releaseId }, consume && movedIn ? { path: bundlePath, mode: bundleMode } : null).catch(
+      () => undefined,
+    );
+    throw e;
   }
-  await step(ctx, 'before-swap');
 
   const liveWindowMs = await swapLive(ctx, dirName);
   await step(ctx, 'swapped');

@@ -1,0 +1,60 @@
+// Error branches of deploy (invariant 4 and the brief's "every error branch"): a failure at any step
+// before the pointer swap leaves the vault as it was, staging empty, the bundle's fd closed and a
+// consumed bundle back where it came from, so the same bundle can be deployed again afterwards.
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { isRoot, needs } from './helpers/env.js';
+import { cleanupAll, closeDeps, makeVault, snapshot } from './helpers/vault-factory.js';
+import { openVault } from '../src/vault/index.js';
+
+after(() => cleanupAll());
+
+/** Descriptors of this process that are open on `path`. */
+function openFdsOn(path: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) out.push(fd);
+    } catch {
+      // The descriptor readdir itself used is gone by now.
+    }
+  }
+  return out;
+}
+
+const STEPS = ['verified', 'staged', 'sealed-release', 'before-swap'] as const;
+
+describe('deploy error branches before the swap', () => {
+  for (const at of STEPS) {
+    for (const consume of [false, true]) {
+      test(`a failure at "${at}"${consume ? ' (consumed bundle)' : ''}: vault unchanged, staging empty, fd closed, bundle kept, redeploy works`, async (t) => {
+        if (needs(t, isRoot(), 'root')) return;
+        const tv = await makeVault(`err-${at}-${consume ? 'c' : 'k'}`);
+        try {
+          await tv.vault.deploy((await tv.bundle(1)).path);
+          const b2 = await tv.bundle(2);
+          const bytes = readFileSync(b2.path);
+          const mode = statSync(b2.path).mode & 0o7777;
+          const before = snapshot(tv.path);
+          const failing = await openVault(tv.path, {
+            ...tv.deps,
+            hook: (s) => (s === at ? Promise.reject(new Error(`injected failure at ${s}`)) : Promise.resolve()),
+          });
+          await assert.rejects(failing.deploy(b2.path, { consume }), /injected failure/);
+          assert.deepEqual(snapshot(tv.path), before, 'vault changed by a failed deploy');
+          assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'staging left behind');
+          assert.deepEqual(openFdsOn(b2.path), [], 'bundle descriptor left open');
+          assert.deepEqual(readFileSync(b2.path), bytes, 'the bundle is back where it was');
+          assert.equal(statSync(b2.path).mode & 0o7777, mode, 'the bundle keeps its mode');
+          const r = await tv.vault.deploy(b2.path);
+          assert.equal(r.version, 2);
+          assert.equal((await tv.vault.verify()).ok, true);
+        } finally {
+          await closeDeps(tv.deps);
+        }
+      });
+    }
+  }
+});
