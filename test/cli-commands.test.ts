@@ -55,9 +55,12 @@ describe('cli: usage errors and help', () => {
     for (const args of [['no-such-command'], ['keygen'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', 'abc', '--out', '/tmp/x'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', '0', '--out', '/tmp/x'], ['deploy', '/tmp/b'], ['deploy', '/tmp/b', '--vault', '/tmp/v', '--socket', '/tmp/s'], ['sign', '/tmp', '--key', 'k', '--version', '1', '--out', '/tmp/x'], ['vault', 'manifest', '/tmp/v', '--format', 'md5'], ['sign-and-deploy', '/tmp', '--key', 'k', '--vault', '/tmp/v', '--expires-in', 'soon']]) {
       assertFails(await sentinel(args), 'usage');
     }
-    const j = await sentinel(['vault', 'verify', '--json']);
-    assertFails(j, 'usage');
-    assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; error: { code: string } }).error.code, 'usage');
+    assertFails(await sentinel(['status', '--socket', '/tmp/no-such-sentinel.sock', '--timeout', 'soon']), 'usage');
+    for (const args of [['vault', 'verify', '--json'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', 'abc', '--out', '/tmp/x', '--json']]) {
+      const j = await sentinel(args);
+      assertFails(j, 'usage');
+      assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; error: { code: string } }).error.code, 'usage', `${args.join(' ')}: stdout ${j.stdout}`);
+    }
   });
 
   it('--help of each command exits 0 and shows examples', async () => {

@@ -1,4 +1,5 @@
-// Argument parsers for commander options: bad values become 'usage' errors (exit 2) naming the flag.
+// Argument parsers for commander options: bad values become 'usage' errors (exit 2) naming the flag;
+// and the shared form of the examples in each command's --help.
 import { SentinelError } from '../core/errors.js';
 
 // `--version N`, `--threshold K`: a positive safe integer, nothing else.
@@ -20,4 +21,9 @@ export function parseDuration(value: string, flag = '--expires-in'): number {
   const ms = Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
   if (!Number.isSafeInteger(ms) || ms <= 0) throw new SentinelError('usage', `${flag} must be a positive duration, got '${value}'`, { where: flag });
   return ms;
+}
+
+// The "Examples:" block appended to a command's --help.
+export function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }

@@ -1,8 +1,8 @@
 // The daemon-side commands: `daemon`, `status`, `audit verify`, `install-units` (issue 3).
 import type { Command } from 'commander';
+import { examples, positiveInteger } from './args.js';
+import type { DaemonReply } from './daemon-reply.js';
 import { reportFailure, setJsonMode } from './failure.js';
-
-const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 interface DaemonFlags {
   config?: string;
@@ -44,14 +44,11 @@ function yesNo(v: unknown): string {
 }
 
 // Why: `sentinel status --socket PATH`: what the daemon reports about the vault, the watchdog and each target.
-async function runStatus(opts: { socket: string; json?: boolean; timeout: string }): Promise<number> {
+async function runStatus(opts: { socket: string; json?: boolean; timeout: number }): Promise<number> {
   const { sendRequest } = await import('../adapters/control-client.js');
-  const { SentinelError } = await import('../core/errors.js');
-  const reply = (await sendRequest(opts.socket, { op: 'status' }, { timeoutMs: Number(opts.timeout) })) as { ok: boolean; result?: Record<string, Record<string, unknown>>; error?: { code: string; message: string; where?: string } };
-  if (!reply.ok || reply.result === undefined) {
-    const err = reply.error ?? { code: 'internal', message: 'malformed reply' };
-    throw new SentinelError(err.code as 'internal', err.message, { where: err.where ?? opts.socket });
-  }
+  const { daemonError } = await import('./daemon-reply.js');
+  const reply = (await sendRequest(opts.socket, { op: 'status' }, { timeoutMs: opts.timeout })) as DaemonReply<Record<string, Record<string, unknown>>>;
+  if (reply.ok !== true || reply.result === undefined) throw daemonError(reply.error, opts.socket, 'malformed reply');
   const r = reply.result;
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify({ ok: true, ...r })}\n`);
@@ -116,9 +113,9 @@ export function registerDaemonCommands(program: Command): void {
     .command('status')
     .description('ask a running daemon about the vault, the watchdog and each target (with its PID)')
     .requiredOption('--socket <path>', 'control socket of the daemon')
-    .option('--timeout <ms>', 'how long to wait for the reply', '10000')
+    .option('--timeout <ms>', 'how long to wait for the reply', positiveInteger('--timeout'), 10_000)
     .option('--json', 'print the report as JSON on stdout')
-    .action(async (opts: { socket: string; json?: boolean; timeout: string }) => {
+    .action(async (opts: { socket: string; json?: boolean; timeout: number }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runStatus(opts);
     });

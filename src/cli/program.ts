@@ -2,11 +2,9 @@
 // loads its module on demand (fast --help, one clear line if a part is missing) and calls one function.
 import { Command, CommanderError, Option } from 'commander';
 import { SentinelError } from '../core/errors.js';
-import { positiveInteger } from './args.js';
+import { examples, positiveInteger } from './args.js';
 import { registerDaemonCommands } from './daemon-commands.js';
 import { reportFailure, setJsonMode } from './failure.js';
-
-const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 // Builds the whole `sentinel` program; exported so tests and the demo can inspect it.
 export function buildProgram(): Command {
@@ -183,12 +181,9 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.exitCode === 0) return 0;
-      if (e.code === 'commander.help' || e.code === 'commander.helpDisplayed') return 2;
-      if (process.argv.includes('--json')) setJsonMode(true);
-      return reportFailure(new SentinelError('usage', e.message.replace(/^error:\s*/, ''), { cause: e }));
-    }
-    return reportFailure(e);
+    if (e instanceof CommanderError && (e.exitCode === 0 || e.code === 'commander.help' || e.code === 'commander.helpDisplayed')) return e.exitCode === 0 ? 0 : 2;
+    // A failure before the action ran (commander, or an option parser such as positiveInteger) still owes --json its object.
+    if (argv.includes('--json')) setJsonMode(true);
+    return reportFailure(e instanceof CommanderError ? new SentinelError('usage', e.message.replace(/^error:\s*/, ''), { cause: e }) : e);
   }
 }

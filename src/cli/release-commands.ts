@@ -4,13 +4,14 @@ import { lstat, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
-import { ENVIRONMENT_CODES, INTEGRITY_CODES, SentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { SentinelError } from '../core/errors.js';
 import type { SecretKey } from '../core/keys.js';
 import { HashPool } from '../adapters/hash.js';
 import { createBundle, readVaultInfo } from '../vault/index.js';
 import type { DeployResult } from '../vault/index.js';
 import { parseDuration } from './args.js';
+import { daemonError } from './daemon-reply.js';
+import type { DaemonReply } from './daemon-reply.js';
 import { readSecretKeyFiles } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
@@ -50,18 +51,8 @@ function summarise(r: DeployResult, via: 'vault' | 'socket'): DeploySummary {
 const DEPLOY_TIMEOUT_MS = 10 * 60_000;
 const STATUS_TIMEOUT_MS = 10_000;
 
-const knownCodes = new Set<string>([...INTEGRITY_CODES, ...ENVIRONMENT_CODES]);
-
-// The daemon's error reply as the same one-line error the direct path would give.
-function daemonError(error: { code?: string; message?: string; where?: string } | undefined, socket: string, fallback: string): SentinelError {
-  const code: ErrorCode = error?.code !== undefined && knownCodes.has(error.code) ? (error.code as ErrorCode) : 'internal';
-  return new SentinelError(code, error?.message ?? fallback, { where: error?.where ?? socket });
-}
-
 /** Bundles up to this size travel inside the request (the daemon may run with PrivateTmp and not see our files). */
 const INLINE_BUNDLE_MAX_BYTES = 32 * 1024 * 1024;
-
-type DaemonReply<T> = { ok?: boolean; result?: T; error?: { code?: string; message?: string; where?: string } };
 
 // Deploys through the daemon: the bundle inline when small, else its absolute path (which the daemon must be able to read).
 async function deployViaSocket(socket: string, bundlePath: string): Promise<DeploySummary> {
