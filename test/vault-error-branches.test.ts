@@ -2,12 +2,13 @@
 // before the pointer swap leaves the vault as it was, staging empty, the bundle's fd closed and a
 // consumed bundle back where it came from, so the same bundle can be deployed again afterwards.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRoot, needs } from './helpers/env.js';
 import { cleanupAll, closeDeps, makeVault, snapshot } from './helpers/vault-factory.js';
 import { openVault } from '../src/vault/index.js';
+import { isSentinelError } from '../src/core/errors.js';
 
 after(() => cleanupAll());
 
@@ -57,4 +58,39 @@ describe('deploy error branches before the swap', () => {
       });
     }
   }
+});
+
+describe('the kept bundle is the verified one', () => {
+  test('a bundle file replaced after verification: the vault keeps the verified bytes (copy), or refuses (consume)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('err-swap');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      const b2 = await tv.bundle(2);
+      const bytes = readFileSync(b2.path);
+      const swapIn = (path: string) => {
+        const other = `${path}.other`;
+        writeFileSync(other, 'not the verified bundle');
+        renameSync(other, path);
+      };
+      const swapping = await openVault(tv.path, {
+        ...tv.deps,
+        hook: (s) => {
+          if (s === 'verified') swapIn(b2.path);
+          return Promise.resolve();
+        },
+      });
+      const before = snapshot(tv.path);
+      await assert.rejects(swapping.deploy(b2.path, { consume: true }), (e) => isSentinelError(e, 'tampered'));
+      assert.deepEqual(snapshot(tv.path), before, 'vault changed');
+      assert.equal(readFileSync(b2.path, 'utf8'), 'not the verified bundle', 'the file that was moved is put back');
+      writeFileSync(b2.path, bytes);
+      await swapping.deploy(b2.path);
+      assert.deepEqual(readFileSync(join(tv.path, 'bundles', `${b2.releaseId}.bundle`)), bytes, 'the kept bundle is the verified one');
+      assert.equal((await tv.vault.heal()).kind, 'heal');
+      assert.equal((await tv.vault.verify()).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
 });

@@ -140,19 +140,28 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
 // Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
 // filesystem), else copied out of the page cache (a reflink where the filesystem has them, else
 // O_DIRECT writes: the copy then neither competes with staging for fresh cache pages nor adds to
-// what the durability sync must flush). Made durable by the one
-// `sync -f` that follows staging. Returns whether the bundle was moved.
-async function storeBundleIn(src: string, dest: string, consume: boolean): Promise<boolean> {
+// what the durability sync must flush). Made durable by the one `sync -f` that follows staging.
+// What is kept is the verified file itself: the copy reads it through the open descriptor, and a
+// moved file must be that same inode (a file swapped in at the path after verification is refused).
+// Returns whether the bundle was moved.
+async function storeBundleIn(bundle: OpenedBundle, dest: string, consume: boolean): Promise<boolean> {
   if (consume) {
     try {
-      await rename(src, dest);
-      await chmod(dest, 0o444);
-      return true;
+      await rename(bundle.path, dest);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
     }
+    if (await exists(dest)) {
+      const [kept, verified] = await Promise.all([lstat(dest), bundle.handle.stat()]);
+      if (kept.ino !== verified.ino || kept.dev !== verified.dev) {
+        throw new SentinelError('tampered', 'the bundle file was replaced after its signature was verified', { where: bundle.path });
+      }
+      await chmod(dest, 0o444);
+      return true;
+    }
   }
-  if ((await copyColdFile(src, dest)) === null) await copyFile(src, dest, constants.COPYFILE_FICLONE);
+  const src = `/proc/self/fd/${bundle.handle.fd}`;
+  if ((await copyColdFile(src, dest)) === null) await copyFile(src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   await chmod(dest, 0o444);
   return false;
 }
@@ -293,7 +302,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
       await removeTree(ctx, staged);
       await rm(stagedBundle, { force: true });
       // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
-      const copied = storeBundle ? storeBundleIn(bundlePath, stagedBundle, consume) : Promise.resolve(false);
+      const copied = storeBundle ? storeBundleIn(bundle, stagedBundle, consume) : Promise.resolve(false);
       const staging = stageRelease(bundle, v, staged);
       // Both settle before any cleanup, so a failed staging never races a still-running copy.
       const settled = await Promise.allSettled([staging, copied]);
