@@ -48,6 +48,22 @@ describe('cli: keygen', () => {
     const b = JSON.parse((await sentinel(['keygen', '--out', join(base, 'b'), '--json'])).stdout) as { keyId: string };
     assert.notEqual(a.keyId, b.keyId);
   });
+
+  it('a full filesystem (ENOSPC while writing) leaves no half-written key file behind', async (t) => {
+    if (needs(t, root, 'root (mounts a 4 KiB tmpfs)')) return;
+    const mnt = tempDir('cli-full');
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', mnt], { encoding: 'utf8' });
+    assert.equal(m.status, 0, `mount tmpfs: ${m.stderr}`);
+    try {
+      writeFileSync(join(mnt, 'fill'), Buffer.alloc(4096));
+      const r = await sentinel(['keygen', '--out', join(mnt, 'k')]);
+      assertFails(r, 'io');
+      assert.match(r.errLines[0] ?? '', new RegExp(`\\(${join(mnt, 'k')}\\.key\\)$`), 'the error names the key file');
+      assert.deepEqual(readdirSync(mnt).sort(), ['fill'], 'neither k.key nor k.pub left behind');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
 });
 
 describe('cli: usage errors and help', () => {

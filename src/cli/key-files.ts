@@ -93,7 +93,12 @@ async function writeExclusive(path: string, text: string, mode: number): Promise
     await handle.chmod(mode);
     await handle.writeFile(text, 'utf8');
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (e) {
+    // A half-written key file would block the next keygen (O_EXCL) and hold no usable key: remove it.
+    await handle.close().catch(() => undefined);
+    await fs.rm(path, { force: true });
+    const errno = (e as NodeJS.ErrnoException).code;
+    throw new SentinelError('io', `cannot write the key file: ${errno ?? (e as Error).message}`, { where: path, cause: e });
   }
+  await handle.close();
 }
