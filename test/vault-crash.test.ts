@@ -162,6 +162,8 @@ describe('crash consistency (SIGKILL)', () => {
           await vault.heal();
         }
         await assertRecovered(tv, [1]);
+        const kept = (await (await openVault(tv.path, tv.deps)).status()).releases;
+        assert.deepEqual(kept.map((r) => r.live), [true], `only the live copy of the healed release is kept: ${kept.map((r) => r.releaseDir).join(', ')}`);
       } finally {
         await closeDeps(tv.deps);
       }

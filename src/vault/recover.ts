@@ -1,6 +1,6 @@
 // Recovery after a crash (invariant 3): the swap of `current` is the commit point, so recovery
 // removes whatever an interrupted operation left behind (staging/, current.tmp, a release moved into
-// releases/ but never made live, its bundle), makes sure `current` names a complete release, raises
+// releases/ but never made live, its bundle, a second copy of the live release left by a heal), makes sure `current` names a complete release, raises
 // the highest version to the live one, and re-applies +i where an interrupted operation lifted it.
 import { readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,6 +81,8 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise
   }
 
   // 3. Releases: one never made live and newer than highest.json is an interrupted deploy — undone.
+  // Another copy of the live release is an interrupted heal: the copy it staged (crash before the
+  // swap) or the tampered one it replaced (crash after it) — removed as the heal would have.
   const state = await readHighestState(ctx);
   let live: string | null = null;
   try {
@@ -88,9 +90,10 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise
   } catch {
     live = null;
   }
+  const liveId = live === null ? null : (parseReleaseDirName(live)?.releaseId ?? null);
   const { ok, broken } = await listKeptReleases(ctx);
   for (const r of ok) {
-    if (r.dirName !== live && r.manifest.version > state.version) {
+    if (r.dirName !== live && (r.manifest.version > state.version || r.releaseId === liveId)) {
       await retireRelease(ctx, r.dirName);
       report.removedReleases.push(r.dirName);
     }
