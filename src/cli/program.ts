@@ -57,36 +57,24 @@ export function buildProgram(): Command {
       const { runVaultVerify } = await import('./vault-commands.js');
       process.exitCode = await runVaultVerify(path, opts);
     });
-  vault
-    .command('status')
-    .description('show the live version, release id, signers, seal state and last deploy')
-    .argument('<vault>', 'vault directory')
-    .option('--json', 'print the status as JSON on stdout')
-    .action(async (path: string, opts: { json?: boolean }) => {
-      setJsonMode(opts.json === true);
-      const { runVaultStatus } = await import('./vault-commands.js');
-      await runVaultStatus(path, opts);
-    });
-  vault
-    .command('rollback')
-    .description('go back to the previous signed release still kept in the vault')
-    .argument('<vault>', 'vault directory')
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (path: string, opts: { json?: boolean }) => {
-      setJsonMode(opts.json === true);
-      const { runVaultRollback } = await import('./vault-commands.js');
-      await runVaultRollback(path, opts);
-    });
-  vault
-    .command('recover')
-    .description('finish or undo an interrupted deploy (crash, power loss) and re-seal')
-    .argument('<vault>', 'vault directory')
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (path: string, opts: { json?: boolean }) => {
-      setJsonMode(opts.json === true);
-      const { runVaultRecover } = await import('./vault-commands.js');
-      await runVaultRecover(path, opts);
-    });
+  // Three commands of one shape: VAULT [--json], one runner each in vault-commands.ts.
+  const vaultActions = [
+    ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus'],
+    ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback'],
+    ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover'],
+  ] as const;
+  for (const [name, description, jsonHelp, runner] of vaultActions) {
+    vault
+      .command(name)
+      .description(description)
+      .argument('<vault>', 'vault directory')
+      .option('--json', jsonHelp)
+      .action(async (path: string, opts: { json?: boolean }) => {
+        setJsonMode(opts.json === true);
+        const commands = await import('./vault-commands.js');
+        await commands[runner](path, opts);
+      });
+  }
   vault
     .command('manifest')
     .description('print the live signed manifest, e.g. for a cross-check with coreutils')
