@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFil
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRoot, needs } from './helpers/env.js';
-import { cleanupAll, closeDeps, makeVault, snapshot } from './helpers/vault-factory.js';
+import { cleanupAll, closeDeps, makeVault, run, snapshot } from './helpers/vault-factory.js';
 import { openVault } from '../src/vault/index.js';
 import { isSentinelError } from '../src/core/errors.js';
 
@@ -88,6 +88,30 @@ describe('the kept bundle is the verified one', () => {
       await swapping.deploy(b2.path);
       assert.deepEqual(readFileSync(join(tv.path, 'bundles', `${b2.releaseId}.bundle`)), bytes, 'the kept bundle is the verified one');
       assert.equal((await tv.vault.heal()).kind, 'heal');
+      assert.equal((await tv.vault.verify()).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+});
+
+describe('recovery follows only verified releases', () => {
+  test('with `current` gone, recovery points it at the newest release whose signatures verify, not at a planted one', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('err-repoint');
+    try {
+      const b1 = await tv.bundle(1);
+      await tv.vault.deploy(b1.path);
+      // A root attacker plants a copy of the release under a later-sorting name and removes the pointer.
+      const releases = join(tv.path, 'releases');
+      const planted = join(releases, 'r00000001-ffffffffffff');
+      run('chattr', ['-i', tv.path, releases]);
+      run('cp', ['-a', join(releases, b1.releaseId), planted]);
+      run('rm', [join(tv.path, 'current')]);
+      run('chattr', ['+i', releases, tv.path]);
+      const r = await tv.vault.recover();
+      assert.equal(r.repointedTo, b1.releaseId);
+      assert.equal(readlinkSync(join(tv.path, 'current')), `releases/${b1.releaseId}`);
       assert.equal((await tv.vault.verify()).ok, true);
     } finally {
       await closeDeps(tv.deps);

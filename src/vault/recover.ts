@@ -17,10 +17,11 @@ import {
   sealPaths,
   sealWholeTree,
   swapLive,
+  verifyKeptRelease,
   withUnsealed,
   writeHighestState,
 } from './context.js';
-import type { VaultCtx } from './context.js';
+import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { RecoveryReport } from './types.js';
 
@@ -38,6 +39,15 @@ async function exists(path: string): Promise<boolean> {
 export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
   const names = (await readdir(ctx.layout.staging)).filter((n) => n !== NAMES.lock);
   return names.length > 0 || (await exists(ctx.layout.currentTmp));
+}
+
+function verifies(ctx: VaultCtx, r: KeptReleaseInfo): boolean {
+  try {
+    verifyKeptRelease(ctx, r, ctx.config.trust);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Recovery; the caller holds the vault lock. `interrupted` (a crash was detected, or explicit recover) also re-applies flags. */
@@ -105,10 +115,11 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise
   }
   const kept = ok.filter((r) => !report.removedReleases.includes(r.dirName));
 
-  // 4. `current` must name a complete release; otherwise fall back to the newest complete one.
+  // 4. `current` must name a complete release; otherwise fall back to the newest complete one whose
+  // signatures verify against the vault's policy (nothing unverified is ever made live).
   const liveInfo = kept.find((r) => r.dirName === live);
   if (liveInfo === undefined) {
-    const fallback = kept[kept.length - 1];
+    const fallback = [...kept].reverse().find((r) => verifies(ctx, r));
     if (fallback !== undefined) {
       await swapLive(ctx, fallback.dirName);
       report.repointedTo = fallback.dirName;
