@@ -330,4 +330,14 @@ describe('cli: doctor and demo', () => {
     assert.ok(steps.length >= 10, `expected at least 10 passed steps, got ${steps.length}`);
     assert.deepEqual(own().filter((n) => !beforeDirs.has(n)), [], 'demo removes its temporary vault');
   });
+
+  it('a failed demo step is the one error line, with its own code and exit code (no CAP_LINUX_IMMUTABLE: not-permitted, 2)', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const own = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('sentinel-demo-'));
+    const beforeDirs = new Set(own());
+    const r = await sentinel(['demo', '--no-recovery'], { prefix: ['setpriv', '--inh-caps=-all', '--bounding-set=-linux_immutable'] });
+    assertFails(r, 'not-permitted');
+    assert.match(r.stdout, /^\u2718 \[2\//m, 'the vault init step is the one that failed');
+    assert.deepEqual(own().filter((n) => !beforeDirs.has(n)), [], 'demo removes its temporary vault after a failure too');
+  });
 });

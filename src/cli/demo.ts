@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { defaultFlagStore, FS_IMMUTABLE_FL, unsealTree } from '../adapters/flags.js';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { SecretKey } from '../core/keys.js';
-import { asSentinelError } from './failure.js';
+import { asSentinelError, reportFailure } from './failure.js';
 import { generateKeyFiles, readPublicKeyFile, readSecretKeyFile } from './key-files.js';
 import { signAndDeploy, signTree } from './release-commands.js';
 import { readVaultInfo } from '../vault/index.js';
@@ -198,11 +198,12 @@ const cross = '\u2718';
 export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: (line: string) => void } = {}): Promise<number> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const steps = opts.steps ?? vaultDemoSteps;
+  const sample = await findSampleTree();
   const root = await fs.mkdtemp(join(tmpdir(), 'sentinel-demo-'));
-  const ctx: DemoContext = { root, vault: join(root, 'vault'), sample: await findSampleTree(), keys: {}, extra: {}, say: (l) => out(`      ${l}`) };
+  const ctx: DemoContext = { root, vault: join(root, 'vault'), sample, keys: {}, extra: {}, say: (l) => out(`      ${l}`) };
   out(`omnimind-sentinel demo — temporary vault ${ctx.vault}`);
   out(`sample Φ-engine tree: ${ctx.sample}\n`);
-  let failed = false;
+  let failure: SentinelError | undefined;
   const started = performance.now();
   for (const [i, step] of steps.entries()) {
     const t0 = performance.now();
@@ -215,17 +216,18 @@ export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: 
     } catch (e) {
       out(`${cross} [${i + 1}/${steps.length}] ${step.title} (${(performance.now() - t0).toFixed(0)} ms)`);
       for (const l of buffered) out(l);
-      out(`      ${asSentinelError(e).toLine()}`);
-      failed = true;
+      const err = asSentinelError(e);
+      out(`      ${err.toLine()}`);
+      failure = new SentinelError(err.code, `demo step ${i + 1}/${steps.length} (${step.title}) failed: ${err.message}`, { where: err.where, cause: e });
       break;
     }
   }
   out('');
-  if (opts.keep === true) out(`kept ${root} (the vault stays sealed: lift +i with chattr -R -i before deleting it)`);
+  if (opts.keep === true) out(`kept ${root} (the vault stays sealed: chattr -R -f -i ${root} before deleting it)`);
   else await cleanUp(root);
-  out(failed ? `${cross} demo failed` : `${tick} demo finished: every step behaved as expected (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-  if (failed) process.stderr.write('sentinel: internal: the demo did not behave as expected (sentinel demo)\n');
-  return failed ? 1 : 0;
+  out(failure !== undefined ? `${cross} demo failed` : `${tick} demo finished: every step behaved as expected (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  // The failed step's own error is the one stderr line, so its code and the exit code agree.
+  return failure !== undefined ? reportFailure(failure) : 0;
 }
 
 // Lifts +i everywhere under the demo directory, then deletes it.
