@@ -2,11 +2,11 @@
 // before the pointer swap leaves the vault as it was, staging empty, the bundle's fd closed and a
 // consumed bundle back where it came from, so the same bundle can be deployed again afterwards.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRoot, needs } from './helpers/env.js';
-import { cleanupAll, closeDeps, makeVault, run, snapshot } from './helpers/vault-factory.js';
+import { cleanupAll, closeDeps, lsattrImmutable, makeVault, run, snapshot } from './helpers/vault-factory.js';
 import { openVault } from '../src/vault/index.js';
 import { isSentinelError } from '../src/core/errors.js';
 
@@ -114,6 +114,35 @@ describe('recovery follows only verified releases', () => {
       assert.equal(readlinkSync(join(tv.path, 'current')), `releases/${b1.releaseId}`);
       assert.equal((await tv.vault.verify()).ok, true);
     } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+});
+
+describe('pruning that fails', () => {
+  test('a kept release that cannot be moved out stays sealed', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('err-prune');
+    const staging = join(tv.path, 'staging');
+    try {
+      const b1 = await tv.bundle(1);
+      for (const b of [b1, await tv.bundle(2), await tv.bundle(3)]) await tv.vault.deploy(b.path);
+      const b4 = await tv.bundle(4);
+      // After the commit, staging/ refuses the move of the pruned release into it.
+      const blocking = await openVault(tv.path, {
+        ...tv.deps,
+        hook: (s) => {
+          if (s === 'highest-updated') run('chattr', ['+i', staging]);
+          return Promise.resolve();
+        },
+      });
+      await assert.rejects(blocking.deploy(b4.path));
+      run('chattr', ['-i', staging]);
+      rmSync(join(staging, '.lock'), { force: true });
+      assert.ok(lsattrImmutable(join(tv.path, 'releases', b1.releaseId)), 'the release that was not pruned is still +i');
+      assert.ok(lsattrImmutable(join(tv.path, 'releases')));
+    } finally {
+      run('chattr', ['-i', staging]);
       await closeDeps(tv.deps);
     }
   });

@@ -231,6 +231,17 @@ export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> 
   return t1 - t0;
 }
 
+/** Unseals one entry for an act that moves or removes it; if the act fails, the entry is sealed again. */
+async function withEntryUnsealed(ctx: VaultCtx, entry: string, act: () => Promise<void>): Promise<void> {
+  await unsealPaths(ctx, [entry]);
+  try {
+    await act();
+  } catch (e) {
+    await sealPaths(ctx, [entry]).catch(() => undefined);
+    throw e;
+  }
+}
+
 /** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
 export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
   const src = ctx.layout.release(dirName);
@@ -241,10 +252,7 @@ export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<voi
     throw e;
   }
   const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
-  await withUnsealed(ctx, [ctx.layout.releases], async () => {
-    await unsealPaths(ctx, [src]);
-    await rename(src, trash);
-  });
+  await withUnsealed(ctx, [ctx.layout.releases], () => withEntryUnsealed(ctx, src, () => rename(src, trash)));
   await fsyncDir(ctx.layout.releases);
   await removeTree(ctx, trash);
 }
@@ -257,10 +265,7 @@ export async function retireBundle(ctx: VaultCtx, releaseId: string): Promise<vo
   } catch {
     return;
   }
-  await withUnsealed(ctx, [ctx.layout.bundles], async () => {
-    await unsealPaths(ctx, [file]);
-    await rm(file, { force: true });
-  });
+  await withUnsealed(ctx, [ctx.layout.bundles], () => withEntryUnsealed(ctx, file, () => rm(file, { force: true })));
 }
 
 export async function writeFileDurable(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
