@@ -64,6 +64,16 @@ export async function isSealed(ctx: VaultCtx, path: string): Promise<boolean> {
   return ((await ctx.deps.flags.getFlags(path)) & FS_IMMUTABLE_FL) !== 0;
 }
 
+/** Whether anything (a symlink included, never followed) exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes a tree that may hold +i files: flags lifted first, then deleted. Missing is fine. */
 export async function removeTree(ctx: VaultCtx, path: string): Promise<void> {
   try {

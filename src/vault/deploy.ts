@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
   emit,
+  exists,
   listKeptReleases,
   listReleaseDirs,
   readHighestState,
@@ -198,15 +199,6 @@ async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
     if (p !== null && p.releaseId === releaseId) n = Math.max(n, p.heal);
   }
   return `${releaseId}.h${n + 1}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Moves a consumed bundle back to where it came from, with its own mode. */

@@ -2,11 +2,12 @@
 // removes whatever an interrupted operation left behind (staging/, current.tmp, a release moved into
 // releases/ but never made live, its bundle, a second copy of the live release left by a heal), makes sure `current` names a complete release, raises
 // the highest version to the live one, and re-applies +i where an interrupted operation lifted it.
-import { readdir, rm, lstat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import {
   emit,
+  exists,
   isSealed,
   listKeptReleases,
   readHighestState,
@@ -24,15 +25,6 @@ import {
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { RecoveryReport } from './types.js';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Why: leftovers to clean up. Flags are re-applied only after a real crash (a stale lock), so a file an
 // attacker drops into staging/ cannot make a read-only `verify` re-seal (and so hide) a lifted flag.
