@@ -247,6 +247,25 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
   });
 });
 
+describe('cli: the one error line holds against hostile names', () => {
+  it('vault verify: an extra file whose name holds a newline still gives one stderr line', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const dir = tempDir('cli-newline');
+    const keys = writeKeyFiles(dir, 'release', testKey('cli-newline'));
+    const vault = join(dir, 'vault');
+    writeTree(join(dir, 'src'), sampleTree('newline'));
+    assertOk(await sentinel(['vault', 'init', vault, '--trust', keys.pub]));
+    assertOk(await sentinel(['sign-and-deploy', join(dir, 'src'), '--key', keys.key, '--vault', vault]));
+    const tree = liveTree(vault);
+    assert.equal(spawnSync('chattr', ['-i', tree]).status, 0);
+    writeFileSync(join(tree, 'evil\nsentinel: ok: forged second line'), '');
+    assert.equal(spawnSync('chattr', ['+i', tree]).status, 0);
+    const r = await sentinel(['vault', 'verify', vault]);
+    assertFails(r, 'tampered');
+    assert.match(r.errLines[0] ?? '', /evil sentinel: ok: forged second line/);
+  });
+});
+
 describe('cli: --socket forms through a real daemon', () => {
   it('sign-and-deploy --socket picks the next version; deploy --socket of an older bundle is refused with one line', async (t) => {
     if (needs(t, root, 'root')) return;

@@ -7,7 +7,7 @@ import { loadNative } from '../adapters/native.js';
 import { checkEbpfSupport } from '../adapters/bpftrace.js';
 import { probeProtectionSupport } from '../daemon/protection/index.js';
 import { SentinelError, isSentinelError } from '../core/errors.js';
-import { failureJson } from './failure.js';
+import { failureJson, printErrorLine } from './failure.js';
 import { printJson, printLines } from './output.js';
 
 /** ok: works; missing: absent, with a fix; degraded: works in a reduced way, with a fix. */
@@ -155,6 +155,6 @@ export async function runDoctor(opts: { vaultDir?: string; json?: boolean }): Pr
       vaultReady ? 'the vault can work on this host' : 'the vault cannot work on this host until the missing items above are fixed',
     );
   }
-  if (err !== undefined) process.stderr.write(`sentinel: ${err.toLine()}\n`);
+  if (err !== undefined) printErrorLine(err);
   return vaultReady ? 0 : 2;
 }

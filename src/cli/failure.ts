@@ -41,9 +41,14 @@ export function failureJson(err: SentinelError): { ok: false; error: { code: str
 export function reportFailure(e: unknown): 1 | 2 {
   const err = asSentinelError(e);
   if (jsonMode) process.stdout.write(`${JSON.stringify(failureJson(err))}\n`);
-  process.stderr.write(`sentinel: ${oneLine(err.toLine())}\n`);
+  printErrorLine(err);
   if (process.env.SENTINEL_DEBUG === '1' && e instanceof Error && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
   return exitCodeFor(err.code);
+}
+
+// The one stderr line of a failure, for commands that print their own report first (verify, doctor).
+export function printErrorLine(err: SentinelError): void {
+  process.stderr.write(`sentinel: ${oneLine(err.toLine())}\n`);
 }
 
 /** Keeps the promise of "one line": embedded newlines in a message are folded. */

@@ -5,7 +5,7 @@ import { SentinelError, exitCodeFor } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { TrustPolicy } from '../core/trust.js';
 import type { VaultStatus, VerifyReport } from '../vault/types.js';
-import { failureJson } from './failure.js';
+import { failureJson, printErrorLine } from './failure.js';
 import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
 import { createVault, withVault } from './vault-access.js';
@@ -40,7 +40,7 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
   const err = new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
   if (json) printJson({ ...report, error: failureJson(err).error });
   else printLines(...describeVerify(path, report));
-  process.stderr.write(`sentinel: ${err.toLine()}\n`);
+  printErrorLine(err);
   return exitCodeFor(err.code);
 }
 
