@@ -91,8 +91,8 @@ export function buildProgram(): Command {
     .description('sign a directory tree into one bundle file for a vault')
     .argument('<src_dir>', 'release tree to sign')
     .requiredOption('--key <key...>', 'secret key file(s); one signature each')
-    .option('--vault-id <id>', 'id of the vault the bundle is for')
-    .option('--vault <vault>', 'take the vault id from this vault')
+    .option('--vault-id <id>', 'id of the vault the bundle is for (this or --vault)')
+    .option('--vault <vault>', 'take the vault id from this vault (this or --vault-id)')
     .requiredOption('--version <n>', 'release version (greater than the vault\'s current one)', positiveInteger('--version'))
     .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
     .requiredOption('--out <bundle>', 'bundle file to write (never overwritten)')
@@ -108,8 +108,8 @@ export function buildProgram(): Command {
     .command('deploy')
     .description('verify a bundle completely, then stage, seal and swap it in as the live release')
     .argument('<bundle>', 'bundle file')
-    .option('--vault <vault>', 'deploy directly into this vault')
-    .option('--socket <path>', 'ask the running daemon to deploy it')
+    .option('--vault <vault>', 'deploy directly into this vault (this or --socket)')
+    .option('--socket <path>', 'ask the running daemon to deploy it (this or --vault)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
     .action(async (bundle: string, opts: { vault?: string; socket?: string; json?: boolean }) => {
@@ -123,8 +123,8 @@ export function buildProgram(): Command {
     .description('sign a tree and deploy it in one go; the version defaults to the highest the vault has seen + 1')
     .argument('<src_dir>', 'release tree to sign')
     .requiredOption('--key <key...>', 'secret key file(s); one signature each')
-    .option('--vault <vault>', 'deploy directly into this vault')
-    .option('--socket <path>', 'deploy through the running daemon')
+    .option('--vault <vault>', 'deploy directly into this vault (this or --socket)')
+    .option('--socket <path>', 'deploy through the running daemon (this or --vault)')
     .option('--version <n>', 'release version (default: highest version the vault has seen + 1)', positiveInteger('--version'))
     .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
     .option('--json', 'print the result as JSON on stdout')
@@ -151,7 +151,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('show the whole mission on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused) and a sample backend on port 8000 killed and hung, then recovered')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
-    .option('--no-recovery', 'skip the backend kill/hang recovery part (needs root, bpftrace or /proc polling, python3)')
+    .option('--no-recovery', 'skip the backend kill/hang recovery part (that part needs root, python3, and bpftrace or /proc polling)')
     .action(async (opts: { keep?: boolean; recovery: boolean }) => {
       const { runDemo, vaultDemoSteps } = await import('./demo.js');
       const { recoveryDemoSteps } = await import('./demo-recovery.js');
