@@ -36,3 +36,24 @@ test('the injected SHA-512 gives the same release id as tweetnacl', () => {
   const bytes = new TextEncoder().encode('{"format":"omnimind-sentinel/manifest/v1"}');
   assert.deepEqual(Buffer.from(sha512(bytes)), Buffer.from(nacl.hash(bytes)));
 });
+
+test('a non-canonical S (S + L, RFC 8032 5.1.7) is refused by both primitives', () => {
+  // L, the order of the Ed25519 base point, little-endian.
+  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+  for (let i = 0; i < 20; i++) {
+    const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+    const msg = new Uint8Array(randomBytes(40));
+    const sig = signDetached(msg, kp.secret.secretKey);
+    const malleated = Uint8Array.from(sig);
+    let carry = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = (malleated[32 + j] ?? 0) + (L[j] ?? 0) + carry;
+      malleated[32 + j] = v & 0xff;
+      carry = v >> 8;
+    }
+    assert.equal(carry, 0, 'S + L fits 256 bits (S < L < 2^253)');
+    assert.equal(verifyDetached(msg, sig, kp.public.key), true);
+    assert.equal(verifyDetached(msg, malleated, kp.public.key), false, 'core primitive accepted S + L');
+    assert.equal(ed25519Verify(msg, malleated, kp.public.key), false);
+  }
+});

@@ -32,9 +32,27 @@ export function signDetached(message: Uint8Array, secretKey: Uint8Array): Uint8A
 /** An Ed25519 (RFC 8032) verification primitive; an outer layer may inject a native one, tweetnacl is the default. */
 export type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
 
+/** The Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493, little-endian. */
+const GROUP_ORDER_LE = [
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/** RFC 8032 5.1.7: S (the signature's second half, little-endian) must be below L; tweetnacl does not check it. */
+function isCanonicalS(signature: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const s = signature[32 + i]!;
+    const l = GROUP_ORDER_LE[i]!;
+    if (s !== l) return s < l;
+  }
+  return false;
+}
+
 // The primitive: true only for a valid signature; wrong lengths are simply invalid, never an exception.
+// A non-canonical S (S + L verifies the same equation) is refused, as RFC 8032 and OpenSSL do.
 export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
+  if (!isCanonicalS(signature)) return false;
   return nacl.sign.detached.verify(message, signature, publicKey);
 }
 
