@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { ProtectionLog } from '../src/daemon/protection/index.js';
+import { waitFor as pollUntil } from './helpers/wait.js';
 
 // Two test files run in parallel: every cgroup and token gets the pid and random bytes.
 export function uniqueName(prefix: string): string {
@@ -21,15 +22,9 @@ export async function killAndReap(children: ChildProcess[]): Promise<void> {
   );
 }
 
-// A bounded poll for states with no event to wait on (a score in /proc); fails with what it waited for.
+// The shared bounded poll; a probe that throws (a /proc entry not there yet) counts as "not yet".
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return pollUntil(what, timeoutMs, () => probe().catch(() => undefined), 25);
 }
 
 // Tests that do not look at the log.

@@ -82,16 +82,7 @@ export async function startTestDaemon(label: string, extra: Record<string, unkno
   return { handle, tv: files.tv, dir: files.dir, socket: files.socket, auditPath: files.auditPath, configPath: files.configPath, pubPath: files.pubPath, logLines, bundle: files.bundle };
 }
 
-/** Polls `probe` every 20 ms until it returns non-null; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | null | Promise<T | null>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${String(timeoutMs)} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './wait.js';
 
 const LISTENER = `
 import socket, sys, json
