@@ -3,7 +3,7 @@
 // no-immutable-support on ramfs, not-permitted without CAP_LINUX_IMMUTABLE.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,23 +16,16 @@ import {
 } from '../src/adapters/flags.js';
 import type { FlagStore } from '../src/adapters/flags.js';
 import { isRoot, needs } from './helpers/env.js';
+import { makeTempDir, removeTempDirs } from './helpers/temp.js';
 
-const dirs: string[] = [];
 const mounts: string[] = [];
 const haveChattr = spawnSync('chattr', ['-V'], { encoding: 'utf8' }).error === undefined;
 
-function scratch(base = tmpdir()): string {
-  const d = mkdtempSync(join(base, 'sentinel-flags-'));
-  dirs.push(d);
-  return d;
-}
+const scratch = (base?: string): string => makeTempDir('flags', base);
 
 after(() => {
   for (const m of mounts) spawnSync('umount', ['-l', m]);
-  for (const d of dirs) {
-    spawnSync('chattr', ['-R', '-f', '-i', d]);
-    rmSync(d, { recursive: true, force: true });
-  }
+  removeTempDirs();
 });
 
 function lsattrHasI(path: string): boolean {

@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -12,23 +12,13 @@ import type { TestContext } from 'node:test';
 import { loadNative } from '../src/adapters/native.js';
 import type { NativeAddon, NativeSystemError } from '../src/adapters/native.js';
 import { isRoot, needs } from './helpers/env.js';
+import { makeTempDir, removeTempDirs } from './helpers/temp.js';
 
 const FS_IMMUTABLE_FL = 0x10;
 const addon = loadNative();
-const dirs: string[] = [];
+const scratch = (base?: string): string => makeTempDir('native', base);
 
-function scratch(base = tmpdir()): string {
-  const d = mkdtempSync(join(base, 'sentinel-native-'));
-  dirs.push(d);
-  return d;
-}
-
-after(() => {
-  for (const d of dirs) {
-    spawnSync('chattr', ['-R', '-f', '-i', d]);
-    rmSync(d, { recursive: true, force: true });
-  }
-});
+after(() => removeTempDirs());
 
 function lsattrLetters(path: string): string {
   const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });

@@ -3,27 +3,19 @@
 // unreadable file or directory (made real by scanning as user nobody).
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { rejection } from './helpers/core-factory.js';
 import { scanTree } from '../src/adapters/tree.js';
 import { isRoot, needs } from './helpers/env.js';
+import { makeTempDir, removeTempDirs } from './helpers/temp.js';
 
-const dirs: string[] = [];
+const scratch = (): string => makeTempDir('tree');
 
-function scratch(): string {
-  const d = mkdtempSync(join(tmpdir(), 'sentinel-tree-'));
-  dirs.push(d);
-  return d;
-}
-
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(() => removeTempDirs());
 
 describe('scanTree', () => {
   test('describes files, dirs and symlinks, sorted bytewise by relative path', async () => {

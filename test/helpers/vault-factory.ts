@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultFlagStore, FS_IMMUTABLE_FL } from '../../src/adapters/flags.js';
 import { HashPool } from '../../src/adapters/hash.js';
@@ -13,28 +13,21 @@ import type { CreatedBundle } from '../../src/vault/sign.js';
 import { initVault } from '../../src/vault/index.js';
 import type { Vault, VaultDeps, VaultEvent } from '../../src/vault/index.js';
 import { testKey, T0, ONE_YEAR_LATER } from './core-factory.js';
+import { makeTempDir, removeSealed, removeTempDirs } from './temp.js';
 import type { TestKey, TreeSpec } from './core-factory.js';
 
 export { testKey, T0, ONE_YEAR_LATER };
 export type { TestKey, TreeSpec };
 
-/** Directories made by this test file; `cleanupAll()` in an `after` hook removes them (flags lifted first). */
-const made: string[] = [];
+export { removeSealed };
 
+/** A directory under /tmp that `cleanupAll()` in an `after` hook removes (flags lifted first). */
 export function tempDir(label: string): string {
-  const d = mkdtempSync(join('/tmp', `sentinel-vault-${label}-`));
-  made.push(d);
-  return d;
-}
-
-// Lifts +i from everything below `path` (symlinks make chattr -R exit 1; -f keeps it quiet) and deletes it.
-export function removeSealed(path: string): void {
-  spawnSync('chattr', ['-R', '-f', '-i', path]);
-  rmSync(path, { recursive: true, force: true });
+  return makeTempDir(`vault-${label}`, '/tmp');
 }
 
 export function cleanupAll(): void {
-  for (const d of made.splice(0)) removeSealed(d);
+  removeTempDirs();
 }
 
 /** Writes a tree spec under `root` (created). */
