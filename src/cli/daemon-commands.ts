@@ -115,6 +115,7 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('--socket <path>', 'control socket of the daemon')
     .option('--timeout <ms>', 'how long to wait for the reply', positiveInteger('--timeout'), 10_000)
     .option('--json', 'print the report as JSON on stdout')
+    .addHelpText('after', examples(['sentinel status --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel status --socket /run/omnimind-sentinel/sentinel.sock --json']))
     .action(async (opts: { socket: string; json?: boolean; timeout: number }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runStatus(opts);
@@ -126,6 +127,7 @@ export function registerDaemonCommands(program: Command): void {
     .description('check the hash chain of an audit log (exit 1 with the line number of the first break)')
     .argument('<file>', 'audit log file')
     .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel audit verify /var/log/omnimind-sentinel/audit.log']))
     .action(async (file: string, opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runAuditVerify(file, opts);
@@ -140,6 +142,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--cli <path>', 'sentinel CLI script for ExecStart (default: this one)')
     .option('--no-reload', 'do not run systemctl daemon-reload afterwards')
     .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', examples(['sentinel install-units', 'sentinel install-units --uninstall']))
     .action(async (opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runInstallUnits(opts);

@@ -69,6 +69,7 @@ export function buildProgram(): Command {
       .description(description)
       .argument('<vault>', 'vault directory')
       .option('--json', jsonHelp)
+      .addHelpText('after', examples([`sentinel vault ${name} /var/lib/omnimind/phi-engine`]))
       .action(async (path: string, opts: { json?: boolean }) => {
         setJsonMode(opts.json === true);
         const commands = await import('./vault-commands.js');
@@ -152,6 +153,7 @@ export function buildProgram(): Command {
     .description('show the whole mission on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused) and a sample backend on port 8000 killed and hung, then recovered')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
     .option('--no-recovery', 'skip the backend kill/hang recovery part (that part needs root, python3, and bpftrace or /proc polling)')
+    .addHelpText('after', examples(['sentinel demo', 'sentinel demo --keep --no-recovery']))
     .action(async (opts: { keep?: boolean; recovery: boolean }) => {
       const { runDemo, vaultDemoSteps } = await import('./demo.js');
       const { recoveryDemoSteps } = await import('./demo-recovery.js');
