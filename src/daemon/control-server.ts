@@ -11,7 +11,10 @@ export interface ControlServerOptions {
   /** Group allowed to connect (mode 0660); without it the socket is 0600 (root only). */
   group?: string;
   maxRequestBytes: number;
+  /** How long a client has to send its request line, and afterwards to read the reply and close. */
   requestTimeoutMs: number;
+  /** Connections served at once; one more is answered `busy` (each may buffer up to maxRequestBytes). */
+  maxClients: number;
   log: Logger;
   handle(request: ControlRequest): Promise<unknown>;
 }
@@ -58,9 +61,15 @@ export class ControlServer {
 
   constructor(private readonly opts: ControlServerOptions) {}
 
+  /** Connections open right now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
   async listen(): Promise<void> {
     const { socketPath } = this.opts;
     await mkdir(dirname(socketPath), { recursive: true, mode: 0o750 });
+    const gid = this.opts.group === undefined ? null : await groupId(this.opts.group);
     await clearStaleSocket(socketPath);
     const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
     const oldMask = process.umask(0o177);
@@ -77,22 +86,39 @@ export class ControlServer {
     } finally {
       process.umask(oldMask);
     }
-    if (this.opts.group !== undefined) {
-      await chown(socketPath, 0, await groupId(this.opts.group));
-      await chmod(socketPath, 0o660);
-    } else {
-      await chmod(socketPath, 0o600);
+    try {
+      if (gid !== null) {
+        await chown(socketPath, 0, gid);
+        await chmod(socketPath, 0o660);
+      } else {
+        await chmod(socketPath, 0o600);
+      }
+    } catch (cause) {
+      // Bound but not usable as configured: do not leave a listening socket (nor its file) behind.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await unlink(socketPath).catch(() => undefined);
+      throw new SentinelError('io', 'cannot set the control socket owner and mode', { where: socketPath, cause });
     }
     server.on('error', (err) => this.opts.log.error({ event: 'control-error', err: err.message }, 'control socket error'));
     this.server = server;
   }
 
   private serve(socket: Socket): void {
+    socket.on('error', () => undefined);
+    if (this.sockets.size >= this.opts.maxClients) {
+      socket.resume();
+      socket.end(`${JSON.stringify(errorReply(new SentinelError('busy', `too many control clients at once (${String(this.opts.maxClients)})`, { where: 'control socket' })))}\n`);
+      setTimeout(() => socket.destroy(), this.opts.requestTimeoutMs).unref();
+      return;
+    }
     this.sockets.add(socket);
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
     let handled = false;
+    let timer = setTimeout(() => {
+      reply(errorReply(new SentinelError('usage', `no complete request line within ${String(this.opts.requestTimeoutMs)} ms`, { where: 'request' })));
+    }, this.opts.requestTimeoutMs);
     const reply = (r: ControlReply): void => {
       if (done) return;
       done = true;
@@ -100,19 +126,20 @@ export class ControlServer {
       this.served++;
       socket.removeAllListeners('data');
       socket.resume();
-      if (!socket.destroyed) socket.end(`${JSON.stringify(r)}\n`);
+      if (socket.destroyed) return;
+      socket.end(`${JSON.stringify(r)}\n`);
+      // A client that neither reads nor closes (half-open) must not hold the connection for ever.
+      timer = setTimeout(() => socket.destroy(), this.opts.requestTimeoutMs);
     };
-    const timer = setTimeout(() => {
-      reply(errorReply(new SentinelError('usage', `no complete request line within ${String(this.opts.requestTimeoutMs)} ms`, { where: 'request' })));
-    }, this.opts.requestTimeoutMs);
     socket.on('close', () => {
       clearTimeout(timer);
       this.sockets.delete(socket);
     });
-    socket.on('error', () => undefined);
     const handleLine = (line: Buffer): void => {
       if (handled) return;
       handled = true;
+      // The request arrived in time; handling it (a queued deploy, a long verify) is not bounded by requestTimeoutMs.
+      clearTimeout(timer);
       let value: unknown;
       try {
         value = JSON.parse(line.toString('utf8'));

@@ -188,7 +188,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       }
     }
   };
-  const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, log, handle });
+  const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, maxClients: config.limits.maxClients, log, handle });
 
   const tamperOptions = (c: DaemonConfig) => ({ vaultPath: vault.path, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
   const tamper = new TamperWatch(sentinel, log, tamperOptions(config));
