@@ -98,7 +98,7 @@ const FLAG_IOCTLS = ['0x40086602', '0x401c5820'];
 // Why: chattr raises no inotify event, so without this a bare `chattr -i` is seen only by the periodic flag audit.
 // A tracepoint pair reports each completed flag-changing ioctl by another process (throttled in the kernel to one
 // line per 20 ms); the caller re-checks the flags. Resolves once attached; rejects when bpftrace cannot attach.
-export function watchFlagChanges(opts: { ownPid: number; binary?: string; attachTimeoutMs?: number; onChange: (pid: number, comm: string) => void; onExit: (reason: string) => void }): Promise<FlagChangeWatch> {
+export function watchFlagChanges(opts: { ownPid: number; binary?: string; attachTimeoutMs?: number; stopGraceMs?: number; onChange: (pid: number, comm: string) => void; onExit: (reason: string) => void }): Promise<FlagChangeWatch> {
   const cmdTest = FLAG_IOCTLS.map((c) => `args->cmd == ${c}`).join(' || ');
   const program = [
     'BEGIN { printf("attached\\n"); }',
@@ -122,10 +122,15 @@ export function watchFlagChanges(opts: { ownPid: number; binary?: string; attach
         attached = true;
         clearTimeout(timer);
         resolve({
+          // SIGTERM lets bpftrace detach; SIGKILL if it has not gone within the grace period (daemon stop must not hang).
           close: () =>
             new Promise<void>((done) => {
               if (child.exitCode !== null || child.signalCode !== null) return done();
-              child.once('exit', () => done());
+              const kill = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 2_000);
+              child.once('exit', () => {
+                clearTimeout(kill);
+                done();
+              });
               child.kill('SIGTERM');
             }),
         });
