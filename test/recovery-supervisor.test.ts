@@ -269,3 +269,15 @@ test('a unit target that systemd cannot restart ends failed with systemctl\'s re
   assert.equal(sup.status()[0]?.state, 'failed');
   assert.deepEqual(sup.pids(), []);
 });
+
+test('a health URL with credentials: the audit event and the log name the URL without its password', async (t) => {
+  const port = await freePort();
+  const lines: string[] = [];
+  const captured = createLogger('info', { write: (s: string) => void lines.push(s) });
+  const url = `http://monitor:s3cret-token@127.0.0.1:${port}/health`;
+  const { rec } = await supervise(t, [{ name: 'creds', command: ['sleep', '60'], port, health: { url, intervalMs: 50, timeoutMs: 200, failures: 1 } }], { log: captured, tracer: { disabled: true } });
+  const failed = await rec.next((e) => e.event === 'health-failed', 10_000, 'health failure (nothing listens on the port)');
+  assert.match(String(failed.url), new RegExp(`^http://\\*\\*\\*@127\\.0\\.0\\.1:${port}/health$`));
+  assert.ok(!JSON.stringify(rec.events).includes('s3cret-token'), 'no audit event carries the password');
+  assert.ok(!lines.join('').includes('s3cret-token'), 'no log line carries the password');
+});

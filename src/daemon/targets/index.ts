@@ -110,6 +110,19 @@ function signalNumber(name: string | null | undefined): number | null {
 
 const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
 
+// Why: a health URL may carry basic-auth credentials; logs and the audit log name the URL without them.
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '***';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 /** The recovery loop for all configured targets; the daemon builds one and calls start/stop. */
 export class TargetSupervisor {
   private readonly targets: TargetRuntime[];
@@ -596,7 +609,7 @@ export class TargetSupervisor {
       if (rt.healthFailures < health.failures) return;
       const failures = rt.healthFailures;
       rt.healthFailures = 0;
-      this.emit({ event: 'health-failed', target: rt.spec.name, pid, failures, error: r.error, url: health.url });
+      this.emit({ event: 'health-failed', target: rt.spec.name, pid, failures, error: r.error, url: withoutCredentials(health.url) });
       void this.recover(rt, `health probe failed ${failures} times in a row (${r.error})`, startNs);
     } finally {
       rt.healthBusy = false;
