@@ -1,6 +1,8 @@
 // The control socket's bounds against a real Unix socket: slow handlers, half-open and silent clients,
 // many clients at once, and a listen that fails half-way.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { existsSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { sendRequest } from '../src/adapters/control-client.js';
 import { createLogger } from '../src/adapters/logger.js';
 import { isSentinelError } from '../src/core/errors.js';
 import type { ControlRequest } from '../src/daemon/control-protocol.js';
+import { isRoot, needs } from './helpers/env.js';
 
 interface Reply {
   ok: boolean;
@@ -127,6 +130,30 @@ test('control socket: a listen that fails after binding (unknown control.group) 
     await assert.rejects(server.listen(), (e) => isSentinelError(e, 'config'));
     assert.equal(existsSync(socket), false, 'the socket file is removed');
     await assert.rejects(sendRequest(socket, { op: 'status' }, { timeoutMs: 2_000 }), (e) => isSentinelError(e, 'unavailable'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('control socket: control.group without CAP_CHOWN (as under the shipped unit) fails not-permitted, naming the capability', async (t) => {
+  const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+  if (needs(t, isRoot() && setpriv, 'root and setpriv (util-linux)')) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-ctl-bounds-'));
+  try {
+    const serverModule = fileURLToPath(new URL('../src/daemon/control-server.js', import.meta.url));
+    const loggerModule = fileURLToPath(new URL('../src/adapters/logger.js', import.meta.url));
+    const script = `
+      const { ControlServer } = await import(${JSON.stringify(serverModule)});
+      const { createLogger } = await import(${JSON.stringify(loggerModule)});
+      const s = new ControlServer({ socketPath: ${JSON.stringify(join(dir, 'ctl.sock'))}, group: '65534', maxRequestBytes: 1024, requestTimeoutMs: 1000, maxClients: 4, log: createLogger('silent'), handle: async () => null });
+      try { await s.listen(); console.log(JSON.stringify({ ok: true })); await s.close(); }
+      catch (e) { console.log(JSON.stringify({ ok: false, code: e.code, message: e.message })); }`;
+    const r = spawnSync('setpriv', ['--bounding-set=-chown', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { ok: boolean; code?: string; message?: string };
+    assert.equal(out.ok, false, `listen succeeded without CAP_CHOWN: ${r.stdout} ${r.stderr}`);
+    assert.equal(out.code, 'not-permitted', JSON.stringify(out));
+    assert.match(out.message ?? '', /CAP_CHOWN/);
+    assert.equal(existsSync(join(dir, 'ctl.sock')), false, 'no socket file left behind');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

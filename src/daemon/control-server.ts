@@ -97,7 +97,12 @@ export class ControlServer {
       // Bound but not usable as configured: do not leave a listening socket (nor its file) behind.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await unlink(socketPath).catch(() => undefined);
-      throw new SentinelError('io', 'cannot set the control socket owner and mode', { where: socketPath, cause });
+      const denied = ['EPERM', 'EACCES'].includes((cause as NodeJS.ErrnoException).code ?? '');
+      const message =
+        denied && gid !== null
+          ? `cannot give the control socket to group ${String(this.opts.group)}: chown to a group root is not in needs CAP_CHOWN (add it to CapabilityBoundingSet= in a drop-in)`
+          : 'cannot set the control socket owner and mode';
+      throw new SentinelError(denied ? 'not-permitted' : 'io', message, { where: socketPath, cause });
     }
     server.on('error', (err) => this.opts.log.error({ event: 'control-error', err: err.message }, 'control socket error'));
     this.server = server;
