@@ -283,3 +283,30 @@ console.log(JSON.stringify({ items: m.status().items, line: m.statusLine() }));`
     await removeCgroup(join(mount, slice));
   }
 });
+
+test('a score that cannot be written (no CAP_DAC_OVERRIDE, process of another user) is reported refused, not applied', async (t) => {
+  const setpriv = await promisify(execFile)('setpriv', ['--version']).then(() => true, () => false);
+  if (needs(t, isRoot() && setpriv, 'root and setpriv (util-linux)')) return;
+  // A service of another user that raised its own score to 200; the manager wants 0.
+  const target = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'echo 200 > /proc/self/oom_score_adj && exec sleep 300'], { stdio: 'ignore' });
+  try {
+    await waitFor('the target raised its own score to 200', 5_000, async () => ((await readOomScoreAdj(target.pid!)) === 200 ? true : undefined));
+    const manager = fileURLToPath(new URL('../src/daemon/protection/index.js', import.meta.url));
+    const script = `
+      const { ProtectionManager, protectionSchema } = await import(${JSON.stringify(manager)});
+      const quiet = { info() {}, warn() {}, error() {} };
+      const m = new ProtectionManager(protectionSchema.parse({ cgroupRoot: '/tmp/not-a-cgroup', oomScoreAdj: 0, scanIntervalMs: 10000 }), { pids: () => [${String(target.pid)}], log: quiet });
+      await m.start();
+      console.log(JSON.stringify({ oom: m.status().items.oom, line: m.statusLine() }));
+      await m.stop();`;
+    // Root without CAP_DAC_OVERRIDE, as under the shipped unit: /proc/PID/oom_score_adj of another user is 0644 theirs.
+    const r = await promisify(execFile)('setpriv', ['--bounding-set=-dac_override', process.execPath, '--input-type=module', '-e', script], { timeout: 30_000 });
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { oom: { state: string; reason?: string }; line: string };
+    assert.equal(await readOomScoreAdj(target.pid!), 200, 'the write really failed');
+    assert.notEqual(out.oom.state, 'applied', `reported applied although nothing was scored: ${JSON.stringify(out)}`);
+    assert.match(out.oom.reason ?? '', /EACCES|refused/, JSON.stringify(out));
+    assert.doesNotMatch(out.line, /oom 0 ok/);
+  } finally {
+    await killAndReap([target]);
+  }
+});

@@ -459,6 +459,8 @@ export class ProtectionManager {
     const target = this.spec.oomScoreAdj;
     const fallback = Math.max(target, 0);
     let refusal: { reason: string; code: ErrorCode } | null = null;
+    /** Writes that failed for another reason (a read-back mismatch, EACCES on a non-negative score). */
+    const unscored: { reason: string; code: ErrorCode }[] = [];
     let atTarget = 0;
     let atFallback = 0;
     const byPid = new Map(this.processes.map((p) => [p.pid, p]));
@@ -487,6 +489,7 @@ export class ProtectionManager {
             }
           } else {
             problems.push(messageOf(e));
+            unscored.push({ reason: messageOf(e), code: codeOf(e) });
           }
         }
       }
@@ -517,6 +520,14 @@ export class ProtectionManager {
         this.deps.log.warn({ code: refusal.code }, `protection: ${refusal.reason}`);
         this.audit('refused', 'oom_score_adj', refusal.reason);
       }
+    } else if (unscored.length > 0) {
+      this.effectiveScore = null;
+      this.items.oom = {
+        state: 'refused',
+        short: `${unscored.length} process(es) not scored`,
+        reason: `oom_score_adj=${target} on ${n} process(es); not on ${unscored.length}: ${unscored.map((u) => u.reason).join('; ')}`,
+        code: unscored[0]?.code ?? 'io',
+      };
     } else if (pids.length === 0) {
       this.items.oom = { state: 'pending', short: 'no protected process yet', reason: 'no target process is running' };
       this.effectiveScore = null;
