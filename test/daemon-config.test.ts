@@ -1,5 +1,5 @@
 // The daemon configuration: DESIGN.md key names, documented defaults, every bad field named, exit 2.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -9,8 +9,12 @@ import { mergeDaemonFlags, parseDaemonConfig } from '../src/daemon/config.js';
 import { DEFAULT_DAEMON_LIMITS } from '../src/core/config-limits.js';
 import { isSentinelError, type SentinelError } from '../src/core/errors.js';
 import { packageRoot } from '../src/adapters/package-root.js';
+import { needs, isRoot } from './helpers/env.js';
+import { cleanupDaemonFiles, startTestDaemon } from './helpers/daemon-harness.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+
+after(() => cleanupDaemonFiles());
 
 test('the DESIGN.md example config is accepted, with documented defaults filled in', () => {
   const c = parseDaemonConfig(
@@ -94,5 +98,21 @@ test('sentinel daemon with a bad config exits 2 with one line naming the fields'
     assert.match(missingKey.stderr, /vault\.trust\[0\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGHUP reload: live settings applied, every other changed setting logged as ignored and kept at its running value', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const d = await startTestDaemon('reload', { limits: { maxQueuedDeploys: 10, verifyIntervalMs: 300_000 } });
+  try {
+    writeFileSync(d.configPath, JSON.stringify({ ...JSON.parse(readFileSync(d.configPath, 'utf8')), limits: { maxQueuedDeploys: 20, verifyIntervalMs: 60_000 }, stateDir: join(d.dir, 'state2') }));
+    assert.equal(await d.handle.reload(), true);
+    const line = d.logLines.find((l) => l.event === 'reload' && Array.isArray(l.ignored));
+    assert.deepEqual(line?.ignored, ['limits.maxQueuedDeploys', 'stateDir'], JSON.stringify(line));
+    assert.equal(d.handle.config.limits.verifyIntervalMs, 60_000, 'a period is applied live');
+    assert.equal(d.handle.config.limits.maxQueuedDeploys, 10, 'the running value is what is in force');
+    assert.equal(d.handle.config.stateDir, join(d.dir, 'state'));
+  } finally {
+    await d.handle.stop('test');
   }
 });

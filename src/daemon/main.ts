@@ -80,6 +80,36 @@ function ago(ms: number): string {
   return s < 120 ? `${String(s)}s` : `${String(Math.round(s / 60))}m`;
 }
 
+/** Settings a SIGHUP applies to the running daemon; every other change waits for a restart (and is logged as ignored). */
+const LIVE_RELOAD_KEYS = new Set(['log.level', 'vault.onTamper', 'vault.trust', 'vault.threshold', 'limits.verifyIntervalMs', 'limits.flagAuditIntervalMs', 'limits.tamperDebounceMs', 'limits.maxVerifyAgeMs']);
+
+function settingsOf(c: DaemonConfig): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [section, value] of Object.entries(c)) {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) out.set(`${section}.${k}`, JSON.stringify(v) ?? 'undefined');
+    } else out.set(section, JSON.stringify(value) ?? 'undefined');
+  }
+  return out;
+}
+
+// Why: a reload reports every setting it did not apply, not only a few known ones.
+function changedKeys(a: DaemonConfig, b: DaemonConfig): string[] {
+  const x = settingsOf(a);
+  const y = settingsOf(b);
+  return [...new Set([...x.keys(), ...y.keys()])].filter((k) => x.get(k) !== y.get(k)).sort();
+}
+
+// Why: the running configuration says what is in force: the old value for everything a reload cannot apply.
+function withLiveKeys(current: DaemonConfig, next: DaemonConfig): DaemonConfig {
+  return {
+    ...current,
+    log: { ...current.log, level: next.log.level },
+    vault: { ...current.vault, onTamper: next.vault.onTamper, trust: next.vault.trust, threshold: next.vault.threshold },
+    limits: { ...current.limits, verifyIntervalMs: next.limits.verifyIntervalMs, flagAuditIntervalMs: next.limits.flagAuditIntervalMs, tamperDebounceMs: next.limits.tamperDebounceMs, maxVerifyAgeMs: next.limits.maxVerifyAgeMs },
+  };
+}
+
 // Why: `sentinel daemon` — open (recover) and verify the vault, then serve; READY=1 only after the vault was verified.
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const env = opts.env ?? process.env;
@@ -259,12 +289,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       return false;
     }
     await notifier.reloading(false);
-    const needRestart = ['vault.path', 'control.socket', 'audit.path', 'vault.inbox'].filter((k) => {
-      const [a, b] = k.split('.') as [keyof DaemonConfig, string];
-      return JSON.stringify((config[a] as Record<string, unknown>)[b]) !== JSON.stringify((next[a] as Record<string, unknown>)[b]);
-    });
+    const needRestart = changedKeys(config, next).filter((k) => !LIVE_RELOAD_KEYS.has(k));
     if (needRestart.length > 0) log.warn({ event: 'reload', ignored: needRestart }, 'these settings take effect only after a restart');
-    config = { ...next, vault: { ...next.vault, path: config.vault.path, inbox: config.vault.inbox }, control: config.control, audit: config.audit };
+    config = withLiveKeys(config, next);
     trust = nextTrust;
     log.level = config.log.level;
     sentinel.setTamperPolicy(config.vault.onTamper);
