@@ -131,7 +131,9 @@ export class TamperWatch {
       depth: this.opts.depth,
       onEvent: (path) => {
         if (this.closed || path === staging || path.startsWith(`${staging}${sep}`)) return;
-        if (this.sentinel.busyWith !== null) return;
+        // The daemon's own deploy or heal writes the vault; a verify writes nothing, so an event then is foreign.
+        const busy = this.sentinel.busyWith;
+        if (busy !== null && !busy.startsWith('verify')) return;
         this.events++;
         this.lastEventPath = path;
         if (this.debounce !== null) return;
