@@ -1,7 +1,7 @@
 // The daemon configuration: DESIGN.md key names, documented defaults, every bad field named, exit 2.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,9 @@ import { DEFAULT_DAEMON_LIMITS } from '../src/core/config-limits.js';
 import { isSentinelError, type SentinelError } from '../src/core/errors.js';
 import { packageRoot } from '../src/adapters/package-root.js';
 import { needs, isRoot } from './helpers/env.js';
-import { cleanupDaemonFiles, startTestDaemon } from './helpers/daemon-harness.js';
+import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon } from './helpers/daemon-harness.js';
+import { startDaemon } from '../src/daemon/main.js';
+import { createLogger } from '../src/adapters/logger.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
@@ -115,4 +117,18 @@ test('SIGHUP reload: live settings applied, every other changed setting logged a
   } finally {
     await d.handle.stop('test');
   }
+});
+
+test('a configuration refused after the vault was opened (command target with restart) leaves no audit log descriptor open', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('late-refusal', { targets: [{ name: 'x', command: ['sleep', '5'], restart: ['true'] }] });
+  const auditFds = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === files.auditPath;
+    } catch {
+      return false;
+    }
+  }).length;
+  await assert.rejects(startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') }), (e) => isSentinelError(e, 'config'));
+  assert.equal(auditFds(), 0, 'the audit log was closed when start-up failed');
 });

@@ -159,7 +159,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     }
   }
 
-  const components: DaemonComponent[] = await buildComponents(config, { log, audit: recorder });
+  let components: DaemonComponent[];
+  try {
+    components = await buildComponents(config, { log, audit: recorder });
+  } catch (e) {
+    await cleanupEarly();
+    throw e;
+  }
   const statusLine = (): string => {
     const lv = sentinel.lastVerify;
     const parts = [
