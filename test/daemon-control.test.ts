@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { mkdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { sendRequest } from '../src/adapters/control-client.js';
@@ -151,6 +151,7 @@ test('control socket: a stale socket file is replaced, a live one is never taken
   await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
   try {
     await assert.rejects(startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') }), (e) => isSentinelError(e, 'busy'));
+    assert.equal(existsSync(files.auditPath), false, 'a refused second daemon wrote nothing to the audit log (its chain stays intact)');
   } finally {
     holder.kill('SIGKILL');
     await new Promise((r) => holder.once('exit', r));

@@ -29,7 +29,8 @@ async function groupId(name: string): Promise<number> {
   throw new SentinelError('config', `no such group: ${name}`, { where: 'control.group' });
 }
 
-function probeLive(path: string): Promise<boolean> {
+// Why: a live socket means another daemon guards this vault; checked before anything of ours is written.
+export function probeLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {

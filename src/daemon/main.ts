@@ -17,7 +17,7 @@ import type { Vault } from '../vault/types.js';
 import { resolveDaemonConfig, type DaemonConfig } from './config.js';
 import { AuditRecorder } from './audit-recorder.js';
 import { Sentinel } from './sentinel.js';
-import { ControlServer } from './control-server.js';
+import { ControlServer, probeLive } from './control-server.js';
 import type { ControlRequest } from './control-protocol.js';
 import { SystemdNotifier, type HealthVerdict } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
@@ -123,6 +123,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const watchdogSettings = parseWatchdog(env.WATCHDOG_USEC, env.WATCHDOG_PID, process.pid);
   log.info({ event: 'start', version, vault: config.vault.path, socket: config.control.socket, flags: flags.kind, notify: notifyAddress !== null, watchdogUsec: watchdogSettings?.periodUsec ?? null }, 'sentinel starting');
 
+  // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
+  if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
   await mkdir(dirname(config.audit.path), { recursive: true, mode: 0o700 });
   const { log: auditLog, report: auditReport } = await AuditLog.open(config.audit.path, { flags: config.audit.appendOnly ? flags : undefined, now: () => new Date() });
   if (auditReport.brokenAt !== undefined) log.error({ event: 'audit-chain', where: auditReport.brokenAt.line, err: auditReport.brokenAt.message }, 'audit log chain is broken; appending after it');
