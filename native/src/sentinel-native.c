@@ -322,36 +322,6 @@ static napi_value set_flag_many_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-// getFlagsMany(paths): (number | string)[] — the flags, or the errno name where reading failed,
-// so a verify of 10,000 entries costs one call and still reports every failure.
-static napi_value get_flags_many(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool is_array = false;
-  if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getFlagsMany(paths: string[])");
-    return NULL;
-  }
-  uint32_t n = 0;
-  napi_get_array_length(env, argv[0], &n);
-  napi_value out;
-  napi_create_array_with_length(env, n, &out);
-  char path[PATH_BUF];
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value item, v;
-    napi_get_element(env, argv[0], i, &item);
-    if (!get_string(env, item, path, sizeof path, "paths[i]")) return NULL;
-    const char *syscall = "";
-    int flags = 0;
-    int r = read_flags(path, &flags, &syscall);
-    if (r < 0) napi_create_string_utf8(env, errno_name(-r), NAPI_AUTO_LENGTH, &v);
-    else napi_create_uint32(env, (uint32_t)flags, &v);
-    napi_set_element(env, out, i, v);
-  }
-  return out;
-}
-
 // The immutable and append bits of one path from statx(2): one syscall, no open. statx reports
 // them with the same values as FS_IMMUTABLE_FL/FS_APPEND_FL. Where the filesystem does not report
 // them (attributes_mask), falls back to FS_IOC_GETFLAGS. Returns the bits or -errno.
@@ -370,15 +340,18 @@ static int read_seal_bits(const char *path, const char **syscall) {
   return r < 0 ? r : (flags & SEAL_BITS);
 }
 
-// getSealBitsMany(paths): (number | string)[] — FS_IMMUTABLE_FL|FS_APPEND_FL of each path, or the
-// errno name; the cheap form of getFlagsMany for verify, which only asks "is it sealed?".
-static napi_value get_seal_bits_many(napi_env env, napi_callback_info info) {
+// One reader per path: stores the value in *out and returns 0, or returns -errno.
+typedef int (*path_reader)(const char *path, uint32_t *out, const char **syscall);
+
+// Maps `reader` over a string array: the value, or the errno name where reading failed, so a
+// verify of 10,000 entries costs one call and still reports every failure.
+static napi_value map_paths(napi_env env, napi_callback_info info, const char *usage, path_reader reader) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool is_array = false;
   if (argc < 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "getSealBitsMany(paths: string[])");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return NULL;
   }
   uint32_t n = 0;
@@ -391,12 +364,39 @@ static napi_value get_seal_bits_many(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[0], i, &item);
     if (!get_string(env, item, path, sizeof path, "paths[i]")) return NULL;
     const char *syscall = "";
-    int r = read_seal_bits(path, &syscall);
+    uint32_t value = 0;
+    int r = reader(path, &value, &syscall);
     if (r < 0) napi_create_string_utf8(env, errno_name(-r), NAPI_AUTO_LENGTH, &v);
-    else napi_create_uint32(env, (uint32_t)r, &v);
+    else napi_create_uint32(env, value, &v);
     napi_set_element(env, out, i, v);
   }
   return out;
+}
+
+static int read_flags_value(const char *path, uint32_t *out, const char **syscall) {
+  int flags = 0;
+  int r = read_flags(path, &flags, syscall);
+  if (r < 0) return r;
+  *out = (uint32_t)flags;
+  return 0;
+}
+
+static int read_seal_bits_value(const char *path, uint32_t *out, const char **syscall) {
+  int r = read_seal_bits(path, syscall);
+  if (r < 0) return r;
+  *out = (uint32_t)r;
+  return 0;
+}
+
+// getFlagsMany(paths): (number | string)[] — the flags of each path, or the errno name.
+static napi_value get_flags_many(napi_env env, napi_callback_info info) {
+  return map_paths(env, info, "getFlagsMany(paths: string[])", read_flags_value);
+}
+
+// getSealBitsMany(paths): (number | string)[] — FS_IMMUTABLE_FL|FS_APPEND_FL of each path, or the
+// errno name; the cheap form of getFlagsMany for verify, which only asks "is it sealed?".
+static napi_value get_seal_bits_many(napi_env env, napi_callback_info info) {
+  return map_paths(env, info, "getSealBitsMany(paths: string[])", read_seal_bits_value);
 }
 
 // inspectFilesAsync(root, paths, expectedSizes, threads, hashAnyMax?, progress?): Promise<Buffer> — what `vault verify` needs
