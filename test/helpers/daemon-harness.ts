@@ -103,7 +103,7 @@ export interface NotifyListener {
   close(): void;
 }
 
-// Why: a real AF_UNIX SOCK_DGRAM peer (TESTING.md), at a path or an abstract '@name' address.
+// Why: a real AF_UNIX SOCK_DGRAM peer, at a path or an abstract '@name' address.
 export async function startNotifyListener(address: string): Promise<NotifyListener> {
   const child: ChildProcess = spawn('python3', ['-c', LISTENER, address], { stdio: ['ignore', 'pipe', 'inherit'] });
   const datagrams: string[] = [];

@@ -1,5 +1,5 @@
-// Two network namespaces joined by a veth pair, for tests that need real packet loss (TESTING.md
-// "Making TCP retransmissions"). Unique names per call; `cleanup()` deletes everything it made.
+// Two network namespaces joined by a veth pair, for tests that need real packet loss
+// (nftables random drop). Unique names per call; `cleanup()` deletes everything it made.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';

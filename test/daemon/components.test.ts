@@ -1,0 +1,64 @@
+// The composition root wires the eBPF/recovery supervisor and the protection manager: a supervised command target
+// shows in `status` with its PID and in STATUS=, is respawned when killed, and protection reports on it.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { sendRequest } from '../../src/adapters/control-client.js';
+import { needs, isRoot } from '../helpers/env.js';
+import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+
+after(() => cleanupDaemonFiles());
+
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  rmdirSync(dir);
+}
+
+interface TargetStatus {
+  name: string;
+  pid: number | null;
+  state: string;
+  restarts: number;
+}
+
+test('targets and protection run inside the daemon: PID in status, respawn after kill, one STATUS line', { timeout: 60_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const v2 = '/sys/fs/cgroup/unified';
+  if (needs(t, existsSync(join(v2, 'cgroup.procs')), 'cgroup v2 at /sys/fs/cgroup/unified')) return;
+  const cgroupRoot = join(v2, `sentinel-test-daemon-${String(process.pid)}`);
+  mkdirSync(cgroupRoot);
+  const d = await startTestDaemon('components', {
+    targets: [{ name: 'worker', command: ['sleep', '300'], port: 8000 }],
+    protection: { cgroupRoot, oomScoreAdj: 0 },
+  });
+  try {
+    const status = async (): Promise<{ components: { targets: TargetStatus[]; protection: { slice: string } }; daemon: { statusLine: string } }> =>
+      ((await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { components: { targets: TargetStatus[]; protection: { slice: string } }; daemon: { statusLine: string } } }).result;
+    const first = await waitFor('worker running with a PID', 15_000, async () => {
+      const s = await status();
+      const w = s.components.targets[0];
+      return w !== undefined && w.pid !== null && w.state === 'running' ? s : null;
+    });
+    const pid = first.components.targets[0]!.pid!;
+    assert.equal(first.components.protection.slice, 'omnimind.slice');
+    assert.match(first.daemon.statusLine, /vault v1 .*intact.*protection:/);
+    process.kill(pid, 'SIGKILL');
+    const after = await waitFor('worker respawned', 15_000, async () => {
+      const w = (await status()).components.targets[0];
+      return w !== undefined && w.pid !== null && w.pid !== pid && w.state === 'running' ? w : null;
+    });
+    assert.ok(after.restarts >= 1);
+  } finally {
+    await d.handle.stop('test');
+    await waitFor('cgroups emptied', 10_000, () => {
+      try {
+        removeCgroupTree(cgroupRoot);
+        return true;
+      } catch {
+        return null;
+      }
+    });
+  }
+});

@@ -1,0 +1,80 @@
+// Real TCP retransmissions (two netns, veth, nftables random drop) seen by bpf/retransmit.bt:
+// the rate on the target's port crosses the threshold and the action fires; another port does not.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
+import { TargetSupervisor } from '../../../src/daemon/targets/index.js';
+import { targetSchema } from '../../../src/daemon/targets/spec.js';
+import { AuditRecorder, pythonBinary, sampleBackendCommand } from '../../../src/daemon/targets/demo.js';
+import { createNetnsPair, type NetnsPair } from '../../helpers/netns.js';
+import { isRoot, needs } from '../../helpers/env.js';
+
+const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
+
+function has(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Downloads `bytes` from the server inside the client namespace (retries until the server listens). */
+async function download(net: NetnsPair, port: number, bytes: number): Promise<void> {
+  const script = [
+    'import sys, time, urllib.request',
+    'deadline = time.time() + 20',
+    'while True:',
+    '    try:',
+    `        data = urllib.request.urlopen("http://${net.serverIp}:${port}/data?bytes=${bytes}", timeout=20).read()`,
+    '        break',
+    '    except OSError:',
+    '        if time.time() > deadline: raise',
+    '        time.sleep(0.05)',
+    `assert len(data) == ${bytes}, len(data)`,
+  ].join('\n');
+  await net.exec(net.client, [pythonBinary(), '-c', script]);
+}
+
+test('retransmits on the target port above the threshold fire the action; another port does not', async (t) => {
+  if (needs(t, isRoot() && has('bpftrace', ['--version']) && has('nft', ['--version']) && has('ip', ['-V']), 'root, bpftrace, nftables and iproute2')) return;
+  const net = await createNetnsPair();
+  const rec = new AuditRecorder();
+  const inNs = (port: number): string[] => ['ip', 'netns', 'exec', net.server, ...sampleBackendCommand(port, ['--bind', net.serverIp])];
+  const sup = new TargetSupervisor(
+    [targetSchema.parse({ name: 'backend', command: inNs(8000), port: 8000, retransmit: { threshold: 15, windowMs: 10_000, action: 'restart' } })],
+    { log, audit: rec.record },
+  );
+  t.after(async () => {
+    await sup.stop();
+    await net.cleanup();
+  });
+  net.spawn(net.server, sampleBackendCommand(8001, ['--bind', net.serverIp]));
+  await net.dropFromPorts([8000, 8001], 30);
+  await sup.start();
+  const pid = sup.pids()[0];
+  assert.ok(pid !== undefined);
+  assert.equal(sup.status()[0]?.degraded, null, 'exit and retransmit tracers are both attached');
+
+  const before8001 = await net.retransSegs(net.server);
+  await download(net, 8001, 2_000_000);
+  await download(net, 8001, 2_000_000);
+  const after8001 = await net.retransSegs(net.server);
+  assert.ok(after8001 - before8001 >= 15, `real retransmissions happened on port 8001 (${after8001 - before8001})`);
+  assert.equal(rec.events.filter((e) => e.event === 'retransmit-alarm').length, 0, 'port 8001 does not count for the port-8000 target');
+  assert.equal(sup.tracerStats().retransmit?.events, 0, 'filtered in the kernel: no event for port 8001 reached user space');
+
+  const from = rec.events.length;
+  const downloads = download(net, 8000, 2_000_000).then(() => download(net, 8000, 2_000_000)).catch(() => undefined);
+  const alarm = await rec.next((e) => e.event === 'retransmit-alarm', 30_000, 'retransmit alarm on port 8000', from);
+  assert.equal(alarm.port, 8000);
+  assert.equal(alarm.action, 'restart');
+  assert.ok(Number(alarm.count) >= 15);
+  const started = await rec.next((e) => e.event === 'recovery-started', 10_000, 'restart after the alarm', from);
+  assert.match(String(started.reason), /TCP retransmits on port 8000/);
+  const back = await rec.next((e) => e.event === 'recovered', 10_000, 'backend respawned', from);
+  assert.notEqual(back.pid, pid);
+  await downloads;
+});

@@ -1,0 +1,51 @@
+// Target config validation (src/daemon/targets/spec.ts): documented key names, defaults, clear messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTargets, targetSchema } from '../../../src/daemon/targets/spec.js';
+import { isSentinelError } from '../../../src/core/errors.js';
+
+function configError(value: unknown): string {
+  try {
+    parseTargets(value);
+  } catch (e) {
+    assert.ok(isSentinelError(e, 'config'), String(e));
+    return e.message;
+  }
+  assert.fail('expected a config error');
+}
+
+test('the three documented examples parse, with defaults filled in', () => {
+  const [backend, demo, legacy] = parseTargets([
+    { name: 'backend', unit: 'omnimind-backend.service', port: 8000, health: { url: 'http://127.0.0.1:8000/health' } },
+    { name: 'demo', command: ['python3', '-m', 'http.server', '8000'], port: 8000 },
+    { name: 'legacy', pidFile: '/run/legacy.pid', restart: ['/usr/local/bin/restart-legacy'] },
+  ]);
+  assert.deepEqual(backend?.health, { url: 'http://127.0.0.1:8000/health', intervalMs: 1000, timeoutMs: 1000, failures: 3 });
+  assert.deepEqual(backend?.budget, { burst: 5, intervalMs: 60_000 });
+  assert.deepEqual(backend?.backoff, { initialMs: 250, maxMs: 30_000, factor: 2 });
+  assert.equal(demo?.retransmit, undefined);
+  assert.equal(legacy?.port, 8000);
+});
+
+test('exactly one of unit, command, pidFile', () => {
+  assert.match(configError([{ name: 'x' }]), /targets\.0: a target needs exactly one of "unit", "command" or "pidFile"/);
+  assert.match(configError([{ name: 'x', unit: 'a.service', command: ['b'] }]), /targets\.0\.command: a target takes exactly one of .* not "unit" and "command"/);
+});
+
+test('pidFile requires restart; every bad field is named in one error', () => {
+  assert.match(configError([{ name: 'x', pidFile: '/run/x.pid' }]), /targets\.0\.restart: a "pidFile" target needs a "restart" command/);
+  const msg = configError([{ name: 'x', pidFile: '/run/x.pid', port: 70000, retransmit: { threshold: 10, action: 'reboot' } }]);
+  assert.match(msg, /targets\.0\.port:/);
+  assert.match(msg, /targets\.0\.retransmit\.action:/);
+});
+
+test('hysteresis and back-off bounds are checked', () => {
+  assert.match(configError([{ name: 'x', command: ['a'], retransmit: { threshold: 10, clearBelow: 10 } }]), /clearBelow.*must be below "threshold"/);
+  assert.match(configError([{ name: 'x', command: ['a'], backoff: { initialMs: 500, maxMs: 100 } }]), /backoff\.maxMs.*at least "initialMs"/);
+});
+
+test('unknown keys and duplicate names are refused', () => {
+  assert.match(configError([{ name: 'x', command: ['a'], restartt: ['b'] }]), /restartt/);
+  assert.match(configError([{ name: 'x', command: ['a'] }, { name: 'x', command: ['b'] }]), /duplicate target name "x"/);
+  assert.equal(targetSchema.safeParse({ name: 'bad name', command: ['a'] }).success, false);
+});

@@ -1,0 +1,283 @@
+// TargetSupervisor against real processes, real bpftrace and real /proc.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
+import { readPidFile } from '../../../src/adapters/proc.js';
+import { httpProbe } from '../../../src/adapters/http-probe.js';
+import { TargetSupervisor, type TargetSupervisorDeps } from '../../../src/daemon/targets/index.js';
+import { targetSchema, type TargetSpecInput } from '../../../src/daemon/targets/spec.js';
+import { AuditRecorder, freePort, sampleBackendCommand, waitForHealthy } from '../../../src/daemon/targets/demo.js';
+import { isRoot, needs } from '../../helpers/env.js';
+
+const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
+const hasBpftrace = (): boolean => {
+  try {
+    execFileSync('bpftrace', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const ebpfReady = isRoot() && hasBpftrace();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a supervisor; on teardown it is stopped first, then `thenCleanup` runs (so nothing is respawned). */
+async function supervise(t: TestContext, specs: TargetSpecInput[], deps: Partial<TargetSupervisorDeps> = {}, thenCleanup?: () => Promise<void>): Promise<{ sup: TargetSupervisor; rec: AuditRecorder }> {
+  const rec = new AuditRecorder();
+  const sup = new TargetSupervisor(
+    specs.map((s) => targetSchema.parse(s)),
+    { log, audit: rec.record, ...deps },
+  );
+  t.after(async () => {
+    await sup.stop();
+    await thenCleanup?.();
+  });
+  await sup.start();
+  return { sup, rec };
+}
+
+/** A pid-file backend started outside the supervisor, and the restart command that starts another. */
+async function pidFileBackend(): Promise<{ dir: string; pidFile: string; port: number; restart: string[]; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-recovery-'));
+  const port = await freePort();
+  const pidFile = join(dir, 'backend.pid');
+  const quoted = sampleBackendCommand(port, ['--pid-file', pidFile]).map((a) => `'${a}'`).join(' ');
+  const script = join(dir, 'restart.sh');
+  await writeFile(script, `#!/bin/sh\nrm -f '${pidFile}'\n${quoted} </dev/null >/dev/null 2>&1 &\n`, { mode: 0o755 });
+  const cleanup = async (): Promise<void> => {
+    if (existsSync(pidFile)) {
+      const pid = await readPidFile(pidFile).catch(() => 0);
+      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    execFileSync(script);
+    await waitForHealthy(`http://127.0.0.1:${port}/health`);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return { dir, pidFile, port, restart: [script], cleanup };
+}
+
+test('SIGKILL of a supervised backend: eBPF reports signal 9 for its PID and it is respawned', async (t) => {
+  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+  const port = await freePort();
+  const { sup, rec } = await supervise(t, [{ name: 'backend', command: sampleBackendCommand(port), port }]);
+  await waitForHealthy(`http://127.0.0.1:${port}/health`);
+  const [st] = sup.status();
+  assert.equal(st?.mode, 'ebpf');
+  assert.equal(st?.degraded, null);
+  const pid = sup.pids()[0]!;
+  const from = rec.events.length;
+  process.kill(pid, 'SIGKILL');
+  const exit = await rec.next((e) => e.event === 'exit', 5000, 'exit event', from);
+  assert.equal(exit.pid, pid);
+  assert.equal(exit.signal, 9);
+  assert.equal(exit.exitStatus, null);
+  // For a supervised command the kernel event and the child's exit event race (both < 2 ms);
+  // the pid-file test below has only the eBPF path and pins it.
+  assert.ok(exit.via === 'ebpf' || exit.via === 'child', `detected via ${String(exit.via)}`);
+  const started = await rec.next((e) => e.event === 'recovery-started', 5000, 'recovery started', from);
+  assert.equal(started.action, 'respawn');
+  const back = await rec.next((e) => e.event === 'recovered', 5000, 'recovered', from);
+  assert.notEqual(back.pid, pid);
+  assert.deepEqual(sup.pids(), [back.pid]);
+  await waitForHealthy(`http://127.0.0.1:${port}/health`);
+  assert.equal(sup.status()[0]?.restarts, 1);
+  assert.match(sup.statusLine(), /backend running pid \d+ ebpf restarts 1/);
+});
+
+test('thread exits inside a watched multi-threaded process do not count; its own exit does (pid file target)', async (t) => {
+  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+  const b = await pidFileBackend();
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port }], {}, b.cleanup);
+  const pid = await readPidFile(b.pidFile);
+  assert.deepEqual(sup.pids(), [pid]);
+  assert.equal(sup.status()[0]?.mode, 'ebpf');
+  for (let i = 0; i < 20; i++) {
+    const r = await httpProbe(`http://127.0.0.1:${b.port}/thread`, 2000);
+    assert.ok(r.ok, 'the backend started and joined an extra thread');
+  }
+  const from = rec.events.length;
+  process.kill(pid, 'SIGKILL');
+  const exit = await rec.next((e) => e.event === 'exit', 5000, 'exit event', from);
+  assert.equal(exit.pid, pid);
+  assert.equal(exit.signal, 9);
+  assert.equal(exit.via, 'ebpf');
+  assert.equal(rec.events.filter((e) => e.event === 'exit').length, 1, '40 thread exits (request + extra threads) produced no exit event');
+  const back = await rec.next((e) => e.event === 'recovered', 10_000, 'recovered via restart command', from);
+  const newPid = await readPidFile(b.pidFile);
+  assert.equal(back.pid, newPid, 'the pid file was re-read after the restart command');
+  assert.notEqual(newPid, pid);
+  await rec.next((e) => e.event === 'tracer-attached', 10_000, 'bpftrace re-attached with the new PID', from);
+  assert.equal(sup.status()[0]?.mode, 'ebpf');
+  const from2 = rec.events.length;
+  process.kill(newPid, 'SIGKILL');
+  const exit2 = await rec.next((e) => e.event === 'exit', 5000, 'second exit', from2);
+  assert.equal(exit2.pid, newPid);
+  assert.equal(exit2.via, 'ebpf');
+  await rec.next((e) => e.event === 'recovered', 10_000, 'second recovery', from2);
+});
+
+test('a crash loop exhausts the restart budget and stops restarting, saying why', async (t) => {
+  const { sup, rec } = await supervise(t, [{ name: 'crashy', command: ['sh', '-c', 'sleep 0.2; exit 3'], budget: { burst: 3, intervalMs: 60_000 }, backoff: { initialMs: 20, maxMs: 100 } }], {
+    tracer: { disabled: !ebpfReady },
+  });
+  const ex = await rec.next((e) => e.event === 'budget-exhausted', 15_000, 'budget exhausted', 0);
+  assert.match(String(ex.reason), /restart budget exhausted: 3 restarts within 60000 ms/);
+  const [st] = sup.status();
+  assert.equal(st?.state, 'failed');
+  assert.equal(st?.restarts, 3);
+  assert.match(st?.failedReason ?? '', /restart budget exhausted/);
+  assert.equal(rec.events.filter((e) => e.event === 'recovery-started').length, 3);
+  const exits = rec.events.filter((e) => e.event === 'exit');
+  assert.equal(exits.length, 4, 'first start and three restarts all exited');
+  assert.ok(exits.every((e) => e.exitStatus === 3));
+  const backoffs = rec.events.filter((e) => e.event === 'recovery-started').map((e) => e.backoffMs);
+  assert.deepEqual(backoffs, [0, 20, 40]);
+  assert.deepEqual(sup.pids(), []);
+});
+
+test('a hung backend (accepts, never answers) is recovered by the health probe', async (t) => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/health`;
+  const { sup, rec } = await supervise(t, [{ name: 'hung', command: sampleBackendCommand(port), port, health: { url, intervalMs: 100, timeoutMs: 200, failures: 3 } }], {
+    tracer: { disabled: !ebpfReady },
+  });
+  await waitForHealthy(url);
+  const pid = sup.pids()[0]!;
+  const from = rec.events.length;
+  assert.ok((await httpProbe(`http://127.0.0.1:${port}/hang`, 1000)).ok);
+  const failed = await rec.next((e) => e.event === 'health-failed', 10_000, 'health failure', from);
+  assert.equal(failed.pid, pid);
+  assert.equal(failed.failures, 3);
+  assert.match(String(failed.error), /no answer within 200 ms/);
+  const back = await rec.next((e) => e.event === 'recovered', 10_000, 'recovered', from);
+  assert.notEqual(back.pid, pid);
+  assert.equal(alive(pid), false, 'the hung process was killed');
+  await waitForHealthy(url);
+  assert.equal(rec.events.slice(from).filter((e) => e.event === 'recovery-started').length, 1);
+});
+
+test('bpftrace killed under the supervisor is restarted and exit detection keeps working', async (t) => {
+  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+  const b = await pidFileBackend();
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port }], {}, b.cleanup);
+  const tracerPid = sup.tracerStats().exitTracerPid!;
+  const from = rec.events.length;
+  process.kill(tracerPid, 'SIGKILL');
+  const down = await rec.next((e) => e.event === 'tracer-down', 5000, 'tracer down', from);
+  assert.match(String(down.reason), /SIGKILL/);
+  assert.equal(sup.status()[0]?.mode, 'poll', 'while bpftrace is down /proc polling covers the PID');
+  assert.notEqual(sup.status()[0]?.degraded, null);
+  await rec.next((e) => e.event === 'tracer-attached', 15_000, 'tracer attached again', from);
+  assert.equal(sup.tracerStats().exit?.deaths, 1);
+  assert.notEqual(sup.tracerStats().exitTracerPid, tracerPid);
+  assert.equal(sup.status()[0]?.mode, 'ebpf');
+  const pid = sup.pids()[0]!;
+  const from2 = rec.events.length;
+  process.kill(pid, 'SIGKILL');
+  const exit = await rec.next((e) => e.event === 'exit', 5000, 'exit event', from2);
+  assert.equal(exit.pid, pid);
+  assert.equal(exit.via, 'ebpf');
+  await rec.next((e) => e.event === 'recovered', 10_000, 'recovered', from2);
+});
+
+test('without bpftrace: /proc polling and the child exit event detect exits, reported as degraded', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const b = await pidFileBackend();
+  const port = await freePort();
+  const { sup, rec } = await supervise(
+    t,
+    [
+      { name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port },
+      { name: 'demo', command: sampleBackendCommand(port), port },
+    ],
+    { tracer: { binary: '/nonexistent/bpftrace' }, pollIntervalMs: 10 },
+    b.cleanup,
+  );
+  const [legacy, demo] = sup.status();
+  assert.equal(legacy?.mode, 'poll');
+  assert.match(legacy?.degraded ?? '', /bpftrace not runnable.*polling \/proc/);
+  assert.equal(demo?.mode, 'supervised');
+  assert.match(sup.statusLine(), /legacy running pid \d+ poll \(degraded\)/);
+
+  const legacyPid = legacy.pid!;
+  let from = rec.events.length;
+  process.kill(legacyPid, 'SIGKILL');
+  const exit = await rec.next((e) => e.event === 'exit' && e.target === 'legacy', 5000, 'polled exit', from);
+  assert.equal(exit.pid, legacyPid);
+  assert.equal(exit.via, 'poll');
+  const back = await rec.next((e) => e.event === 'recovered' && e.target === 'legacy', 10_000, 'legacy recovered', from);
+  assert.equal(back.pid, await readPidFile(b.pidFile));
+
+  await waitForHealthy(`http://127.0.0.1:${port}/health`);
+  const demoPid = sup.status()[1]!.pid!;
+  from = rec.events.length;
+  process.kill(demoPid, 'SIGKILL');
+  const exit2 = await rec.next((e) => e.event === 'exit' && e.target === 'demo', 5000, 'child exit', from);
+  assert.equal(exit2.via, 'child');
+  assert.equal(exit2.signal, 9);
+  await rec.next((e) => e.event === 'recovered' && e.target === 'demo', 5000, 'demo recovered', from);
+});
+
+test('a pid-file target restarted by someone else is adopted, not restarted a second time', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const b = await pidFileBackend();
+  const marker = join(b.dir, 'restart-ran');
+  const restart = join(b.dir, 'marker-restart.sh');
+  await writeFile(restart, `#!/bin/sh\ntouch '${marker}'\nexec '${b.restart[0]}'\n`, { mode: 0o755 });
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: [restart], port: b.port }], { tracer: { disabled: !ebpfReady } }, b.cleanup);
+  const oldPid = sup.pids()[0]!;
+  const port2 = await freePort();
+  const quoted = sampleBackendCommand(port2, ['--pid-file', b.pidFile]).map((a) => `'${a}'`).join(' ');
+  execFileSync('sh', ['-c', `${quoted} </dev/null >/dev/null 2>&1 &`]);
+  await waitForHealthy(`http://127.0.0.1:${port2}/health`);
+  const operatorPid = await readPidFile(b.pidFile);
+  assert.notEqual(operatorPid, oldPid);
+  const from = rec.events.length;
+  process.kill(oldPid, 'SIGKILL');
+  const back = await rec.next((e) => e.event === 'recovered', 10_000, 'recovered', from);
+  assert.equal(back.pid, operatorPid);
+  assert.deepEqual(sup.pids(), [operatorPid]);
+  assert.equal(existsSync(marker), false, 'the restart command did not run');
+});
+
+test('a unit target that systemd cannot restart ends failed with systemctl\'s reason, within the budget', async (t) => {
+  const unit = `sentinel-missing-${process.pid}.service`;
+  const { sup, rec } = await supervise(t, [{ name: 'svc', unit, budget: { burst: 2, intervalMs: 60_000 }, backoff: { initialMs: 10, maxMs: 20 } }], { tracer: { disabled: true } });
+  const ex = await rec.next((e) => e.event === 'budget-exhausted', 30_000, 'budget exhausted', 0);
+  assert.match(String(ex.reason), /restart budget exhausted/);
+  const failures = rec.events.filter((e) => e.event === 'recovery-failed');
+  assert.equal(failures.length, 2);
+  assert.ok(failures.every((e) => /systemctl/.test(String(e.reason))), String(failures[0]?.reason));
+  assert.equal(sup.status()[0]?.state, 'failed');
+  assert.deepEqual(sup.pids(), []);
+});
+
+test('a health URL with credentials: the audit event and the log name the URL without its password', async (t) => {
+  const port = await freePort();
+  const lines: string[] = [];
+  const captured = createLogger('info', { write: (s: string) => void lines.push(s) });
+  const url = `http://monitor:s3cret-token@127.0.0.1:${port}/health`;
+  const { rec } = await supervise(t, [{ name: 'creds', command: ['sleep', '60'], port, health: { url, intervalMs: 50, timeoutMs: 200, failures: 1 } }], { log: captured, tracer: { disabled: true } });
+  const failed = await rec.next((e) => e.event === 'health-failed', 10_000, 'health failure (nothing listens on the port)');
+  assert.match(String(failed.url), new RegExp(`^http://\\*\\*\\*@127\\.0\\.0\\.1:${port}/health$`));
+  assert.ok(!JSON.stringify(rec.events).includes('s3cret-token'), 'no audit event carries the password');
+  assert.ok(!lines.join('').includes('s3cret-token'), 'no log line carries the password');
+});

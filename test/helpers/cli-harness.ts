@@ -1,0 +1,76 @@
+// Shared by the test/cli/*.test.ts files: runs the real compiled `sentinel` as a child process and
+// checks the one-line error contract (`sentinel: <code>: <message> (<where>)`, exit 1 or 2).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodePublicKey, encodeSecretKey, exitCodeFor } from '../../src/core/index.js';
+import type { ErrorCode } from '../../src/core/index.js';
+import type { TestKey } from './core-factory.js';
+
+/** dist/src/cli/main.js, next to this compiled file's dist/test/. */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Non-empty stderr lines. */
+  errLines: string[];
+}
+
+// Runs `[prefix...] node main.js args...` and collects its output (bounded by a timeout).
+export async function sentinel(args: string[], opts: { prefix?: string[]; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  const argv = [...(opts.prefix ?? []), process.execPath, CLI, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...process.env, SENTINEL_DEBUG: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sentinel ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('close', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  return { code, stdout, stderr, errLines: stderr.split('\n').filter((l) => l.trim() !== '') };
+}
+
+function show(r: CliResult): string {
+  return `exit ${String(r.code)}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+// Asserts success (exit 0) and nothing on stderr.
+export function assertOk(r: CliResult): void {
+  assert.equal(r.code, 0, `expected exit 0\n${show(r)}`);
+  assert.equal(r.errLines.length, 0, `expected an empty stderr\n${show(r)}`);
+}
+
+// Asserts the failure contract: exit code of `code`, exactly one stderr line naming that code.
+export function assertFails(r: CliResult, code: ErrorCode | ErrorCode[]): string {
+  const codes = Array.isArray(code) ? code : [code];
+  assert.equal(r.errLines.length, 1, `expected exactly one stderr line\n${show(r)}`);
+  const line = r.errLines[0]!;
+  const m = /^sentinel: ([a-z-]+): .+/.exec(line);
+  assert.ok(m !== null, `stderr line is not "sentinel: <code>: <message>": ${line}`);
+  assert.ok(codes.includes(m[1] as ErrorCode), `expected code ${codes.join(' or ')}, got ${m[1]}\n${show(r)}`);
+  assert.equal(r.code, exitCodeFor(m[1] as ErrorCode), `exit code does not match ${m[1]}\n${show(r)}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace without SENTINEL_DEBUG=1');
+  return m[1]!;
+}
+
+// Writes a test key pair as PREFIX.key (0600) and PREFIX.pub in the project's own formats.
+export function writeKeyFiles(dir: string, name: string, k: TestKey): { key: string; pub: string } {
+  const key = join(dir, `${name}.key`);
+  const pub = join(dir, `${name}.pub`);
+  writeFileSync(key, encodeSecretKey(k.secret), { mode: 0o600 });
+  chmodSync(key, 0o600);
+  writeFileSync(pub, encodePublicKey(k.public));
+  return { key, pub };
+}

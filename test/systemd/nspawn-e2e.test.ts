@@ -1,0 +1,120 @@
+// The sentinel unit as shipped, under a real systemd (systemd-nspawn):
+// READY=1 → active (running) with STATUS, deploy over the socket, tamper healed, SIGSTOP → watchdog kill + restart, vault verifies.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { packageRoot } from '../../src/adapters/package-root.js';
+import { loadNative } from '../../src/adapters/native.js';
+import { renderUnit } from '../../src/daemon/install-units.js';
+
+const root = packageRoot();
+const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+const BOOT_TIMEOUT_MS = 110_000;
+
+function cli(args: string[]): string {
+  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
+}
+
+interface E2eResult {
+  ok: boolean;
+  errors: string[];
+  steps: Record<string, unknown>;
+  journal?: string[];
+  totalMs?: number;
+}
+
+test('sentinel under a real systemd: ready, status, deploy, heal, watchdog restart, verify', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-nspawn-'));
+  try {
+    const etc = join(dir, 'etc');
+    const e2e = join(dir, 'e2e');
+    const out = join(dir, 'out');
+    const src = join(dir, 'src');
+    await mkdir(join(etc, 'keys'), { recursive: true });
+    await mkdir(e2e, { recursive: true });
+    await mkdir(out, { recursive: true });
+    await mkdir(join(src, 'engine'), { recursive: true });
+
+    cli(['keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
+    await copyFile(join(fixtures, 'sentinel.json'), join(etc, 'sentinel.json'));
+    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
+    await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
+    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 2\n');
+    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
+    await copyFile(join(fixtures, 'setup.sh'), join(e2e, 'setup.sh'));
+
+    const unit = renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js' });
+    await writeFile(join(dir, 'omnimind-sentinel.service'), unit);
+    let dropIn = await readFile(join(fixtures, 'e2e-drop-in.conf'), 'utf8');
+    // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
+    if (loadNative() === null) dropIn += 'NotifyAccess=all\n';
+    await writeFile(join(dir, 'e2e.conf'), dropIn);
+
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      args: [
+        `--bind-ro=${root}:/opt/omnimind-sentinel`,
+        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
+        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${join(dir, 'omnimind-sentinel.service')}:/etc/systemd/system/omnimind-sentinel.service`,
+        `--bind-ro=${join(root, 'systemd', 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
+        `--bind-ro=${join(dir, 'e2e.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e.conf`,
+        `--bind-ro=${join(fixtures, 'sentinel-e2e-setup.service')}:/etc/systemd/system/sentinel-e2e-setup.service`,
+        `--bind-ro=${join(fixtures, 'sentinel-e2e-reporter.service')}:/etc/systemd/system/sentinel-e2e-reporter.service`,
+      ],
+      wants: ['sentinel-e2e-setup.service', 'omnimind-sentinel.service', 'sentinel-e2e-reporter.service'],
+    });
+    const consoleText = boot.console;
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${consoleText.slice(-4000)}`);
+    let result: E2eResult;
+    try {
+      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as E2eResult;
+    } catch (e) {
+      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${consoleText.slice(-4000)}`);
+    }
+    const context = `errors: ${result.errors.join('\n')}\njournal:\n${(result.journal ?? []).join('\n')}`;
+    assert.equal(result.ok, true, context);
+    const s = result.steps as {
+      ready: Record<string, string>;
+      statusText: string;
+      deploy: { ok: boolean; result: { version: number } };
+      status: { code: number; json: { vault: { version: number }; watchdog: { notify: boolean; periodUsec: number } } };
+      tamper: { healedMs: number; counters: { tampers: number; heals: number } };
+      verifyAfterHeal: number;
+      watchdog: { before: Record<string, string>; after: Record<string, string>; restartMs: number };
+      verifyAfterRestart: { code: number };
+      statusAfterRestart: { ok: boolean; result: { vault: { version: number } } };
+      audit: { code: number };
+    };
+    assert.equal(s.ready.ActiveState, 'active');
+    assert.equal(s.ready.SubState, 'running');
+    assert.match(s.ready.StatusText ?? '', /vault v1 .* intact/, 'STATUS= shows the verified vault once READY=1 was sent');
+    assert.equal(s.deploy.ok, true, `deploy over the socket: ${JSON.stringify(s.deploy)}`);
+    assert.equal(s.deploy.result.version, 2);
+    assert.equal(s.status.code, 0);
+    assert.equal(s.status.json.vault.version, 2);
+    assert.equal(s.status.json.watchdog.notify, true);
+    assert.equal(s.status.json.watchdog.periodUsec, 3_000_000, 'WatchdogSec=3s of the e2e drop-in reached the daemon');
+    assert.ok(s.tamper.counters.tampers >= 1 && s.tamper.counters.heals >= 1, JSON.stringify(s.tamper));
+    assert.equal(s.verifyAfterHeal, 0, 'vault verifies after the heal');
+    assert.ok(Number(s.watchdog.after.NRestarts) >= 1, 'systemd restarted the hung daemon');
+    assert.notEqual(s.watchdog.after.MainPID, s.watchdog.before.MainPID);
+    assert.ok((result.journal ?? []).some((l) => /Watchdog timeout/.test(l)), `the restart was the watchdog's: ${context}`);
+    assert.equal(s.verifyAfterRestart.code, 0, 'vault verifies after the restart');
+    assert.equal(s.statusAfterRestart.ok, true);
+    assert.equal(s.statusAfterRestart.result.vault.version, 2);
+    assert.equal(s.audit.code, 0, 'audit chain intact across the restart');
+    t.diagnostic(`boot-to-poweroff ${String(boot.ms)} ms; tamper healed in ${String(s.tamper.healedMs)} ms; SIGSTOP to restarted ${String(s.watchdog.restartMs)} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,89 @@
+// The unit files in systemd/: clean under `systemd-analyze verify --recursive-errors=yes`, the sentinel's hardening
+// exposure held at 3.0 or lower (figure printed), and `sentinel install-units` / `--uninstall` against a temp prefix.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/adapters/package-root.js';
+import { renderUnit, UNIT_FILES } from '../../src/daemon/install-units.js';
+import { needs } from '../helpers/env.js';
+
+const root = packageRoot();
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+
+function renderedCopies(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-units-'));
+  for (const name of UNIT_FILES) writeFileSync(join(dir, name), renderUnit(readFileSync(join(root, 'systemd', name), 'utf8'), { node: process.execPath, cli }));
+  return dir;
+}
+
+test('every unit passes systemd-analyze verify --recursive-errors=yes', (t) => {
+  if (needs(t, hasAnalyze, 'systemd-analyze')) return;
+  const dir = renderedCopies();
+  try {
+    const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', ...UNIT_FILES.map((n) => join(dir, n))], { encoding: 'utf8', cwd: dir });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /Unknown key|Failed to parse|Invalid/i, r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a typo in a unit is caught by the same check (the check can fail)', (t) => {
+  if (needs(t, hasAnalyze, 'systemd-analyze')) return;
+  const dir = renderedCopies();
+  try {
+    const p = join(dir, 'omnimind-sentinel.service');
+    writeFileSync(p, readFileSync(p, 'utf8').replace('WatchdogSec=10s', 'WatchdogSecs=10s'));
+    const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', p], { encoding: 'utf8', cwd: dir });
+    assert.notEqual(r.status, 0, 'an unknown key fails verification');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('omnimind-sentinel.service exposure is 3.0 or lower (systemd-analyze security --offline)', (t) => {
+  if (needs(t, hasAnalyze, 'systemd-analyze')) return;
+  const dir = renderedCopies();
+  try {
+    // systemd 252 takes the threshold in tenths (0-100); 30 means an exposure of 3.0.
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=30', join(dir, 'omnimind-sentinel.service')], { encoding: 'utf8', cwd: dir });
+    const m = /Overall exposure level for omnimind-sentinel\.service: ([0-9.]+)/.exec(r.stdout);
+    assert.ok(m !== null, `no exposure figure in: ${r.stdout.slice(-500)} ${r.stderr}`);
+    const exposure = Number(m[1]);
+    t.diagnostic(`omnimind-sentinel.service exposure ${String(exposure)} (threshold 3.0)`);
+    console.log(`systemd-analyze security: omnimind-sentinel.service exposure ${String(exposure)}`);
+    assert.ok(exposure <= 3.0, `exposure ${String(exposure)} above 3.0`);
+    assert.equal(r.status, 0, r.stderr);
+    const unit = readFileSync(join(dir, 'omnimind-sentinel.service'), 'utf8');
+    assert.match(unit, /^CapabilityBoundingSet=.*CAP_LINUX_IMMUTABLE/m);
+    assert.doesNotMatch(unit, /CAP_SYS_ADMIN/, 'bpftrace runs with CAP_BPF + CAP_PERFMON; no CAP_SYS_ADMIN');
+    for (const key of ['Type=notify', 'NotifyAccess=main', 'Restart=on-failure', 'OOMScoreAdjust=-1000', 'Slice=omnimind.slice', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) assert.ok(unit.includes(`\n${key}\n`), key);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sentinel install-units copies the units with this node and CLI; --uninstall removes them', () => {
+  const prefix = mkdtempSync(join(tmpdir(), 'sentinel-install-'));
+  try {
+    const r = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { files: string[] };
+    assert.deepEqual(out.files.sort(), UNIT_FILES.map((n) => join(prefix, n)).sort());
+    const unit = readFileSync(join(prefix, 'omnimind-sentinel.service'), 'utf8');
+    assert.ok(unit.includes(`ExecStart=${process.execPath} --max-semi-space-size=1 ${cli} daemon --config /etc/omnimind-sentinel/sentinel.json`), unit);
+    assert.doesNotMatch(unit, /@NODE@|@SENTINEL_CLI@/);
+    const u = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--no-reload'], { encoding: 'utf8' });
+    assert.equal(u.status, 0, u.stderr);
+    for (const n of UNIT_FILES) assert.equal(existsSync(join(prefix, n)), false, n);
+    assert.deepEqual(readdirSync(prefix), []);
+    const bad = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--node', '/nonexistent/node'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2, 'a missing ExecStart binary is refused');
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,59 @@
+// The vault's OpenSSL-backed Ed25519 verifier must agree with core's tweetnacl primitive on valid
+// signatures and on every kind of bad one (changed message, changed signature, other key), and its SHA-512 (release ids) with tweetnacl's.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { signDetached, verifyDetached } from '../../src/core/signature.js';
+import { keyPairFromSeed } from '../../src/core/keys.js';
+import nacl from 'tweetnacl';
+import { ed25519Verify, sha512 } from '../../src/vault/ed25519.js';
+
+test('ed25519Verify agrees with tweetnacl on good and bad signatures', () => {
+  for (let i = 0; i < 50; i++) {
+    const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+    const other = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+    const msg = new Uint8Array(randomBytes(1 + (i * 37) % 500));
+    const sig = signDetached(msg, kp.secret.secretKey);
+    const badMsg = Uint8Array.from(msg);
+    badMsg[i % badMsg.length] = (badMsg[i % badMsg.length] ?? 0) ^ 1;
+    const badSig = Uint8Array.from(sig);
+    badSig[i % 64] = (badSig[i % 64] ?? 0) ^ 0x80;
+    const cases: [Uint8Array, Uint8Array, Uint8Array, boolean][] = [
+      [msg, sig, kp.public.key, true],
+      [badMsg, sig, kp.public.key, false],
+      [msg, badSig, kp.public.key, false],
+      [msg, sig, other.public.key, false],
+      [msg, sig.subarray(0, 63), kp.public.key, false],
+    ];
+    for (const [m, s, k, expected] of cases) {
+      assert.equal(verifyDetached(m, s, k), expected);
+      assert.equal(ed25519Verify(m, s, k), expected);
+    }
+  }
+});
+
+test('the injected SHA-512 gives the same release id as tweetnacl', () => {
+  const bytes = new TextEncoder().encode('{"format":"omnimind-sentinel/manifest/v1"}');
+  assert.deepEqual(Buffer.from(sha512(bytes)), Buffer.from(nacl.hash(bytes)));
+});
+
+test('a non-canonical S (S + L, RFC 8032 5.1.7) is refused by both primitives', () => {
+  // L, the order of the Ed25519 base point, little-endian.
+  const L = Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex');
+  for (let i = 0; i < 20; i++) {
+    const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+    const msg = new Uint8Array(randomBytes(40));
+    const sig = signDetached(msg, kp.secret.secretKey);
+    const malleated = Uint8Array.from(sig);
+    let carry = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = (malleated[32 + j] ?? 0) + (L[j] ?? 0) + carry;
+      malleated[32 + j] = v & 0xff;
+      carry = v >> 8;
+    }
+    assert.equal(carry, 0, 'S + L fits 256 bits (S < L < 2^253)');
+    assert.equal(verifyDetached(msg, sig, kp.public.key), true);
+    assert.equal(verifyDetached(msg, malleated, kp.public.key), false, 'core primitive accepted S + L');
+    assert.equal(ed25519Verify(msg, malleated, kp.public.key), false);
+  }
+});

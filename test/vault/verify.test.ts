@@ -1,0 +1,215 @@
+// `vault verify` is fail-closed against a root attacker (invariants 5 and 6): each kind of tamper
+// done for real (chattr -i, change, chattr +i) is caught with the right code, and a rewrite of
+// files, manifest and vault.json with an attacker's key is caught with trust given from outside.
+import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { ErrorCode } from '../../src/core/errors.js';
+import { encodeVaultConfig, parseVaultConfig } from '../../src/vault/layout.js';
+import { openVault } from '../../src/vault/index.js';
+import { isRoot, needs } from '../helpers/env.js';
+import { cleanupAll, closeDeps, liveTree, makeVault, run, testKey } from '../helpers/vault-factory.js';
+import type { TestVault } from '../helpers/vault-factory.js';
+
+after(cleanupAll);
+
+/** Runs `tamper` as root would (flags lifted on `lift`, restored on `reseal`) on a fresh vault at v1, then verifies. */
+async function tamperCase(
+  label: string,
+  tamper: (tree: string, tv: TestVault) => void | Promise<void>,
+  expect: { code: ErrorCode; path?: RegExp },
+): Promise<void> {
+  const tv = await makeVault(label);
+  try {
+    const b = await tv.bundle(1);
+    await tv.vault.deploy(b.path);
+    assert.equal((await tv.vault.verify()).ok, true, 'intact before the tamper');
+    await tamper(liveTree(tv.path), tv);
+    const r = await tv.vault.verify();
+    assert.equal(r.ok, false, `${label}: verify must fail`);
+    const hit = r.problems.find((p) => p.code === expect.code && (expect.path === undefined || expect.path.test(p.path)));
+    assert.ok(hit !== undefined, `${label}: expected a ${expect.code} problem${expect.path ? ` at ${String(expect.path)}` : ''}, got ${JSON.stringify(r.problems)}`);
+  } finally {
+    await closeDeps(tv.deps);
+  }
+}
+
+const chattr = (flag: '+i' | '-i', ...paths: string[]) => run('chattr', [flag, ...paths]);
+
+describe('vault verify catches every root tamper', () => {
+  test('flag lifted only (file)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('flag-file', (tree) => void chattr('-i', join(tree, 'VERSION')), { code: 'unsealed', path: /tree\/VERSION$/ });
+  });
+
+  test('flag lifted only (vault directory itself)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('flag-root', (_tree, tv) => void chattr('-i', tv.path), { code: 'unsealed', path: /^\.$/ });
+  });
+
+  test('flag lifted only (state/highest.json)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('flag-state', (_tree, tv) => void chattr('-i', join(tv.path, 'state', 'highest.json')), { code: 'unsealed', path: /highest\.json$/ });
+  });
+
+  test('a lifted flag stays reported when the attacker also drops a file into staging/', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('flag-staging');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      chattr('-i', join(liveTree(tv.path), 'VERSION'), tv.path);
+      writeFileSync(join(tv.path, 'staging', 'bait'), 'x');
+      const reopened = await openVault(tv.path, tv.deps);
+      const r = await reopened.verify();
+      assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path === '.'), JSON.stringify(r.problems));
+      assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path.endsWith('tree/VERSION')), JSON.stringify(r.problems));
+      assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'leftovers are still cleaned');
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+
+  test('one byte changed, same size, +i restored', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'byte',
+      (tree) => {
+        const f = join(tree, 'phi/engine.py');
+        chattr('-i', f);
+        const b = readFileSync(f);
+        b[0] = (b[0] ?? 0) ^ 1;
+        writeFileSync(f, b);
+        chattr('+i', f);
+      },
+      { code: 'hash-mismatch', path: /phi\/engine\.py$/ },
+    );
+  });
+
+  test('size changed', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'size',
+      (tree) => {
+        const f = join(tree, 'VERSION');
+        chattr('-i', f);
+        writeFileSync(f, 'v1 and more\n');
+        chattr('+i', f);
+      },
+      { code: 'size-mismatch', path: /VERSION$/ },
+    );
+  });
+
+  test('file added (sealed like the rest)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'added',
+      (tree) => {
+        const d = join(tree, 'phi');
+        chattr('-i', d);
+        writeFileSync(join(d, 'backdoor.py'), 'import os\n');
+        chattr('+i', join(d, 'backdoor.py'), d);
+      },
+      { code: 'tampered', path: /phi\/backdoor\.py$/ },
+    );
+  });
+
+  test('file removed', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'removed',
+      (tree) => {
+        const d = join(tree, 'config');
+        chattr('-i', d, join(d, 'phi.json'));
+        unlinkSync(join(d, 'phi.json'));
+        chattr('+i', d);
+      },
+      { code: 'tampered', path: /config\/phi\.json$/ },
+    );
+  });
+
+  test('mode changed', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'mode',
+      (tree) => {
+        const f = join(tree, 'phi/weights.bin');
+        chattr('-i', f);
+        chmodSync(f, 0o666);
+        chattr('+i', f);
+      },
+      { code: 'tampered', path: /weights\.bin$/ },
+    );
+  });
+
+  test('symlink retargeted', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'symlink',
+      (tree) => {
+        chattr('-i', tree);
+        unlinkSync(join(tree, 'current-engine'));
+        symlinkSync('config/phi.json', join(tree, 'current-engine'));
+        chattr('+i', tree);
+      },
+      { code: 'tampered', path: /current-engine$/ },
+    );
+  });
+
+  test('directory replaced by a file', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'type',
+      (tree) => {
+        const d = join(tree, 'config');
+        chattr('-i', tree, d, join(d, 'phi.json'));
+        rmSync(d, { recursive: true });
+        writeFileSync(d, 'not a dir');
+        chattr('+i', d, tree);
+      },
+      { code: 'tampered', path: /tree\/config$/ },
+    );
+  });
+
+  test('`current` repointed outside releases/', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase(
+      'current-out',
+      (_tree, tv) => {
+        chattr('-i', tv.path);
+        symlinkSync('/etc', join(tv.path, 'current.evil'));
+        run('mv', ['-T', join(tv.path, 'current.evil'), join(tv.path, 'current')]);
+        chattr('+i', tv.path);
+      },
+      { code: 'tampered', path: /^current$/ },
+    );
+  });
+
+  test('manifest, files and vault.json rewritten with an untrusted key: caught only with --trust from outside', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('resign');
+    const attacker = testKey('attacker');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      // The attacker (root) makes the vault trust their key and deploys their own tree, consistently signed.
+      const cfgPath = join(tv.path, 'vault.json');
+      const cfg = parseVaultConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
+      chattr('-i', cfgPath, tv.path);
+      unlinkSync(cfgPath);
+      writeFileSync(cfgPath, encodeVaultConfig({ ...cfg, trust: { keys: [attacker.public], threshold: 1 } }));
+      chattr('+i', cfgPath, tv.path);
+      const hijacked = await openVault(tv.path, tv.deps);
+      const evil = await tv.bundle(2, [{ type: 'file', path: 'VERSION', content: 'owned\n' }], { keys: [attacker] });
+      await hijacked.deploy(evil.path);
+
+      const own = await hijacked.verify();
+      assert.equal(own.ok, true, 'against its own (rewritten) vault.json the vault looks consistent');
+      const outside = await hijacked.verify({ trust: { keys: [tv.keys[0]!.public], threshold: 1 } });
+      assert.equal(outside.ok, false);
+      assert.equal(outside.trustSource, 'override');
+      assert.ok(outside.problems.some((p) => p.code === 'untrusted-key'), JSON.stringify(outside.problems));
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+});
