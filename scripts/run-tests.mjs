@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every compiled test file with node:test. Usage: node scripts/run-tests.mjs [filter...]
+// Runs every compiled test file with node:test and prints each file's wall time at the end.
+// Usage: node scripts/run-tests.mjs [filter...]
 // Filters are substrings of test file names (e.g. `vault` runs dist/test/**/*vault*.test.js).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,5 +21,6 @@ if (files.length === 0) {
   process.exit(2);
 }
 const concurrency = process.env.SENTINEL_TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { stdio: 'inherit' });
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-file-times.mjs', '--test-reporter-destination=stdout'];
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
