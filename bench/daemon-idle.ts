@@ -1,5 +1,5 @@
 // Idle cost of the daemon guarding a 10,000-file vault: RSS and CPU over a window, against a minimal idle Node
-// process measured in the same run (issue 3 target: <= 90 MB RSS, CPU near zero, no growth).
+// process measured in the same run (target: <= 90 MB RSS, CPU near zero, no growth).
 // Usage: node dist/bench/daemon-idle.js [--seconds 60] [--files 10000]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';

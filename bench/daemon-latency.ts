@@ -1,4 +1,4 @@
-// Tamper-to-detected and tamper-to-healed latency of the daemon on a large vault (issue 3: healed < 1 s on 100 MB).
+// Tamper-to-detected and tamper-to-healed latency of the daemon on a large vault (target: healed < 1 s on 100 MB).
 // Usage: node dist/bench/daemon-latency.js [--mb 100] [--files 100] [--iterations 20]
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Deploy benchmark (issue 2 "Performance"): the live-unsealed window of a deploy (first unseal of
+// Deploy benchmark: the live-unsealed window of a deploy (first unseal of
 // VAULT/ to its re-seal, from the vault's own events) for bundles of 1 MB, 100 MB and 1 GB, its
 // 1 GB / 1 MB ratio, and the whole deploy time against the shell equivalent on the same content
 // (`tar -x`, `sha256sum -c`, `chattr -R +i`), measured in the same run on warm caches.

@@ -1,4 +1,4 @@
-// Cost of the probes (issue 4): bpftrace RSS and CPU idle and under a fork/exit storm (~1,000 short
+// Cost of the probes: bpftrace RSS and CPU idle and under a fork/exit storm (~1,000 short
 // processes/s for 10 s), for bpf/exit.bt + bpf/retransmit.bt as shipped (filtered in the kernel)
 // and, as the peer, an exit program that sends every process exit to user space (filtered in Node).
 // Usage (root, bpftrace): node dist/bench/ebpf-cost.js [--seconds 10] [--rate 1000] [--json FILE]

@@ -1,4 +1,4 @@
-// Detection latency of issue 4: SIGKILL of the sample backend → recovery action started, measured on
+// Detection latency: SIGKILL of the sample backend → recovery action started, measured on
 // the killer's clock (and from the kernel's exit timestamp for eBPF), for the eBPF path, the /proc
 // poll fallback, and a plain HTTP health check every 1 s as the peer.
 // Usage (root, bpftrace): node dist/bench/ebpf-latency.js [--kills 100] [--peer-kills 20] [--json FILE]

@@ -2,7 +2,7 @@
 // callback included as the CLI passes one) and of the work it does (SHA-256 of every file + the
 // inode flags of every entry) against sha256sum, two openssl processes and AIDE on the same warm
 // trees, in the same run
-// (issue 2 targets: >= 0.85x the openssl pair on large files, >= 0.75x on small files).
+// (targets: >= 0.85x the openssl pair on large files, >= 0.75x on small files).
 // Usage: node dist/bench/hash-bench.js [BASE_DIR] [--json] [--small-only]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny sample OmniMind backend for the sentinel's recovery demo and tests (issue 4).
+"""Tiny sample OmniMind backend for the sentinel's recovery demo and tests.
 
 Usage: python3 server.py [--port 8000] [--bind 127.0.0.1] [--pid-file PATH]
 

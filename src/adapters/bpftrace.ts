@@ -1,4 +1,4 @@
-// The bpftrace process (issue 4): start, wait for the attach event, parse NDJSON, restart it
+// The bpftrace process : start, wait for the attach event, parse NDJSON, restart it
 // with back-off when it dies, swap its arguments without a blind window, stop it cleanly.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

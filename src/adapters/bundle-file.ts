@@ -36,7 +36,7 @@ export interface OpenedBundle {
   readonly handle: FileHandle;
 }
 
-// Why: invariant 2 — only the head is read (bounded by the limits) before the signature is checked.
+// Why: invariant 2 (docs/VAULT.md#invariants) — only the head is read (bounded by the limits) before the signature is checked.
 export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<OpenedBundle> {
   let fh: FileHandle;
   try {
@@ -154,7 +154,7 @@ function writeAllSync(fd: number, bytes: Buffer): void {
   while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }
 
-// Why: invariant 2 — every payload file is hash- and size-checked while it is written into staging;
+// Why: invariant 2 (docs/VAULT.md#invariants) — every payload file is hash- and size-checked while it is written into staging;
 // a bundle shorter or longer than its manifest says is rejected before any payload byte is written.
 export async function stagePayload(
   bundle: OpenedBundle,
@@ -322,7 +322,7 @@ export function syncFilesystem(path: string): Promise<void> {
   });
 }
 
-// Why: a rename is only durable once its directory is fsync'ed (crash consistency, invariant 3).
+// Why: a rename is only durable once its directory is fsync'ed (crash consistency, docs/VAULT.md#invariants 3).
 export async function fsyncDir(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {

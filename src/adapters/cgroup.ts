@@ -17,7 +17,7 @@ export interface MountEntry {
   superOptions: string[];
 }
 
-/** The cgroup hierarchy of this host (issue 5 item 1). */
+/** The cgroup hierarchy of this host. */
 export interface CgroupLayout {
   /** unified: only cgroup2; hybrid: cgroup2 beside v1 controllers; legacy: v1 only; none: no cgroupfs. */
   kind: 'unified' | 'hybrid' | 'legacy' | 'none';

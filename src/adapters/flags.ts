@@ -1,6 +1,6 @@
 // Inode flags (chattr +i) for sealing the vault: through the native ioctl addon when it is built,
 // otherwise through the chattr/lsattr executables. Every refusal is an error with the path, never
-// "nothing to do" (vault invariant 5).
+// "nothing to do" (docs/VAULT.md#invariants 5).
 import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';

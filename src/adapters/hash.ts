@@ -1,4 +1,4 @@
-// SHA-256 of many files on all cores (issue 2: vault verify at openssl speed). A pool of
+// SHA-256 of many files on all cores (vault verify at openssl speed). A pool of
 // worker_threads claims files from a shared counter; see hash-worker.ts for the reading side.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';

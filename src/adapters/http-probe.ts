@@ -1,4 +1,4 @@
-// HTTP health probe (issue 4): a GET with a hard deadline, so a backend that accepts but never
+// HTTP health probe: a GET with a hard deadline, so a backend that accepts but never
 // answers (deadlock, stuck GIL) counts as a failure instead of hanging the sentinel.
 import { request } from 'node:http';
 

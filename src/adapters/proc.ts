@@ -1,4 +1,4 @@
-// /proc as the fallback exit detector (issue 4): pidfd is not available to Node, so without
+// /proc as the fallback exit detector: pidfd is not available to Node, so without
 // bpftrace a short poll of /proc/PID/stat finds dead main PIDs; also pid files and MainPID.
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';

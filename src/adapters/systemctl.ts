@@ -1,4 +1,4 @@
-// Recovery actions that run outside programs (issue 4): `systemctl restart UNIT` and a
+// Recovery actions that run outside programs: `systemctl restart UNIT` and a
 // target's own `restart` command. Both are bounded by a timeout and report failure as errors.
 import { execa } from 'execa';
 import { SentinelError } from '../core/errors.js';

@@ -1,5 +1,5 @@
 // Walks a release tree with lstat (never following a symlink) and describes every entry the way
-// a manifest does; anything a release may not contain is refused with its path (issue 2 bad input).
+// a manifest does; anything a release may not contain is refused with its path (docs/FORMAT.md).
 import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { constants as osConstants } from 'node:os';

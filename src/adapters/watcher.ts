@@ -36,7 +36,7 @@ async function listDirs(root: string, depth: number): Promise<string[]> {
 }
 
 // Why: a sealed file cannot change until its flags change, and a directory watch sees IN_ATTRIB/IN_MODIFY/IN_CREATE/IN_DELETE of
-// its children, so one watch per directory sees every tamper at a fraction of chokidar's per-file cost (issue 3, idle RSS).
+// its children, so one watch per directory sees every tamper at a fraction of chokidar's per-file cost (idle RSS; docs/DAEMON.md).
 export async function watchDirectories(roots: string[], opts: { depth: number; onEvent: (path: string) => void; onError: (err: Error) => void }): Promise<TreeWatch> {
   const watchers: NodeWatcher[] = [];
   for (const root of roots) {

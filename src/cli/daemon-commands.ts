@@ -1,4 +1,4 @@
-// The daemon-side commands: `daemon`, `status`, `audit verify`, `install-units` (issue 3).
+// The daemon-side commands: `daemon`, `status`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
 import type { DaemonReply } from './daemon-reply.js';

@@ -1,4 +1,4 @@
-// The survival half of `sentinel demo` (issue 4): the sample backend on port 8000 under the
+// The survival half of `sentinel demo`: the sample backend on port 8000 under the
 // sentinel's supervisor, SIGKILLed (seen by bpftrace, respawned at once) and hung (health probe).
 import { createServer } from 'node:net';
 import { createLogger } from '../adapters/logger.js';

@@ -68,7 +68,7 @@ async function firstLiveFile(vault: string): Promise<string> {
   return entry.path;
 }
 
-// The vault story of issue 2, in order; the lead appends the daemon and eBPF steps to this list.
+// The vault story, in order: seal, deploy, refuse a write, tamper and heal, refuse an untrusted bundle.
 export const vaultDemoSteps: DemoStep[] = [
   {
     title: 'generate a release key and an untrusted "intruder" key (sentinel keygen)',

@@ -1,4 +1,4 @@
-// Every CLI failure becomes exactly one stderr line and an exit code (DESIGN.md "Exit codes"),
+// Every CLI failure becomes exactly one stderr line and an exit code (README.md "Commands": exit codes),
 // and a `--json` command still leaves one JSON object on stdout so machines never parse stderr.
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 

@@ -1,4 +1,4 @@
-// The command tree of `sentinel` (DESIGN.md "Command-line contract"): parsing only; each action
+// The command tree of `sentinel` (README.md "Commands"): parsing only; each action
 // loads its module on demand (fast --help, one clear line if a part is missing) and calls one function.
 import { Command, CommanderError, Option } from 'commander';
 import { SentinelError } from '../core/errors.js';

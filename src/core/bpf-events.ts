@@ -1,4 +1,4 @@
-// Parsing of the NDJSON that `bpftrace -f json` prints for the programs in bpf/ (issue 4).
+// Parsing of the NDJSON that `bpftrace -f json` prints for the programs in bpf/.
 // Pure: takes one line, returns a typed event or a reason; never throws on bad input.
 
 /** The tracer attached its probes: detection is live from here on. */

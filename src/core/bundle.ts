@@ -1,4 +1,4 @@
-// Bundle framing (issue 2, point 3): one streamable file whose signed manifest comes first, with
+// Bundle framing (docs/FORMAT.md): one streamable file whose signed manifest comes first, with
 // every declared length checked against the limits before a byte of it is read.
 import { asciiBytes, bytesEqual } from './keys.js';
 import { DEFAULT_LIMITS, type BundleLimits } from './limits.js';

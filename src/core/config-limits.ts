@@ -1,4 +1,4 @@
-// Limits of the daemon with their units in the names, in one typed place (STYLE.md 8); validated by the config schema.
+// Limits of the daemon with their units in the names, in one typed place; validated by the config schema.
 
 // Why: every timing and size bound of the daemon has one documented default and one allowed range.
 export interface DaemonLimits {

@@ -64,7 +64,7 @@ export class SentinelError extends Error {
 
 const integrity = new Set<string>(INTEGRITY_CODES);
 
-/** Exit codes of DESIGN.md: 1 rejected / integrity violation, 2 usage or environment error. */
+/** Exit codes (README.md "Commands"): 1 rejected / integrity violation, 2 usage or environment error. */
 export function exitCodeFor(code: ErrorCode): 1 | 2 {
   return integrity.has(code) ? 1 : 2;
 }

@@ -1,4 +1,4 @@
-// Ed25519 keys and their text files (issue 2, point 2): a key id binds every signature to one
+// Ed25519 keys and their text files (docs/FORMAT.md): a key id binds every signature to one
 // public key, and the text formats let operators move keys around as ordinary one-line files.
 import nacl from 'tweetnacl';
 import { SentinelError } from './errors.js';

@@ -1,5 +1,5 @@
 // Size limits for reading bundles, in one typed place, so every reader enforces the same bounds
-// before it allocates or parses anything (issue 2: "size limits enforced while reading").
+// before it allocates or parses anything (size limits enforced while reading).
 import { SentinelError } from './errors.js';
 
 /** Bounds on an untrusted bundle; sizes in bytes, counts in items. */

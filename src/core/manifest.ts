@@ -1,4 +1,4 @@
-// The manifest model and its canonical bytes (issue 2, point 3): the signed bytes are exactly the
+// The manifest model and its canonical bytes (docs/FORMAT.md): the signed bytes are exactly the
 // canonical encoding, and a parser that accepts only that encoding leaves one byte string per manifest.
 import { bytesEqual } from './keys.js';
 import { DEFAULT_LIMITS, MAX_NAME_BYTES, type BundleLimits } from './limits.js';

@@ -1,4 +1,4 @@
-// Pure recovery decisions (issue 4): back-off, a restart budget like systemd's
+// Pure recovery decisions: back-off, a restart budget like systemd's
 // StartLimitBurst/StartLimitIntervalSec, and a retransmit-rate alarm with hysteresis.
 // Time is always a parameter (milliseconds on any monotonic clock).
 

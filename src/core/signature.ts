@@ -1,4 +1,4 @@
-// Manifest signatures (issue 2, point 3): Ed25519 over domain-separated bytes (context + exact
+// Manifest signatures (docs/FORMAT.md): Ed25519 over domain-separated bytes (context + exact
 // manifest bytes, never re-serialised JSON), one signature per key, each named by its key id.
 import nacl from 'tweetnacl';
 import { asciiBytes, concatBytes, bytesEqual, decodeBase64, encodeBase64, keyIdOf, type SecretKey } from './keys.js';

@@ -1,4 +1,4 @@
-// Trust policy (issue 2, point 4): which keys may sign, how many distinct ones must, and whether a
+// Trust policy (docs/SECURITY.md): which keys may sign, how many distinct ones must, and whether a
 // verified release may replace the current one (vault binding, rollback, expiry against an injected now).
 import nacl from 'tweetnacl';
 import { decodeBase64, keyIdOf, toHex, type PublicKey } from './keys.js';
@@ -117,7 +117,7 @@ export function verifyBundleHead(head: Uint8Array, policy: TrustPolicy, limits: 
   return { ...verifySignedManifest(parsed.manifestBytes, signatures, policy, limits, options), payloadOffset: parsed.payloadOffset };
 }
 
-// Deploy-time checks of issue 2 point 4: vault binding, rollback (strictly newer), expiry against the injected now.
+// Deploy-time checks: vault binding, rollback (strictly newer), expiry against the injected now.
 export function checkDeployable(v: VerifiedManifest, ctx: { vaultId: string; highestVersion: number; now: Date }): void {
   const m = v.manifest;
   if (m.vaultId !== ctx.vaultId) {

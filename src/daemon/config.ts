@@ -1,4 +1,4 @@
-// The daemon's configuration (DESIGN.md "Daemon configuration", docs/CONFIG.md): validated once at start, every bad field named.
+// The daemon's configuration (docs/CONFIG.md): validated once at start, every bad field named.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SentinelError } from '../core/errors.js';

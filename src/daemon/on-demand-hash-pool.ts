@@ -1,4 +1,4 @@
-// A HashPool whose worker threads exist only while hashing: an idle daemon should not hold N V8 isolates (issue 3 idle RSS).
+// A HashPool whose worker threads exist only while hashing: an idle daemon should not hold N V8 isolates (idle RSS, docs/DAEMON.md).
 import { HashPool, type HashResult } from '../adapters/hash.js';
 
 // Why: verify and heal need all cores for seconds, then nothing for minutes; idle workers cost ~10 MB RSS each.

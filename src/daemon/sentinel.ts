@@ -18,7 +18,7 @@ export interface SentinelDeps {
   flags: FlagStore;
   onTamper: TamperPolicy;
   maxQueuedDeploys: number;
-  /** Trust anchors from the configuration (outside the vault, DESIGN.md invariant 6). */
+  /** Trust anchors from the configuration (outside the vault, docs/VAULT.md#invariants 6). */
   trust?: () => TrustPolicy;
 }
 
@@ -42,7 +42,7 @@ function summariseProblems(report: VerifyReport): { code: string; path: string }
   return report.problems.slice(0, 20).map((p) => ({ code: p.code, path: p.path }));
 }
 
-// Why: deploys, heals and verifies never overlap (issue 3: a storm of submissions is serialised, none lost).
+// Why: deploys, heals and verifies never overlap (a storm of submissions is serialised, none lost).
 export class Sentinel {
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
@@ -213,7 +213,7 @@ export class Sentinel {
     });
   }
 
-  // Why: the cheap periodic check of issue 3: every file and directory of the live release still carries +i.
+  // Why: the cheap periodic check: every file and directory of the live release still carries +i.
   // The path list is cached per live release (it only changes on deploy/heal); an added file needs its directory
   // unsealed first, which this check or the directory watch sees.
   private async findUnsealed(): Promise<string[]> {

@@ -17,7 +17,7 @@ export interface TamperWatchOptions {
   flagTracer: 'auto' | 'off';
 }
 
-// Why: issue 3 — detect a tamper within milliseconds without one watch per file (idle RSS bound).
+// Why: detect a tamper within milliseconds without one watch per file (idle RSS bound).
 export class TamperWatch {
   private watch: TreeWatch | null = null;
   private debounce: NodeJS.Timeout | null = null;

@@ -66,7 +66,7 @@ export class SystemdNotifier {
     }
   }
 
-  // Why: READY=1 goes out only after the vault was opened and verified (issue 3).
+  // Why: READY=1 goes out only after the vault was opened and verified.
   async ready(): Promise<void> {
     this.lastStatus = this.opts.statusLine();
     await this.send({ ready: true, status: this.lastStatus, mainPid: process.pid });

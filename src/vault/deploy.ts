@@ -1,4 +1,4 @@
-// Deploy, heal and rollback (issue 2 point 5; DESIGN.md invariants 1–4): verify the bundle's head
+// Deploy, heal and rollback (docs/VAULT.md#invariants 1–4): verify the bundle's head
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
@@ -43,7 +43,7 @@ import type { DeployResult } from './types.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
 
 // Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
-// or stale state file cannot re-open an older version (issue 2 point 4).
+// or stale state file cannot re-open an older version.
 export async function highestVersion(ctx: VaultCtx): Promise<number> {
   const state = await readHighestState(ctx);
   const { ok } = await listKeptReleases(ctx);
@@ -103,7 +103,7 @@ interface StageStats {
   written: string[];
 }
 
-// Why: invariant 2 — the payload lands only in staging/, each file hash-checked as written; symlinks are
+// Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in staging/, each file hash-checked as written; symlinks are
 // created after all files so no file can ever be written through one.
 async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
   const files = releaseFiles(dir);
@@ -170,7 +170,7 @@ async function storeBundleIn(bundle: OpenedBundle, dest: string, consume: boolea
 /** Up to this many staged paths are fsync'ed one by one; more are flushed with one syncfs(2). */
 const FSYNC_EACH_MAX = 256;
 
-// Why: the staged release must be on disk before it can become live (power loss, invariant 3). A small
+// Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#invariants 3). A small
 // release is fsync'ed path by path (concurrently, so the journal batches them); a large one with one
 // `sync -f`, which is cheaper per file but also flushes whatever else is dirty on that filesystem.
 async function makeDurable(staged: string, written: string[], bundleCopy: string | null): Promise<void> {
@@ -218,7 +218,7 @@ interface Uncommitted {
   releaseId: string;
 }
 
-// Why: invariant 4 — a deploy that fails before the pointer swap must leave the vault as it was; a
+// Why: invariant 4 (docs/VAULT.md#invariants) — a deploy that fails before the pointer swap must leave the vault as it was; a
 // release left in releases/ would count towards the highest version and refuse the same bundle again.
 async function undoUncommitted(ctx: VaultCtx, u: Uncommitted, consumed: { path: string; mode: number } | null): Promise<void> {
   if (u.releaseMoved) await retireRelease(ctx, u.dirName);
@@ -402,7 +402,7 @@ export async function prune(ctx: VaultCtx, previous: string | null): Promise<str
   return removed;
 }
 
-// Why: issue 2 point 5 — back to the previous *signed* release still kept; its signature and tree are
+// Why: back to the previous *signed* release still kept; its signature and tree are
 // re-verified first. The highest version stays, so the version rolled back from cannot be re-deployed.
 export async function rollbackTo(ctx: VaultCtx): Promise<DeployResult> {
   const t0 = performance.now();

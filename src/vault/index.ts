@@ -1,4 +1,4 @@
-// The vault (issue 2 points 5–8; docs/VAULT.md): init, open (with crash recovery), deploy, verify,
+// The vault (docs/VAULT.md): init, open (with crash recovery), deploy, verify,
 // status, heal, rollback. Used by the CLI and the daemon; verification needs no daemon.
 import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';

@@ -45,7 +45,7 @@ async function holderOf(path: string): Promise<{ kind: 'gone' } | { kind: 'live'
   return dead ? { kind: 'stale', text } : { kind: 'live' };
 }
 
-// Why: a second concurrent deploy must wait or get `busy`, never interleave with the first (issue 2, point 5).
+// Why: a second concurrent deploy must wait or get `busy`, never interleave with the first.
 export async function acquireLock(path: string, opts: { timeoutMs: number; pollMs?: number } = { timeoutMs: 0 }): Promise<VaultLock> {
   const deadline = Date.now() + opts.timeoutMs;
   const pollMs = opts.pollMs ?? 25;

@@ -1,4 +1,4 @@
-// Recovery after a crash (invariant 3): the swap of `current` is the commit point, so recovery
+// Recovery after a crash (docs/VAULT.md#invariants 3): the swap of `current` is the commit point, so recovery
 // removes whatever an interrupted operation left behind (staging/, current.tmp, a release moved into
 // releases/ but never made live, its bundle, a second copy of the live release left by a heal), makes sure `current` names a complete release, raises
 // the highest version to the live one, and re-applies +i where an interrupted operation lifted it.

@@ -1,4 +1,4 @@
-// Bundle creation (`sentinel sign`, issue 2 points 3 and 8): scan a source tree, hash every file on
+// Bundle creation (`sentinel sign`): scan a source tree, hash every file on
 // all cores, build and sign the canonical manifest with each key, then stream head and payload into
 // one file. Hashes are re-checked while copying, so a source changed mid-way fails instead of
 // producing a bundle that no vault would accept.

@@ -18,7 +18,7 @@ export interface VaultEvent {
   detail?: string;
 }
 
-// Side effects the vault needs, injected so the daemon and the CLI build them once (STYLE.md point 7).
+// Side effects the vault needs, injected so the daemon and the CLI build them once.
 export interface VaultDeps {
   flags: FlagStore;
   hash: HashPool;

@@ -1,4 +1,4 @@
-// `vault verify` (issue 2 point 6; invariants 5 and 6): fail-closed check of the live release —
+// `vault verify` (docs/VAULT.md#invariants 5 and 6): fail-closed check of the live release —
 // signatures against the trust policy (the vault's own or one given from outside), every entry's
 // type, mode, size, SHA-256 and symlink target, no missing or extra entries, and +i on every file
 // and directory that must carry it. A flag that cannot be read is a problem, never a pass.

@@ -1,4 +1,4 @@
-// Memory and OOM protection of the OmniMind services (issue 5): slice, memory.low/min, oom_score_adj,
+// Memory and OOM protection of the OmniMind services: slice, memory.low/min, oom_score_adj,
 // applied, read back, re-checked for drift, and reported truthfully where the host refuses.
 import { join } from 'node:path';
 import {
@@ -31,7 +31,7 @@ export type { ProtectionSpec, ProtectionSpecInput } from './spec.js';
 /** applied: in force and verified; refused: the host said no; unsupported: the host cannot; ineffective: set but capped above; off: not configured. */
 export type ItemState = 'applied' | 'refused' | 'unsupported' | 'ineffective' | 'off' | 'pending';
 
-// One protection and whether it holds, with the reason when it does not (issue 5: no silent success).
+// One protection and whether it holds, with the reason when it does not (no silent success).
 export interface ProtectionItem {
   state: ItemState;
   /** Short reason for the STATUS= line, e.g. "no CAP_SYS_RESOURCE". */
@@ -117,7 +117,7 @@ function codeOf(e: unknown): ErrorCode {
   return isSentinelError(e) ? e.code : 'io';
 }
 
-// Keeps the protected services in the slice with their memory floor and OOM scores (DESIGN.md "Protection").
+// Keeps the protected services in the slice with their memory floor and OOM scores (docs/PROTECTION.md).
 export class ProtectionManager {
   /** Component name for the daemon's composition root (DaemonComponent). */
   readonly name = 'protection';

@@ -1,4 +1,4 @@
-// Config schema of memory/OOM protection (issue 5); owned by the protection work.
+// Config schema of memory/OOM protection (docs/PROTECTION.md).
 import { z } from 'zod';
 
 const UNIT_FACTORS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -38,7 +38,7 @@ const regexSource = z.string().min(1).refine(
   { message: 'not a valid regular expression' },
 );
 
-// An expendable process: the OOM killer should take it before anything protected (issue 5 item 2).
+// An expendable process: the OOM killer should take it before anything protected.
 export const expendableSchema = z
   .object({
     comm: regexSource.optional(),

@@ -1,4 +1,4 @@
-// The README demo of issue 4 (sample backend killed and hung, recovered by the sentinel) and the
+// The README demo's survival part (sample backend killed and hung, recovered by the sentinel) and the
 // small pieces it shares with the tests and benches: the backend command, waits, an event recorder.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

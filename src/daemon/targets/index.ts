@@ -1,4 +1,4 @@
-// Keeps the protected targets alive (issue 4): eBPF exit and retransmit detection with a /proc or
+// Keeps the protected targets alive: eBPF exit and retransmit detection with a /proc or
 // child-exit fallback, health probes for hung processes, recovery with back-off and a budget.
 import { constants as osConstants } from 'node:os';
 import { execa, type ResultPromise } from 'execa';

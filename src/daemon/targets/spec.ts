@@ -1,4 +1,4 @@
-// Config schema of one protected target (DESIGN.md "Daemon configuration"); owned by the eBPF/recovery work.
+// Config schema of one protected target (docs/CONFIG.md, docs/EBPF.md).
 import { z } from 'zod';
 import { SentinelError } from '../../core/errors.js';
 
