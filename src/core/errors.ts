@@ -27,7 +27,7 @@ export const ENVIRONMENT_CODES = [
   'not-found', // missing file, key, vault
   'exists', // refusing to overwrite
   'not-permitted', // EPERM/EACCES, missing capability
-  'no-immutable-support', // filesystem without FS_IMMUTABLE_FL (EOPNOTSUPP/ENOTTY)
+  'no-immutable-support', // filesystem without FS_IMMUTABLE_FL (EOPNOTSUPP/ENOTTY/EINVAL from the flags ioctl)
   'io', // other I/O failure (EIO, ENOSPC, unreadable source file)
   'config', // invalid configuration file
   'busy', // another deploy holds the vault lock
@@ -69,6 +69,12 @@ export function exitCodeFor(code: ErrorCode): 1 | 2 {
   return integrity.has(code) ? 1 : 2;
 }
 
+// Why: the text of anything thrown, for a log line or a problem report (a thrown value need not be an Error).
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+// Why: narrowing with an optional code, so callers and tests ask "is this a `busy`?" in one call.
 export function isSentinelError(e: unknown, code?: ErrorCode): e is SentinelError {
   return e instanceof SentinelError && (code === undefined || e.code === code);
 }
