@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import { AUDIT_GENESIS, chainHash, formatAuditLine, verifyAuditChain, type AuditKind, type ChainState } from '../core/audit.js';
 
 const FS_APPEND_FL = 0x20;
@@ -23,8 +24,7 @@ export async function verifyAuditFile(path: string): Promise<ChainState> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
-    throw new SentinelError(code, 'cannot read the audit log', { where: path, cause });
+    throw ioError(cause, 'cannot read the audit log', path);
   }
   return verifyAuditChain(text, sha256Hex, path);
 }
@@ -77,8 +77,7 @@ export class AuditLog {
     try {
       fh = await open(path, 'a', 0o600);
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code === 'EPERM' || (cause as NodeJS.ErrnoException).code === 'EACCES' ? 'not-permitted' : 'io';
-      throw new SentinelError(code, 'cannot open the audit log for appending', { where: path, cause });
+      throw ioError(cause, 'cannot open the audit log for appending', path);
     }
     if (text.length > 0 && !text.endsWith('\n')) {
       await fh.write('\n');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
 import { parseTracerLine, type TracerEvent } from '../core/bpf-events.js';
 import { backoffDelayMs, type BackoffPolicy } from '../core/recovery-policy.js';
 import { packageRoot } from './package-root.js';
@@ -248,7 +248,7 @@ export class BpftraceTracer {
           this.opts.log.info({ tracer: this.opts.name, restarts: this.stats.deaths }, 'bpftrace restarted');
         },
         (err: unknown) => {
-          this.lastReason = err instanceof Error ? err.message : String(err);
+          this.lastReason = messageOf(err);
           this.opts.log.error({ tracer: this.opts.name, reason: this.lastReason }, 'bpftrace restart failed; retrying');
           this.scheduleRestart();
         },
@@ -274,7 +274,7 @@ export async function checkEbpfSupport(binary = 'bpftrace'): Promise<EbpfSupport
   try {
     await ensureTracefs();
   } catch (e) {
-    return { ok: false, version, reason: e instanceof Error ? e.message : String(e) };
+    return { ok: false, version, reason: messageOf(e) };
   }
   const l = await execa(binary, ['-lv', 'tracepoint:sched:sched_process_exit'], { reject: false, timeout: 20_000 });
   if (!l.stdout.includes('group_dead')) return { ok: false, version, reason: 'tracepoint sched:sched_process_exit has no group_dead field on this kernel' };

@@ -8,7 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
@@ -16,13 +16,6 @@ import type { FileEntry } from '../core/manifest.js';
 
 const CHUNK = 4 * 1024 * 1024;
 const FIRST_READ = 64 * 1024;
-
-function ioError(e: unknown, what: string, where: string): SentinelError {
-  if (e instanceof SentinelError) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  const map: Record<string, ErrorCode> = { ENOENT: 'not-found', EPERM: 'not-permitted', EACCES: 'not-permitted', EEXIST: 'exists' };
-  return new SentinelError(map[code ?? ''] ?? 'io', `${what}: ${code ?? String(e)}`, { where, cause: e });
-}
 
 /** An opened bundle whose head (manifest and signature bytes) has been read; the payload not yet. */
 export interface OpenedBundle {

@@ -3,7 +3,8 @@
 import { mkdir, readFile, readlink, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join, dirname, relative } from 'node:path';
 import { execa } from 'execa';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
+import { codeForErrno, errnoOf } from '../core/errno.js';
 
 /** The kernel stores memory.low/min/limit in whole pages of this size (x86-64, arm64 4K). */
 export const PAGE_SIZE = 4096;
@@ -29,29 +30,16 @@ export interface CgroupLayout {
   kernelHasCgroup2: boolean;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-}
-
 // One place that turns cgroupfs errno values into the product's error codes, with the exact file.
 function cgroupError(e: unknown, action: string, where: string): SentinelError {
-  const code = errnoOf(e);
-  switch (code) {
-    case 'EROFS':
-      return new SentinelError('not-permitted', `${action}: cgroupfs is read-only here (EROFS; a container?)`, { where, cause: e });
-    case 'EACCES':
-    case 'EPERM':
-      return new SentinelError('not-permitted', `${action}: ${code}`, { where, cause: e });
-    case 'ENOENT':
-    case 'ESRCH':
-      return new SentinelError('not-found', `${action}: ${code === 'ESRCH' ? 'no such process' : 'no such file'}`, { where, cause: e });
-    case 'EOPNOTSUPP':
-    case 'ENOTSUP':
-    case 'EINVAL':
-      return new SentinelError('unavailable', `${action}: the kernel does not support it here (${code})`, { where, cause: e });
-    default:
-      return new SentinelError('io', `${action}: ${code ?? String(e)}`, { where, cause: e });
-  }
+  const errno = errnoOf(e);
+  const code = codeForErrno(errno, 'kernel-interface');
+  const why =
+    errno === 'EROFS' ? 'cgroupfs is read-only here (EROFS; a container?)'
+    : errno === 'ESRCH' ? 'no such process (ESRCH)'
+    : code === 'unavailable' ? `the kernel does not support it here (${errno ?? ''})`
+    : (errno ?? messageOf(e));
+  return new SentinelError(code, `${action}: ${why}`, { where, cause: e });
 }
 
 function unescapeMount(s: string): string {

@@ -1,6 +1,7 @@
 // Client of the daemon's control socket: one JSON line out, one JSON line back.
 import { connect } from 'node:net';
 import { SentinelError } from '../core/errors.js';
+import { codeForErrno } from '../core/errno.js';
 
 // Why: `sentinel status/deploy --socket` and tests talk to the daemon through this one function.
 export async function sendRequest(socketPath: string, request: unknown, opts: { timeoutMs: number; maxReplyBytes?: number }): Promise<unknown> {
@@ -42,8 +43,7 @@ export async function sendRequest(socketPath: string, request: unknown, opts: { 
       }
     });
     socket.on('error', (cause: NodeJS.ErrnoException) => {
-      const code = cause.code === 'ENOENT' || cause.code === 'ECONNREFUSED' ? 'unavailable' : cause.code === 'EACCES' || cause.code === 'EPERM' ? 'not-permitted' : 'io';
-      finish(new SentinelError(code, `cannot talk to the daemon: ${cause.message}`, { where: socketPath, cause }));
+      finish(new SentinelError(codeForErrno(cause.code, 'connect'), `cannot talk to the daemon: ${cause.message}`, { where: socketPath, cause }));
     });
     socket.on('close', () => {
       finish(new SentinelError('unavailable', 'daemon closed the connection without a reply', { where: socketPath }));

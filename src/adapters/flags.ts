@@ -7,7 +7,7 @@ import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { SentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { codeForErrno } from '../core/errno.js';
 import { isSystemError, loadNative } from './native.js';
 import type { NativeAddon } from './native.js';
 
@@ -29,30 +29,8 @@ export interface FlagStore {
   getImmutableMany?(paths: string[]): Promise<boolean[]>;
 }
 
-// errno names → product error codes (the contract in docs/ARCHITECTURE.md).
-function codeForErrno(errno: string): ErrorCode {
-  switch (errno) {
-    case 'EPERM':
-    case 'EACCES':
-    case 'EROFS':
-      return 'not-permitted';
-    case 'EOPNOTSUPP':
-    case 'ENOTSUP':
-    case 'ENOTTY':
-    case 'EINVAL':
-      return 'no-immutable-support';
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return 'not-found';
-    case 'ELOOP':
-      return 'bad-path';
-    default:
-      return 'io';
-  }
-}
-
 function errnoMessage(errno: string, action: string): string {
-  switch (codeForErrno(errno)) {
+  switch (codeForErrno(errno, 'inode-flags')) {
     case 'not-permitted':
       return `not permitted to ${action} (${errno}; needs root with CAP_LINUX_IMMUTABLE)`;
     case 'no-immutable-support':
@@ -71,7 +49,7 @@ export function flagError(e: unknown, path: string, action: string): SentinelErr
   if (e instanceof SentinelError) return e;
   if (isSystemError(e)) {
     const where = typeof e.path === 'string' && e.path !== '' ? e.path : path;
-    return new SentinelError(codeForErrno(e.code), errnoMessage(e.code, action), { where, cause: e });
+    return new SentinelError(codeForErrno(e.code, 'inode-flags'), errnoMessage(e.code, action), { where, cause: e });
   }
   return new SentinelError('internal', `unexpected failure to ${action}`, { where: path, cause: e });
 }
@@ -131,7 +109,7 @@ class IoctlFlagStore implements FlagStore {
       const v = raw[i];
       const path = paths[i] ?? '';
       if (typeof v === 'string') {
-        return Promise.reject(new SentinelError(codeForErrno(v), errnoMessage(v, 'read inode flags'), { where: path }));
+        return Promise.reject(new SentinelError(codeForErrno(v, 'inode-flags'), errnoMessage(v, 'read inode flags'), { where: path }));
       }
       out.push(v ?? 0);
     }
@@ -198,7 +176,7 @@ class ChattrFlagStore implements FlagStore {
         throw new SentinelError('unavailable', `${tool} could not be run: ${firstLine}`, { where, cause: r });
       }
       const errno = errnoFromToolMessage(firstLine);
-      throw new SentinelError(codeForErrno(errno), `${errnoMessage(errno, action)}: ${firstLine}`, { where, cause: r });
+      throw new SentinelError(codeForErrno(errno, 'inode-flags'), `${errnoMessage(errno, action)}: ${firstLine}`, { where, cause: r });
     }
     return String(r.stdout);
   }

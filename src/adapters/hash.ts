@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { codeForErrno, errnoOf } from '../core/errno.js';
 import { packageRoot } from './package-root.js';
 import { HASH_WORKER_ROLE, hashFileSync } from './hash-worker.js';
 import type { HashJobMessage, HashWorkerReply } from './hash-worker.js';
@@ -24,26 +24,10 @@ export interface HashResult {
 // 1 MiB reads: big enough that syscalls vanish next to hashing, small enough to stay in L2/L3.
 export const HASH_BUFFER_BYTES = 1024 * 1024;
 
-function codeForErrno(errno: string): ErrorCode {
-  switch (errno) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return 'not-found';
-    case 'ELOOP':
-    case 'ENOTREG':
-      return 'bad-path';
-    case 'EACCES':
-    case 'EPERM':
-      return 'not-permitted';
-    default:
-      return 'io';
-  }
-}
-
 function hashError(errno: string, path: string, cause?: unknown): SentinelError {
   const what =
     errno === 'ELOOP' ? 'is a symlink, not a regular file' : errno === 'ENOTREG' ? 'is not a regular file' : `could not be read (${errno})`;
-  return new SentinelError(codeForErrno(errno), `file to hash ${what}`, { where: path, cause });
+  return new SentinelError(codeForErrno(errno, 'tree-entry'), `file to hash ${what}`, { where: path, cause });
 }
 
 // The compiled worker next to this module (dist/src/adapters), or dist's copy when running from src.
@@ -222,7 +206,7 @@ export class HashPool {
         did += 1;
       } catch (e) {
         Atomics.store(next, 0, total);
-        job.failure ??= hashError((e as NodeJS.ErrnoException).code ?? 'EIO', path, e);
+        job.failure ??= hashError(errnoOf(e) ?? 'EIO', path, e);
         break;
       }
     }
@@ -272,7 +256,7 @@ export async function sha256File(path: string): Promise<HashResult> {
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
-    throw hashError((e as NodeJS.ErrnoException).code ?? 'EIO', path, e);
+    throw hashError(errnoOf(e) ?? 'EIO', path, e);
   }
   try {
     const st = await fh.stat();
@@ -285,7 +269,7 @@ export async function sha256File(path: string): Promise<HashResult> {
       try {
         ({ bytesRead: n } = await fh.read(buf, 0, buf.length, null));
       } catch (e) {
-        throw hashError((e as NodeJS.ErrnoException).code ?? 'EIO', path, e);
+        throw hashError(errnoOf(e) ?? 'EIO', path, e);
       }
       if (n === 0) break;
       hash.update(buf.subarray(0, n));

@@ -1,6 +1,7 @@
 // HTTP health probe: a GET with a hard deadline, so a backend that accepts but never
 // answers (deadlock, stuck GIL) counts as a failure instead of hanging the sentinel.
 import { request } from 'node:http';
+import { messageOf } from '../core/errors.js';
 
 export type ProbeResult = { ok: true; status: number; ms: number } | { ok: false; status?: number; error: string; ms: number };
 
@@ -27,7 +28,7 @@ export function httpProbe(url: string, timeoutMs: number): Promise<ProbeResult> 
         res.on('error', (e) => finish({ ok: false, error: e.message, ms: performance.now() - t0 }));
       });
     } catch (e) {
-      resolve({ ok: false, error: e instanceof Error ? e.message : String(e), ms: 0 });
+      resolve({ ok: false, error: messageOf(e), ms: 0 });
       return;
     }
     const timer = setTimeout(() => {

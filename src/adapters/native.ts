@@ -91,6 +91,11 @@ export type StagedResult = { ok: true; written: number; sha256: string } | { ok:
 
 const errnoByNumber = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
+// Why: the addon's result records carry positive errno numbers; the error map and messages want names.
+export function errnoName(n: number): string {
+  return errnoByNumber.get(n) ?? `errno ${n}`;
+}
+
 // Why: a 1 GB deploy is bound by writing fresh page cache and by SHA-256 on one core; the addon
 // writes and hashes the payload files on every core (each file's digest is of the bytes written).
 // `errno: null` means the file was not reached because another failed first. Null without the addon.
@@ -110,7 +115,7 @@ export async function stageFilesNative(bundleFd: number, items: readonly StageIt
   for (let i = 0; i < items.length; i++) {
     const e = raw.readInt32LE(i * 48);
     if (e === 0) out.push({ ok: true, written: raw.readDoubleLE(i * 48 + 8), sha256: raw.toString('hex', i * 48 + 16, i * 48 + 48) });
-    else out.push({ ok: false, errno: e < 0 ? null : (errnoByNumber.get(e) ?? `errno ${e}`) });
+    else out.push({ ok: false, errno: e < 0 ? null : errnoName(e) });
   }
   return out;
 }

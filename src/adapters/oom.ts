@@ -2,6 +2,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
+import { codeForErrno, errnoOf, ioError } from '../core/errno.js';
 
 /** The kernel's range of oom_score_adj: -1000 exempts a process from the OOM killer. */
 export const OOM_SCORE_ADJ_MIN = -1000;
@@ -9,16 +10,10 @@ export const OOM_SCORE_ADJ_MAX = 1000;
 /** Bit of CAP_SYS_RESOURCE in /proc/PID/status Cap* masks (linux/capability.h). */
 export const CAP_SYS_RESOURCE = 24;
 
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-}
-
 // A vanished process is an everyday event for a scanner, not an I/O failure.
 function goneOrIo(e: unknown, pid: number, what: string): SentinelError {
-  const code = errnoOf(e);
-  if (code === 'ENOENT' || code === 'ESRCH') return new SentinelError('not-found', `process ${pid} is gone`, { where: `/proc/${pid}/${what}`, cause: e });
-  if (code === 'EACCES' || code === 'EPERM') return new SentinelError('not-permitted', `cannot read ${what} of process ${pid} (${code})`, { where: `/proc/${pid}/${what}`, cause: e });
-  return new SentinelError('io', `cannot read ${what} of process ${pid}: ${code ?? String(e)}`, { where: `/proc/${pid}/${what}`, cause: e });
+  const gone = codeForErrno(errnoOf(e), 'kernel-interface') === 'not-found';
+  return ioError(e, gone ? `process ${pid} is gone` : `cannot read ${what} of process ${pid}`, `/proc/${pid}/${what}`, 'kernel-interface');
 }
 
 // Read where the OOM killer ranks a process before any write, and to verify every write.
@@ -52,15 +47,15 @@ export async function writeOomScoreAdj(pid: number, value: number): Promise<numb
     await writeFile(where, `${value}\n`, { flag: 'r+' });
   } catch (e) {
     const code = errnoOf(e);
-    if (code === 'EACCES' || code === 'EPERM') {
+    if (codeForErrno(code, 'kernel-interface') === 'not-permitted') {
       const capable = await hasCapability(CAP_SYS_RESOURCE).catch(() => false);
       const why = capable
         ? `the kernel refused it (${code}) although this process has CAP_SYS_RESOURCE`
         : `no CAP_SYS_RESOURCE (lowering a score below the process's minimum needs it; ${code})`;
       throw new SentinelError('not-permitted', `oom_score_adj=${value} for process ${pid} refused: ${why}`, { where, cause: e });
     }
-    if (code === 'ENOENT' || code === 'ESRCH') throw new SentinelError('not-found', `process ${pid} is gone`, { where, cause: e });
-    throw new SentinelError('io', `cannot write oom_score_adj=${value} for process ${pid}: ${code ?? String(e)}`, { where, cause: e });
+    const gone = codeForErrno(code, 'kernel-interface') === 'not-found';
+    throw ioError(e, gone ? `process ${pid} is gone` : `cannot write oom_score_adj=${value} for process ${pid}`, where, 'kernel-interface');
   }
   const back = await readOomScoreAdj(pid);
   if (back !== value) throw new SentinelError('internal', `oom_score_adj of process ${pid} reads ${back} after writing ${value}`, { where });

@@ -2,11 +2,11 @@
 // a manifest does; anything a release may not contain is refused with its path (docs/FORMAT.md).
 import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
+import { errnoName } from './native.js';
 import type { NativeAddon } from './native.js';
 
 // One file, directory or symlink under the scanned root.
@@ -32,21 +32,6 @@ const SETID = 0o6000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-function codeForErrno(errno: string | undefined): ErrorCode {
-  switch (errno) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return 'not-found';
-    default:
-      return 'io';
-  }
-}
-
-function ioError(e: unknown, where: string, action: string): SentinelError {
-  const errno = (e as NodeJS.ErrnoException).code;
-  return new SentinelError(codeForErrno(errno), `could not ${action} (${errno ?? String(e)})`, { where, cause: e });
-}
-
 function compareBytes(a: Buffer, b: Buffer): number {
   return Buffer.compare(a, b);
 }
@@ -68,7 +53,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
   try {
     st = lstatSync(top);
   } catch (e) {
-    throw ioError(e, top, 'read the tree root');
+    throw ioError(e, 'cannot read the tree root', top, 'source-tree');
   }
   if (!st.isDirectory()) throw new SentinelError('not-found', 'tree root is not a directory', { where: top });
 
@@ -80,7 +65,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     try {
       names = readdirSync(dir.abs, { encoding: 'buffer' });
     } catch (e) {
-      throw ioError(e, dir.abs, 'list the directory');
+      throw ioError(e, 'cannot list the directory', dir.abs, 'source-tree');
     }
     for (const raw of names) {
       let name: string;
@@ -95,7 +80,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
       try {
         est = lstatSync(abs);
       } catch (e) {
-        throw ioError(e, abs, 'lstat');
+        throw ioError(e, 'cannot lstat', abs, 'source-tree');
       }
       const type = describe(est, abs);
       const mode = est.mode & 0o7777;
@@ -107,13 +92,13 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
         try {
           entry.target = readlinkSync(abs);
         } catch (e) {
-          throw ioError(e, abs, 'read the symlink');
+          throw ioError(e, 'cannot read the symlink', abs, 'source-tree');
         }
       } else if (type === 'file' && checkReadable) {
         try {
           closeSync(openSync(abs, OPEN_FLAGS));
         } catch (e) {
-          throw ioError(e, abs, 'open the file for reading');
+          throw ioError(e, 'cannot open the file for reading', abs, 'source-tree');
         }
       } else if (type === 'dir') {
         pending.push({ abs, rel });
@@ -149,8 +134,6 @@ export interface InspectedEntries {
 }
 
 const RECORD = 64;
-const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
-const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
 const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
 
 class InspectedRecords implements InspectedEntries {

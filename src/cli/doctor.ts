@@ -6,7 +6,7 @@ import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
 import { loadNative } from '../adapters/native.js';
 import { checkEbpfSupport } from '../adapters/bpftrace.js';
 import { probeProtectionSupport } from '../daemon/protection/index.js';
-import { SentinelError, isSentinelError } from '../core/errors.js';
+import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import { failureJson, printErrorLine } from './failure.js';
 import { printJson, printLines } from './output.js';
 
@@ -81,7 +81,7 @@ async function checkImmutable(vaultDir: string): Promise<DoctorCheck> {
     if (isSentinelError(e, 'not-permitted')) {
       return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${e.message}`, fix: 'run as root with CAP_LINUX_IMMUTABLE (outside a container that drops it)', vault: true };
     }
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = messageOf(e);
     return { name: 'vault filesystem supports +i', status: 'missing', detail: `${dir}: ${msg}`, fix: 'check the directory exists and is writable by root', vault: true };
   }
 }

@@ -1,6 +1,7 @@
 // Every CLI failure becomes exactly one stderr line and an exit code (README.md "Commands": exit codes),
 // and a `--json` command still leaves one JSON object on stdout so machines never parse stderr.
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import { codeForErrno, errnoOf } from '../core/errno.js';
 
 /** Whether the running command promised JSON on stdout (set by the command before it works). */
 let jsonMode = false;
@@ -19,14 +20,9 @@ export function isJsonMode(): boolean {
 export function asSentinelError(e: unknown): SentinelError {
   if (isSentinelError(e)) return e;
   if (e instanceof Error) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    const where = (e as NodeJS.ErrnoException).path;
-    const opts = { where, cause: e };
-    if (errno === 'ENOENT') return new SentinelError('not-found', e.message, opts);
-    if (errno === 'EEXIST') return new SentinelError('exists', e.message, opts);
-    if (errno === 'EPERM' || errno === 'EACCES') return new SentinelError('not-permitted', e.message, opts);
-    if (errno === 'EOPNOTSUPP' || errno === 'ENOTTY') return new SentinelError('no-immutable-support', e.message, opts);
-    if (typeof errno === 'string' && errno.startsWith('E')) return new SentinelError('io', e.message, opts);
+    const errno = errnoOf(e);
+    // A system error nobody wrapped gets its code from the one errno map; anything else is a bug.
+    if (errno !== undefined) return new SentinelError(codeForErrno(errno), e.message, { where: (e as NodeJS.ErrnoException).path, cause: e });
     return new SentinelError('internal', e.message, { cause: e });
   }
   return new SentinelError('internal', String(e));

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
 import { encodePublicKey, encodeSecretKey, keyPairFromSeed, parsePublicKey, parseSecretKey } from '../core/keys.js';
 import type { PublicKey, SecretKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
@@ -12,10 +13,7 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await fs.readFile(path, 'utf8');
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    if (errno === 'ENOENT') throw new SentinelError('not-found', `${what} not found`, { where: path, cause: e });
-    if (errno === 'EACCES' || errno === 'EPERM') throw new SentinelError('not-permitted', `cannot read ${what}`, { where: path, cause: e });
-    throw new SentinelError('io', `cannot read ${what}: ${(e as Error).message}`, { where: path, cause: e });
+    throw ioError(e, `cannot read ${what}`, path);
   }
 }
 
@@ -83,11 +81,9 @@ async function writeExclusive(path: string, text: string, mode: number): Promise
   try {
     handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    if (errno === 'EEXIST') throw new SentinelError('exists', 'refusing to overwrite an existing key file', { where: path, cause: e });
-    if (errno === 'ENOENT') throw new SentinelError('not-found', 'directory for the key file does not exist', { where: path, cause: e });
-    if (errno === 'EACCES' || errno === 'EPERM') throw new SentinelError('not-permitted', 'cannot create the key file', { where: path, cause: e });
-    throw new SentinelError('io', `cannot create the key file: ${(e as Error).message}`, { where: path, cause: e });
+    const errno = errnoOf(e);
+    const what = errno === 'EEXIST' ? 'refusing to overwrite an existing key file' : errno === 'ENOENT' ? 'the directory for the key file does not exist' : 'cannot create the key file';
+    throw ioError(e, what, path);
   }
   try {
     await handle.chmod(mode);

@@ -3,6 +3,7 @@ import type { AuditKind } from '../core/audit.js';
 import type { AuditLog } from '../adapters/audit-log.js';
 import type { Logger } from '../adapters/logger.js';
 import type { VaultEvent } from '../vault/types.js';
+import { messageOf } from '../core/errors.js';
 
 // Why: the vault reports each sealed path; an audit line per file would make a 10,000-file deploy write 10,000 lines.
 export class AuditRecorder {
@@ -51,7 +52,7 @@ export class AuditRecorder {
     const line = { ...this.context, ...fields };
     this.writes = this.audit.append(kind, line).catch((e: unknown) => {
       this.failures++;
-      this.log.error({ event: 'audit-failed', kind, err: e instanceof Error ? e.message : String(e) }, 'audit log write failed');
+      this.log.error({ event: 'audit-failed', kind, err: messageOf(e) }, 'audit log write failed');
     });
   }
 

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SentinelError } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import { DAEMON_LIMIT_BOUNDS, DEFAULT_DAEMON_LIMITS, type DaemonLimits } from '../core/config-limits.js';
 import { targetSchema } from './targets/spec.js';
 import { protectionSchema } from './protection/spec.js';
@@ -104,8 +105,7 @@ export async function resolveDaemonConfig(file: string | undefined, flags: Param
     try {
       text = await readFile(file, 'utf8');
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io';
-      throw new SentinelError(code, 'cannot read the configuration file', { where: file, cause });
+      throw ioError(cause, 'cannot read the configuration file', file);
     }
     try {
       base = JSON.parse(text);

@@ -1,5 +1,5 @@
 // The control socket's wire format: one JSON object per line each way (docs/DAEMON.md "Control socket").
-import { SentinelError, type ErrorCode } from '../core/errors.js';
+import { SentinelError, type ErrorCode, messageOf } from '../core/errors.js';
 
 export type ControlRequest =
   | { op: 'status'; id?: string }
@@ -35,6 +35,6 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
 
 // Why: every failure crosses the socket in the same shape, so clients can map the code to an exit code.
 export function errorReply(e: unknown, op?: string, id?: string): ControlReply {
-  const err = e instanceof SentinelError ? e : new SentinelError('internal', e instanceof Error ? e.message : String(e));
+  const err = e instanceof SentinelError ? e : new SentinelError('internal', messageOf(e));
   return { ok: false, ...(op !== undefined ? { op } : {}), ...(id !== undefined ? { id } : {}), error: { code: err.code, message: err.message, ...(err.where !== undefined ? { where: err.where } : {}) } };
 }

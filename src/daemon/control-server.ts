@@ -3,6 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
+import { codeForErrno, errnoOf } from '../core/errno.js';
 import { assertControlRequest, errorReply, type ControlReply, type ControlRequest } from './control-protocol.js';
 import type { Logger } from '../adapters/logger.js';
 
@@ -98,7 +99,7 @@ export class ControlServer {
       // Bound but not usable as configured: do not leave a listening socket (nor its file) behind.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await unlink(socketPath).catch(() => undefined);
-      const denied = ['EPERM', 'EACCES'].includes((cause as NodeJS.ErrnoException).code ?? '');
+      const denied = codeForErrno(errnoOf(cause)) === 'not-permitted';
       const message =
         denied && gid !== null
           ? `cannot give the control socket to group ${String(this.opts.group)}: chown to a group root is not in needs CAP_CHOWN (add it to CapabilityBoundingSet= in a drop-in)`

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import { parsePublicKey } from '../core/keys.js';
 import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
 import { parseNotifySocket, parseWatchdog } from '../core/sd-notify.js';
@@ -53,7 +54,7 @@ async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
     try {
       text = await readFile(file, 'utf8');
     } catch (cause) {
-      throw new SentinelError((cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'not-found' : 'io', 'cannot read a trusted public key', { where: `vault.trust[${String(i)}]: ${file}`, cause });
+      throw ioError(cause, 'cannot read a trusted public key', `vault.trust[${String(i)}]: ${file}`);
     }
     keys.push(parsePublicKey(text, file));
   }

@@ -2,7 +2,7 @@
 import { readlink } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
+import { SentinelError, exitCodeFor, isSentinelError, messageOf } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
 import type { AuditRecorder } from './audit-recorder.js';
@@ -200,7 +200,7 @@ export class Sentinel {
           await this.healNow(`tamper: ${reason}`);
           return { tampered: true, healed: true, problems };
         } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
+          const message = messageOf(e);
           this.lastError = `heal failed: ${message}`;
           this.deps.log.error({ event: 'heal-failed', reason, code: isSentinelError(e) ? e.code : 'internal', err: message }, 'heal failed');
           return { tampered: true, healed: false, problems, healError: message };
@@ -235,7 +235,7 @@ export class Sentinel {
       flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
     } catch (e) {
       this.flagTargets = null;
-      return [`(flag audit could not read: ${e instanceof Error ? e.message : String(e)})`];
+      return [`(flag audit could not read: ${messageOf(e)})`];
     }
     const out: string[] = [];
     flags.forEach((f, i) => {

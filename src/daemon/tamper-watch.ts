@@ -3,6 +3,7 @@ import { sep } from 'node:path';
 import { watchDirectories, watchFlagChanges, type FlagChangeWatch, type TreeWatch } from '../adapters/watcher.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Sentinel } from './sentinel.js';
+import { messageOf } from '../core/errors.js';
 
 /** Foreign chattr activity (another vault, a backup tool) triggers at most one flag audit per second. */
 const TRACER_MIN_GAP_MS = 1_000;
@@ -89,7 +90,7 @@ export class TamperWatch {
       this.tracerState = 'attached';
       this.log.info({ event: 'flag-tracer', ok: true }, 'flag changes traced with bpftrace');
     } catch (e) {
-      this.tracerState = e instanceof Error ? e.message : String(e);
+      this.tracerState = messageOf(e);
       this.log.warn({ event: 'flag-tracer', ok: false, reason: this.tracerState }, 'no flag-change tracer; a bare chattr -i is found by the periodic flag audit');
     }
   }
@@ -116,7 +117,7 @@ export class TamperWatch {
   private check(reason: string, flagsOnly: boolean): void {
     if (this.closed) return;
     this.sentinel.checkTamper(reason, { flagsOnly }).catch((e: unknown) => {
-      this.log.error({ event: 'tamper-check-failed', reason, err: e instanceof Error ? e.message : String(e) }, 'tamper check failed');
+      this.log.error({ event: 'tamper-check-failed', reason, err: messageOf(e) }, 'tamper check failed');
     });
   }
 

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { formatNotify, type NotifyState, type WatchdogSettings } from '../core/sd-notify.js';
 import type { Notifier } from '../adapters/notify.js';
 import type { Logger } from '../adapters/logger.js';
+import { messageOf } from '../core/errors.js';
 
 /** How often the event-loop drift is sampled. */
 const LAG_SAMPLE_MS = 50;
@@ -62,7 +63,7 @@ export class SystemdNotifier {
     try {
       await this.opts.notifier.send(formatNotify(state));
     } catch (e) {
-      this.opts.log.warn({ event: 'sd-notify-failed', err: e instanceof Error ? e.message : String(e) }, 'sd_notify failed');
+      this.opts.log.warn({ event: 'sd-notify-failed', err: messageOf(e) }, 'sd_notify failed');
     }
   }
 

@@ -6,7 +6,7 @@ import { chmod, constants, copyFile, lstat, mkdir, open, rename, rm, writeFile }
 import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
+import { codeForErrno } from '../core/errno.js';
 import type { FileEntry } from '../core/manifest.js';
 import { payloadLayout } from '../core/manifest.js';
 import { parseSignatures } from '../core/signature.js';
@@ -55,13 +55,6 @@ function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
   else emit(ctx, { kind: 'reject', code: 'internal', path: bundlePath, detail: String(e) });
 }
 
-function stageErrorCode(errno: string): ErrorCode {
-  if (errno === 'ENOENT') return 'not-found';
-  if (errno === 'EPERM' || errno === 'EACCES') return 'not-permitted';
-  if (errno === 'EEXIST') return 'exists';
-  return 'io';
-}
-
 // The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
 // `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
 // of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
@@ -85,7 +78,7 @@ async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; off
         continue;
       }
       if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
-      throw new SentinelError(stageErrorCode(r.errno), `cannot write staged file: ${r.errno}`, { where: f.dest });
+      throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: f.dest });
     }
     if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
     if (r.sha256 !== f.entry.sha256) {

@@ -4,6 +4,7 @@ import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
 import type { PublicKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
@@ -41,9 +42,8 @@ async function readConfig(path: string): Promise<VaultConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
-    throw new SentinelError(code === 'EACCES' || code === 'EPERM' ? 'not-permitted' : 'io', `cannot read vault.json: ${code ?? String(e)}`, { where: file, cause: e });
+    if (errnoOf(e) === 'ENOENT') throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
+    throw ioError(e, 'cannot read vault.json', file);
   }
   return parseVaultConfig(text, file);
 }

@@ -4,6 +4,7 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
 
 export interface VaultLock {
   readonly path: string;
@@ -71,10 +72,8 @@ export async function acquireLock(path: string, opts: { timeoutMs: number; pollM
         },
       };
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new SentinelError('not-found', 'vault staging directory is missing', { where: path, cause: e });
-      if (code === 'EPERM' || code === 'EACCES') throw new SentinelError('not-permitted', 'cannot create the vault lock', { where: path, cause: e });
-      if (code !== 'EEXIST') throw new SentinelError('io', 'cannot create the vault lock', { where: path, cause: e });
+      const errno = errnoOf(e);
+      if (errno !== 'EEXIST') throw ioError(e, errno === 'ENOENT' ? 'the vault staging directory is missing' : 'cannot create the vault lock', path);
     }
     const holder = await holderOf(path);
     if (holder.kind === 'gone') continue;

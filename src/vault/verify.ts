@@ -5,7 +5,8 @@
 import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { lstatSync, readdirSync } from 'node:fs';
-import { SentinelError, isSentinelError } from '../core/errors.js';
+import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
+import { codeForErrno } from '../core/errno.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { FileEntry, ManifestEntry } from '../core/manifest.js';
 import { availableParallelism } from 'node:os';
@@ -77,7 +78,7 @@ async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) 
   const store = ctx.deps.flags;
   for (let i = 0; i < paths.length; i += FLAG_SLICE) {
     const slice = paths.slice(i, i + FLAG_SLICE);
-    let sealed: (boolean | Error)[];
+    let sealed: (boolean | { failed: string })[];
     try {
       // One batched read per slice (statx where available); a turn of the event loop between slices keeps the hash pool fed.
       sealed = await areImmutable(store, slice);
@@ -88,13 +89,13 @@ async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) 
         try {
           sealed.push(((await store.getFlags(p)) & FS_IMMUTABLE_FL) !== 0);
         } catch (e) {
-          sealed.push(e instanceof Error ? e : new Error(String(e)));
+          sealed.push({ failed: messageOf(e) });
         }
       }
     }
     slice.forEach((p, j) => {
       const f = sealed[j];
-      if (f instanceof Error) problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.message}`));
+      if (typeof f === 'object') problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.failed}`));
       else if (f !== true) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
     });
     if (i + FLAG_SLICE < paths.length) await new Promise((resolve) => setImmediate(resolve));
@@ -358,7 +359,7 @@ async function verifyTreeNative(
     checkedFiles += 1;
     checkedBytes += e.size;
     const err = s.hashErrno(j);
-    if (err !== null) hashes.push(problem(hashErrorCode(err), where, `file could not be hashed (${err})`));
+    if (err !== null) hashes.push(problem(codeForErrno(err, 'tree-entry'), where, `file could not be hashed (${err})`));
     else if (!s.hashed(j)) hashes.push(problem('io', where, 'file was not hashed'));
     else if (s.hashedBytes(j) !== e.size) hashes.push(problem('size-mismatch', where, `size ${s.hashedBytes(j)} while hashing, manifest says ${e.size}`));
     else {
@@ -373,13 +374,6 @@ async function verifyTreeNative(
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
   problems.push(...hashes);
   return { problems, checkedFiles, checkedBytes };
-}
-
-function hashErrorCode(errno: string): ErrorCode {
-  if (errno === 'ENOENT' || errno === 'ENOTDIR') return 'not-found';
-  if (errno === 'ELOOP' || errno === 'EOPNOTSUPP') return 'bad-path';
-  if (errno === 'EACCES' || errno === 'EPERM') return 'not-permitted';
-  return 'io';
 }
 
 // Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.

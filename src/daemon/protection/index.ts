@@ -21,7 +21,7 @@ import {
   type CgroupLayout,
 } from '../../adapters/cgroup.js';
 import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, processTable, readOomScoreAdj, writeOomScoreAdj, type ProcessIdentity } from '../../adapters/oom.js';
-import { isSentinelError, type ErrorCode } from '../../core/errors.js';
+import { isSentinelError, messageOf, type ErrorCode } from '../../core/errors.js';
 import type { ExpendableSpec, ProtectionSpec } from './spec.js';
 
 // The config seam, re-exported so the daemon imports protection from one place.
@@ -107,10 +107,6 @@ export interface ProtectionDeps {
   log: ProtectionLog;
   audit?(event: ProtectionAuditEvent): void;
   now?(): Date;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function codeOf(e: unknown): ErrorCode {

@@ -3,7 +3,7 @@
 import { constants as osConstants } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
-import { SentinelError } from '../../core/errors.js';
+import { SentinelError, messageOf } from '../../core/errors.js';
 import type { ExitEvent, RetransmitEvent, TracerEvent } from '../../core/bpf-events.js';
 import { RestartBudget, RetransmitRateMonitor } from '../../core/recovery-policy.js';
 import { BpftraceTracer, bpfProgramPath, ensureTracefs } from '../../adapters/bpftrace.js';
@@ -179,7 +179,7 @@ export class TargetSupervisor {
         await this.launch(rt);
         rt.state = 'running';
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
+        const why = messageOf(e);
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
         rt.state = 'down';
         void this.recover(rt, `not running at start: ${why}`, this.hrtime());
@@ -298,7 +298,7 @@ export class TargetSupervisor {
     try {
       await ensureTracefs();
     } catch (e) {
-      this.tracerReason = `${e instanceof Error ? e.message : String(e)}; polling /proc`;
+      this.tracerReason = `${messageOf(e)}; polling /proc`;
       this.retransmitReason = this.tracerReason;
       log.warn({ reason: this.tracerReason }, 'eBPF unavailable: falling back to polling');
       return;
@@ -317,7 +317,7 @@ export class TargetSupervisor {
       this.tracerReason = null;
       this.refreshWatch();
     } catch (e) {
-      this.tracerReason = `${e instanceof Error ? e.message : String(e)}; polling /proc`;
+      this.tracerReason = `${messageOf(e)}; polling /proc`;
       log.warn({ reason: this.tracerReason }, 'eBPF exit detection unavailable: falling back to polling');
       this.exitTracer = null;
       this.refreshCoverage();
@@ -339,7 +339,7 @@ export class TargetSupervisor {
       await this.retransmitTracer.start();
       this.retransmitReason = null;
     } catch (e) {
-      this.retransmitReason = e instanceof Error ? e.message : String(e);
+      this.retransmitReason = messageOf(e);
       log.warn({ reason: this.retransmitReason }, 'eBPF retransmit detection unavailable');
       this.retransmitTracer = null;
     }
@@ -380,7 +380,7 @@ export class TargetSupervisor {
     tracer.setArgs(this.exitArgs()).then(
       () => this.refreshCoverage(),
       (e: unknown) => {
-        this.deps.log.error({ reason: e instanceof Error ? e.message : String(e) }, 'bpftrace re-attach with new PIDs failed; polling');
+        this.deps.log.error({ reason: messageOf(e) }, 'bpftrace re-attach with new PIDs failed; polling');
         this.refreshCoverage();
       },
     );
@@ -482,7 +482,7 @@ export class TargetSupervisor {
         this.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, actionMs: this.now() - t0, restarts: rt.restarts });
         this.refreshWatch();
       } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
+        const why = messageOf(e);
         rt.state = 'down';
         rt.failedReason = why;
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'recovery action failed; will retry within the budget');
