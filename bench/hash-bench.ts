@@ -8,31 +8,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { areImmutable, chattrFlagStore, defaultFlagStore, sealTree, unsealTree } from '../src/adapters/flags.js';
 import type { FlagStore } from '../src/adapters/flags.js';
 import { HashPool } from '../src/adapters/hash.js';
 import { scanTree } from '../src/adapters/tree.js';
 import { formatTable, interleavedMedians, machineLine, runQuiet, seconds, split } from './lib/hash-bench-util.js';
+import { buildLarge, buildSmall, chunk, warm } from './lib/trees.js';
+import type { Tree } from './lib/trees.js';
 import { deployTree } from './lib/vault-tree.js';
 import type { DeployedVault } from './lib/vault-tree.js';
 
-const MiB = 1024 * 1024;
-const LARGE_FILES = 20;
-const LARGE_SIZE = 50 * MiB;
-const SMALL_FILES = 10_000;
-const SMALL_DIRS = 100;
 const RUNS = 5;
-
-interface Tree {
-  name: string;
-  root: string;
-  files: string[];
-  /** Sizes as a manifest lists them: verify passes them so the largest files go first. */
-  sizes: number[];
-  dirs: string[];
-  bytes: number;
-}
 
 interface Row {
   tree: string;
@@ -41,56 +27,6 @@ interface Row {
   mbPerSec: number;
   filesPerSec: number;
   vsOpenssl?: number;
-}
-
-function buildLarge(root: string): Tree {
-  mkdirSync(root);
-  const base = randomBytes(LARGE_SIZE);
-  const files: string[] = [];
-  for (let i = 0; i < LARGE_FILES; i++) {
-    base.writeUInt32BE(i, 0); // each file distinct
-    const p = join(root, `blob-${String(i).padStart(2, '0')}.bin`);
-    writeFileSync(p, base);
-    files.push(p);
-  }
-  return { name: `${LARGE_FILES} x 50 MiB`, root, files, sizes: files.map(() => LARGE_SIZE), dirs: [root], bytes: LARGE_FILES * LARGE_SIZE };
-}
-
-function buildSmall(root: string): Tree {
-  mkdirSync(root);
-  const pool = randomBytes(16 * 1024 * 1024);
-  const files: string[] = [];
-  const sizes: number[] = [];
-  const dirs = [root];
-  let bytes = 0;
-  let offset = 0;
-  for (let d = 0; d < SMALL_DIRS; d++) {
-    const dir = join(root, `d${String(d).padStart(3, '0')}`);
-    mkdirSync(dir);
-    dirs.push(dir);
-    for (let f = 0; f < SMALL_FILES / SMALL_DIRS; f++) {
-      const size = 8 * 1024 + Math.floor(Math.random() * 2048); // ~9 KB
-      if (offset + size > pool.length) offset = 0;
-      const p = join(dir, `f${String(f).padStart(3, '0')}`);
-      writeFileSync(p, pool.subarray(offset, offset + size));
-      offset += size;
-      bytes += size;
-      files.push(p);
-      sizes.push(size);
-    }
-  }
-  return { name: `${SMALL_FILES} x ~9 KB`, root, files, sizes, dirs, bytes };
-}
-
-// Reads every file once so every tool below starts from the same warm page cache.
-async function warm(tree: Tree): Promise<void> {
-  for (const part of chunk(tree.files, 2000)) await runQuiet('cat', part);
-}
-
-function chunk<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
 }
 
 function readFlags(store: FlagStore, tree: Tree): Promise<boolean[]> {
@@ -218,8 +154,8 @@ async function main(): Promise<void> {
     const large = only === 'small' ? undefined : buildLarge(join(work, 'large'));
     const small = buildSmall(join(work, 'small'));
     await runQuiet('sync', []);
-    if (large !== undefined) await warm(large);
-    await warm(small);
+    if (large !== undefined) await warm(large.files);
+    await warm(small.files);
     const built = (performance.now() - t0) / 1000;
     const rows = [...(large === undefined ? [] : await measure(work, large, store)), ...(await measure(work, small, store))];
     const sealRows = await measureSeal(small, store);

@@ -1,0 +1,195 @@
+// Whole-process figures of the `sentinel` command line as a user meets it (one process from a shell,
+// cron or a monitoring check: Node's start-up, module loading, parsing and exit included), each
+// against a peer measured in the same run and taken in turns with it:
+//   `vault verify` (10,000 × ~9 KB and 20 × 50 MiB) vs two `openssl dgst -sha256` processes over the same files,
+//   `vault status` and `--help` vs `node -e 0`,
+//   `deploy` of a 1 MB and a 100 MB bundle vs `tar -x` + `sha256sum -c` + `chattr -R +i` in one `sh`.
+// Every process is spawned directly and timed from its spawn to its exit; nothing else is used.
+// Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli MAIN_JS] [--json]
+// (--cli: another build's entry file, e.g. of an older commit, to compare builds on the same machine)
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { packageRoot } from '../src/adapters/package-root.js';
+import { formatTable, machineLine, split } from './lib/hash-bench-util.js';
+import { inTurns, pairRatios } from './lib/process-timing.js';
+import type { Contender, Proc, Timing } from './lib/process-timing.js';
+import { buildLarge, buildSmall, warm } from './lib/trees.js';
+import type { Tree } from './lib/trees.js';
+
+const MB = 1000 * 1000;
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const runs = Number(flag('--runs') ?? 9);
+const only = (flag('--only') ?? 'verify,status,help,deploy').split(',');
+const json = args.includes('--json');
+const baseArg = args.find((a, i) => !a.startsWith('--') && !['--runs', '--only', '--cli'].includes(args[i - 1] ?? ''));
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+
+const node = process.execPath;
+const cli = flag('--cli') ?? join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const sentinel = (...argv: string[]): Proc => ({ cmd: node, args: [cli, ...argv] });
+const nodeE0: Proc = { cmd: node, args: ['-e', '0'] };
+
+/** One figure: the sentinel's command against its peer. */
+interface Figure {
+  figure: string;
+  sentinel: Timing;
+  peer: Timing;
+  /** median(sentinel) / median(peer): below 1 the sentinel is faster. */
+  ratio: number;
+  pairRatios: { min: number; median: number; max: number };
+  target: string;
+}
+
+/** Untimed set-up step; throws with its stderr when it fails. */
+function sh(cmd: string, argv: string[], cwd?: string): string {
+  const r = spawnSync(cmd, argv, { cwd, encoding: 'utf8', maxBuffer: 64 * MB });
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ').slice(0, 300)} failed (${r.status ?? r.signal}): ${r.stderr}`);
+  return r.stdout;
+}
+
+function removeSealed(path: string): void {
+  spawnSync('chattr', ['-R', '-f', '-i', path]);
+  rmSync(path, { recursive: true, force: true });
+}
+
+async function compare(figure: string, target: string, a: Contender, b: Contender): Promise<Figure> {
+  const [sa, sb] = await inTurns([a, b], runs);
+  return { figure, sentinel: sa!, peer: sb!, ratio: sa!.median / sb!.median, pairRatios: pairRatios(sa!, sb!), target };
+}
+
+interface Keys {
+  pub: string;
+  key: string;
+}
+
+// A vault with `src` deployed through the CLI itself; returns the vault and its live tree.
+function deployedVault(dir: string, keys: Keys, src: string): { vault: string; live: string } {
+  const vault = join(dir, 'vault');
+  sh(node, [cli, 'vault', 'init', vault, '--trust', keys.pub, '--vault-id', 'bench']);
+  sh(node, [cli, 'sign-and-deploy', src, '--key', keys.key, '--vault', vault]);
+  return { vault, live: realpathSync(join(vault, 'current', 'tree')) };
+}
+
+/** A tree deployed into its own vault, with the relative paths of its files and the live copy warmed. */
+interface BenchVault {
+  vault: string;
+  live: string;
+  rel: string[];
+}
+
+async function vaultOf(work: string, keys: Keys, tree: Tree): Promise<BenchVault> {
+  const dir = join(work, `vault-${tree.files.length}`);
+  mkdirSync(dir);
+  const { vault, live } = deployedVault(dir, keys, tree.root);
+  const rel = tree.files.map((f) => relative(tree.root, f));
+  removeSealed(tree.root);
+  await warm(rel.map((r) => join(live, r)));
+  return { vault, live, rel };
+}
+
+function verifyFigure(keys: Keys, tree: Tree, v: BenchVault, target: string): Promise<Figure> {
+  const opensslPair = split(v.rel, 2).map((half): Proc => ({ cmd: 'openssl', args: ['dgst', '-sha256', ...half], cwd: v.live }));
+  return compare(
+    `vault verify, ${tree.name}`,
+    target,
+    { name: 'sentinel vault verify V --trust K', procs: [sentinel('vault', 'verify', v.vault, '--trust', keys.pub)] },
+    { name: 'openssl dgst -sha256 x 2 (same files)', procs: opensslPair },
+  );
+}
+
+/** A release tree of 20 files of random bytes adding up to `bytes`, plus a VERSION file. */
+function makeDeployTree(root: string, bytes: number): void {
+  mkdirSync(join(root, 'data'), { recursive: true });
+  for (let i = 0; i < 20; i++) writeFileSync(join(root, 'data', `part-${String(i).padStart(3, '0')}.bin`), randomBytes(Math.floor(bytes / 20)));
+  writeFileSync(join(root, 'VERSION'), `${bytes}\n`);
+}
+
+// `sentinel deploy BUNDLE --vault V` against the shell line on the same content; both start from
+// a flushed filesystem (untimed `sync -f`), and each run deploys the next version.
+async function deployFigure(work: string, keys: Keys, bytes: number, label: string): Promise<Figure> {
+  const dir = join(work, `deploy-${label.replace(' ', '')}`);
+  const src = join(dir, 'src');
+  makeDeployTree(src, bytes);
+  const { vault } = deployedVault(dir, keys, src);
+  const total = runs + 1;
+  const bundles = Array.from({ length: total }, (_, i) => join(dir, `v${i + 2}.bundle`));
+  bundles.forEach((b, i) => sh(node, [cli, 'sign', src, '--key', keys.key, '--vault', vault, '--version', String(i + 2), '--out', b]));
+  const tar = join(dir, 'tree.tar');
+  const sums = join(dir, 'SHA256SUMS');
+  sh('tar', ['-cf', tar, '-C', src, '.']);
+  writeFileSync(sums, sh('sh', ['-c', 'find . -type f -print0 | sort -z | xargs -0 sha256sum'], src));
+  const flush = (): void => void sh('sync', ['-f', dir]);
+  const dest = (run: number): string => join(dir, `shell-${run}`);
+  return compare(
+    `deploy, ${label} (20 files)`,
+    label === '1 MB' ? 'whole process: see note' : '',
+    { name: 'sentinel deploy B --vault V', procs: (run) => [sentinel('deploy', bundles[run]!, '--vault', vault)], before: flush, after: (run) => rmSync(bundles[run]!, { force: true }) },
+    {
+      name: 'sh: tar -x, sha256sum -c, chattr -R +i',
+      procs: (run) => [{ cmd: 'sh', args: ['-c', 'mkdir "$1" && tar -xf "$2" -C "$1" && cd "$1" && sha256sum -c --quiet "$3" && chattr -R +i .', 'sh', dest(run), tar, sums] }],
+      before: flush,
+      after: (run) => removeSealed(dest(run)),
+    },
+  );
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(baseArg ?? tmpdir(), 'sentinel-cli-bench-'));
+  process.once('SIGINT', () => {
+    removeSealed(work);
+    process.exit(130);
+  });
+  const loadBefore = loadavg();
+  const figures: Figure[] = [];
+  try {
+    const keys = { pub: join(work, 'bench.pub'), key: join(work, 'bench.key') };
+    sh(node, [cli, 'keygen', '--out', join(work, 'bench')]);
+    if (only.includes('verify') || only.includes('status')) {
+      const small = buildSmall(join(work, 'small'));
+      const v = await vaultOf(work, keys, small);
+      if (only.includes('verify')) figures.push(await verifyFigure(keys, small, v, '<= 1.5'));
+      if (only.includes('status')) {
+        figures.push(await compare('vault status, 10,000-entry release', '<= 2', { name: 'sentinel vault status V', procs: [sentinel('vault', 'status', v.vault)] }, { name: 'node -e 0', procs: [nodeE0] }));
+      }
+      removeSealed(join(work, `vault-${small.files.length}`));
+    }
+    if (only.includes('verify')) {
+      const large = buildLarge(join(work, 'large'));
+      figures.push(await verifyFigure(keys, large, await vaultOf(work, keys, large), '<= 1.1'));
+      removeSealed(join(work, `vault-${large.files.length}`));
+    }
+    if (only.includes('help')) {
+      figures.push(await compare('--help', '<= 2', { name: 'sentinel --help', procs: [sentinel('--help')] }, { name: 'node -e 0', procs: [nodeE0] }));
+    }
+    if (only.includes('deploy')) {
+      figures.push(await deployFigure(work, keys, 1 * MB, '1 MB'));
+      figures.push(await deployFigure(work, keys, 100 * MB, '100 MB'));
+    }
+  } finally {
+    removeSealed(work);
+  }
+  const loadAfter = loadavg();
+  const load = `load average ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after`;
+  if (json) {
+    console.log(JSON.stringify({ machine: machineLine(), cli, load, runs, figures }, null, 2));
+    return;
+  }
+  console.log(`cli-bench: ${machineLine()}; ${cli}; ${runs} runs in turns after 1 warm-up; ${load}`);
+  const s = (t: Timing): string => `${t.min.toFixed(3)} / ${t.median.toFixed(3)} / ${t.max.toFixed(3)}`;
+  console.log(
+    formatTable(
+      ['figure', 'peer', 'sentinel s (min / median / max)', 'peer s (min / median / max)', 'sentinel / peer', 'pairs (min-max)', 'target'],
+      figures.map((f) => [f.figure, f.peer.name, s(f.sentinel), s(f.peer), f.ratio.toFixed(2), `${f.pairRatios.min.toFixed(2)}-${f.pairRatios.max.toFixed(2)}`, f.target]),
+      2,
+    ),
+  );
+}
+
+await main();
