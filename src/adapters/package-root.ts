@@ -32,3 +32,17 @@ export function packageRoot(fromUrl: string = import.meta.url): string {
   if (fromUrl === import.meta.url) cached = dir;
   return dir;
 }
+
+let cachedVersion: string | undefined;
+
+// The product version (package.json "version"): what `sentinel --version`, the daemon and the package report.
+export function packageVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  try {
+    const parsed = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+    cachedVersion = typeof parsed.version === 'string' ? parsed.version : 'unknown';
+  } catch {
+    cachedVersion = 'unknown';
+  }
+  return cachedVersion;
+}

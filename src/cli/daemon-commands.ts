@@ -32,43 +32,20 @@ async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
   process.exit(code);
 }
 
-function text(v: unknown): string {
-  if (v === null || v === undefined) return '-';
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  return JSON.stringify(v);
-}
-
-function yesNo(v: unknown): string {
-  return v === true ? 'yes' : v === false ? 'no' : String(v);
-}
-
 // Why: `sentinel status --socket PATH`: what the daemon reports about the vault, the watchdog and each target.
 async function runStatus(opts: { socket: string; json?: boolean; timeout: number }): Promise<number> {
   const { sendRequest } = await import('../adapters/control-client.js');
   const { daemonError } = await import('./daemon-reply.js');
-  const reply = (await sendRequest(opts.socket, { op: 'status' }, { timeoutMs: opts.timeout })) as DaemonReply<Record<string, Record<string, unknown>>>;
+  const reply = (await sendRequest(opts.socket, { op: 'status' }, { timeoutMs: opts.timeout })) as DaemonReply<Record<string, unknown>>;
   if (reply.ok !== true || reply.result === undefined) throw daemonError(reply.error, opts.socket, 'malformed reply');
   const r = reply.result;
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify({ ok: true, ...r })}\n`);
     return 0;
   }
-  const d = r.daemon ?? {};
-  const v = r.vault ?? {};
-  const w = r.watchdog ?? {};
-  const lines = [
-    `daemon:   pid ${text(d.pid)}, version ${text(d.version)}, up ${String(Math.round(Number(d.uptimeMs) / 1000))}s${d.busyWith !== null && d.busyWith !== undefined ? `, busy: ${text(d.busyWith)}` : ''}`,
-    `vault:    ${text(v.path)} v${text(v.version)} ${text(v.releaseId).slice(0, 16)} sealed: ${yesNo(v.sealed)}, on tamper: ${text(v.onTamper)}`,
-    `watchdog: notify ${yesNo(w.notify)}, period ${w.periodUsec === null ? 'off' : `${String(Number(w.periodUsec) / 1e6)}s`}, healthy: ${yesNo(w.healthy)}${w.reason !== null && w.reason !== undefined ? ` (${text(w.reason)})` : ''}, pings ${text(w.pings)}`,
-    `status:   ${text(d.statusLine)}`,
-  ];
-  const components = r.components ?? {};
-  for (const [name, value] of Object.entries(components)) {
-    if (Array.isArray(value)) {
-      for (const t of value as Record<string, unknown>[]) lines.push(`${name}: ${text(t.name)} pid ${text(t.pid)} ${text(t.state)}`);
-    } else lines.push(`${name}: ${JSON.stringify(value)}`);
-  }
+  const { describeDaemonStatus } = await import('./status-text.js');
+  const { paint } = await import('./style.js');
+  const lines = describeDaemonStatus(r, paint());
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }

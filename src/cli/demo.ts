@@ -14,6 +14,7 @@ import { signAndDeploy, signTree } from './release-commands.js';
 import { readVaultInfo } from '../vault/index.js';
 import { createVault, withVault } from './vault-access.js';
 import { describeStatus } from './vault-commands.js';
+import { paint } from './style.js';
 
 /** State shared by the steps of one demo run; steps may add their own fields under `extra`. */
 export interface DemoContext {
@@ -197,6 +198,7 @@ const cross = '\u2718';
 // Runs the steps in order, stops at the first unexpected behaviour; returns the exit code.
 export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: (line: string) => void } = {}): Promise<number> {
   const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const c = paint(opts.out === undefined ? process.stdout : {});
   const steps = opts.steps ?? vaultDemoSteps;
   const sample = await findSampleTree();
   const root = await fs.mkdtemp(join(tmpdir(), 'sentinel-demo-'));
@@ -211,10 +213,10 @@ export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: 
     ctx.say = (l) => buffered.push(`      ${l}`);
     try {
       await step.run(ctx);
-      out(`${tick} [${i + 1}/${steps.length}] ${step.title} (${(performance.now() - t0).toFixed(0)} ms)`);
+      out(`${c.green(tick)} [${i + 1}/${steps.length}] ${step.title} (${(performance.now() - t0).toFixed(0)} ms)`);
       for (const l of buffered) out(l);
     } catch (e) {
-      out(`${cross} [${i + 1}/${steps.length}] ${step.title} (${(performance.now() - t0).toFixed(0)} ms)`);
+      out(`${c.red(cross)} [${i + 1}/${steps.length}] ${step.title} (${(performance.now() - t0).toFixed(0)} ms)`);
       for (const l of buffered) out(l);
       const err = asSentinelError(e);
       out(`      ${err.toLine()}`);
@@ -225,7 +227,7 @@ export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: 
   out('');
   if (opts.keep === true) out(`kept ${root} (the vault stays sealed: chattr -R -f -i ${root} before deleting it)`);
   else await cleanUp(root);
-  out(failure !== undefined ? `${cross} demo failed` : `${tick} demo finished: every step behaved as expected (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  out(failure !== undefined ? `${c.red(cross)} demo failed` : `${c.green(tick)} demo finished: every step behaved as expected (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   // The failed step's own error is the one stderr line, so its code and the exit code agree.
   return failure !== undefined ? reportFailure(failure) : 0;
 }

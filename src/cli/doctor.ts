@@ -9,6 +9,7 @@ import { probeProtectionSupport } from '../daemon/protection/index.js';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import { failureJson, printErrorLine } from './failure.js';
 import { printJson, printLines } from './output.js';
+import { paint } from './style.js';
 
 /** ok: works; missing: absent, with a fix; degraded: works in a reduced way, with a fix. */
 export type CheckStatus = 'ok' | 'missing' | 'degraded';
@@ -150,8 +151,10 @@ export async function runDoctor(opts: { vaultDir?: string; json?: boolean }): Pr
     printJson({ ok: vaultReady, vaultReady, checks, ...(err !== undefined ? { error: failureJson(err).error } : {}) });
   } else {
     const w = Math.max(...checks.map((c) => c.name.length));
+    const p = paint();
+    const mark = { ok: p.green, degraded: p.yellow, missing: p.red } as const;
     printLines(
-      ...checks.map((c) => `${c.status.padEnd(8)} ${c.name.padEnd(w)}  ${c.detail}${c.fix !== undefined ? `\n${' '.repeat(9 + w + 2)}fix: ${c.fix}` : ''}`),
+      ...checks.map((c) => `${mark[c.status](c.status.padEnd(8))} ${c.name.padEnd(w)}  ${c.detail}${c.fix !== undefined ? `\n${' '.repeat(9 + w + 2)}fix: ${c.fix}` : ''}`),
       vaultReady ? 'the vault can work on this host' : 'the vault cannot work on this host until the missing items above are fixed',
     );
   }

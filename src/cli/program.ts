@@ -1,16 +1,19 @@
 // The command tree of `sentinel` (README.md "Commands"): parsing only; each action
 // loads its module on demand (fast --help, one clear line if a part is missing) and calls one function.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { SentinelError } from '../core/errors.js';
 import { examples, positiveInteger } from './args.js';
 import { registerDaemonCommands } from './daemon-commands.js';
 import { reportFailure, setJsonMode } from './failure.js';
+import { packageVersion } from '../adapters/package-root.js';
 
 // Builds the whole `sentinel` program; exported so tests and the demo can inspect it.
 export function buildProgram(): Command {
   const program = new Command('sentinel')
     .description('Keep the OmniMind Φ-engine tree immutable (chattr +i) and change it only through Ed25519-signed bundles.')
-    .version('0.1.0', '-V, --version-info', 'print the sentinel version')
+    .version(packageVersion(), '-V, --version', 'print the sentinel version')
+    // Program options only before the command: `sign --version 7` is the release version, not ours.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
@@ -161,6 +164,16 @@ export function buildProgram(): Command {
     });
 
   registerDaemonCommands(program);
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash) built from these commands')
+    .addArgument(new Argument('<shell>', 'shell to complete for').choices(['bash']))
+    .addHelpText('after', `\nThe package installs it to /usr/share/bash-completion/completions/sentinel.${examples(['sentinel completion bash > /etc/bash_completion.d/sentinel', 'source <(sentinel completion bash)'])}`)
+    .action(async (shell: string) => {
+      const { runCompletion } = await import('./completion.js');
+      runCompletion(program, shell);
+    });
   return program;
 }
 

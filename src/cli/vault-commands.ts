@@ -9,6 +9,7 @@ import { failureJson, printErrorLine } from './failure.js';
 import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
 import { createVault, withVault } from './vault-access.js';
+import { paint } from './style.js';
 
 // `vault init`: the trust policy is read and checked before anything is created.
 export async function runVaultInit(path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }): Promise<void> {
@@ -45,11 +46,12 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
 }
 
 function describeVerify(path: string, r: VerifyReport): string[] {
-  const head = r.ok ? `✔ vault ${path} is intact` : `✘ vault ${path} is NOT intact: ${r.problems.length} problem(s)`;
+  const c = paint();
+  const head = r.ok ? `${c.green('✔')} vault ${path} is intact` : `${c.red('✘')} vault ${path} is ${c.red('NOT intact')}: ${r.problems.length} problem(s)`;
   const lines = [head];
   if (r.version !== null) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}, signed by ${r.signers.join(', ') || '(no trusted signer)'}; trust from ${r.trustSource}`);
   lines.push(`  ${r.checkedFiles} files, ${r.checkedBytes} bytes hashed; +i checked on every file and directory`);
-  for (const p of r.problems) lines.push(`  ✘ ${p.code}: ${p.message} (${p.path})`);
+  for (const p of r.problems) lines.push(`  ${c.red('✘')} ${p.code}: ${p.message} (${p.path})`);
   return lines;
 }
 

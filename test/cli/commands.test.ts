@@ -86,7 +86,7 @@ describe('cli: usage errors and help', () => {
       assert.match(r.stdout, /Usage: sentinel/);
       assert.match(r.stdout, /Commands:/);
     }
-    const commands = [['keygen'], ['sign'], ['deploy'], ['sign-and-deploy'], ['doctor'], ['demo'], ['daemon'], ['status'], ['install-units'], ['audit', 'verify'], ...['init', 'verify', 'status', 'rollback', 'recover', 'manifest'].map((c) => ['vault', c])];
+    const commands = [['keygen'], ['sign'], ['deploy'], ['sign-and-deploy'], ['doctor'], ['demo'], ['daemon'], ['status'], ['install-units'], ['completion'], ['audit', 'verify'], ...['init', 'verify', 'status', 'rollback', 'recover', 'manifest'].map((c) => ['vault', c])];
     for (const args of commands) {
       const r = await sentinel([...args, '--help']);
       assert.equal(r.code, 0, `${args.join(' ')} --help: ${r.stderr}`);
