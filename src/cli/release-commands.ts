@@ -66,6 +66,8 @@ async function deployViaSocket(socket: string, bundlePath: string): Promise<Depl
   const request = size <= INLINE_BUNDLE_MAX_BYTES ? { op: 'deploy', bundleBase64: (await readFile(abs)).toString('base64') } : { op: 'deploy', bundlePath: abs };
   const reply = (await sendRequest(socket, request, { timeoutMs: DEPLOY_TIMEOUT_MS })) as DaemonReply<Partial<DeployResult>>;
   if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
+  // Live, but its audit record is held in the daemon until the audit log takes writes again (docs/DAEMON.md#audit-log).
+  if ((reply.result as { audited?: boolean } | undefined)?.audited === false) process.stderr.write(`sentinel: warning: deployed, but the daemon's audit log cannot be written now; its record is held (sentinel status --socket ${socket})\n`);
   return { version: reply.result?.version ?? 0, releaseId: reply.result?.releaseId ?? '', via: 'socket', detail: reply.result };
 }
 

@@ -4,7 +4,9 @@ import { SentinelError } from './errors.js';
 // Why: the chain anchor of the first line, so an emptied-then-refilled log is still a valid chain only from its start.
 export const AUDIT_GENESIS = '0'.repeat(64);
 
-export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload', 'recovery', 'protection'] as const;
+// `gap`: the log could not be written for a while (what was held, what was lost); `chain`: the first line of a log that
+// continues an earlier chain whose file is gone (docs/DAEMON.md#audit-log).
+export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload', 'recovery', 'protection', 'gap', 'chain'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditRecord {

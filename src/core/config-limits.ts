@@ -26,6 +26,10 @@ export interface DaemonLimits {
   watchDepth: number;
   /** Hash worker threads are stopped after this long without hashing (idle RSS). */
   hashIdleMs: number;
+  /** While the audit log cannot be written (a full disk), held records are retried this often. */
+  auditRetryMs: number;
+  /** Audit records held in memory at most while the log cannot be written; more are dropped and counted. */
+  maxHeldAuditRecords: number;
 }
 
 // Why: the documented defaults of docs/CONFIG.md.
@@ -42,6 +46,8 @@ export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
   inboxStableMs: 500,
   watchDepth: 32,
   hashIdleMs: 5_000,
+  auditRetryMs: 1_000,
+  maxHeldAuditRecords: 10_000,
 };
 
 // Why: the allowed range of each limit, so a typo (ms vs s) is refused at start, not discovered in production.
@@ -58,6 +64,8 @@ export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; ma
   inboxStableMs: { min: 0, max: 60_000 },
   watchDepth: { min: 0, max: 256 },
   hashIdleMs: { min: 0, max: 3_600_000 },
+  auditRetryMs: { min: 100, max: 60_000 },
+  maxHeldAuditRecords: { min: 100, max: 1_000_000 },
 };
 
 // Why: the systemd watchdog accepts WatchdogSec between these; we ping at half the period.

@@ -25,6 +25,7 @@ import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
 import { buildComponents, type DaemonComponent } from './components.js';
+import { newCounters } from './counters.js';
 
 export interface DaemonOptions {
   configFile?: string;
@@ -129,23 +130,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   await mkdir(dirname(config.audit.path), { recursive: true, mode: 0o700 });
   const { log: auditLog, report: auditReport } = await AuditLog.open(config.audit.path, { flags: config.audit.appendOnly ? flags : undefined, now: () => new Date() });
   if (auditReport.brokenAt !== undefined) log.error({ event: 'audit-chain', where: auditReport.brokenAt.line, err: auditReport.brokenAt.message }, 'audit log chain is broken; appending after it');
-  const recorder = new AuditRecorder(auditLog, log);
-  recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly });
+  const counters = newCounters();
+  const recorder = new AuditRecorder(auditLog, log, { retryMs: config.limits.auditRetryMs, maxHeldRecords: config.limits.maxHeldAuditRecords, counters });
+  if (auditReport.trimmedFragment !== undefined) log.warn({ event: 'audit-repaired', where: config.audit.path, ...auditReport.trimmedFragment }, 'cut an incomplete last line off the audit log');
+  recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly, ...(auditReport.trimmedFragment !== undefined ? { trimmedFragment: auditReport.trimmedFragment } : {}) });
 
   const hash = new OnDemandHashPool(config.limits.hashIdleMs);
   let vault: Vault;
+  // The guardian exists once the vault is open; its hook holds a deploy's commit until the audit log took its records.
+  let guardian: Sentinel | null = null;
   try {
-    vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e) });
+    vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e), hook: (step) => guardian?.atVaultStep(step) ?? Promise.resolve() });
   } catch (e) {
-    await recorder.flush();
+    await recorder.close();
     await auditLog.close();
     await hash.close();
     throw e;
   }
-  const sentinel = new Sentinel({ vault, audit: recorder, log, flags, onTamper: config.vault.onTamper, maxQueuedDeploys: config.limits.maxQueuedDeploys, trust: () => trust });
+  const sentinel = new Sentinel({ vault, audit: recorder, log, flags, onTamper: config.vault.onTamper, maxQueuedDeploys: config.limits.maxQueuedDeploys, trust: () => trust, counters });
+  guardian = sentinel;
 
   const cleanupEarly = async (): Promise<void> => {
-    await recorder.flush();
+    await recorder.close();
     await auditLog.close();
     await hash.close();
   };
@@ -185,7 +191,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     const age = performance.now() - lv.atMs;
     const busyLong = sentinel.busyWith !== null;
     if (!busyLong && age > config.limits.verifyIntervalMs + config.limits.maxVerifyAgeMs) return { ok: false, reason: `last verify ${ago(age)} ago` };
-    if (recorder.failures > 0) return { ok: false, reason: 'audit log writes failing' };
+    if (recorder.failing) return { ok: false, reason: `audit log writes failing since ${recorder.state.failingSince ?? '?'} (${recorder.state.error ?? ''}); ${String(recorder.state.held)} records held` };
     for (const c of components) {
       const failed = c.failed?.();
       if (failed !== undefined && failed !== null) return { ok: false, reason: failed };
@@ -238,6 +244,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     vault: { ...(await sentinel.status()), lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
     watchdog: { notify: notifier.enabled, periodUsec: notifier.watchdog?.periodUsec ?? null, pings: notifier.pings, healthy: health().ok, reason: health().reason ?? null },
     counters: { ...sentinel.counters },
+    audit: { path: config.audit.path, ...recorder.state },
     tamperWatch: { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
     inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed },
     components: Object.fromEntries(components.map((c) => [c.name, c.status()])),
@@ -278,7 +285,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       await control.close();
       for (const c of components) await c.stop().catch((e: unknown) => log.warn({ event: 'component-stop-failed', component: c.name, err: (e as Error).message }, 'component stop failed'));
       recorder.record('stop', { reason });
-      await recorder.flush();
+      await recorder.close();
+      if (recorder.failing) log.error({ event: 'audit-lost', ...recorder.state }, 'stopping with audit records the log could not take; they are lost');
       await auditLog.close();
       await hash.close();
       log.info({ event: 'stopped', reason }, 'sentinel stopped');

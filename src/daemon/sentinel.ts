@@ -2,12 +2,13 @@
 import { readlink } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SentinelError, exitCodeFor, isSentinelError, messageOf } from '../core/errors.js';
+import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
+import { countReject, newCounters, type DaemonCounters } from './counters.js';
 
 export type TamperPolicy = 'heal' | 'alert';
 
@@ -20,7 +21,12 @@ export interface SentinelDeps {
   maxQueuedDeploys: number;
   /** Trust anchors from the configuration (outside the vault, docs/VAULT.md#invariants 6). */
   trust?: () => TrustPolicy;
+  /** The daemon's counters (one object for status and metrics); a fresh set when not given. */
+  counters?: DaemonCounters;
 }
+
+/** A deploy or heal that went live; `audited: false` when its records are held because the audit log cannot be written. */
+export type AuditedResult = DeployResult & { audited: boolean };
 
 export interface TamperOutcome {
   tampered: boolean;
@@ -28,14 +34,6 @@ export interface TamperOutcome {
   problems: { code: string; path: string }[];
   /** Set when a heal was attempted and failed. */
   healError?: string;
-}
-
-export interface SentinelCounters {
-  deploys: number;
-  rejects: number;
-  tampers: number;
-  heals: number;
-  verifies: number;
 }
 
 function summariseProblems(report: VerifyReport): { code: string; path: string }[] {
@@ -49,14 +47,22 @@ export class Sentinel {
   private stopping = false;
   private running: string | null = null;
   private checkPending = false;
-  readonly counters: SentinelCounters = { deploys: 0, rejects: 0, tampers: 0, heals: 0, verifies: 0 };
+  readonly counters: DaemonCounters;
   /** `empty`: a vault fresh from `vault init` (no release ever deployed, highest version 0): healthy, waiting for the first deploy. */
   lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null; empty?: boolean } | null = null;
   lastError: string | null = null;
   private onChange: (() => void)[] = [];
   private flagTargets: { liveDir: string; paths: string[] } | null = null;
 
-  constructor(private readonly deps: SentinelDeps) {}
+  constructor(private readonly deps: SentinelDeps) {
+    this.counters = deps.counters ?? newCounters();
+  }
+
+  // Why: wired as VaultDeps.hook: a deploy is committed (the live pointer swapped) only once the audit log has
+  // taken every record leading up to it; a heal is not held back (restoring the signed release comes first).
+  async atVaultStep(step: string): Promise<void> {
+    if (step === 'before-swap' && this.running?.startsWith('deploy ') === true) await this.deps.audit.ensureWritable();
+  }
 
   get vault(): Vault {
     return this.deps.vault;
@@ -107,22 +113,25 @@ export class Sentinel {
   }
 
   // Why: one deploy, from the socket or the inbox; a rejection is logged and audited, never silently dropped.
-  deploy(bundlePath: string, source: string): Promise<DeployResult> {
+  deploy(bundlePath: string, source: string): Promise<AuditedResult> {
     let begun = false;
     return this.exclusive(
       `deploy ${bundlePath}`,
       async () => {
         begun = true;
         const started = performance.now();
+        const vaultRejects = this.deps.audit.vaultRejects;
         try {
           const result = await this.deps.vault.deploy(bundlePath);
           this.counters.deploys++;
           this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
           this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');
-          return result;
+          return await this.audited(result);
         } catch (e) {
           const err = e instanceof SentinelError ? e : new SentinelError('internal', String(e), { cause: e });
-          if (exitCodeFor(err.code) === 1) this.counters.rejects++;
+          countReject(this.counters, err.code);
+          // The vault audits its verdicts on the bundle; a refusal it did not record (a full disk) is audited here.
+          if (this.deps.audit.vaultRejects === vaultRejects) this.deps.audit.record('reject', { source, bundle: bundlePath, code: err.code, detail: err.message, where: err.where });
           this.deps.log.warn({ event: 'reject', source, bundle: bundlePath, code: err.code, where: err.where, latencyMs: Math.round(performance.now() - started) }, err.message);
           throw err;
         }
@@ -131,6 +140,7 @@ export class Sentinel {
       { source, bundle: bundlePath },
     ).catch((e: unknown) => {
       if (!begun && isSentinelError(e)) {
+        countReject(this.counters, e.code);
         this.deps.audit.record('reject', { source, bundle: bundlePath, code: e.code, detail: e.message });
       }
       throw e;
@@ -162,8 +172,16 @@ export class Sentinel {
   }
 
   // Why: `heal` over the socket: re-stage the live release from its stored signed bundle.
-  heal(reason: string): Promise<DeployResult> {
-    return this.exclusive(`heal (${reason})`, () => this.healNow(reason), false, { source: reason });
+  heal(reason: string): Promise<AuditedResult> {
+    return this.exclusive(`heal (${reason})`, async () => this.audited(await this.healNow(reason)), false, { source: reason });
+  }
+
+  // Why: the daemon says precisely when an operation that went live has no record in the log yet.
+  private async audited(result: DeployResult): Promise<AuditedResult> {
+    await this.deps.audit.flush();
+    const audited = !this.deps.audit.failing;
+    if (!audited) this.deps.log.error({ event: 'audit-held', releaseId: result.releaseId, version: result.version, ...this.deps.audit.state }, 'went live, but its audit records are held: the audit log cannot be written');
+    return { ...result, audited };
   }
 
   private async healNow(reason: string): Promise<DeployResult> {
@@ -202,6 +220,7 @@ export class Sentinel {
         } catch (e) {
           const message = messageOf(e);
           this.lastError = `heal failed: ${message}`;
+          this.counters.healFailures++;
           this.deps.log.error({ event: 'heal-failed', reason, code: isSentinelError(e) ? e.code : 'internal', err: message }, 'heal failed');
           return { tampered: true, healed: false, problems, healError: message };
         }
