@@ -1,9 +1,12 @@
 // Loads the optional Node-API addon (native/): inode flags by ioctl without a process per file,
-// and AF_UNIX datagrams for sd_notify. Callers fall back to chattr/lsattr when it is not built.
+// verify's one-pass inspection, deploy's payload staging, the cold copy of a kept bundle, and
+// AF_UNIX datagrams for sd_notify. Callers fall back (chattr/lsattr, JS paths) when it is not
+// built or is broken.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
+import { messageOf } from '../core/errors.js';
 import { packageRoot } from './package-root.js';
 
 // What the addon exports; the first three are the module contract, the rest are batch/fast forms.
@@ -22,23 +25,25 @@ export interface NativeAddon {
   /** FS_IMMUTABLE_FL|FS_APPEND_FL of each path from statx (no open), or the errno name. */
   getSealBitsMany(paths: string[]): (number | string)[];
   /**
-   * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
-   * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
-   * libuv threads; one 64-byte record per path (layout in native/src/sentinel-native.c).
-   * expectedSizes[i] = -2 hashes any regular file of at most hashAnyMax bytes; `progress[0]`
-   * counts the bytes hashed so far. Missing from addons built before it was added.
-   */
-  /**
    * Copies src to a new dest (0600) out of the page cache: reflink, else O_DIRECT writes, else an
    * in-kernel copy; resolves with 'clone' | 'direct' | 'copy'. Missing from older builds.
    */
   copyColdFileAsync?(src: string, dest: string): Promise<string>;
   /**
    * Writes payload files from an open bundle fd into staging on `threads` libuv threads, hashing
-   * what it writes; one 48-byte record per file (layout in native/src/sentinel-native.c).
+   * what it writes; one 48-byte record per file (layout in native/src/stage.c).
    */
   stageFilesAsync?(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
+  /**
+   * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
+   * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
+   * libuv threads; one 64-byte record per path (layout in native/src/inspect.c). A hashed file's
+   * record is read from the very fd it was hashed from. expectedSizes[i] = -2 hashes any regular
+   * file of at most hashAnyMax bytes; `progress[0]` counts the bytes hashed so far.
+   */
   inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
+  /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
+  _failQueueAt?(index: number): void;
 }
 
 /** The error shape the addon throws, like Node's own system errors. */
@@ -49,24 +54,63 @@ export interface NativeSystemError extends Error {
   path: string;
 }
 
-let loaded: NativeAddon | null | undefined;
+/** What loading the addon gave: the addon, or null and why (not built, turned off, or broken). */
+export interface NativeLoad {
+  addon: NativeAddon | null;
+  /** Null when loaded or simply not built / turned off; the failure when a present file is broken. */
+  problem: string | null;
+}
+
+// The exports every caller relies on; a build lacking one is treated as broken (a stale or foreign file).
+const REQUIRED: readonly (keyof NativeAddon)[] = ['getFlags', 'setFlags', 'setFlag', 'setFlagMany', 'setFlagManyAsync', 'getFlagsMany', 'getSealBitsMany', 'notify'];
+
+let loaded: NativeLoad | undefined;
 
 // Where `npm run install` (node-gyp rebuild --directory=native, also run by `npm ci`) puts the addon.
 export function nativeAddonPath(): string {
   return join(packageRoot(), 'native', 'build', 'Release', 'sentinel_native.node');
 }
 
-// The addon, or null when it was not built or SENTINEL_NO_NATIVE=1 asks for the fallback path.
-export function loadNative(): NativeAddon | null {
-  if (loaded !== undefined) return loaded;
-  const file = nativeAddonPath();
-  if (process.env.SENTINEL_NO_NATIVE === '1' || !existsSync(file)) {
-    loaded = null;
-    return loaded;
+// Why: a present but broken addon (a corrupt file, a build for another Node ABI, a stale build
+// lacking an export) must degrade to chattr/lsattr like a missing one, not crash every command
+// (native/README.md#fallback). Never throws.
+export function loadNativeFrom(file: string): NativeLoad {
+  if (!existsSync(file)) return { addon: null, problem: null };
+  let mod: unknown;
+  try {
+    mod = createRequire(import.meta.url)(file);
+  } catch (e) {
+    return { addon: null, problem: `cannot load ${file}: ${messageOf(e).split('\n')[0] ?? ''}` };
   }
-  const require = createRequire(import.meta.url);
-  loaded = require(file) as NativeAddon;
-  return loaded;
+  const missing = REQUIRED.filter((name) => typeof (mod as Record<string, unknown> | null)?.[name] !== 'function');
+  if (missing.length > 0) return { addon: null, problem: `${file} lacks ${missing.join(', ')} (a stale or foreign build)` };
+  return { addon: mod as NativeAddon, problem: null };
+}
+
+// The addon, or null when it was not built, is broken, or SENTINEL_NO_NATIVE=1 asks for the fallback path.
+export function loadNative(): NativeAddon | null {
+  loaded ??= process.env.SENTINEL_NO_NATIVE === '1' ? { addon: null, problem: null } : loadNativeFrom(nativeAddonPath());
+  return loaded.addon;
+}
+
+// Why: `sentinel doctor` names a broken addon (and why) instead of calling it "not built".
+export function nativeLoadProblem(): string | null {
+  loadNative();
+  return loaded?.problem ?? null;
+}
+
+/** libuv's pool size as this process started it (UV_THREADPOOL_SIZE, default 4, at most 1024). */
+function uvPoolSize(): number {
+  const n = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Number.isInteger(n) && n >= 1 ? Math.min(n, 1024) : 4;
+}
+
+// Why: the addon's batch jobs (verify's inspection, deploy's staging) occupy libuv pool threads,
+// which every fs.promises call, DNS lookup and zlib job also need; one per core, but always one
+// pool thread left free so the daemon's own file I/O is never queued behind a verify
+// (native/README.md#threads). At most 16, the addon's own cap.
+export function nativeThreads(cores: number = availableParallelism(), poolSize: number = uvPoolSize()): number {
+  return Math.max(1, Math.min(cores, poolSize - 1, 16));
 }
 
 // Why: the vault's kept bundle is read again only by heal; copying it through the page cache costs a

@@ -13,8 +13,7 @@ import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
-import { copyColdFile, stageFilesNative } from '../adapters/native.js';
-import { availableParallelism } from 'node:os';
+import { copyColdFile, nativeThreads, stageFilesNative } from '../adapters/native.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
   emit,
@@ -64,7 +63,7 @@ async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; off
   if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
   if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
   const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
-  const results = await stageFilesNative(bundle.handle.fd, items, availableParallelism());
+  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads());
   if (results === null) {
     await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: f.dest })), totalBytes);
     return;

@@ -9,10 +9,10 @@ import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import { codeForErrno } from '../core/errno.js';
 import type { ErrorCode } from '../core/errors.js';
 import type { FileEntry, ManifestEntry } from '../core/manifest.js';
-import { availableParallelism } from 'node:os';
 import type { HashResult } from '../adapters/hash.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable, nativeAddonOf } from '../adapters/flags.js';
+import { nativeThreads } from '../adapters/native.js';
 import type { NativeAddon } from '../adapters/native.js';
 import { inspectEntries } from '../adapters/tree.js';
 import type { InspectedEntries } from '../adapters/tree.js';
@@ -281,7 +281,7 @@ function startTreeInspection(ctx: VaultCtx, addon: NativeAddon, dir: string, ent
     }
   }
   const progress = new BigInt64Array(1);
-  const result = inspectEntries(addon, files.tree, paths, expected, availableParallelism(), { hashAnyMax: ctx.limits.maxFileBytes, progress });
+  const result = inspectEntries(addon, files.tree, paths, expected, nativeThreads(), { hashAnyMax: ctx.limits.maxFileBytes, progress });
   result.catch(() => undefined);
   return { paths, listProblems, progress, hashedAny: entries === undefined, result };
 }

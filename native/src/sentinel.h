@@ -1,0 +1,88 @@
+// What the addon's files share: Node-style system errors, argument readers, little-endian record
+// writers, the async-work helper that never leaves a promise unsettled, and one registration
+// function per concern (native/README.md#files).
+#ifndef SENTINEL_NATIVE_H
+#define SENTINEL_NATIVE_H
+
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PATH_BUF 4096
+// Most libuv works one job may queue (one per pool thread it uses); the caller sizes below this.
+#define SN_MAX_THREADS 16
+// FS_IMMUTABLE_FL | FS_APPEND_FL: the bits `vault verify` reads as "sealed".
+#define SN_SEAL_BITS (0x10 | 0x20)
+
+// ---- errors (common.c) ----
+// The errno name Node uses in `err.code` ('EPERM', 'ENOTTY', ...).
+const char *sn_errno_name(int e);
+// An Error shaped like Node's system errors: code, errno (negative), syscall, path.
+napi_value sn_sys_error(napi_env env, int e, const char *syscall, const char *path);
+void sn_throw_sys(napi_env env, int e, const char *syscall, const char *path);
+// A plain Error with a message, for a cancelled work.
+napi_value sn_error(napi_env env, const char *message);
+
+// ---- arguments (common.c) ----
+// Reads a JS string into buf; throws a TypeError and returns 0 when it is not one (or too long, or holds NUL).
+int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what);
+// A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
+int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data);
+// Splits a NUL-separated string argument into a fresh copy and its count of entries ("" is none).
+// Returns 1 with *blob (malloc'd) and *count, 0 with a TypeError thrown or ENOMEM thrown.
+int sn_get_nul_list(napi_env env, napi_value v, char **blob, uint32_t *count, const char *what);
+// Points ptrs[0..count) at the entries of a blob from sn_get_nul_list.
+void sn_index_nul_list(char *blob, uint32_t count, char **ptrs);
+
+// One reader per path for sn_map_paths: the value in *out and 0, or -errno with *syscall set.
+typedef int (*sn_path_reader)(const char *path, uint32_t *out, const char **syscall);
+// Maps `reader` over a string array argument: the value, or the errno name where reading failed,
+// so a verify of 10,000 entries costs one call and still reports every failure.
+napi_value sn_map_paths(napi_env env, napi_callback_info info, const char *usage, sn_path_reader reader);
+
+// ---- records (common.c) ----
+void sn_put_i32(unsigned char *p, int32_t v);
+void sn_put_u32(unsigned char *p, uint32_t v);
+void sn_put_f64(unsigned char *p, double v);
+// Writes all of buf at off (pwrite, retrying EINTR and short writes). 0 or -errno.
+int sn_write_all_at(int fd, const unsigned char *buf, size_t len, int64_t off);
+
+// ---- async work (common.c) ----
+// Creates and queues up to `count` works sharing `data` (count <= SN_MAX_THREADS) and returns how
+// many were queued. A work that could not be created or queued is deleted and none after it is
+// tried: the job runs on the ones already queued (they claim entries from a shared counter, so
+// fewer threads finish the same job). 0 means no complete callback will ever run: the caller must
+// reject its promise and free its job itself.
+uint32_t sn_queue_works(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
+                        void *data, napi_async_work *works, uint32_t count);
+// The error a promise is rejected with when no work could be queued: code EAGAIN, syscall
+// napi_queue_async_work, no path (the caller names what it was doing).
+napi_value sn_queue_error(napi_env env);
+
+// ---- exports ----
+// Defines `count` functions on exports; what every register_* calls.
+napi_status sn_export(napi_env env, napi_value exports, const napi_property_descriptor *props, size_t count);
+#define SN_FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
+
+// One per concern; module.c calls each at load. A new file adds its register_* here and there.
+napi_status sn_register_common(napi_env env, napi_value exports);     // common.c: test hook for the async-work failure path
+napi_status sn_register_flags(napi_env env, napi_value exports);      // flags.c: FS_IOC_GETFLAGS/SETFLAGS, one or many
+napi_status sn_register_seal_bits(napi_env env, napi_value exports);  // seal-bits.c: +i/+a from statx
+napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect.c: verify's one pass (statx + SHA-256)
+napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c: deploy's payload writer (write + SHA-256)
+napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-copy.c: the kept bundle, out of the page cache
+napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
+
+// ---- inode flags shared by flags.c, seal-bits.c and inspect.c (flags.c) ----
+// Opens a regular file or directory for the flag ioctls without following a symlink (ELOOP) or
+// opening a device, FIFO or socket (EOPNOTSUPP). The fd, or -errno with *syscall set.
+int sn_open_for_flags(const char *path, const char **syscall);
+// FS_IOC_GETFLAGS of an open fd. 0 or -errno.
+int sn_fd_flags(int fd, int *flags);
+// FS_IOC_GETFLAGS of a path (opened as above). 0 or -errno with *syscall set.
+int sn_read_flags(const char *path, int *flags, const char **syscall);
+// The seal bits a statx reported, or -ENODATA where the filesystem does not report them (seal-bits.c).
+struct statx;
+int sn_seal_bits_of(const struct statx *sx);
+
+#endif
