@@ -3,7 +3,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
-import { loadNative } from '../adapters/native.js';
+import { loadNative, nativeLoadProblem } from '../adapters/native.js';
 import { checkEbpfSupport } from '../adapters/bpftrace.js';
 import { probeProtectionSupport } from '../daemon/protection/index.js';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
@@ -102,7 +102,7 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
   const chattr = await onPath('chattr');
   const lsattr = await onPath('lsattr');
   const tools = chattr !== undefined && lsattr !== undefined;
-  checks.push(native !== null ? { name: 'native flags addon', status: 'ok', detail: 'ioctl FS_IOC_GETFLAGS/SETFLAGS without spawning (short seal windows)', vault: false } : { name: 'native flags addon', status: 'degraded', detail: 'not built; using chattr/lsattr (about 6 ms a call, longer deploy windows)', fix: 'apt-get install make g++ && npm rebuild (builds native/)', vault: false });
+  checks.push(native !== null ? { name: 'native flags addon', status: 'ok', detail: 'ioctl FS_IOC_GETFLAGS/SETFLAGS without spawning (short seal windows)', vault: false } : { name: 'native flags addon', status: 'degraded', detail: `${nativeLoadProblem() ?? 'not built'}; using chattr/lsattr (about 6 ms a call, longer deploy windows)`, fix: 'apt-get install make g++ && npm rebuild (builds native/)', vault: false });
   checks.push(tools ? { name: 'chattr/lsattr', status: 'ok', detail: `${chattr} and ${lsattr}`, vault: native === null } : { name: 'chattr/lsattr', status: 'missing', detail: 'not on PATH', fix: 'apt-get install e2fsprogs', vault: native === null });
   checks.push({ name: 'flag store in use', status: 'ok', detail: defaultFlagStore().kind, vault: false });
 
