@@ -2,6 +2,7 @@
 // public key, and the text formats let operators move keys around as ordinary one-line files.
 import nacl from 'tweetnacl';
 import { SentinelError } from './errors.js';
+import { publicKeyProblem } from './ed25519-points.js';
 
 /** A trusted public key. `id` is always `keyIdOf(key)`. */
 export interface PublicKey {
@@ -195,7 +196,10 @@ function ownKeyLine(text: string, header: string, where: string): { id: string; 
   return { id: m[2]!, b64: m[3]!, ...(comment === undefined ? {} : { comment }) };
 }
 
-function publicKeyFrom(key: Uint8Array, comment: string | undefined): PublicKey {
+// A small-order or non-canonical key would let anyone sign as it (docs/FORMAT.md#55-weak-keys); refused wherever a key is read.
+function publicKeyFrom(key: Uint8Array, comment: string | undefined, where: string): PublicKey {
+  const problem = publicKeyProblem(key);
+  if (problem !== null) throw new SentinelError('usage', `unusable Ed25519 public key: ${problem}`, { where });
   const id = keyIdOf(key);
   return comment === undefined || comment === '' ? { id, key } : { id, key, comment };
 }
@@ -215,7 +219,7 @@ function parseSshEd25519(text: string, where: string): PublicKey {
   if (!ok) throw new SentinelError('usage', 'not a valid OpenSSH ssh-ed25519 public key line', { where });
   const comment = m?.[2]?.trim();
   if (comment !== undefined && comment !== '') assertComment(comment, where);
-  return publicKeyFrom(blob.slice(19), comment);
+  return publicKeyFrom(blob.slice(19), comment, where);
 }
 
 function parsePemPublic(text: string, where: string): PublicKey {
@@ -224,7 +228,7 @@ function parsePemPublic(text: string, where: string): PublicKey {
   if (der === null || der.length !== 44 || !bytesEqual(der.subarray(0, 12), new Uint8Array(SPKI_ED25519_PREFIX))) {
     throw new SentinelError('usage', 'PEM public key is not an Ed25519 SubjectPublicKeyInfo (RFC 8410)', { where });
   }
-  return publicKeyFrom(der.slice(12), undefined);
+  return publicKeyFrom(der.slice(12), undefined, where);
 }
 
 // Trust anchors come from files an operator copied around: accept the own format, a raw 32-byte key in base64,
@@ -237,10 +241,10 @@ export function parsePublicKey(text: string, where: string): PublicKey {
       const key = decodeBase64(line.b64);
       if (key?.length !== 32) throw new SentinelError('usage', 'public key must be 32 bytes in base64', { where });
       if (keyIdOf(key) !== line.id) throw new SentinelError('usage', 'key id does not match the key (file edited or corrupted)', { where });
-      return publicKeyFrom(key, line.comment);
+      return publicKeyFrom(key, line.comment, where);
     }
     case 'raw32':
-      return publicKeyFrom(decodeBase64(keyLines(text)[0]!)!, undefined);
+      return publicKeyFrom(decodeBase64(keyLines(text)[0]!)!, undefined, where);
     case 'ssh-public':
       return parseSshEd25519(text, where);
     case 'pem-public':

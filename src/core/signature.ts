@@ -5,6 +5,7 @@ import { asciiBytes, concatBytes, bytesEqual, decodeBase64, encodeBase64, keyIdO
 import { canonicalJson, utf8Decode, utf8Encode } from './manifest.js';
 import { DEFAULT_LIMITS, MAX_SIGNATURES, type BundleLimits } from './limits.js';
 import { SentinelError } from './errors.js';
+import { weakPointProblem } from './ed25519-points.js';
 
 /** Domain separation prefix: a signature over a manifest can never be replayed as a signature over anything else. */
 export const SIGNATURE_CONTEXT = 'omnimind-sentinel/manifest-signature/v1\0';
@@ -48,11 +49,19 @@ function isCanonicalS(signature: Uint8Array): boolean {
   return false;
 }
 
-// The primitive: true only for a valid signature; wrong lengths are simply invalid, never an exception.
-// A non-canonical S (S + L verifies the same equation) is refused, as RFC 8032 and OpenSSL do.
-export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+// The checks every Ed25519 verification in the project makes before the curve equation: lengths, S < L,
+// and neither the public key nor R a small-order or non-canonical point (tweetnacl and OpenSSL accept those).
+export function isStrictSignature(signature: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
   if (!isCanonicalS(signature)) return false;
+  return weakPointProblem(publicKey) === null && weakPointProblem(signature.subarray(0, 32)) === null;
+}
+
+// The primitive: true only for a valid signature; wrong lengths are simply invalid, never an exception.
+// A non-canonical S (S + L verifies the same equation) is refused, as RFC 8032 and OpenSSL do.
+// A small-order or non-canonical key or R is refused too (libsodium's rules, docs/FORMAT.md#55-weak-keys).
+export function verifyDetached(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  if (!isStrictSignature(signature, publicKey)) return false;
   return nacl.sign.detached.verify(message, signature, publicKey);
 }
 

@@ -3,7 +3,8 @@
 import nacl from 'tweetnacl';
 import { decodeBase64, keyIdOf, toHex, type PublicKey } from './keys.js';
 import { parseManifest, type Manifest } from './manifest.js';
-import { parseSignatures, signatureInput, verifyDetached, type BundleSignature, type Ed25519Verify } from './signature.js';
+import { isStrictSignature, parseSignatures, signatureInput, verifyDetached, type BundleSignature, type Ed25519Verify } from './signature.js';
+import { weakPointProblem } from './ed25519-points.js';
 import { parseBundleHead } from './bundle.js';
 import { DEFAULT_LIMITS, type BundleLimits } from './limits.js';
 import { SentinelError } from './errors.js';
@@ -41,6 +42,8 @@ export function assertTrustPolicy(p: TrustPolicy): void {
   if (typeof p !== 'object' || p === null || !Array.isArray(p.keys)) throw new SentinelError('usage', 'trust policy needs a list of keys', { where: 'trust' });
   for (const k of p.keys) {
     if (!(k.key instanceof Uint8Array) || k.key.length !== 32) throw new SentinelError('usage', 'trusted key must be 32 bytes', { where: `trust ${String(k.id)}` });
+    const weak = weakPointProblem(k.key);
+    if (weak !== null) throw new SentinelError('usage', `trusted key is unusable: ${weak}`, { where: `trust ${String(k.id)}` });
   }
   const n = distinctKeys(p.keys).size;
   if (n === 0) throw new SentinelError('usage', 'trust policy has no keys', { where: 'trust' });
@@ -54,8 +57,9 @@ export function releaseIdOf(manifest: Manifest, manifestBytes: Uint8Array, sha51
   return `r${String(manifest.version).padStart(8, '0')}-${toHex(sha512(manifestBytes)).slice(0, 12)}`;
 }
 
-/** Runs a (possibly injected) primitive fail-closed: an exception counts as "does not verify". */
+/** Runs a (possibly injected) primitive fail-closed: an exception counts as "does not verify"; weak points never reach it. */
 function checkSignature(verify: Ed25519Verify, message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  if (!isStrictSignature(signature, publicKey)) return false;
   try {
     return verify(message, signature, publicKey) === true;
   } catch {

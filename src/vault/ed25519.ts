@@ -3,7 +3,7 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Ed25519Verify } from '../core/signature.js';
-import { verifyDetached } from '../core/signature.js';
+import { isStrictSignature, verifyDetached } from '../core/signature.js';
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410) followed by the 32 raw key bytes.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -22,7 +22,8 @@ function keyObject(publicKey: Uint8Array): KeyObject {
 
 // Why: signature checks sit on every deploy, verify and heal; a key OpenSSL cannot load falls back to tweetnacl.
 export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
-  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  // OpenSSL checks S < L but accepts small-order and non-canonical keys and R: core's strict checks come first.
+  if (!isStrictSignature(signature, publicKey)) return false;
   let key: KeyObject;
   try {
     key = keyObject(publicKey);

@@ -7,6 +7,7 @@ import { signDetached, verifyDetached } from '../../src/core/signature.js';
 import { keyPairFromSeed } from '../../src/core/keys.js';
 import nacl from 'tweetnacl';
 import { ed25519Verify, sha512 } from '../../src/vault/ed25519.js';
+import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
 
 test('ed25519Verify agrees with tweetnacl on good and bad signatures', () => {
   for (let i = 0; i < 50; i++) {
@@ -55,5 +56,20 @@ test('a non-canonical S (S + L, RFC 8032 5.1.7) is refused by both primitives', 
     assert.equal(verifyDetached(msg, sig, kp.public.key), true);
     assert.equal(verifyDetached(msg, malleated, kp.public.key), false, 'core primitive accepted S + L');
     assert.equal(ed25519Verify(msg, malleated, kp.public.key), false);
+  }
+});
+
+test('the vault primitive refuses weak points like the core one: "Taming the many EdDSAs" and CCTV vectors', () => {
+  const weak = JSON.parse(new TextDecoder().decode(coreFixture('ed25519-weak-points.json'))) as {
+    speccheck: { cases: { case: number; pubKey: string; signature: string; message: string; libsodiumAccepts: boolean }[] };
+    cctv: { vectors: { number: number; key: string; sig: string; msg: string; flags: string[] }[] };
+  };
+  for (const c of weak.speccheck.cases) {
+    assert.equal(ed25519Verify(hexToBytes(c.message), hexToBytes(c.signature), hexToBytes(c.pubKey)), c.libsodiumAccepts, `speccheck case ${c.case}`);
+  }
+  const refused = ['low_order_A', 'low_order_R', 'non_canonical_A', 'non_canonical_R', 'low_order_residue'];
+  for (const v of weak.cctv.vectors) {
+    const expected = !v.flags.some((f) => refused.includes(f));
+    assert.equal(ed25519Verify(new TextEncoder().encode(v.msg), hexToBytes(v.sig), hexToBytes(v.key)), expected, `CCTV vector ${v.number} (${v.flags.join(', ')})`);
   }
 });
