@@ -4,17 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
+import { MAX_KEY_FILE_BYTES, readSmallFile } from '../adapters/small-file.js';
 import { encodePublicKey, encodeSecretKey, keyPairFromSeed, parsePublicKey, parseSecretKey } from '../core/keys.js';
 import type { PublicKey, SecretKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy } from '../core/trust.js';
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await fs.readFile(path, 'utf8');
-  } catch (e) {
-    throw ioError(e, `cannot read ${what}`, path);
-  }
+function readText(path: string, what: string): Promise<string> {
+  return readSmallFile(path, { what, maxBytes: MAX_KEY_FILE_BYTES });
 }
 
 // A trusted public key from a file (own format or raw 32-byte base64, as core/keys accepts).

@@ -1,7 +1,7 @@
 // The manifest model and its canonical bytes (docs/FORMAT.md): the signed bytes are exactly the
 // canonical encoding, and a parser that accepts only that encoding leaves one byte string per manifest.
 import { bytesEqual } from './keys.js';
-import { DEFAULT_LIMITS, MAX_NAME_BYTES, type BundleLimits } from './limits.js';
+import { DEFAULT_LIMITS, MAX_NAME_BYTES, MAX_SYMLINK_DEPTH, MAX_SYMLINK_TARGET_BYTES, type BundleLimits } from './limits.js';
 import { SentinelError, type ErrorCode } from './errors.js';
 
 // Text codecs are web-standard globals in every supported runtime; declared here because core compiles without Node types.
@@ -29,8 +29,6 @@ export interface Manifest {
   entries: ManifestEntry[] /* sorted by path */;
 }
 
-/** Most symlinks followed while resolving one symlink target (Linux MAXSYMLINKS). */
-export const MAX_SYMLINK_FOLLOWS = 40;
 
 const VAULT_ID_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -284,7 +282,7 @@ function resolveTarget(
     const node = parent === null ? null : (parent.children.get(c) ?? null);
     const e = node?.entry;
     if (e?.type === 'symlink' && typeof e.target === 'string') {
-      if (++budget.follows > MAX_SYMLINK_FOLLOWS) return 'too many levels of symlinks';
+      if (++budget.follows > MAX_SYMLINK_DEPTH) return 'too many levels of symlinks';
       const r = resolveTarget(root, walk, e.target, budget);
       if (typeof r === 'string') return r;
       walk = r;
@@ -375,7 +373,7 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
       if (typeof t !== 'string' || t === '') problems.add('bad-path', `${at()} target`, 'symlink target must be a non-empty string');
       else if (t.startsWith('/')) problems.add('bad-path', `${at()} target`, 'symlink target is absolute');
       else if (t.includes('\0') || hasControlChar(t) || LONE_SURROGATE_RE.test(t)) problems.add('bad-path', `${at()} target`, 'symlink target contains NUL, a control character or a lone surrogate');
-      else if (utf8Length(t) > limits.maxPathBytes) problems.add('bad-path', `${at()} target`, `symlink target is longer than ${limits.maxPathBytes} bytes`);
+      else if (utf8Length(t) > MAX_SYMLINK_TARGET_BYTES) problems.add('bad-path', `${at()} target`, `symlink target is longer than ${MAX_SYMLINK_TARGET_BYTES} bytes`);
     }
   });
   if (total > limits.maxTotalBytes) problems.add('too-large', 'manifest.entries', `payload of ${total} bytes exceeds the limit of ${limits.maxTotalBytes}`);
@@ -393,9 +391,10 @@ function checkEntries(entries: unknown[], limits: BundleLimits, problems: Proble
     }
     if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
       root ??= treeOf(byPath);
-      const r = resolveTarget(root, walkTo(root, path.split('/').slice(0, -1)), e.target, { follows: 0 });
+      // The link itself counts: the kernel follows it too when its path is opened.
+      const r = resolveTarget(root, walkTo(root, path.split('/').slice(0, -1)), e.target, { follows: 1 });
       if (typeof r === 'string') {
-        const why = r === 'too many levels of symlinks' ? `symlink loop or chain of more than ${MAX_SYMLINK_FOLLOWS} links (too many levels of symlinks)` : `symlink ${r}`;
+        const why = r === 'too many levels of symlinks' ? `symlink loop or chain of more than ${MAX_SYMLINK_DEPTH} links (too many levels of symlinks)` : `symlink ${r}`;
         problems.add('bad-path', `manifest entry ${showPath(path)} target`, why);
       }
     }

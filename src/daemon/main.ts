@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError } from '../core/errors.js';
-import { ioError } from '../core/errno.js';
 import { parsePublicKey } from '../core/keys.js';
 import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
 import { parseNotifySocket, parseWatchdog } from '../core/sd-notify.js';
@@ -13,6 +12,7 @@ import { createLogger, type Logger } from '../adapters/logger.js';
 import { createNotifier } from '../adapters/notify.js';
 import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
 import { packageRoot } from '../adapters/package-root.js';
+import { MAX_KEY_FILE_BYTES, readSmallFile } from '../adapters/small-file.js';
 import { openVault } from '../vault/index.js';
 import type { Vault } from '../vault/types.js';
 import { resolveDaemonConfig, type DaemonConfig } from './config.js';
@@ -51,12 +51,7 @@ export interface DaemonHandle {
 async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
   const keys = [];
   for (const [i, file] of config.vault.trust.entries()) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (cause) {
-      throw ioError(cause, 'cannot read a trusted public key', `vault.trust[${String(i)}]: ${file}`);
-    }
+    const text = await readSmallFile(file, { what: 'trusted public key', maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where: `vault.trust[${String(i)}]: ${file}` });
     keys.push(parsePublicKey(text, file));
   }
   const policy = { keys, threshold: config.vault.threshold };

@@ -1,9 +1,9 @@
 // Shared internals of the vault modules: the open vault's context, sealing that reports events,
 // reading kept releases and the highest-version state, removing a release safely.
-import { lstat, open, readFile, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, isSentinelError } from '../core/errors.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
 import type { BundleLimits } from '../core/limits.js';
 import { parseManifest } from '../core/manifest.js';
@@ -13,6 +13,7 @@ import { verifySignedManifest } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
 import { fsyncDir } from '../adapters/bundle-file.js';
+import { readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
 import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
@@ -109,13 +110,23 @@ export async function withUnsealed<T>(ctx: VaultCtx, dirs: string[], act: () => 
   }
 }
 
+/** Largest vault.json read (64 keys with comments fit many times over). */
+const MAX_VAULT_CONFIG_BYTES = 1024 * 1024;
+/** Largest state/highest.json read. */
+const MAX_HIGHEST_BYTES = 4096;
+
+// Why: vault.json is read on every open and verify; a fifo or a huge file put there is `tampered`, never a hang.
+export function readVaultConfigText(file: string): Promise<string> {
+  return readSmallFile(file, { what: 'vault.json', maxBytes: MAX_VAULT_CONFIG_BYTES, badFileCode: 'tampered' });
+}
+
 export async function readHighestState(ctx: VaultCtx): Promise<HighestState> {
   let text: string;
   try {
-    text = await readFile(ctx.layout.highest, 'utf8');
+    text = await readSmallFile(ctx.layout.highest, { what: 'state/highest.json', maxBytes: MAX_HIGHEST_BYTES, badFileCode: 'tampered' });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new SentinelError('tampered', 'state/highest.json is missing', { where: ctx.layout.highest, cause: e });
-    throw new SentinelError('io', 'cannot read state/highest.json', { where: ctx.layout.highest, cause: e });
+    if (isSentinelError(e, 'not-found')) throw new SentinelError('tampered', 'state/highest.json is missing', { where: ctx.layout.highest, cause: e });
+    throw e;
   }
   return parseHighest(text, ctx.layout.highest);
 }
@@ -160,12 +171,12 @@ export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<Rele
   let manifestBytes: Uint8Array;
   let signatureBytes: Uint8Array;
   try {
-    manifestBytes = await readFile(files.manifest);
-    signatureBytes = await readFile(files.signatures);
+    manifestBytes = await readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered' });
+    signatureBytes = await readSmallFileBytes(files.signatures, { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered' });
   } catch (e) {
-    throw new SentinelError('tampered', `release is incomplete: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: dir, cause: e });
+    if (isSentinelError(e) && e.code !== 'not-found') throw e;
+    throw new SentinelError('tampered', `release is incomplete: ${isSentinelError(e) ? e.message : String(e)}`, { where: dir, cause: e });
   }
-  if (manifestBytes.length > ctx.limits.maxManifestBytes) throw new SentinelError('too-large', 'manifest.json exceeds the limit', { where: files.manifest });
   return { dirName: name, dir, releaseId: parsed.releaseId, manifestBytes, signatureBytes };
 }
 

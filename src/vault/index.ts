@@ -1,10 +1,9 @@
 // The vault (docs/VAULT.md): init, open (with crash recovery), deploy, verify,
 // status, heal, rollback. Used by the CLI and the daemon; verification needs no daemon.
-import { lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
-import { errnoOf, ioError } from '../core/errno.js';
 import type { PublicKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
@@ -18,12 +17,13 @@ import {
   makeCtx,
   readHighestState,
   readLiveDirName,
+  readVaultConfigText,
   sealPaths,
   verifyKeptRelease,
   writeFileDurable,
 } from './context.js';
 import type { VaultCtx } from './context.js';
-import { encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
+import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { acquireLock } from './lock.js';
 import type { VaultLock } from './lock.js';
@@ -37,13 +37,14 @@ export { createBundle } from './sign.js';
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 async function readConfig(path: string): Promise<VaultConfig> {
+  assertVaultPathLength(path);
   const file = layoutOf(path).config;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readVaultConfigText(file);
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT') throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
-    throw ioError(e, 'cannot read vault.json', file);
+    if (isSentinelError(e, 'not-found')) throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
+    throw e;
   }
   return parseVaultConfig(text, file);
 }
@@ -161,6 +162,7 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
     if (isSentinelError(e)) throw new SentinelError('usage', e.message, { where: e.where ?? '--trust', cause: e });
     throw e;
   }
+  assertVaultPathLength(root);
   const vaultId = opts.vaultId ?? `vault-${randomBytes(8).toString('hex')}`;
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(vaultId)) throw new SentinelError('usage', 'vault id must match [a-z0-9][a-z0-9._-]{0,63}', { where: '--vault-id' });
   let created = false;

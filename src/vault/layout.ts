@@ -6,6 +6,7 @@ import { parsePublicKey } from '../core/keys.js';
 import type { PublicKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy } from '../core/trust.js';
+import { MAX_VAULT_PATH_BYTES } from '../core/limits.js';
 
 export const VAULT_FORMAT = 'omnimind-sentinel/vault/v1';
 
@@ -24,6 +25,12 @@ export const NAMES = {
   signatures: 'signatures.json',
   tree: 'tree',
 } as const;
+
+// Why: an entry of MAX_ENTRY_PATH_BYTES must stay openable by its full path under the vault (docs/FORMAT.md#25-limits).
+export function assertVaultPathLength(vault: string): void {
+  const n = Buffer.byteLength(vault);
+  if (n > MAX_VAULT_PATH_BYTES) throw new SentinelError('usage', `the vault path is ${n} bytes; at most ${MAX_VAULT_PATH_BYTES} are allowed`, { where: vault });
+}
 
 // Why: one place computes every path, so deploy, verify and recovery agree on the layout.
 export function layoutOf(vault: string) {

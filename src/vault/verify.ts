@@ -2,7 +2,7 @@
 // signatures against the trust policy (the vault's own or one given from outside), every entry's
 // type, mode, size, SHA-256 and symlink target, no missing or extra entries, and +i on every file
 // and directory that must carry it. A flag that cannot be read is a problem, never a pass.
-import { lstat, readdir, readlink, readFile } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { lstatSync, readdirSync } from 'node:fs';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
@@ -17,7 +17,7 @@ import type { NativeAddon } from '../adapters/native.js';
 import { inspectEntries } from '../adapters/tree.js';
 import type { InspectedEntries } from '../adapters/tree.js';
 import type { VaultCtx } from './context.js';
-import { readKeptRelease, readLiveDirName, readReleaseBytes, verifyKeptRelease } from './context.js';
+import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { parseManifest } from '../core/manifest.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport } from './types.js';
@@ -395,7 +395,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
 
   // vault.json on disk must still parse and match what was opened (an override does not excuse a rewrite).
   try {
-    const onDisk = parseVaultConfig(await readFile(layout.config, 'utf8'), layout.config);
+    const onDisk = parseVaultConfig(await readVaultConfigText(layout.config), layout.config);
     if (onDisk.vaultId !== ctx.config.vaultId) problems.push(problem('tampered', NAMES.config, 'vault id changed since the vault was opened'));
   } catch (e) {
     problems.push(problemFrom(e, NAMES.config, ctx.path));

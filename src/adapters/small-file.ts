@@ -1,0 +1,82 @@
+// Reading a small file named by an operator or kept by the vault (a key file, vault.json,
+// highest.json) without ever blocking on it: opened O_NONBLOCK, checked with fstat to be a regular
+// file of bounded size before a byte is read, so a fifo, a device or a huge file is one clear error.
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { SentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
+
+/** Largest key file read: a key line and a few comment lines, never megabytes. */
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+export interface SmallFileOptions {
+  /** What the file is, for messages ("public key", "vault.json"). */
+  what: string;
+  maxBytes: number;
+  /** Code for a path that exists but is not a regular file or is too large (default `usage`). */
+  badFileCode?: ErrorCode;
+  /** Where to report (default: the path). */
+  where?: string;
+}
+
+function typeName(mode: number): string {
+  switch (mode & constants.S_IFMT) {
+    case constants.S_IFIFO:
+      return 'a fifo';
+    case constants.S_IFDIR:
+      return 'a directory';
+    case constants.S_IFSOCK:
+      return 'a socket';
+    case constants.S_IFCHR:
+    case constants.S_IFBLK:
+      return 'a device';
+    default:
+      return 'not a regular file';
+  }
+}
+
+/** The file's bytes, which must be exactly `size` long: one byte more means it grew while being read. */
+async function readExactly(fh: FileHandle, size: number, what: string, where: string): Promise<Buffer> {
+  const buf = Buffer.alloc(size + 1);
+  let n = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+    if (n > size) throw new SentinelError('io', `${what} changed while it was read`, { where });
+  }
+  return buf.subarray(0, n);
+}
+
+// Why: `--trust` naming a fifo must not hang `vault init`; a file is checked before it is read.
+export async function readSmallFile(path: string, opts: SmallFileOptions): Promise<string> {
+  return (await readSmallFileBytes(path, opts)).toString('utf8');
+}
+
+// The bytes form, for files whose exact bytes matter (a kept manifest, a signature block).
+export async function readSmallFileBytes(path: string, opts: SmallFileOptions): Promise<Buffer> {
+  const where = opts.where ?? path;
+  const bad = opts.badFileCode ?? 'usage';
+  let fh: FileHandle;
+  try {
+    // O_NONBLOCK: opening a fifo with no writer returns at once instead of waiting for one.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    // ENXIO/ENODEV: a socket or a device without a driver; anything else through the one errno map.
+    const errno = errnoOf(e);
+    if (errno === 'ENXIO' || errno === 'ENODEV') throw new SentinelError(bad, `${opts.what} is not a regular file`, { where, cause: e });
+    throw ioError(e, `cannot open ${opts.what}`, where);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SentinelError(bad, `${opts.what} is ${typeName(st.mode)}, not a regular file`, { where });
+    if (st.size > opts.maxBytes) throw new SentinelError(bad, `${opts.what} is ${st.size} bytes, more than the ${opts.maxBytes} such a file may hold`, { where });
+    return await readExactly(fh, st.size, opts.what, where);
+  } catch (e) {
+    throw ioError(e, `cannot read ${opts.what}`, where);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
