@@ -8,12 +8,12 @@ import { packageRoot } from '../adapters/package-root.js';
 // Why: the unit files shipped in systemd/ and installed by `install-units`.
 export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.service'] as const;
 
-/** Placeholders in systemd/*.service replaced at install time. */
-export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@' } as const;
+/** Placeholders in systemd/*.service replaced at install time; @DOCS@ is the directory holding README.md and docs/. */
+export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOCS@' } as const;
 
-// Why: the same substitution for install and for tests (systemd-analyze needs ExecStart to exist).
-export function renderUnit(text: string, paths: { node: string; cli: string }): string {
-  return text.split(PLACEHOLDERS.node).join(paths.node).split(PLACEHOLDERS.cli).join(paths.cli);
+// Why: the same substitution for install, the package and tests (systemd-analyze needs ExecStart to exist).
+export function renderUnit(text: string, paths: { node: string; cli: string; docs?: string }): string {
+  return text.split(PLACEHOLDERS.node).join(paths.node).split(PLACEHOLDERS.cli).join(paths.cli).split(PLACEHOLDERS.docs).join(paths.docs ?? packageRoot());
 }
 
 function daemonReload(): Promise<void> {

@@ -1,5 +1,6 @@
 // The sentinel unit as shipped, under a real systemd (systemd-nspawn):
-// READY=1 → active (running) with STATUS, deploy over the socket, tamper healed, SIGSTOP → watchdog kill + restart, vault verifies.
+// READY=1 → active (running) with STATUS, deploy over the socket, tamper healed (and logged at its journald
+// priority), SIGSTOP → watchdog kill + restart, vault verifies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -51,8 +52,9 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
     cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
     await copyFile(join(fixtures, 'setup.sh'), join(e2e, 'setup.sh'));
 
-    const unit = renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js' });
+    const unit = renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js', docs: '/opt/omnimind-sentinel' });
     await writeFile(join(dir, 'omnimind-sentinel.service'), unit);
+    await writeFile(join(dir, 'omnimind.slice'), renderUnit(await readFile(join(root, 'systemd', 'omnimind.slice'), 'utf8'), { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js', docs: '/opt/omnimind-sentinel' }));
     let dropIn = await readFile(join(fixtures, 'e2e-drop-in.conf'), 'utf8');
     // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
     if (loadNative() === null) dropIn += 'NotifyAccess=all\n';
@@ -66,7 +68,7 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
         `--bind-ro=${e2e}:/etc/sentinel-e2e`,
         `--bind=${out}:/out`,
         `--bind-ro=${join(dir, 'omnimind-sentinel.service')}:/etc/systemd/system/omnimind-sentinel.service`,
-        `--bind-ro=${join(root, 'systemd', 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
+        `--bind-ro=${join(dir, 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
         `--bind-ro=${join(dir, 'e2e.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e.conf`,
         `--bind-ro=${join(fixtures, 'sentinel-e2e-setup.service')}:/etc/systemd/system/sentinel-e2e-setup.service`,
         `--bind-ro=${join(fixtures, 'sentinel-e2e-reporter.service')}:/etc/systemd/system/sentinel-e2e-reporter.service`,
@@ -90,6 +92,7 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
       status: { code: number; json: { vault: { version: number }; watchdog: { notify: boolean; periodUsec: number } } };
       tamper: { healedMs: number; counters: { tampers: number; heals: number } };
       verifyAfterHeal: number;
+      journald: { warning: { priority: string; identifier: string; event: string | null; level: string | null }[]; all: { priority: string; identifier: string; event: string | null; level: string | null }[] };
       watchdog: { before: Record<string, string>; after: Record<string, string>; restartMs: number };
       verifyAfterRestart: { code: number };
       statusAfterRestart: { ok: boolean; result: { vault: { version: number } } };
@@ -106,6 +109,13 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
     assert.equal(s.status.json.watchdog.periodUsec, 3_000_000, 'WatchdogSec=3s of the e2e drop-in reached the daemon');
     assert.ok(s.tamper.counters.tampers >= 1 && s.tamper.counters.heals >= 1, JSON.stringify(s.tamper));
     assert.equal(s.verifyAfterHeal, 0, 'vault verifies after the heal');
+    // journald: priorities from the <N> prefix, the unit's SyslogIdentifier, the JSON line intact in MESSAGE.
+    const tamperEntry = s.journald.warning.find((e) => e.event === 'tamper');
+    assert.equal(tamperEntry?.priority, '3', `the tamper error has PRIORITY=3: ${JSON.stringify(s.journald.warning)}`);
+    assert.ok(s.journald.warning.length > 0 && s.journald.warning.every((e) => Number(e.priority) <= 4 && (e.level === 'warn' || e.level === 'error' || e.level === 'fatal')), `-p warning shows only warnings and errors: ${JSON.stringify(s.journald.warning)}`);
+    assert.ok(s.journald.all.every((e) => e.identifier === 'omnimind-sentinel'), `SYSLOG_IDENTIFIER=omnimind-sentinel on every line: ${JSON.stringify(s.journald.all.slice(0, 5))}`);
+    assert.equal(s.journald.all.find((e) => e.event === 'ready')?.priority, '6', 'the ready line is PRIORITY=6 (info)');
+    assert.ok(s.journald.all.every((e) => e.level !== null), 'every MESSAGE is the JSON line, fields queryable with journalctl -o json');
     assert.ok(Number(s.watchdog.after.NRestarts) >= 1, 'systemd restarted the hung daemon');
     assert.notEqual(s.watchdog.after.MainPID, s.watchdog.before.MainPID);
     assert.ok((result.journal ?? []).some((l) => /Watchdog timeout/.test(l)), `the restart was the watchdog's: ${context}`);

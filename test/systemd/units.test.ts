@@ -76,7 +76,11 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
     assert.deepEqual(out.files.sort(), UNIT_FILES.map((n) => join(prefix, n)).sort());
     const unit = readFileSync(join(prefix, 'omnimind-sentinel.service'), 'utf8');
     assert.ok(unit.includes(`ExecStart=${process.execPath} --max-semi-space-size=1 ${cli} daemon --config /etc/omnimind-sentinel/sentinel.json`), unit);
-    assert.doesNotMatch(unit, /@NODE@|@SENTINEL_CLI@/);
+    assert.doesNotMatch(unit, /@NODE@|@SENTINEL_CLI@|@DOCS@/);
+    const docs = [...unit.matchAll(/file:\/\/(\S+)/g)].map((m) => m[1]!);
+    assert.ok(docs.length > 0, 'Documentation= names the project docs');
+    for (const d of docs) assert.ok(existsSync(d), `Documentation= points at an existing file: ${d}`);
+    assert.match(unit, /^SyslogIdentifier=omnimind-sentinel$/m);
     const u = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--no-reload'], { encoding: 'utf8' });
     assert.equal(u.status, 0, u.stderr);
     for (const n of UNIT_FILES) assert.equal(existsSync(join(prefix, n)), false, n);
