@@ -12,6 +12,9 @@ command -v aide >/dev/null || need+=(aide)
 command -v python3 >/dev/null || need+=(python3)
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
+command -v clang >/dev/null || need+=(clang)
+command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+[ -r /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: missing system packages (${need[*]}); run as root to install them" >&2
