@@ -10,10 +10,23 @@
         "src/inspect.c",
         "src/stage.c",
         "src/cold-copy.c",
-        "src/notify.c"
+        "src/notify.c",
+        "src/bpf-engine.c",
+        "src/bpf-load.c",
+        "src/bpf-maps.c",
+        "src/bpf-support.c"
       ],
+      "variables": {
+        "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"
+      },
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "conditions": [
+        ["has_libbpf==1", {
+          "defines": ["SENTINEL_HAVE_LIBBPF"],
+          "libraries": ["-lbpf"]
+        }]
+      ]
     }
   ]
 }

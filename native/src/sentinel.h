@@ -72,6 +72,7 @@ napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect
 napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c: deploy's payload writer (write + SHA-256)
 napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-copy.c: the kept bundle, out of the page cache
 napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
+napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
 
 // ---- inode flags shared by flags.c, seal-bits.c and inspect.c (flags.c) ----
 // Opens a regular file or directory for the flag ioctls without following a symlink (ELOOP) or
