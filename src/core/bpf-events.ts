@@ -1,5 +1,8 @@
 // Parsing of the NDJSON that `bpftrace -f json` prints for the programs in bpf/.
 // Pure: takes one line, returns a typed event or a reason; never throws on bad input.
+import { decodeExitCode } from './bpf-records.js';
+
+export { decodeExitCode };
 
 /** The tracer attached its probes: detection is live from here on. */
 export interface AttachedEvent {
@@ -64,13 +67,6 @@ const RETRANSMIT_LINE = /^retransmit sport=(\d+) dport=(\d+) family=(\d+) state=
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-// Why: the kernel keeps exit codes in wait(2) status form; operators want "signal 9" or "status 3".
-export function decodeExitCode(raw: number): { exitStatus: number | null; signal: number | null; coreDumped: boolean } {
-  const sig = raw & 0x7f;
-  if (sig === 0) return { exitStatus: (raw >> 8) & 0xff, signal: null, coreDumped: false };
-  return { exitStatus: null, signal: sig, coreDumped: (raw & 0x80) !== 0 };
 }
 
 // Why: our own printf payloads are the only trusted shape; anything else is reported, not guessed.
