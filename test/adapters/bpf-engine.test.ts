@@ -1,0 +1,222 @@
+// The eBPF engine against the real kernel: process exits (whole processes only, watched PIDs only,
+// PIDs added after load), syscall tracing and the loop state behind the stall detector, and the
+// attribution of inode flag changes. Retransmits are in bpf-retransmit.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfEngine, type BpfGroup } from '../../src/adapters/bpf-engine.js';
+import { bpfBuild, chooseBtf, syscallName } from '../../src/adapters/bpf-build.js';
+import { loadNative } from '../../src/adapters/native.js';
+import { judgeLoop } from '../../src/core/stall-policy.js';
+import { isSentinelError } from '../../src/core/errors.js';
+import { waitFor } from '../helpers/wait.js';
+import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { RecordLog, kill, needsEngine, startLoopTarget } from '../helpers/bpf.js';
+
+test.after(() => removeTempDirs());
+
+function openEngine(t: { after(fn: () => void): void }, groups: BpfGroup[], log: RecordLog, btf: 'auto' | 'kernel' = 'auto'): BpfEngine {
+  const engine = BpfEngine.open({ groups, onRecord: log.push, btf });
+  t.after(() => engine.close());
+  return engine;
+}
+
+test('exit of a watched process: SIGKILL arrives as signal 9, exit(3) as status 3, and the kernel forgets the PID', async (t) => {
+  if (needsEngine(t)) return;
+  const log = new RecordLog();
+  const engine = openEngine(t, ['exit'], log);
+  const victim = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const quitter = spawn('sh', ['-c', 'read line; exit 3'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  t.after(() => {
+    kill(victim);
+    kill(quitter);
+  });
+  const slot = engine.allocateSlot();
+  engine.watch(victim.pid!, { slot, exit: true });
+  engine.watch(quitter.pid!, { slot, exit: true });
+  assert.equal(engine.isWatched(victim.pid!), true);
+  const before = process.hrtime.bigint();
+  victim.kill('SIGKILL');
+  const killed = await log.next('exit', (r) => r.pid === victim.pid, 5_000, 'the SIGKILLed process');
+  assert.equal(killed.signal, 9);
+  assert.equal(killed.exitStatus, null);
+  assert.equal(killed.comm, 'sleep');
+  assert.equal(killed.ppid, process.pid);
+  assert.ok(killed.ns > before && killed.ns <= process.hrtime.bigint(), 'the kernel timestamp is on the clock of process.hrtime');
+  assert.equal(engine.isWatched(victim.pid!), false, 'an exited PID is dropped from the map in the kernel');
+
+  quitter.stdin.end('go\n');
+  const quit = await log.next('exit', (r) => r.pid === quitter.pid, 5_000, 'the process that exited 3');
+  assert.equal(quit.exitStatus, 3);
+  assert.equal(quit.signal, null);
+  assert.equal(engine.stats().exits, 2);
+});
+
+test('thread exits inside a watched process and exits of unwatched processes never reach user space', async (t) => {
+  if (needsEngine(t)) return;
+  const log = new RecordLog();
+  const engine = openEngine(t, ['exit'], log);
+  const target = await startLoopTarget(1);
+  const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => {
+    kill(target.child);
+    kill(stranger);
+  });
+  engine.watch(target.pid, { slot: engine.allocateSlot(), exit: true });
+  target.child.kill('SIGHUP');
+  assert.equal(await target.line(), 'threads-done', '20 threads started and exited inside the watched process');
+  stranger.kill('SIGKILL');
+  await new Promise((resolve) => stranger.once('exit', resolve));
+  // The ring buffer is in order: once the watched process's own exit arrives, anything before it would have too.
+  target.child.kill('SIGKILL');
+  await log.next('exit', (r) => r.pid === target.pid, 5_000, 'the watched process');
+  assert.deepEqual(
+    log.records.map((r) => [r.kind, r.pid]),
+    [['exit', target.pid]],
+    'one record: the whole-process exit, no thread exit and not the unwatched process',
+  );
+});
+
+test('a PID watched after the object is loaded is seen on its first kill, twenty times in a row', async (t) => {
+  if (needsEngine(t)) return;
+  const log = new RecordLog();
+  const engine = openEngine(t, ['exit'], log);
+  const slot = engine.allocateSlot();
+  for (let i = 0; i < 20; i++) {
+    const p = spawn('sleep', ['30'], { stdio: 'ignore' });
+    engine.watch(p.pid!, { slot, exit: true });
+    p.kill('SIGKILL');
+    const r = await log.next('exit', (x) => x.pid === p.pid, 5_000, `kill ${String(i + 1)}`);
+    assert.equal(r.signal, 9);
+  }
+  assert.equal(log.records.length, 20);
+});
+
+test('syscall tracing: histogram, a slow syscall, and the loop state of an idle, a woken and a blocked loop', async (t) => {
+  if (needsEngine(t)) return;
+  const log = new RecordLog();
+  const engine = openEngine(t, ['exit', 'syscalls'], log);
+  const target = await startLoopTarget(1.2);
+  t.after(() => kill(target.child));
+  const slot = engine.allocateSlot();
+  const thresholdNs = 300_000_000n;
+  engine.watch(target.pid, { slot, exit: true, syscalls: { slowNs: 100e6, stallNs: Number(thresholdNs), slowPerSec: 10 } });
+
+  // Added while it already waits in epoll_wait: not armed, so never a stall however long it idles.
+  const idle = engine.loopState(slot);
+  assert.equal(idle.pid, target.pid);
+  assert.equal(idle.armed, false);
+  assert.equal(judgeLoop(idle, process.hrtime.bigint() + 10n * thresholdNs, thresholdNs).stalled, false);
+
+  target.child.kill('SIGWINCH');
+  assert.equal(await target.line(), 'woke');
+  const waiting = await waitFor('the loop back in epoll_wait, armed', 5_000, () => {
+    const s = engine.loopState(slot);
+    return s.armed && s.inWait ? s : null;
+  });
+  // Idle in its wait for ten thresholds: still not a stall.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const stillIdle = engine.loopState(slot);
+  assert.equal(stillIdle.inWait, true);
+  assert.equal(judgeLoop(stillIdle, process.hrtime.bigint(), thresholdNs).stalled, false, 'waiting in epoll_wait is not a stall');
+  assert.ok(stillIdle.waits >= waiting.waits);
+
+  // A pure-Python hot loop: no syscalls at all, the main thread never comes back to epoll_wait.
+  const from = log.records.length;
+  target.child.kill('SIGUSR1');
+  const stalled = await waitFor('the busy loop judged stalled', 5_000, () => {
+    const v = judgeLoop(engine.loopState(slot), process.hrtime.bigint(), thresholdNs);
+    return v.stalled ? v : null;
+  });
+  assert.ok(stalled.busyNs >= thresholdNs);
+  const ended = await log.next('stall-end', (r) => r.pid === target.pid, 5_000, 'the stall-end record', from);
+  assert.ok(ended.busyNs >= 1_100_000_000n, `busy about 1.2 s (${String(ended.busyNs)} ns)`);
+  assert.equal(syscallName(ended.nr), 'epoll_wait');
+  assert.ok(engine.loopState(slot).maxBusyNs >= ended.busyNs);
+
+  // A blocking sleep on the loop: a slow syscall, and the main thread is seen inside it.
+  target.child.kill('SIGUSR2');
+  const inSleep = await waitFor('the main thread inside clock_nanosleep', 5_000, () => {
+    const s = engine.loopState(slot);
+    return s.currentNr !== null && syscallName(s.currentNr) === 'clock_nanosleep' ? s : null;
+  });
+  assert.equal(inSleep.inWait, false);
+  const slow = await log.next('slow', (r) => r.pid === target.pid, 5_000, 'the slow clock_nanosleep', from);
+  assert.equal(syscallName(slow.nr), 'clock_nanosleep');
+  assert.equal(slow.tid, target.pid, 'on the main thread');
+  assert.ok(slow.durationNs >= 1_100_000_000n, String(slow.durationNs));
+  await log.next('stall-end', (r) => r.pid === target.pid && r.ns > slow.ns, 5_000, 'the second stall-end', from);
+
+  const s = engine.loopState(slot);
+  const hist = engine.histogram(slot);
+  const total = hist.reduce((a, b) => a + b, 0);
+  assert.ok(total > 0 && total === s.syscalls, `histogram counts every non-wait syscall (${String(total)} vs ${String(s.syscalls)})`);
+  assert.ok((hist[21] ?? 0) >= 1, 'the 1.2 s sleep is in the [2^20, 2^21) us bucket');
+  assert.equal(s.slow, 1);
+  assert.ok(engine.stats().stallEnds >= 2);
+});
+
+test('flag-lift attribution: chattr -i on the watched filesystem names chattr, its PID and uid; our own ioctls are not reported', async (t) => {
+  if (needsEngine(t)) return;
+  const native = loadNative();
+  if (native === null) assert.fail('the native addon is needed for the engine and is not built');
+  const log = new RecordLog();
+  const engine = openEngine(t, ['flags'], log);
+  const dir = makeTempDir('bpf-flags');
+  const file = join(dir, 'sealed.txt');
+  writeFileSync(file, 'x');
+  const st = statSync(file);
+  engine.watchFlags(st.dev);
+  native.setFlag(file, 0x10, true); // our own +i: not reported
+  const chattr = spawn('chattr', ['-i', file], { stdio: 'ignore' });
+  const code = await new Promise((resolve) => chattr.once('exit', resolve));
+  assert.equal(code, 0);
+  const r = await log.next('flags', (x) => x.pid === chattr.pid, 5_000, 'the chattr -i record');
+  assert.equal(r.comm, 'chattr');
+  assert.equal(r.uid, 0);
+  assert.equal(r.ret, 0);
+  assert.equal(r.ino, BigInt(st.ino));
+  assert.equal(r.liftedImmutable, true);
+  assert.equal(log.records.filter((x) => x.pid === process.pid).length, 0, 'the loader own +i was not reported');
+
+  // Another filesystem is not watched: /dev/shm (tmpfs) when the file is on another one.
+  const shm = makeTempDir('bpf-flags-shm', '/dev/shm');
+  const other = join(shm, 'f');
+  writeFileSync(other, 'y');
+  if (statSync(other).dev !== st.dev) {
+    assert.equal(spawnSync('chattr', ['+i', other]).status, 0);
+    assert.equal(spawnSync('chattr', ['-i', other]).status, 0);
+    const marker = spawn('chattr', ['+i', file], { stdio: 'ignore' });
+    await log.next('flags', (x) => x.pid === marker.pid, 5_000, 'a later change on the watched filesystem');
+    assert.equal(log.records.filter((x) => x.kind === 'flags' && x.dev !== r.dev).length, 0, 'nothing from the other filesystem');
+  }
+  engine.watchFlags(null);
+});
+
+test('engine errors are coded: a missing object, an unknown group, a closed engine', (t) => {
+  if (needsEngine(t)) return;
+  assert.throws(() => BpfEngine.open({ groups: ['exit'], onRecord: () => undefined, objectPath: '/nonexistent/sentinel.bpf.o' }), (e: unknown) => isSentinelError(e, 'unavailable') && /not built/.test(e.message));
+  assert.throws(() => BpfEngine.open({ groups: ['nope' as BpfGroup], onRecord: () => undefined }), /group must be one of/);
+  const engine = BpfEngine.open({ groups: ['exit'], onRecord: () => undefined });
+  assert.throws(() => engine.watch(1, { slot: 64, exit: true }), /slot out of range/);
+  engine.close();
+  engine.close();
+  assert.throws(() => engine.watch(1, { slot: 0, exit: true }), /closed/);
+});
+
+test('the minimal BTF is used on the kernel it was cut from, and the kernel BTF works as well', async (t) => {
+  if (needsEngine(t)) return;
+  const chosen = chooseBtf(bpfBuild());
+  assert.notEqual(chosen.path, null, `the build on this machine cut a matching minimal BTF: ${chosen.why}`);
+  for (const btf of ['auto', 'kernel'] as const) {
+    const log = new RecordLog();
+    const engine = openEngine(t, ['exit'], log, btf);
+    const p = spawn('sleep', ['30'], { stdio: 'ignore' });
+    engine.watch(p.pid!, { slot: 0, exit: true });
+    p.kill('SIGKILL');
+    assert.equal((await log.next('exit', (r) => r.pid === p.pid, 5_000, `exit with ${btf} BTF`)).signal, 9);
+    engine.close();
+  }
+});

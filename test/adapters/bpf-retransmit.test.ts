@@ -1,0 +1,87 @@
+// Retransmits counted in the kernel per watched local port, with real packet loss (two network
+// namespaces, a veth pair, nftables random drop): the watched port counts, another port does not.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfEngine } from '../../src/adapters/bpf-engine.js';
+import { createNetnsPair, type NetnsPair } from '../helpers/netns.js';
+import { needs } from '../helpers/env.js';
+import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { RecordLog, needsEngine, python } from '../helpers/bpf.js';
+
+test.after(() => removeTempDirs());
+
+function has(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Downloads `file` from the server's port inside the client namespace (retries until it listens). */
+async function download(net: NetnsPair, port: number, file: string, bytes: number): Promise<void> {
+  const script = [
+    'import time, urllib.request',
+    'deadline = time.time() + 20',
+    'while True:',
+    '    try:',
+    `        data = urllib.request.urlopen("http://${net.serverIp}:${String(port)}/${file}", timeout=30).read()`,
+    '        break',
+    '    except OSError:',
+    '        if time.time() > deadline: raise',
+    '        time.sleep(0.05)',
+    `assert len(data) == ${String(bytes)}, len(data)`,
+  ].join('\n');
+  await net.exec(net.client, [python(), '-c', script]);
+}
+
+test('retransmits from a watched port are counted in the kernel and reported at most once per gap; another port is not', async (t) => {
+  if (needsEngine(t)) return;
+  if (needs(t, has('nft', ['--version']) && has('ip', ['-V']), 'nftables and iproute2')) return;
+  const dir = makeTempDir('bpf-retransmit');
+  const size = 500_000;
+  writeFileSync(join(dir, 'payload'), Buffer.alloc(size, 0x61));
+  const net = await createNetnsPair();
+  const log = new RecordLog();
+  const engine = BpfEngine.open({ groups: ['retransmit'], onRecord: log.push });
+  t.after(async () => {
+    engine.close();
+    await net.cleanup();
+  });
+  for (const port of [8000, 8001]) net.spawn(net.server, [python(), '-m', 'http.server', String(port), '--bind', net.serverIp, '--directory', dir]);
+  await net.dropFromPorts([8000, 8001], 30);
+  engine.watchPort(8000, 200);
+  assert.equal(engine.portCount(8000), 0);
+  assert.equal(engine.portCount(8001), null, 'port 8001 is not watched');
+
+  const s0 = await net.retransSegs(net.server);
+  await download(net, 8001, 'payload', size);
+  const s1 = await net.retransSegs(net.server);
+  assert.ok(s1 - s0 >= 5, `real retransmissions happened on port 8001 (${String(s1 - s0)})`);
+  assert.equal(engine.portCount(8000), 0, 'port 8001 retransmits do not count for port 8000');
+  assert.equal(log.records.length, 0, 'no record for an unwatched port');
+
+  await download(net, 8000, 'payload', size);
+  await download(net, 8000, 'payload', size);
+  const s2 = await net.retransSegs(net.server);
+  const counted = engine.portCount(8000) ?? 0;
+  assert.ok(counted >= 5, `the kernel counted the port-8000 retransmits (${String(counted)})`);
+  assert.ok(counted <= s2 - s1, `skbs counted (${String(counted)}) never exceed the namespace's RetransSegs (${String(s2 - s1)})`);
+  const records = log.records.filter((r) => r.kind === 'retransmit');
+  assert.ok(records.length >= 1, 'at least one record reached user space');
+  assert.ok(records.length < counted, `rate-limited: ${String(records.length)} records for ${String(counted)} retransmits`);
+  for (const r of records) assert.equal(r.port, 8000);
+  const last = records[records.length - 1];
+  assert.ok(last !== undefined && last.count <= counted);
+  for (let i = 1; i < records.length; i++) {
+    const gap = records[i]!.ns - records[i - 1]!.ns;
+    assert.ok(gap >= 200_000_000n, `records at least 200 ms apart (${String(gap)} ns)`);
+  }
+  engine.unwatchPort(8000);
+  assert.equal(engine.portCount(8000), null);
+  t.diagnostic(`${String(counted)} retransmits counted, ${String(records.length)} records, RetransSegs ${String(s1 - s0)} (8001) / ${String(s2 - s1)} (8000)`);
+});
