@@ -3,7 +3,8 @@
 // Maps are updated at run time (a restarted target's new PID is one map write, nothing re-attaches).
 // docs/EBPF.md#engine.
 import { existsSync } from 'node:fs';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
+import { codeForErrno, errnoOf } from '../core/errno.js';
 import {
   MAX_SLOTS,
   WATCH_EXIT,
@@ -74,10 +75,6 @@ export interface EngineTiming {
   attachMs: number;
 }
 
-function errnoCode(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
-}
-
 // Why: the daemon says why it polls instead (status, doctor, STATUS=); each missing piece has its own words.
 export function bpfEngineUnavailable(objectPath = bpfBuild().objectPath): string | null {
   const addon = loadNative() as BpfAddon | null;
@@ -119,17 +116,14 @@ export class BpfEngine {
         if (unknown > 0) opts.onUnknown?.(unknown);
       });
     } catch (e) {
-      const code = errnoCode(e);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new SentinelError(code === 'EPERM' || code === 'EACCES' ? 'not-permitted' : 'unavailable', `the kernel refused the BPF object: ${why}`, { where: objectPath, cause: e });
+      throw new SentinelError(codeForErrno(errnoOf(e), 'bpf'), `the kernel refused the BPF object: ${messageOf(e)}`, { where: objectPath, cause: e });
     }
     const t1 = performance.now();
     try {
       for (const g of opts.groups) native.attach(g);
     } catch (e) {
       native.close();
-      const code = errnoCode(e);
-      throw new SentinelError(code === 'EPERM' || code === 'EACCES' ? 'not-permitted' : 'unavailable', `a BPF program could not attach: ${e instanceof Error ? e.message : String(e)}`, { where: objectPath, cause: e });
+      throw new SentinelError(codeForErrno(errnoOf(e), 'bpf'), `a BPF program could not attach: ${messageOf(e)}`, { where: objectPath, cause: e });
     }
     return new BpfEngine(native, [...opts.groups], { loadMs: t1 - t0, attachMs: performance.now() - t1 }, btf.why);
   }

@@ -20,7 +20,9 @@ export type ErrnoContext =
   /** cgroupfs and /proc files: a value the kernel refuses there means the feature is absent. */
   | 'kernel-interface'
   /** connecting to a Unix socket: nobody listening (no socket file, or refused) means the service is absent. */
-  | 'connect';
+  | 'connect'
+  /** loading or attaching a BPF object: a missing BTF, tracepoint or program, or a verifier refusal, means the kernel cannot do it. */
+  | 'bpf';
 
 const BASE: Readonly<Record<string, ErrorCode>> = {
   ENOENT: 'not-found',
@@ -63,6 +65,13 @@ const BY_CONTEXT: Readonly<Record<ErrnoContext, Readonly<Record<string, ErrorCod
   },
   connect: {
     ENOENT: 'unavailable',
+  },
+  bpf: {
+    ENOENT: 'unavailable',
+    ESRCH: 'unavailable',
+    EINVAL: 'unavailable',
+    E2BIG: 'unavailable',
+    EBADF: 'unavailable',
   },
 };
 

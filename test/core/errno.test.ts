@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SentinelError, codeForErrno, errnoOf, exitCodeFor, ioError, messageOf, type ErrnoContext, type ErrorCode } from '../../src/core/index.js';
 
-const CONTEXTS: ErrnoContext[] = ['file', 'inode-flags', 'tree-entry', 'source-tree', 'kernel-interface', 'connect'];
+const CONTEXTS: ErrnoContext[] = ['file', 'inode-flags', 'tree-entry', 'source-tree', 'kernel-interface', 'connect', 'bpf'];
 
 test('base table: the same errno gives the same code in the default context', () => {
   const expected: Record<string, ErrorCode> = {
@@ -52,6 +52,12 @@ test('source-tree: an unreadable source file is io; connect: no listener is unav
   assert.equal(codeForErrno('EACCES', 'connect'), 'not-permitted');
 });
 
+test('bpf: a missing BTF, tracepoint or program, or a verifier refusal, is unavailable; EPERM stays not-permitted', () => {
+  for (const errno of ['ENOENT', 'ESRCH', 'EINVAL', 'E2BIG', 'EBADF']) assert.equal(codeForErrno(errno, 'bpf'), 'unavailable', errno);
+  assert.equal(codeForErrno('EPERM', 'bpf'), 'not-permitted');
+  assert.equal(codeForErrno('EACCES', 'bpf'), 'not-permitted');
+});
+
 test('a context changes only what it names: every other errno reads the base table', () => {
   const sample = ['ENOENT', 'ENOTDIR', 'EPERM', 'EEXIST', 'EIO', 'ENOSPC', 'ESRCH', 'EROFS', 'EBUSY'];
   const overridden: Record<ErrnoContext, string[]> = {
@@ -61,6 +67,7 @@ test('a context changes only what it names: every other errno reads the base tab
     'source-tree': ['EPERM'],
     'kernel-interface': [],
     connect: ['ENOENT'],
+    bpf: ['ENOENT', 'ESRCH'],
   };
   for (const ctx of CONTEXTS) {
     for (const errno of sample) {
