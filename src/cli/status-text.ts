@@ -22,8 +22,10 @@ function text(v: unknown): string {
 function fields(o: Obj, prefix = ''): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(o)) {
-    if (isObj(v)) parts.push(fields(v, `${prefix}${k}.`));
-    else parts.push(`${prefix}${k} ${text(v)}`);
+    if (isObj(v)) {
+      const nested = fields(v, `${prefix}${k}.`);
+      if (nested !== '') parts.push(nested);
+    } else parts.push(`${prefix}${k} ${text(v)}`);
   }
   return parts.join(', ');
 }

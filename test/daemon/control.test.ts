@@ -185,8 +185,9 @@ test('sentinel status --socket: human lines and --json from a running daemon; ex
     const human = await run(['status', '--socket', d.socket]);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^daemon: {3}pid \d+/m);
-    assert.match(human.stdout, /^vault: {4}\S+ v1 \S+ sealed: yes, on tamper: heal$/m);
-    assert.match(human.stdout, /^watchdog: notify no, period off, healthy: yes/m);
+    assert.match(human.stdout, /^vault: {4}\S+ v1 release r00000001-[0-9a-f]{12} intact \(verified \d+s ago\); sealed: yes; on tamper: heal$/m);
+    assert.match(human.stdout, /^watchdog: not under systemd, healthy: yes/m);
+    assert.doesNotMatch(human.stdout, /[{}"]|, ,/, 'no raw JSON and no empty field in the human form');
     const json = await run(['status', '--socket', d.socket, '--json']);
     assert.equal(json.code, 0, json.stderr);
     const parsed = JSON.parse(json.stdout) as { ok: boolean; vault: { version: number }; counters: { deploys: number } };
