@@ -1,0 +1,171 @@
+// The one place a child process is started, signalled or stopped: supervised children, commands
+// run to completion, and the SIGTERM → grace → SIGKILL escalation (docs/ARCHITECTURE.md#processes).
+import type { Readable } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
+import { SentinelError, type ErrorCode } from '../core/errors.js';
+
+/** How a child ended: an exit status, or the signal that killed it. */
+export interface ChildExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The first signal of a stop; SIGKILL follows after the grace period unless it was SIGKILL already. */
+export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGKILL';
+
+export interface SpawnOptions {
+  /** 'pipe' gives `stdout`/`stderr` streams (read them, or the child blocks); default 'ignore'. */
+  stdio?: 'ignore' | 'inherit' | 'pipe';
+  /** Names the configuration or file behind the command in a start failure. */
+  where?: string;
+}
+
+function codeForSpawn(errno: string | undefined): ErrorCode {
+  if (errno === 'ENOENT') return 'not-found';
+  if (errno === 'EACCES' || errno === 'EPERM') return 'not-permitted';
+  return 'unavailable';
+}
+
+// Why: a supervised child is watched and stopped only through this handle, so the exit is never
+// missed (recorded from the first moment) and a stop always ends in a dead, reaped process.
+export class SupervisedChild {
+  readonly pid: number;
+  /** Resolves once the child has exited and its output streams are closed. */
+  readonly exited: Promise<ChildExit>;
+  private exit: ChildExit | null = null;
+  private readonly listeners: ((exit: ChildExit) => void)[] = [];
+
+  /** Made by `spawnSupervised` only. */
+  constructor(
+    private readonly proc: ResultPromise,
+    pid: number,
+  ) {
+    this.pid = pid;
+    proc.once('exit', (code, signal) => {
+      this.exit = { exitCode: code, signal };
+      for (const fn of this.listeners.splice(0)) fn(this.exit);
+    });
+    this.exited = proc.then((r) => ({ exitCode: r.exitCode ?? null, signal: r.signal ?? null }));
+  }
+
+  get running(): boolean {
+    return this.exit === null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  get stdout(): Readable | null {
+    return this.proc.stdout;
+  }
+
+  get stderr(): Readable | null {
+    return this.proc.stderr;
+  }
+
+  // Why: the child's own exit event is a detector of its own; a late subscriber still hears it.
+  onExit(fn: (exit: ChildExit) => void): void {
+    if (this.exit !== null) {
+      const exit = this.exit;
+      queueMicrotask(() => fn(exit));
+      return;
+    }
+    this.listeners.push(fn);
+  }
+
+  // Why: the one SIGTERM → SIGKILL escalation: ask first, make sure after `graceMs`; resolves once the
+  // process is dead (its exit event), not when some grandchild lets go of a shared pipe.
+  async terminate(opts: { signal?: StopSignal; graceMs: number }): Promise<ChildExit> {
+    const signal = opts.signal ?? 'SIGTERM';
+    const gone = new Promise<ChildExit>((resolve) => this.onExit(resolve));
+    let timer: NodeJS.Timeout | null = null;
+    if (this.running) {
+      this.proc.kill(signal);
+      if (signal !== 'SIGKILL') timer = setTimeout(() => this.proc.kill('SIGKILL'), opts.graceMs);
+    }
+    try {
+      return await gone;
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+    }
+  }
+}
+
+// Why: supervised commands and tracer processes start here; a program that cannot be started is a
+// coded error (not-found, not-permitted) instead of a child that never was.
+export async function spawnSupervised(argv: readonly string[], opts: SpawnOptions = {}): Promise<SupervisedChild> {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new SentinelError('config', 'empty command', { where: opts.where });
+  const stdio = opts.stdio ?? 'ignore';
+  const proc = execa(file, args, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false });
+  if (proc.pid === undefined) {
+    const r = await proc;
+    throw new SentinelError(codeForSpawn(r.code), r.originalMessage ?? r.shortMessage ?? `cannot start ${file}`, { where: opts.where ?? file });
+  }
+  return new SupervisedChild(proc, proc.pid);
+}
+
+/** A command run to completion: its output, and why it failed when it did. */
+export interface CommandResult {
+  ok: boolean;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** errno of a start failure (ENOENT: no such program), else null. */
+  startError: string | null;
+  /** Wall time, ms. */
+  ms: number;
+  /** A one-line summary when it failed. */
+  message: string;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  /** Added to the inherited environment. */
+  env?: Record<string, string>;
+  stripFinalNewline?: boolean;
+}
+
+// Why: every short-lived helper program (systemctl, mount, bpftrace --version) runs bounded by a
+// timeout, with output captured and no exception for a non-zero exit: callers decide what failed means.
+export async function runCommand(argv: readonly string[], opts: RunOptions): Promise<CommandResult> {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new SentinelError('config', 'empty command');
+  const t0 = performance.now();
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs, env: opts.env, stripFinalNewline: opts.stripFinalNewline ?? true });
+  const startError = r.exitCode === undefined && r.signal === undefined && !r.timedOut ? (r.code ?? 'spawn failed') : null;
+  return {
+    ok: !r.failed && r.exitCode === 0,
+    exitCode: r.exitCode ?? null,
+    signal: r.signal ?? null,
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? ''),
+    timedOut: r.timedOut,
+    startError,
+    ms: performance.now() - t0,
+    message: r.shortMessage ?? '',
+  };
+}
+
+// Why: an operator's recovery command (a target's `restart`) must fail visibly, naming the command and
+// its last stderr line; a missing program is `not-found`, anything else `unavailable`.
+export async function runRecoveryCommand(argv: readonly string[], timeoutMs = 60_000, where?: string): Promise<{ ms: number }> {
+  if (argv[0] === undefined) throw new SentinelError('config', 'empty recovery command', { where });
+  const r = await runCommand(argv, { timeoutMs });
+  if (!r.ok) {
+    const code = r.startError === 'ENOENT' ? 'not-found' : 'unavailable';
+    const detail = r.timedOut ? `timed out after ${timeoutMs} ms` : (r.stderr.trim().split('\n').pop() ?? '') || r.message;
+    throw new SentinelError(code, `recovery command ${argv.join(' ')} failed: ${detail}`, { where: where ?? argv[0] });
+  }
+  return { ms: r.ms };
+}
+
+// Why: a process that is not our child (a pid-file target) is killed by PID; one already gone is not an error.
+export function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw new SentinelError((e as NodeJS.ErrnoException).code === 'EPERM' ? 'not-permitted' : 'io', `cannot send ${signal} to process ${pid}: ${(e as Error).message}`, { where: `pid ${pid}`, cause: e });
+  }
+}
