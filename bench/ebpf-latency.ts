@@ -8,7 +8,8 @@ import { createLogger } from '../src/adapters/logger.js';
 import { httpProbe } from '../src/adapters/http-probe.js';
 import { TargetSupervisor, type TargetSupervisorDeps } from '../src/daemon/targets/index.js';
 import { targetSchema } from '../src/daemon/targets/spec.js';
-import { AuditRecorder, freePort, sampleBackendCommand, waitForHealthy } from '../src/daemon/targets/demo.js';
+import { TargetEventRecorder } from '../src/cli/demo/event-recorder.js';
+import { freePort, sampleBackendCommand, waitForHealthy } from '../src/cli/demo/sample-backend.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,7 +46,7 @@ const log = createLogger('error');
 /** Kills the supervised backend `kills` times; returns kill → recovery-started (ms) on the killer's clock. */
 async function measureSupervisor(path: string, kills: number, deps: Partial<TargetSupervisorDeps>): Promise<Summary> {
   const port = await freePort();
-  const rec = new AuditRecorder();
+  const rec = new TargetEventRecorder();
   const spec = targetSchema.parse({ name: 'bench', command: sampleBackendCommand(port), port, budget: { burst: 1000, intervalMs: 1 }, backoff: { initialMs: 0, maxMs: 0 } });
   const sup = new TargetSupervisor([spec], { log, audit: rec.record, childExitEvents: false, ...deps });
   const latencies: number[] = [];

@@ -3,12 +3,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { execa, type ResultPromise } from 'execa';
 import type { Logger } from 'pino';
 import { SentinelError, messageOf } from '../core/errors.js';
 import { parseTracerLine, type TracerEvent } from '../core/bpf-events.js';
 import { backoffDelayMs, type BackoffPolicy } from '../core/recovery-policy.js';
 import { packageRoot } from './package-root.js';
+import { runCommand, spawnSupervised, type SupervisedChild } from './process.js';
 
 const TRACEFS = '/sys/kernel/tracing';
 
@@ -20,8 +20,8 @@ export function bpfProgramPath(name: 'exit.bt' | 'retransmit.bt'): string {
 // Why: tracepoints need tracefs; on hosts that do not mount it at boot we mount it once.
 export async function ensureTracefs(): Promise<void> {
   if (existsSync(join(TRACEFS, 'events'))) return;
-  const r = await execa('mount', ['-t', 'tracefs', 'nodev', TRACEFS], { reject: false });
-  if (r.exitCode !== 0 || !existsSync(join(TRACEFS, 'events'))) {
+  const r = await runCommand(['mount', '-t', 'tracefs', 'nodev', TRACEFS], { timeoutMs: 10_000 });
+  if (!r.ok || !existsSync(join(TRACEFS, 'events'))) {
     throw new SentinelError('unavailable', `tracefs is not mounted and could not be mounted: ${r.stderr.trim() || 'unknown error'}`, { where: TRACEFS });
   }
 }
@@ -54,7 +54,7 @@ export interface BpftraceOptions {
 }
 
 interface RunningTracer {
-  proc: ResultPromise<{ reject: false; stdin: 'ignore'; buffer: false }>;
+  proc: SupervisedChild;
   args: string[];
   attached: boolean;
   stopping: boolean;
@@ -62,6 +62,8 @@ interface RunningTracer {
 }
 
 const DEFAULT_RESTART_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 10_000, factor: 2 };
+/** SIGINT lets bpftrace detach its probes; SIGKILL after this long (daemon stop must not hang). */
+const STOP_GRACE_MS = 2000;
 
 /** One bpftrace program kept running; `attachedArgs` tells which arguments are live in the kernel. */
 export class BpftraceTracer {
@@ -128,24 +130,21 @@ export class BpftraceTracer {
     await Promise.all([...this.all].map((t) => this.terminate(t)));
   }
 
-  private async terminate(t: RunningTracer, graceMs = 2000): Promise<void> {
+  private async terminate(t: RunningTracer, graceMs = STOP_GRACE_MS): Promise<void> {
     t.stopping = true;
-    if (t.proc.exitCode !== null || t.proc.signalCode !== null) return;
-    t.proc.kill('SIGINT');
-    const timer = setTimeout(() => t.proc.kill('SIGKILL'), graceMs);
-    await t.proc;
-    clearTimeout(timer);
+    await t.proc.terminate({ signal: 'SIGINT', graceMs });
   }
 
-  private spawnAttached(args: string[]): Promise<RunningTracer> {
+  private async spawnAttached(args: string[]): Promise<RunningTracer> {
     const binary = this.opts.binary ?? 'bpftrace';
-    const proc = execa(binary, ['-f', 'json', '-B', 'line', this.opts.program, ...args], {
-      reject: false,
-      stdin: 'ignore',
-      buffer: false,
-      cleanup: true,
-    });
     this.stats.starts++;
+    let proc: SupervisedChild;
+    try {
+      proc = await spawnSupervised([binary, '-f', 'json', '-B', 'line', this.opts.program, ...args], { stdio: 'pipe', where: this.opts.program });
+    } catch (e) {
+      this.lastReason = `bpftrace not runnable (${binary}): ${messageOf(e)}`;
+      throw new SentinelError('unavailable', this.lastReason, { where: this.opts.program, cause: e });
+    }
     const t: RunningTracer = { proc, args: [...args], attached: false, stopping: false, stderrTail: [] };
     this.all.add(t);
     const { log, name } = this.opts;
@@ -159,7 +158,7 @@ export class BpftraceTracer {
         reject(new SentinelError('unavailable', `bpftrace ${name} did not attach within ${timeoutMs} ms`, { where: this.opts.program }));
       }, timeoutMs);
 
-      createInterface({ input: proc.stdout }).on('line', (line) => {
+      createInterface({ input: proc.stdout! }).on('line', (line) => {
         const parsed = parseTracerLine(line);
         if (parsed === null) return;
         if (!parsed.ok) {
@@ -200,18 +199,15 @@ export class BpftraceTracer {
         this.stats.events++;
         this.opts.onEvent(ev);
       });
-      createInterface({ input: proc.stderr }).on('line', (line) => {
+      createInterface({ input: proc.stderr! }).on('line', (line) => {
         if (line.includes('RLIMIT_MEMLOCK')) return; // harmless on this kernel, printed on every run
         t.stderrTail.push(line);
         if (t.stderrTail.length > 5) t.stderrTail.shift();
       });
 
-      void proc.then((result) => {
+      void proc.exited.then((result) => {
         this.all.delete(t);
-        const why =
-          result.exitCode === undefined && result.signal === undefined
-            ? `bpftrace not runnable (${binary}): ${result.originalMessage ?? result.code ?? 'spawn failed'}`
-            : `bpftrace ${name} exited (${result.signal ?? `status ${result.exitCode}`})${t.stderrTail.length > 0 ? `: ${t.stderrTail.join(' | ')}` : ''}`;
+        const why = `bpftrace ${name} exited (${result.signal ?? `status ${result.exitCode}`})${t.stderrTail.length > 0 ? `: ${t.stderrTail.join(' | ')}` : ''}`;
         const wasAttached = t.attached;
         t.attached = false;
         if (!settled) {
@@ -267,8 +263,8 @@ export interface EbpfSupport {
 
 // Why: `sentinel doctor` says up front whether exit detection will be eBPF or degraded polling.
 export async function checkEbpfSupport(binary = 'bpftrace'): Promise<EbpfSupport> {
-  const v = await execa(binary, ['--version'], { reject: false, timeout: 10_000 });
-  if (v.exitCode !== 0) return { ok: false, reason: `bpftrace not runnable (${binary}): ${v.code ?? (v.shortMessage ?? 'failed').split('\n')[0]}` };
+  const v = await runCommand([binary, '--version'], { timeoutMs: 10_000 });
+  if (!v.ok) return { ok: false, reason: `bpftrace not runnable (${binary}): ${v.startError ?? (v.message || 'failed').split('\n')[0]}` };
   const version = v.stdout.trim();
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, version, reason: 'not root: bpftrace needs CAP_BPF/CAP_PERFMON (run the daemon as root)' };
   try {
@@ -276,9 +272,9 @@ export async function checkEbpfSupport(binary = 'bpftrace'): Promise<EbpfSupport
   } catch (e) {
     return { ok: false, version, reason: messageOf(e) };
   }
-  const l = await execa(binary, ['-lv', 'tracepoint:sched:sched_process_exit'], { reject: false, timeout: 20_000 });
+  const l = await runCommand([binary, '-lv', 'tracepoint:sched:sched_process_exit'], { timeoutMs: 20_000 });
   if (!l.stdout.includes('group_dead')) return { ok: false, version, reason: 'tracepoint sched:sched_process_exit has no group_dead field on this kernel' };
-  const r = await execa(binary, ['-lv', 'tracepoint:tcp:tcp_retransmit_skb'], { reject: false, timeout: 20_000 });
+  const r = await runCommand([binary, '-lv', 'tracepoint:tcp:tcp_retransmit_skb'], { timeoutMs: 20_000 });
   if (!r.stdout.includes('sport')) return { ok: false, version, reason: 'tracepoint tcp:tcp_retransmit_skb is missing' };
   return { ok: true, version };
 }

@@ -2,7 +2,6 @@
 // move processes, write controller files with read-back, and check memory protection up the tree.
 import { mkdir, readFile, readlink, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join, dirname, relative } from 'node:path';
-import { execa } from 'execa';
 import { SentinelError, messageOf } from '../core/errors.js';
 import { codeForErrno, errnoOf } from '../core/errno.js';
 
@@ -328,23 +327,4 @@ export function systemdSliceCgroupPath(slice: string): string {
   const dirs: string[] = [];
   for (let i = 1; i <= parts.length; i++) dirs.push(`${parts.slice(0, i).join('-')}.slice`);
   return dirs.join('/');
-}
-
-// Set slice properties through systemd (MemoryLow=, MemoryMin=) so systemd does not undo them.
-export async function setSliceProperties(slice: string, properties: Record<string, string>): Promise<void> {
-  const args = ['set-property', '--runtime', slice, ...Object.entries(properties).map(([k, v]) => `${k}=${v}`)];
-  const r = await execa('systemctl', args, { reject: false, timeout: 15_000 });
-  if (r.exitCode !== 0) {
-    const msg = (r.stderr || r.stdout || `exit ${r.exitCode ?? 'unknown'}`).trim();
-    const code = /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
-    throw new SentinelError(code, `systemctl ${args.join(' ')} failed: ${msg}`, { where: slice });
-  }
-}
-
-// Make sure systemd has the slice active (it creates the cgroup).
-export async function startSlice(slice: string): Promise<void> {
-  const r = await execa('systemctl', ['start', slice], { reject: false, timeout: 15_000 });
-  if (r.exitCode !== 0) {
-    throw new SentinelError('unavailable', `systemctl start ${slice} failed: ${(r.stderr || r.stdout).trim()}`, { where: slice });
-  }
 }

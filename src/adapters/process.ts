@@ -2,7 +2,8 @@
 // run to completion, and the SIGTERM → grace → SIGKILL escalation (docs/ARCHITECTURE.md#processes).
 import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { SentinelError, type ErrorCode } from '../core/errors.js';
+import { SentinelError } from '../core/errors.js';
+import { codeForErrno, errnoOf, ioError } from '../core/errno.js';
 
 /** How a child ended: an exit status, or the signal that killed it. */
 export interface ChildExit {
@@ -18,12 +19,6 @@ export interface SpawnOptions {
   stdio?: 'ignore' | 'inherit' | 'pipe';
   /** Names the configuration or file behind the command in a start failure. */
   where?: string;
-}
-
-function codeForSpawn(errno: string | undefined): ErrorCode {
-  if (errno === 'ENOENT') return 'not-found';
-  if (errno === 'EACCES' || errno === 'EPERM') return 'not-permitted';
-  return 'unavailable';
 }
 
 // Why: a supervised child is watched and stopped only through this handle, so the exit is never
@@ -97,7 +92,7 @@ export async function spawnSupervised(argv: readonly string[], opts: SpawnOption
   const proc = execa(file, args, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false });
   if (proc.pid === undefined) {
     const r = await proc;
-    throw new SentinelError(codeForSpawn(r.code), r.originalMessage ?? r.shortMessage ?? `cannot start ${file}`, { where: opts.where ?? file });
+    throw new SentinelError(codeForErrno(r.code), r.originalMessage ?? r.shortMessage ?? `cannot start ${file}`, { where: opts.where ?? file });
   }
   return new SupervisedChild(proc, proc.pid);
 }
@@ -165,7 +160,7 @@ export function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): boolea
     process.kill(pid, signal);
     return true;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw new SentinelError((e as NodeJS.ErrnoException).code === 'EPERM' ? 'not-permitted' : 'io', `cannot send ${signal} to process ${pid}: ${(e as Error).message}`, { where: `pid ${pid}`, cause: e });
+    if (errnoOf(e) === 'ESRCH') return false;
+    throw ioError(e, `cannot send ${signal} to process ${pid}`, `pid ${pid}`, 'kernel-interface');
   }
 }

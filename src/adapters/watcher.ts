@@ -3,9 +3,9 @@
 import { watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, basename } from 'node:path';
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { watch as chokidarWatch } from 'chokidar';
+import { spawnSupervised } from './process.js';
 
 export interface TreeWatch {
   /** Number of directories watched. */
@@ -98,7 +98,7 @@ const FLAG_IOCTLS = ['0x40086602', '0x401c5820'];
 // Why: chattr raises no inotify event, so without this a bare `chattr -i` is seen only by the periodic flag audit.
 // A tracepoint pair reports each completed flag-changing ioctl by another process (throttled in the kernel to one
 // line per 20 ms); the caller re-checks the flags. Resolves once attached; rejects when bpftrace cannot attach.
-export function watchFlagChanges(opts: { ownPid: number; binary?: string; attachTimeoutMs?: number; stopGraceMs?: number; onChange: (pid: number, comm: string) => void; onExit: (reason: string) => void }): Promise<FlagChangeWatch> {
+export async function watchFlagChanges(opts: { ownPid: number; binary?: string; attachTimeoutMs?: number; stopGraceMs?: number; onChange: (pid: number, comm: string) => void; onExit: (reason: string) => void }): Promise<FlagChangeWatch> {
   const cmdTest = FLAG_IOCTLS.map((c) => `args->cmd == ${c}`).join(' || ');
   const program = [
     'BEGIN { printf("attached\\n"); }',
@@ -106,47 +106,32 @@ export function watchFlagChanges(opts: { ownPid: number; binary?: string; attach
     'tracepoint:syscalls:sys_exit_ioctl /@pending[tid]/ { delete(@pending[tid]); if (nsecs - @last > 20000000) { @last = nsecs; printf("flags %d %s\\n", pid, comm); } }',
     'END { clear(@pending); clear(@last); }',
   ].join('\n');
-  const child = spawn(opts.binary ?? 'bpftrace', ['-B', 'line', '-e', program], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = await spawnSupervised([opts.binary ?? 'bpftrace', '-B', 'line', '-e', program], { stdio: 'pipe' });
   let attached = false;
   let stderr = '';
-  child.stderr.on('data', (b: Buffer) => {
+  child.stderr?.on('data', (b: Buffer) => {
     if (stderr.length < 4096) stderr += b.toString('utf8');
   });
   return new Promise((resolve, reject) => {
+    const timeoutMs = opts.attachTimeoutMs ?? 10_000;
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bpftrace did not attach within ${String(opts.attachTimeoutMs ?? 10_000)} ms`));
-    }, opts.attachTimeoutMs ?? 10_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
+      void child.terminate({ signal: 'SIGKILL', graceMs: 0 });
+      reject(new Error(`bpftrace did not attach within ${String(timeoutMs)} ms`));
+    }, timeoutMs);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!attached && line === 'attached') {
         attached = true;
         clearTimeout(timer);
-        resolve({
-          // SIGTERM lets bpftrace detach; SIGKILL if it has not gone within the grace period (daemon stop must not hang).
-          close: () =>
-            new Promise<void>((done) => {
-              if (child.exitCode !== null || child.signalCode !== null) return done();
-              const kill = setTimeout(() => child.kill('SIGKILL'), opts.stopGraceMs ?? 2_000);
-              child.once('exit', () => {
-                clearTimeout(kill);
-                done();
-              });
-              child.kill('SIGTERM');
-            }),
-        });
+        // SIGTERM lets bpftrace detach; SIGKILL if it has not gone within the grace period (daemon stop must not hang).
+        resolve({ close: () => child.terminate({ signal: 'SIGTERM', graceMs: opts.stopGraceMs ?? 2_000 }).then(() => undefined) });
         return;
       }
       const m = /^flags (\d+) (.*)$/.exec(line);
       if (m !== null) opts.onChange(Number(m[1]), m[2] ?? '');
     });
-    child.on('error', (err) => {
+    child.onExit(({ exitCode, signal }) => {
       clearTimeout(timer);
-      if (!attached) reject(err);
-      else opts.onExit(err.message);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      const why = `bpftrace exited (${signal ?? String(code)}): ${stderr.split('\n').filter((l) => l !== '' && !l.includes('RLIMIT_MEMLOCK')).slice(-2).join(' ')}`;
+      const why = `bpftrace exited (${signal ?? String(exitCode)}): ${stderr.split('\n').filter((l) => l !== '' && !l.includes('RLIMIT_MEMLOCK')).slice(-2).join(' ')}`;
       if (!attached) reject(new Error(why));
       else opts.onExit(why);
     });

@@ -159,7 +159,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel demo', 'sentinel demo --keep --no-recovery']))
     .action(async (opts: { keep?: boolean; recovery: boolean }) => {
       const { runDemo, vaultDemoSteps } = await import('./demo.js');
-      const { recoveryDemoSteps } = await import('./demo-recovery.js');
+      const { recoveryDemoSteps } = await import('./demo/recovery.js');
       process.exitCode = await runDemo({ keep: opts.keep, steps: opts.recovery ? [...vaultDemoSteps, ...recoveryDemoSteps] : vaultDemoSteps });
     });
 

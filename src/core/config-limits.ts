@@ -30,6 +30,10 @@ export interface DaemonLimits {
   auditRetryMs: number;
   /** Audit records held in memory at most while the log cannot be written; more are dropped and counted. */
   maxHeldAuditRecords: number;
+  /** /proc poll interval for a target's main PID while no kernel exit source covers it. */
+  exitPollIntervalMs: number;
+  /** How often a raised retransmit alarm is re-evaluated, so a quiet port clears it. */
+  retransmitCheckIntervalMs: number;
 }
 
 // Why: the documented defaults of docs/CONFIG.md.
@@ -48,6 +52,8 @@ export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
   hashIdleMs: 5_000,
   auditRetryMs: 1_000,
   maxHeldAuditRecords: 10_000,
+  exitPollIntervalMs: 10,
+  retransmitCheckIntervalMs: 250,
 };
 
 // Why: the allowed range of each limit, so a typo (ms vs s) is refused at start, not discovered in production.
@@ -66,6 +72,8 @@ export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; ma
   hashIdleMs: { min: 0, max: 3_600_000 },
   auditRetryMs: { min: 100, max: 60_000 },
   maxHeldAuditRecords: { min: 100, max: 1_000_000 },
+  exitPollIntervalMs: { min: 1, max: 10_000 },
+  retransmitCheckIntervalMs: { min: 10, max: 60_000 },
 };
 
 // Why: the systemd watchdog accepts WatchdogSec between these; we ping at half the period.

@@ -22,6 +22,8 @@ export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit
   const targets = new TargetSupervisor(config.targets, {
     log: deps.log.child({ component: 'targets' }),
     audit: (e) => deps.audit.record('recovery', { ...e }),
+    pollIntervalMs: config.limits.exitPollIntervalMs,
+    retransmitCheckIntervalMs: config.limits.retransmitCheckIntervalMs,
   });
   const protection = new ProtectionManager(config.protection, {
     pids: () => targets.status().flatMap((s) => (s.pid === null ? [] : [s.pid])),

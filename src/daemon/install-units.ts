@@ -1,9 +1,9 @@
 // `sentinel install-units`: copies the unit files of systemd/ with this host's node and CLI paths, and removes them again.
 import { mkdir, readFile, rename, rm, writeFile, lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execFile } from 'node:child_process';
 import { SentinelError } from '../core/errors.js';
 import { packageRoot } from '../adapters/package-root.js';
+import { daemonReload } from '../adapters/systemctl.js';
 
 // Why: the unit files shipped in systemd/ and installed by `install-units`.
 export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.service'] as const;
@@ -14,12 +14,6 @@ export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOC
 // Why: the same substitution for install, the package and tests (systemd-analyze needs ExecStart to exist).
 export function renderUnit(text: string, paths: { node: string; cli: string; docs?: string }): string {
   return text.split(PLACEHOLDERS.node).join(paths.node).split(PLACEHOLDERS.cli).join(paths.cli).split(PLACEHOLDERS.docs).join(paths.docs ?? packageRoot());
-}
-
-function daemonReload(): Promise<void> {
-  return new Promise((resolvePromise) => {
-    execFile('systemctl', ['daemon-reload'], { timeout: 30_000 }, () => resolvePromise());
-  });
 }
 
 // Why: installs the units and the sample config (never overwriting an existing config).

@@ -1,4 +1,4 @@
-// The bpftrace adapter and /proc helpers against the real tools; a stand-in script is used only
+// The bpftrace adapter against the real tool; a stand-in script is used only
 // to inject what real bpftrace cannot be made to print (garbage lines).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,12 +8,10 @@ import { join } from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
 import { createLogger, type LogLevel } from '../../src/adapters/logger.js';
 import { BpftraceTracer, bpfProgramPath, checkEbpfSupport } from '../../src/adapters/bpftrace.js';
-import { readPidFile, readProcState, ProcPoller, procIdentity } from '../../src/adapters/proc.js';
-import { runRecoveryCommand } from '../../src/adapters/systemctl.js';
-import { httpProbe } from '../../src/adapters/http-probe.js';
+import { readProcState } from '../../src/adapters/proc.js';
 import type { ExitEvent, TracerEvent } from '../../src/core/bpf-events.js';
 import { isSentinelError } from '../../src/core/errors.js';
-import { pythonBinary } from '../../src/daemon/targets/demo.js';
+import { pythonBinary } from '../../src/cli/demo/sample-backend.js';
 import { isRoot, needs } from '../helpers/env.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
@@ -97,61 +95,6 @@ test('a missing bpftrace binary is an "unavailable" error naming why', async () 
   const tracer = new BpftraceTracer({ name: 'exit', program: bpfProgramPath('exit.bt'), args: [], log, binary: '/nonexistent/bpftrace', onEvent: () => undefined });
   await assert.rejects(tracer.start(), (e: unknown) => isSentinelError(e, 'unavailable') && /ENOENT/.test(e.message));
   assert.equal(tracer.attached, false);
-});
-
-test('pid files: one positive integer or a clear error', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-pidfile-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const f = join(dir, 'x.pid');
-  await writeFile(f, `${process.pid}\n`);
-  assert.equal(await readPidFile(f), process.pid);
-  for (const bad of ['', 'abc', '-1', '0', '12 13', '99999999999']) {
-    await writeFile(f, bad);
-    await assert.rejects(readPidFile(f), (e: unknown) => isSentinelError(e, 'config'), `refused ${JSON.stringify(bad)}`);
-  }
-  await assert.rejects(readPidFile(join(dir, 'missing.pid')), (e: unknown) => isSentinelError(e, 'not-found'));
-});
-
-test('/proc poller reports a killed process once', async () => {
-  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  const id = await procIdentity(child.pid!);
-  assert.ok(id !== null);
-  const seen: number[] = [];
-  const gone = new Promise<void>((resolve) => {
-    const poller = new ProcPoller(5, (pid) => {
-      seen.push(pid);
-      poller.stop();
-      resolve();
-    });
-    poller.watch(id);
-  });
-  child.kill('SIGKILL');
-  await gone;
-  assert.deepEqual(seen, [child.pid]);
-});
-
-test('recovery commands report failure with the command and its error', async () => {
-  assert.ok((await runRecoveryCommand(['true'])).ms >= 0);
-  await assert.rejects(runRecoveryCommand(['sh', '-c', 'echo boom >&2; exit 4']), (e: unknown) => isSentinelError(e, 'unavailable') && /boom/.test(e.message));
-  await assert.rejects(runRecoveryCommand(['/nonexistent/restart']), (e: unknown) => isSentinelError(e, 'not-found'));
-  await assert.rejects(runRecoveryCommand(['sleep', '5'], 100), (e: unknown) => isSentinelError(e, 'unavailable') && /timed out/.test(e.message));
-});
-
-test('http probe: a refused port and a server that never answers both fail within the timeout', async () => {
-  const { createServer } = await import('node:net');
-  const silent = createServer(() => undefined);
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const addr = silent.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  try {
-    const hung = await httpProbe(`http://127.0.0.1:${port}/health`, 150);
-    assert.equal(hung.ok, false);
-    assert.match(hung.ok ? '' : hung.error, /no answer within 150 ms/);
-  } finally {
-    silent.close();
-  }
-  const refused = await httpProbe(`http://127.0.0.1:${port}/health`, 1000);
-  assert.equal(refused.ok, false);
 });
 
 test('checkEbpfSupport: ready here with bpftrace as root, a clear reason without the binary', async (t) => {

@@ -12,15 +12,15 @@ import {
   readCgroupFile,
   readCgroupProcs,
   removeCgroup,
-  setSliceProperties,
-  startSlice,
   systemdSliceCgroupPath,
   unprotectedAncestors,
   v2PathOf,
   writeMemoryProtection,
   type CgroupLayout,
 } from '../../adapters/cgroup.js';
-import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, processTable, readOomScoreAdj, writeOomScoreAdj, type ProcessIdentity } from '../../adapters/oom.js';
+import { CAP_SYS_RESOURCE, hasCapability, readOomScoreAdj, writeOomScoreAdj } from '../../adapters/oom.js';
+import { descendantsOf, processTable, type ProcessEntry } from '../../adapters/proc.js';
+import { setUnitProperties, startUnit } from '../../adapters/systemctl.js';
 import { isSentinelError, messageOf, type ErrorCode } from '../../core/errors.js';
 import type { ExpendableSpec, ProtectionSpec } from './spec.js';
 
@@ -247,7 +247,7 @@ export class ProtectionManager {
   }
 
   // The targets' main PIDs, all their descendants, and whatever else sits in our own slice.
-  private async protectedPids(table: Map<number, ProcessIdentity>): Promise<number[]> {
+  private async protectedPids(table: Map<number, ProcessEntry>): Promise<number[]> {
     const roots = this.deps.pids().filter((p) => Number.isInteger(p) && p > 0);
     const set = new Set(descendantsOf(roots, table));
     if (this.sliceDir !== null) {
@@ -342,7 +342,7 @@ export class ProtectionManager {
     const v2 = this.layout!.v2!;
     try {
       if (this.systemd) {
-        await setSliceProperties(this.spec.slice, { [file === 'memory.low' ? 'MemoryLow' : 'MemoryMin']: String(bytes) });
+        await setUnitProperties(this.spec.slice, { [file === 'memory.low' ? 'MemoryLow' : 'MemoryMin']: String(bytes) });
         const back = Number(await readCgroupFile(sliceDir, file));
         if (back < Math.floor(bytes / 4096) * 4096) throw new Error(`${file} reads ${back} after systemctl set-property`);
       } else {
@@ -407,7 +407,7 @@ export class ProtectionManager {
   }
 
   // Keep every protected process in the slice; under systemd only report (the unit's Slice= decides).
-  private async placeProcesses(pids: number[], table: Map<number, ProcessIdentity>, problems: string[]): Promise<ProtectionRepair[]> {
+  private async placeProcesses(pids: number[], table: Map<number, ProcessEntry>, problems: string[]): Promise<ProtectionRepair[]> {
     const repairs: ProtectionRepair[] = [];
     const v2 = this.layout?.v2 ?? null;
     const sliceRel = v2 !== null && this.sliceDir !== null ? cgroupPathIn(v2.mount, this.sliceDir) : null;
@@ -450,7 +450,7 @@ export class ProtectionManager {
   }
 
   // Give every protected process the configured score; where -1000 is refused, the best the host allows (0).
-  private async scoreProcesses(pids: number[], table: Map<number, ProcessIdentity>, problems: string[]): Promise<ProtectionRepair[]> {
+  private async scoreProcesses(pids: number[], table: Map<number, ProcessEntry>, problems: string[]): Promise<ProtectionRepair[]> {
     const repairs: ProtectionRepair[] = [];
     const target = this.spec.oomScoreAdj;
     const fallback = Math.max(target, 0);
@@ -537,7 +537,7 @@ export class ProtectionManager {
   private lastRefusalLogged: string | null = null;
 
   // Expendable processes (not protected ones) get their configured higher score.
-  private async scoreExpendables(protectedSet: Set<number>, table: Map<number, ProcessIdentity>, problems: string[]): Promise<ProtectionRepair[]> {
+  private async scoreExpendables(protectedSet: Set<number>, table: Map<number, ProcessEntry>, problems: string[]): Promise<ProtectionRepair[]> {
     const rules = this.spec.expendable;
     if (rules.length === 0) {
       this.items.expendable = { state: 'off' };
@@ -619,7 +619,7 @@ async function ensureSliceUnderSystemd(slice: string, dir: string): Promise<{ cr
     await readCgroupFile(dir, 'cgroup.procs');
     return { created: false };
   } catch {
-    await startSlice(slice);
+    await startUnit(slice);
     await readCgroupFile(dir, 'cgroup.procs');
     return { created: true };
   }

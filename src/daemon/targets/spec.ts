@@ -52,6 +52,12 @@ export const targetSchema = z
     backoff: backoffSchema.prefault({}),
     budget: budgetSchema.prefault({}),
     retransmit: retransmitSchema.optional(),
+    /** unit, pidFile: bound of one recovery action (`systemctl restart` or the `restart` command). */
+    restartTimeoutMs: ms(100, 3_600_000).default(60_000),
+    /** pidFile: how long to wait after `restart` for the pid file to name a live process. */
+    pidFileWaitMs: ms(0, 600_000).default(5_000),
+    /** command: at daemon stop, time between SIGTERM and SIGKILL for the supervised process. */
+    stopGraceMs: ms(0, 600_000).default(2_000),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -17,7 +17,8 @@ import {
   v1PathOf,
   writeV1MemoryLimit,
 } from '../../../src/adapters/cgroup.js';
-import { CAP_SYS_RESOURCE, descendantsOf, hasCapability, parseProcStat, processTable, readOomScoreAdj, writeOomScoreAdj } from '../../../src/adapters/oom.js';
+import { CAP_SYS_RESOURCE, hasCapability, readOomScoreAdj, writeOomScoreAdj } from '../../../src/adapters/oom.js';
+import { processTable } from '../../../src/adapters/proc.js';
 import { isSentinelError } from '../../../src/core/errors.js';
 import { ProtectionManager, protectionSchema } from '../../../src/daemon/protection/index.js';
 import { isRoot, needs } from '../../helpers/env.js';
@@ -25,18 +26,6 @@ import { uniqueName, killAndReap, quietLog } from '../../helpers/protection.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const MiB = 1024 * 1024;
-
-test('/proc/PID/stat parsing survives a comm with spaces and parentheses', () => {
-  assert.deepEqual(parseProcStat('123 (a b) c)) S 77 123 123 0 -1'), { comm: 'a b) c)', ppid: 77 });
-  assert.equal(parseProcStat('garbage'), null);
-});
-
-test('process trees: descendants of the roots, nothing else', () => {
-  const p = (pid: number, ppid: number) => [pid, { pid, ppid, comm: 'x', cmdline: 'x' }] as const;
-  const table = new Map([p(1, 0), p(10, 1), p(11, 10), p(12, 11), p(20, 1), p(21, 20)]);
-  assert.deepEqual(descendantsOf([10], table), [10, 11, 12]);
-  assert.deepEqual(descendantsOf([99], table), []);
-});
 
 test('oom_score_adj: a positive score is written and read back; bad values and gone processes are named', async (t) => {
   if (needs(t, isRoot(), 'root')) return;

@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
 import { TargetSupervisor } from '../../../src/daemon/targets/index.js';
 import { targetSchema } from '../../../src/daemon/targets/spec.js';
-import { AuditRecorder, pythonBinary, sampleBackendCommand } from '../../../src/daemon/targets/demo.js';
+import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
+import { pythonBinary, sampleBackendCommand } from '../../../src/cli/demo/sample-backend.js';
 import { createNetnsPair, type NetnsPair } from '../../helpers/netns.js';
 import { isRoot, needs } from '../../helpers/env.js';
 
@@ -41,7 +42,7 @@ async function download(net: NetnsPair, port: number, bytes: number): Promise<vo
 test('retransmits on the target port above the threshold fire the action; another port does not', async (t) => {
   if (needs(t, isRoot() && has('bpftrace', ['--version']) && has('nft', ['--version']) && has('ip', ['-V']), 'root, bpftrace, nftables and iproute2')) return;
   const net = await createNetnsPair();
-  const rec = new AuditRecorder();
+  const rec = new TargetEventRecorder();
   const inNs = (port: number): string[] => ['ip', 'netns', 'exec', net.server, ...sampleBackendCommand(port, ['--bind', net.serverIp])];
   const sup = new TargetSupervisor(
     [targetSchema.parse({ name: 'backend', command: inNs(8000), port: 8000, retransmit: { threshold: 15, windowMs: 10_000, action: 'restart' } })],

@@ -49,3 +49,14 @@ test('unknown keys and duplicate names are refused', () => {
   assert.match(configError([{ name: 'x', command: ['a'] }, { name: 'x', command: ['b'] }]), /duplicate target name "x"/);
   assert.equal(targetSchema.safeParse({ name: 'bad name', command: ['a'] }).success, false);
 });
+
+test('recovery timeouts are bounded fields with documented defaults', () => {
+  const [t] = parseTargets([{ name: 'x', pidFile: '/run/x.pid', restart: ['r'] }]);
+  assert.equal(t?.restartTimeoutMs, 60_000);
+  assert.equal(t?.pidFileWaitMs, 5_000);
+  assert.equal(t?.stopGraceMs, 2_000);
+  const msg = configError([{ name: 'x', command: ['a'], restartTimeoutMs: 50, pidFileWaitMs: -1, stopGraceMs: 600_001 }]);
+  assert.match(msg, /targets\.0\.restartTimeoutMs:/);
+  assert.match(msg, /targets\.0\.pidFileWaitMs:/);
+  assert.match(msg, /targets\.0\.stopGraceMs:/);
+});

@@ -5,13 +5,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
-import { readPidFile } from '../../../src/adapters/proc.js';
+import { readPidFile, readProcState } from '../../../src/adapters/proc.js';
 import { httpProbe } from '../../../src/adapters/http-probe.js';
 import { TargetSupervisor, type TargetSupervisorDeps } from '../../../src/daemon/targets/index.js';
 import { targetSchema, type TargetSpecInput } from '../../../src/daemon/targets/spec.js';
-import { AuditRecorder, freePort, sampleBackendCommand, waitForHealthy } from '../../../src/daemon/targets/demo.js';
+import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
+import { freePort, sampleBackendCommand, waitForHealthy } from '../../../src/cli/demo/sample-backend.js';
 import { isRoot, needs } from '../../helpers/env.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
@@ -35,8 +36,8 @@ function alive(pid: number): boolean {
 }
 
 /** Starts a supervisor; on teardown it is stopped first, then `thenCleanup` runs (so nothing is respawned). */
-async function supervise(t: TestContext, specs: TargetSpecInput[], deps: Partial<TargetSupervisorDeps> = {}, thenCleanup?: () => Promise<void>): Promise<{ sup: TargetSupervisor; rec: AuditRecorder }> {
-  const rec = new AuditRecorder();
+async function supervise(t: TestContext, specs: TargetSpecInput[], deps: Partial<TargetSupervisorDeps> = {}, thenCleanup?: () => Promise<void>): Promise<{ sup: TargetSupervisor; rec: TargetEventRecorder }> {
+  const rec = new TargetEventRecorder();
   const sup = new TargetSupervisor(
     specs.map((s) => targetSchema.parse(s)),
     { log, audit: rec.record, ...deps },
@@ -156,7 +157,9 @@ test('a crash loop exhausts the restart budget and stops restarting, saying why'
 test('a hung backend (accepts, never answers) is recovered by the health probe', async (t) => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/health`;
-  const { sup, rec } = await supervise(t, [{ name: 'hung', command: sampleBackendCommand(port), port, health: { url, intervalMs: 100, timeoutMs: 200, failures: 3 } }], {
+  // Three probes 400 ms apart give the respawned backend ~1.2 s to listen again: on a loaded 2-core
+  // machine Python took over 300 ms, and refused probes of the new process then counted as a second hang.
+  const { sup, rec } = await supervise(t, [{ name: 'hung', command: sampleBackendCommand(port), port, health: { url, intervalMs: 400, timeoutMs: 200, failures: 3 } }], {
     tracer: { disabled: !ebpfReady },
   });
   await waitForHealthy(url);
@@ -280,4 +283,46 @@ test('a health URL with credentials: the audit event and the log name the URL wi
   assert.match(String(failed.url), new RegExp(`^http://\\*\\*\\*@127\\.0\\.0\\.1:${port}/health$`));
   assert.ok(!JSON.stringify(rec.events).includes('s3cret-token'), 'no audit event carries the password');
   assert.ok(!lines.join('').includes('s3cret-token'), 'no log line carries the password');
+});
+
+test('stopGraceMs: stop() ends a supervised command that ignores SIGTERM with SIGKILL after the grace period', async (t) => {
+  const rec = new TargetEventRecorder();
+  const sup = new TargetSupervisor([targetSchema.parse({ name: 'stubborn', command: ['sh', '-c', "trap '' TERM; exec sleep 300"], stopGraceMs: 200 })], { log, audit: rec.record, tracer: { disabled: true } });
+  t.after(() => sup.stop());
+  await sup.start();
+  const pid = sup.pids()[0]!;
+  assert.equal(alive(pid), true);
+  await sup.stop();
+  assert.equal((await readProcState(pid)).alive, false, 'the command is gone once stop() returns');
+  assert.equal(sup.status()[0]?.state, 'stopped');
+});
+
+test('restartTimeoutMs and pidFileWaitMs bound a recovery action; the failure names the bound', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const b = await pidFileBackend();
+  const hang = join(b.dir, 'hang.sh');
+  await writeFile(hang, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+  const { sup, rec } = await supervise(
+    t,
+    [{ name: 'legacy', pidFile: b.pidFile, restart: [hang], port: b.port, restartTimeoutMs: 300, budget: { burst: 1, intervalMs: 60_000 } }],
+    { tracer: { disabled: true } },
+    b.cleanup,
+  );
+  process.kill(sup.pids()[0]!, 'SIGKILL');
+  const failed = await rec.next((e) => e.event === 'recovery-failed', 10_000, 'restart command timed out', 0);
+  assert.match(String(failed.reason), /timed out after 300 ms/);
+  await rec.next((e) => e.event === 'budget-exhausted', 10_000, 'budget exhausted', 0);
+
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-pidwait-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'x.pid');
+  const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+  t.after(() => child.kill('SIGKILL'));
+  await writeFile(pidFile, `${child.pid}\n`);
+  const quiet = join(dir, 'quiet.sh');
+  await writeFile(quiet, `#!/bin/sh\nrm -f '${pidFile}'\n`, { mode: 0o755 });
+  const second = await supervise(t, [{ name: 'silent', pidFile, restart: [quiet], pidFileWaitMs: 200, budget: { burst: 1, intervalMs: 60_000 } }], { tracer: { disabled: true } });
+  child.kill('SIGKILL');
+  const noPid = await second.rec.next((e) => e.event === 'recovery-failed', 10_000, 'pid file never written', 0);
+  assert.match(String(noPid.reason), /pid file cannot be read/);
 });

@@ -1,7 +1,8 @@
-// Runs the recovery demo by hand: `node dist/src/daemon/targets/run-demo.js [PORT]` (root, bpftrace).
+// Runs the recovery part of the demo alone, by hand: `node dist/src/cli/demo/run-recovery.js [PORT]`
+// (root and bpftrace for the eBPF path; without them it shows the polling fallback).
 import { createLogger, type LogLevel } from '../../adapters/logger.js';
-import { demoBackendSteps } from './demo.js';
 import { messageOf } from '../../core/errors.js';
+import { demoBackendSteps } from './recovery.js';
 
 const port = Number(process.argv[2] ?? '8000');
 const level = (process.env.SENTINEL_LOG_LEVEL ?? 'error') as LogLevel;

@@ -1,0 +1,185 @@
+// One launcher per target kind: how the main process is started or found, what the recovery action is
+// called, and how a hung one is killed. The only place that knows a target's kind (docs/EBPF.md#recovery).
+import type { Logger } from 'pino';
+import { SentinelError } from '../../core/errors.js';
+import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
+import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
+import { mainPidOfUnit, restartUnit } from '../../adapters/systemctl.js';
+import type { TargetSpec } from './spec.js';
+
+/** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
+export type TargetKind = 'unit' | 'command' | 'pidFile';
+
+/** A main process as launched or found: its identity, and the child handle when it is ours. */
+export interface Launched {
+  identity: ProcIdentity;
+  child: SupervisedChild | null;
+}
+
+/** What a launcher may use from the supervisor. */
+export interface LaunchContext {
+  /** The first start (find or start, no recovery action) rather than a recovery. */
+  first: boolean;
+  /** The main PID before the last exit or kill, to tell a new process from the old one. */
+  lastPid: number | null;
+  log: Logger;
+  now(): number;
+  /** A sleep that the supervisor's stop() cancels. */
+  sleep(ms: number): Promise<void>;
+}
+
+// Why: the supervisor runs one state machine for every target; what differs per kind sits behind this.
+export interface Launcher {
+  readonly kind: TargetKind;
+  /** The recovery action's name in logs and the audit log. */
+  readonly action: string;
+  /** The process is our child: its own exit event detects, and a process started during stop() is ours to kill. */
+  readonly ownsProcess: boolean;
+  launch(ctx: LaunchContext): Promise<Launched>;
+  /** Kill a hung or misbehaving process before its replacement starts. */
+  kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
+  /** At daemon stop: end what is ours, leave what is not. */
+  stop(child: SupervisedChild | null): Promise<void>;
+}
+
+// Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
+async function identify(pid: number, where: string): Promise<ProcIdentity> {
+  const identity = await procIdentity(pid);
+  if (identity === null) throw new SentinelError('unavailable', `main PID ${pid} is not running`, { where });
+  return identity;
+}
+
+// Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not.
+async function killNow(pid: number | null, child: SupervisedChild | null): Promise<void> {
+  if (child !== null && child.running) await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
+  else if (pid !== null && (await readProcState(pid)).alive) killPid(pid, 'SIGKILL');
+}
+
+// Why: a `command` target is the sentinel's own child, respawned by it and stopped with it.
+class CommandLauncher implements Launcher {
+  readonly kind = 'command';
+  readonly action = 'respawn';
+  readonly ownsProcess = true;
+
+  constructor(
+    private readonly spec: TargetSpec,
+    private readonly stdio: 'ignore' | 'inherit',
+  ) {
+    if (spec.restart !== undefined) {
+      throw new SentinelError('config', 'a "command" target is respawned by the sentinel; "restart" is for "unit" or "pidFile" targets', { where: `targets.${spec.name}.restart` });
+    }
+  }
+
+  async launch(): Promise<Launched> {
+    const where = `targets.${this.spec.name}.command`;
+    let child: SupervisedChild;
+    try {
+      child = await spawnSupervised(this.spec.command ?? [], { stdio: this.stdio, where });
+    } catch (e) {
+      if (e instanceof SentinelError) throw new SentinelError(e.code, `cannot start command: ${e.message}`, { where, cause: e });
+      throw e;
+    }
+    return { identity: await identify(child.pid, this.spec.name), child };
+  }
+
+  kill(pid: number | null, child: SupervisedChild | null): Promise<void> {
+    return killNow(pid, child);
+  }
+
+  async stop(child: SupervisedChild | null): Promise<void> {
+    await child?.terminate({ signal: 'SIGTERM', graceMs: this.spec.stopGraceMs });
+  }
+}
+
+// Why: a `unit` target belongs to systemd: recovery asks systemd to restart it and reads its MainPID.
+class UnitLauncher implements Launcher {
+  readonly kind = 'unit';
+  readonly action: string;
+  readonly ownsProcess = false;
+
+  constructor(private readonly spec: TargetSpec) {
+    this.action = spec.restart !== undefined ? 'restart command' : 'systemctl restart';
+  }
+
+  async launch(ctx: LaunchContext): Promise<Launched> {
+    const unit = this.spec.unit ?? '';
+    if (!ctx.first) await (this.spec.restart !== undefined ? runRecoveryCommand(this.spec.restart, this.spec.restartTimeoutMs, unit) : restartUnit(unit, this.spec.restartTimeoutMs));
+    const pid = await mainPidOfUnit(unit);
+    if (pid === 0) throw new SentinelError('unavailable', 'unit has no running main process', { where: unit });
+    return { identity: await identify(pid, this.spec.name), child: null };
+  }
+
+  // systemctl restart stops the old process itself
+  kill(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+// Why: a `pidFile` target is started by the operator's own `restart` command and found through its pid file.
+class PidFileLauncher implements Launcher {
+  readonly kind = 'pidFile';
+  readonly action = 'restart command';
+  readonly ownsProcess = false;
+
+  constructor(private readonly spec: TargetSpec) {}
+
+  async launch(ctx: LaunchContext): Promise<Launched> {
+    const file = this.spec.pidFile ?? '';
+    const adopted = ctx.first ? null : await this.restartedElsewhere(file, ctx.lastPid);
+    if (adopted !== null) {
+      ctx.log.info({ target: this.spec.name, pid: adopted }, 'pid file already names a new live process; adopting it instead of restarting');
+    } else if (!ctx.first) {
+      await runRecoveryCommand(this.spec.restart ?? [], this.spec.restartTimeoutMs, file);
+    }
+    const pid = adopted ?? (await this.waitForPidFile(file, ctx.first ? 0 : this.spec.pidFileWaitMs, ctx));
+    return { identity: await identify(pid, this.spec.name), child: null };
+  }
+
+  kill(pid: number | null): Promise<void> {
+    return killNow(pid, null);
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  // Why: an operator (or the program's own supervisor) may have restarted it already; a second
+  // instance would only fight the first one for its port.
+  private async restartedElsewhere(file: string, lastPid: number | null): Promise<number | null> {
+    try {
+      const pid = await readPidFile(file);
+      return pid !== lastPid && (await readProcState(pid)).alive ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // Why: a restarted program writes its pid file a little after starting; wait, bounded.
+  private async waitForPidFile(file: string, waitMs: number, ctx: LaunchContext): Promise<number> {
+    const deadline = ctx.now() + waitMs;
+    for (;;) {
+      try {
+        const pid = await readPidFile(file);
+        if ((await readProcState(pid)).alive) return pid;
+        if (ctx.now() >= deadline) throw new SentinelError('unavailable', `pid file names PID ${pid}, which is not running`, { where: file });
+      } catch (e) {
+        if (ctx.now() >= deadline) throw e;
+      }
+      await ctx.sleep(PID_FILE_RETRY_MS);
+    }
+  }
+}
+
+/** Re-read interval of a pid file while waiting for it, ms. */
+const PID_FILE_RETRY_MS = 20;
+
+// Why: the one place a target spec's kind is decided (config guarantees exactly one of the three).
+export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit' }): Launcher {
+  if (spec.command !== undefined) return new CommandLauncher(spec, opts.stdio);
+  if (spec.unit !== undefined) return new UnitLauncher(spec);
+  return new PidFileLauncher(spec);
+}

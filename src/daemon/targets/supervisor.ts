@@ -1,0 +1,268 @@
+// The recovery state machine of the protected targets: start, stop, status, and on an exit, a failed
+// health probe or a retransmit alarm, recover through the restart budget with back-off (docs/EBPF.md#recovery).
+import { messageOf } from '../../core/errors.js';
+import { RestartBudget } from '../../core/recovery-policy.js';
+import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
+import type { SupervisedChild } from '../../adapters/process.js';
+import { bpftraceSources } from './bpftrace-sources.js';
+import { ExitDetector, type DetectedExit } from './detection.js';
+import { launcherFor, type Launcher } from './launchers.js';
+import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
+import type { TargetSpec } from './spec.js';
+import { nsToMs, type KernelSources, type SourceStats, type TargetAuditEvent, type TargetState, type TargetStatus, type TargetSupervisorDeps } from './types.js';
+
+interface TargetRuntime {
+  readonly spec: TargetSpec;
+  readonly launcher: Launcher;
+  readonly budget: RestartBudget;
+  pid: number | null;
+  /** The main PID before the last exit or kill, to tell a new process from the old one. */
+  lastPid: number | null;
+  child: SupervisedChild | null;
+  state: TargetState;
+  restarts: number;
+  lastDetectionLatencyMs: number | null;
+  lastRecoveryLatencyMs: number | null;
+  failedReason: string | null;
+  recovering: boolean;
+}
+
+// Why: the daemon builds one for all configured targets and calls start/stop; every target runs the
+// same state machine; what differs between a unit, a command and a pid file sits in its launcher.
+export class TargetSupervisor {
+  private readonly targets: TargetRuntime[];
+  private readonly now: () => number;
+  private readonly hrtime: () => bigint;
+  private readonly sources: KernelSources;
+  private readonly detection: ExitDetector;
+  private readonly retransmits: RetransmitAlarm;
+  private readonly health: HealthProbes;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+
+  constructor(
+    specs: TargetSpec[],
+    private readonly deps: TargetSupervisorDeps,
+  ) {
+    this.now = deps.now ?? (() => performance.now());
+    this.hrtime = deps.hrtimeNs ?? (() => process.hrtime.bigint());
+    const triggers: TriggerDeps = { log: deps.log, emit: (e) => this.emit(e), hrtimeNs: this.hrtime, now: this.now, recover: (t, reason, ns) => void this.recover(t as TargetRuntime, reason, ns) };
+    this.targets = specs.map((spec) => ({
+      spec,
+      launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore' }),
+      budget: new RestartBudget(spec.budget, spec.backoff),
+      pid: null,
+      lastPid: null,
+      child: null,
+      state: 'starting',
+      restarts: 0,
+      lastDetectionLatencyMs: null,
+      lastRecoveryLatencyMs: null,
+      failedReason: null,
+      recovering: false,
+    }));
+    this.health = new HealthProbes(this.targets, triggers);
+    this.sources = (deps.sources ?? bpftraceSources(deps.tracer ?? {}, deps.log))({
+      exit: (e) => this.detection.onKernelExit(e),
+      retransmit: (e) => this.retransmits.onRetransmit(e),
+      state: (source, state, reason) => {
+        if (!this.stopped) this.emit({ event: state === 'attached' ? 'tracer-attached' : 'tracer-down', tracer: source, reason });
+      },
+      coverage: () => this.detection.refresh(),
+    });
+    this.detection = new ExitDetector(this.sources.exit, { pollIntervalMs: deps.pollIntervalMs ?? DEFAULT_DAEMON_LIMITS.exitPollIntervalMs, childExitEvents: deps.childExitEvents ?? true, hrtimeNs: this.hrtime, onExit: (e) => this.handleExit(e) });
+    this.retransmits = new RetransmitAlarm(this.targets, this.sources.retransmit, deps.retransmitCheckIntervalMs ?? DEFAULT_DAEMON_LIMITS.retransmitCheckIntervalMs, triggers);
+  }
+
+  // Why: targets first (so their PIDs are known), then the kernel sources; polling covers the attach gap.
+  async start(): Promise<void> {
+    this.stopped = false;
+    for (const rt of this.targets) {
+      try {
+        await this.launch(rt, true);
+        rt.state = 'running';
+      } catch (e) {
+        const why = messageOf(e);
+        this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
+        rt.state = 'down';
+        void this.recover(rt, `not running at start: ${why}`, this.hrtime());
+      }
+    }
+    await this.detection.start();
+    this.health.start();
+    await this.retransmits.start();
+  }
+
+  // Why: the kernel sources stop first, then each launcher ends what is ours (supervised commands).
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.health.stop();
+    await Promise.all([this.detection.stop(), this.retransmits.stop()]);
+    await Promise.all(
+      this.targets.map(async (rt) => {
+        rt.state = 'stopped';
+        const child = rt.child;
+        rt.pid = null;
+        rt.child = null;
+        await rt.launcher.stop(child);
+      }),
+    );
+  }
+
+  status(): TargetStatus[] {
+    return this.targets.map((rt) => {
+      const { mode, degraded } = this.detection.coverage(rt.pid, rt.launcher.ownsProcess);
+      const reasons = degraded === null ? [] : [degraded];
+      const retransmit = this.retransmits.degraded(rt);
+      if (retransmit !== null) reasons.push(`retransmit detection unavailable: ${retransmit}`);
+      return {
+        name: rt.spec.name,
+        kind: rt.launcher.kind,
+        pid: rt.pid,
+        state: rt.state,
+        mode,
+        degraded: reasons.length > 0 ? reasons.join('; ') : null,
+        restarts: rt.restarts,
+        lastDetectionLatencyMs: rt.lastDetectionLatencyMs,
+        lastRecoveryLatencyMs: rt.lastRecoveryLatencyMs,
+        failedReason: rt.failedReason,
+        retransmitAlarm: this.retransmits.alarm(rt),
+        healthFailures: this.health.failures(rt),
+      };
+    });
+  }
+
+  // Why: one line for sd_notify STATUS= and `sentinel status`.
+  statusLine(): string {
+    if (this.targets.length === 0) return 'targets: none';
+    const parts = this.status().map((s) => {
+      const lat = s.lastRecoveryLatencyMs === null ? '' : ` last ${s.lastRecoveryLatencyMs.toFixed(1)} ms`;
+      const deg = s.degraded === null ? '' : ' (degraded)';
+      return `${s.name} ${s.state} pid ${s.pid ?? '-'} ${s.mode}${deg} restarts ${s.restarts}${lat}`;
+    });
+    return `targets: ${parts.join('; ')}`;
+  }
+
+  // Why: the protection manager protects the current main PIDs and their children.
+  pids(): number[] {
+    return this.targets.flatMap((rt) => (rt.pid === null ? [] : [rt.pid]));
+  }
+
+  // Why: counters of the kernel sources (events, unparsed lines, restarts) for status and tests.
+  tracerStats(): { exit: SourceStats | null; retransmit: SourceStats | null; exitTracerPid: number | undefined } {
+    return { exit: this.sources.exit.stats(), retransmit: this.sources.retransmit.stats(), exitTracerPid: this.sources.exit.helperPid };
+  }
+
+  private emit(event: TargetAuditEvent): void {
+    try {
+      this.deps.audit?.(event);
+    } catch (e) {
+      this.deps.log.error({ err: e, event: event.event }, 'audit callback failed');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  // Why: the first detector to see the exit wins (detection.ts); the target goes down and recovery starts.
+  private handleExit(e: DetectedExit): void {
+    const rt = this.targets.find((t) => t.pid === e.pid);
+    if (rt === undefined || this.stopped || rt.state === 'stopped') return;
+    rt.lastPid = e.pid;
+    rt.pid = null;
+    rt.state = 'down';
+    const detectionLatencyMs = e.exitNs === null ? null : nsToMs(e.detectedNs - e.exitNs);
+    if (detectionLatencyMs !== null) rt.lastDetectionLatencyMs = detectionLatencyMs;
+    const fields = { target: rt.spec.name, pid: e.pid, signal: e.signal, exitStatus: e.exitStatus, via: e.via, detectionLatencyMs };
+    this.deps.log.warn(fields, 'main process of target exited');
+    this.emit({ event: 'exit', ...fields, exitNs: e.exitNs?.toString() ?? null, detectedNs: e.detectedNs.toString() });
+    const how = e.signal !== null ? `signal ${e.signal}` : e.exitStatus !== null ? `status ${e.exitStatus}` : 'gone';
+    void this.recover(rt, `main PID ${e.pid} exited (${how})`, e.exitNs ?? e.detectedNs);
+  }
+
+  // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
+  private async recover(rt: TargetRuntime, reason: string, sinceNs: bigint): Promise<void> {
+    if (rt.recovering || this.stopped) return;
+    rt.recovering = true;
+    let retry: string | null = null;
+    try {
+      const decision = rt.budget.decide(this.now());
+      if (!decision.allow) {
+        rt.state = 'failed';
+        rt.failedReason = `${decision.reason} (last: ${reason})`;
+        this.deps.log.error({ target: rt.spec.name, reason: rt.failedReason }, 'target not restarted: restart budget exhausted');
+        this.emit({ event: 'budget-exhausted', target: rt.spec.name, reason: rt.failedReason, recentRestarts: decision.recentRestarts });
+        return;
+      }
+      rt.state = 'recovering';
+      if (decision.delayMs > 0) {
+        this.deps.log.info({ target: rt.spec.name, delayMs: decision.delayMs, recentRestarts: decision.recentRestarts }, 'backing off before restart');
+        await this.sleep(decision.delayMs);
+        if (this.stopped) return;
+      }
+      rt.budget.record(this.now());
+      const startedNs = this.hrtime();
+      const latencyMs = nsToMs(startedNs - sinceNs);
+      rt.lastRecoveryLatencyMs = latencyMs;
+      const action = rt.launcher.action;
+      this.deps.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
+      this.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
+      const t0 = this.now();
+      try {
+        await this.killCurrent(rt);
+        await this.launch(rt, false);
+        if (this.stopped) {
+          // stop() ran while the action was in flight: do not leave a process of ours behind
+          if (rt.launcher.ownsProcess) await this.killCurrent(rt);
+          return;
+        }
+        rt.restarts++;
+        rt.state = 'running';
+        rt.failedReason = null;
+        this.health.reset(rt);
+        this.deps.log.info({ target: rt.spec.name, pid: rt.pid, actionMs: this.now() - t0, restarts: rt.restarts }, 'target recovered');
+        this.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, actionMs: this.now() - t0, restarts: rt.restarts });
+      } catch (e) {
+        const why = messageOf(e);
+        rt.state = 'down';
+        rt.failedReason = why;
+        this.deps.log.error({ target: rt.spec.name, reason: why }, 'recovery action failed; will retry within the budget');
+        this.emit({ event: 'recovery-failed', target: rt.spec.name, reason: why });
+        retry = why;
+      }
+    } finally {
+      rt.recovering = false;
+    }
+    if (retry !== null && !this.stopped) await this.recover(rt, `previous recovery failed: ${retry}`, this.hrtime());
+  }
+
+  // Why: a hung or retransmitting process is forgotten, then killed, before its replacement starts.
+  private async killCurrent(rt: TargetRuntime): Promise<void> {
+    const { pid, child } = rt;
+    if (pid !== null) {
+      rt.lastPid = pid;
+      this.detection.unwatch(pid);
+    }
+    rt.pid = null;
+    await rt.launcher.kill(pid, child);
+    rt.child = null;
+  }
+
+  // Why: start (first) or recover the target's main process, then watch it.
+  private async launch(rt: TargetRuntime, first: boolean): Promise<void> {
+    const { identity, child } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms) });
+    rt.pid = identity.pid;
+    rt.child = child;
+    this.health.reset(rt);
+    this.detection.watch(identity, child);
+  }
+}

@@ -1,0 +1,151 @@
+// The vocabulary of target recovery: states, status, audit events, and the two kernel sources
+// (process exits, TCP retransmits) the supervisor listens to, whatever implements them (docs/EBPF.md).
+import type { Logger } from 'pino';
+import type { TargetKind } from './launchers.js';
+
+/** How an exit is being seen right now: in the kernel, by the child's own exit event, or by polling /proc. */
+export type DetectionMode = 'ebpf' | 'poll' | 'supervised';
+
+/** starting → running → (down → recovering → running)* ; failed once the budget is spent; stopped by stop(). */
+export type TargetState = 'starting' | 'running' | 'recovering' | 'down' | 'failed' | 'stopped';
+
+/** One detection or action, for the daemon's audit log (as "recovery" lines) and for tests and benches. */
+export interface TargetAuditEvent {
+  event:
+    | 'exit'
+    | 'recovery-started'
+    | 'recovered'
+    | 'recovery-failed'
+    | 'budget-exhausted'
+    | 'health-failed'
+    | 'retransmit-alarm'
+    | 'retransmit-cleared'
+    | 'tracer-down'
+    | 'tracer-attached';
+  target?: string;
+  [field: string]: unknown;
+}
+
+/** A process exit as the kernel reports it; `ns` is CLOCK_MONOTONIC (process.hrtime's clock). */
+export interface KernelExit {
+  pid: number;
+  signal: number | null;
+  exitStatus: number | null;
+  comm?: string;
+  ns: bigint;
+}
+
+/** Counters of a kernel source, for `status` and tests. */
+export interface SourceStats {
+  events: number;
+  unparsed: number;
+  lost: number;
+  starts: number;
+  deaths: number;
+}
+
+/** What a kernel source tells its user besides events: it became live or blind, and why. */
+export type SourceStateHandler = (source: 'exit' | 'retransmit', state: 'attached' | 'down', reason: string) => void;
+
+// Why: exit detection depends on this port only, so the kernel side (bpftrace today) can be replaced
+// without touching the supervisor (docs/EBPF.md#pieces).
+export interface ExitSource {
+  /** Attach; never throws: a source that cannot attach reports why through `degraded`. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Report the whole-process exit of `pid`; `child` says it is a child of this process. */
+  watch(pid: number, child: boolean): void;
+  unwatch(pid: number): void;
+  /** Why the source sees no exit at all (not attached, disabled), or null while it is live. */
+  readonly degraded: string | null;
+  /** Null when the exit of `pid` is seen in the kernel right now; else why not (e.g. re-attaching). */
+  blindSpot(pid: number, child: boolean): string | null;
+  stats(): SourceStats | null;
+  /** PID of a helper process doing the tracing, if there is one. */
+  readonly helperPid: number | undefined;
+}
+
+/** One TCP retransmission from a watched local port. */
+export interface RetransmitHit {
+  sport: number;
+  ns: bigint;
+}
+
+// Why: the retransmit alarm depends on this port only; the kernel side can be replaced (docs/EBPF.md#pieces).
+export interface RetransmitSource {
+  /** Start counting retransmits from these local ports; never throws (see `degraded`). */
+  start(ports: readonly number[]): Promise<void>;
+  stop(): Promise<void>;
+  readonly degraded: string | null;
+  stats(): SourceStats | null;
+}
+
+/** The kernel sources a supervisor uses, with the handlers they deliver to. */
+export interface KernelSources {
+  exit: ExitSource;
+  retransmit: RetransmitSource;
+}
+
+/** Handlers the sources call: every event, and every change between live and blind. */
+export interface SourceHandlers {
+  exit(e: KernelExit): void;
+  retransmit(e: RetransmitHit): void;
+  state: SourceStateHandler;
+  /** The set of PIDs seen in the kernel changed (after a re-attach): polling may be adjusted. */
+  coverage(): void;
+}
+
+export interface TargetStatus {
+  name: string;
+  /** unit, command or pidFile: how the target's process is found and restarted. */
+  kind: TargetKind;
+  pid: number | null;
+  state: TargetState;
+  mode: DetectionMode;
+  /** Why detection is not in the kernel (source missing, not permitted, re-attaching), else null. */
+  degraded: string | null;
+  restarts: number;
+  /** Kernel exit timestamp to the sentinel seeing it (kernel path only), ms. */
+  lastDetectionLatencyMs: number | null;
+  /** Exit (or detection) to recovery action started, ms. */
+  lastRecoveryLatencyMs: number | null;
+  failedReason: string | null;
+  retransmitAlarm: boolean;
+  healthFailures: number;
+}
+
+/** Options of the default (bpftrace) kernel sources. */
+export interface TracerOptions {
+  binary?: string;
+  disabled?: boolean;
+  attachTimeoutMs?: number;
+  exitProgram?: string;
+  retransmitProgram?: string;
+}
+
+export interface TargetSupervisorDeps {
+  log: Logger;
+  audit?: (event: TargetAuditEvent) => void;
+  /** Monotonic milliseconds for back-off, budget and rates (default performance.now). */
+  now?: () => number;
+  /** CLOCK_MONOTONIC ns, the clock of kernel timestamps (default process.hrtime.bigint). */
+  hrtimeNs?: () => bigint;
+  /** Options of the default kernel sources (ignored when `sources` is given). */
+  tracer?: TracerOptions;
+  /** The kernel sources; default: bpftrace running bpf/exit.bt and bpf/retransmit.bt. */
+  sources?: (handlers: SourceHandlers) => KernelSources;
+  /** /proc poll interval of the fallback, ms (daemon limit `exitPollIntervalMs`). */
+  pollIntervalMs?: number;
+  /** How often a raised retransmit alarm is re-evaluated so a quiet port clears it, ms (`retransmitCheckIntervalMs`). */
+  retransmitCheckIntervalMs?: number;
+  /**
+   * Use a supervised command's own exit event as a detector (default true). The bench turns it
+   * off to time the eBPF path alone, or /proc polling alone.
+   */
+  childExitEvents?: boolean;
+  /** Where a supervised command's stdout/stderr go (default ignore). */
+  commandStdio?: 'ignore' | 'inherit';
+}
+
+// Why: kernel timestamps are ns, latencies are reported in ms.
+export const nsToMs = (ns: bigint): number => Number(ns) / 1e6;
