@@ -11,6 +11,7 @@ const BENCHES = [
   { name: 'daemon-idle', file: 'daemon-idle.js', what: 'idle daemon RSS/CPU guarding 10,000 files vs idle node' },
   { name: 'ebpf-latency', file: 'ebpf-latency.js', what: 'exit-to-recovery latency: eBPF vs /proc poll vs 1 s HTTP health check' },
   { name: 'ebpf-cost', file: 'ebpf-cost.js', what: 'bpftrace RSS and CPU, idle and under a fork/exit storm' },
+  { name: 'manifest', file: 'manifest-bench.js', what: 'manifest parse: one-pass reader vs generic route vs bare JSON.parse, cold and warm, garbage' },
   { name: 'cli', file: 'cli-bench.js', what: 'whole-process vault verify, vault status, --help and deploy vs openssl pair, node -e 0, tar + sha256sum -c + chattr -R' },
 ];
 

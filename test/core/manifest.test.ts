@@ -31,6 +31,9 @@ function file(path: string, extra: Partial<ManifestEntry> = {}): ManifestEntry {
   return { type: 'file', path, mode: 0o644, size: 0, sha256: H, ...extra } as ManifestEntry;
 }
 
+const dirA: ManifestEntry = { type: 'dir', path: 'a', mode: 0o755 };
+const link = (path: string, target: string): ManifestEntry => ({ type: 'symlink', path, target });
+
 test('canonical encoding of the reference manifest equals the Python-built fixture byte for byte', () => {
   const fixture = coreFixture('manifest-v1.canonical.json');
   const ref = JSON.parse(new TextDecoder().decode(coreFixture('reference.json'))) as { files: Record<string, string> };
@@ -82,6 +85,28 @@ test('non-canonical JSON is rejected: whitespace, key order, float, escapes, tra
     throwsCode(() => parseManifest(v), 'malformed-bundle');
   }
   assert.ok(text.includes('"mode":420'));
+});
+
+test('numbers only as String(n) writes them: no leading zero, no plus sign, no -0', () => {
+  const bytes = encodeManifest(manifestWith([file('a', { mode: 0o644, size: 0 })]));
+  // -0 is valid JSON and passes every value rule (-0 >= 0): only the canonical form refuses it.
+  throwsCode(() => parseManifest(replaceText(bytes, '"size":0', '"size":-0')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, '"size":0', '"size":00')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, '"mode":420', '"mode":0420')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, '"version":1', '"version":+1')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, '"version":1', '"version":9007199254740993')), 'malformed-bundle', 'manifest.version');
+  assert.equal(parseManifest(replaceText(bytes, '"version":1', '"version":9007199254740991')).version, Number.MAX_SAFE_INTEGER);
+});
+
+test('strings: \\" and \\\\ are the only escapes a canonical manifest holds; a raw control character is not JSON', () => {
+  const m = manifestWith([link('q"uote', 'back\\slash"and quote'), file('say "hi".txt')]);
+  const bytes = encodeManifest(m);
+  assert.ok(new TextDecoder().decode(bytes).includes('"back\\\\slash\\"and quote"'));
+  assert.deepEqual(parseManifest(bytes), m);
+  throwsCode(() => parseManifest(replaceText(bytes, 'quote"', 'quote\\u0022"')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, 'say \\"hi', 'say \\u0022hi')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, 'and quote', 'and\tquote')), 'malformed-bundle', 'manifest');
+  throwsCode(() => parseManifest(replaceText(bytes, 'and quote', 'and\u0001quote')), 'malformed-bundle', 'manifest');
 });
 
 test('a non-integer or out-of-range number is rejected naming the field', () => {
@@ -169,6 +194,20 @@ test('a duplicate path is bad-path, also across types', () => {
   throwsCode(() => parseJson(manifestWith([{ type: 'dir', path: 'a', mode: 0o755 }, file('a')])), 'bad-path', /duplicate/);
 });
 
+test('a duplicate path is found also when it is not next to its twin (entries out of order)', () => {
+  throwsCode(() => parseJson(manifestWith([file('a'), file('b'), file('a')])), 'bad-path', /duplicate/);
+  // Here the order problem comes first (entry 1), and the one error names both.
+  throwsCode(() => parseJson(manifestWith([file('b'), file('a'), file('b')])), 'malformed-bundle', /not sorted.*entries\[2\] b: duplicate path/);
+});
+
+test('parents are found across siblings that sort between a directory and its children', () => {
+  // ' ' (0x20), '-' (0x2d) and '.' (0x2e) sort before '/' (0x2f): 'a b', 'a-c' and 'a.d' come between 'a' and 'a/x'.
+  const ok = [dirA, file('a b'), file('a-c'), { type: 'dir', path: 'a.d', mode: 0o755 } as ManifestEntry, file('a.d/y'), file('a/x')];
+  assert.equal(parseJson(manifestWith(ok)).entries.length, 6);
+  throwsCode(() => parseJson(manifestWith([dirA, file('a b'), file('a b/x'), file('a/x')])), 'bad-path', /a b\/x/);
+  throwsCode(() => parseJson(manifestWith([file('a b'), file('a-c'), file('a/x')])), 'bad-path', /not listed/);
+});
+
 test('entries out of path order are not canonical', () => {
   throwsCode(() => parseJson(manifestWith([file('b'), file('a')])), 'malformed-bundle', /sorted/);
   // Code point order: 'Z' (0x5a) < 'a' (0x61) < 'é' < U+FF21 < U+1D711.
@@ -204,8 +243,6 @@ test('every parent must be a listed dir; nothing may pass through a symlink or a
   parseJson(manifestWith([{ type: 'dir', path: 'a', mode: 0o755 }, { type: 'dir', path: 'a/b', mode: 0o755 }, file('a/b/c')]));
 });
 
-const dirA: ManifestEntry = { type: 'dir', path: 'a', mode: 0o755 };
-const link = (path: string, target: string): ManifestEntry => ({ type: 'symlink', path, target });
 
 test('symlink escape: direct .. from the root', () => {
   throwsCode(() => parseJson(manifestWith([link('l', '..')])), 'bad-path', /escapes/);

@@ -17,6 +17,7 @@ import {
   isSentinelError,
   parseBundleHead,
   parseManifest,
+  parseManifestGeneric,
   parseSignatures,
   verifyBundleHead,
   type ManifestEntry,
@@ -90,6 +91,67 @@ test('property: random valid trees round-trip through build, encode, parse and r
     { numRuns: runs(300) },
   );
 });
+
+/** What a parse did: the value it returned, or the code, where and message of what it threw. */
+function outcome(parse: () => unknown): unknown {
+  try {
+    return { value: parse() };
+  } catch (e) {
+    if (!isSentinelError(e)) throw e;
+    return { code: e.code, where: e.where, message: e.message };
+  }
+}
+
+/** Characters that matter to JSON and to the rules, for text-level edits of a manifest. */
+const editChar = fc.constantFrom('\\', '"', ',', ':', '{', '}', '[', ']', '0', '1', '-', '+', '.', 'e', 'E', ' ', '\n', '\t', '\u0001', '\u007f', 'u', 'a', 'é', '\u2028', '/', 'x');
+
+test('property: the one-pass canonical reader and the generic route (JSON.parse, every rule, re-encode and compare) agree on every input', () => {
+  const edit = fc.oneof(
+    fc.tuple(fc.nat(), fc.string({ unit: editChar, minLength: 1, maxLength: 3 })).map(([at, ins]) => (t: string) => t.slice(0, at % (t.length + 1)) + ins + t.slice(at % (t.length + 1))),
+    fc.tuple(fc.nat(), fc.integer({ min: 1, max: 4 })).map(([at, n]) => (t: string) => t.slice(0, at % t.length) + t.slice((at % t.length) + n)),
+    fc.tuple(fc.nat(), editChar).map(([at, c]) => (t: string) => t.slice(0, at % t.length) + c + t.slice((at % t.length) + 1)),
+    // One character written as a \u escape (valid JSON for the same value, but not the canonical form).
+    fc.tuple(fc.nat(), fc.boolean()).map(([at, upper]) => (t: string) => {
+      const i = at % t.length;
+      const hex = t.charCodeAt(i).toString(16).padStart(4, '0');
+      return `${t.slice(0, i)}\\u${upper ? hex.toUpperCase() : hex}${t.slice(i + 1)}`;
+    }),
+    // One number written another way: -0, a sign, a leading zero, a fraction or an exponent.
+    fc.tuple(fc.nat(), fc.constantFrom('-0', '-$', '+$', '0$', '$.0', '$e0', '$0')).map(([k, form]) => (t: string) => {
+      const numbers = [...t.matchAll(/:(\d+)(?=[,}])/g)];
+      const m = numbers[k % Math.max(1, numbers.length)];
+      if (m === undefined) return t;
+      return `${t.slice(0, m.index + 1)}${form.replace('$', m[1]!)}${t.slice(m.index + m[0].length)}`;
+    }),
+  );
+  const targetArb = fc.string({ unit: fc.constantFrom('a', '\\', '"', 'é', '\u2028', '/', '\ud83d\ude00'), maxLength: 6 }).map((t) => `x${t}`);
+  fc.assert(
+    fc.property(treeArb, targetArb, fc.array(edit, { maxLength: 3 }), (entries, target, edits) => {
+      const all = [...entries.filter((e) => e.path !== 'zz'), { type: 'symlink', path: 'zz', target } as ManifestEntry];
+      const m = buildManifest({ vaultId: 'v', version: 3, created: T0, expires: ONE_YEAR_LATER, entries: all });
+      const text = edits.reduce((t, f) => f(t), new TextDecoder().decode(encodeManifest(m)));
+      const bytes = new TextEncoder().encode(text);
+      const fast = outcome(() => parseManifest(bytes));
+      assert.deepEqual(fast, outcome(() => parseManifestGeneric(bytes)));
+      if (edits.length === 0) assert.deepEqual(fast, { value: m });
+    }),
+    { numRuns: runs(1000) },
+  );
+  // Byte-level damage too (invalid UTF-8, truncation inside a multi-byte character).
+  const base = encodeManifest(makeManifestWith([{ type: 'file', path: 'é"', mode: 0o644, size: 1, sha256: '0'.repeat(64) }]));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.nat({ max: base.length - 1 }), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 3 }), (flips) => {
+      const b = base.slice();
+      for (const [at, x] of flips) b[at] = b[at]! ^ x;
+      assert.deepEqual(outcome(() => parseManifest(b)), outcome(() => parseManifestGeneric(b)));
+    }),
+    { numRuns: runs(600) },
+  );
+});
+
+function makeManifestWith(entries: ManifestEntry[]): ReturnType<typeof buildManifest> {
+  return buildManifest({ vaultId: 'v', version: 1, created: T0, expires: ONE_YEAR_LATER, entries });
+}
 
 // Small head so the exhaustive walk stays fast: one dir, one file, two signers.
 const alice = testKey('alice');
