@@ -50,12 +50,19 @@ async function runStatus(opts: { socket: string; json?: boolean; timeout: number
   return 0;
 }
 
-// Why: `sentinel audit verify FILE`: exit 0 when the chain holds, 1 with the line number of the first break.
-async function runAuditVerify(file: string, opts: { json?: boolean }): Promise<number> {
+// Why: `sentinel audit verify FILE...`: exit 0 when the chain holds (across the files, in order: a log moved away
+// and the one that continues it), 1 with the file and line number of the first break.
+async function runAuditVerify(files: string[], opts: { json?: boolean }): Promise<number> {
   const { verifyAuditFile } = await import('../adapters/audit-log.js');
-  const state = await verifyAuditFile(file);
-  if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, file, lines: state.lines, lastHash: state.lastHash })}\n`);
-  else process.stdout.write(`audit log intact: ${String(state.lines)} lines, head ${state.lastHash.slice(0, 16)}\n`);
+  let state: Awaited<ReturnType<typeof verifyAuditFile>> | null = null;
+  let lines = 0;
+  for (const file of files) {
+    state = await verifyAuditFile(file, state === null ? undefined : { seq: state.nextSeq, prev: state.lastHash });
+    lines += state.lines;
+  }
+  const last = state?.lastHash ?? '';
+  if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, file: files[files.length - 1], files, lines, lastHash: last })}\n`);
+  else process.stdout.write(`audit log intact: ${String(lines)} lines${files.length > 1 ? ` in ${String(files.length)} files` : ''}, head ${last.slice(0, 16)}\n`);
   return 0;
 }
 
@@ -101,13 +108,13 @@ export function registerDaemonCommands(program: Command): void {
   const audit = program.command('audit').description('the daemon audit log');
   audit
     .command('verify')
-    .description('check the hash chain of an audit log (exit 1 with the line number of the first break)')
-    .argument('<file>', 'audit log file')
+    .description('check the hash chain of an audit log (exit 1 with the line number of the first break); several files are checked as one chain, oldest first')
+    .argument('<file...>', 'audit log file(s), oldest first')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel audit verify /var/log/omnimind-sentinel/audit.log']))
-    .action(async (file: string, opts: { json?: boolean }) => {
+    .addHelpText('after', examples(['sentinel audit verify /var/log/omnimind-sentinel/audit.log', 'sentinel audit verify audit.log.replaced-2026-01-02T03-04-05-000Z audit.log']))
+    .action(async (files: string[], opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
-      process.exitCode = await runAuditVerify(file, opts);
+      process.exitCode = await runAuditVerify(files, opts);
     });
 
   program

@@ -39,14 +39,32 @@ export interface ChainState {
   lines: number;
   lastHash: string;
   nextSeq: number;
+  /** Set when line 1 is a `chain` record continuing an earlier chain: the last seq and hash it names. */
+  continues?: { seq: number; hash: string };
 }
 
-// Why: `audit verify` — checks every line parses, counts up from 1 and names the previous line's hash; throws at the first break.
-export function verifyAuditChain(text: string, sha256: Sha256Hex, where = 'audit log'): ChainState {
+/** Where a chain picks up: after `seq - 1` records, the last of which hashes to `prev`. */
+export interface ChainStart {
+  seq: number;
+  prev: string;
+}
+
+export interface VerifyChainOptions {
+  /** The chain of an earlier file this one must continue (`audit verify OLD NEW`); default: a chain from seq 1. */
+  start?: ChainStart;
+  /** Accept a file whose line 1 is a `chain` record continuing a chain that is not in it (the daemon reading its own log). */
+  allowContinuation?: boolean;
+}
+
+// Why: `audit verify` — checks every line parses, counts up from the start and names the previous line's hash;
+// throws at the first break. A file that begins with a `chain` record continuing history it does not hold is a
+// break at line 1 (the earlier records are lost) unless that history is given as `start`.
+export function verifyAuditChain(text: string, sha256: Sha256Hex, where = 'audit log', options: VerifyChainOptions = {}): ChainState {
   const lines = text.split('\n');
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  let prev = AUDIT_GENESIS;
-  let expectedSeq = 1;
+  let prev = options.start?.prev ?? AUDIT_GENESIS;
+  let expectedSeq = options.start?.seq ?? 1;
+  let continues: ChainState['continues'];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     const at = `${where}:${String(i + 1)}`;
@@ -57,15 +75,24 @@ export function verifyAuditChain(text: string, sha256: Sha256Hex, where = 'audit
       throw new SentinelError('audit-chain', `line ${String(i + 1)} is not JSON`, { where: at, cause });
     }
     assertAuditRecord(value, at);
+    if (i === 0 && value.kind === 'chain' && (value.seq !== expectedSeq || value.prev !== prev)) {
+      const earlier = value.seq - 1;
+      if (options.allowContinuation !== true) {
+        throw new SentinelError('audit-chain', `line 1 continues an earlier chain after seq ${String(earlier)}: ${String(earlier)} earlier records are not in this file (history lost; give the earlier file first to check both)`, { where: at });
+      }
+      continues = { seq: earlier, hash: value.prev };
+      expectedSeq = value.seq;
+      prev = value.prev;
+    }
     if (value.seq !== expectedSeq) throw new SentinelError('audit-chain', `line ${String(i + 1)} has seq ${String(value.seq)}, expected ${String(expectedSeq)}`, { where: at });
-    if (value.prev !== prev) throw new SentinelError('audit-chain', `line ${String(i + 1)} does not chain to line ${String(i)} (prev hash differs)`, { where: at });
+    if (value.prev !== prev) throw new SentinelError('audit-chain', `line ${String(i + 1)} does not chain to ${i === 0 ? 'the chain it continues' : `line ${String(i)}`} (prev hash differs)`, { where: at });
     prev = chainHash(line, sha256);
     expectedSeq++;
   }
   if (text.length > 0 && !text.endsWith('\n')) {
     throw new SentinelError('audit-chain', `line ${String(lines.length)} is incomplete (no final newline)`, { where: `${where}:${String(lines.length)}` });
   }
-  return { lines: lines.length, lastHash: prev, nextSeq: expectedSeq };
+  return { lines: lines.length, lastHash: prev, nextSeq: expectedSeq, ...(continues !== undefined ? { continues } : {}) };
 }
 
 // Why: an audit line is untrusted input when read back; every bad field is named.

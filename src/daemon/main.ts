@@ -1,13 +1,12 @@
 // The daemon's composition root: the only place that builds adapters for the long-running process.
 import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import { parsePublicKey } from '../core/keys.js';
 import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
 import { parseNotifySocket, parseWatchdog } from '../core/sd-notify.js';
-import { AuditLog } from '../adapters/audit-log.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
 import { createNotifier } from '../adapters/notify.js';
 import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
@@ -17,6 +16,8 @@ import { openVault } from '../vault/index.js';
 import type { Vault } from '../vault/types.js';
 import { resolveDaemonConfig, type DaemonConfig } from './config.js';
 import { AuditRecorder } from './audit-recorder.js';
+import { AuditGuard } from './audit-guard.js';
+import { openDaemonAudit } from './audit-setup.js';
 import { Sentinel } from './sentinel.js';
 import { ControlServer, probeLive } from './control-server.js';
 import type { ControlRequest } from './control-protocol.js';
@@ -122,13 +123,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
   if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
-  await mkdir(dirname(config.audit.path), { recursive: true, mode: 0o700 });
-  const { log: auditLog, report: auditReport } = await AuditLog.open(config.audit.path, { flags: config.audit.appendOnly ? flags : undefined, now: () => new Date() });
-  if (auditReport.brokenAt !== undefined) log.error({ event: 'audit-chain', where: auditReport.brokenAt.line, err: auditReport.brokenAt.message }, 'audit log chain is broken; appending after it');
+  const { auditLog, report: auditReport } = await openDaemonAudit({ auditPath: config.audit.path, stateDir: config.stateDir, appendOnly: config.audit.appendOnly }, { flags, log });
   const counters = newCounters();
   const recorder = new AuditRecorder(auditLog, log, { retryMs: config.limits.auditRetryMs, maxHeldRecords: config.limits.maxHeldAuditRecords, counters });
-  if (auditReport.trimmedFragment !== undefined) log.warn({ event: 'audit-repaired', where: config.audit.path, ...auditReport.trimmedFragment }, 'cut an incomplete last line off the audit log');
-  recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly, ...(auditReport.trimmedFragment !== undefined ? { trimmedFragment: auditReport.trimmedFragment } : {}) });
+  const { trimmedFragment, continued } = auditReport;
+  recorder.record('start', { version, pid: process.pid, vault: config.vault.path, auditLines: auditReport.lines, appendOnly: auditReport.appendOnly, ...(trimmedFragment !== undefined ? { trimmedFragment } : {}) });
+  if (continued !== undefined) {
+    counters.auditTampers++;
+    recorder.record('tamper', { target: 'audit-log', where: config.audit.path, problem: continued.movedAside === null ? 'missing at start' : 'replaced while stopped', action: 'new chain', movedAside: continued.movedAside });
+  }
+  const auditGuard = new AuditGuard(auditLog, recorder, log, counters, config.limits.flagAuditIntervalMs);
+  auditGuard.start();
 
   const hash = new OnDemandHashPool(config.limits.hashIdleMs);
   let vault: Vault;
@@ -137,6 +142,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   try {
     vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e), hook: (step) => guardian?.atVaultStep(step) ?? Promise.resolve() });
   } catch (e) {
+    await auditGuard.close();
     await recorder.close();
     await auditLog.close();
     await hash.close();
@@ -146,6 +152,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   guardian = sentinel;
 
   const cleanupEarly = async (): Promise<void> => {
+    await auditGuard.close();
     await recorder.close();
     await auditLog.close();
     await hash.close();
@@ -279,6 +286,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       await sentinel.drain();
       await control.close();
       for (const c of components) await c.stop().catch((e: unknown) => log.warn({ event: 'component-stop-failed', component: c.name, err: (e as Error).message }, 'component stop failed'));
+      await auditGuard.close();
       recorder.record('stop', { reason });
       await recorder.close();
       if (recorder.failing) log.error({ event: 'audit-lost', ...recorder.state }, 'stopping with audit records the log could not take; they are lost');
@@ -308,6 +316,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     log.level = config.log.level;
     sentinel.setTamperPolicy(config.vault.onTamper);
     tamper.reconfigure(tamperOptions(config));
+    auditGuard.reconfigure(config.limits.flagAuditIntervalMs);
     recorder.record('reload', { onTamper: config.vault.onTamper, logLevel: config.log.level, ignored: needRestart });
     await recorder.flush();
     log.info({ event: 'reload', ok: true }, 'configuration reloaded');

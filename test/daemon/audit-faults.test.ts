@@ -3,12 +3,15 @@
 // there is room, the chain verifies, and the daemon is healthy again.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { verifyAuditFile } from '../../src/adapters/audit-log.js';
-import { needs } from '../helpers/env.js';
-import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+import { isRoot, needs } from '../helpers/env.js';
+import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+import { startDaemon } from '../../src/daemon/main.js';
+import { createLogger } from '../../src/adapters/logger.js';
+import { isSentinelError } from '../../src/core/errors.js';
 import { canMountTmpfs, mountTmpfs, unmountAll } from '../helpers/tmpfs.js';
 
 after(() => {
@@ -94,4 +97,17 @@ test('full disk under the audit log: deploy refused io naming the log, vault unc
   assert.ok(late.some((r) => r.kind === 'heal'), 'the heal is recorded after the gap');
   const deploys = recs.filter((r) => r.kind === 'deploy');
   assert.deepEqual(deploys.map((r) => r.version), [2], 'only the deploy done after the disk had room');
+});
+
+test('an audit path under a regular file fails start naming audit.path; a state directory under one names stateDir', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('auditpath');
+  const regular = join(files.dir, 'plain-file');
+  writeFileSync(regular, 'not a directory\n');
+  const run = async (extra: Record<string, unknown>): Promise<unknown> => {
+    writeFileSync(files.configPath, JSON.stringify({ ...files.config, ...extra }));
+    return startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') });
+  };
+  await assert.rejects(run({ audit: { path: join(regular, 'audit.log') } }), (e) => isSentinelError(e) && (e.where ?? '').startsWith('audit.path: ') && (e.where ?? '').includes(regular));
+  await assert.rejects(run({ stateDir: join(regular, 'state') }), (e) => isSentinelError(e) && (e.where ?? '').startsWith('stateDir: '));
 });

@@ -127,3 +127,20 @@ test('a broken log is reported at open and new lines still chain to its last lin
   assert.equal((JSON.parse(text[3]!) as { prev: string; seq: number }).prev, chainHash(text[2]!, sha256Hex));
   await assert.rejects(verifyAuditFile(path), (e) => isSentinelError(e, 'audit-chain') && e.where === `${path}:3`);
 });
+
+test('chain: a file that continues an earlier chain fails alone at line 1 (history lost) and verifies after the earlier one', () => {
+  const first = chainOf(3);
+  const state = verifyAuditChain(first, sha256Hex);
+  const chainLine = formatAuditLine({ seq: 4, time: T, kind: 'chain', prev: state.lastHash, fields: { continues: { seq: 3, hash: state.lastHash } } });
+  const next = formatAuditLine({ seq: 5, time: T, kind: 'start', prev: chainHash(chainLine, sha256Hex) });
+  const second = `${chainLine}\n${next}\n`;
+  assert.throws(
+    () => verifyAuditChain(second, sha256Hex, 'new.log'),
+    (e) => isSentinelError(e, 'audit-chain') && e.where === 'new.log:1' && /3 earlier records are not in this file/.test(e.message),
+  );
+  assert.equal(verifyAuditChain(second, sha256Hex, 'new.log', { start: { seq: state.nextSeq, prev: state.lastHash } }).lines, 2);
+  const own = verifyAuditChain(second, sha256Hex, 'new.log', { allowContinuation: true });
+  assert.deepEqual(own.continues, { seq: 3, hash: state.lastHash });
+  assert.equal(own.nextSeq, 6);
+  assert.throws(() => verifyAuditChain(second, sha256Hex, 'new.log', { start: { seq: 4, prev: AUDIT_GENESIS } }), (e) => isSentinelError(e, 'audit-chain'), 'a continuation of another chain');
+});
