@@ -289,9 +289,11 @@ export async function retireBundle(ctx: VaultCtx, releaseId: string): Promise<vo
   await withUnsealed(ctx, [ctx.layout.bundles], () => withEntryUnsealed(ctx, file, () => rm(file, { force: true })));
 }
 
+// Why: `mode` exactly, whatever the process umask (the shipped unit runs with UMask=0077).
 export async function writeFileDurable(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const fh = await open(path, 'wx', mode);
   try {
+    await fh.chmod(mode);
     await fh.writeFile(data);
     await fh.sync();
   } finally {

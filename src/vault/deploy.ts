@@ -99,7 +99,9 @@ interface StageStats {
 // created after all files so no file can ever be written through one.
 async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
   const files = releaseFiles(dir);
+  // Modes come from here and from the manifest, never from the umask (docs/VAULT.md#modes).
   await mkdir(dir, { mode: 0o755 });
+  await chmod(dir, 0o755);
   await mkdir(files.tree, { mode: 0o755 });
   const dirs: { path: string; mode: number }[] = [];
   for (const e of v.manifest.entries) {
@@ -126,6 +128,7 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
   await chmod(files.tree, 0o755);
   await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
   await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
+  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444)]);
   const written = [...layout.files.map((f) => join(files.tree, f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => d.path), files.tree, dir];
   return { files: layout.files.length, bytes: layout.totalBytes, written };
 }

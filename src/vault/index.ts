@@ -1,6 +1,6 @@
 // The vault (docs/VAULT.md): init, open (with crash recovery), deploy, verify,
 // status, heal, rollback. Used by the CLI and the daemon; verification needs no daemon.
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
@@ -175,6 +175,7 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SentinelError('io', 'cannot inspect the vault path', { where: root, cause: e });
     try {
       await mkdir(root, { mode: 0o755 });
+      await chmod(root, 0o755); // not the umask's mode: services read the live tree through it
     } catch (cause) {
       throw new SentinelError('not-found', 'cannot create the vault directory (does its parent exist?)', { where: root, cause });
     }
@@ -185,7 +186,10 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   const ctx = makeCtx(root, config, deps);
   try {
     await probeImmutableSupport(root, deps.flags);
-    for (const d of [layout.releases, layout.bundles, layout.state, layout.staging]) await mkdir(d, { mode: 0o755 });
+    for (const d of [layout.releases, layout.bundles, layout.state, layout.staging]) {
+      await mkdir(d, { mode: 0o755 });
+      await chmod(d, 0o755);
+    }
     await writeFileDurable(layout.config, encodeVaultConfig(config));
     await writeFileDurable(layout.highest, encodeHighest({ version: 0, releaseId: null }));
     await syncFilesystem(root);
