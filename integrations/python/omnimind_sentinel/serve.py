@@ -1,0 +1,266 @@
+"""python3 -m omnimind_sentinel.serve MODULE:APP [options] [uvicorn options]
+
+Runs an unmodified ASGI application under Uvicorn with the systemd watchdog wired in: READY=1 once
+the application's startup has completed and the socket is listening, WATCHDOG=1 every
+WATCHDOG_USEC/2 from the event loop while healthy, STATUS=, STOPPING=1 on shutdown, every thread's
+stack to stderr on the watchdog's signal. Takes a listening socket from systemd ($LISTEN_FDS) or
+`--fd N`. Uses only Uvicorn's public API (Config, Server, the `uvicorn` command's options).
+See docs/BACKEND.md#serve.
+"""
+import importlib
+import inspect
+import os
+import socket
+import sys
+
+from .asgi import SentinelMiddleware
+from .graceful_restart import install_stack_dump, parse_signal
+from .notify import Notifier
+from .loop_watchdog import Watchdog
+
+PROG = "python3 -m omnimind_sentinel.serve"
+USAGE = """usage: %s MODULE:APP [--fd N] [--health MODULE:FUNC] [--stuck-request-timeout SECONDS]
+       [--pid-file PATH] [--watchdog-signal SIG] [--no-stack-dump] [uvicorn options]
+
+Runs the ASGI app MODULE:APP under Uvicorn with the systemd watchdog wired in (READY=1, STATUS=,
+WATCHDOG=1 every WATCHDOG_USEC/2 from the event loop, STOPPING=1). Without NOTIFY_SOCKET it sends nothing.
+
+options of the integration:
+  --fd N                       serve the listening socket on file descriptor N (any address family);
+                               without it, sockets passed by systemd ($LISTEN_FDS/$LISTEN_PID) are used
+  --health MODULE:FUNC         a callable (plain or async) checked before each ping; falsy or raising
+                               withholds the ping, so systemd's watchdog restarts a sick backend
+  --stuck-request-timeout S    withhold pings while a request has been running longer than S seconds
+  --pid-file PATH              write the PID once ready (for a sentinel pidFile target), removed on exit
+  --watchdog-signal SIG        the unit's WatchdogSignal= (default SIGABRT): dump every thread's stack on it
+  --no-stack-dump              do not install the stack dump (faulthandler)
+
+examples:
+  %s web.backend.main:app --host 127.0.0.1 --port 8000
+  %s web.backend.main:app --app-dir /opt/omnimind --health web.backend.main:healthy
+  ExecStart=/usr/bin/python3 -m omnimind_sentinel.serve web.backend.main:app   (with omnimind-backend.socket)
+
+Uvicorn's own options follow (--workers and --reload are refused: one process per unit, so the
+watchdog watches the process that serves).
+""" % (PROG, PROG, PROG)
+
+# Our options and whether they take a value.
+OWN_OPTIONS = {"--fd": True, "--health": True, "--stuck-request-timeout": True, "--pid-file": True, "--watchdog-signal": True, "--no-stack-dump": False}
+
+
+class UsageError(Exception):
+    pass
+
+
+def split_args(argv):
+    """(our options, the rest for uvicorn); `--name value` and `--name=value` both accepted."""
+    own = {}
+    rest = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in OWN_OPTIONS:
+            if not OWN_OPTIONS[name]:
+                if eq:
+                    raise UsageError("%s takes no value" % name)
+                own[name] = True
+            elif eq:
+                own[name] = value
+            else:
+                if i + 1 >= len(argv):
+                    raise UsageError("%s needs a value" % name)
+                own[name] = argv[i + 1]
+                i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return own, rest
+
+
+def import_object(spec, what):
+    """`package.module:attr.attr` → the object (like uvicorn's import string)."""
+    module_name, sep, attrs = spec.partition(":")
+    if not sep or not module_name or not attrs:
+        raise UsageError('%s must be "MODULE:ATTRIBUTE", not %r' % (what, spec))
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as e:
+        if e.name != module_name:
+            raise
+        raise UsageError("%s: cannot import module %r (%s)" % (what, module_name, e)) from None
+    for attr in attrs.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise UsageError("%s: %r has no attribute %r" % (what, module_name, attrs)) from None
+    return obj
+
+
+def inherited_sockets(fd_option, environ=None):
+    """Listening sockets from `--fd N` or from systemd's socket activation (sd_listen_fds(3))."""
+    env = os.environ if environ is None else environ
+    fds = []
+    if fd_option is not None:
+        try:
+            fds = [int(fd_option)]
+        except ValueError:
+            raise UsageError("--fd needs a file descriptor number, not %r" % fd_option) from None
+    elif env.get("LISTEN_PID") == str(os.getpid()) and env.get("LISTEN_FDS"):
+        try:
+            fds = list(range(3, 3 + int(env["LISTEN_FDS"])))
+        except ValueError:
+            raise UsageError("LISTEN_FDS is not a number: %r" % env["LISTEN_FDS"]) from None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        env.pop(name, None)
+    socks = []
+    for fd in fds:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            raise UsageError("file descriptor %d is not a usable socket (%s)" % (fd, e.strerror or e)) from None
+        if sock.type != socket.SOCK_STREAM:
+            raise UsageError("file descriptor %d is not a stream socket" % fd)
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.listen(socket.SOMAXCONN)
+        socks.append(sock)
+    return socks
+
+
+def describe_socket(sock):
+    addr = sock.getsockname()
+    if isinstance(addr, tuple):
+        host, port = addr[0], addr[1]
+        return "%s:%d (fd %d)" % ("[%s]" % host if ":" in host else host, port, sock.fileno())
+    return "%s (fd %d)" % (addr or "unnamed socket", sock.fileno())
+
+
+def uvicorn_kwargs(params, config_class):
+    """The `uvicorn` command's parsed options as Config(**kwargs), for this Uvicorn's own Config."""
+    accepted = inspect.signature(config_class).parameters
+    kwargs = {}
+    for name, value in params.items():
+        if name not in accepted or name in ("app", "fd", "factory"):
+            continue
+        if isinstance(value, tuple):
+            value = list(value) or None
+        if name == "headers" and value:
+            value = [h.split(":", 1) for h in value]
+        if name == "log_config" and value is None:
+            continue  # Config's default is Uvicorn's logging setup
+        kwargs[name] = value
+    return kwargs
+
+
+def write_pid_file(path):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.replace(tmp, path)
+
+
+def remove_pid_file(path):
+    try:
+        with open(path) as f:
+            if f.read().strip() == str(os.getpid()):
+                os.unlink(path)
+    except OSError:
+        pass
+
+
+def make_server_class(uvicorn, dog, pid_file, where, logger):
+    class SentinelServer(uvicorn.Server):
+        """Uvicorn's Server with READY=1 after its startup and STOPPING=1 before its shutdown."""
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.should_exit or not self.started:
+                return
+            if sockets:
+                logger.info("Uvicorn running on %s (Press CTRL+C to quit)", ", ".join(describe_socket(s) for s in sockets))
+            if pid_file is not None:
+                write_pid_file(pid_file)
+            dog.start()
+            where.append(dog.notifier.describe())
+
+        async def shutdown(self, sockets=None):
+            await dog.stop("stopping: shutting down")
+            await super().shutdown(sockets=sockets)
+
+    return SentinelServer
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        import uvicorn
+
+        uvicorn.main.main(["--help"], prog_name=PROG, standalone_mode=False)
+        return 0
+    notifier = Notifier()  # reads and removes NOTIFY_SOCKET/WATCHDOG_* before the app can see them
+    try:
+        own, rest = split_args(argv)
+        import click
+        import uvicorn
+
+        try:
+            ctx = uvicorn.main.make_context(PROG, rest)
+        except click.exceptions.Exit as e:
+            return e.exit_code
+        except click.exceptions.ClickException as e:
+            e.show()
+            return e.exit_code
+        params = dict(ctx.params)
+        if params.get("reload"):
+            raise UsageError("--reload is not supported: the watchdog must watch the serving process")
+        if (params.get("workers") or 1) != 1:
+            raise UsageError("--workers must be 1: run one unit per worker so each has its own watchdog")
+        watchdog_signal = parse_signal(own.get("--watchdog-signal", "SIGABRT"))
+        stuck = own.get("--stuck-request-timeout")
+        stuck = None if stuck is None else float(stuck)
+        if stuck is not None and stuck <= 0:
+            raise UsageError("--stuck-request-timeout must be a positive number of seconds")
+        sockets = inherited_sockets(own.get("--fd"))
+        app_dir = params.get("app_dir")
+        if app_dir is not None:
+            sys.path.insert(0, app_dir)
+        if not own.get("--no-stack-dump"):
+            install_stack_dump([watchdog_signal])
+        app = import_object(params["app"], "APP")
+        if params.get("factory"):
+            app = app()
+        health = import_object(own["--health"], "--health") if "--health" in own else None
+    except (UsageError, ValueError) as e:
+        print("%s: error: %s" % (PROG, e), file=sys.stderr)
+        return 2
+    import logging
+
+    where = ", ".join(describe_socket(s) for s in sockets) if sockets else None
+    if where is None:
+        where = params.get("uds") or "%s:%s" % (params.get("host"), params.get("port"))
+    name = "%s on %s" % (params["app"], where)
+    dog = Watchdog(notifier=notifier, health=health)
+    wrapped = SentinelMiddleware(app, watchdog=dog, lifecycle=False, stuck_request_timeout=stuck, name=name)
+    dog.status = wrapped.status_line
+    config = uvicorn.Config(wrapped, **uvicorn_kwargs(params, uvicorn.Config))
+    notified = []
+    server = make_server_class(uvicorn, dog, own.get("--pid-file"), notified, logging.getLogger("uvicorn.error"))(config)
+    try:
+        server.run(sockets=sockets or None)
+    finally:
+        if own.get("--pid-file"):
+            remove_pid_file(own["--pid-file"])
+        notifier.close()
+    if not server.started:
+        return 3  # Uvicorn's own exit status for a failed startup
+    return 0
+
+
+def cli():
+    """Console-script entry point (pip install)."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,235 @@
+"""omnimind_sentinel.serve against a real datagram listener, with the real FastAPI/Uvicorn sample backend."""
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+
+from support import (Listener, env_with, fire_and_forget, free_port, get, has, kill_quietly, listening_socket, output_of,
+                     start_sample, stop, unix_dgram_sockets_of, wait_healthy)
+
+is_ping = has("WATCHDOG=1")
+
+
+class ServeTest(unittest.TestCase):
+    def setUp(self):
+        self.listener = Listener()
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            stop(p)
+        self.listener.close()
+
+    def start(self, args, listener=None, **env):
+        listener = self.listener if listener is None else listener
+        env.setdefault("NOTIFY_SOCKET", listener.env_value)
+        p = start_sample(args, env_with(**env), pass_fds=env.pop("_pass_fds", ()))
+        self.procs.append(p)
+        return p
+
+    def ready(self, p, timeout=30):
+        try:
+            return self.listener.wait_for(has("READY=1"), timeout, "READY=1")
+        except AssertionError:
+            raise AssertionError("no READY=1; backend output:\n" + output_of(p)) from None
+
+    def test_ready_only_after_startup_and_listening(self):
+        port = free_port()
+        t0 = time.monotonic()
+        p = self.start(["--host", "127.0.0.1", "--port", str(port)], SAMPLE_BACKEND_STARTUP_DELAY="1.0")
+        _, (t_ready, msg) = self.ready(p)
+        # The port takes connections the moment READY=1 arrives.
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        self.assertGreaterEqual(t_ready - t0, 1.0, "READY=1 came before the 1 s startup had completed")
+        self.assertIn("STATUS=serving sample_backend:app on 127.0.0.1:%d" % port, msg)
+        self.assertEqual(get("http://127.0.0.1:%d/health" % port)[0], 200)
+        self.assertEqual(len(self.listener.matching(has("READY=1"))), 1)
+
+    def test_pings_every_half_watchdog_period(self):
+        port = free_port()
+        p = self.start(["--port", str(port)], WATCHDOG_USEC=600000)
+        i, _ = self.ready(p)
+        for n in range(8):
+            i, _ = self.listener.wait_for(is_ping, 5, "ping %d" % n, start=i + 1)
+        times = [t for t, _ in self.listener.matching(is_ping)]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        median = statistics.median(gaps)
+        self.assertGreaterEqual(median, 0.3 * 0.8, "pings come faster than WATCHDOG_USEC/2: %r" % gaps)
+        self.assertLessEqual(median, 0.3 * 1.35, "pings come slower than WATCHDOG_USEC/2: %r" % gaps)
+        self.assertTrue(all(g < 0.6 for g in gaps), "a gap reached the whole watchdog period: %r" % gaps)
+
+    def assert_pings_stop(self, path):
+        port = free_port()
+        p = self.start(["--port", str(port)], WATCHDOG_USEC=1000000)  # a ping every 0.5 s
+        i, _ = self.ready(p)
+        i, _ = self.listener.wait_for(is_ping, 5, "first ping", start=i + 1)
+        self.listener.wait_for(is_ping, 5, "second ping", start=i + 1)
+        t_request = time.monotonic()
+        fire_and_forget("http://127.0.0.1:%d%s" % (port, path))
+        time.sleep(2.5)  # five ping periods of silence expected
+        late = self.listener.matching(is_ping, since=t_request + 0.5 + 0.1)
+        self.assertEqual(late, [], "pings went on more than one period after %s" % path)
+        self.assertIsNone(p.poll(), "the backend is alive (hung), not dead")
+        return p
+
+    def test_pings_stop_when_the_event_loop_is_blocked(self):
+        self.assert_pings_stop("/hang")
+
+    def test_pings_stop_while_a_c_call_holds_the_gil_and_sigabrt_dumps_every_thread(self):
+        p = self.assert_pings_stop("/gil")
+        # What systemd's watchdog does next: SIGABRT. faulthandler prints every thread's stack.
+        p.send_signal(signal.SIGABRT)
+        self.assertEqual(p.wait(timeout=10), -signal.SIGABRT)
+        out = output_of(p)
+        self.assertIn("Fatal Python error: Aborted", out)
+        self.assertIn("Current thread 0x", out, "the thread holding the GIL is named")
+        self.assertRegex(out, r'File ".*sample_backend\.py", line \d+ in gil', "the stuck handler's frame is in the dump")
+        self.assertGreaterEqual(out.count("Thread 0x") + out.count("Current thread 0x"), 2, "every thread, not just one")
+
+    def test_stuck_request_timeout_withholds_pings_while_the_loop_is_free(self):
+        port = free_port()
+        p = self.start(["--port", str(port), "--stuck-request-timeout", "0.5"], WATCHDOG_USEC=600000)
+        i, _ = self.ready(p)
+        self.listener.wait_for(is_ping, 5, "first ping", start=i + 1)
+        t_request = time.monotonic()
+        fire_and_forget("http://127.0.0.1:%d/stuck" % port)
+        j, (_, msg) = self.listener.wait_for(lambda m: "withheld: request GET /stuck running" in m, 5, "STATUS naming the stuck request")
+        self.assertEqual(get("http://127.0.0.1:%d/health" % port)[0], 200, "the loop still serves")
+        self.assertEqual(self.listener.matching(is_ping, since=t_request + 0.5 + 0.3 + 0.1), [], "no ping once the request is stuck")
+
+    def test_health_callback_withholds_pings_until_healthy_again(self):
+        for func in ("healthy", "healthy_async"):
+            with self.subTest(func=func), tempfile.TemporaryDirectory() as d:
+                flag = os.path.join(d, "sick")
+                port = free_port()
+                listener = Listener()
+                try:
+                    p = self.start(["--port", str(port), "--health", "health_flag:" + func], listener=listener, WATCHDOG_USEC=400000, HEALTH_FLAG=flag)
+                    i, _ = listener.wait_for(has("READY=1"), 30, "READY=1")
+                    i, _ = listener.wait_for(is_ping, 5, "ping while healthy", start=i + 1)
+                    open(flag, "w").close()
+                    t_sick = time.monotonic()
+                    j, (_, msg) = listener.wait_for(lambda m: "watchdog ping withheld" in m, 5, "STATUS with the reason")
+                    self.assertNotIn("WATCHDOG=1", msg)
+                    time.sleep(1.0)
+                    self.assertEqual(listener.matching(is_ping, since=t_sick + 0.2 + 0.1), [], "no ping while unhealthy")
+                    os.unlink(flag)
+                    listener.wait_for(is_ping, 5, "pings again once healthy", start=j + 1)
+                finally:
+                    listener.close()
+
+    def test_stopping_on_sigterm_then_a_clean_exit(self):
+        port = free_port()
+        p = self.start(["--port", str(port)], WATCHDOG_USEC=2000000)
+        i, _ = self.ready(p)
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=15), 0, output_of(p))
+        self.listener.wait_for(has("STOPPING=1"), 2, "STOPPING=1", start=i + 1)
+
+    def test_nothing_sent_without_notify_socket(self):
+        port = free_port()
+        p = self.start(["--port", str(port)], NOTIFY_SOCKET="", WATCHDOG_USEC=200000)
+        wait_healthy(port)
+        time.sleep(0.5)
+        self.assertEqual(unix_dgram_sockets_of(p.pid), 0, "no datagram socket was even opened")
+        self.assertEqual(self.listener.messages, [])
+        # The same check sees the socket when NOTIFY_SOCKET is set (it can fail).
+        port2 = free_port()
+        q = self.start(["--port", str(port2)])
+        self.ready(q)
+        self.assertEqual(unix_dgram_sockets_of(q.pid), 1)
+
+    def test_abstract_notify_socket(self):
+        abstract = Listener(abstract=True)
+        try:
+            self.assertTrue(abstract.env_value.startswith("@"))
+            port = free_port()
+            p = self.start(["--port", str(port)], listener=abstract, WATCHDOG_USEC=400000)
+            i, _ = abstract.wait_for(has("READY=1"), 30, "READY=1 on the abstract socket")
+            abstract.wait_for(is_ping, 5, "a ping on the abstract socket", start=i + 1)
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=15)
+            abstract.wait_for(has("STOPPING=1"), 2, "STOPPING=1 on the abstract socket")
+        finally:
+            abstract.close()
+
+    def test_watchdog_pid_of_another_process_means_no_pings(self):
+        port = free_port()
+        p = self.start(["--port", str(port)], WATCHDOG_USEC=200000, WATCHDOG_PID=1)
+        self.ready(p)
+        time.sleep(0.8)
+        self.assertEqual(self.listener.matching(is_ping), [], "WATCHDOG_PID names another process")
+
+    def test_fd_option_serves_connections_queued_before_the_start(self):
+        sock = listening_socket()
+        port = sock.getsockname()[1]
+        try:
+            # A client connects before the backend exists: the kernel queues it in the backlog.
+            early = socket.create_connection(("127.0.0.1", port), timeout=30)
+            early.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            p = self.start(["--fd", str(sock.fileno())], _pass_fds=(sock.fileno(),))
+            _, (_, msg) = self.ready(p)
+            self.assertIn("127.0.0.1:%d (fd %d)" % (port, sock.fileno()), msg)
+            reply = b""
+            while True:
+                chunk = early.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            early.close()
+            self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:200])
+        finally:
+            sock.close()
+
+    def test_socket_activation_through_listen_fds(self):
+        port = free_port()
+        env = env_with(NOTIFY_SOCKET=self.listener.env_value)
+        err = tempfile.TemporaryFile()
+        # systemd's own socket activator: holds the port, starts the backend with LISTEN_FDS on the first connection.
+        cmd = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port, "-E", "NOTIFY_SOCKET", "-E", "PYTHONPATH",
+               "/usr/bin/python3", "-m", "omnimind_sentinel.serve", "sample_backend:app", "--app-dir", os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples", "backend"), "--no-access-log"]
+        try:
+            p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        except FileNotFoundError:
+            self.skipTest("systemd-socket-activate not installed")
+        p.err_file = err
+        self.procs.append(p)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                status, body = get("http://127.0.0.1:%d/health" % port, timeout=30)
+                break
+            except urllib.error.URLError as e:
+                if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.assertEqual(status, 200)
+        _, (_, msg) = self.ready(p)
+        self.assertIn("(fd 3)", msg, "the socket systemd passed as fd 3 is the one served")
+        kill_quietly(p, signal.SIGTERM)
+
+    def test_usage_errors_exit_2_with_one_line(self):
+        for args, needle in (
+            (["--workers", "2"], "--workers must be 1"),
+            (["--reload"], "--reload is not supported"),
+            (["--fd", "nope"], "--fd needs a file descriptor number"),
+            (["--fd", "97"], "file descriptor 97 is not a usable socket"),
+            (["--health", "nosuchmodule_xyz:f"], "cannot import module"),
+            (["--stuck-request-timeout", "0"], "must be a positive number"),
+        ):
+            with self.subTest(args=args):
+                p = self.start(args, NOTIFY_SOCKET="")
+                self.assertEqual(p.wait(timeout=30), 2)
+                out = output_of(p)
+                self.assertIn(needle, out)
+                self.assertEqual(len(out.strip().splitlines()), 1, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
