@@ -1,18 +1,20 @@
 // The control socket's wire format: one JSON object per line each way (docs/DAEMON.md "Control socket").
 import { SentinelError, type ErrorCode, messageOf } from '../core/errors.js';
+import { SERVICE_EVENT_FIELDS, serviceEventProblems, type ServiceEvent } from './service-event.js';
 
 export type ControlRequest =
   | { op: 'status'; id?: string }
   | { op: 'verify'; id?: string }
   | { op: 'heal'; id?: string }
   | { op: 'deploy'; id?: string; bundlePath: string }
-  | { op: 'deploy'; id?: string; bundleBase64: string };
+  | { op: 'deploy'; id?: string; bundleBase64: string }
+  | ({ op: 'service-event'; id?: string } & ServiceEvent);
 
 export type ControlReply =
   | { ok: true; op: string; id?: string; result: unknown }
   | { ok: false; op?: string; id?: string; error: { code: ErrorCode; message: string; where?: string } };
 
-export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal'] as const;
+export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'service-event'] as const;
 
 // Why: a request line is untrusted input; every bad field is named before anything acts on it.
 export function assertControlRequest(value: unknown): asserts value is ControlRequest {
@@ -21,7 +23,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
   const bad: string[] = [];
   if (typeof v.op !== 'string' || !(CONTROL_OPS as readonly string[]).includes(v.op)) bad.push(`op (one of ${CONTROL_OPS.join(', ')})`);
   if (v.id !== undefined && (typeof v.id !== 'string' || v.id.length > 128)) bad.push('id (string of at most 128 characters)');
-  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : [])]);
+  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : []), ...(v.op === 'service-event' ? SERVICE_EVENT_FIELDS : [])]);
   for (const k of Object.keys(v)) if (!allowed.has(k)) bad.push(`${k} (unknown field)`);
   if (v.op === 'deploy') {
     const hasPath = v.bundlePath !== undefined;
@@ -30,6 +32,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
     if (hasPath && (typeof v.bundlePath !== 'string' || !v.bundlePath.startsWith('/'))) bad.push('bundlePath (absolute path)');
     if (hasB64 && (typeof v.bundleBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v.bundleBase64))) bad.push('bundleBase64 (base64 text)');
   }
+  if (v.op === 'service-event') bad.push(...serviceEventProblems(v));
   if (bad.length > 0) throw new SentinelError('usage', `bad request field(s): ${bad.join(', ')}`, { where: 'request' });
 }
 

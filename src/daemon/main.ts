@@ -27,6 +27,7 @@ import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
 import { buildComponents, type DaemonComponent } from './components.js';
 import { newCounters } from './counters.js';
+import { serviceEventAuditFields } from './service-event.js';
 
 export interface DaemonOptions {
   configFile?: string;
@@ -223,6 +224,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       }
       case 'heal':
         return sentinel.heal('control socket');
+      case 'service-event': {
+        const { op: _op, id: _id, ...event } = request;
+        const target = config.targets.find((t) => t.unit === event.unit)?.name ?? null;
+        log.warn({ event: 'service-event', unit: event.unit, result: event.result, target, evidenceLines: event.evidence.length }, event.message);
+        recorder.record('recovery', serviceEventAuditFields(event, target));
+        await recorder.flush();
+        if (recorder.failing) throw new SentinelError('io', 'the audit log cannot be written now; the event is held and written once it can', { where: config.audit.path });
+        return { recorded: true, target, evidenceLines: event.evidence.length };
+      }
       case 'deploy': {
         if ('bundlePath' in request) return sentinel.deploy(request.bundlePath, 'socket');
         const file = join(incoming, `${randomBytes(12).toString('hex')}.bundle`);
