@@ -1,25 +1,47 @@
-// `sentinel install-units`: copies the unit files of systemd/ with this host's node and CLI paths, and removes them again.
-import { mkdir, readFile, rename, rm, writeFile, lstat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+// `sentinel install-units`: copies the unit files of systemd/ with this host's node, CLI and package
+// paths, and removes them again. `--sample-backend` adds the drop-in that runs the sample backend.
+import { mkdir, readFile, rename, rm, rmdir, writeFile, lstat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { packageRoot } from '../adapters/package-root.js';
 import { daemonReload } from '../adapters/systemctl.js';
 
 // Why: the unit files shipped in systemd/ and installed by `install-units`.
-export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.service'] as const;
+export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.socket', 'omnimind-backend.service'] as const;
 
-/** Placeholders in systemd/*.service replaced at install time; @DOCS@ is the directory holding README.md and docs/. */
-export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOCS@' } as const;
+/** The drop-in `--sample-backend` adds: the backend unit runs examples/backend instead of OmniMind. */
+export const SAMPLE_BACKEND_DROP_IN = 'omnimind-backend.service.d/sample-backend.conf';
+
+/**
+ * Placeholders in systemd/* replaced at install time: @DOCS@ is the directory holding README.md and
+ * docs/, @SENTINEL_ROOT@ the package (examples/), @PYTHONPATH@ its integrations/python.
+ */
+export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOCS@', root: '@SENTINEL_ROOT@', pythonPath: '@PYTHONPATH@' } as const;
+
+export interface UnitPaths {
+  node: string;
+  cli: string;
+  /** Where README.md and docs/ are (default: this package). */
+  docs?: string;
+  /** The package root (examples/, integrations/); default: this package. */
+  root?: string;
+}
 
 // Why: the same substitution for install, the package and tests (systemd-analyze needs ExecStart to exist).
-export function renderUnit(text: string, paths: { node: string; cli: string; docs?: string }): string {
-  return text.split(PLACEHOLDERS.node).join(paths.node).split(PLACEHOLDERS.cli).join(paths.cli).split(PLACEHOLDERS.docs).join(paths.docs ?? packageRoot());
+export function renderUnit(text: string, paths: UnitPaths): string {
+  const root = paths.root ?? packageRoot();
+  return text
+    .split(PLACEHOLDERS.node).join(paths.node)
+    .split(PLACEHOLDERS.cli).join(paths.cli)
+    .split(PLACEHOLDERS.docs).join(paths.docs ?? packageRoot())
+    .split(PLACEHOLDERS.pythonPath).join(join(root, 'integrations', 'python'))
+    .split(PLACEHOLDERS.root).join(root);
 }
 
 // Why: installs the units and the sample config (never overwriting an existing config).
-export async function installUnits(opts: { prefix: string; node?: string; cli?: string; reload: boolean; source?: string }): Promise<{ files: string[] }> {
+export async function installUnits(opts: { prefix: string; node?: string; cli?: string; reload: boolean; source?: string; sampleBackend?: boolean }): Promise<{ files: string[]; warnings: string[] }> {
   const source = opts.source ?? join(packageRoot(), 'systemd');
-  const paths = { node: resolve(opts.node ?? process.execPath), cli: resolve(opts.cli ?? join(packageRoot(), 'dist', 'src', 'cli', 'main.js')) };
+  const paths = { node: resolve(opts.node ?? process.execPath), cli: resolve(opts.cli ?? join(packageRoot(), 'dist', 'src', 'cli', 'main.js')), root: packageRoot() };
   for (const [what, p] of Object.entries(paths)) {
     try {
       await lstat(p);
@@ -27,9 +49,15 @@ export async function installUnits(opts: { prefix: string; node?: string; cli?: 
       throw new SentinelError('not-found', `${what} path for ExecStart does not exist`, { where: p, cause });
     }
   }
+  const warnings: string[] = [];
+  // The backend unit has ProtectHome=yes: a package under /home or /root is invisible to it.
+  if (/^\/(home|root)(\/|$)/.test(paths.root)) warnings.push(`the package is under ${paths.root}, which omnimind-backend.service cannot see (ProtectHome=yes); install it under /opt or /usr/lib for the backend unit`);
   await mkdir(opts.prefix, { recursive: true });
+  const names: string[] = [...UNIT_FILES];
+  if (opts.sampleBackend === true) names.push(SAMPLE_BACKEND_DROP_IN);
+  else await removeFile(join(opts.prefix, SAMPLE_BACKEND_DROP_IN));
   const files: string[] = [];
-  for (const name of UNIT_FILES) {
+  for (const name of names) {
     const from = join(source, name);
     const to = join(opts.prefix, name);
     let text: string;
@@ -38,26 +66,32 @@ export async function installUnits(opts: { prefix: string; node?: string; cli?: 
     } catch (cause) {
       throw new SentinelError('not-found', 'unit file missing from the package', { where: from, cause });
     }
+    await mkdir(dirname(to), { recursive: true });
     await writeFile(`${to}.tmp`, renderUnit(text, paths), { mode: 0o644 });
     await rename(`${to}.tmp`, to);
     files.push(to);
   }
   if (opts.reload) await daemonReload();
-  return { files };
+  return { files, warnings };
+}
+
+async function removeFile(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+  } catch {
+    return false;
+  }
+  await rm(p, { force: true });
+  if (dirname(p).endsWith('.d')) await rmdir(dirname(p)).catch(() => undefined); // a drop-in directory, if now empty
+  return true;
 }
 
 // Why: `install-units --uninstall` removes exactly the files install put there.
 export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[] }> {
   const files: string[] = [];
-  for (const name of UNIT_FILES) {
+  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) {
     const p = join(opts.prefix, name);
-    try {
-      await lstat(p);
-    } catch {
-      continue;
-    }
-    await rm(p, { force: true });
-    files.push(p);
+    if (await removeFile(p)) files.push(p);
   }
   if (opts.reload) await daemonReload();
   return { files };

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/adapters/package-root.js';
-import { renderUnit, UNIT_FILES } from '../../src/daemon/install-units.js';
+import { renderUnit, SAMPLE_BACKEND_DROP_IN, UNIT_FILES } from '../../src/daemon/install-units.js';
 import { needs } from '../helpers/env.js';
 
 const root = packageRoot();
@@ -16,7 +16,8 @@ const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8
 
 function renderedCopies(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-units-'));
-  for (const name of UNIT_FILES) writeFileSync(join(dir, name), renderUnit(readFileSync(join(root, 'systemd', name), 'utf8'), { node: process.execPath, cli }));
+  mkdirSync(join(dir, 'omnimind-backend.service.d'));
+  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) writeFileSync(join(dir, name), renderUnit(readFileSync(join(root, 'systemd', name), 'utf8'), { node: process.execPath, cli }));
   return dir;
 }
 
@@ -32,14 +33,48 @@ test('every unit passes systemd-analyze verify --recursive-errors=yes', (t) => {
   }
 });
 
-test('a typo in a unit is caught by the same check (the check can fail)', (t) => {
+test('a typo in a unit or in the sample-backend drop-in is caught by the same check (the check can fail)', (t) => {
+  if (needs(t, hasAnalyze, 'systemd-analyze')) return;
+  for (const [name, from, to, unit] of [
+    ['omnimind-sentinel.service', 'WatchdogSec=10s', 'WatchdogSecs=10s', 'omnimind-sentinel.service'],
+    [SAMPLE_BACKEND_DROP_IN, 'OMNIMIND_SAMPLE_TREE=', 'OMNIMIND_SAMPLE_TREE\n', 'omnimind-backend.service'],
+  ] as const) {
+    const dir = renderedCopies();
+    try {
+      const p = join(dir, name);
+      const text = readFileSync(p, 'utf8');
+      assert.ok(text.includes(from));
+      writeFileSync(p, text.replace(from, to));
+      const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', join(dir, unit)], { encoding: 'utf8', cwd: dir });
+      assert.notEqual(r.status, 0, `a bad line in ${name} fails verification`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('the backend unit and socket: notify with a watchdog, the stop hook on watchdog results only, port 8000 held, exposure 2.0 or lower', (t) => {
   if (needs(t, hasAnalyze, 'systemd-analyze')) return;
   const dir = renderedCopies();
   try {
-    const p = join(dir, 'omnimind-sentinel.service');
-    writeFileSync(p, readFileSync(p, 'utf8').replace('WatchdogSec=10s', 'WatchdogSecs=10s'));
-    const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', p], { encoding: 'utf8', cwd: dir });
-    assert.notEqual(r.status, 0, 'an unknown key fails verification');
+    const unit = readFileSync(join(dir, 'omnimind-backend.service'), 'utf8');
+    for (const key of ['Type=notify', 'NotifyAccess=main', 'Restart=always', 'Requires=omnimind-backend.socket', 'DynamicUser=yes', 'Slice=omnimind.slice', 'OOMScoreAdjust=-1000', `Environment=PYTHONPATH=${join(root, 'integrations', 'python')}`]) {
+      assert.ok(unit.includes(`\n${key}\n`), key);
+    }
+    assert.match(unit, /^WatchdogSec=20s$/m, 'a ping every 10 s');
+    assert.match(unit, /^ExecStopPost=-\+\/bin\/sh -c 'test "\$\$SERVICE_RESULT" = watchdog \|\| exit 0; exec \/usr\/bin\/python3 -m omnimind_sentinel\.graceful_restart --unit %n'$/m);
+    assert.doesNotMatch(unit, /^(After|Wants|Requires)=.*network-online/m, 'a restart never queues behind network-online.target');
+    assert.doesNotMatch(unit, /@[A-Z_]+@/, 'every placeholder rendered');
+    const socket = readFileSync(join(dir, 'omnimind-backend.socket'), 'utf8');
+    assert.match(socket, /^ListenStream=127\.0\.0\.1:8000$/m);
+    assert.match(socket, /^Accept=no$/m);
+    const dropIn = readFileSync(join(dir, SAMPLE_BACKEND_DROP_IN), 'utf8');
+    assert.match(dropIn, new RegExp(`^ExecStart=/usr/bin/python3 -m omnimind_sentinel\\.serve sample_backend:app --app-dir ${root}/examples/backend`, 'm'));
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=20', join(dir, 'omnimind-backend.service')], { encoding: 'utf8', cwd: dir });
+    const m = /Overall exposure level for omnimind-backend\.service: ([0-9.]+)/.exec(r.stdout);
+    assert.ok(m !== null, `no exposure figure in: ${r.stdout.slice(-500)} ${r.stderr}`);
+    t.diagnostic(`omnimind-backend.service exposure ${m[1]!} (threshold 2.0)`);
+    assert.equal(r.status, 0, `exposure ${m[1]!} above 2.0`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -85,6 +120,18 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
     assert.equal(u.status, 0, u.stderr);
     for (const n of UNIT_FILES) assert.equal(existsSync(join(prefix, n)), false, n);
     assert.deepEqual(readdirSync(prefix), []);
+    // --sample-backend adds the drop-in; a plain install afterwards takes it away again.
+    const s = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--sample-backend', '--json'], { encoding: 'utf8' });
+    assert.equal(s.status, 0, s.stderr);
+    assert.deepEqual((JSON.parse(s.stdout) as { files: string[] }).files.sort(), [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN].map((n) => join(prefix, n)).sort());
+    assert.match(readFileSync(join(prefix, SAMPLE_BACKEND_DROP_IN), 'utf8'), /sample_backend:app/);
+    assert.equal(spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload'], { encoding: 'utf8' }).status, 0);
+    assert.equal(existsSync(join(prefix, 'omnimind-backend.service.d')), false, 'the plain install removed the sample drop-in');
+    assert.equal(spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--sample-backend'], { encoding: 'utf8' }).status, 0);
+    const u2 = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--no-reload', '--json'], { encoding: 'utf8' });
+    assert.equal(u2.status, 0, u2.stderr);
+    assert.equal((JSON.parse(u2.stdout) as { files: string[] }).files.length, UNIT_FILES.length + 1);
+    assert.deepEqual(readdirSync(prefix), [], 'uninstall removed the drop-in and its directory');
     const bad = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--node', '/nonexistent/node'], { encoding: 'utf8' });
     assert.equal(bad.status, 2, 'a missing ExecStart binary is refused');
   } finally {
