@@ -1,0 +1,123 @@
+// The backend units as `sentinel install-units --sample-backend` installs them, under a real systemd
+// (systemd-nspawn) next to the sentinel unit: the sample FastAPI backend becomes active through
+// READY=1 on the held socket, as a DynamicUser reading the vault's tree (deployed under umask 077
+// and, later, by the sentinel under its UMask=0077); SIGKILL of its main process → the sentinel
+// restarts it; /gil (the GIL held in a C call) → no pings → systemd's watchdog → every thread's
+// stack in the journal → "backend hung: watchdog" in the sentinel's audit log → restarted.
+// The one change to the installed units is a 3 s watchdog (fixtures/nspawn/backend-watchdog.conf).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { packageRoot } from '../../src/adapters/package-root.js';
+import { loadNative } from '../../src/adapters/native.js';
+
+const root = packageRoot();
+const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+const BOOT_TIMEOUT_MS = 200_000;
+
+function cli(args: string[]): string {
+  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
+}
+
+type Show = Record<string, string>;
+interface Steps {
+  ready: { show: Show; uid: number; tree: { path: string; files: number; bytes: number } | null };
+  sentinel: Show;
+  deploy: { ok: boolean; result?: { version: number } };
+  releaseMode: string;
+  afterDeploy: { show: Show; tree: { files: number } | null };
+  kill: { before: Show; after: Show; backMs: number; health: { status: number } | null; recovery: Record<string, unknown>[] };
+  gil: { before: Show; after: Show; restartedMs: number; auditEvent: { message: string; result: string; unit: string; target?: string; evidence: string[]; exitStatus?: string } };
+  gilJournal: string[];
+  healthAfterGil: { status: number } | null;
+  audit: { code: number };
+}
+
+test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-backend-nspawn-'));
+  try {
+    const etc = join(dir, 'etc');
+    const e2e = join(dir, 'e2e');
+    const out = join(dir, 'out');
+    const src = join(dir, 'src');
+    for (const d of [join(etc, 'keys'), e2e, out, join(src, 'engine'), join(src, 'data')]) await mkdir(d, { recursive: true });
+    cli(['keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
+    await copyFile(join(fixtures, 'backend-sentinel.json'), join(etc, 'sentinel.json'));
+    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
+    await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
+    await writeFile(join(src, 'data', 'config.json'), '{"phi": 1}\n');
+    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    await writeFile(join(src, 'engine', 'extra.py'), 'extra = 2\n');
+    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
+    await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
+    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${root}\n`);
+    // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
+    await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      args: [
+        // The package at its own path, so the units install-units renders inside point at it.
+        `--bind-ro=${root}:${root}`,
+        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
+        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${join(fixtures, 'backend-watchdog.conf')}:/etc/systemd/system/omnimind-backend.service.d/e2e-watchdog.conf`,
+        `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
+        `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
+        `--bind-ro=${join(fixtures, 'backend-e2e-reporter.service')}:/etc/systemd/system/backend-e2e-reporter.service`,
+      ],
+      wants: ['backend-e2e-setup.service', 'backend-e2e-reporter.service'],
+    });
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
+    let result: { ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] };
+    try {
+      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as typeof result;
+    } catch (e) {
+      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
+    }
+    const context = `errors: ${result.errors.join('\n')}\nbackend journal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
+    assert.equal(result.ok, true, context);
+    const s = result.steps;
+
+    assert.equal(s.ready.show.ActiveState, 'active', context);
+    assert.match(s.ready.show.StatusText ?? '', /^serving sample_backend:app on 127\.0\.0\.1:8000 \(fd 3\)/, 'READY=1 with STATUS=, serving the socket systemd holds');
+    assert.notEqual(s.ready.uid, 0, 'runs as a DynamicUser');
+    assert.deepEqual(s.ready.tree && { path: s.ready.tree.path, files: s.ready.tree.files }, { path: '/var/lib/omnimind/phi-engine/current/tree', files: 3 }, 'read every file of release 1');
+
+    assert.equal(s.deploy.ok, true, JSON.stringify(s.deploy));
+    assert.equal(s.releaseMode, '755', 'the release deployed by the sentinel under UMask=0077 is 0755');
+    assert.equal(s.afterDeploy.show.ActiveState, 'active');
+    assert.equal(s.afterDeploy.tree?.files, 4, 'the restarted DynamicUser backend read every file of release 2');
+
+    assert.notEqual(s.kill.after.MainPID, s.kill.before.MainPID);
+    assert.equal(s.kill.health?.status, 200);
+    assert.ok(s.kill.recovery.some((e) => e.event === 'recovery-started'), `the sentinel restarted it: ${JSON.stringify(s.kill.recovery)}`);
+    assert.equal(s.kill.after.NRestarts, s.kill.before.NRestarts, "systemd's own Restart= did not run: the sentinel was first");
+
+    const j = s.gilJournal.join('\n');
+    assert.match((result.journal ?? []).join('\n'), /omnimind-backend\.service: Watchdog timeout/, `systemd's watchdog fired: ${context}`);
+    assert.match(j, /Fatal Python error: Aborted/, j);
+    assert.match(j, /Current thread 0x[0-9a-f]+/, j);
+    assert.match(j, /File ".*sample_backend\.py", line \d+ in gil/, 'the stuck handler is in the dump');
+    assert.match(j, /recorded 'backend hung: watchdog' with \d+ stack line/, 'the stop hook reported it');
+    assert.equal(s.gil.auditEvent.message, 'backend hung: watchdog');
+    assert.equal(s.gil.auditEvent.result, 'watchdog');
+    assert.equal(s.gil.auditEvent.unit, 'omnimind-backend.service');
+    assert.equal(s.gil.auditEvent.target, 'backend');
+    assert.ok(s.gil.auditEvent.evidence.some((l) => /line \d+ in gil/.test(l)), `evidence in the audit log: ${JSON.stringify(s.gil.auditEvent.evidence)}`);
+    assert.notEqual(s.gil.after.MainPID, s.gil.before.MainPID);
+    assert.equal(s.healthAfterGil?.status, 200);
+    assert.equal(s.audit.code, 0, 'audit chain intact');
+    t.diagnostic(`SIGKILL → back ${String(s.kill.backMs)} ms; /gil → watchdog → restarted ${String(s.gil.restartedMs)} ms (WatchdogSec=3s); ${String(s.gil.auditEvent.evidence.length)} stack lines in the audit log`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
