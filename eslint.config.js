@@ -32,6 +32,19 @@ export default tseslint.config(
     },
   },
   {
+    // The protection policy is pure like src/core: values in, values out (types may come from anywhere).
+    files: ['src/daemon/protection/policy.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '../../adapters/*', '../../vault/*', 'execa', 'zod'], allowTypeImports: true, message: 'the protection policy is pure: no I/O, no clock.' }] }],
+      'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval', 'setImmediate', 'performance'],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'the protection policy takes the time as a parameter' },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'the protection policy takes the time as a parameter' },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-floating-promises': 'off',

@@ -1,5 +1,5 @@
 // /proc as the project reads it: /proc/PID/stat parsed in one place, one process identity (PID + start
-// time), the process table and trees for protection, pid files, and the poll that finds dead main PIDs.
+// time), the process table for protection, pid files, and the poll that finds dead main PIDs.
 import { readFileSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
@@ -107,25 +107,6 @@ export function processTable(opts: { cmdline?: boolean } = {}): Promise<Map<numb
     if (entry !== null) table.set(entry.pid, entry);
   }
   return Promise.resolve(table);
-}
-
-// Why: protection covers the given roots and every descendant alive in the snapshot (workers started later).
-export function descendantsOf(roots: readonly number[], table: ReadonlyMap<number, Pick<ProcessEntry, 'pid' | 'ppid'>>): number[] {
-  const children = new Map<number, number[]>();
-  for (const p of table.values()) {
-    const list = children.get(p.ppid);
-    if (list === undefined) children.set(p.ppid, [p.pid]);
-    else list.push(p.pid);
-  }
-  const seen = new Set<number>();
-  const queue = roots.filter((pid) => table.has(pid));
-  while (queue.length > 0) {
-    const pid = queue.shift()!;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    for (const c of children.get(pid) ?? []) queue.push(c);
-  }
-  return [...seen].sort((a, b) => a - b);
 }
 
 /** Called with the PID and the monotonic time (ns) of the poll that found it gone. */

@@ -1,5 +1,5 @@
 // /proc as the sentinel reads it, against the real /proc: the one stat parser, process identity
-// (PID + start time), process trees, pid files, and the poll that reports a dead process once.
+// (PID + start time), the process table, pid files, and the poll that reports a dead process once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { descendantsOf, parseProcStat, procIdentity, processTable, readPidFile, readProcState, isSameProcessAlive, ProcPoller } from '../../src/adapters/proc.js';
+import { parseProcStat, procIdentity, processTable, readPidFile, readProcState, isSameProcessAlive, ProcPoller } from '../../src/adapters/proc.js';
 import { isSentinelError } from '../../src/core/errors.js';
 
 // A whole /proc/PID/stat line up to field 22 (starttime), with a comm holding spaces and parentheses.
@@ -35,13 +35,6 @@ test('process identity: the start time read from /proc matches the table, and su
     await once(child, 'exit');
   }
   assert.equal((await readProcState(child.pid!)).alive, false);
-});
-
-test('process trees: descendants of the roots, nothing else', () => {
-  const p = (pid: number, ppid: number) => [pid, { pid, ppid, comm: 'x', cmdline: 'x' }] as const;
-  const table = new Map([p(1, 0), p(10, 1), p(11, 10), p(12, 11), p(20, 1), p(21, 20)]);
-  assert.deepEqual(descendantsOf([10], table), [10, 11, 12]);
-  assert.deepEqual(descendantsOf([99], table), []);
 });
 
 test('pid files: one positive integer or a clear error', async (t) => {

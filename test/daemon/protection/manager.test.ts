@@ -310,3 +310,35 @@ test('a score that cannot be written (no CAP_DAC_OVERRIDE, process of another us
     await killAndReap([target]);
   }
 });
+
+test('the full re-check follows the injected clock: none before checkIntervalMs has passed on it, one after', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const token = `${String(300 + (process.pid % 500))}.${String(Date.now() % 100_000)}`;
+  const expendable = spawn('sleep', [token], { stdio: 'ignore' });
+  const target = spawn('sleep', ['300'], { stdio: 'ignore' });
+  let clockMs = Date.parse('2030-01-01T00:00:00Z');
+  const spec = protectionSchema.parse({
+    cgroupRoot: '/tmp/not-a-cgroup',
+    oomScoreAdj: 0,
+    scanIntervalMs: 50,
+    checkIntervalMs: 100,
+    expendable: [{ cmdline: `^sleep ${token.replace('.', '\\.')}$`, oomScoreAdj: 700 }],
+  });
+  const manager = new ProtectionManager(spec, { pids: () => [target.pid!], log: recordingLog().log, now: () => new Date(clockMs) });
+  try {
+    await manager.start();
+    assert.equal(await readOomScoreAdj(expendable.pid!), 700, 'the first (full) pass scored the expendable');
+    await new Promise((r) => setTimeout(r, 250)); // more than checkIntervalMs on the wall clock, none on the injected one
+    await writeFile(`/proc/${expendable.pid}/oom_score_adj`, '100', { flag: 'r+' });
+    for (let round = 0; round < 2; round++) {
+      await writeFile(`/proc/${target.pid}/oom_score_adj`, '300', { flag: 'r+' });
+      await waitFor(`scan ${round + 1} repairs the protected score`, 3_000, async () => ((await readOomScoreAdj(target.pid!)) === 0 ? true : undefined));
+    }
+    assert.equal(await readOomScoreAdj(expendable.pid!), 100, 'scans ran, but no full re-check: the injected clock has not moved');
+    clockMs += 100;
+    await waitFor('the full re-check once the injected clock passed checkIntervalMs', 3_000, async () => ((await readOomScoreAdj(expendable.pid!)) === 700 ? true : undefined));
+  } finally {
+    await manager.stop();
+    await killAndReap([expendable, target]);
+  }
+});
