@@ -5,6 +5,7 @@
       "sources": [
         "src/module.c",
         "src/common.c",
+        "src/jobs.c",
         "src/flags.c",
         "src/seal-bits.c",
         "src/inspect.c",

@@ -16,8 +16,7 @@
 #define COLD_ALIGN 4096
 
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
+  sn_job job;
   char *src;
   char *dest;
   const char *method;
@@ -26,7 +25,9 @@ typedef struct {
   const char *where;
 } cold_copy;
 
-static void cold_copy_free(cold_copy *c) {
+static void cold_copy_free(napi_env env, void *data) {
+  (void)env;
+  cold_copy *c = data;
   free(c->src);
   free(c->dest);
   free(c);
@@ -113,43 +114,32 @@ static void cold_copy_execute(napi_env env, void *data) {
 
 static void cold_copy_complete(napi_env env, napi_status status, void *data) {
   cold_copy *c = data;
-  if (status != napi_ok) {
-    napi_reject_deferred(env, c->deferred, sn_error(env, "copyColdFileAsync was cancelled"));
+  int end = sn_job_end(env, &c->job, status);
+  if (end < 0) {
+    napi_reject_deferred(env, c->job.deferred, sn_error(env, "copyColdFileAsync was cancelled"));
   } else if (c->err != 0) {
-    napi_reject_deferred(env, c->deferred, sn_sys_error(env, c->err, c->syscall, c->where));
+    napi_reject_deferred(env, c->job.deferred, sn_sys_error(env, c->err, c->syscall, c->where));
   } else {
     napi_value out;
     napi_create_string_utf8(env, c->method, NAPI_AUTO_LENGTH, &out);
-    napi_resolve_deferred(env, c->deferred, out);
+    napi_resolve_deferred(env, c->job.deferred, out);
   }
-  napi_delete_async_work(env, c->work);
-  cold_copy_free(c);
+  cold_copy_free(env, c);
 }
 
 // copyColdFileAsync(src, dest): Promise<'clone' | 'direct' | 'copy'> — dest is created (O_EXCL,
 // 0600); on failure it is removed. Durability is the caller's (one fsync or syncfs afterwards).
 static napi_value copy_cold_file_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char src[PATH_BUF], dest[PATH_BUF];
-  if (argc < 2 || !sn_get_string(env, argv[0], src, sizeof src, "src") || !sn_get_string(env, argv[1], dest, sizeof dest, "dest")) {
-    if (argc < 2) napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "copyColdFileAsync(src: string, dest: string)");
-    return NULL;
-  }
+  if (!sn_path_args(env, info, 2, argv, src, "src") || !sn_get_string(env, argv[1], dest, sizeof dest, "dest")) return NULL;
   cold_copy *c = calloc(1, sizeof *c);
   if (c == NULL || (c->src = strdup(src)) == NULL || (c->dest = strdup(dest)) == NULL) {
-    if (c != NULL) cold_copy_free(c);
+    if (c != NULL) cold_copy_free(env, c);
     sn_throw_sys(env, ENOMEM, "malloc", src);
     return NULL;
   }
-  napi_value promise;
-  if (napi_create_promise(env, &c->deferred, &promise) != napi_ok) { cold_copy_free(c); sn_throw_sys(env, ENOMEM, "napi_create_promise", ""); return NULL; }
-  if (sn_queue_works(env, "sentinel:copyColdFileAsync", cold_copy_execute, cold_copy_complete, c, &c->work, 1) == 0) {
-    napi_reject_deferred(env, c->deferred, sn_queue_error(env));
-    cold_copy_free(c);
-  }
-  return promise;
+  return sn_job_start(env, &c->job, "sentinel:copyColdFileAsync", cold_copy_execute, cold_copy_complete, c, 1, cold_copy_free);
 }
 
 napi_status sn_register_cold_copy(napi_env env, napi_value exports) {

@@ -1,5 +1,5 @@
-// Helpers every file of the addon uses: Node-shaped system errors, argument readers, record
-// writers, and the one place async works are created and queued (native/README.md#threads).
+// Helpers every file of the addon uses: Node-shaped system errors, argument readers and record
+// writers (native/README.md#files).
 #include "sentinel.h"
 
 #include <errno.h>
@@ -73,6 +73,16 @@ int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char
     return 0;
   }
   return 1;
+}
+
+int sn_path_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, const char *what) {
+  size_t argc = n;
+  // Arguments not passed are undefined, so a missing path is a TypeError like a wrong one.
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot read the arguments");
+    return 0;
+  }
+  return sn_get_string(env, argv[0], path, PATH_BUF, what);
 }
 
 int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data) {
@@ -162,51 +172,6 @@ napi_value sn_map_paths(napi_env env, napi_callback_info info, const char *usage
   return out;
 }
 
-// Test hook: the index of the work whose queueing the next sn_queue_works call treats as failed
-// (-1: none). Real failures (napi_create_async_work/napi_queue_async_work returning an error)
-// cannot be provoked from a test; this proves the path that handles them settles every promise.
-static int fail_queue_at = -1;
-
-uint32_t sn_queue_works(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
-                        void *data, napi_async_work *works, uint32_t count) {
-  int fail_at = fail_queue_at;
-  fail_queue_at = -1;
-  napi_value resource_name;
-  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok) return 0;
-  uint32_t queued = 0;
-  for (uint32_t k = 0; k < count && k < SN_MAX_THREADS; k++) {
-    if (napi_create_async_work(env, NULL, resource_name, execute, complete, data, &works[k]) != napi_ok) break;
-    if ((int)k == fail_at || napi_queue_async_work(env, works[k]) != napi_ok) {
-      napi_delete_async_work(env, works[k]);
-      break;
-    }
-    queued++;
-  }
-  return queued;
-}
-
-napi_value sn_queue_error(napi_env env) {
-  return sn_sys_error(env, EAGAIN, "napi_queue_async_work", "");
-}
-
-// _failQueueAt(index): the next job treats queueing its work number `index` as failed (test hook).
-static napi_value fail_queue_at_fn(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t k = -1;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &k) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "_failQueueAt(index: number)");
-    return NULL;
-  }
-  fail_queue_at = k;
-  return NULL;
-}
-
 napi_status sn_export(napi_env env, napi_value exports, const napi_property_descriptor *props, size_t count) {
   return napi_define_properties(env, exports, count, props);
-}
-
-napi_status sn_register_common(napi_env env, napi_value exports) {
-  const napi_property_descriptor props[] = { SN_FN("_failQueueAt", fail_queue_at_fn) };
-  return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

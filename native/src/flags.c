@@ -65,11 +65,9 @@ static int change_flag(const char *path, int flag, int on, const char **syscall)
 
 // getFlags(path): number
 static napi_value get_flags(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 1 || !sn_get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!sn_path_args(env, info, 1, argv, path, "path")) return NULL;
   const char *syscall = "";
   int flags = 0;
   int r = sn_read_flags(path, &flags, &syscall);
@@ -81,11 +79,9 @@ static napi_value get_flags(napi_env env, napi_callback_info info) {
 
 // setFlags(path, flags): undefined — replaces the whole flag word.
 static napi_value set_flags(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 2 || !sn_get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!sn_path_args(env, info, 2, argv, path, "path")) return NULL;
   uint32_t flags = 0;
   if (napi_get_value_uint32(env, argv[1], &flags) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flags must be a number");
@@ -103,11 +99,9 @@ static napi_value set_flags(napi_env env, napi_callback_info info) {
 
 // setFlag(path, flag, on): boolean — true when the flag changed.
 static napi_value set_flag(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 3 || !sn_get_string(env, argv[0], path, sizeof path, "path")) return NULL;
+  if (!sn_path_args(env, info, 3, argv, path, "path")) return NULL;
   uint32_t flag = 0;
   bool on = false;
   if (napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
@@ -163,8 +157,7 @@ static napi_value set_flag_many(napi_env env, napi_callback_info info) {
 // setFlagManyAsync: setFlagMany on one libuv pool thread, so sealing a large freshly written
 // release (ext4 writes dirty data back before +i) never blocks the daemon's event loop.
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
+  sn_job job;
   char **paths;
   uint32_t count;
   int flag;
@@ -175,7 +168,9 @@ typedef struct {
   uint32_t failed_at;
 } flag_batch;
 
-static void flag_batch_free(flag_batch *b) {
+static void flag_batch_free(napi_env env, void *data) {
+  (void)env;
+  flag_batch *b = data;
   if (b->paths != NULL) {
     for (uint32_t i = 0; i < b->count; i++) free(b->paths[i]);
     free(b->paths);
@@ -196,17 +191,17 @@ static void flag_batch_execute(napi_env env, void *data) {
 
 static void flag_batch_complete(napi_env env, napi_status status, void *data) {
   flag_batch *b = data;
-  if (status != napi_ok) {
-    napi_reject_deferred(env, b->deferred, sn_error(env, "setFlagManyAsync was cancelled"));
+  int end = sn_job_end(env, &b->job, status);
+  if (end < 0) {
+    napi_reject_deferred(env, b->job.deferred, sn_error(env, "setFlagManyAsync was cancelled"));
   } else if (b->err != 0) {
-    napi_reject_deferred(env, b->deferred, sn_sys_error(env, b->err, b->syscall, b->paths[b->failed_at]));
+    napi_reject_deferred(env, b->job.deferred, sn_sys_error(env, b->err, b->syscall, b->paths[b->failed_at]));
   } else {
     napi_value out;
     napi_create_uint32(env, b->changed, &out);
-    napi_resolve_deferred(env, b->deferred, out);
+    napi_resolve_deferred(env, b->job.deferred, out);
   }
-  napi_delete_async_work(env, b->work);
-  flag_batch_free(b);
+  flag_batch_free(env, b);
 }
 
 // setFlagManyAsync(paths, flag, on): Promise<number>
@@ -218,7 +213,7 @@ static napi_value set_flag_many_async(napi_env env, napi_callback_info info) {
   flag_batch *b = calloc(1, sizeof *b);
   if (b == NULL) { sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
   b->paths = calloc(n == 0 ? 1 : n, sizeof *b->paths);
-  if (b->paths == NULL) { flag_batch_free(b); sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
+  if (b->paths == NULL) { flag_batch_free(env, b); sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
   b->flag = (int)flag;
   b->on = on;
   char path[PATH_BUF];
@@ -226,17 +221,11 @@ static napi_value set_flag_many_async(napi_env env, napi_callback_info info) {
     napi_value item;
     napi_get_element(env, paths, i, &item);
     // count grows with each copied path, so flag_batch_free frees exactly what was copied.
-    if (!sn_get_string(env, item, path, sizeof path, "paths[i]")) { flag_batch_free(b); return NULL; }
-    if ((b->paths[i] = strdup(path)) == NULL) { flag_batch_free(b); sn_throw_sys(env, ENOMEM, "malloc", path); return NULL; }
+    if (!sn_get_string(env, item, path, sizeof path, "paths[i]")) { flag_batch_free(env, b); return NULL; }
+    if ((b->paths[i] = strdup(path)) == NULL) { flag_batch_free(env, b); sn_throw_sys(env, ENOMEM, "malloc", path); return NULL; }
     b->count = i + 1;
   }
-  napi_value promise;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok) { flag_batch_free(b); sn_throw_sys(env, ENOMEM, "napi_create_promise", ""); return NULL; }
-  if (sn_queue_works(env, "sentinel:setFlagManyAsync", flag_batch_execute, flag_batch_complete, b, &b->work, 1) == 0) {
-    napi_reject_deferred(env, b->deferred, sn_queue_error(env));
-    flag_batch_free(b);
-  }
-  return promise;
+  return sn_job_start(env, &b->job, "sentinel:setFlagManyAsync", flag_batch_execute, flag_batch_complete, b, 1, flag_batch_free);
 }
 
 static int read_flags_value(const char *path, uint32_t *out, const char **syscall) {

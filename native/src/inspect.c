@@ -25,18 +25,15 @@ typedef struct {
   double *expected;
   uint32_t count;
   uint32_t next;   // claimed with __atomic_fetch_add
-  uint32_t pending;  // works still running
   unsigned char *out;
   double hash_any_max;  // expected == -2: hash any regular file up to this size
   int64_t *progress;    // bytes hashed so far (a BigInt64Array of the caller), or NULL
   napi_ref progress_ref;
-  napi_deferred deferred;
-  napi_async_work works[SN_MAX_THREADS];
-  uint32_t nworks;
-  uint32_t cancelled;  // works that ended with a status other than napi_ok
+  sn_job job;
 } inspect_job;
 
-static void inspect_job_free(napi_env env, inspect_job *j) {
+static void inspect_job_free(napi_env env, void *data) {
+  inspect_job *j = data;
   if (j->progress_ref != NULL) napi_delete_reference(env, j->progress_ref);
   free(j->root);
   free(j->blob);
@@ -154,20 +151,12 @@ static void inspect_execute(napi_env env, void *data) {
 
 static void inspect_complete(napi_env env, napi_status status, void *data) {
   inspect_job *j = data;
-  // A work that runs claims entries until none is left, so only when every work was cancelled
-  // (never by this addon; at most at shutdown) are entries left without a record.
-  if (status != napi_ok) j->cancelled++;
-  if (--j->pending > 0) return;
-  int cancelled = j->cancelled == j->nworks;
-  for (uint32_t k = 0; k < j->nworks; k++) napi_delete_async_work(env, j->works[k]);
-  if (cancelled) {
-    napi_reject_deferred(env, j->deferred, sn_error(env, "inspectFilesAsync was cancelled"));
-  } else {
-    napi_value out;
-    void *copy = NULL;
-    napi_create_buffer_copy(env, (size_t)j->count * INSPECT_RECORD, j->count == 0 ? "" : (const char *)j->out, &copy, &out);
-    napi_resolve_deferred(env, j->deferred, out);
-  }
+  // A work that runs claims entries until none is left, so entries lack a record only when every
+  // work was cancelled (never by this addon; at most at shutdown).
+  int end = sn_job_end(env, &j->job, status);
+  if (end == 0) return;
+  if (end < 0) napi_reject_deferred(env, j->job.deferred, sn_error(env, "inspectFilesAsync was cancelled"));
+  else sn_job_resolve_buffer(env, &j->job, j->out, (size_t)j->count * INSPECT_RECORD);
   inspect_job_free(env, j);
 }
 
@@ -221,14 +210,7 @@ static napi_value inspect_files_async(napi_env env, napi_callback_info info) {
   if (threads < 1) threads = 1;
   if (threads > SN_MAX_THREADS) threads = SN_MAX_THREADS;
   if (threads > n && n > 0) threads = n;
-  napi_value promise;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { inspect_job_free(env, j); sn_throw_sys(env, ENOMEM, "napi_create_promise", ""); return NULL; }
-  j->nworks = j->pending = sn_queue_works(env, "sentinel:inspectFilesAsync", inspect_execute, inspect_complete, j, j->works, threads);
-  if (j->nworks == 0) {
-    napi_reject_deferred(env, j->deferred, sn_queue_error(env));
-    inspect_job_free(env, j);
-  }
-  return promise;
+  return sn_job_start(env, &j->job, "sentinel:inspectFilesAsync", inspect_execute, inspect_complete, j, threads, inspect_job_free);
 }
 
 napi_status sn_register_inspect(napi_env env, napi_value exports) {

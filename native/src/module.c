@@ -5,7 +5,7 @@
 typedef napi_status (*sn_register_fn)(napi_env env, napi_value exports);
 
 static const sn_register_fn PARTS[] = {
-  sn_register_common,
+  sn_register_jobs,
   sn_register_flags,
   sn_register_seal_bits,
   sn_register_inspect,

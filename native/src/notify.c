@@ -12,15 +12,9 @@
 // notify(address, message): undefined — one SOCK_DGRAM datagram, as sd_notify(3) sends it. An
 // address starting with '@' is in the abstract namespace.
 static napi_value notify(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char address[PATH_BUF];
-  if (argc < 2) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "notify(address: string, message: string)");
-    return NULL;
-  }
-  if (!sn_get_string(env, argv[0], address, sizeof address, "address")) return NULL;
+  if (!sn_path_args(env, info, 2, argv, address, "address")) return NULL;
   size_t mlen = 0;
   if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &mlen) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "message must be a string");

@@ -1,6 +1,6 @@
 // What the addon's files share: Node-style system errors, argument readers, little-endian record
-// writers, the async-work helper that never leaves a promise unsettled, and one registration
-// function per concern (native/README.md#files).
+// writers, thread-pool jobs whose promise always settles, and one registration function per
+// concern (native/README.md#files).
 #ifndef SENTINEL_NATIVE_H
 #define SENTINEL_NATIVE_H
 
@@ -24,6 +24,9 @@ void sn_throw_sys(napi_env env, int e, const char *syscall, const char *path);
 napi_value sn_error(napi_env env, const char *message);
 
 // ---- arguments (common.c) ----
+// Reads up to `n` arguments into argv (missing ones are undefined) and argv[0] as a path of at
+// most PATH_BUF bytes into `path`. 0 with a TypeError thrown.
+int sn_path_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, const char *what);
 // Reads a JS string into buf; throws a TypeError and returns 0 when it is not one (or too long, or holds NUL).
 int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what);
 // A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
@@ -47,17 +50,28 @@ void sn_put_f64(unsigned char *p, double v);
 // Writes all of buf at off (pwrite, retrying EINTR and short writes). 0 or -errno.
 int sn_write_all_at(int fd, const unsigned char *buf, size_t len, int64_t off);
 
-// ---- async work (common.c) ----
-// Creates and queues up to `count` works sharing `data` (count <= SN_MAX_THREADS) and returns how
-// many were queued. A work that could not be created or queued is deleted and none after it is
-// tried: the job runs on the ones already queued (they claim entries from a shared counter, so
-// fewer threads finish the same job). 0 means no complete callback will ever run: the caller must
-// reject its promise and free its job itself.
-uint32_t sn_queue_works(napi_env env, const char *name, napi_async_execute_callback execute, napi_async_complete_callback complete,
-                        void *data, napi_async_work *works, uint32_t count);
-// The error a promise is rejected with when no work could be queued: code EAGAIN, syscall
-// napi_queue_async_work, no path (the caller names what it was doing).
-napi_value sn_queue_error(napi_env env);
+// ---- thread-pool jobs (jobs.c) ----
+// What every job shares: its promise and its works (one per pool thread it uses).
+typedef struct {
+  napi_deferred deferred;
+  napi_async_work works[SN_MAX_THREADS];
+  uint32_t nworks;     // works queued
+  uint32_t pending;    // works not yet completed
+  uint32_t cancelled;  // works that completed with a status other than napi_ok
+} sn_job;
+// Creates the job's promise and queues up to `count` works (<= SN_MAX_THREADS) of execute/complete
+// on `data`. Every napi_create_async_work/napi_queue_async_work is checked: a work that fails is
+// deleted and the job runs on the works already queued (they claim entries from a shared counter,
+// so fewer threads finish the same job); when none was queued the promise is rejected at once
+// (code EAGAIN, syscall napi_queue_async_work) and free_data(data) called. Returns the promise, or
+// NULL with an exception (data freed) when the promise itself could not be made.
+napi_value sn_job_start(napi_env env, sn_job *job, const char *name, napi_async_execute_callback execute,
+                        napi_async_complete_callback complete, void *data, uint32_t count, void (*free_data)(napi_env env, void *data));
+// For a complete callback: counts this work's end. 0 while other works run; else every work is
+// deleted and the answer is 1, or -1 when every work was cancelled (the caller rejects).
+int sn_job_end(napi_env env, sn_job *job, napi_status status);
+// Resolves the job's promise with a Buffer copy of `len` bytes (rejects it if that copy fails).
+void sn_job_resolve_buffer(napi_env env, sn_job *job, const void *bytes, size_t len);
 
 // ---- exports ----
 // Defines `count` functions on exports; what every register_* calls.
@@ -65,7 +79,7 @@ napi_status sn_export(napi_env env, napi_value exports, const napi_property_desc
 #define SN_FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
 // One per concern; module.c calls each at load. A new file adds its register_* here and there.
-napi_status sn_register_common(napi_env env, napi_value exports);     // common.c: test hook for the async-work failure path
+napi_status sn_register_jobs(napi_env env, napi_value exports);       // jobs.c: test hook for the async-work failure path
 napi_status sn_register_flags(napi_env env, napi_value exports);      // flags.c: FS_IOC_GETFLAGS/SETFLAGS, one or many
 napi_status sn_register_seal_bits(napi_env env, napi_value exports);  // seal-bits.c: +i/+a from statx
 napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect.c: verify's one pass (statx + SHA-256)

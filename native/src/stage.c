@@ -26,15 +26,13 @@ typedef struct {
   uint32_t count;
   uint32_t next;
   int failed;
-  uint32_t pending;
-  uint32_t cancelled;
   unsigned char *out;
-  napi_deferred deferred;
-  napi_async_work works[SN_MAX_THREADS];
-  uint32_t nworks;
+  sn_job job;
 } stage_job;
 
-static void stage_job_free(stage_job *j) {
+static void stage_job_free(napi_env env, void *data) {
+  (void)env;
+  stage_job *j = data;
   free(j->blob);
   free(j->dests);
   free(j->offsets);
@@ -96,19 +94,12 @@ static void stage_execute(napi_env env, void *data) {
 
 static void stage_complete(napi_env env, napi_status status, void *data) {
   stage_job *j = data;
-  if (status != napi_ok) j->cancelled++;
-  if (--j->pending > 0) return;
-  for (uint32_t k = 0; k < j->nworks; k++) napi_delete_async_work(env, j->works[k]);
-  if (j->cancelled == j->nworks) {
-    napi_reject_deferred(env, j->deferred, sn_error(env, "stageFilesAsync was cancelled"));
-  } else {
-    // Files no work reached keep their -1 record: the caller refuses the staging as incomplete.
-    napi_value out;
-    void *copy = NULL;
-    napi_create_buffer_copy(env, (size_t)j->count * STAGE_RECORD, j->count == 0 ? "" : (const char *)j->out, &copy, &out);
-    napi_resolve_deferred(env, j->deferred, out);
-  }
-  stage_job_free(j);
+  int end = sn_job_end(env, &j->job, status);
+  if (end == 0) return;
+  // Files no work reached keep their -1 record: the caller refuses the staging as incomplete.
+  if (end < 0) napi_reject_deferred(env, j->job.deferred, sn_error(env, "stageFilesAsync was cancelled"));
+  else sn_job_resolve_buffer(env, &j->job, j->out, (size_t)j->count * STAGE_RECORD);
+  stage_job_free(env, j);
 }
 
 // stageFilesAsync(bundleFd, dests, offsets, sizes, modes, threads): Promise<Buffer> — dests are
@@ -130,11 +121,11 @@ static napi_value stage_files_async(napi_env env, napi_callback_info info) {
   if (j == NULL) { sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
   j->fd = fd;
   uint32_t n = 0;
-  if (!sn_get_nul_list(env, argv[1], &j->blob, &n, "dests")) { stage_job_free(j); return NULL; }
+  if (!sn_get_nul_list(env, argv[1], &j->blob, &n, "dests")) { stage_job_free(env, j); return NULL; }
   void *offs = NULL, *sizes = NULL, *modes = NULL;
   if (!sn_typed_array(env, argv[2], napi_float64_array, n, &offs) || !sn_typed_array(env, argv[3], napi_float64_array, n, &sizes) ||
       !sn_typed_array(env, argv[4], napi_uint32_array, n, &modes)) {
-    stage_job_free(j);
+    stage_job_free(env, j);
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", usage);
     return NULL;
   }
@@ -146,7 +137,7 @@ static napi_value stage_files_async(napi_env env, napi_callback_info info) {
   j->modes = malloc(m * sizeof(uint32_t));
   j->out = calloc(m, STAGE_RECORD);
   if (j->dests == NULL || j->offsets == NULL || j->sizes == NULL || j->modes == NULL || j->out == NULL) {
-    stage_job_free(j);
+    stage_job_free(env, j);
     sn_throw_sys(env, ENOMEM, "malloc", "");
     return NULL;
   }
@@ -159,14 +150,7 @@ static napi_value stage_files_async(napi_env env, napi_callback_info info) {
   for (uint32_t k = 0; k < n; k++) sn_put_i32(j->out + (size_t)k * STAGE_RECORD, -1);
   if (threads < 1) threads = 1;
   if (threads > SN_MAX_THREADS) threads = SN_MAX_THREADS;
-  napi_value promise;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) { stage_job_free(j); sn_throw_sys(env, ENOMEM, "napi_create_promise", ""); return NULL; }
-  j->nworks = j->pending = sn_queue_works(env, "sentinel:stageFilesAsync", stage_execute, stage_complete, j, j->works, threads);
-  if (j->nworks == 0) {
-    napi_reject_deferred(env, j->deferred, sn_queue_error(env));
-    stage_job_free(j);
-  }
-  return promise;
+  return sn_job_start(env, &j->job, "sentinel:stageFilesAsync", stage_execute, stage_complete, j, threads, stage_job_free);
 }
 
 napi_status sn_register_stage(napi_env env, napi_value exports) {
