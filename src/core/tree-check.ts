@@ -1,0 +1,158 @@
+// The one comparison of a release tree with its signed manifest (docs/VAULT.md#tree-check): pure,
+// over what an inspection observed, whichever way it was read (the addon's one native pass or the
+// lstat walk with the hashing workers). Each property is one check in ENTRY_CHECKS; a new property
+// (xattrs, ACLs, capabilities, link counts) is a new optional field of ObservedEntry and one more
+// check, not a second comparison.
+import { codeForErrno } from './errno.js';
+import type { ErrorCode } from './errors.js';
+import type { ManifestEntry } from './manifest.js';
+
+/** What a tree entry must be: the signed manifest's entry. */
+export type ExpectedEntry = ManifestEntry;
+
+/** lstat's answer: a release may hold only files, directories and symlinks; 'other' is a device, fifo or socket. */
+export type ObservedType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** A fact that was read, or why it could not be (an errno name or a one-line reason). */
+export type Reading<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** One entry found in the tree. Optional facts are absent when the inspector did not read them. */
+export interface ObservedEntry {
+  /** Relative to the tree root, '/'-separated, never empty. */
+  path: string;
+  /** Type, permission bits (mode & 0o7777) and size in bytes (0 for a directory), from lstat/statx. */
+  stat: Reading<{ type: ObservedType; mode: number; size: number }>;
+  /** A symlink's target; read for every symlink the manifest lists. */
+  target?: Reading<string>;
+  /** Whether FS_IMMUTABLE_FL is set; read for every file and directory the manifest lists. */
+  sealed?: Reading<boolean>;
+  /** SHA-256 and the bytes read, of a file whose size is the manifest's; read from the same open file as its stat where the inspector can. */
+  digest?: Reading<{ sha256: string; bytes: number }>;
+}
+
+/** The inspection of one tree: every entry found, and the directories that could not be listed. */
+export interface ObservedTree {
+  entries: readonly ObservedEntry[];
+  /** '' is the tree root. */
+  unlisted: readonly { path: string; error: string }[];
+}
+
+/** One finding; `path` is relative to the tree root ('' for the root). */
+export interface TreeProblem {
+  code: ErrorCode;
+  path: string;
+  message: string;
+}
+
+/** What checking one tree found. */
+export interface TreeCheck {
+  problems: TreeProblem[];
+  /** Files of the manifest's size whose digest was compared, and their manifest bytes. */
+  checkedFiles: number;
+  checkedBytes: number;
+}
+
+type Stat = { type: ObservedType; mode: number; size: number };
+type Sink = (code: ErrorCode, message: string) => void;
+
+/**
+ * One property of an entry whose type matched the manifest. Checks run in this order, each
+ * reporting through `sink` into its own group (structure, seal, digest), so a report lists what
+ * changed before what could not be hashed, as readers expect.
+ */
+interface EntryCheck {
+  group: 'structure' | 'seal' | 'digest';
+  run(want: ExpectedEntry, got: ObservedEntry, stat: Stat, sink: Sink): void;
+}
+
+const describeType = (t: ObservedType): string => (t === 'other' ? 'device, fifo or socket' : t);
+
+const ENTRY_CHECKS: readonly EntryCheck[] = [
+  {
+    group: 'structure',
+    run(want, got, _stat, sink) {
+      if (want.type !== 'symlink') return;
+      const t = got.target;
+      if (t === undefined) sink('internal', 'the symlink target was not read');
+      else if (!t.ok) sink('io', `cannot read the symlink: ${t.error}`);
+      else if (t.value !== want.target) sink('tampered', `symlink points to ${t.value}, manifest says ${want.target}`);
+    },
+  },
+  {
+    group: 'seal',
+    run(want, got, _stat, sink) {
+      if (want.type === 'symlink') return; // symlinks carry no inode flags
+      const s = got.sealed;
+      if (s === undefined) sink('unsealed', 'the immutable flag was not read');
+      else if (!s.ok) sink('unsealed', `cannot read the immutable flag: ${s.error}`);
+      else if (!s.value) sink('unsealed', 'not immutable (+i missing)');
+    },
+  },
+  {
+    group: 'structure',
+    run(want, _got, stat, sink) {
+      if (want.type !== 'symlink' && stat.mode !== want.mode) sink('tampered', `mode ${stat.mode.toString(8)}, manifest says ${want.mode.toString(8)}`);
+    },
+  },
+  {
+    group: 'structure',
+    run(want, _got, stat, sink) {
+      if (want.type === 'file' && stat.size !== want.size) sink('size-mismatch', `size ${stat.size}, manifest says ${want.size}`);
+    },
+  },
+  {
+    group: 'digest',
+    run(want, got, stat, sink) {
+      if (want.type !== 'file' || stat.size !== want.size) return;
+      const d = got.digest;
+      if (d === undefined) sink('io', 'file was not hashed');
+      else if (!d.ok) sink(codeForErrno(d.error, 'tree-entry'), `file could not be hashed (${d.error})`);
+      else if (d.value.bytes !== want.size) sink('size-mismatch', `size ${d.value.bytes} while hashing, manifest says ${want.size}`);
+      else if (d.value.sha256 !== want.sha256) sink('hash-mismatch', `SHA-256 ${d.value.sha256}, manifest says ${want.sha256}`);
+    },
+  },
+];
+
+// Why: invariant 5 (docs/VAULT.md#invariants) — the tree equals its manifest exactly: every entry
+// present with its type, mode, size, SHA-256 or target and +i, nothing extra, nothing unreadable
+// passed over. Problems come grouped: structure, extras, seals, digests.
+export function checkTree(expected: readonly ExpectedEntry[], observed: ObservedTree): TreeCheck {
+  const structure: TreeProblem[] = [];
+  const seals: TreeProblem[] = [];
+  const digests: TreeProblem[] = [];
+  const groups = { structure, seal: seals, digest: digests };
+  for (const u of observed.unlisted) structure.push({ code: 'io', path: u.path, message: `cannot list directory: ${u.error}` });
+  const found = new Map<string, ObservedEntry>();
+  for (const o of observed.entries) found.set(o.path, o);
+  const listed = new Set<string>();
+  let checkedFiles = 0;
+  let checkedBytes = 0;
+  for (const want of expected) {
+    listed.add(want.path);
+    const got = found.get(want.path);
+    const at = (list: TreeProblem[]): Sink => (code, message) => list.push({ code, path: want.path, message });
+    if (got === undefined) {
+      at(structure)('tampered', `${want.type} is missing`);
+      continue;
+    }
+    if (!got.stat.ok) {
+      at(structure)('io', `cannot lstat: ${got.stat.error}`);
+      continue;
+    }
+    const stat = got.stat.value;
+    if (stat.type !== want.type) {
+      at(structure)('tampered', `expected a ${want.type}, found a ${describeType(stat.type)}`);
+      continue;
+    }
+    for (const check of ENTRY_CHECKS) check.run(want, got, stat, at(groups[check.group]));
+    if (want.type === 'file' && stat.size === want.size) {
+      checkedFiles += 1;
+      checkedBytes += want.size;
+    }
+  }
+  const extras: TreeProblem[] = [];
+  for (const o of observed.entries) {
+    if (!listed.has(o.path)) extras.push({ code: 'tampered', path: o.path, message: `extra ${describeType(o.stat.ok ? o.stat.value.type : 'other')} not in the manifest` });
+  }
+  return { problems: [...structure, ...extras, ...seals, ...digests], checkedFiles, checkedBytes };
+}

@@ -1,0 +1,112 @@
+// The one tree comparison (docs/VAULT.md#tree-check): every kind of difference between a manifest
+// and an observed tree gives its code at its path, in its group, whichever inspector observed it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { checkTree, type ExpectedEntry, type ObservedEntry, type ObservedTree, type TreeProblem } from '../../src/core/tree-check.js';
+
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+const MANIFEST: ExpectedEntry[] = [
+  { type: 'file', path: 'VERSION', mode: 0o644, size: 3, sha256: sha('v1\n') },
+  { type: 'dir', path: 'phi', mode: 0o755 },
+  { type: 'file', path: 'phi/engine.py', mode: 0o755, size: 5, sha256: sha('code\n') },
+  { type: 'symlink', path: 'current', target: 'phi/engine.py' },
+];
+
+/** The intact tree as an inspector reports it. */
+function intact(): ObservedEntry[] {
+  return [
+    { path: 'VERSION', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 3 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('v1\n'), bytes: 3 } } },
+    { path: 'current', stat: { ok: true, value: { type: 'symlink', mode: 0o777, size: 13 } }, target: { ok: true, value: 'phi/engine.py' } },
+    { path: 'phi', stat: { ok: true, value: { type: 'dir', mode: 0o755, size: 4096 } }, sealed: { ok: true, value: true } },
+    { path: 'phi/engine.py', stat: { ok: true, value: { type: 'file', mode: 0o755, size: 5 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('code\n'), bytes: 5 } } },
+  ];
+}
+
+function check(edit: (entries: ObservedEntry[]) => ObservedEntry[], unlisted: ObservedTree['unlisted'] = []): TreeProblem[] {
+  return checkTree(MANIFEST, { entries: edit(intact()), unlisted }).problems;
+}
+
+const at = (entries: ObservedEntry[], path: string): ObservedEntry => entries.find((e) => e.path === path)!;
+
+test('an intact tree has no problem and counts the files whose digest was compared', () => {
+  const r = checkTree(MANIFEST, { entries: intact(), unlisted: [] });
+  assert.deepEqual(r, { problems: [], checkedFiles: 2, checkedBytes: 8 });
+});
+
+test('missing, wrong type, unreadable entry: one tampered/io problem each, and nothing more about it', () => {
+  assert.deepEqual(check((es) => es.filter((e) => e.path !== 'VERSION')), [{ code: 'tampered', path: 'VERSION', message: 'file is missing' }]);
+  assert.deepEqual(
+    check((es) => { at(es, 'phi').stat = { ok: true, value: { type: 'file', mode: 0o755, size: 1 } }; return es; }),
+    [{ code: 'tampered', path: 'phi', message: 'expected a dir, found a file' }],
+  );
+  assert.deepEqual(
+    check((es) => { at(es, 'VERSION').stat = { ok: true, value: { type: 'other', mode: 0o644, size: 0 } }; return es; }),
+    [{ code: 'tampered', path: 'VERSION', message: 'expected a file, found a device, fifo or socket' }],
+  );
+  assert.deepEqual(check((es) => { at(es, 'VERSION').stat = { ok: false, error: 'EACCES' }; return es; }), [{ code: 'io', path: 'VERSION', message: 'cannot lstat: EACCES' }]);
+});
+
+test('mode, size and symlink target differences are tampered / size-mismatch', () => {
+  assert.deepEqual(check((es) => { at(es, 'phi/engine.py').stat = { ok: true, value: { type: 'file', mode: 0o777, size: 5 } }; return es; }), [
+    { code: 'tampered', path: 'phi/engine.py', message: 'mode 777, manifest says 755' },
+  ]);
+  const sized = check((es) => { at(es, 'VERSION').stat = { ok: true, value: { type: 'file', mode: 0o644, size: 4 } }; return es; });
+  assert.deepEqual(sized, [{ code: 'size-mismatch', path: 'VERSION', message: 'size 4, manifest says 3' }], 'no digest problem for a file of the wrong size');
+  assert.deepEqual(check((es) => { at(es, 'current').target = { ok: true, value: '/etc/passwd' }; return es; }), [
+    { code: 'tampered', path: 'current', message: 'symlink points to /etc/passwd, manifest says phi/engine.py' },
+  ]);
+  assert.deepEqual(check((es) => { at(es, 'current').target = { ok: false, error: 'EACCES' }; return es; }).map((p) => p.code), ['io']);
+});
+
+test('extra entries of any type are tampered, after the problems of listed entries', () => {
+  const problems = check((es) => [
+    ...es,
+    { path: 'phi/backdoor.py', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 9 } } },
+    { path: 'pipe', stat: { ok: true, value: { type: 'other', mode: 0o644, size: 0 } } },
+    { path: 'gone', stat: { ok: false, error: 'ENOENT' } },
+  ].map((e) => (e.path === 'VERSION' ? { ...e, stat: { ok: true, value: { type: 'file', mode: 0o600, size: 3 } } } : e)) as ObservedEntry[]);
+  assert.deepEqual(problems, [
+    { code: 'tampered', path: 'VERSION', message: 'mode 600, manifest says 644' },
+    { code: 'tampered', path: 'phi/backdoor.py', message: 'extra file not in the manifest' },
+    { code: 'tampered', path: 'pipe', message: 'extra device, fifo or socket not in the manifest' },
+    { code: 'tampered', path: 'gone', message: 'extra device, fifo or socket not in the manifest' },
+  ]);
+});
+
+test('seal: missing +i, an unreadable flag and a flag never read are all unsealed; symlinks carry none', () => {
+  assert.deepEqual(check((es) => { at(es, 'phi').sealed = { ok: true, value: false }; return es; }), [{ code: 'unsealed', path: 'phi', message: 'not immutable (+i missing)' }]);
+  assert.deepEqual(check((es) => { at(es, 'VERSION').sealed = { ok: false, error: 'ENOTTY' }; return es; }), [
+    { code: 'unsealed', path: 'VERSION', message: 'cannot read the immutable flag: ENOTTY' },
+  ]);
+  assert.deepEqual(check((es) => { delete at(es, 'VERSION').sealed; return es; }).map((p) => p.code), ['unsealed'], 'fail-closed: no reading is no pass');
+  assert.deepEqual(check((es) => { at(es, 'current').sealed = { ok: true, value: false }; return es; }), []);
+});
+
+test('digest: mismatch, short read, hash failure mapped through the errno map, never hashed', () => {
+  assert.deepEqual(check((es) => { at(es, 'VERSION').digest = { ok: true, value: { sha256: sha('v2\n'), bytes: 3 } }; return es; }), [
+    { code: 'hash-mismatch', path: 'VERSION', message: `SHA-256 ${sha('v2\n')}, manifest says ${sha('v1\n')}` },
+  ]);
+  assert.deepEqual(check((es) => { at(es, 'VERSION').digest = { ok: true, value: { sha256: sha('v1'), bytes: 2 } }; return es; }).map((p) => p.code), ['size-mismatch']);
+  const failed = (errno: string) => check((es) => { at(es, 'VERSION').digest = { ok: false, error: errno }; return es; }).map((p) => p.code);
+  assert.deepEqual(failed('EACCES'), ['not-permitted']);
+  assert.deepEqual(failed('ELOOP'), ['bad-path'], 'swapped for a symlink while hashing');
+  assert.deepEqual(failed('EOPNOTSUPP'), ['bad-path']);
+  assert.deepEqual(failed('ENOENT'), ['not-found']);
+  assert.deepEqual(failed('EIO'), ['io']);
+  assert.deepEqual(check((es) => { delete at(es, 'VERSION').digest; return es; }), [{ code: 'io', path: 'VERSION', message: 'file was not hashed' }]);
+});
+
+test('problems come grouped: unlisted directories and structure, extras, seals, digests', () => {
+  const problems = check(
+    (es) => {
+      at(es, 'VERSION').digest = { ok: true, value: { sha256: sha('x'), bytes: 3 } };
+      at(es, 'VERSION').sealed = { ok: true, value: false };
+      at(es, 'phi/engine.py').stat = { ok: true, value: { type: 'file', mode: 0o700, size: 5 } };
+      return [...es, { path: 'extra', stat: { ok: true, value: { type: 'dir', mode: 0o755, size: 0 } } }];
+    },
+    [{ path: 'phi', error: 'EACCES' }],
+  );
+  assert.deepEqual(problems.map((p) => `${p.code}@${p.path}`), ['io@phi', 'tampered@phi/engine.py', 'tampered@extra', 'unsealed@VERSION', 'hash-mismatch@VERSION']);
+});
