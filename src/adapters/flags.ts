@@ -251,12 +251,6 @@ export function ioctlFlagStore(): FlagStore | null {
   return addon === null ? null : new IoctlFlagStore(addon);
 }
 
-// The addon behind a store when it is the real ioctl store (not a test double or chattr), so a
-// caller may read flags in the same native pass as other metadata (verify's tree inspection).
-export function nativeAddonOf(store: FlagStore): NativeAddon | null {
-  return store instanceof IoctlFlagStore ? store.addon : null;
-}
-
 // chattr/lsattr through execa: the fallback, and a cross-check against the reference tools.
 export function chattrFlagStore(): FlagStore {
   return new ChattrFlagStore();

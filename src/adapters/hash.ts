@@ -27,7 +27,9 @@ export const HASH_BUFFER_BYTES = 1024 * 1024;
 function hashError(errno: string, path: string, cause?: unknown): SentinelError {
   const what =
     errno === 'ELOOP' ? 'is a symlink, not a regular file' : errno === 'ENOTREG' ? 'is not a regular file' : `could not be read (${errno})`;
-  return new SentinelError(codeForErrno(errno, 'tree-entry'), `file to hash ${what}`, { where: path, cause });
+  // The errno stays readable as errnoOf(err.cause), for callers that report it per file.
+  const withErrno = errnoOf(cause) === errno ? cause : Object.assign(new Error(`${errno}: file to hash ${what}`), { code: errno, cause });
+  return new SentinelError(codeForErrno(errno, 'tree-entry'), `file to hash ${what}`, { where: path, cause: withErrno });
 }
 
 // The compiled worker next to this module (dist/src/adapters), or dist's copy when running from src.

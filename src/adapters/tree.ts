@@ -6,8 +6,6 @@ import { join, resolve } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
-import { errnoName } from './native.js';
-import type { NativeAddon } from './native.js';
 
 // One file, directory or symlink under the scanned root.
 export interface ScannedEntry {
@@ -110,89 +108,4 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
   }
   out.sort((a, b) => compareBytes(a.key, b.key));
   return out.map((o) => o.entry);
-}
-
-/** What one native pass found about many tree entries; read by index, no object per entry. */
-export interface InspectedEntries {
-  readonly count: number;
-  /** lstat type, or null when the entry could not be stat'ed (then `statErrno` names why). */
-  type(i: number): 'file' | 'dir' | 'symlink' | 'other' | null;
-  statErrno(i: number): string | null;
-  /** Permission bits (mode & 0o7777). */
-  mode(i: number): number;
-  size(i: number): number;
-  /** FS_IMMUTABLE_FL|FS_APPEND_FL, or the errno name when they could not be read (ELOOP for a symlink). */
-  sealBits(i: number): number | string;
-  /** Whether the file was hashed; false when it was not asked for (wrong type or size). */
-  hashed(i: number): boolean;
-  /** The errno name when hashing failed, else null. */
-  hashErrno(i: number): string | null;
-  /** Bytes read while hashing. */
-  hashedBytes(i: number): number;
-  /** Lowercase hex SHA-256 of a hashed file. */
-  sha256(i: number): string;
-}
-
-const RECORD = 64;
-const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
-
-class InspectedRecords implements InspectedEntries {
-  readonly count: number;
-  constructor(private readonly buf: Buffer) {
-    this.count = buf.length / RECORD;
-  }
-  type(i: number): 'file' | 'dir' | 'symlink' | 'other' | null {
-    const t = this.buf.readInt32LE(i * RECORD);
-    return t > 0 ? (TYPES[t] ?? null) : null;
-  }
-  statErrno(i: number): string | null {
-    const t = this.buf.readInt32LE(i * RECORD);
-    return t < 0 ? errnoName(-t) : null;
-  }
-  mode(i: number): number {
-    return this.buf.readUInt32LE(i * RECORD + 4);
-  }
-  size(i: number): number {
-    return this.buf.readDoubleLE(i * RECORD + 8);
-  }
-  sealBits(i: number): number | string {
-    const s = this.buf.readInt32LE(i * RECORD + 16);
-    return s < 0 ? errnoName(-s) : s;
-  }
-  hashed(i: number): boolean {
-    return this.buf.readInt32LE(i * RECORD + 20) === 0;
-  }
-  hashErrno(i: number): string | null {
-    const e = this.buf.readInt32LE(i * RECORD + 20);
-    return e > 0 ? errnoName(e) : null;
-  }
-  hashedBytes(i: number): number {
-    return this.buf.readDoubleLE(i * RECORD + 24);
-  }
-  sha256(i: number): string {
-    return this.buf.toString('hex', i * RECORD + 32, i * RECORD + 64);
-  }
-}
-
-// Why: `vault verify` of 10,000 small files at openssl speed on two cores needs the lstat, the seal
-// bits and the SHA-256 of each entry in one native pass on the libuv pool (no lstat walk on the
-// main thread, no per-entry objects). `paths` are relative to `root`; `expectedSizes[i]` >= 0 asks
-// for the hash of a regular file of exactly that size, -2 for any regular file of at most
-// `options.hashAnyMax` bytes; `options.progress[0]` counts bytes hashed so far. Null when the addon
-// lacks the call.
-export async function inspectEntries(
-  addon: NativeAddon,
-  root: string,
-  paths: readonly string[],
-  expectedSizes: Float64Array,
-  threads: number,
-  options: { hashAnyMax?: number; progress?: BigInt64Array } = {},
-): Promise<InspectedEntries | null> {
-  if (typeof addon.inspectFilesAsync !== 'function') return null;
-  if (paths.length !== expectedSizes.length) throw new SentinelError('internal', `inspectEntries: ${expectedSizes.length} sizes for ${paths.length} paths`);
-  for (const p of paths) {
-    if (p === '' || p.includes('\0')) throw new SentinelError('bad-path', 'an entry path is empty or holds a NUL byte', { where: root });
-  }
-  const raw = await addon.inspectFilesAsync(resolve(root), paths.join('\0'), expectedSizes, threads, options.hashAnyMax ?? -1, options.progress);
-  return new InspectedRecords(raw);
 }

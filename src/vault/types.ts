@@ -5,6 +5,7 @@ import type { BundleLimits } from '../core/limits.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import type { FlagStore } from '../adapters/flags.js';
 import type { HashPool } from '../adapters/hash.js';
+import type { TreeInspector } from '../adapters/tree-inspector.js';
 
 /** What the daemon's audit log records; `at` is `performance.now()` in ms (monotonic, sub-µs). */
 export interface VaultEvent {
@@ -22,6 +23,8 @@ export interface VaultEvent {
 export interface VaultDeps {
   flags: FlagStore;
   hash: HashPool;
+  /** How verify reads a tree (docs/VAULT.md#tree-check); default: defaultTreeInspector(flags, hash). */
+  inspector?: TreeInspector;
   now(): Date;
   onEvent?(e: VaultEvent): void;
   /** Awaited between deploy steps; crash-consistency tests pause here. */

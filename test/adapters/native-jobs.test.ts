@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { loadNative, nativeThreads } from '../../src/adapters/native.js';
 import type { NativeAddon } from '../../src/adapters/native.js';
-import { inspectEntries } from '../../src/adapters/tree.js';
+import { inspectEntries } from '../../src/adapters/tree-inspector-native.js';
 import { chattrFlagStore, ioctlFlagStore, seal } from '../../src/adapters/flags.js';
 import { isSentinelError } from '../../src/core/errors.js';
 import { isRoot, needs } from '../helpers/env.js';

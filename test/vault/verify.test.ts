@@ -1,6 +1,7 @@
 // `vault verify` is fail-closed against a root attacker (invariants 5 and 6): each kind of tamper
-// done for real (chattr -i, change, chattr +i) is caught with the right code, and a rewrite of
-// files, manifest and vault.json with an attacker's key is caught with trust given from outside.
+// done for real (chattr -i, change, chattr +i) is caught with the right code, through both ways of
+// reading the tree (native pass, lstat walk) with the same problems, and a rewrite of files,
+// manifest and vault.json with an attacker's key is caught with trust given from outside.
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/core/errors.js';
 import { encodeVaultConfig, parseVaultConfig } from '../../src/vault/layout.js';
 import { openVault } from '../../src/vault/index.js';
+import { walkTreeInspector } from '../../src/adapters/tree-inspector-walk.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, testKey } from '../helpers/vault-factory.js';
 import type { TestVault } from '../helpers/vault-factory.js';
@@ -30,6 +32,10 @@ async function tamperCase(
     assert.equal(r.ok, false, `${label}: verify must fail`);
     const hit = r.problems.find((p) => p.code === expect.code && (expect.path === undefined || expect.path.test(p.path)));
     assert.ok(hit !== undefined, `${label}: expected a ${expect.code} problem${expect.path ? ` at ${String(expect.path)}` : ''}, got ${JSON.stringify(r.problems)}`);
+    // The other way of reading the tree (the lstat walk with the flag store and the hash workers) finds the same.
+    const walked = await (await openVault(tv.path, { ...tv.deps, inspector: walkTreeInspector(tv.deps.flags, tv.deps.hash) })).verify();
+    assert.deepEqual(walked.problems, r.problems, `${label}: the walk and the native pass disagree`);
+    assert.deepEqual([walked.checkedFiles, walked.checkedBytes], [r.checkedFiles, r.checkedBytes]);
   } finally {
     await closeDeps(tv.deps);
   }

@@ -1,0 +1,195 @@
+// The addon's way of reading a release tree for verify: one readdir listing, then one native pass
+// on the libuv pool that statx's every entry, reads its seal bits and hashes each regular file from
+// the fd it stat'ed (native/README.md#api); the main thread only converts records into entries.
+import { readdirSync } from 'node:fs';
+import { readlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { SentinelError, messageOf } from '../core/errors.js';
+import { errnoOf } from '../core/errno.js';
+import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading } from '../core/tree-check.js';
+import { FS_IMMUTABLE_FL } from './flags.js';
+import { errnoName, nativeThreads } from './native.js';
+import type { NativeAddon } from './native.js';
+import type { TreeInspector, TreeReading } from './tree-inspector.js';
+
+/** What one native pass found about many tree entries; read by index, no object per entry. */
+export interface InspectedEntries {
+  readonly count: number;
+  /** lstat type, or null when the entry could not be stat'ed (then `statErrno` names why). */
+  type(i: number): 'file' | 'dir' | 'symlink' | 'other' | null;
+  statErrno(i: number): string | null;
+  /** Permission bits (mode & 0o7777). */
+  mode(i: number): number;
+  size(i: number): number;
+  /** FS_IMMUTABLE_FL|FS_APPEND_FL, or the errno name when they could not be read (ELOOP for a symlink). */
+  sealBits(i: number): number | string;
+  /** Whether the file was hashed; false when it was not asked for (wrong type or size). */
+  hashed(i: number): boolean;
+  /** The errno name when hashing failed, else null. */
+  hashErrno(i: number): string | null;
+  /** Bytes read while hashing. */
+  hashedBytes(i: number): number;
+  /** Lowercase hex SHA-256 of a hashed file. */
+  sha256(i: number): string;
+}
+
+// The record layout of native/src/inspect.c.
+const RECORD = 64;
+const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
+
+class InspectedRecords implements InspectedEntries {
+  readonly count: number;
+  constructor(private readonly buf: Buffer) {
+    this.count = buf.length / RECORD;
+  }
+  type(i: number): 'file' | 'dir' | 'symlink' | 'other' | null {
+    const t = this.buf.readInt32LE(i * RECORD);
+    return t > 0 ? (TYPES[t] ?? null) : null;
+  }
+  statErrno(i: number): string | null {
+    const t = this.buf.readInt32LE(i * RECORD);
+    return t < 0 ? errnoName(-t) : null;
+  }
+  mode(i: number): number {
+    return this.buf.readUInt32LE(i * RECORD + 4);
+  }
+  size(i: number): number {
+    return this.buf.readDoubleLE(i * RECORD + 8);
+  }
+  sealBits(i: number): number | string {
+    const s = this.buf.readInt32LE(i * RECORD + 16);
+    return s < 0 ? errnoName(-s) : s;
+  }
+  hashed(i: number): boolean {
+    return this.buf.readInt32LE(i * RECORD + 20) === 0;
+  }
+  hashErrno(i: number): string | null {
+    const e = this.buf.readInt32LE(i * RECORD + 20);
+    return e > 0 ? errnoName(e) : null;
+  }
+  hashedBytes(i: number): number {
+    return this.buf.readDoubleLE(i * RECORD + 24);
+  }
+  sha256(i: number): string {
+    return this.buf.toString('hex', i * RECORD + 32, i * RECORD + 64);
+  }
+}
+
+// Why: one native pass over many entries, its records read by index (no object per entry). `paths`
+// are relative to `root`; `expectedSizes[i]` >= 0 asks for the hash of a regular file of exactly
+// that size, -2 of any regular file of at most `options.hashAnyMax` bytes, -1 for none;
+// `options.progress[0]` counts bytes hashed so far. Null when the addon lacks the call.
+export async function inspectEntries(
+  addon: NativeAddon,
+  root: string,
+  paths: readonly string[],
+  expectedSizes: Float64Array,
+  threads: number,
+  options: { hashAnyMax?: number; progress?: BigInt64Array } = {},
+): Promise<InspectedEntries | null> {
+  if (typeof addon.inspectFilesAsync !== 'function') return null;
+  if (paths.length !== expectedSizes.length) throw new SentinelError('internal', `inspectEntries: ${expectedSizes.length} sizes for ${paths.length} paths`);
+  for (const p of paths) {
+    if (p === '' || p.includes('\0')) throw new SentinelError('bad-path', 'an entry path is empty or holds a NUL byte', { where: root });
+  }
+  const raw = await addon.inspectFilesAsync(resolve(root), paths.join('\0'), expectedSizes, threads, options.hashAnyMax ?? -1, options.progress);
+  return new InspectedRecords(raw);
+}
+
+/** Relative paths under `root` (pre-order, names sorted), from readdir alone: no lstat per entry. */
+function listTree(root: string): { paths: string[]; unlisted: { path: string; error: string }[] } {
+  const paths: string[] = [];
+  const unlisted: { path: string; error: string }[] = [];
+  const visit = (abs: string, rel: string): void => {
+    let ents;
+    try {
+      ents = readdirSync(abs, { withFileTypes: true });
+    } catch (e) {
+      unlisted.push({ path: rel, error: errnoOf(e) ?? messageOf(e) });
+      return;
+    }
+    ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of ents) {
+      const r = rel === '' ? d.name : `${rel}/${d.name}`;
+      paths.push(r);
+      // Dirent types are lstat types (readdir's d_type, or an lstat where the filesystem gives none).
+      if (d.isDirectory()) visit(`${abs}/${d.name}`, r);
+    }
+  };
+  visit(root, '');
+  return { paths, unlisted };
+}
+
+/** How often the progress callback is fed while the native pass runs. */
+const PROGRESS_MS = 100;
+
+/** One record as an observed entry; symlink targets are read by the caller. */
+function entryOf(s: InspectedEntries, i: number, path: string): ObservedEntry {
+  const type = s.type(i);
+  if (type === null) return { path, stat: { ok: false, error: s.statErrno(i) ?? 'EIO' } };
+  const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } } };
+  if (type === 'file' || type === 'dir') {
+    const bits = s.sealBits(i);
+    entry.sealed = typeof bits === 'string' ? { ok: false, error: bits } : { ok: true, value: (bits & FS_IMMUTABLE_FL) !== 0 };
+  }
+  const hashErr = s.hashErrno(i);
+  if (hashErr !== null) entry.digest = { ok: false, error: hashErr };
+  else if (s.hashed(i)) entry.digest = { ok: true, value: { sha256: s.sha256(i), bytes: s.hashedBytes(i) } };
+  return entry;
+}
+
+async function targetOf(abs: string): Promise<Reading<string>> {
+  try {
+    return { ok: true, value: await readlink(abs) };
+  } catch (e) {
+    return { ok: false, error: errnoOf(e) ?? messageOf(e) };
+  }
+}
+
+// Why: `vault verify` of 10,000 small files at openssl speed on two cores; the pass may start
+// before the signatures are checked (every regular file up to the size limit is hashed then).
+export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
+  return {
+    kind: 'native',
+    start(root: string, expected: readonly ExpectedEntry[] | undefined, limits: { maxFileBytes: number }): TreeReading {
+      const top = resolve(root);
+      const { paths, unlisted } = listTree(top);
+      const sizes = new Float64Array(paths.length);
+      if (expected === undefined) sizes.fill(-2);
+      else {
+        const byPath = new Map<string, ExpectedEntry>();
+        for (const e of expected) byPath.set(e.path, e);
+        paths.forEach((p, i) => {
+          const e = byPath.get(p);
+          sizes[i] = e?.type === 'file' ? e.size : -1;
+        });
+      }
+      const progress = new BigInt64Array(1);
+      const result = inspectEntries(addon, top, paths, sizes, nativeThreads(), { hashAnyMax: limits.maxFileBytes, progress });
+      result.catch(() => undefined);
+      return {
+        async finish(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
+          const total = want.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+          const timer = onProgress === undefined ? undefined : setInterval(() => onProgress(Math.min(Number(progress[0]), total), total), PROGRESS_MS);
+          let s: InspectedEntries | null;
+          try {
+            s = await result;
+          } finally {
+            if (timer !== undefined) clearInterval(timer);
+          }
+          if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
+          onProgress?.(total, total);
+          const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
+          const entries = paths.map((p, i) => entryOf(s, i, p));
+          for (const e of entries) {
+            if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
+          }
+          return { entries, unlisted };
+        },
+        async abandon(): Promise<void> {
+          await result.catch(() => undefined);
+        },
+      };
+    },
+  };
+}

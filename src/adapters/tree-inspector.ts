@@ -1,0 +1,37 @@
+// How a release tree is read for `vault verify`: one interface, two ways (the addon's one native
+// pass, or an lstat walk with the flag store and the hashing workers), both giving the entries
+// core's checkTree compares with the manifest (docs/VAULT.md#tree-check).
+import type { ExpectedEntry, ObservedTree } from '../core/tree-check.js';
+import type { FlagStore } from './flags.js';
+import type { HashPool } from './hash.js';
+import { loadNative } from './native.js';
+import { nativeTreeInspector } from './tree-inspector-native.js';
+import { walkTreeInspector } from './tree-inspector-walk.js';
+
+/** A reading of one tree under way. */
+export interface TreeReading {
+  /** The tree as observed, for the verified manifest's entries; onProgress(doneBytes, totalBytes). */
+  finish(expected: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree>;
+  /** Waits for any work under way and drops it (the manifest did not verify). Never rejects. */
+  abandon(): Promise<void>;
+}
+
+// Why: verify chooses how to read a tree by this explicit capability (VaultDeps.inspector), never
+// by what class its flag store is, so a test can run the same check through either way.
+export interface TreeInspector {
+  readonly kind: 'native' | 'walk';
+  /**
+   * Starts reading `root`. With `expected` undefined the manifest is not verified yet: the native
+   * pass starts at once and hashes every regular file of at most `maxFileBytes`; the walk waits
+   * for finish(). Nothing read is trusted before finish() gets the verified entries.
+   */
+  start(root: string, expected: readonly ExpectedEntry[] | undefined, limits: { maxFileBytes: number }): TreeReading;
+}
+
+// Why: the fast way where the flag store reads flags through the addon (the native pass reads the
+// same bits itself); the walk wherever the store is chattr or a test's own, so that store is used.
+export function defaultTreeInspector(flags: FlagStore, hash: HashPool): TreeInspector {
+  const addon = flags.kind === 'ioctl' ? loadNative() : null;
+  if (addon !== null && typeof addon.inspectFilesAsync === 'function') return nativeTreeInspector(addon);
+  return walkTreeInspector(flags, hash);
+}
