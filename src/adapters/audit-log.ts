@@ -2,7 +2,7 @@
 // A record is one write of a whole line or nothing (docs/DAEMON.md#audit-log).
 import { createHash } from 'node:crypto';
 import { lstat, open, readFile, type FileHandle } from 'node:fs/promises';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
 import { AUDIT_GENESIS, chainHash, formatAuditLine, verifyAuditChain, type AuditKind, type ChainStart, type ChainState } from '../core/audit.js';
 import { ioError } from '../core/errno.js';
 import { FS_APPEND_FL, cutFragment, moveAside, putBack, truncateAppendOnly, type AppendFlagSetter } from './audit-file.js';
@@ -221,7 +221,7 @@ export class AuditLog {
       await this.fh.datasync();
       this.lastSyncError = null;
     } catch (e) {
-      this.lastSyncError = e instanceof Error ? e.message : String(e);
+      this.lastSyncError = messageOf(e);
     }
   }
 

@@ -5,6 +5,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from './package-root.js';
+import { messageOf } from '../core/errors.js';
 
 /** The kernel's own BTF, which CO-RE relocates against. */
 export const KERNEL_BTF = '/sys/kernel/btf/vmlinux';
@@ -59,7 +60,7 @@ export function chooseBtf(build: BpfBuild, kernelBtf = KERNEL_BTF): { path: stri
     built = readFileSync(build.fingerprintPath, 'utf8').trim();
     running = btfFingerprint(kernelBtf);
   } catch (e) {
-    return { path: null, why: `kernel BTF fingerprint unreadable (${e instanceof Error ? e.message : String(e)}); using the kernel BTF` };
+    return { path: null, why: `kernel BTF fingerprint unreadable (${messageOf(e)}); using the kernel BTF` };
   }
   if (built !== running) return { path: null, why: 'the running kernel is not the one the object was built on; using the kernel BTF' };
   return { path: build.minimalBtfPath, why: 'minimal BTF of this kernel' };
