@@ -18,6 +18,7 @@ export const FS_APPEND_FL = 0x20;
 // One way of reading and changing inode flags; the batch forms are optional so that test doubles
 // stay small, and seal/unseal use them when present (one call instead of one per path).
 export interface FlagStore {
+  /** How flags are read: 'ioctl' (the addon) lets verify read them in its native pass instead (docs/VAULT.md#tree-check). */
   readonly kind: 'ioctl' | 'chattr';
   getFlags(path: string): Promise<number>;
   setFlag(path: string, flag: number, on: boolean): Promise<void>;

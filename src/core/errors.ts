@@ -35,16 +35,20 @@ export const ENVIRONMENT_CODES = [
   'internal', // a bug: an invariant the code relies on did not hold
 ] as const;
 
+// Why: a code is a closed union, so the compiler catches a misspelt code and the CLI's exit-code
+// mapping is total (docs/ARCHITECTURE.md#errors-and-the-errno-map).
 export type IntegrityCode = (typeof INTEGRITY_CODES)[number];
 export type EnvironmentCode = (typeof ENVIRONMENT_CODES)[number];
 export type ErrorCode = IntegrityCode | EnvironmentCode;
 
+// Why: `where` is half of the one stderr line; `cause` keeps the system error for --debug.
 export interface SentinelErrorOptions {
   /** What the error is about: a file path, a manifest path, a config field. */
   where?: string;
   cause?: unknown;
 }
 
+// Why: every failure is one coded error, so callers and tests decide on `code`, never on message text.
 export class SentinelError extends Error {
   override readonly name = 'SentinelError';
   readonly code: ErrorCode;
