@@ -2,6 +2,7 @@
 // or replaced while the daemon was stopped is noticed and the next chain continues it (docs/DAEMON.md#audit-log).
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { messageOf } from '../core/errors.js';
 
 export interface AuditHead {
   /** The audit log this head belongs to (a state directory shared by two logs keeps only one). */
@@ -50,7 +51,7 @@ export class AuditHeadWriter {
         await rename(tmp, this.file);
         this.lastError = null;
       } catch (e) {
-        this.lastError = e instanceof Error ? e.message : String(e);
+        this.lastError = messageOf(e);
       }
     }
     this.running = null;
