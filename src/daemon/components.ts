@@ -1,19 +1,61 @@
-// The daemon's other duties (eBPF target recovery, memory/OOM protection) behind one small interface.
+// The daemon as parts with one start/stop shape: the composition root starts them in order, and one
+// stack stops them in reverse order, at shutdown and after a failed start alike (docs/DAEMON.md).
+import { messageOf } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import { TargetSupervisor } from './targets/index.js';
 import { ProtectionManager } from './protection/index.js';
 
-// Why: the composition root starts, stops and reports every duty the same way (STATUS=, `status`, watchdog health).
-export interface DaemonComponent {
+/** Why a part is stopped: the daemon's stop reason, and whether the daemon had finished starting. */
+export interface StopContext {
+  reason: string;
+  /** False when start failed part-way: a stop line is not audited then. */
+  started: boolean;
+}
+
+// Why: every part of the running daemon (audit log, vault guardian, control socket, watches, duties)
+// starts and stops the same way, so teardown is written once.
+export interface DaemonPart {
   readonly name: string;
   start(): Promise<void>;
-  stop(): Promise<void>;
+  stop(how: StopContext): Promise<void>;
+}
+
+// Why: the daemon's duties besides the vault also report: STATUS=, `status`, watchdog health.
+export interface DaemonComponent extends DaemonPart {
   status(): unknown;
   statusLine(): string;
   /** A reason when the component itself has failed (withholds watchdog pings), else null. */
   failed?(): string | null;
+}
+
+// Why: the one teardown. A part is registered before it starts, so one that failed half-way is stopped
+// too; every part is stopped even when an earlier stop failed (that failure is logged).
+export class PartStack {
+  private readonly parts: DaemonPart[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  async start(part: DaemonPart): Promise<void> {
+    this.parts.push(part);
+    await part.start();
+  }
+
+  async stopAll(how: StopContext): Promise<void> {
+    for (const part of this.parts.splice(0).reverse()) {
+      try {
+        await part.stop(how);
+      } catch (e) {
+        this.log.warn({ event: 'component-stop-failed', component: part.name, err: messageOf(e) }, 'component stop failed');
+      }
+    }
+  }
+}
+
+// Why: a part that only needs to be closed at the end (it was opened before the stack could hold it).
+export function closing(name: string, close: () => Promise<void>): DaemonPart {
+  return { name, start: () => Promise.resolve(), stop: () => close() };
 }
 
 // Why: wires TargetSupervisor and ProtectionManager; with no targets there is nothing to recover or protect.

@@ -1,0 +1,61 @@
+// What the control socket's requests do (docs/DAEMON.md#control-socket): status, verify, heal, deploy by
+// path or by bytes, and a service event recorded in the audit log.
+import { randomBytes } from 'node:crypto';
+import { unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import type { Logger } from '../adapters/logger.js';
+import type { AuditRecorder } from './audit-recorder.js';
+import type { DaemonConfig } from './config.js';
+import type { ControlRequest } from './control-protocol.js';
+import type { Sentinel } from './sentinel.js';
+import { serviceEventAuditFields } from './service-event.js';
+
+export interface RequestDeps {
+  sentinel: Sentinel;
+  recorder: AuditRecorder;
+  log: Logger;
+  config(): DaemonConfig;
+  /** Where base64 deploys are written before the vault takes them (mode 0700). */
+  incomingDir: string;
+  status(): Promise<unknown>;
+}
+
+// Why: the control server parses and bounds requests; this decides what each one does, so the
+// composition root only wires it.
+export function controlRequestHandler(deps: RequestDeps): (request: ControlRequest) => Promise<unknown> {
+  const { sentinel, recorder, log } = deps;
+  return async (request) => {
+    switch (request.op) {
+      case 'status':
+        return deps.status();
+      case 'verify': {
+        const report = await sentinel.verify('control socket');
+        if (!report.ok) void sentinel.checkTamper('control socket verify found problems');
+        return report;
+      }
+      case 'heal':
+        return sentinel.heal('control socket');
+      case 'service-event': {
+        const config = deps.config();
+        const { op: _op, id: _id, ...event } = request;
+        const target = config.targets.find((t) => t.unit === event.unit)?.name ?? null;
+        log.warn({ event: 'service-event', unit: event.unit, result: event.result, target, evidenceLines: event.evidence.length }, event.message);
+        recorder.record('recovery', serviceEventAuditFields(event, target));
+        await recorder.flush();
+        if (recorder.failing) throw new SentinelError('io', 'the audit log cannot be written now; the event is held and written once it can', { where: config.audit.path });
+        return { recorded: true, target, evidenceLines: event.evidence.length };
+      }
+      case 'deploy': {
+        if ('bundlePath' in request) return sentinel.deploy(request.bundlePath, 'socket');
+        const file = join(deps.incomingDir, `${randomBytes(12).toString('hex')}.bundle`);
+        await writeFile(file, Buffer.from(request.bundleBase64, 'base64'), { mode: 0o600 });
+        try {
+          return await sentinel.deploy(file, 'socket');
+        } finally {
+          await unlink(file).catch(() => undefined);
+        }
+      }
+    }
+  };
+}

@@ -1,0 +1,23 @@
+// The trust anchors of the running daemon, read from the configured key files at start and on SIGHUP
+// (from outside the vault: docs/VAULT.md#invariants 6).
+import { SentinelError, messageOf } from '../core/errors.js';
+import { parsePublicKey } from '../core/keys.js';
+import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
+import { MAX_KEY_FILE_BYTES, readSmallFile } from '../adapters/small-file.js';
+import type { DaemonConfig } from './config.js';
+
+// Why: a missing or bad key file, or a threshold the keys cannot meet, fails start (or the reload) naming the setting.
+export async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
+  const keys = [];
+  for (const [i, file] of config.vault.trust.entries()) {
+    const text = await readSmallFile(file, { what: 'trusted public key', maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where: `vault.trust[${String(i)}]: ${file}` });
+    keys.push(parsePublicKey(text, file));
+  }
+  const policy = { keys, threshold: config.vault.threshold };
+  try {
+    assertTrustPolicy(policy);
+  } catch (e) {
+    throw new SentinelError('config', `bad trust policy: ${messageOf(e)}`, { where: 'vault.trust / vault.threshold', cause: e });
+  }
+  return policy;
+}
