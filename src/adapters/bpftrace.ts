@@ -26,6 +26,7 @@ export async function ensureTracefs(): Promise<void> {
   }
 }
 
+/** Counters of one tracer, for `status` and tests (docs/EBPF.md#limits). */
 export interface TracerStats {
   /** Events parsed and delivered. */
   events: number;
@@ -39,6 +40,7 @@ export interface TracerStats {
   deaths: number;
 }
 
+/** One bpftrace program to keep running: the program, its arguments, and who hears its events. */
 export interface BpftraceOptions {
   /** A short name for logs ("exit", "retransmit"). */
   name: string;
@@ -253,6 +255,7 @@ export class BpftraceTracer {
   }
 }
 
+/** What `sentinel doctor` says about eBPF on this host. */
 export interface EbpfSupport {
   ok: boolean;
   /** bpftrace version line when found. */

@@ -6,6 +6,7 @@ import { codeForErrno, errnoOf, ioError } from '../core/errno.js';
 
 /** The kernel's range of oom_score_adj: -1000 exempts a process from the OOM killer. */
 export const OOM_SCORE_ADJ_MIN = -1000;
+/** 1000 makes a process the OOM killer's first choice. */
 export const OOM_SCORE_ADJ_MAX = 1000;
 /** Bit of CAP_SYS_RESOURCE in /proc/PID/status Cap* masks (linux/capability.h). */
 export const CAP_SYS_RESOURCE = 24;

@@ -34,6 +34,7 @@ export function parseProcStat(text: string): ProcStat | null {
   return { comm: text.slice(open + 1, close), state, ppid, startTicks };
 }
 
+/** A process as /proc shows it: alive with its identity and state letter, or gone (zombies included). */
 export type ProcState = { alive: true; identity: ProcIdentity; state: string } | { alive: false };
 
 // Why: a zombie still answers kill(0) but is dead for us; a reused PID has another start time.

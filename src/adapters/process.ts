@@ -14,6 +14,7 @@ export interface ChildExit {
 /** The first signal of a stop; SIGKILL follows after the grace period unless it was SIGKILL already. */
 export type StopSignal = 'SIGTERM' | 'SIGINT' | 'SIGKILL';
 
+/** How a supervised child is started: where its output goes, and what names it in an error. */
 export interface SpawnOptions {
   /** 'pipe' gives `stdout`/`stderr` streams (read them, or the child blocks); default 'ignore'. */
   stdio?: 'ignore' | 'inherit' | 'pipe';
@@ -113,6 +114,7 @@ export interface CommandResult {
   message: string;
 }
 
+/** Bounds of a command run to completion. */
 export interface RunOptions {
   timeoutMs: number;
   /** Added to the inherited environment. */

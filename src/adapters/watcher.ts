@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { watch as chokidarWatch } from 'chokidar';
 import { spawnSupervised } from './process.js';
 
+/** The directory watches of a tree, closed together. */
 export interface TreeWatch {
   /** Number of directories watched. */
   readonly watched: number;
@@ -60,6 +61,7 @@ export async function watchDirectories(roots: string[], opts: { depth: number; o
   };
 }
 
+/** The inbox watch: ready once the directory was read, closed at stop. */
 export interface InboxWatch {
   ready: Promise<void>;
   close(): Promise<void>;
@@ -88,6 +90,7 @@ export function watchInbox(dir: string, opts: { stableMs: number; onBundle: (pat
   return { ready, close: () => watcher.close() };
 }
 
+/** The flag-change tracer once attached; close() ends it within its grace period. */
 export interface FlagChangeWatch {
   close(): Promise<void>;
 }

@@ -18,6 +18,7 @@ export const SAMPLE_BACKEND_DROP_IN = 'omnimind-backend.service.d/sample-backend
  */
 export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOCS@', root: '@SENTINEL_ROOT@', pythonPath: '@PYTHONPATH@' } as const;
 
+/** The paths written into the installed units in place of the placeholders. */
 export interface UnitPaths {
   node: string;
   cli: string;

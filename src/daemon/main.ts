@@ -28,6 +28,7 @@ import { controlRequestHandler } from './requests.js';
 import { DaemonStatus } from './status-report.js';
 import { loadTrust } from './trust-anchors.js';
 
+/** How `sentinel daemon` (or a test) starts the daemon: config file or flags, env, signals, injected logger and flag store. */
 export interface DaemonOptions {
   configFile?: string;
   flags?: { vault?: string; trust?: string[]; socket?: string; inbox?: string; audit?: string; stateDir?: string; logLevel?: string };
@@ -38,6 +39,7 @@ export interface DaemonOptions {
   flagStore?: FlagStore;
 }
 
+/** The running daemon, for the CLI and tests: stop, reload, status, and the exit it resolves with. */
 export interface DaemonHandle {
   readonly config: DaemonConfig;
   readonly sentinel: Sentinel;

@@ -11,6 +11,7 @@ import type { ControlRequest } from './control-protocol.js';
 import type { Sentinel } from './sentinel.js';
 import { serviceEventAuditFields } from './service-event.js';
 
+/** What the request handler acts on. */
 export interface RequestDeps {
   sentinel: Sentinel;
   recorder: AuditRecorder;

@@ -101,6 +101,7 @@ export interface ExpendableRule {
   score: number;
 }
 
+// Why: the rules' expressions are compiled once per pass, not once per process.
 export function compileExpendables(rules: readonly ExpendableSpec[]): ExpendableRule[] {
   return rules.map((r) => ({ comm: r.comm === undefined ? null : new RegExp(r.comm), cmdline: r.cmdline === undefined ? null : new RegExp(r.cmdline), score: r.oomScoreAdj }));
 }

@@ -16,6 +16,7 @@ export interface DetectedExit {
   detectedNs: bigint;
 }
 
+/** How exits are detected besides the kernel source: the poll interval, the child's own event, the clock. */
 export interface DetectionOptions {
   /** /proc poll interval of the fallback, ms. */
   pollIntervalMs: number;

@@ -40,6 +40,7 @@ const healthSchema = z
   })
   .strict();
 
+// Why: the one schema of a target; key names are a user-facing contract (docs/EBPF.md#configuration-targets).
 export const targetSchema = z
   .object({
     name: z.string().min(1).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits, "_", ".", "@", "-" only'),
@@ -83,6 +84,7 @@ export const targetSchema = z
     }
   });
 
+/** A validated target, defaults filled in. */
 export type TargetSpec = z.infer<typeof targetSchema>;
 /** What a config file may say (defaults not yet applied). */
 export type TargetSpecInput = z.input<typeof targetSchema>;

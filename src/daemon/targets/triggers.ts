@@ -13,6 +13,7 @@ export interface TriggerTarget {
   readonly state: TargetState;
 }
 
+/** What a trigger may do: log, audit, read the clocks, and start a recovery. */
 export interface TriggerDeps {
   log: Logger;
   emit(event: TargetAuditEvent): void;

@@ -95,6 +95,7 @@ export interface SourceHandlers {
   coverage(): void;
 }
 
+/** One target in `sentinel status` and STATUS= (docs/EBPF.md#fallback-degraded for mode and degraded). */
 export interface TargetStatus {
   name: string;
   /** unit, command or pidFile: how the target's process is found and restarted. */
@@ -123,6 +124,7 @@ export interface TracerOptions {
   retransmitProgram?: string;
 }
 
+/** What the supervisor needs from the daemon, and the knobs tests and benches turn. */
 export interface TargetSupervisorDeps {
   log: Logger;
   audit?: (event: TargetAuditEvent) => void;
