@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { constants, open, rename, unlink, mkdir } from 'node:fs/promises';
 import { closeSync, fchmodSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
@@ -306,7 +305,9 @@ export async function writeBundle(out: string, head: Uint8Array, payload: Payloa
 
 // Why: one syncfs(2) (`sync -f`) before sealing flushes a whole staged release; per-file fsync of
 // thousands of files would dominate the deploy, and the kernel's first +i is slow on dirty inodes.
-export function syncFilesystem(path: string): Promise<void> {
+export async function syncFilesystem(path: string): Promise<void> {
+  // node:child_process (and the stream and net modules it loads) only when a deploy gets here (docs/ARCHITECTURE.md#start-up).
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile('sync', ['-f', path], (err) => {
       if (err) reject(new SentinelError('io', `sync -f failed: ${err.message}`, { where: path, cause: err }));

@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
 import { SentinelError } from '../core/errors.js';
 import { codeForErrno } from '../core/errno.js';
 import { isSystemError, loadNative } from './native.js';
@@ -167,6 +166,8 @@ class ChattrFlagStore implements FlagStore {
   }
 
   private async run(tool: 'chattr' | 'lsattr', args: string[], paths: string[], action: string): Promise<string> {
+    // Loaded here, not with the module: the ioctl store (every host with the addon) never needs it (docs/ARCHITECTURE.md#start-up).
+    const { execa } = await import('execa');
     const r = await execa(tool, [...args, ...paths], { reject: false, stripFinalNewline: false, env: { LC_ALL: 'C' } });
     if (r.failed || r.exitCode !== 0) {
       const text = String(r.stderr).trim() || String(r.shortMessage);

@@ -14,9 +14,9 @@ interface NativeNotify {
 }
 
 async function loadNativeNotify(): Promise<NativeNotify | null> {
-  const specifier = './native.js';
   try {
-    const mod = (await import(specifier)) as { loadNative?: () => NativeNotify | null };
+    // A literal specifier, so the CLI bundle carries the module (docs/ARCHITECTURE.md#start-up).
+    const mod = (await import('./native.js')) as { loadNative?: () => NativeNotify | null };
     return typeof mod.loadNative === 'function' ? mod.loadNative() : null;
   } catch {
     return null;

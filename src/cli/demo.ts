@@ -3,7 +3,7 @@
 import { constants, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../adapters/package-root.js';
 import { performance } from 'node:perf_hooks';
 import { defaultFlagStore, FS_IMMUTABLE_FL, unsealTree } from '../adapters/flags.js';
 import { SentinelError, isSentinelError } from '../core/errors.js';
@@ -32,12 +32,10 @@ export interface DemoStep { title: string; run(ctx: DemoContext): Promise<void> 
 
 const DAY_MS = 86_400_000;
 
-// The sample Φ-engine tree shipped in examples/ (found from dist/src/cli or src/cli).
+// The sample Φ-engine tree shipped in examples/ (found from the package root, wherever this module was bundled).
 export async function findSampleTree(): Promise<string> {
-  for (const rel of ['../../../examples/phi-engine', '../../examples/phi-engine']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (await fs.stat(p).then((s) => s.isDirectory(), () => false)) return p;
-  }
+  const p = join(packageRoot(), 'examples', 'phi-engine');
+  if (await fs.stat(p).then((s) => s.isDirectory(), () => false)) return p;
   throw new SentinelError('not-found', 'sample tree examples/phi-engine not found next to the sentinel install', { where: 'examples/phi-engine' });
 }
 

@@ -1,0 +1,35 @@
+// Build step after tsc (`npm run build`): the `sentinel` executable, dist/src/cli/main.js, becomes
+// one ES module bundle of the CLI with a chunk per lazily imported command module, so a command
+// reads a handful of files instead of resolving and reading ~60 modules one by one
+// (docs/ARCHITECTURE.md#start-up). tsc's per-module output stays beside it for the tests, the
+// hash worker and anything that imports a module directly.
+import { readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist', 'src', 'cli');
+const CHUNK = /^sentinel-[A-Z0-9]+\.js(\.map)?$/;
+
+// Chunks of an earlier build would stay behind under other hashes.
+for (const name of readdirSync(outdir)) if (CHUNK.test(name)) rmSync(join(outdir, name));
+
+await build({
+  entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
+  outdir,
+  // Chunks sit next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.
+  chunkNames: 'sentinel-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // Large packages only some commands use stay in node_modules and are imported when first needed.
+  external: ['execa', 'pino', 'chokidar', 'zod'],
+  // Bundled CommonJS (commander, tweetnacl) calls require() for Node's own modules.
+  banner: { js: "import { createRequire as __sentinelCreateRequire } from 'node:module'; const require = __sentinelCreateRequire(import.meta.url);" },
+  sourcemap: true,
+  allowOverwrite: true,
+  logLevel: 'warning',
+});

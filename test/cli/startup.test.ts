@@ -1,0 +1,63 @@
+// Start-up (docs/ARCHITECTURE.md#start-up): each command loads only what it uses. The fast paths a
+// shell, cron or a monitoring check runs — `--help`, `vault status`, `vault verify` — load none of
+// the large packages the daemon needs, and `--help` loads no vault code at all.
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { packageRoot } from '../../src/adapters/package-root.js';
+import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
+import { isRoot, needs } from '../helpers/env.js';
+import { assertOk, sentinel } from '../helpers/cli-harness.js';
+
+const HEAVY = /\/node_modules\/(execa|pino|zod|chokidar)\//;
+const hook = join(packageRoot(), 'dist', 'test', 'fixtures', 'module-log.js');
+
+/** Runs the CLI with the module log preloaded; returns its exit code, output and every module it loaded. */
+async function loaded(args: string[], dir: string): Promise<{ code: number | null; stderr: string; modules: string[] }> {
+  const log = join(dir, `modules-${args.join('-').replace(/[^a-z0-9-]/gi, '_').slice(0, 60)}.txt`);
+  rmSync(log, { force: true });
+  const r = await sentinel(args, { env: { NODE_OPTIONS: `--import=${hook}`, SENTINEL_MODULE_LOG: log } });
+  const modules = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
+  return { code: r.code, stderr: r.stderr, modules };
+}
+
+describe('cli: start-up loads only what the command uses', () => {
+  let dir = '';
+  let vault = '';
+  let pub = '';
+  after(() => cleanupAll());
+  before(async () => {
+    dir = tempDir('cli-startup');
+    if (!isRoot()) return;
+    writeTree(join(dir, 'src'), sampleTree('startup'));
+    assertOk(await sentinel(['keygen', '--out', join(dir, 'k')]));
+    pub = join(dir, 'k.pub');
+    vault = join(dir, 'vault');
+    assertOk(await sentinel(['vault', 'init', vault, '--trust', pub]));
+    assertOk(await sentinel(['sign-and-deploy', join(dir, 'src'), '--key', join(dir, 'k.key'), '--vault', vault]));
+  });
+
+  it('the module log sees the large packages where a command does load them (daemon start)', async () => {
+    const r = await loaded(['daemon', '--config', join(dir, 'no-such-config.json')], dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.modules.some((m) => HEAVY.test(m)), `no large package seen in: ${r.modules.join(' ')}`);
+  });
+
+  it('--help loads no large package and no vault code (no native addon, no node:crypto)', async () => {
+    const r = await loaded(['--help'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), []);
+    assert.deepEqual(r.modules.filter((m) => /sentinel_native\.node$|^require:(node:)?crypto$|^node:crypto$/.test(m)), []);
+  });
+
+  it('vault status and vault verify load no large package', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    for (const args of [['vault', 'status', vault], ['vault', 'verify', vault, '--trust', pub]]) {
+      const r = await loaded(args, dir);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.modules.length > 0, 'the module log recorded nothing');
+      assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), [], args.join(' '));
+    }
+  });
+});
