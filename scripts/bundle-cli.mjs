@@ -6,7 +6,12 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+
+// esbuild is a devDependency: a checkout whose node_modules predates it gets one clear line.
+const { build } = await import('esbuild').catch(() => {
+  console.error('sentinel build: esbuild is not installed; run `npm ci` (the CLI bundle needs it)');
+  process.exit(1);
+});
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'src', 'cli');
