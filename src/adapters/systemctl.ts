@@ -24,6 +24,55 @@ export async function restartUnit(unit: string, timeoutMs = 60_000): Promise<{ m
   return { ms: performance.now() - t0 };
 }
 
+/** What `systemctl show` says about a unit right now. */
+export interface UnitState {
+  activeState: string;
+  subState: string;
+  /** systemd's result of the last run: success, signal, exit-code, watchdog, ... */
+  result: string;
+  mainPid: number;
+  /** Id of a job queued or running for the unit, or null. */
+  job: number | null;
+  nRestarts: number;
+  /** WatchdogSignal= as a number (SIGABRT: 6), and WatchdogSec= in µs (0: no watchdog). */
+  watchdogSignal: number;
+  watchdogUsec: number;
+}
+
+// Why: the recovery of a unit target decides on what systemd is doing with it (docs/EBPF.md#who-does-what).
+export async function unitState(unit: string): Promise<UnitState> {
+  const out = await systemctl(['show', '-p', 'ActiveState,SubState,Result,MainPID,Job,NRestarts,WatchdogSignal,WatchdogUSec', '--', unit], unit);
+  const v = new Map(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+  const num = (k: string): number => {
+    const n = Number(v.get(k) ?? '');
+    return Number.isFinite(n) ? n : 0;
+  };
+  const job = v.get('Job') ?? '';
+  return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: num('WatchdogUSec') };
+}
+
+/** A restart queued, or refused because another job (an operator's stop or restart) is already queued for the unit. */
+export type QueuedRestart = { queued: true; ms: number } | { queued: false; ms: number; reason: string };
+
+// Why: recovery never waits behind other jobs: the restart is queued (--no-block) and returns at once;
+// --job-mode=fail leaves a stop or restart someone else queued alone instead of replacing it.
+export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_MS): Promise<QueuedRestart> {
+  const t0 = performance.now();
+  const r = await runCommand(['systemctl', 'restart', '--no-block', '--job-mode=fail', '--', unit], { timeoutMs });
+  const ms = performance.now() - t0;
+  if (r.ok) return { queued: true, ms };
+  const msg = (r.stderr || r.stdout || r.message).trim().split('\n')[0] ?? '';
+  if (/is destructive|conflicting job/i.test(msg)) return { queued: false, ms, reason: msg };
+  const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
+  throw new SentinelError(code, `systemctl restart --no-block ${unit} failed: ${r.timedOut ? `timed out after ${timeoutMs} ms` : msg}`, { where: unit });
+}
+
+// Why: when a queued job does not finish, the error names what it waits for.
+export async function jobsOf(unit: string): Promise<string> {
+  const r = await runCommand(['systemctl', 'list-jobs', '--after', '--no-legend', '--', unit], { timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+  return r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '').slice(0, 5).join('; ');
+}
+
 // Why: a unit target's process is systemd's MainPID; 0 means the unit has no running main process.
 export async function mainPidOfUnit(unit: string): Promise<number> {
   const out = await systemctl(['show', '-p', 'MainPID', '--value', '--', unit], unit);

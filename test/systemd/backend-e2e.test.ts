@@ -32,7 +32,7 @@ interface Steps {
   releaseMode: string;
   afterDeploy: { show: Show; tree: { files: number } | null };
   kill: { before: Show; after: Show; backMs: number; health: { status: number } | null; recovery: Record<string, unknown>[] };
-  gil: { before: Show; after: Show; restartedMs: number; auditEvent: { message: string; result: string; unit: string; target?: string; evidence: string[]; exitStatus?: string } };
+  gil: { before: Show; after: Show; restartedMs: number; recovery: Record<string, unknown>[]; recovered: Record<string, unknown>; auditEvent: { message: string; result: string; unit: string; target?: string; evidence: string[]; exitStatus?: string } };
   gilJournal: string[];
   healthAfterGil: { status: number } | null;
   audit: { code: number };
@@ -114,6 +114,11 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     assert.equal(s.gil.auditEvent.target, 'backend');
     assert.ok(s.gil.auditEvent.evidence.some((l) => /line \d+ in gil/.test(l)), `evidence in the audit log: ${JSON.stringify(s.gil.auditEvent.evidence)}`);
     assert.notEqual(s.gil.after.MainPID, s.gil.before.MainPID);
+    // Who does what: the watchdog's kill is systemd's to restart (Restart=), the sentinel only watches it come back.
+    assert.ok(Number(s.gil.after.NRestarts) > Number(s.gil.before.NRestarts), `systemd restarted it itself: ${JSON.stringify(s.gil)}`);
+    const started = s.gil.recovery.filter((e) => e.event === 'recovery-started');
+    assert.ok(started.length >= 1 && started.every((e) => /^left to systemd \(watchdog timeout/.test(String(e.action))), `the sentinel left the watchdog restart to systemd: ${JSON.stringify(s.gil.recovery)}`);
+    assert.equal(s.gil.recovered.pid, Number(s.gil.after.MainPID), '"recovered" names the new, active main process');
     assert.equal(s.healthAfterGil?.status, 200);
     assert.equal(s.audit.code, 0, 'audit chain intact');
     t.diagnostic(`SIGKILL → back ${String(s.kill.backMs)} ms; /gil → watchdog → restarted ${String(s.gil.restartedMs)} ms (WatchdogSec=3s); ${String(s.gil.auditEvent.evidence.length)} stack lines in the audit log`);

@@ -46,8 +46,8 @@ export async function demoBackendSteps(opts: { log: Logger; port?: number; print
     await waitForHealthy(url);
     const hungPid = sup.pids()[0];
     const fromHang = rec.events.length;
-    await httpProbe(`http://127.0.0.1:${port}/hang`, 1000);
-    print(`3. backend PID ${hungPid} told to hang (accepts, never answers)`);
+    await httpProbe(`http://127.0.0.1:${port}/hang`, 300);
+    print(`3. backend PID ${hungPid} told to hang (/hang blocks its event loop: connections are accepted, never answered)`);
     const failed = await rec.next((e) => e.event === 'health-failed', 20_000, 'health probe failure', fromHang);
     await rec.next((e) => e.event === 'recovered' && e.pid !== hungPid, 20_000, 'backend back after hang', fromHang);
     await waitForHealthy(url);

@@ -1,4 +1,4 @@
-// The sample backend (examples/backend/server.py) as the recovery demo, the tests and the benches start
+// The sample FastAPI backend (examples/backend, run through omnimind_sentinel.serve) as the recovery demo, the tests and the benches start
 // it: its command line, a free port to run it on, and a bounded wait for its first healthy answer.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ export function pythonBinary(): string {
 
 // Why: one argv for the sample backend on `port`, so the demo, tests and benches run the same program.
 export function sampleBackendCommand(port: number, extra: string[] = []): string[] {
-  return [pythonBinary(), join(packageRoot(), 'examples', 'backend', 'server.py'), '--port', String(port), ...extra];
+  return [pythonBinary(), join(packageRoot(), 'examples', 'backend', 'serve.py'), '--port', String(port), '--no-access-log', ...extra];
 }
 
 // Why: tests and demos need a port nobody else on the machine is using right now.

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { SentinelError } from '../../core/errors.js';
 import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
 import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
-import { mainPidOfUnit, restartUnit } from '../../adapters/systemctl.js';
+import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import type { TargetSpec } from './spec.js';
 
 /** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
@@ -26,6 +26,18 @@ export interface LaunchContext {
   now(): number;
   /** A sleep that the supervisor's stop() cancels. */
   sleep(ms: number): Promise<void>;
+  /** Someone else (systemd) restarts the process: only find the new one, do not run the recovery action. */
+  awaitOnly?: boolean;
+}
+
+/** Who brings an exited main process back: the sentinel now, or systemd (its watchdog, an operator's job). */
+export type ExitHandling = { by: 'sentinel' } | { by: 'systemd'; why: string };
+
+/** A unit stopped by someone else and not coming back: not an error, not to be restarted. */
+export class StoppedOutside extends SentinelError {
+  constructor(unit: string, state: string) {
+    super('unavailable', `unit was stopped outside the sentinel (${state}); not restarted`, { where: unit });
+  }
 }
 
 // Why: the supervisor runs one state machine for every target; what differs per kind sits behind this.
@@ -40,6 +52,8 @@ export interface Launcher {
   kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
   /** At daemon stop: end what is ours, leave what is not. */
   stop(child: SupervisedChild | null): Promise<void>;
+  /** Who restarts after this exit (default: the sentinel). */
+  exitHandling?(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
 }
 
 // Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
@@ -91,25 +105,75 @@ class CommandLauncher implements Launcher {
   }
 }
 
-// Why: a `unit` target belongs to systemd: recovery asks systemd to restart it and reads its MainPID.
+// Why: a `unit` target belongs to systemd: recovery queues a restart (never waiting behind other jobs)
+// and then watches, bounded, for the new MainPID to be active; an exit by the unit's watchdog or by an
+// operator's stop is systemd's to handle (docs/EBPF.md#who-does-what).
 class UnitLauncher implements Launcher {
   readonly kind = 'unit';
   readonly action: string;
   readonly ownsProcess = false;
+  private watchdogSignal: number | null = null;
 
   constructor(private readonly spec: TargetSpec) {
-    this.action = spec.restart !== undefined ? 'restart command' : 'systemctl restart';
+    this.action = spec.restart !== undefined ? 'restart command' : 'systemctl restart --no-block';
+  }
+
+  private get unit(): string {
+    return this.spec.unit ?? '';
   }
 
   async launch(ctx: LaunchContext): Promise<Launched> {
-    const unit = this.spec.unit ?? '';
-    if (!ctx.first) await (this.spec.restart !== undefined ? runRecoveryCommand(this.spec.restart, this.spec.restartTimeoutMs, unit) : restartUnit(unit, this.spec.restartTimeoutMs));
-    const pid = await mainPidOfUnit(unit);
-    if (pid === 0) throw new SentinelError('unavailable', 'unit has no running main process', { where: unit });
-    return { identity: await identify(pid, this.spec.name), child: null };
+    const unit = this.unit;
+    if (ctx.first) {
+      const st = await unitState(unit);
+      if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
+      if (st.mainPid === 0 || st.activeState !== 'active') throw new SentinelError('unavailable', `unit has no running main process (${st.activeState}/${st.subState})`, { where: unit });
+      return { identity: await identify(st.mainPid, this.spec.name), child: null };
+    }
+    if (ctx.awaitOnly !== true) {
+      if (this.spec.restart !== undefined) await runRecoveryCommand(this.spec.restart, this.spec.restartTimeoutMs, unit);
+      else {
+        const q = await queueRestart(unit);
+        if (!q.queued) ctx.log.info({ target: this.spec.name, reason: q.reason }, 'another job is queued for the unit; waiting for it instead of restarting');
+      }
+    }
+    return { identity: await identify(await this.awaitActive(ctx), this.spec.name), child: null };
   }
 
-  // systemctl restart stops the old process itself
+  // Why: "recovered" means a new main process that systemd counts as started (READY=1 for Type=notify).
+  private async awaitActive(ctx: LaunchContext): Promise<number> {
+    const unit = this.unit;
+    const deadline = ctx.now() + this.spec.startTimeoutMs;
+    let idleSince: number | null = null;
+    for (;;) {
+      const st = await unitState(unit);
+      if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
+      if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) return st.mainPid;
+      // inactive with no job and no automatic restart pending: stopped by someone; give it a moment (a restart in flight)
+      const idle = (st.activeState === 'inactive' || st.activeState === 'failed') && st.job === null && st.subState !== 'auto-restart';
+      idleSince = idle ? (idleSince ?? ctx.now()) : null;
+      if (idleSince !== null && ctx.now() - idleSince > UNIT_IDLE_GRACE_MS) throw new StoppedOutside(unit, `${st.activeState}/${st.subState}, result ${st.result}`);
+      if (ctx.now() >= deadline) {
+        const jobs = await jobsOf(unit).catch(() => '');
+        throw new SentinelError('unavailable', `unit not active within ${this.spec.startTimeoutMs} ms (${st.activeState}/${st.subState}, result ${st.result}${jobs === '' ? '' : `; waiting for: ${jobs}`})`, { where: unit });
+      }
+      await ctx.sleep(UNIT_POLL_MS);
+    }
+  }
+
+  // A watchdog kill (WatchdogSignal=) or a clean exit may be systemd's own doing: ask it. Anything else
+  // (SIGKILL, a crash) is restarted at once, before any RestartSec=.
+  async exitHandling(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling> {
+    const suspicious = (exit.signal !== null && (exit.signal === this.watchdogSignal || exit.signal === 15)) || exit.exitStatus === 0 || (exit.signal === null && exit.exitStatus === null);
+    if (!suspicious) return { by: 'sentinel' };
+    const st = await unitState(this.unit).catch(() => null);
+    if (st === null) return { by: 'sentinel' };
+    if (st.result === 'watchdog' || st.subState === 'stop-watchdog') return { by: 'systemd', why: 'watchdog timeout: systemd kills and restarts it (Restart=)' };
+    if (st.job !== null || st.activeState === 'deactivating' || st.subState.startsWith('stop')) return { by: 'systemd', why: `a job of systemd is stopping or restarting it (${st.activeState}/${st.subState})` };
+    return { by: 'sentinel' };
+  }
+
+  // systemd stops the old process itself
   kill(): Promise<void> {
     return Promise.resolve();
   }
@@ -118,6 +182,11 @@ class UnitLauncher implements Launcher {
     return Promise.resolve();
   }
 }
+
+/** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms). */
+const UNIT_POLL_MS = 50;
+/** How long an inactive unit with no job is given before it counts as stopped outside the sentinel, ms. */
+const UNIT_IDLE_GRACE_MS = 1500;
 
 // Why: a `pidFile` target is started by the operator's own `restart` command and found through its pid file.
 class PidFileLauncher implements Launcher {

@@ -57,6 +57,8 @@ export const targetSchema = z
     restartTimeoutMs: ms(100, 3_600_000).default(60_000),
     /** pidFile: how long to wait after `restart` for the pid file to name a live process. */
     pidFileWaitMs: ms(0, 600_000).default(5_000),
+    /** How long a started or restarted process has to be up (a unit active, i.e. READY=1 for Type=notify) and healthy (its health probe passing). */
+    startTimeoutMs: ms(100, 3_600_000).default(60_000),
     /** command: at daemon stop, time between SIGTERM and SIGKILL for the supervised process. */
     stopGraceMs: ms(0, 600_000).default(2_000),
   })

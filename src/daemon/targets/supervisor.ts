@@ -1,12 +1,13 @@
 // The recovery state machine of the protected targets: start, stop, status, and on an exit, a failed
 // health probe or a retransmit alarm, recover through the restart budget with back-off (docs/EBPF.md#recovery).
-import { messageOf } from '../../core/errors.js';
+import { SentinelError, messageOf } from '../../core/errors.js';
 import { RestartBudget } from '../../core/recovery-policy.js';
 import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
 import type { SupervisedChild } from '../../adapters/process.js';
+import { httpProbe } from '../../adapters/http-probe.js';
 import { bpftraceSources } from './bpftrace-sources.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
-import { launcherFor, type Launcher } from './launchers.js';
+import { StoppedOutside, launcherFor, type Launcher } from './launchers.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import type { TargetSpec } from './spec.js';
 import { nsToMs, type KernelSources, type SourceStats, type TargetAuditEvent, type TargetState, type TargetStatus, type TargetSupervisorDeps } from './types.js';
@@ -27,6 +28,11 @@ interface TargetRuntime {
   recovering: boolean;
 }
 
+/** How often a failed or stopped unit target is checked for being active again, ms. */
+const ADOPT_INTERVAL_MS = 1000;
+/** Probe interval while waiting for a new process to become healthy, ms (at most the health interval). */
+const READY_PROBE_MS = 100;
+
 // Why: the daemon builds one for all configured targets and calls start/stop; every target runs the
 // same state machine; what differs between a unit, a command and a pid file sits in its launcher.
 export class TargetSupervisor {
@@ -38,6 +44,7 @@ export class TargetSupervisor {
   private readonly retransmits: RetransmitAlarm;
   private readonly health: HealthProbes;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private adoptTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(
@@ -80,7 +87,7 @@ export class TargetSupervisor {
     for (const rt of this.targets) {
       try {
         await this.launch(rt, true);
-        rt.state = 'running';
+        this.becomeRunning(rt);
       } catch (e) {
         const why = messageOf(e);
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
@@ -91,11 +98,14 @@ export class TargetSupervisor {
     await this.detection.start();
     this.health.start();
     await this.retransmits.start();
+    this.adoptTimer = setInterval(() => void this.adoptReturned(), ADOPT_INTERVAL_MS);
   }
 
   // Why: the kernel sources stop first, then each launcher ends what is ours (supervised commands).
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.adoptTimer !== null) clearInterval(this.adoptTimer);
+    this.adoptTimer = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.health.stop();
@@ -186,16 +196,82 @@ export class TargetSupervisor {
     this.deps.log.warn(fields, 'main process of target exited');
     this.emit({ event: 'exit', ...fields, exitNs: e.exitNs?.toString() ?? null, detectedNs: e.detectedNs.toString() });
     const how = e.signal !== null ? `signal ${e.signal}` : e.exitStatus !== null ? `status ${e.exitStatus}` : 'gone';
-    void this.recover(rt, `main PID ${e.pid} exited (${how})`, e.exitNs ?? e.detectedNs);
+    const reason = `main PID ${e.pid} exited (${how})`;
+    const since = e.exitNs ?? e.detectedNs;
+    if (rt.launcher.exitHandling === undefined) {
+      void this.recover(rt, reason, since);
+      return;
+    }
+    rt.state = 'recovering'; // not "down" while systemd is asked: a returned unit must not be adopted meanwhile
+    void rt.launcher.exitHandling(e).then((h) => this.recover(rt, reason, since, h.by === 'systemd' ? h.why : null));
+  }
+
+  // Why: a target is "running" only once its process is up and answers its health probe; until then
+  // it is "starting" and probe failures do not count (docs/EBPF.md#recovery).
+  private becomeRunning(rt: TargetRuntime): void {
+    const pid = rt.pid;
+    if (rt.spec.health === undefined) {
+      rt.state = 'running';
+      return;
+    }
+    rt.state = 'starting';
+    this.awaitHealthy(rt).then(
+      () => {
+        if (rt.pid === pid && rt.state === 'starting') rt.state = 'running';
+      },
+      (e: unknown) => {
+        if (rt.pid !== pid || this.stopped) return;
+        rt.state = 'down';
+        void this.recover(rt, messageOf(e), this.hrtime());
+      },
+    );
+  }
+
+  // Why: the first passing probe of the new process, bounded by startTimeoutMs.
+  private async awaitHealthy(rt: TargetRuntime): Promise<void> {
+    const health = rt.spec.health;
+    const pid = rt.pid;
+    if (health === undefined) return;
+    const deadline = this.now() + rt.spec.startTimeoutMs;
+    let last = 'no probe yet';
+    for (;;) {
+      if (this.stopped || rt.pid !== pid) throw new SentinelError('unavailable', `main PID ${String(pid)} exited before it was healthy`, { where: rt.spec.name });
+      const r = await httpProbe(health.url, health.timeoutMs);
+      if (r.ok) return;
+      last = r.error;
+      if (this.now() >= deadline) throw new SentinelError('unavailable', `not healthy within ${rt.spec.startTimeoutMs} ms of its start (last probe: ${last})`, { where: rt.spec.name });
+      await this.sleep(Math.min(health.intervalMs, READY_PROBE_MS));
+    }
+  }
+
+  // Why: a target the sentinel gave up on (budget spent) or that was stopped outside it returns to
+  // "running" as soon as systemd (or an operator) has its unit active again.
+  private async adoptReturned(): Promise<void> {
+    for (const rt of this.targets) {
+      if (this.stopped || rt.recovering || rt.launcher.kind !== 'unit' || (rt.state !== 'failed' && rt.state !== 'down')) continue;
+      rt.recovering = true;
+      try {
+        await this.launch(rt, true);
+        rt.failedReason = null;
+        this.becomeRunning(rt);
+        this.deps.log.info({ target: rt.spec.name, pid: rt.pid }, 'unit active again: target running');
+        this.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, by: 'systemd', restarts: rt.restarts });
+      } catch {
+        // still not active
+      } finally {
+        rt.recovering = false;
+      }
+    }
   }
 
   // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
-  private async recover(rt: TargetRuntime, reason: string, sinceNs: bigint): Promise<void> {
+  private async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null): Promise<void> {
     if (rt.recovering || this.stopped) return;
     rt.recovering = true;
     let retry: string | null = null;
     try {
-      const decision = rt.budget.decide(this.now());
+      // systemd restarts it (its watchdog, an operator's job): not ours to count or to run
+      const decision = leftToSystemd !== null ? { allow: true as const, delayMs: 0, recentRestarts: 0 } : rt.budget.decide(this.now());
       if (!decision.allow) {
         rt.state = 'failed';
         rt.failedReason = `${decision.reason} (last: ${reason})`;
@@ -209,17 +285,18 @@ export class TargetSupervisor {
         await this.sleep(decision.delayMs);
         if (this.stopped) return;
       }
-      rt.budget.record(this.now());
+      if (leftToSystemd === null) rt.budget.record(this.now());
       const startedNs = this.hrtime();
       const latencyMs = nsToMs(startedNs - sinceNs);
       rt.lastRecoveryLatencyMs = latencyMs;
-      const action = rt.launcher.action;
+      const action = leftToSystemd === null ? rt.launcher.action : `left to systemd (${leftToSystemd})`;
       this.deps.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
       this.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
       const t0 = this.now();
       try {
-        await this.killCurrent(rt);
-        await this.launch(rt, false);
+        if (leftToSystemd === null) await this.killCurrent(rt);
+        await this.launch(rt, false, leftToSystemd !== null);
+        await this.awaitHealthy(rt);
         if (this.stopped) {
           // stop() ran while the action was in flight: do not leave a process of ours behind
           if (rt.launcher.ownsProcess) await this.killCurrent(rt);
@@ -235,6 +312,11 @@ export class TargetSupervisor {
         const why = messageOf(e);
         rt.state = 'down';
         rt.failedReason = why;
+        if (e instanceof StoppedOutside) {
+          this.deps.log.warn({ target: rt.spec.name, reason: why }, 'unit stopped outside the sentinel; it is adopted again once active');
+          this.emit({ event: 'stopped-outside', target: rt.spec.name, reason: why });
+          return;
+        }
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'recovery action failed; will retry within the budget');
         this.emit({ event: 'recovery-failed', target: rt.spec.name, reason: why });
         retry = why;
@@ -258,8 +340,8 @@ export class TargetSupervisor {
   }
 
   // Why: start (first) or recover the target's main process, then watch it.
-  private async launch(rt: TargetRuntime, first: boolean): Promise<void> {
-    const { identity, child } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms) });
+  private async launch(rt: TargetRuntime, first: boolean, awaitOnly = false): Promise<void> {
+    const { identity, child } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms), awaitOnly });
     rt.pid = identity.pid;
     rt.child = child;
     this.health.reset(rt);

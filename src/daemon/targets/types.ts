@@ -21,7 +21,8 @@ export interface TargetAuditEvent {
     | 'retransmit-alarm'
     | 'retransmit-cleared'
     | 'tracer-down'
-    | 'tracer-attached';
+    | 'tracer-attached'
+    | 'stopped-outside';
   target?: string;
   [field: string]: unknown;
 }

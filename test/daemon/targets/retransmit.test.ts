@@ -43,7 +43,7 @@ test('retransmits on the target port above the threshold fire the action; anothe
   if (needs(t, isRoot() && has('bpftrace', ['--version']) && has('nft', ['--version']) && has('ip', ['-V']), 'root, bpftrace, nftables and iproute2')) return;
   const net = await createNetnsPair();
   const rec = new TargetEventRecorder();
-  const inNs = (port: number): string[] => ['ip', 'netns', 'exec', net.server, ...sampleBackendCommand(port, ['--bind', net.serverIp])];
+  const inNs = (port: number): string[] => ['ip', 'netns', 'exec', net.server, ...sampleBackendCommand(port, ['--host', net.serverIp])];
   const sup = new TargetSupervisor(
     [targetSchema.parse({ name: 'backend', command: inNs(8000), port: 8000, retransmit: { threshold: 15, windowMs: 10_000, action: 'restart' } })],
     { log, audit: rec.record },
@@ -52,7 +52,7 @@ test('retransmits on the target port above the threshold fire the action; anothe
     await sup.stop();
     await net.cleanup();
   });
-  net.spawn(net.server, sampleBackendCommand(8001, ['--bind', net.serverIp]));
+  net.spawn(net.server, sampleBackendCommand(8001, ['--host', net.serverIp]));
   await net.dropFromPorts([8000, 8001], 30);
   await sup.start();
   const pid = sup.pids()[0];
