@@ -21,6 +21,8 @@ if (files.length === 0) {
   process.exit(2);
 }
 const concurrency = process.env.SENTINEL_TEST_CONCURRENCY ?? '2';
+// A test that hangs fails after this long instead of holding the whole run until CI's own limit.
+const timeout = process.env.SENTINEL_TEST_TIMEOUT_MS ?? '240000';
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-file-times.mjs', '--test-reporter-destination=stdout'];
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...reporters, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
