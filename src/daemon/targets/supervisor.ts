@@ -342,6 +342,11 @@ export class TargetSupervisor {
   // Why: start (first) or recover the target's main process, then watch it.
   private async launch(rt: TargetRuntime, first: boolean, awaitOnly = false): Promise<void> {
     const { identity, child } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms), awaitOnly });
+    if (this.stopped) {
+      // stop() ran while the process was being started: it never saw this child, so end it here
+      if (rt.launcher.ownsProcess) await rt.launcher.kill(identity.pid, child);
+      throw new SentinelError('unavailable', 'the supervisor stopped while the target was starting', { where: rt.spec.name });
+    }
     rt.pid = identity.pid;
     rt.child = child;
     this.health.reset(rt);

@@ -1,7 +1,7 @@
 // TargetSupervisor against real processes, real bpftrace and real /proc.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -329,4 +329,31 @@ test('restartTimeoutMs and pidFileWaitMs bound a recovery action; the failure na
   child.kill('SIGKILL');
   const noPid = await second.rec.next((e) => e.event === 'recovery-failed', 10_000, 'pid file never written', 0);
   assert.match(String(noPid.reason), /pid file cannot be read/);
+});
+
+test('stop() while a hung command is being respawned leaves no process of it behind', async (t) => {
+  const port = await freePort();
+  const command = sampleBackendCommand(port);
+  const ours = async (): Promise<number[]> => {
+    const found: number[] = [];
+    for (const name of await readdir('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+      if (cmd === `${command.join('\0')}\0`) found.push(Number(name));
+    }
+    return found;
+  };
+  const rec = new TargetEventRecorder();
+  const sup = new TargetSupervisor([targetSchema.parse({ name: 'slow', command, port, health: { url: `http://127.0.0.1:${port}/health`, intervalMs: 50, timeoutMs: 200, failures: 1 } })], { log, audit: rec.record, tracer: { disabled: true } });
+  t.after(async () => {
+    await sup.stop();
+    for (const pid of await ours()) process.kill(pid, 'SIGKILL');
+  });
+  await sup.start();
+  await waitFor('the backend counted running (healthy)', 30_000, () => (sup.status()[0]?.state === 'running' ? true : null));
+  void httpProbe(`http://127.0.0.1:${port}/hang`, 300); // hung: the probe fails and the backend is respawned
+  // stop() lands while the hung process is being killed and its replacement spawned
+  await rec.next((e) => e.event === 'health-failed', 20_000, 'health failure (the backend hangs)');
+  await sup.stop();
+  await waitFor('no process of the target left', 5_000, async () => ((await ours()).length === 0 ? true : null));
 });
