@@ -8,6 +8,8 @@ import { SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
 
+const EMPTY = new Uint8Array(0);
+
 /** Largest key file read: a key line and a few comment lines, never megabytes. */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
@@ -19,6 +21,11 @@ export interface SmallFileOptions {
   badFileCode?: ErrorCode;
   /** Where to report (default: the path). */
   where?: string;
+  /**
+   * Bytes placed right before the file's bytes in the same buffer (the result is a view after
+   * them): a caller that needs prefix + content, as the signature input does, then copies nothing.
+   */
+  prefix?: Uint8Array;
 }
 
 function typeName(mode: number): string {
@@ -38,16 +45,18 @@ function typeName(mode: number): string {
 }
 
 /** The file's bytes, which must be exactly `size` long: one byte more means it grew while being read. */
-async function readExactly(fh: FileHandle, size: number, what: string, where: string): Promise<Buffer> {
-  const buf = Buffer.alloc(size + 1);
+async function readExactly(fh: FileHandle, size: number, what: string, where: string, prefix: Uint8Array): Promise<Buffer> {
+  const at = prefix.length;
+  const buf = Buffer.alloc(at + size + 1);
+  buf.set(prefix, 0);
   let n = 0;
   for (;;) {
-    const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+    const { bytesRead } = await fh.read(buf, at + n, size + 1 - n, n);
     if (bytesRead === 0) break;
     n += bytesRead;
     if (n > size) throw new SentinelError('io', `${what} changed while it was read`, { where });
   }
-  return buf.subarray(0, n);
+  return buf.subarray(at, at + n);
 }
 
 // Why: `--trust` naming a fifo must not hang `vault init`; a file is checked before it is read.
@@ -73,7 +82,7 @@ export async function readSmallFileBytes(path: string, opts: SmallFileOptions): 
     const st = await fh.stat();
     if (!st.isFile()) throw new SentinelError(bad, `${opts.what} is ${typeName(st.mode)}, not a regular file`, { where });
     if (st.size > opts.maxBytes) throw new SentinelError(bad, `${opts.what} is ${st.size} bytes, more than the ${opts.maxBytes} such a file may hold`, { where });
-    return await readExactly(fh, st.size, opts.what, where);
+    return await readExactly(fh, st.size, opts.what, where, opts.prefix ?? EMPTY);
   } catch (e) {
     throw ioError(e, `cannot read ${opts.what}`, where);
   } finally {

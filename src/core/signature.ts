@@ -19,9 +19,21 @@ export interface BundleSignature {
 const CONTEXT_BYTES = asciiBytes(SIGNATURE_CONTEXT);
 const KEY_ID_RE = /^[0-9a-f]{16}$/;
 
-// The exact message signed: context bytes followed by the manifest bytes as they travel.
+// The exact message signed: context bytes followed by the manifest bytes as they travel. When the
+// manifest bytes already follow the context in one buffer (the vault reads a kept manifest so, see
+// signatureContext), the message is a view of that buffer: a large manifest is not copied.
 export function signatureInput(manifestBytes: Uint8Array): Uint8Array {
+  const n = CONTEXT_BYTES.length;
+  const at = manifestBytes.byteOffset - n;
+  if (at >= 0 && bytesEqual(new Uint8Array(manifestBytes.buffer, at, n), CONTEXT_BYTES)) {
+    return new Uint8Array(manifestBytes.buffer, at, n + manifestBytes.length);
+  }
   return concatBytes(CONTEXT_BYTES, manifestBytes);
+}
+
+/** A copy of the context bytes, for a reader that puts a manifest's bytes right after them. */
+export function signatureContext(): Uint8Array {
+  return CONTEXT_BYTES.slice();
 }
 
 // Low-level Ed25519 (RFC 8032 pure Ed25519) over raw bytes, exposed so the RFC vectors can be checked through this layer.

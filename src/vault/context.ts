@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS } from '../core/limits.js';
 import type { BundleLimits } from '../core/limits.js';
 import { parseManifest } from '../core/manifest.js';
 import type { Manifest } from '../core/manifest.js';
-import { parseSignatures } from '../core/signature.js';
+import { parseSignatures, signatureContext } from '../core/signature.js';
 import { verifySignedManifest } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
@@ -18,6 +18,9 @@ import { ed25519Verify, sha512 } from './ed25519.js';
 import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
+
+/** What a kept manifest is read after (see signatureInput). */
+const SIGNATURE_PREFIX = signatureContext();
 
 export interface VaultCtx {
   readonly path: string;
@@ -171,7 +174,8 @@ export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<Rele
   let manifestBytes: Uint8Array;
   let signatureBytes: Uint8Array;
   try {
-    manifestBytes = await readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered' });
+    // Read right after the signature context, so the signature input needs no copy of the manifest.
+    manifestBytes = await readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered', prefix: SIGNATURE_PREFIX });
     signatureBytes = await readSmallFileBytes(files.signatures, { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered' });
   } catch (e) {
     if (isSentinelError(e) && e.code !== 'not-found') throw e;

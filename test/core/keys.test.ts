@@ -17,6 +17,7 @@ import {
   parseSecretKey,
   signDetached,
   signManifest,
+  signatureContext,
   signatureInput,
   toHex,
   verifyDetached,
@@ -76,6 +77,25 @@ test('signManifest signs context + manifest bytes, not the bare bytes', () => {
   assert.equal(s.keyId, k.public.id);
   assert.equal(verifyDetached(signatureInput(bytes), raw, k.public.key), true);
   assert.equal(verifyDetached(bytes, raw, k.public.key), false);
+});
+
+test('signatureInput: manifest bytes laid out right after the context are the message as they are; any other layout is copied', () => {
+  const manifest = new TextEncoder().encode('{"x":1}');
+  const copy = signatureInput(manifest);
+  const ctx = signatureContext();
+  assert.deepEqual(copy, new Uint8Array([...ctx, ...manifest]));
+  const laidOut = new Uint8Array([...ctx, ...manifest]);
+  const view = signatureInput(laidOut.subarray(ctx.length));
+  assert.deepEqual(view, copy);
+  assert.equal(view.buffer, laidOut.buffer, 'no copy when the context already precedes the bytes');
+  // One byte of the prefix off, or too little room before the bytes: the message is the copy.
+  const wrong = laidOut.slice();
+  wrong[ctx.length - 2] = wrong[ctx.length - 2]! ^ 1;
+  const fallback = signatureInput(wrong.subarray(ctx.length));
+  assert.deepEqual(fallback, copy);
+  assert.notEqual(fallback.buffer, wrong.buffer);
+  assert.deepEqual(signatureInput(laidOut.subarray(ctx.length - 1).subarray(1)), copy);
+  assert.deepEqual(signatureInput(new Uint8Array([...ctx.subarray(1), ...manifest]).subarray(ctx.length - 1)), copy);
 });
 
 test('key id is the first 16 hex of SHA-512(context || public key)', () => {
