@@ -204,13 +204,13 @@ export async function listReleaseDirs(ctx: VaultCtx): Promise<string[]> {
   return names.filter((n) => parseReleaseDirName(n) !== null).sort();
 }
 
-/** Kept releases that can be read; unreadable ones are listed apart. */
-export async function listKeptReleases(ctx: VaultCtx): Promise<{ ok: KeptReleaseInfo[]; broken: string[] }> {
+/** Kept releases that can be read; unreadable ones are listed apart. `known`: one already read and parsed, not read again. */
+export async function listKeptReleases(ctx: VaultCtx, known?: KeptReleaseInfo): Promise<{ ok: KeptReleaseInfo[]; broken: string[] }> {
   const ok: KeptReleaseInfo[] = [];
   const broken: string[] = [];
   for (const name of await listReleaseDirs(ctx)) {
     try {
-      ok.push(await readKeptRelease(ctx, ctx.layout.release(name)));
+      ok.push(name === known?.dirName ? known : await readKeptRelease(ctx, ctx.layout.release(name)));
     } catch {
       broken.push(name);
     }

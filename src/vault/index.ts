@@ -9,7 +9,6 @@ import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { probeImmutableSupport, unsealTree } from '../adapters/flags.js';
 import { syncFilesystem } from '../adapters/bundle-file.js';
-import { deployFrom, highestVersion, rollbackTo } from './deploy.js';
 import {
   emit,
   isSealed,
@@ -17,22 +16,26 @@ import {
   makeCtx,
   readHighestState,
   readLiveDirName,
+  readReleaseBytes,
   readVaultConfigText,
   sealPaths,
   verifyKeptRelease,
   writeFileDurable,
 } from './context.js';
-import type { VaultCtx } from './context.js';
+import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { acquireLock } from './lock.js';
 import type { VaultLock } from './lock.js';
+import type * as DeployModule from './deploy.js';
 import { leftoversPresent, recoverVault } from './recover.js';
 import { liveVerifiedManifest, verifyVault } from './verify.js';
 import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport } from './types.js';
 
 export type { DeployResult, KeptRelease, RecoveryReport, Vault, VaultDeps, VaultEvent, VaultInfo, VaultStatus, VerifyProblem, VerifyReport } from './types.js';
-export { createBundle } from './sign.js';
+
+// Deploy, heal and rollback are loaded when one runs: `vault verify` and `vault status` never need them (docs/ARCHITECTURE.md#start-up).
+const deployCode = (): Promise<typeof DeployModule> => import('./deploy.js');
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
@@ -74,7 +77,7 @@ class OpenVault implements Vault {
   }
 
   deploy(bundlePath: string, opts: { consume?: boolean } = {}): Promise<DeployResult> {
-    return this.exclusive(() => deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts));
+    return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts));
   }
 
   heal(): Promise<DeployResult> {
@@ -82,12 +85,12 @@ class OpenVault implements Vault {
       const live = await readLiveDirName(this.ctx);
       const parsed = live === null ? null : parseReleaseDirName(live);
       if (parsed === null) throw new SentinelError('not-found', 'no live release to heal', { where: this.ctx.layout.current });
-      return deployFrom(this.ctx, this.ctx.layout.bundle(parsed.releaseId), 'heal');
+      return (await deployCode()).deployFrom(this.ctx, this.ctx.layout.bundle(parsed.releaseId), 'heal');
     });
   }
 
   rollback(): Promise<DeployResult> {
-    return this.exclusive(() => rollbackTo(this.ctx));
+    return this.exclusive(async () => (await deployCode()).rollbackTo(this.ctx));
   }
 
   recover(): Promise<RecoveryReport> {
@@ -106,16 +109,20 @@ class OpenVault implements Vault {
   async status(): Promise<VaultStatus> {
     const { layout } = this.ctx;
     const live = await readLiveDirName(this.ctx).catch(() => null);
-    const { ok } = await listKeptReleases(this.ctx);
-    const liveInfo = ok.find((r) => r.dirName === live);
-    let signers: string[] = [];
-    if (liveInfo !== undefined) {
+    // The live release is read and verified once; the listing reuses the manifest verification parsed.
+    let verified: { info: KeptReleaseInfo; signers: string[] } | undefined;
+    if (live !== null) {
       try {
-        signers = verifyKeptRelease(this.ctx, liveInfo, this.policy).signers;
+        const bytes = await readReleaseBytes(this.ctx, layout.release(live));
+        const v = verifyKeptRelease(this.ctx, bytes, this.policy);
+        verified = { info: { ...bytes, manifest: v.manifest }, signers: v.signers };
       } catch {
-        signers = [];
+        verified = undefined;
       }
     }
+    const { ok } = await listKeptReleases(this.ctx, verified?.info);
+    const liveInfo = ok.find((r) => r.dirName === live);
+    const signers = verified?.signers ?? [];
     const mustBeSealed = [layout.root, layout.config, layout.releases, layout.bundles, layout.state, layout.highest];
     for (const r of ok) {
       const f = releaseFiles(r.dir);
@@ -251,7 +258,7 @@ export async function readVaultInfo(path: string): Promise<VaultInfo> {
   const root = resolve(path);
   const config = await readConfig(root);
   const ctx = makeCtx(root, config, READ_ONLY_DEPS);
-  const highest = await highestVersion(ctx);
+  const highest = await (await deployCode()).highestVersion(ctx);
   const live = await readLiveDirName(ctx).catch(() => null);
   const { ok } = await listKeptReleases(ctx);
   const liveInfo = ok.find((r) => r.dirName === live);
