@@ -305,15 +305,12 @@ export async function writeBundle(out: string, head: Uint8Array, payload: Payloa
 
 // Why: one syncfs(2) (`sync -f`) before sealing flushes a whole staged release; per-file fsync of
 // thousands of files would dominate the deploy, and the kernel's first +i is slow on dirty inodes.
+// Bounded generously (10 min): a disk that cannot take a release in that time fails the deploy, not hangs it.
 export async function syncFilesystem(path: string): Promise<void> {
-  // node:child_process (and the stream and net modules it loads) only when a deploy gets here (docs/ARCHITECTURE.md#start-up).
-  const { execFile } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    execFile('sync', ['-f', path], (err) => {
-      if (err) reject(new SentinelError('io', `sync -f failed: ${err.message}`, { where: path, cause: err }));
-      else resolve();
-    });
-  });
+  // The process adapter (execa) only when a deploy gets here (docs/ARCHITECTURE.md#start-up).
+  const { runCommand } = await import('./process.js');
+  const r = await runCommand(['sync', '-f', path], { timeoutMs: 600_000 });
+  if (!r.ok) throw new SentinelError('io', `sync -f failed: ${r.timedOut ? 'timed out after 600000 ms' : r.stderr.trim() || r.message}`, { where: path, cause: r });
 }
 
 // Why: a rename is only durable once its directory is fsync'ed (crash consistency, docs/VAULT.md#invariants 3).

@@ -166,17 +166,19 @@ class ChattrFlagStore implements FlagStore {
   }
 
   private async run(tool: 'chattr' | 'lsattr', args: string[], paths: string[], action: string): Promise<string> {
-    // Loaded here, not with the module: the ioctl store (every host with the addon) never needs it (docs/ARCHITECTURE.md#start-up).
-    const { execa } = await import('execa');
-    const r = await execa(tool, [...args, ...paths], { reject: false, stripFinalNewline: false, env: { LC_ALL: 'C' } });
-    if (r.failed || r.exitCode !== 0) {
-      const text = String(r.stderr).trim() || String(r.shortMessage);
+    // Loaded here, not with the module: the ioctl store (every host with the addon) never needs the
+    // process adapter and execa (docs/ARCHITECTURE.md#start-up).
+    const { runCommand } = await import('./process.js');
+    const r = await runCommand([tool, ...args, ...paths], { timeoutMs: TOOL_TIMEOUT_MS, stripFinalNewline: false, env: { LC_ALL: 'C' } });
+    if (!r.ok) {
+      const text = r.stderr.trim() || r.message;
       const firstLine = text.split('\n')[0] ?? text;
       // "chattr: <strerror> while <doing> on <path>"
       const where = /\son (.+)$/.exec(firstLine)?.[1] ?? /stat (.+)$/.exec(firstLine)?.[1] ?? paths[0] ?? '';
-      if (r.exitCode === undefined || (r as { code?: string }).code === 'ENOENT') {
+      if (r.startError !== null) {
         throw new SentinelError('unavailable', `${tool} could not be run: ${firstLine}`, { where, cause: r });
       }
+      if (r.timedOut) throw new SentinelError('io', `${tool} did not finish within ${TOOL_TIMEOUT_MS} ms`, { where, cause: r });
       const errno = errnoFromToolMessage(firstLine);
       throw new SentinelError(codeForErrno(errno, 'inode-flags'), `${errnoMessage(errno, action)}: ${firstLine}`, { where, cause: r });
     }
@@ -253,7 +255,10 @@ export function ioctlFlagStore(): FlagStore | null {
   return addon === null ? null : new IoctlFlagStore(addon);
 }
 
-// chattr/lsattr through execa: the fallback, and a cross-check against the reference tools.
+/** Bound of one chattr/lsattr run (a batch takes well under a second; a hung filesystem must not hang the caller). */
+const TOOL_TIMEOUT_MS = 120_000;
+
+// chattr/lsattr run through the process adapter: the fallback, and a cross-check against the reference tools.
 export function chattrFlagStore(): FlagStore {
   return new ChattrFlagStore();
 }

@@ -1,5 +1,4 @@
 // sd_notify socket: one datagram per message, from this process (native addon) or via systemd-notify.
-import { execFile } from 'node:child_process';
 import { SentinelError } from '../core/errors.js';
 import { addressString, type NotifyAddress } from '../core/sd-notify.js';
 
@@ -42,14 +41,12 @@ export async function createNotifier(address: NotifyAddress, opts: { pid: number
   }
   return {
     kind: 'systemd-notify',
-    send(message: string): Promise<void> {
+    async send(message: string): Promise<void> {
       const args = [`--pid=${String(opts.pid)}`, ...message.split('\n').filter((l) => l !== '')];
-      return new Promise((resolve, reject) => {
-        execFile('systemd-notify', args, { env: { ...process.env, NOTIFY_SOCKET: target }, timeout: 5_000 }, (err) => {
-          if (err === null) resolve();
-          else reject(new SentinelError('io', `systemd-notify failed: ${err.message}`, { where: target, cause: err }));
-        });
-      });
+      // The process adapter (execa) only when the addon is missing (docs/ARCHITECTURE.md#start-up).
+      const { runCommand } = await import('./process.js');
+      const r = await runCommand(['systemd-notify', ...args], { timeoutMs: 5_000, env: { NOTIFY_SOCKET: target } });
+      if (!r.ok) throw new SentinelError('io', `systemd-notify failed: ${r.timedOut ? 'timed out after 5000 ms' : r.stderr.trim() || r.message}`, { where: target, cause: r });
     },
   };
 }
