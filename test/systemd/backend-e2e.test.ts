@@ -19,6 +19,7 @@ const root = packageRoot();
 const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
 const fixtures = join(root, 'test', 'fixtures', 'nspawn');
 const BOOT_TIMEOUT_MS = 200_000;
+const GUEST_ROOT = '/opt/omnimind-sentinel';
 
 function cli(args: string[]): string {
   return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
@@ -57,15 +58,16 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     await writeFile(join(src, 'engine', 'extra.py'), 'extra = 2\n');
     cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
     await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
-    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${root}\n`);
+    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
     // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
     await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
 
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
       args: [
-        // The package at its own path, so the units install-units renders inside point at it.
-        `--bind-ro=${root}:${root}`,
+        // The package at a fixed path outside /tmp (the units' PrivateTmp= would hide a checkout under
+        // /tmp), so the units install-units renders inside point at it wherever the checkout is.
+        `--bind-ro=${root}:${GUEST_ROOT}`,
         `--bind-ro=${etc}:/etc/omnimind-sentinel`,
         `--bind-ro=${e2e}:/etc/sentinel-e2e`,
         `--bind=${out}:/out`,
