@@ -1,6 +1,7 @@
-// The daemon-side commands: `daemon`, `status`, `audit verify`, `install-units`.
+// The daemon-side commands: `daemon`, `status`, `target reset`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
+import type { TargetResetFlags } from './target-commands.js';
 import type { DaemonReply } from './daemon-reply.js';
 import { reportFailure, setJsonMode } from './failure.js';
 
@@ -104,6 +105,25 @@ export function registerDaemonCommands(program: Command): void {
     .action(async (opts: { socket: string; json?: boolean; timeout: number }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runStatus(opts);
+    });
+
+  const target = program.command('target').description('the targets (services) a running daemon keeps alive');
+  target
+    .command('reset')
+    .description('give a target a fresh restart budget; a failed (budget spent) or down target is recovered, and the command waits until it runs')
+    .argument('<name>', 'target name, as in the configuration\'s targets[].name')
+    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--timeout <ms>', 'how long to wait for the reply and for the target to run again', positiveInteger('--timeout'), 60_000)
+    .option('--no-wait', 'return once the recovery has started')
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText(
+      'after',
+      `\nExit: 0 reset (and running again, unless --no-wait), 2 unknown target, no daemon, or the target failed again or was not running within --timeout.${examples(['sentinel target reset backend --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel target reset mcp-worker --socket /run/omnimind-sentinel/sentinel.sock --no-wait --json'])}`,
+    )
+    .action(async (name: string, opts: TargetResetFlags) => {
+      setJsonMode(opts.json === true);
+      const { runTargetReset } = await import('./target-commands.js');
+      process.exitCode = await runTargetReset(name, opts);
     });
 
   const audit = program.command('audit').description('the daemon audit log');

@@ -1,6 +1,6 @@
 // The daemon as parts with one start/stop shape: the composition root starts them in order, and one
 // stack stops them in reverse order, at shutdown and after a failed start alike (docs/DAEMON.md).
-import { messageOf } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { AuditRecorder } from './audit-recorder.js';
@@ -28,6 +28,8 @@ export interface DaemonComponent extends DaemonPart {
   statusLine(): string;
   /** A reason when the component itself has failed (withholds watchdog pings), else null. */
   failed?(): string | null;
+  /** The targets component only: `target-reset` of the control socket. */
+  resetTarget?(name: string): unknown;
 }
 
 // Why: the one teardown. A part is registered before it starts, so one that failed half-way is stopped
@@ -76,7 +78,15 @@ export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit
     },
   });
   return Promise.resolve([
-    { name: 'targets', start: () => targets.start(), stop: () => targets.stop(), status: () => targets.status(), statusLine: () => targets.statusLine() },
+    { name: 'targets', start: () => targets.start(), stop: () => targets.stop(), status: () => targets.status(), statusLine: () => targets.statusLine(), resetTarget: (name) => targets.reset(name) },
     { name: 'protection', start: () => protection.start(), stop: () => protection.stop(), status: () => protection.status(), statusLine: () => protection.statusLine() },
   ]);
+}
+
+// Why: the control socket's `target-reset` reaches the supervisor through its component; a daemon
+// without targets says so instead of guessing.
+export function resetTarget(components: readonly DaemonComponent[], name: string): unknown {
+  const part = components.find((c) => c.resetTarget !== undefined);
+  if (part?.resetTarget === undefined) throw new SentinelError('not-found', `no target named "${name}" (this daemon has no targets)`, { where: 'target' });
+  return part.resetTarget(name);
 }

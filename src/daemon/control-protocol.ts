@@ -8,13 +8,14 @@ export type ControlRequest =
   | { op: 'heal'; id?: string }
   | { op: 'deploy'; id?: string; bundlePath: string }
   | { op: 'deploy'; id?: string; bundleBase64: string }
-  | ({ op: 'service-event'; id?: string } & ServiceEvent);
+  | ({ op: 'service-event'; id?: string } & ServiceEvent)
+  | { op: 'target-reset'; id?: string; name: string };
 
 export type ControlReply =
   | { ok: true; op: string; id?: string; result: unknown }
   | { ok: false; op?: string; id?: string; error: { code: ErrorCode; message: string; where?: string } };
 
-export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'service-event'] as const;
+export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'service-event', 'target-reset'] as const;
 
 // Why: a request line is untrusted input; every bad field is named before anything acts on it.
 export function assertControlRequest(value: unknown): asserts value is ControlRequest {
@@ -23,7 +24,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
   const bad: string[] = [];
   if (typeof v.op !== 'string' || !(CONTROL_OPS as readonly string[]).includes(v.op)) bad.push(`op (one of ${CONTROL_OPS.join(', ')})`);
   if (v.id !== undefined && (typeof v.id !== 'string' || v.id.length > 128)) bad.push('id (string of at most 128 characters)');
-  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : []), ...(v.op === 'service-event' ? SERVICE_EVENT_FIELDS : [])]);
+  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : []), ...(v.op === 'service-event' ? SERVICE_EVENT_FIELDS : []), ...(v.op === 'target-reset' ? ['name'] : [])]);
   for (const k of Object.keys(v)) if (!allowed.has(k)) bad.push(`${k} (unknown field)`);
   if (v.op === 'deploy') {
     const hasPath = v.bundlePath !== undefined;
@@ -33,6 +34,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
     if (hasB64 && (typeof v.bundleBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v.bundleBase64))) bad.push('bundleBase64 (base64 text)');
   }
   if (v.op === 'service-event') bad.push(...serviceEventProblems(v));
+  if (v.op === 'target-reset' && (typeof v.name !== 'string' || !/^[A-Za-z0-9_.@-]{1,256}$/.test(v.name))) bad.push('name (a target name)');
   if (bad.length > 0) throw new SentinelError('usage', `bad request field(s): ${bad.join(', ')}`, { where: 'request' });
 }
 

@@ -22,7 +22,7 @@ import { SystemdNotifier } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
-import { PartStack, buildComponents, closing } from './components.js';
+import { PartStack, buildComponents, closing, resetTarget } from './components.js';
 import { newCounters } from './counters.js';
 import { controlRequestHandler } from './requests.js';
 import { DaemonStatus } from './status-report.js';
@@ -124,7 +124,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     for (const c of components) await stack.start(c);
     const incomingDir = join(config.stateDir, 'incoming');
     await mkdir(incomingDir, { recursive: true, mode: 0o700 });
-    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, incomingDir, status: () => view.report() });
+    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, incomingDir, status: () => view.report(), resetTarget: (name) => resetTarget(components, name) });
     const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, maxClients: config.limits.maxClients, log, handle });
     // Stopping the socket: no new connections, the running operation finishes and queued ones are refused, then close.
     const stopControl = async (): Promise<void> => {

@@ -1,5 +1,5 @@
 // What the control socket's requests do (docs/DAEMON.md#control-socket): status, verify, heal, deploy by
-// path or by bytes, and a service event recorded in the audit log.
+// path or by bytes, a service event recorded in the audit log, and an operator's target reset.
 import { randomBytes } from 'node:crypto';
 import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,8 @@ export interface RequestDeps {
   /** Where base64 deploys are written before the vault takes them (mode 0700). */
   incomingDir: string;
   status(): Promise<unknown>;
+  /** `target-reset`: a fresh restart budget for a target, recovered if failed or down. */
+  resetTarget(name: string): unknown;
 }
 
 // Why: the control server parses and bounds requests; this decides what each one does, so the
@@ -46,6 +48,11 @@ export function controlRequestHandler(deps: RequestDeps): (request: ControlReque
         await recorder.flush();
         if (recorder.failing) throw new SentinelError('io', 'the audit log cannot be written now; the event is held and written once it can', { where: config.audit.path });
         return { recorded: true, target, evidenceLines: event.evidence.length };
+      }
+      case 'target-reset': {
+        const result = deps.resetTarget(request.name);
+        await recorder.flush();
+        return result;
       }
       case 'deploy': {
         if ('bundlePath' in request) return sentinel.deploy(request.bundlePath, 'socket');

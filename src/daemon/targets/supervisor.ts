@@ -10,7 +10,7 @@ import { ExitDetector, type DetectedExit } from './detection.js';
 import { StoppedOutside, launcherFor, type Launcher } from './launchers.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import type { TargetSpec } from './spec.js';
-import { nsToMs, type KernelSources, type SourceStats, type TargetAuditEvent, type TargetState, type TargetStatus, type TargetSupervisorDeps } from './types.js';
+import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetState, type TargetStatus, type TargetSupervisorDeps } from './types.js';
 
 interface TargetRuntime {
   readonly spec: TargetSpec;
@@ -142,6 +142,25 @@ export class TargetSupervisor {
         healthFailures: this.health.failures(rt),
       };
     });
+  }
+
+  // Why: `sentinel target reset`: the operator gives a target a fresh restart budget; one that is
+  // failed (budget spent) or down is recovered at once (docs/EBPF.md#recovery).
+  reset(name: string): TargetResetResult {
+    const rt = this.targets.find((t) => t.spec.name === name);
+    if (rt === undefined) throw new SentinelError('not-found', `no target named "${name}" (targets: ${this.targets.map((t) => t.spec.name).join(', ') || 'none'})`, { where: 'target' });
+    if (this.stopped) throw new SentinelError('unavailable', 'the targets are stopping', { where: name });
+    const previousState = rt.state;
+    rt.budget.reset();
+    const recover = (previousState === 'failed' || previousState === 'down') && !rt.recovering;
+    const action = recover ? 'recovering' : 'budget reset';
+    this.deps.log.info({ target: name, previousState, action }, 'target reset by the operator');
+    this.emit({ event: 'reset', target: name, previousState, action, by: 'operator' });
+    if (recover) {
+      rt.failedReason = null;
+      void this.recover(rt, `reset by the operator (was ${previousState})`, this.hrtime());
+    }
+    return { target: name, previousState, action, state: rt.state };
   }
 
   // Why: one line for sd_notify STATUS= and `sentinel status`.

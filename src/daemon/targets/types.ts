@@ -22,7 +22,8 @@ export interface TargetAuditEvent {
     | 'retransmit-cleared'
     | 'tracer-down'
     | 'tracer-attached'
-    | 'stopped-outside';
+    | 'stopped-outside'
+    | 'reset';
   target?: string;
   [field: string]: unknown;
 }
@@ -114,6 +115,15 @@ export interface TargetStatus {
   failedReason: string | null;
   retransmitAlarm: boolean;
   healthFailures: number;
+}
+
+/** What `reset` did: the budget is always cleared; a failed or down target is recovered. */
+export interface TargetResetResult {
+  target: string;
+  previousState: TargetState;
+  action: 'recovering' | 'budget reset';
+  /** The state right after the reset (the recovery runs on). */
+  state: TargetState;
 }
 
 /** Options of the default (bpftrace) kernel sources. */
