@@ -15,7 +15,8 @@
         "src/bpf-engine.c",
         "src/bpf-load.c",
         "src/bpf-maps.c",
-        "src/bpf-support.c"
+        "src/bpf-support.c",
+        "src/dir-fd.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"

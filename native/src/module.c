@@ -13,6 +13,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_cold_copy,
   sn_register_notify,
   sn_register_bpf,
+  sn_register_dir_fd,
 };
 
 static napi_value init(napi_env env, napi_value exports) {

@@ -87,6 +87,12 @@ napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c
 napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-copy.c: the kept bundle, out of the page cache
 napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
 napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
+napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/flock for the vault
+
+// ---- directory fds (dir-fd.c) ----
+// Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS, else O_NOFOLLOW per component). The fd, or -errno.
+int sn_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
 
 // ---- inode flags shared by flags.c, seal-bits.c and inspect.c (flags.c) ----
 // Opens a regular file or directory for the flag ioctls without following a symlink (ELOOP) or

@@ -42,6 +42,24 @@ export interface NativeAddon {
    * file of at most hashAnyMax bytes; `progress[0]` counts the bytes hashed so far.
    */
   inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
+  /** openat(2) below dirfd, never following a symlink or leaving it (native/src/dir-fd.c). Missing from older builds. */
+  openAt?(dirfd: number, path: string, flags: number, mode: number): number;
+  /** mkdirat(2) of one name in dirfd. */
+  mkdirAt?(dirfd: number, name: string, mode: number): void;
+  /** symlinkat(2) of one name in dirfd. */
+  symlinkAt?(target: string, dirfd: number, name: string): void;
+  /** renameat2(2) between two directory fds, RENAME_NOREPLACE when `noReplace`. */
+  renameAt?(oldDirFd: number, oldName: string, newDirFd: number, newName: string, noReplace: boolean): void;
+  /** unlinkat(2) of one name in dirfd (AT_REMOVEDIR when `isDir`). */
+  unlinkAt?(dirfd: number, name: string, isDir: boolean): void;
+  /** fstatat(2) with AT_SYMLINK_NOFOLLOW of one name in dirfd ("" for dirfd itself). */
+  statAt?(dirfd: number, name: string): { mode: number; uid: number; gid: number; nlink: number; size: number; dev: number; ino: number };
+  /** The names in a directory fd (no "." or ".."). */
+  readDirFd?(dirfd: number): string[];
+  /** Sets or clears one inode flag through an open fd; true when it changed. */
+  setFlagFd?(fd: number, flag: number, on: boolean): boolean;
+  /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts. */
+  flockFd?(fd: number, op: number): boolean;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
 }

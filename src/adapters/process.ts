@@ -166,3 +166,33 @@ export function killPid(pid: number, signal: NodeJS.Signals = 'SIGKILL'): boolea
     throw ioError(e, `cannot send ${signal} to process ${pid}`, `pid ${pid}`, 'kernel-interface');
   }
 }
+
+/** How a command handed one of our descriptors ended. */
+export interface FdCommandResult {
+  exitCode: number | null;
+  stderr: string;
+  /** errno of a start failure (ENOENT: no such program), else null. */
+  startError: string | null;
+}
+
+// Why: flock(1) must lock our own open file description, which it gets as its fd 3 (execa passes no
+// such descriptor); bounded like every helper, killed when the bound is passed.
+export async function runWithFd(argv: readonly string[], fd: number, timeoutMs: number): Promise<FdCommandResult> {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new SentinelError('config', 'empty command');
+  const { spawn } = await import('node:child_process');
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ exitCode: null, stderr, startError: errnoOf(e) ?? 'spawn failed' });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ exitCode: code, stderr, startError: null });
+    });
+  });
+}

@@ -97,9 +97,15 @@ class OpenVault implements Vault {
     return this.exclusive(async (r) => r ?? recoverVault(this.ctx, true), true);
   }
 
-  verify(opts: { trust?: TrustPolicy; onProgress?(done: number, total: number): void } = {}): Promise<VerifyReport> {
+  // Verify reads under the shared lock: never in the middle of another process's deploy window.
+  async verify(opts: { trust?: TrustPolicy; onProgress?(done: number, total: number): void } = {}): Promise<VerifyReport> {
     if (opts.trust !== undefined) assertTrustPolicy(opts.trust);
-    return verifyVault(this.ctx, opts);
+    const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, shared: true });
+    try {
+      return await verifyVault(this.ctx, opts);
+    } finally {
+      await lock.release();
+    }
   }
 
   liveManifest(): Promise<VerifiedManifest> {
@@ -199,6 +205,8 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
     }
     await writeFileDurable(layout.config, encodeVaultConfig(config));
     await writeFileDurable(layout.highest, encodeHighest({ version: 0, releaseId: null }));
+    // The lock file exists from the start and is never removed (docs/VAULT.md#locking).
+    await writeFileDurable(layout.lock, '', 0o600);
     await syncFilesystem(root);
     await sealPaths(ctx, [layout.config, layout.highest, layout.state, layout.releases, layout.bundles, layout.root]);
   } catch (e) {

@@ -1,92 +1,88 @@
-// Exclusive vault lock: deploys, heals, rollbacks and recovery are serialised per vault. The lock is a
-// file created with O_EXCL holding the owner's pid and process start time, so a lock left by a
-// process killed with SIGKILL is recognised as stale and taken over.
-import { open, readFile, unlink } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+// The vault lock (docs/VAULT.md#locking): a kernel lock (flock) on `staging/.lock`, a file that is
+// created once and never unlinked. Writers (deploy, heal, rollback, recover) hold it exclusively,
+// verify shared; the kernel drops it when its holder dies, so there is no stale lock to guess about.
+// The file's content only says whether the last exclusive holder finished: a holder writes its pid
+// after locking and truncates the file before unlocking, so content found by the next holder means
+// the previous one crashed in the middle of an operation and recovery must re-apply the flags.
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
+import { fileLocker } from '../adapters/file-lock.js';
+import type { FileLocker, LockMode } from '../adapters/file-lock.js';
 
 export interface VaultLock {
   readonly path: string;
-  /** True when the lock was taken over from a process that died holding it (a crash to recover from). */
+  readonly mode: LockMode;
+  /** True when the previous exclusive holder died in the middle of an operation (a crash to recover from). */
   readonly staleTakeover: boolean;
   release(): Promise<void>;
 }
 
-/** The process start time (field 22 of /proc/PID/stat), or null when no such process is alive (zombies count as dead). */
-function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields counted after the ")" that ends the command name: state is field 3, starttime field 22.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (rest[0] === 'Z' || rest[0] === 'X') return null;
-    return rest[19] ?? null;
-  } catch {
-    return null;
-  }
+export interface LockOptions {
+  timeoutMs: number;
+  /** Verify reads under a shared lock; everything that writes takes it exclusively (the default). */
+  shared?: boolean;
+  /** The lock implementation (tests compare the native one with flock(1)). */
+  locker?: FileLocker;
 }
 
-const ownStart = startTimeOf(process.pid) ?? '?';
-
-/** What holds the lock file now: nobody (it vanished), a live process, or a dead one (stale, with its content). */
-async function holderOf(path: string): Promise<{ kind: 'gone' } | { kind: 'live' } | { kind: 'stale'; text: string }> {
-  let text: string;
+/** The lock file: a regular file of ours with one name; anything else there is refused, never used. */
+function openLockFile(path: string): number {
+  let fd: number;
   try {
-    text = await readFile(path, 'utf8');
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'gone' };
-    throw e;
+    if (errnoOf(e) === 'ELOOP') throw new SentinelError('tampered', 'the vault lock is a symlink', { where: path, cause: e });
+    throw ioError(e, 'cannot open the vault lock', path);
   }
-  const [pidText, start] = text.trim().split(' ');
-  const pid = Number(pidText);
-  // A half-written lock file (crash between create and write) holds no owner.
-  if (!Number.isInteger(pid) || pid <= 0) return { kind: 'stale', text };
-  const liveStart = startTimeOf(pid);
-  const dead = liveStart === null || (start !== undefined && start !== '?' && liveStart !== start);
-  return dead ? { kind: 'stale', text } : { kind: 'live' };
+  const st = fstatSync(fd);
+  const euid = process.geteuid?.() ?? 0;
+  if (!st.isFile() || st.nlink !== 1 || st.uid !== euid) {
+    closeSync(fd);
+    throw new SentinelError('tampered', `the vault lock is not a regular file of uid ${euid} with one link (uid ${st.uid}, ${st.nlink} links)`, { where: path });
+  }
+  return fd;
 }
 
-// Why: a second concurrent deploy must wait or get `busy`, never interleave with the first.
-export async function acquireLock(path: string, opts: { timeoutMs: number; pollMs?: number } = { timeoutMs: 0 }): Promise<VaultLock> {
-  const deadline = Date.now() + opts.timeoutMs;
-  const pollMs = opts.pollMs ?? 25;
+function contentOf(fd: number): string {
+  const buf = Buffer.alloc(256);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  return buf.toString('utf8', 0, n);
+}
+
+// Why: one operation at a time per vault, across processes (CLI and daemon), dying with its holder.
+export async function acquireLock(path: string, opts: LockOptions = { timeoutMs: 0 }): Promise<VaultLock> {
+  const mode: LockMode = opts.shared === true ? 'shared' : 'exclusive';
+  const fd = openLockFile(path);
   let staleTakeover = false;
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      try {
-        await fh.writeFile(`${process.pid} ${ownStart}\n`);
-      } finally {
-        await fh.close();
-      }
-      let released = false;
-      return {
-        path,
-        staleTakeover,
-        release: async () => {
-          if (released) return;
-          released = true;
-          await unlink(path).catch((e: NodeJS.ErrnoException) => {
-            if (e.code !== 'ENOENT') throw e;
-          });
-        },
-      };
-    } catch (e) {
-      const errno = errnoOf(e);
-      if (errno !== 'EEXIST') throw ioError(e, errno === 'ENOENT' ? 'the vault staging directory is missing' : 'cannot create the vault lock', path);
+  try {
+    if (!(await (opts.locker ?? fileLocker()).lock(fd, mode, opts.timeoutMs))) {
+      throw new SentinelError('busy', `another operation holds the vault lock${mode === 'shared' ? ' exclusively' : ''}`, { where: path });
     }
-    const holder = await holderOf(path);
-    if (holder.kind === 'gone') continue;
-    if (holder.kind === 'stale') {
-      // Re-read just before removing, so a lock another waiter has just taken is not removed.
-      const again = await readFile(path, 'utf8').catch(() => null);
-      if (again === holder.text) {
-        await unlink(path).catch(() => undefined);
-        staleTakeover = true;
-      }
-      continue;
+    if (mode === 'exclusive') {
+      staleTakeover = contentOf(fd).trim() !== '';
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid}\n`, 0);
     }
-    if (Date.now() >= deadline) throw new SentinelError('busy', 'another operation holds the vault lock', { where: path });
-    await new Promise((r) => setTimeout(r, pollMs));
+  } catch (e) {
+    closeSync(fd);
+    throw e instanceof SentinelError ? e : ioError(e, 'cannot take the vault lock', path);
   }
+  let released = false;
+  return {
+    path,
+    mode,
+    staleTakeover,
+    release: () => {
+      if (released) return Promise.resolve();
+      released = true;
+      try {
+        // Empty again before the kernel lock goes: the next holder knows this operation finished.
+        if (mode === 'exclusive') ftruncateSync(fd, 0);
+      } finally {
+        closeSync(fd);
+      }
+      return Promise.resolve();
+    },
+  };
 }

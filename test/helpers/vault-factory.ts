@@ -191,3 +191,8 @@ export function run(cmd: string, args: string[]): string {
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
+
+/** What is in staging/ besides the vault lock (a file that stays there for good, docs/VAULT.md#locking). */
+export function stagingLeftovers(vaultPath: string): string[] {
+  return readdirSync(join(vaultPath, 'staging')).filter((n) => n !== '.lock');
+}

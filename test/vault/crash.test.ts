@@ -3,13 +3,14 @@
 // or the new release (never a mix), has no leftovers, and is sealed. Same for heal and rollback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { openVault } from '../../src/vault/index.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, sampleTree } from '../helpers/vault-factory.js';
+import { stagingLeftovers } from '../helpers/vault-factory.js';
 import type { TestVault, TreeSpec } from '../helpers/vault-factory.js';
 
 after(cleanupAll);
@@ -73,7 +74,7 @@ async function assertRecovered(tv: TestVault, allowed: number[]): Promise<number
   assert.ok(r.version !== null && allowed.includes(r.version), `live version ${r.version} not in ${allowed.join(',')}`);
   const version = r.version;
   assert.equal(readFileSync(join(liveTree(tv.path), 'VERSION'), 'utf8'), `v${version}\n`, 'live content is the live version');
-  assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'no leftovers in staging/');
+  assert.deepEqual(stagingLeftovers(tv.path), [], 'no leftovers in staging/');
   assert.equal(existsSync(join(tv.path, 'current.tmp')), false, 'no current.tmp');
   const st = await vault.status();
   assert.equal(st.sealed, true, `unsealed after recovery: ${st.unsealedPaths.join(', ')}`);

@@ -8,6 +8,7 @@ import { isSentinelError } from '../../src/core/errors.js';
 import { initVault, openVault, readVaultInfo } from '../../src/vault/index.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, lsattrImmutable, makeDeps, makeVault, sealablePaths, tempDir, testKey } from '../helpers/vault-factory.js';
+import { stagingLeftovers } from '../helpers/vault-factory.js';
 
 after(cleanupAll);
 
@@ -131,7 +132,7 @@ describe('vault deploy (real chattr)', () => {
       assert.equal(st.highestVersion, 5);
       const { readdirSync } = await import('node:fs');
       assert.deepEqual(readdirSync(join(tv.path, 'bundles')).sort(), ids.slice(2).map((i) => `${i}.bundle`).sort());
-      assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
+      assert.deepEqual(stagingLeftovers(tv.path), []);
       assert.equal((await tv.vault.verify()).ok, true);
       const b6 = await tv.bundle(6);
       await tv.vault.deploy(b6.path, { consume: true });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, lsattrImmutable, makeVault, run, snapshot } from '../helpers/vault-factory.js';
+import { stagingLeftovers } from '../helpers/vault-factory.js';
 import { openVault } from '../../src/vault/index.js';
 import { isSentinelError } from '../../src/core/errors.js';
 
@@ -45,7 +46,7 @@ describe('deploy error branches before the swap', () => {
           });
           await assert.rejects(failing.deploy(b2.path, { consume }), /injected failure/);
           assert.deepEqual(snapshot(tv.path), before, 'vault changed by a failed deploy');
-          assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'staging left behind');
+          assert.deepEqual(stagingLeftovers(tv.path), [], 'staging left behind');
           assert.deepEqual(openFdsOn(b2.path), [], 'bundle descriptor left open');
           assert.deepEqual(readFileSync(b2.path), bytes, 'the bundle is back where it was');
           assert.equal(statSync(b2.path).mode & 0o7777, mode, 'the bundle keeps its mode');

@@ -9,6 +9,7 @@ import { isSentinelError } from '../../src/core/errors.js';
 import { openVault } from '../../src/vault/index.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run } from '../helpers/vault-factory.js';
+import { stagingLeftovers } from '../helpers/vault-factory.js';
 
 after(cleanupAll);
 
@@ -33,7 +34,7 @@ describe('vault heal, rollback, lock', () => {
       const v = await tv.vault.verify();
       assert.deepEqual(v.problems, []);
       assert.deepEqual(readdirSync(join(tv.path, 'releases')), [`${b.releaseId}.h1`]);
-      assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
+      assert.deepEqual(stagingLeftovers(tv.path), []);
       assert.ok(tv.deps.events.some((e) => e.kind === 'heal'));
       // A second heal works too (h2), and the vault still verifies.
       await tv.vault.heal();
@@ -57,7 +58,7 @@ describe('vault heal, rollback, lock', () => {
       assert.ok(v.problems.some((p) => p.code === 'tampered' && p.path.endsWith('tree/pipe')), JSON.stringify(v.problems));
       await tv.vault.heal();
       assert.deepEqual((await tv.vault.verify()).problems, []);
-      assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
+      assert.deepEqual(stagingLeftovers(tv.path), []);
       assert.deepEqual(readdirSync(join(tv.path, 'releases')), [`${b.releaseId}.h1`]);
     } finally {
       await closeDeps(tv.deps);
@@ -77,7 +78,7 @@ describe('vault heal, rollback, lock', () => {
       writeFileSync(stored, bytes);
       await assert.rejects(tv.vault.heal(), (e) => isSentinelError(e, 'hash-mismatch'));
       assert.equal(readlinkTarget(tv.path), `releases/${b.releaseId}`);
-      assert.deepEqual(readdirSync(join(tv.path, 'staging')), []);
+      assert.deepEqual(stagingLeftovers(tv.path), []);
     } finally {
       await closeDeps(tv.deps);
     }

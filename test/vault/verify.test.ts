@@ -3,7 +3,7 @@
 // reading the tree (native pass, lstat walk) with the same problems, and a rewrite of files,
 // manifest and vault.json with an attacker's key is caught with trust given from outside.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/core/errors.js';
@@ -12,6 +12,7 @@ import { openVault } from '../../src/vault/index.js';
 import { walkTreeInspector } from '../../src/adapters/tree-inspector-walk.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, testKey } from '../helpers/vault-factory.js';
+import { stagingLeftovers } from '../helpers/vault-factory.js';
 import type { TestVault } from '../helpers/vault-factory.js';
 
 after(cleanupAll);
@@ -70,7 +71,7 @@ describe('vault verify catches every root tamper', () => {
       const r = await reopened.verify();
       assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path === '.'), JSON.stringify(r.problems));
       assert.ok(r.problems.some((p) => p.code === 'unsealed' && p.path.endsWith('tree/VERSION')), JSON.stringify(r.problems));
-      assert.deepEqual(readdirSync(join(tv.path, 'staging')), [], 'leftovers are still cleaned');
+      assert.deepEqual(stagingLeftovers(tv.path), [], 'leftovers are still cleaned');
     } finally {
       await closeDeps(tv.deps);
     }
