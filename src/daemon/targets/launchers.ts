@@ -47,6 +47,8 @@ export interface Launcher {
   readonly action: string;
   /** The process is our child: its own exit event detects, and a process started during stop() is ours to kill. */
   readonly ownsProcess: boolean;
+  /** Someone else (systemd, an operator) may bring it back: a failed or stopped target is adopted once active again. */
+  readonly returnsOutside: boolean;
   launch(ctx: LaunchContext): Promise<Launched>;
   /** Kill a hung or misbehaving process before its replacement starts. */
   kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
@@ -74,6 +76,7 @@ class CommandLauncher implements Launcher {
   readonly kind = 'command';
   readonly action = 'respawn';
   readonly ownsProcess = true;
+  readonly returnsOutside = false;
 
   constructor(
     private readonly spec: TargetSpec,
@@ -112,6 +115,7 @@ class UnitLauncher implements Launcher {
   readonly kind = 'unit';
   readonly action: string;
   readonly ownsProcess = false;
+  readonly returnsOutside = true;
   private watchdogSignal: number | null = null;
 
   constructor(private readonly spec: TargetSpec) {
@@ -193,6 +197,7 @@ class PidFileLauncher implements Launcher {
   readonly kind = 'pidFile';
   readonly action = 'restart command';
   readonly ownsProcess = false;
+  readonly returnsOutside = false;
 
   constructor(private readonly spec: TargetSpec) {}
 

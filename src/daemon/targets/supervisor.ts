@@ -267,7 +267,7 @@ export class TargetSupervisor {
   // "running" as soon as systemd (or an operator) has its unit active again.
   private async adoptReturned(): Promise<void> {
     for (const rt of this.targets) {
-      if (this.stopped || rt.recovering || rt.launcher.kind !== 'unit' || (rt.state !== 'failed' && rt.state !== 'down')) continue;
+      if (this.stopped || rt.recovering || !rt.launcher.returnsOutside || (rt.state !== 'failed' && rt.state !== 'down')) continue;
       rt.recovering = true;
       try {
         await this.launch(rt, true);
