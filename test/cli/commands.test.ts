@@ -9,12 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import { testKey } from '../helpers/core-factory.js';
 import { cleanupAll, liveTree, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { CLI, assertFails, assertOk, sentinel, writeKeyFiles } from '../helpers/cli-harness.js';
+import { CLI, assertFails, assertOk, closeInProcessCli, sentinel, sentinelInProcess, writeKeyFiles } from '../helpers/cli-harness.js';
 
 const root = isRoot();
 let base = '';
 
 after(() => cleanupAll());
+after(() => closeInProcessCli());
 
 describe('cli: keygen', () => {
   before(() => {
@@ -66,14 +67,15 @@ describe('cli: keygen', () => {
   });
 });
 
+// Parsing only: each case runs through the CLI's entry function in this process (sentinelInProcess).
 describe('cli: usage errors and help', () => {
   it('usage errors exit 2 with one line; --json usage errors still print JSON', async () => {
     for (const args of [['no-such-command'], ['keygen'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', 'abc', '--out', '/tmp/x'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', '0', '--out', '/tmp/x'], ['deploy', '/tmp/b'], ['deploy', '/tmp/b', '--vault', '/tmp/v', '--socket', '/tmp/s'], ['sign', '/tmp', '--key', 'k', '--version', '1', '--out', '/tmp/x'], ['vault', 'manifest', '/tmp/v', '--format', 'md5'], ['sign-and-deploy', '/tmp', '--key', 'k', '--vault', '/tmp/v', '--expires-in', 'soon']]) {
-      assertFails(await sentinel(args), 'usage');
+      assertFails(await sentinelInProcess(args), 'usage');
     }
-    assertFails(await sentinel(['status', '--socket', '/tmp/no-such-sentinel.sock', '--timeout', 'soon']), 'usage');
+    assertFails(await sentinelInProcess(['status', '--socket', '/tmp/no-such-sentinel.sock', '--timeout', 'soon']), 'usage');
     for (const args of [['vault', 'verify', '--json'], ['sign', '/tmp', '--key', 'k', '--vault-id', 'x', '--version', 'abc', '--out', '/tmp/x', '--json']]) {
-      const j = await sentinel(args);
+      const j = await sentinelInProcess(args);
       assertFails(j, 'usage');
       assert.deepEqual((JSON.parse(j.stdout) as { ok: boolean; error: { code: string } }).error.code, 'usage', `${args.join(' ')}: stdout ${j.stdout}`);
     }
@@ -81,14 +83,14 @@ describe('cli: usage errors and help', () => {
 
   it('--help of each command exits 0 and shows examples', async () => {
     for (const args of [['--help'], ['vault', '--help'], ['audit', '--help']]) {
-      const r = await sentinel(args);
+      const r = await sentinelInProcess(args);
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /Usage: sentinel/);
       assert.match(r.stdout, /Commands:/);
     }
     const commands = [['keygen'], ['sign'], ['deploy'], ['sign-and-deploy'], ['doctor'], ['demo'], ['daemon'], ['status'], ['install-units'], ['completion'], ['audit', 'verify'], ...['init', 'verify', 'status', 'rollback', 'recover', 'manifest'].map((c) => ['vault', c])];
     for (const args of commands) {
-      const r = await sentinel([...args, '--help']);
+      const r = await sentinelInProcess([...args, '--help']);
       assert.equal(r.code, 0, `${args.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage: sentinel ${args.join(' ')} `), args.join(' '));
       assert.match(r.stdout, /Examples:\n {2}\$ sentinel /, `${args.join(' ')} --help has examples (README promises them)`);

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
 import { buildProgram } from '../../src/cli/program.js';
-import { CLI, assertFails, sentinel } from '../helpers/cli-harness.js';
+import { CLI, assertFails, closeInProcessCli, sentinel, sentinelInProcess } from '../helpers/cli-harness.js';
 import { cleanupDaemonFiles, startTestDaemon } from '../helpers/daemon-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { tempDir } from '../helpers/vault-factory.js';
 import type { Command } from 'commander';
 
 after(() => cleanupDaemonFiles());
+after(() => closeInProcessCli());
 
 const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -25,14 +26,14 @@ function commandPaths(cmd: Command, path: string[] = []): string[][] {
 describe('cli conventions', () => {
   it('--version and -V print the package version; a command\'s own --version stays its option', async () => {
     for (const flag of ['--version', '-V']) {
-      const r = await sentinel([flag]);
+      const r = await sentinelInProcess([flag]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), version);
     }
     assert.equal(packageVersion(), version);
     const dir = tempDir('cli-version');
     // `sign --version 0` reaches sign's own parser (a usage error naming --version), not the program's flag.
-    const r = await sentinel(['sign', dir, '--key', join(dir, 'k'), '--vault-id', 'x', '--version', '0', '--out', join(dir, 'b')]);
+    const r = await sentinelInProcess(['sign', dir, '--key', join(dir, 'k'), '--vault-id', 'x', '--version', '0', '--out', join(dir, 'b')]);
     assertFails(r, 'usage');
     assert.match(r.stderr, /--version must be a positive integer/);
   });
@@ -67,7 +68,7 @@ describe('cli conventions', () => {
     assert.deepEqual(complete('completion', ''), ['bash']);
     assert.deepEqual(complete('--vers'), ['--version']);
     assert.deepEqual(complete('deploy', '--vault', 'sentinel.b'), ['sentinel.bash'], 'a path option completes file names');
-    assertFails(await sentinel(['completion', 'fish']), 'usage');
+    assertFails(await sentinelInProcess(['completion', 'fish']), 'usage');
   });
 
   it('the man page is generated from every command\'s --help and renders without warnings', () => {

@@ -1,13 +1,16 @@
-// Shared by the test/cli/*.test.ts files: runs the real compiled `sentinel` as a child process and
-// checks the one-line error contract (`sentinel: <code>: <message> (<where>)`, exit 1 or 2).
+// Shared by the test/cli/*.test.ts files: runs the real compiled `sentinel` as a child process, or its
+// entry function `runCli` in a worker thread of the test process for the many cases that only parse
+// (usage errors, --help), and checks the one-line error contract (`sentinel: <code>: <message> (<where>)`, exit 1 or 2).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { encodePublicKey, encodeSecretKey, exitCodeFor } from '../../src/core/index.js';
 import type { ErrorCode } from '../../src/core/index.js';
 import type { TestKey } from './core-factory.js';
+import type { CliJob, CliJobResult } from './cli-worker.js';
 
 /** dist/src/cli/main.js, next to this compiled file's dist/test/. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -40,6 +43,69 @@ export async function sentinel(args: string[], opts: { prefix?: string[]; cwd?: 
     });
   });
   return { code, stdout, stderr, errLines: stderr.split('\n').filter((l) => l.trim() !== '') };
+}
+
+let worker: Worker | null = null;
+let nextJob = 0;
+const pending = new Map<number, { resolve: (r: CliJobResult) => void; reject: (e: Error) => void }>();
+
+function cliWorker(): Worker {
+  if (worker !== null) return worker;
+  const w = new Worker(new URL('./cli-worker.js', import.meta.url));
+  w.unref(); // an idle worker never holds the test process open
+  w.on('message', (r: CliJobResult) => {
+    pending.get(r.id)?.resolve(r);
+    pending.delete(r.id);
+  });
+  const fail = (e: Error): void => {
+    if (worker === w) worker = null;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  w.on('error', fail);
+  w.on('exit', (c) => fail(new Error(`the in-process CLI worker exited (${c})`)));
+  worker = w;
+  return w;
+}
+
+// Runs `sentinel args...` through its entry function (runCli) in a worker thread of this process:
+// the same parsing, actions, output and exit code as the executable, without starting a process.
+// For cases that need no privilege change or separate process (a prefix, a cwd): use `sentinel`.
+export async function sentinelInProcess(args: string[], opts: { env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<CliResult> {
+  const w = cliWorker();
+  const id = nextJob++;
+  const job: CliJob = { id, args, env: { SENTINEL_DEBUG: '', ...opts.env } };
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const r = await new Promise<CliJobResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      pending.delete(id);
+      void w.terminate();
+      reject(new Error(`sentinel ${args.join(' ')} (in-process) did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    pending.set(id, {
+      resolve: (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    });
+    w.postMessage(job);
+  });
+  if (r.thrown !== undefined) throw new Error(`runCli threw for sentinel ${args.join(' ')}: ${r.thrown}`);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr, errLines: r.stderr.split('\n').filter((l) => l.trim() !== '') };
+}
+
+// Ends the in-process CLI's worker thread (call from an `after` hook).
+export async function closeInProcessCli(): Promise<void> {
+  const w = worker;
+  worker = null;
+  if (w !== null) {
+    w.removeAllListeners('exit');
+    await w.terminate();
+  }
 }
 
 function show(r: CliResult): string {
