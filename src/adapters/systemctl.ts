@@ -96,3 +96,12 @@ export async function daemonReload(): Promise<boolean> {
   const r = await runCommand(['systemctl', 'daemon-reload'], { timeoutMs: 30_000 });
   return r.ok;
 }
+
+// Why: `install-units --uninstall` and the package's removal stop a unit and remove its enablement links;
+// without a running systemd only the links go. True when systemctl accepted it.
+export async function disableNow(unit: string): Promise<boolean> {
+  const state = await runCommand(['systemctl', 'is-system-running'], { timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+  const booted = !/offline|not been booted/i.test(`${state.stdout}${state.stderr}`);
+  const r = await runCommand(['systemctl', 'disable', ...(booted ? ['--now'] : []), '--', unit], { timeoutMs: 60_000 });
+  return r.ok;
+}

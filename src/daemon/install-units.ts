@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, rmdir, writeFile, lstat } from 'node:fs/pr
 import { dirname, join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { packageRoot } from '../adapters/package-root.js';
-import { daemonReload } from '../adapters/systemctl.js';
+import { daemonReload, disableNow } from '../adapters/systemctl.js';
 
 // Why: the unit files shipped in systemd/ and installed by `install-units`.
 export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.socket', 'omnimind-backend.service'] as const;
@@ -87,13 +87,24 @@ async function removeFile(p: string): Promise<boolean> {
   return true;
 }
 
-// Why: `install-units --uninstall` removes exactly the files install put there.
-export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[] }> {
+/** Where systemd reads administrator units; only there do stop/disable concern the files install-units wrote. */
+export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
+
+// Why: removing the files of an enabled, running unit leaves it running and leaves its
+// multi-user.target.wants link, so a later install shows it enabled again: stop and disable first.
+export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[]; disabled: string[] }> {
+  const disabled: string[] = [];
+  if (opts.reload && resolve(opts.prefix) === SYSTEM_UNIT_DIR) {
+    for (const name of UNIT_FILES) {
+      if (!/\.(service|socket)$/.test(name) || !(await lstat(join(opts.prefix, name)).then(() => true, () => false))) continue;
+      if (await disableNow(name)) disabled.push(name);
+    }
+  }
   const files: string[] = [];
   for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) {
     const p = join(opts.prefix, name);
     if (await removeFile(p)) files.push(p);
   }
   if (opts.reload) await daemonReload();
-  return { files };
+  return { files, disabled };
 }

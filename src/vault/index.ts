@@ -2,7 +2,7 @@
 // status, heal, rollback. Used by the CLI and the daemon; verification needs no daemon.
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { PublicKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
@@ -26,6 +26,7 @@ import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { acquireLock } from './lock.js';
+import { createMissingParents, removeCreatedParents } from './parents.js';
 import type { VaultLock } from './lock.js';
 import type * as DeployModule from './deploy.js';
 import { leftoversPresent, recoverVault } from './recover.js';
@@ -179,18 +180,22 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   const vaultId = opts.vaultId ?? `vault-${randomBytes(8).toString('hex')}`;
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(vaultId)) throw new SentinelError('usage', 'vault id must match [a-z0-9][a-z0-9._-]{0,63}', { where: '--vault-id' });
   let created = false;
+  let parents: string[] = [];
   try {
     const st = await lstat(root);
     if (!st.isDirectory()) throw new SentinelError('exists', 'exists and is not a directory', { where: root });
     if ((await readdir(root)).length > 0) throw new SentinelError('exists', 'refusing to create a vault in a non-empty directory', { where: root });
   } catch (e) {
     if (isSentinelError(e)) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SentinelError('io', 'cannot inspect the vault path', { where: root, cause: e });
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno !== 'ENOENT' && errno !== 'ENOTDIR') throw new SentinelError('io', 'cannot inspect the vault path', { where: root, cause: e });
+    parents = await createMissingParents(dirname(root));
     try {
       await mkdir(root, { mode: 0o755 });
       await chmod(root, 0o755); // not the umask's mode: services read the live tree through it
     } catch (cause) {
-      throw new SentinelError('not-found', 'cannot create the vault directory (does its parent exist?)', { where: root, cause });
+      await removeCreatedParents(parents);
+      throw new SentinelError('io', 'cannot create the vault directory', { where: root, cause });
     }
     created = true;
   }
@@ -211,8 +216,10 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
     await sealPaths(ctx, [layout.config, layout.highest, layout.state, layout.releases, layout.bundles, layout.root]);
   } catch (e) {
     await unsealTree(deps.flags, root).catch(() => undefined);
-    if (created) await rm(root, { recursive: true, force: true }).catch(() => undefined);
-    else for (const name of await readdir(root).catch(() => [] as string[])) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);
+    if (created) {
+      await rm(root, { recursive: true, force: true }).catch(() => undefined);
+      await removeCreatedParents(parents);
+    } else for (const name of await readdir(root).catch(() => [] as string[])) await rm(join(root, name), { recursive: true, force: true }).catch(() => undefined);
     throw e;
   }
   emit(ctx, { kind: 'seal', path: root, detail: 'vault initialised' });

@@ -19,6 +19,14 @@ export interface BootOptions {
   timeoutMs: number;
   /** Share the host's network instead of `--private-network` (default false). */
   hostNetwork?: boolean;
+  /**
+   * Host directories the container sees writable through an overlay whose changes are thrown away
+   * (`--overlay=DIR::DIR`): `/usr`, `/etc`, `/var` give a copy of this host with its packages, on which
+   * dpkg can install and remove a package.
+   */
+  overlays?: string[];
+  /** Boot into this unit instead of default.target (`systemd.unit=`), so the host's enabled services stay out. */
+  unit?: string;
 }
 
 export interface BootResult {
@@ -57,7 +65,9 @@ export async function bootContainer(options: BootOptions): Promise<BootResult> {
   const args = [
     '-D', '/', '--volatile=yes', '--boot', '--register=no', '--keep-unit', '--console=pipe',
     ...(options.hostNetwork === true ? [] : ['--private-network']),
+    ...(options.overlays ?? []).map((d) => `--overlay=${d}::${d}`),
     ...options.args,
+    ...(options.unit === undefined ? [] : [`systemd.unit=${options.unit}`]),
     ...options.wants.map((u) => `systemd.wants=${u}`),
   ];
   try {

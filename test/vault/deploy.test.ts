@@ -68,6 +68,35 @@ describe('vault deploy (real chattr)', () => {
     }
   });
 
+  test('init creates missing parents 0755 whatever the umask; a failed init removes them again', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const base = tempDir('parents');
+    const deps = makeDeps();
+    const old = process.umask(0o077);
+    try {
+      const vault = await initVault(join(base, 'var', 'lib', 'omnimind', 'phi-engine'), { trust: [testKey('vault-a').public], threshold: 1 }, deps);
+      assert.equal(vault.path, join(base, 'var', 'lib', 'omnimind', 'phi-engine'));
+      const { statSync } = await import('node:fs');
+      for (const p of [join(base, 'var'), join(base, 'var', 'lib'), join(base, 'var', 'lib', 'omnimind')]) assert.equal(statSync(p).mode & 0o777, 0o755, p);
+      writeFileSync(join(base, 'file'), 'x');
+      await assert.rejects(initVault(join(base, 'file', 'v'), { trust: [testKey('vault-a').public], threshold: 1 }, deps), (e) => isSentinelError(e, 'exists'));
+      const { spawnSync } = await import('node:child_process');
+      const mnt = join(base, 'mnt');
+      mkdirSync(mnt);
+      if (needs(t, spawnSync('mount', ['-t', 'ramfs', 'ramfs', mnt]).status === 0, 'mount ramfs')) return;
+      try {
+        await assert.rejects(initVault(join(mnt, 'a', 'b', 'v'), { trust: [testKey('vault-a').public], threshold: 1 }, deps), (e) => isSentinelError(e, 'no-immutable-support'));
+        const { readdirSync } = await import('node:fs');
+        assert.deepEqual(readdirSync(mnt), [], 'the parents it created are gone too');
+      } finally {
+        spawnSync('umount', [mnt]);
+      }
+    } finally {
+      process.umask(old);
+      await closeDeps(deps);
+    }
+  });
+
   test('deploy seals every live file and directory; the kernel refuses writes', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const tv = await makeVault('seal');

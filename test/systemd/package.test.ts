@@ -1,0 +1,142 @@
+// The Debian package the way an operator meets it: `scripts/package-deb.sh` builds it (and a rebuilt
+// one), then inside a copy of this host under a real systemd (nspawn; /usr, /etc and /var are throw-away
+// overlays, no network) the README's commands run verbatim: apt-get installs it offline and the service
+// starts; an upgrade keeps it running, remove stops and disables it, purge leaves only the vault and the
+// audit log, and the README's teardown leaves nothing at all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { needs } from '../helpers/env.js';
+import { readmeBlock } from '../helpers/readme.js';
+import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
+
+const root = packageRoot();
+const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+const fixtures = join(root, 'test', 'fixtures', 'package');
+const BOOT_TIMEOUT_MS = 240_000;
+
+function cli(args: string[]): string {
+  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
+}
+
+function props(text: string): Record<string, string> {
+  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+test('Debian package: apt-get install offline, enable --now, upgrade with the service running, remove, purge', { timeout: BOOT_TIMEOUT_MS + 240_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  if (needs(t, spawnSync('dpkg-deb', ['--version']).status === 0, 'dpkg-deb')) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-package-'));
+  try {
+    const pkg = join(dir, 'pkg');
+    const out = join(dir, 'out');
+    await mkdir(pkg, { recursive: true });
+    await mkdir(out, { recursive: true });
+    for (const extra of [[], ['--no-build']]) {
+      const revision = extra.length === 0 ? '1' : '2';
+      const r = spawnSync('bash', [join(root, 'scripts', 'package-deb.sh'), '--out', join(pkg, `v${revision}`), '--revision', revision, ...extra], { encoding: 'utf8', cwd: dir });
+      assert.equal(r.status, 0, `package-deb.sh: ${r.stderr}`);
+      assert.match(r.stdout.trim(), new RegExp(`/omnimind-sentinel_${packageVersion().replace(/\./g, '\\.')}-${revision}_[a-z0-9]+\\.deb$`));
+    }
+    const debs = (await readdir(join(pkg, 'v1'))).filter((f) => f.endsWith('.deb'));
+    assert.equal(debs.length, 1, debs.join(' '));
+    const deb = join(pkg, 'v1', debs[0]!);
+    const control = execFileSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' });
+    assert.match(control, /^Depends: nodejs \(>= 20[^)]*\), e2fsprogs/m);
+    const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    for (const f of ['./usr/bin/sentinel -> ../lib/omnimind-sentinel/dist/src/cli/main.js', './lib/systemd/system/omnimind-sentinel.service', './usr/lib/omnimind-sentinel/node_modules/pino/', './usr/share/man/man1/sentinel.1.gz', './usr/lib/omnimind-sentinel/native/build/Release/sentinel_native.node']) {
+      assert.ok(files.includes(f), `package holds ${f}`);
+    }
+    assert.doesNotMatch(files, /node_modules\/(typescript|eslint|fast-check)\//, 'no dev dependencies');
+    assert.doesNotMatch(files, /\.\/usr\/lib\/omnimind-sentinel\/dist\/(test|bench)\//, 'no tests or benchmarks');
+
+    // The operator's public key next to the package (the README's assumption); the secret key only for this test's signing.
+    cli(['keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(pkg, 'v1', 'release.pub'));
+    await copyFile(join(dir, 'release.key'), join(pkg, 'release.key'));
+    for (const block of ['package-install', 'package-uninstall', 'teardown']) await writeFile(join(pkg, `readme-${block}.sh`), readmeBlock(block));
+
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      overlays: ['/usr', '/etc', '/var'],
+      unit: 'sentinel-package-test.target',
+      wants: [],
+      args: [
+        `--bind-ro=${pkg}:/pkg`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${fixtures}:/etc/sentinel-package-test`,
+        `--bind-ro=${join(fixtures, 'sentinel-package-test.target')}:/etc/systemd/system/sentinel-package-test.target`,
+        `--bind-ro=${join(fixtures, 'sentinel-package-test.service')}:/etc/systemd/system/sentinel-package-test.service`,
+      ],
+    });
+    const tail = `console tail:\n${boot.console.slice(-3000)}`;
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; ${tail}`);
+    const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
+    const stepOk = async (name: string): Promise<string> => {
+      const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
+      assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
+      return text;
+    };
+    assert.equal((await read('finished')).trim(), 'done');
+
+    await stepOk('readme-install');
+    const installed = props(await read('after-install.show'));
+    assert.equal(installed.ActiveState, 'active', JSON.stringify(installed));
+    assert.equal(installed.UnitFileState, 'enabled');
+    assert.match(installed.StatusText ?? '', /waiting for the first signed release/, 'an empty vault at start waits, never "violated"');
+    const which = await stepOk('which');
+    assert.match(which, /^\/usr\/bin\/sentinel$/m);
+    assert.ok(which.includes(packageVersion()), which);
+    assert.match(which, /\/usr\/share\/man\/man1\/sentinel\.1\.gz/);
+    const modes = await stepOk('modes');
+    for (const line of ['755 root /etc/omnimind-sentinel', '755 root /etc/omnimind-sentinel/keys', '644 root /etc/omnimind-sentinel/sentinel.json', '755 root /var/lib/omnimind', '700 root /var/lib/omnimind-sentinel', '700 root /var/log/omnimind-sentinel', '644 root /lib/systemd/system/omnimind-sentinel.service']) {
+      assert.ok(modes.includes(`${line}\n`), `${line} in:\n${modes}`);
+    }
+    assert.match(await stepOk('conffiles'), /\/etc\/omnimind-sentinel\/sentinel\.json [0-9a-f]{32}/);
+    await stepOk('sign');
+    await stepOk('deploy');
+    const status = await stepOk('status');
+    assert.match(status, /^vault: +\/var\/lib\/omnimind\/phi-engine v1 /m, status);
+
+    const before = props(await read('before-upgrade.show'));
+    const after = props(await read('after-upgrade.show'));
+    await stepOk('upgrade');
+    assert.equal((await read('upgraded-version.out')).trim(), `${packageVersion()}-2`);
+    assert.equal(after.ActiveState, 'active', `the service runs after the upgrade: ${JSON.stringify(after)}`);
+    assert.notEqual(after.MainPID, before.MainPID, 'restarted into the upgraded files');
+    assert.equal((await read('conffile-kept.out')).trim(), '1', 'the operator\'s edit of sentinel.json survived the upgrade');
+    const upgraded = JSON.parse(await stepOk('status-after-upgrade')) as { vault: { version: number } };
+    assert.equal(upgraded.vault.version, 1);
+    await stepOk('verify-after-upgrade');
+
+    await stepOk('remove');
+    const removed = props(await read('after-remove.show'));
+    assert.equal(removed.ActiveState, 'inactive', JSON.stringify(removed));
+    assert.doesNotMatch(await read('wants-link.out'), /omnimind-sentinel/, 'no multi-user.target.wants link after remove');
+    assert.equal((await read('pkg-state.out')).trim(), 'deinstall ok config-files');
+    await stepOk('conffile-after-remove');
+
+    const purge = await stepOk('readme-uninstall');
+    assert.match(purge, /chattr -R -f -i \/var\/lib\/omnimind/, 'purge says how to remove the vault');
+    assert.match(purge, /chattr -a \/var\/log\/omnimind-sentinel\/audit\.log/, 'purge says how to remove the audit log');
+    const flags = await stepOk('vault-flags');
+    assert.match(flags, /^\S*i\S* \/var\/lib\/omnimind\/phi-engine$/m, `the vault is still sealed: ${flags}`);
+    assert.match(flags, /^\S*a\S* \/var\/log\/omnimind-sentinel\/audit\.log$/m, `the audit log is still append-only: ${flags}`);
+    const listBefore = new Set((await read('before.list')).split('\n'));
+    const afterPurge = (await read('after-purge.list')).split('\n');
+    const added = afterPurge.filter((p) => !listBefore.has(p));
+    const kept = (p: string): boolean => p === '/var/lib/omnimind' || p.startsWith('/var/lib/omnimind/') || p === '/var/log/omnimind-sentinel' || p === '/var/log/omnimind-sentinel/audit.log';
+    assert.deepEqual(added.filter((p) => !kept(p)), [], 'after purge nothing is left but the vault and the audit log (docs/PACKAGE.md)');
+    assert.ok(added.includes('/var/lib/omnimind/phi-engine') && added.includes('/var/log/omnimind-sentinel/audit.log'), added.slice(0, 20).join('\n'));
+    const afterTeardown = new Set((await read('after-teardown.list')).split('\n'));
+    assert.deepEqual([...afterTeardown].filter((p) => !listBefore.has(p)), [], 'after the README\'s teardown nothing of the package is left');
+    assert.deepEqual([...listBefore].filter((p) => !afterTeardown.has(p)), [], 'and nothing that was there before is gone');
+    t.diagnostic(`boot to poweroff ${String(boot.ms)} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
