@@ -17,7 +17,7 @@ import { packageRoot, packageVersion } from '../../src/adapters/package-root.js'
 const root = packageRoot();
 const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
 const fixtures = join(root, 'test', 'fixtures', 'package');
-const BOOT_TIMEOUT_MS = 240_000;
+const BOOT_TIMEOUT_MS = 170_000;
 
 function cli(args: string[]): string {
   return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
@@ -27,7 +27,7 @@ function props(text: string): Record<string, string> {
   return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
-test('Debian package: apt-get install offline, enable --now, upgrade with the service running, remove, purge', { timeout: BOOT_TIMEOUT_MS + 240_000 }, async (t) => {
+test('Debian package: apt-get install offline, enable --now, upgrade with the service running, remove, purge', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async (t) => {
   if (needsNspawn(t)) return;
   if (needs(t, spawnSync('dpkg-deb', ['--version']).status === 0, 'dpkg-deb')) return;
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-package-'));
