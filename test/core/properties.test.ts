@@ -22,6 +22,8 @@ import {
   verifyBundleHead,
   type ManifestEntry,
 } from '../../src/core/index.js';
+import { isPlainAsciiPath } from '../../src/core/manifest-rules.js';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { ONE_YEAR_LATER, T0, makeBundle, policyOf, testKey } from '../helpers/core-factory.js';
 
 /** Run counts sized for CI; CORE_PROPERTY_SCALE=20 (say) searches harder locally. */
@@ -304,6 +306,36 @@ test('property: accepted symlinks never resolve outside the release on the real 
     rmSync(root, { recursive: true, force: true });
   }
   assert.ok(acceptedCount > 20, `too few accepted symlink sets (${acceptedCount}) for the property to mean anything`);
+});
+
+test('property: the plain-ASCII fast path of the path rules accepts only paths the full rules accept, and orders them as comparePaths does', () => {
+  const part = fc.constantFrom('a', 'b', '.', '..', '...', '.a', 'a.', '', ' ', '~', '\\', '\0', '\u001f', '\u007f', '\u0080', 'é', '\ud800', 'x'.repeat(255), 'x'.repeat(256));
+  const pathArb = fc.oneof(
+    fc.array(part, { maxLength: 8 }).map((p) => p.join('/')),
+    fc.array(part, { minLength: 1, maxLength: 6 }).map((p) => `/${p.join('/')}`),
+    fc.array(part, { minLength: 1, maxLength: 6 }).map((p) => `${p.join('/')}/`),
+    fc.string({ unit: 'binary-ascii', maxLength: 30 }),
+    fc.array(fc.constantFrom('a', 'b', '.a', 'a.', '...', ' ', '~', 'x'.repeat(255)), { minLength: 1, maxLength: 5 }).map((p) => p.join('/')),
+  );
+  let plainCount = 0;
+  fc.assert(
+    fc.property(pathArb, pathArb, (a, b) => {
+      for (const p of [a, b]) {
+        if (!isPlainAsciiPath(p, DEFAULT_LIMITS)) continue;
+        plainCount++;
+        assert.doesNotThrow(() => assertSafePath(p), `fast path accepted ${JSON.stringify(p)}`);
+      }
+      if (isPlainAsciiPath(a, DEFAULT_LIMITS) && isPlainAsciiPath(b, DEFAULT_LIMITS)) assert.equal(a > b, comparePaths(a, b) > 0);
+    }),
+    { numRuns: runs(3000) },
+  );
+  assert.ok(plainCount > 500, `too few plain paths (${plainCount}) for the property to mean anything`);
+  // Limits: a 255-byte name passes, 256 does not; the total is the caller's limit.
+  assert.equal(isPlainAsciiPath('x'.repeat(255), DEFAULT_LIMITS), true);
+  assert.equal(isPlainAsciiPath('x'.repeat(256), DEFAULT_LIMITS), false);
+  assert.equal(isPlainAsciiPath('a/b', { ...DEFAULT_LIMITS, maxPathBytes: 2 }), false);
+  for (const p of ['.', '..', 'a/./b', 'a/../b', '/a', 'a/', 'a//b', 'a\\b', 'a\u007fb', 'é']) assert.equal(isPlainAsciiPath(p, DEFAULT_LIMITS), false, JSON.stringify(p));
+  for (const p of ['.a', 'a..', '...', 'a b/~c', 'd000/f001']) assert.equal(isPlainAsciiPath(p, DEFAULT_LIMITS), true, JSON.stringify(p));
 });
 
 test('property: path order is bytewise order of UTF-8 (also around surrogates and U+E000..U+FFFF)', () => {
