@@ -10,10 +10,14 @@ export interface DaemonLimits {
   tamperDebounceMs: number;
   /** Largest control-socket request line accepted, in bytes (base64 bundles count here). */
   maxRequestBytes: number;
-  /** How long a control client may take to send its request line (and, after the reply, to close). */
+  /** How long a control client may take to send its whole request line. */
   requestTimeoutMs: number;
-  /** Control connections served at once (each may buffer up to maxRequestBytes); one more is answered `busy`. */
+  /** How long a control client may stay silent while sending its request (or not read its reply). */
+  clientIdleMs: number;
+  /** Control connections served at once; a new one takes the slot of the longest-idle one, or a small reserve. */
   maxClients: number;
+  /** Request bytes held in memory across all control clients at once (inline bundles go to files, not here). */
+  maxBufferedBytes: number;
   /** Largest number of deploys waiting in the queue; more are refused with `busy`. */
   maxQueuedDeploys: number;
   /** Event-loop delay above which the daemon stops sending WATCHDOG=1. */
@@ -43,7 +47,9 @@ export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
   tamperDebounceMs: 50,
   maxRequestBytes: 64 * 1024 * 1024,
   requestTimeoutMs: 30_000,
+  clientIdleMs: 5_000,
   maxClients: 64,
+  maxBufferedBytes: 16 * 1024 * 1024,
   maxQueuedDeploys: 256,
   maxEventLoopLagMs: 1_000,
   maxVerifyAgeMs: 900_000,
@@ -63,7 +69,9 @@ export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; ma
   tamperDebounceMs: { min: 0, max: 10_000 },
   maxRequestBytes: { min: 1024, max: 1024 * 1024 * 1024 },
   requestTimeoutMs: { min: 100, max: 600_000 },
+  clientIdleMs: { min: 100, max: 600_000 },
   maxClients: { min: 1, max: 10_000 },
+  maxBufferedBytes: { min: 1024 * 1024, max: 1024 * 1024 * 1024 },
   maxQueuedDeploys: { min: 1, max: 100_000 },
   maxEventLoopLagMs: { min: 10, max: 60_000 },
   maxVerifyAgeMs: { min: 1_000, max: 7 * 86_400_000 },

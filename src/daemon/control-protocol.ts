@@ -1,6 +1,7 @@
 // The control socket's wire format: one JSON object per line each way (docs/DAEMON.md "Control socket").
 import { SentinelError, type ErrorCode, messageOf } from '../core/errors.js';
 import { SERVICE_EVENT_FIELDS, serviceEventProblems, type ServiceEvent } from './service-event.js';
+import type { Upload } from './uploads.js';
 
 export type ControlRequest =
   | { op: 'status'; id?: string }
@@ -10,6 +11,9 @@ export type ControlRequest =
   | { op: 'deploy'; id?: string; bundleBase64: string }
   | ({ op: 'service-event'; id?: string } & ServiceEvent)
   | { op: 'target-reset'; id?: string; name: string };
+
+/** A request as the daemon acts on it: an inline bundle arrives as a file the server streamed it into. */
+export type ControlCommand = Exclude<ControlRequest, { bundleBase64: string }> | { op: 'deploy'; id?: string; upload: Upload };
 
 export type ControlReply =
   | { ok: true; op: string; id?: string; result: unknown }
@@ -36,6 +40,14 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
   if (v.op === 'service-event') bad.push(...serviceEventProblems(v));
   if (v.op === 'target-reset' && (typeof v.name !== 'string' || !/^[A-Za-z0-9_.@-]{1,256}$/.test(v.name))) bad.push('name (a target name)');
   if (bad.length > 0) throw new SentinelError('usage', `bad request field(s): ${bad.join(', ')}`, { where: 'request' });
+}
+
+// Why: the streaming reader gives the fields it kept and the file the inline bundle went to; the same checks apply.
+export function commandOf(fields: Record<string, unknown>, upload: Upload | null): ControlCommand {
+  const value: Record<string, unknown> = upload === null ? { ...fields } : { ...fields, bundleBase64: '' };
+  assertControlRequest(value);
+  if (upload !== null && value.op === 'deploy') return { op: 'deploy', ...(value.id !== undefined ? { id: value.id } : {}), upload };
+  return value as ControlCommand;
 }
 
 // Why: every failure crosses the socket in the same shape, so clients can map the code to an exit code.

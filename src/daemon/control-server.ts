@@ -4,7 +4,10 @@ import { chmod, chown, lstat, mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { codeForErrno, errnoOf } from '../core/errno.js';
-import { assertControlRequest, errorReply, type ControlReply, type ControlRequest } from './control-protocol.js';
+import { errorReply, type ControlCommand } from './control-protocol.js';
+import { ControlConnection, SMALL_REQUEST_BYTES } from './control-connection.js';
+import { ByteBudget } from './byte-budget.js';
+import type { Uploads } from './uploads.js';
 import type { Logger } from '../adapters/logger.js';
 
 export interface ControlServerOptions {
@@ -12,13 +15,30 @@ export interface ControlServerOptions {
   /** Group allowed to connect (mode 0660); without it the socket is 0600 (root only). */
   group?: string;
   maxRequestBytes: number;
-  /** How long a client has to send its request line, and afterwards to read the reply and close. */
+  /** How long a client has to send its whole request line. */
   requestTimeoutMs: number;
-  /** Connections served at once; one more is answered `busy` (each may buffer up to maxRequestBytes). */
+  /** How long a client may stay silent while sending its request (or not read its reply) before it is dropped. */
+  clientIdleMs: number;
+  /** Connections served at once; when all are taken an idle one is let go, else a small reserve takes short requests. */
   maxClients: number;
+  /** Request bytes held in memory across all clients at once; a full budget pauses the readers of large requests. */
+  maxBufferedBytes: number;
+  /** Where inline (base64) bundles are streamed; without it they are refused. */
+  uploads?: Uploads;
   log: Logger;
-  handle(request: ControlRequest): Promise<unknown>;
+  handle(command: ControlCommand): Promise<unknown>;
+  /** A request answered with an error before it reached `handle`. */
+  onRefused?(refusal: { deploy: boolean; error: SentinelError }): void;
 }
+
+/** Connections beyond maxClients that take a short request (status, verify, heal, a deploy by path) when none is idle. */
+export const RESERVED_CLIENTS = 4;
+
+/** A reading client must have been silent this long before a new client may take its slot. */
+const EVICT_IDLE_MS = 250;
+
+/** A refused client gets this long to read its `busy` reply. */
+const REFUSED_LINGER_MS = 1_000;
 
 async function groupId(name: string): Promise<number> {
   if (/^[0-9]+$/.test(name)) return Number(name);
@@ -55,17 +75,33 @@ async function clearStaleSocket(path: string): Promise<void> {
   await unlink(path);
 }
 
-// Why: the daemon keeps serving whatever a client sends: oversized, malformed, unknown op, non-bundle bytes each get an error reply.
+// Why: the daemon keeps serving whatever a client sends: oversized, malformed, unknown op, non-bundle bytes each get an
+// error reply; idle or half-open clients cannot keep the operator out (docs/DAEMON.md#control-socket).
 export class ControlServer {
   private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly clients = new Set<ControlConnection>();
+  private readonly budget: ByteBudget;
   served = 0;
+  /** Clients let go to make room for a new one, and clients refused `busy`. */
+  evicted = 0;
+  refused = 0;
 
-  constructor(private readonly opts: ControlServerOptions) {}
+  constructor(private readonly opts: ControlServerOptions) {
+    this.budget = new ByteBudget(opts.maxBufferedBytes);
+  }
 
   /** Connections open right now. */
   get connections(): number {
-    return this.sockets.size;
+    return this.clients.size;
+  }
+
+  /** The most request bytes ever held in memory at once, across all clients. */
+  get peakBufferedBytes(): number {
+    return this.budget.peak;
+  }
+
+  get bufferedBytes(): number {
+    return this.budget.used;
   }
 
   async listen(): Promise<void> {
@@ -110,89 +146,57 @@ export class ControlServer {
     this.server = server;
   }
 
+  // Why: a new client always finds a slot unless every slot is doing real work: the longest-idle reader is let go
+  // for it, or a reserve slot takes a short request; only then is it refused `busy`.
   private serve(socket: Socket): void {
-    socket.on('error', () => undefined);
-    if (this.sockets.size >= this.opts.maxClients) {
-      socket.resume();
-      socket.end(`${JSON.stringify(errorReply(new SentinelError('busy', `too many control clients at once (${String(this.opts.maxClients)})`, { where: 'control socket' })))}\n`);
-      setTimeout(() => socket.destroy(), this.opts.requestTimeoutMs).unref();
-      return;
+    let reserve = false;
+    const regular = [...this.clients].filter((c) => !c.reserve && c.state !== 'closed').length;
+    if (regular >= this.opts.maxClients) {
+      const victim = this.idlestReader();
+      if (victim !== null) {
+        this.evicted++;
+        reserve = victim.reserve;
+        victim.evict();
+      } else if ([...this.clients].filter((c) => c.reserve && c.state !== 'closed').length < RESERVED_CLIENTS) reserve = true;
+      else {
+        this.refuse(socket);
+        return;
+      }
     }
-    this.sockets.add(socket);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    let handled = false;
-    let timer = setTimeout(() => {
-      reply(errorReply(new SentinelError('usage', `no complete request line within ${String(this.opts.requestTimeoutMs)} ms`, { where: 'request' })));
-    }, this.opts.requestTimeoutMs);
-    const reply = (r: ControlReply): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.served++;
-      socket.removeAllListeners('data');
-      socket.resume();
-      if (socket.destroyed) return;
-      socket.end(`${JSON.stringify(r)}\n`);
-      // A client that neither reads nor closes (half-open) must not hold the connection for ever.
-      timer = setTimeout(() => socket.destroy(), this.opts.requestTimeoutMs);
-    };
-    socket.on('close', () => {
-      clearTimeout(timer);
-      this.sockets.delete(socket);
-    });
-    const handleLine = (line: Buffer): void => {
-      if (handled) return;
-      handled = true;
-      // The request arrived in time; handling it (a queued deploy, a long verify) is not bounded by requestTimeoutMs.
-      clearTimeout(timer);
-      let value: unknown;
-      try {
-        value = JSON.parse(line.toString('utf8'));
-      } catch {
-        reply(errorReply(new SentinelError('usage', 'request is not valid JSON', { where: 'request' })));
-        return;
-      }
-      const op = typeof value === 'object' && value !== null && typeof (value as { op?: unknown }).op === 'string' ? (value as { op: string }).op : undefined;
-      const id = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : undefined;
-      try {
-        assertControlRequest(value);
-      } catch (e) {
-        reply(errorReply(e, op, id));
-        return;
-      }
-      const request = value;
-      this.opts
-        .handle(request)
-        .then((result) => reply({ ok: true, op: request.op, ...(id !== undefined ? { id } : {}), result }))
-        .catch((e: unknown) => reply(errorReply(e, request.op, id)));
-    };
-    socket.on('data', (chunk: Buffer) => {
-      if (done) return;
-      const nl = chunk.indexOf(0x0a);
-      const take = nl >= 0 ? chunk.subarray(0, nl) : chunk;
-      size += take.length;
-      if (size > this.opts.maxRequestBytes) {
-        reply(errorReply(new SentinelError('too-large', `request larger than ${String(this.opts.maxRequestBytes)} bytes`, { where: 'request' })));
-        return;
-      }
-      chunks.push(take);
-      if (nl >= 0) {
-        socket.removeAllListeners('data');
-        socket.resume();
-        handleLine(Buffer.concat(chunks));
-      }
-    });
-    socket.on('end', () => {
-      if (done || handled) return;
-      if (size === 0) {
-        reply(errorReply(new SentinelError('usage', 'empty request', { where: 'request' })));
-        return;
-      }
-      socket.removeAllListeners('data');
-      handleLine(Buffer.concat(chunks));
-    });
+    const client: ControlConnection = new ControlConnection(
+      socket,
+      {
+        maxLineBytes: reserve ? Math.min(SMALL_REQUEST_BYTES, this.opts.maxRequestBytes) : this.opts.maxRequestBytes,
+        requestTimeoutMs: this.opts.requestTimeoutMs,
+        clientIdleMs: this.opts.clientIdleMs,
+        budget: this.budget,
+        ...(this.opts.uploads !== undefined ? { uploads: this.opts.uploads } : {}),
+        handle: (c) => this.opts.handle(c),
+        onReply: () => this.served++,
+        onClose: () => this.clients.delete(client),
+        onRefused: (refusal) => this.opts.onRefused?.(refusal),
+      },
+      reserve,
+    );
+    this.clients.add(client);
+  }
+
+  private idlestReader(): ControlConnection | null {
+    let best: ControlConnection | null = null;
+    for (const c of this.clients) {
+      if (c.state !== 'reading' || c.idleMs < EVICT_IDLE_MS) continue;
+      if (best === null || c.lastActivity < best.lastActivity) best = c;
+    }
+    return best;
+  }
+
+  private refuse(socket: Socket): void {
+    this.refused++;
+    socket.on('error', () => undefined);
+    socket.resume();
+    const busy = errorReply(new SentinelError('busy', `too many control clients at once (${String(this.opts.maxClients)} and ${String(RESERVED_CLIENTS)} reserved, all in use)`, { where: 'control socket' }));
+    socket.end(`${JSON.stringify(busy)}\n`, () => socket.destroy());
+    setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
   }
 
   // Why: on SIGTERM no new connection is taken while the running request still gets its reply.
@@ -209,7 +213,7 @@ export class ControlServer {
       if (!server.listening) resolve();
       else server.close(() => resolve());
       setTimeout(() => {
-        for (const s of this.sockets) s.destroy();
+        for (const c of this.clients) c.destroy();
         resolve();
       }, 200).unref();
     });

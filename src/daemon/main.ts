@@ -1,6 +1,5 @@
 // The daemon's composition root: the only place that builds adapters for the long-running process.
 // It starts the parts in order; one stack stops them in reverse order (docs/DAEMON.md#start-up-readiness-shutdown).
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
@@ -24,7 +23,8 @@ import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
 import { PartStack, buildComponents, closing, resetTarget } from './components.js';
 import { newCounters } from './counters.js';
-import { controlRequestHandler } from './requests.js';
+import { controlRequestHandler, refusalRecorder } from './requests.js';
+import { Uploads } from './uploads.js';
 import { DaemonStatus } from './status-report.js';
 import { loadTrust } from './trust-anchors.js';
 
@@ -87,6 +87,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let notifier: SystemdNotifier | null = null;
   let sentinel: Sentinel | null = null;
   let status: DaemonStatus | null = null;
+  let controlServer: ControlServer | null = null;
   let vaultPath = config.vault.path;
   const tamperOptions = (c: DaemonConfig) => ({ vaultPath, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
 
@@ -119,13 +120,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     vaultPath = vault.path;
     await stack.start({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
     const components = await buildComponents(config, { log, audit: recorder });
-    const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier });
+    const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer });
     status = view;
     for (const c of components) await stack.start(c);
-    const incomingDir = join(config.stateDir, 'incoming');
-    await mkdir(incomingDir, { recursive: true, mode: 0o700 });
-    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, incomingDir, status: () => view.report(), resetTarget: (name) => resetTarget(components, name) });
-    const control = new ControlServer({ socketPath: config.control.socket, group: config.control.group, maxRequestBytes: config.limits.maxRequestBytes, requestTimeoutMs: config.limits.requestTimeoutMs, maxClients: config.limits.maxClients, log, handle });
+    const uploads = new Uploads(join(config.stateDir, 'incoming'));
+    const leftovers = await uploads.prepare();
+    if (leftovers > 0) log.warn({ event: 'uploads-removed', count: leftovers, where: uploads.dir }, 'removed uploads left by an earlier run');
+    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, status: () => view.report(), resetTarget: (name) => resetTarget(components, name) });
+    const control = new ControlServer({
+      socketPath: config.control.socket,
+      group: config.control.group,
+      maxRequestBytes: config.limits.maxRequestBytes,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
+      clientIdleMs: config.limits.clientIdleMs,
+      maxClients: config.limits.maxClients,
+      maxBufferedBytes: config.limits.maxBufferedBytes,
+      uploads,
+      log,
+      handle,
+      onRefused: refusalRecorder(counters, recorder),
+    });
+    controlServer = control;
     // Stopping the socket: no new connections, the running operation finishes and queued ones are refused, then close.
     const stopControl = async (): Promise<void> => {
       control.stopAccepting();

@@ -1,13 +1,11 @@
 // What the control socket's requests do (docs/DAEMON.md#control-socket): status, verify, heal, deploy by
 // path or by bytes, a service event recorded in the audit log, and an operator's target reset.
-import { randomBytes } from 'node:crypto';
-import { unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import type { DaemonConfig } from './config.js';
-import type { ControlRequest } from './control-protocol.js';
+import type { ControlCommand } from './control-protocol.js';
+import { countReject, type DaemonCounters } from './counters.js';
 import type { Sentinel } from './sentinel.js';
 import { serviceEventAuditFields } from './service-event.js';
 
@@ -17,8 +15,6 @@ export interface RequestDeps {
   recorder: AuditRecorder;
   log: Logger;
   config(): DaemonConfig;
-  /** Where base64 deploys are written before the vault takes them (mode 0700). */
-  incomingDir: string;
   status(): Promise<unknown>;
   /** `target-reset`: a fresh restart budget for a target, recovered if failed or down. */
   resetTarget(name: string): unknown;
@@ -26,7 +22,7 @@ export interface RequestDeps {
 
 // Why: the control server parses and bounds requests; this decides what each one does, so the
 // composition root only wires it.
-export function controlRequestHandler(deps: RequestDeps): (request: ControlRequest) => Promise<unknown> {
+export function controlRequestHandler(deps: RequestDeps): (request: ControlCommand) => Promise<unknown> {
   const { sentinel, recorder, log } = deps;
   return async (request) => {
     switch (request.op) {
@@ -54,16 +50,19 @@ export function controlRequestHandler(deps: RequestDeps): (request: ControlReque
         await recorder.flush();
         return result;
       }
-      case 'deploy': {
-        if ('bundlePath' in request) return sentinel.deploy(request.bundlePath, 'socket');
-        const file = join(deps.incomingDir, `${randomBytes(12).toString('hex')}.bundle`);
-        await writeFile(file, Buffer.from(request.bundleBase64, 'base64'), { mode: 0o600 });
-        try {
-          return await sentinel.deploy(file, 'socket');
-        } finally {
-          await unlink(file).catch(() => undefined);
-        }
-      }
+      case 'deploy':
+        // An inline bundle was streamed into a file by the control server, which removes it after the reply.
+        return sentinel.deploy('bundlePath' in request ? request.bundlePath : request.upload.path, 'socket');
     }
+  };
+}
+
+// Why: a deploy refused before it reached the guardian (its upload did not fit on the disk, a malformed line) is
+// still a reject: counted and audited like the others.
+export function refusalRecorder(counters: DaemonCounters, recorder: AuditRecorder): (refusal: { deploy: boolean; error: SentinelError }) => void {
+  return ({ deploy, error }) => {
+    if (!deploy) return;
+    countReject(counters, error.code);
+    recorder.record('reject', { source: 'socket', code: error.code, detail: error.message, where: error.where });
   };
 }

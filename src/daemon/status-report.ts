@@ -9,6 +9,7 @@ import type { OnDemandHashPool } from './on-demand-hash-pool.js';
 import type { Sentinel } from './sentinel.js';
 import type { TamperWatch } from './tamper-watch.js';
 import type { HealthVerdict, SystemdNotifier } from './watchdog.js';
+import type { ControlServer } from './control-server.js';
 
 /** Where the status comes from; parts made later (the notifier, the inbox) are read when asked. */
 export interface StatusSources {
@@ -23,6 +24,7 @@ export interface StatusSources {
   tamper(): TamperWatch | null;
   inbox(): Inbox | null;
   notifier(): SystemdNotifier | null;
+  control(): ControlServer | null;
 }
 
 function ago(ms: number): string {
@@ -71,6 +73,7 @@ export class DaemonStatus {
     const notifier = this.s.notifier();
     const tamper = this.s.tamper();
     const inbox = this.s.inbox();
+    const control = this.s.control();
     const health = this.health();
     return {
       daemon: { pid: process.pid, version: this.s.version, uptimeMs: Math.round(performance.now() - this.s.startedAt), memory: process.memoryUsage(), hashWorkers: hash.active, busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: this.line() },
@@ -79,6 +82,7 @@ export class DaemonStatus {
       counters: { ...sentinel.counters },
       audit: { path: config.audit.path, ...recorder.state },
       tamperWatch: tamper === null ? null : { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
+      control: control === null ? null : { connections: control.connections, served: control.served, evicted: control.evicted, refused: control.refused, bufferedBytes: control.bufferedBytes, peakBufferedBytes: control.peakBufferedBytes },
       inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed },
       components: Object.fromEntries(this.s.components.map((c) => [c.name, c.status()])),
     };
