@@ -26,6 +26,8 @@ export interface DaemonLimits {
   maxVerifyAgeMs: number;
   /** Inbox files must be unchanged for this long before they are picked up (chokidar awaitWriteFinish). */
   inboxStableMs: number;
+  /** First wait before an inbox bundle that met back-pressure or a transient failure is tried again (doubling, at most 60 s). */
+  inboxRetryMs: number;
   /** Directory depth watched below the live release root. */
   watchDepth: number;
   /** Hash worker threads are stopped after this long without hashing (idle RSS). */
@@ -54,6 +56,7 @@ export const DEFAULT_DAEMON_LIMITS: DaemonLimits = {
   maxEventLoopLagMs: 1_000,
   maxVerifyAgeMs: 900_000,
   inboxStableMs: 500,
+  inboxRetryMs: 1_000,
   watchDepth: 32,
   hashIdleMs: 5_000,
   auditRetryMs: 1_000,
@@ -76,6 +79,7 @@ export const DAEMON_LIMIT_BOUNDS: { [K in keyof DaemonLimits]: { min: number; ma
   maxEventLoopLagMs: { min: 10, max: 60_000 },
   maxVerifyAgeMs: { min: 1_000, max: 7 * 86_400_000 },
   inboxStableMs: { min: 0, max: 60_000 },
+  inboxRetryMs: { min: 100, max: 60_000 },
   watchDepth: { min: 0, max: 256 },
   hashIdleMs: { min: 0, max: 3_600_000 },
   auditRetryMs: { min: 100, max: 60_000 },

@@ -17,11 +17,13 @@ export interface DaemonCounters {
   auditRecordsDropped: number;
   /** The audit log deleted, replaced or its +a lifted while the daemon ran. */
   auditTampers: number;
+  /** Inbox attempts that met back-pressure or a transient failure (busy, a full disk) and left the bundle waiting. */
+  inboxDeferred: number;
 }
 
 // Why: a fresh set at start; counters are never reset while the daemon runs.
 export function newCounters(): DaemonCounters {
-  return { deploys: 0, rejects: 0, rejectsByCode: {}, tampers: 0, heals: 0, healFailures: 0, verifies: 0, auditWriteFailures: 0, auditRecordsDropped: 0, auditTampers: 0 };
+  return { deploys: 0, rejects: 0, rejectsByCode: {}, tampers: 0, heals: 0, healFailures: 0, verifies: 0, auditWriteFailures: 0, auditRecordsDropped: 0, auditTampers: 0, inboxDeferred: 0 };
 }
 
 // Why: a refused deploy counts once in the total and once under its code.

@@ -153,7 +153,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     await stack.start({ name: 'tamper-watch', start: () => watch.start(), stop: () => watch.close() });
     const inboxDir = config.vault.inbox;
     if (inboxDir !== undefined) {
-      const box = new Inbox(inboxDir, guardian, log, config.limits.inboxStableMs);
+      const box = new Inbox(inboxDir, guardian, log, { stableMs: config.limits.inboxStableMs, retryMs: config.limits.inboxRetryMs, counters });
       inbox = box;
       await stack.start({ name: 'inbox', start: () => box.start(), stop: () => box.close() });
     }

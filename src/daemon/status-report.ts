@@ -83,7 +83,7 @@ export class DaemonStatus {
       audit: { path: config.audit.path, ...recorder.state },
       tamperWatch: tamper === null ? null : { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
       control: control === null ? null : { connections: control.connections, served: control.served, evicted: control.evicted, refused: control.refused, bufferedBytes: control.bufferedBytes, peakBufferedBytes: control.peakBufferedBytes },
-      inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed },
+      inbox: inbox === null ? null : { dir: config.vault.inbox, processed: inbox.processed, ...inbox.state },
       components: Object.fromEntries(this.s.components.map((c) => [c.name, c.status()])),
     };
   }

@@ -37,8 +37,8 @@ export function cleanupDaemonFiles(): void {
 }
 
 // Why: every daemon test starts from a fresh vault at version 1 and a config file naming it.
-export async function prepareDaemonFiles(label: string, extra: Record<string, unknown> = {}): Promise<{ tv: TestVault; dir: string; socket: string; auditPath: string; configPath: string; pubPath: string; config: Record<string, unknown>; bundle: (v: number, tree?: TreeSpec) => Promise<CreatedBundle> }> {
-  const tv = await makeVault(label);
+export async function prepareDaemonFiles(label: string, extra: Record<string, unknown> = {}, opts: { vaultBase?: string } = {}): Promise<{ tv: TestVault; dir: string; socket: string; auditPath: string; configPath: string; pubPath: string; config: Record<string, unknown>; bundle: (v: number, tree?: TreeSpec) => Promise<CreatedBundle> }> {
+  const tv = await makeVault(label, opts.vaultBase !== undefined ? { base: opts.vaultBase } : {});
   const dir = tempDir(`${label}-d`);
   daemonDirs.push(dir);
   const pubPath = join(dir, 'release.pub');

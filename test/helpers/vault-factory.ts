@@ -93,9 +93,9 @@ export interface TestVault {
 
 let counter = 0;
 
-// Why: most vault tests start with a fresh sealed vault trusting one test key.
-export async function makeVault(label: string, opts: { keys?: TestKey[]; threshold?: number; deps?: TestDeps } = {}): Promise<TestVault> {
-  const base = tempDir(label);
+// Why: most vault tests start with a fresh sealed vault trusting one test key (`base`: another filesystem, e.g. a small tmpfs).
+export async function makeVault(label: string, opts: { keys?: TestKey[]; threshold?: number; deps?: TestDeps; base?: string } = {}): Promise<TestVault> {
+  const base = opts.base ?? tempDir(label);
   const path = join(base, 'vault');
   const keys = opts.keys ?? [testKey('vault-a')];
   const deps = opts.deps ?? makeDeps();
