@@ -16,6 +16,8 @@ export interface ProcStat {
   /** R, S, D, Z, ... (field 3). */
   state: string;
   ppid: number;
+  /** Process group (field 5): a supervised command's group holds what it started itself. */
+  pgrp: number;
   /** Start time after boot in clock ticks (field 22). */
   startTicks: number;
 }
@@ -29,9 +31,10 @@ export function parseProcStat(text: string): ProcStat | null {
   const rest = text.slice(close + 2).split(' ');
   const state = rest[0] ?? '';
   const ppid = Number.parseInt(rest[1] ?? '', 10);
+  const pgrp = Number.parseInt(rest[2] ?? '', 10);
   const startTicks = Number.parseInt(rest[19] ?? '', 10);
-  if (state === '' || !Number.isInteger(ppid) || !Number.isInteger(startTicks)) return null;
-  return { comm: text.slice(open + 1, close), state, ppid, startTicks };
+  if (state === '' || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(startTicks)) return null;
+  return { comm: text.slice(open + 1, close), state, ppid, pgrp, startTicks };
 }
 
 /** A process as /proc shows it: alive with its identity and state letter, or gone (zombies included). */
@@ -80,6 +83,7 @@ export async function readPidFile(path: string): Promise<number> {
 /** One process of the table: its identity plus what matching and tree walks need. */
 export interface ProcessEntry extends ProcIdentity {
   ppid: number;
+  pgrp: number;
   comm: string;
   /** Arguments joined by spaces; '' when not read. */
   cmdline: string;
@@ -93,7 +97,7 @@ export function processEntrySync(pid: number, opts: { cmdline?: boolean } = {}):
     const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     if (stat === null) return null;
     const raw = opts.cmdline === false ? '' : readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return { pid, startTicks: stat.startTicks, ppid: stat.ppid, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
+    return { pid, startTicks: stat.startTicks, ppid: stat.ppid, pgrp: stat.pgrp, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
   } catch {
     return null;
   }

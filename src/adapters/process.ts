@@ -1,5 +1,6 @@
 // The one place a child process is started, signalled or stopped: supervised children, commands
 // run to completion, and the SIGTERM → grace → SIGKILL escalation (docs/ARCHITECTURE.md#processes).
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { SentinelError } from '../core/errors.js';
@@ -20,6 +21,36 @@ export interface SpawnOptions {
   stdio?: 'ignore' | 'inherit' | 'pipe';
   /** Names the configuration or file behind the command in a start failure. */
   where?: string;
+  /**
+   * The child gets SIGKILL the moment this process dies, even by `kill -9` (PR_SET_PDEATHSIG, set by
+   * setpriv(1) before it execs the command; the PID stays the command's). Without setpriv: not set.
+   */
+  dieWithParent?: boolean;
+  /** The child leads a process group of its own: stopping it stops everything it started too. */
+  ownGroup?: boolean;
+}
+
+/** setpriv(1) from util-linux, which sets PR_SET_PDEATHSIG before exec; null when it is not installed. */
+let setprivPath: string | null | undefined;
+function setpriv(): string | null {
+  setprivPath ??= ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv'].find((p) => existsSync(p)) ?? null;
+  return setprivPath;
+}
+
+// Why: whether children of this process can be made to die with it (status and docs say so when not).
+export function canTieChildrenToParent(): boolean {
+  return setpriv() !== null;
+}
+
+// Why: a process group outlives its leader; what is left of it is killed by group, once (ESRCH: none left).
+export function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (e) {
+    if (errnoOf(e) === 'ESRCH') return false;
+    throw ioError(e, `cannot send ${signal} to process group ${pgid}`, `pgid ${pgid}`, 'kernel-interface');
+  }
 }
 
 // Why: a supervised child is watched and stopped only through this handle, so the exit is never
@@ -35,6 +66,8 @@ export class SupervisedChild {
   constructor(
     private readonly proc: ResultPromise,
     pid: number,
+    /** The child leads its own process group: signals go to the whole group. */
+    readonly group = false,
   ) {
     this.pid = pid;
     proc.once('exit', (code, signal) => {
@@ -66,6 +99,19 @@ export class SupervisedChild {
     this.listeners.push(fn);
   }
 
+  // The leader alone, or its whole process group.
+  private signal(signal: NodeJS.Signals): void {
+    if (this.group) {
+      try {
+        killGroup(this.pid, signal);
+        return;
+      } catch {
+        // fall back to the leader
+      }
+    }
+    this.proc.kill(signal);
+  }
+
   // Why: the one SIGTERM → SIGKILL escalation: ask first, make sure after `graceMs`; resolves once the
   // process is dead (its exit event), not when some grandchild lets go of a shared pipe.
   async terminate(opts: { signal?: StopSignal; graceMs: number }): Promise<ChildExit> {
@@ -73,15 +119,34 @@ export class SupervisedChild {
     const gone = new Promise<ChildExit>((resolve) => this.onExit(resolve));
     let timer: NodeJS.Timeout | null = null;
     if (this.running) {
-      this.proc.kill(signal);
-      if (signal !== 'SIGKILL') timer = setTimeout(() => this.proc.kill('SIGKILL'), opts.graceMs);
+      this.signal(signal);
+      if (signal !== 'SIGKILL') timer = setTimeout(() => this.signal('SIGKILL'), opts.graceMs);
     }
     try {
       return await gone;
     } finally {
       if (timer !== null) clearTimeout(timer);
+      // The leader is gone; whatever it started and left behind in its group goes with it.
+      if (this.group) killGroup(this.pid, 'SIGKILL');
     }
   }
+}
+
+// Why: through setpriv a missing program is setpriv's exit status 127, not a start failure; it is looked up first
+// (as execvp would), so a bad command is still `not-found` / `not-permitted` naming it.
+function findProgram(file: string, where: string): void {
+  const dirs = file.includes('/') ? [''] : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').filter((d) => d !== '');
+  let denied = false;
+  for (const dir of dirs) {
+    const path = dir === '' ? file : `${dir}/${file}`;
+    try {
+      accessSync(path, constants.X_OK);
+      if (statSync(path).isFile()) return;
+    } catch (e) {
+      if (errnoOf(e) === 'EACCES') denied = true;
+    }
+  }
+  throw new SentinelError(denied ? 'not-permitted' : 'not-found', `cannot start ${file}: ${denied ? 'not executable' : 'no such program'}`, { where });
 }
 
 // Why: supervised commands and tracer processes start here; a program that cannot be started is a
@@ -90,12 +155,16 @@ export async function spawnSupervised(argv: readonly string[], opts: SpawnOption
   const [file, ...args] = argv;
   if (file === undefined) throw new SentinelError('config', 'empty command', { where: opts.where });
   const stdio = opts.stdio ?? 'ignore';
-  const proc = execa(file, args, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false });
+  const wrapper = opts.dieWithParent === true ? setpriv() : null;
+  if (wrapper !== null) findProgram(file, opts.where ?? file);
+  const [bin, ...rest] = wrapper === null ? [file, ...args] : [wrapper, '--pdeathsig', 'KILL', '--', file, ...args];
+  const group = opts.ownGroup === true;
+  const proc = execa(bin ?? file, rest, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false, detached: group });
   if (proc.pid === undefined) {
     const r = await proc;
     throw new SentinelError(codeForErrno(r.code), r.originalMessage ?? r.shortMessage ?? `cannot start ${file}`, { where: opts.where ?? file });
   }
-  return new SupervisedChild(proc, proc.pid);
+  return new SupervisedChild(proc, proc.pid, group);
 }
 
 /** A command run to completion: its output, and why it failed when it did. */

@@ -4,7 +4,9 @@ import { SentinelError, messageOf } from '../core/errors.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { AuditRecorder } from './audit-recorder.js';
+import { join } from 'node:path';
 import { TargetSupervisor } from './targets/index.js';
+import { CHILD_RECORDS_FILE, ChildRecords } from './targets/child-records.js';
 import { ProtectionManager } from './protection/index.js';
 
 /** Why a part is stopped: the daemon's stop reason, and whether the daemon had finished starting. */
@@ -68,6 +70,7 @@ export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit
     audit: (e) => deps.audit.record('recovery', { ...e }),
     pollIntervalMs: config.limits.exitPollIntervalMs,
     retransmitCheckIntervalMs: config.limits.retransmitCheckIntervalMs,
+    childRecords: new ChildRecords(join(config.stateDir, CHILD_RECORDS_FILE)),
   });
   const protection = new ProtectionManager(config.protection, {
     pids: () => targets.status().flatMap((s) => (s.pid === null ? [] : [s.pid])),

@@ -6,6 +6,7 @@ import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../
 import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
 import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import type { TargetSpec } from './spec.js';
+import type { ChildRecords } from './child-records.js';
 
 /** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
 export type TargetKind = 'unit' | 'command' | 'pidFile';
@@ -14,6 +15,8 @@ export type TargetKind = 'unit' | 'command' | 'pidFile';
 export interface Launched {
   identity: ProcIdentity;
   child: SupervisedChild | null;
+  /** PIDs a previous daemon's run of this target left behind, killed before it started (first launch only). */
+  leftovers?: number[];
 }
 
 /** What a launcher may use from the supervisor. */
@@ -56,6 +59,8 @@ export interface Launcher {
   stop(child: SupervisedChild | null): Promise<void>;
   /** Who restarts after this exit (default: the sentinel). */
   exitHandling?(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
+  /** The restart budget is spent: a process judged broken (hung, retransmitting) is not left running. */
+  giveUp(pid: number | null, child: SupervisedChild | null): Promise<void>;
 }
 
 // Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
@@ -71,7 +76,9 @@ async function killNow(pid: number | null, child: SupervisedChild | null): Promi
   else if (pid !== null && (await readProcState(pid)).alive) killPid(pid, 'SIGKILL');
 }
 
-// Why: a `command` target is the sentinel's own child, respawned by it and stopped with it.
+// Why: a `command` target is the sentinel's own child, respawned by it and stopped with it — and it dies with the
+// daemon: SIGKILL when the daemon dies (PR_SET_PDEATHSIG), its own process group killed at the next start
+// (docs/EBPF.md#command-targets-and-the-daemons-death).
 class CommandLauncher implements Launcher {
   readonly kind = 'command';
   readonly action = 'respawn';
@@ -81,22 +88,27 @@ class CommandLauncher implements Launcher {
   constructor(
     private readonly spec: TargetSpec,
     private readonly stdio: 'ignore' | 'inherit',
+    private readonly records: ChildRecords | null,
   ) {
     if (spec.restart !== undefined) {
       throw new SentinelError('config', 'a "command" target is respawned by the sentinel; "restart" is for "unit" or "pidFile" targets', { where: `targets.${spec.name}.restart` });
     }
   }
 
-  async launch(): Promise<Launched> {
+  async launch(ctx: LaunchContext): Promise<Launched> {
     const where = `targets.${this.spec.name}.command`;
+    const leftovers = ctx.first && this.records !== null ? await this.records.sweep(this.spec.name) : [];
+    if (leftovers.length > 0) ctx.log.warn({ target: this.spec.name, pids: leftovers }, 'killed what an earlier daemon left of this target before starting it');
     let child: SupervisedChild;
     try {
-      child = await spawnSupervised(this.spec.command ?? [], { stdio: this.stdio, where });
+      child = await spawnSupervised(this.spec.command ?? [], { stdio: this.stdio, where, dieWithParent: true, ownGroup: true });
     } catch (e) {
       if (e instanceof SentinelError) throw new SentinelError(e.code, `cannot start command: ${e.message}`, { where, cause: e });
       throw e;
     }
-    return { identity: await identify(child.pid, this.spec.name), child };
+    const identity = await identify(child.pid, this.spec.name);
+    await this.records?.remember(this.spec.name, { pid: identity.pid, startTicks: identity.startTicks, pgid: child.pid });
+    return { identity, child, leftovers };
   }
 
   kill(pid: number | null, child: SupervisedChild | null): Promise<void> {
@@ -105,6 +117,11 @@ class CommandLauncher implements Launcher {
 
   async stop(child: SupervisedChild | null): Promise<void> {
     await child?.terminate({ signal: 'SIGTERM', graceMs: this.spec.stopGraceMs });
+    await this.records?.forget(this.spec.name);
+  }
+
+  giveUp(pid: number | null, child: SupervisedChild | null): Promise<void> {
+    return killNow(pid, child);
   }
 }
 
@@ -185,6 +202,11 @@ class UnitLauncher implements Launcher {
   stop(): Promise<void> {
     return Promise.resolve();
   }
+
+  // The unit's main process is killed; what follows is the unit's own Restart= policy, under systemd's limits.
+  giveUp(pid: number | null): Promise<void> {
+    return killNow(pid, null);
+  }
 }
 
 /** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms). */
@@ -221,6 +243,10 @@ class PidFileLauncher implements Launcher {
     return Promise.resolve();
   }
 
+  giveUp(pid: number | null): Promise<void> {
+    return killNow(pid, null);
+  }
+
   // Why: an operator (or the program's own supervisor) may have restarted it already; a second
   // instance would only fight the first one for its port.
   private async restartedElsewhere(file: string, lastPid: number | null): Promise<number | null> {
@@ -252,8 +278,8 @@ class PidFileLauncher implements Launcher {
 const PID_FILE_RETRY_MS = 20;
 
 // Why: the one place a target spec's kind is decided (config guarantees exactly one of the three).
-export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit' }): Launcher {
-  if (spec.command !== undefined) return new CommandLauncher(spec, opts.stdio);
+export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit'; records?: ChildRecords }): Launcher {
+  if (spec.command !== undefined) return new CommandLauncher(spec, opts.stdio, opts.records ?? null);
   if (spec.unit !== undefined) return new UnitLauncher(spec);
   return new PidFileLauncher(spec);
 }

@@ -56,7 +56,7 @@ export class TargetSupervisor {
     const triggers: TriggerDeps = { log: deps.log, emit: (e) => this.emit(e), hrtimeNs: this.hrtime, now: this.now, recover: (t, reason, ns) => void this.recover(t as TargetRuntime, reason, ns) };
     this.targets = specs.map((spec) => ({
       spec,
-      launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore' }),
+      launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore', ...(deps.childRecords !== undefined ? { records: deps.childRecords } : {}) }),
       budget: new RestartBudget(spec.budget, spec.backoff),
       pid: null,
       lastPid: null,
@@ -294,8 +294,11 @@ export class TargetSupervisor {
       if (!decision.allow) {
         rt.state = 'failed';
         rt.failedReason = `${decision.reason} (last: ${reason})`;
-        this.deps.log.error({ target: rt.spec.name, reason: rt.failedReason }, 'target not restarted: restart budget exhausted');
-        this.emit({ event: 'budget-exhausted', target: rt.spec.name, reason: rt.failedReason, recentRestarts: decision.recentRestarts });
+        // A process judged broken (hung, retransmitting) is not left running unsupervised (docs/EBPF.md#recovery).
+        const broken = rt.pid;
+        await this.giveUp(rt);
+        this.deps.log.error({ target: rt.spec.name, reason: rt.failedReason, killedPid: broken }, 'target not restarted: restart budget exhausted');
+        this.emit({ event: 'budget-exhausted', target: rt.spec.name, reason: rt.failedReason, recentRestarts: decision.recentRestarts, killedPid: broken });
         return;
       }
       rt.state = 'recovering';
@@ -305,6 +308,7 @@ export class TargetSupervisor {
         if (this.stopped) return;
       }
       if (leftToSystemd === null) rt.budget.record(this.now());
+      rt.restarts++;
       const startedNs = this.hrtime();
       const latencyMs = nsToMs(startedNs - sinceNs);
       rt.lastRecoveryLatencyMs = latencyMs;
@@ -321,7 +325,6 @@ export class TargetSupervisor {
           if (rt.launcher.ownsProcess) await this.killCurrent(rt);
           return;
         }
-        rt.restarts++;
         rt.state = 'running';
         rt.failedReason = null;
         this.health.reset(rt);
@@ -358,9 +361,23 @@ export class TargetSupervisor {
     rt.child = null;
   }
 
+  // Why: the budget is spent; the current process (if any is left) is stopped and forgotten.
+  private async giveUp(rt: TargetRuntime): Promise<void> {
+    const { pid, child } = rt;
+    if (pid !== null) this.detection.unwatch(pid);
+    rt.pid = null;
+    rt.child = null;
+    try {
+      await rt.launcher.giveUp(pid, child);
+    } catch (e) {
+      this.deps.log.error({ target: rt.spec.name, pid, reason: messageOf(e) }, 'cannot kill the process of a failed target');
+    }
+  }
+
   // Why: start (first) or recover the target's main process, then watch it.
   private async launch(rt: TargetRuntime, first: boolean, awaitOnly = false): Promise<void> {
-    const { identity, child } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms), awaitOnly });
+    const { identity, child, leftovers } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms), awaitOnly });
+    if (leftovers !== undefined && leftovers.length > 0) this.emit({ event: 'leftovers-killed', target: rt.spec.name, pids: leftovers });
     if (this.stopped) {
       // stop() ran while the process was being started: it never saw this child, so end it here
       if (rt.launcher.ownsProcess) await rt.launcher.kill(identity.pid, child);

@@ -2,6 +2,7 @@
 // (process exits, TCP retransmits) the supervisor listens to, whatever implements them (docs/EBPF.md).
 import type { Logger } from 'pino';
 import type { TargetKind } from './launchers.js';
+import type { ChildRecords } from './child-records.js';
 
 /** How an exit is being seen right now: in the kernel, by the child's own exit event, or by polling /proc. */
 export type DetectionMode = 'ebpf' | 'poll' | 'supervised';
@@ -23,7 +24,8 @@ export interface TargetAuditEvent {
     | 'tracer-down'
     | 'tracer-attached'
     | 'stopped-outside'
-    | 'reset';
+    | 'reset'
+    | 'leftovers-killed';
   target?: string;
   [field: string]: unknown;
 }
@@ -107,6 +109,7 @@ export interface TargetStatus {
   mode: DetectionMode;
   /** Why detection is not in the kernel (source missing, not permitted, re-attaching), else null. */
   degraded: string | null;
+  /** Recovery actions taken (respawn, restart), whether or not the new process then stayed up. */
   restarts: number;
   /** Kernel exit timestamp to the sentinel seeing it (kernel path only), ms. */
   lastDetectionLatencyMs: number | null;
@@ -158,6 +161,8 @@ export interface TargetSupervisorDeps {
   childExitEvents?: boolean;
   /** Where a supervised command's stdout/stderr go (default ignore). */
   commandStdio?: 'ignore' | 'inherit';
+  /** Where running `command` targets are recorded, so a next daemon kills what a killed one left (stateDir). */
+  childRecords?: ChildRecords;
 }
 
 // Why: kernel timestamps are ns, latencies are reported in ms.
