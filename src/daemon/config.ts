@@ -49,7 +49,17 @@ export const daemonConfigSchema = z
       .strict()
       .default({ level: 'info' }),
     limits: z.object(limitsShape).strict().default(DEFAULT_DAEMON_LIMITS),
-    targets: z.array(targetSchema).default([]),
+    // Names key the status, the audit log and `target reset`: two targets may not share one.
+    targets: z
+      .array(targetSchema)
+      .default([])
+      .superRefine((targets, ctx) => {
+        const seen = new Set<string>();
+        targets.forEach((t, i) => {
+          if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate target name ${JSON.stringify(t.name)}` });
+          seen.add(t.name);
+        });
+      }),
     protection: protectionSchema.prefault({}),
   })
   .strict();

@@ -69,6 +69,15 @@ test('every bad field is named with its JSON path', () => {
   assert.ok(err.message.includes('colour'), 'the unknown key is named');
 });
 
+test('two targets with the same name are refused, naming the second one', () => {
+  const base = { vault: { path: '/v', trust: ['/k.pub'] } };
+  assert.throws(
+    () => parseDaemonConfig({ ...base, targets: [{ name: 'web', command: ['true'] }, { name: 'db', command: ['true'] }, { name: 'web', unit: 'web.service' }] }, 'dup.json'),
+    (e) => isSentinelError(e, 'config') && /targets\[2\]\.name/.test(e.message) && /web/.test(e.message),
+  );
+  assert.equal(parseDaemonConfig({ ...base, targets: [{ name: 'web', command: ['true'] }, { name: 'db', command: ['true'] }] }, 'ok.json').targets.length, 2);
+});
+
 test('--vault/--trust/--socket run the daemon with no file at all', () => {
   const c = parseDaemonConfig(mergeDaemonFlags({}, { vault: '/v', trust: ['/k.pub'], socket: '/run/s.sock' }), 'flags');
   assert.equal(c.vault.path, '/v');
