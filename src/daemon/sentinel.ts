@@ -188,6 +188,7 @@ export class Sentinel {
     const started = performance.now();
     const result = await this.deps.vault.heal();
     this.counters.heals++;
+    this.lastError = null;
     this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
     const latencyMs = Math.round(performance.now() - started);
     this.deps.log.info({ event: 'heal', reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs }, 'vault healed');

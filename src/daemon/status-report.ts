@@ -44,21 +44,23 @@ export class DaemonStatus {
       lv === null ? 'vault: not verified' : lv.empty === true ? 'vault empty: waiting for the first signed release' : `vault v${String(lv.version ?? '?')} ${(lv.releaseId ?? '').slice(0, 12)} ${lv.ok ? 'intact' : 'VIOLATED'} (verified ${ago(performance.now() - lv.atMs)} ago)`,
       `deploys ${String(sentinel.counters.deploys)}, rejects ${String(sentinel.counters.rejects)}, tampers ${String(sentinel.counters.tampers)}, heals ${String(sentinel.counters.heals)}`,
     ];
+    if (lv !== null && !lv.ok && sentinel.lastError !== null) parts.push(sentinel.lastError);
+    if (this.s.recorder.failing) parts.push(`audit log not writable: ${String(this.s.recorder.state.held)} records held`);
     if (sentinel.busyWith !== null) parts.push(`busy: ${sentinel.busyWith.split(' ')[0] ?? ''}`);
     for (const c of this.s.components) parts.push(c.statusLine());
     return parts.join('; ');
   }
 
-  // Why: WATCHDOG=1 only while healthy (docs/DAEMON.md#systemd-watchdog): verified recently, audit log writable, no duty failed.
+  // Why: what withholds WATCHDOG=1 (with the event loop): the daemon cannot do its job — never verified, a verify
+  // overdue, a failed duty. A restart may fix those (docs/DAEMON.md#systemd-watchdog).
   health(): HealthVerdict {
-    const { sentinel, recorder } = this.s;
+    const { sentinel } = this.s;
     const limits = this.s.config().limits;
     const lv = sentinel.lastVerify;
     if (lv === null) return { ok: false, reason: 'vault never verified' };
     const age = performance.now() - lv.atMs;
     const busyLong = sentinel.busyWith !== null;
     if (!busyLong && age > limits.verifyIntervalMs + limits.maxVerifyAgeMs) return { ok: false, reason: `last verify ${ago(age)} ago` };
-    if (recorder.failing) return { ok: false, reason: `audit log writes failing since ${recorder.state.failingSince ?? '?'} (${recorder.state.error ?? ''}); ${String(recorder.state.held)} records held` };
     for (const c of this.s.components) {
       const failed = c.failed?.();
       if (failed !== undefined && failed !== null) return { ok: false, reason: failed };
@@ -66,19 +68,35 @@ export class DaemonStatus {
     return { ok: true };
   }
 
+  // Why: what `status` calls healthy: alive as above, and nothing guarded is in a bad state the daemon could not
+  // fix — a violated vault (its heal failing, or onTamper alert), an audit log it cannot write. A restart would fix
+  // neither (and would lose held audit records), so these are reported, not left to systemd.
+  condition(): HealthVerdict {
+    const h = this.health();
+    if (!h.ok) return h;
+    const { sentinel, recorder } = this.s;
+    const lv = sentinel.lastVerify;
+    if (lv !== null && !lv.ok) return { ok: false, reason: `vault VIOLATED${sentinel.lastError !== null ? `; ${sentinel.lastError}` : this.s.config().vault.onTamper === 'alert' ? ' (onTamper is alert: not healed)' : ''}` };
+    if (recorder.failing) return { ok: false, reason: `audit log writes failing since ${recorder.state.failingSince ?? '?'} (${recorder.state.error ?? ''}); ${String(recorder.state.held)} records held` };
+    return { ok: true };
+  }
+
   // Why: `sentinel status --json`: everything a person checking the host asks first.
   async report(): Promise<unknown> {
     const { sentinel, recorder, hash } = this.s;
+    // The one wait comes first: everything below is read at the same instant, so the reason, the status line and
+    // the counters never describe two different moments (a heal may end during the wait).
+    const vault = await sentinel.status();
     const config = this.s.config();
     const notifier = this.s.notifier();
     const tamper = this.s.tamper();
     const inbox = this.s.inbox();
     const control = this.s.control();
-    const health = this.health();
+    const health = this.condition();
     return {
       daemon: { pid: process.pid, version: this.s.version, uptimeMs: Math.round(performance.now() - this.s.startedAt), memory: process.memoryUsage(), hashWorkers: hash.active, busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: this.line() },
-      vault: { ...(await sentinel.status()), lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
-      watchdog: { notify: notifier?.enabled ?? false, periodUsec: notifier?.watchdog?.periodUsec ?? null, pings: notifier?.pings ?? 0, healthy: health.ok, reason: health.reason ?? null },
+      vault: { ...vault, lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
+      watchdog: { notify: notifier?.enabled ?? false, periodUsec: notifier?.watchdog?.periodUsec ?? null, pings: notifier?.pings ?? 0, pinging: this.health().ok, healthy: health.ok, reason: health.reason ?? null },
       counters: { ...sentinel.counters },
       audit: { path: config.audit.path, ...recorder.state },
       tamperWatch: tamper === null ? null : { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
