@@ -12,6 +12,7 @@
         "src/stage.c",
         "src/cold-copy.c",
         "src/notify.c",
+        "src/notify-listen.c",
         "src/bpf-engine.c",
         "src/bpf-load.c",
         "src/bpf-maps.c",

@@ -12,6 +12,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_stage,
   sn_register_cold_copy,
   sn_register_notify,
+  sn_register_notify_listen,
   sn_register_bpf,
   sn_register_dir_fd,
 };

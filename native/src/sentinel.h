@@ -86,6 +86,7 @@ napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect
 napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c: deploy's payload writer (write + SHA-256)
 napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-copy.c: the kept bundle, out of the page cache
 napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
+napi_status sn_register_notify_listen(napi_env env, napi_value exports);  // notify-listen.c: the receiving end, for command targets
 napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
 napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/flock for the vault
 

@@ -1,6 +1,6 @@
 // Loads the optional Node-API addon (native/): inode flags by ioctl without a process per file,
 // verify's one-pass inspection, deploy's payload staging, the cold copy of a kept bundle, and
-// AF_UNIX datagrams for sd_notify. Callers fall back (chattr/lsattr, JS paths) when it is not
+// AF_UNIX datagrams for sd_notify, both ways. Callers fall back (chattr/lsattr, JS paths) when it is not
 // built or is broken.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,6 +60,11 @@ export interface NativeAddon {
   setFlagFd?(fd: number, flag: number, on: boolean): boolean;
   /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts. */
   flockFd?(fd: number, op: number): boolean;
+  /**
+   * Binds an AF_UNIX datagram socket at `path` with SO_PASSCRED and calls `onMessage` with each
+   * datagram and its sender's PID, from the event loop (native/src/notify-listen.c). Missing from older builds.
+   */
+  NotifyListener?: new (path: string, onMessage: (pid: number, message: string) => void) => { close(): void; ref(on: boolean): void };
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
 }

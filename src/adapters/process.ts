@@ -28,6 +28,8 @@ export interface SpawnOptions {
   dieWithParent?: boolean;
   /** The child leads a process group of its own: stopping it stops everything it started too. */
   ownGroup?: boolean;
+  /** Set in the child's environment (over the inherited one); a `null` value removes the variable. */
+  env?: Record<string, string | null>;
 }
 
 /** setpriv(1) from util-linux, which sets PR_SET_PDEATHSIG before exec; null when it is not installed. */
@@ -51,6 +53,18 @@ export function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): boo
     if (errnoOf(e) === 'ESRCH') return false;
     throw ioError(e, `cannot send ${signal} to process group ${pgid}`, `pgid ${pgid}`, 'kernel-interface');
   }
+}
+
+// Why: the inherited environment with `changes` applied; null removes (the daemon's own NOTIFY_SOCKET
+// must never reach a child, which would then speak to systemd for the sentinel's unit).
+function childEnv(changes: Record<string, string | null>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) delete env[k];
+    else env[k] = v;
+  }
+  return env;
 }
 
 // Why: a supervised child is watched and stopped only through this handle, so the exit is never
@@ -159,7 +173,8 @@ export async function spawnSupervised(argv: readonly string[], opts: SpawnOption
   if (wrapper !== null) findProgram(file, opts.where ?? file);
   const [bin, ...rest] = wrapper === null ? [file, ...args] : [wrapper, '--pdeathsig', 'KILL', '--', file, ...args];
   const group = opts.ownGroup === true;
-  const proc = execa(bin ?? file, rest, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false, detached: group });
+  const env = opts.env === undefined ? {} : { env: childEnv(opts.env), extendEnv: false };
+  const proc = execa(bin ?? file, rest, { reject: false, stdin: 'ignore', stdout: stdio, stderr: stdio, buffer: false, cleanup: true, forceKillAfterDelay: false, detached: group, ...env });
   if (proc.pid === undefined) {
     const r = await proc;
     throw new SentinelError(codeForErrno(r.code), r.originalMessage ?? r.shortMessage ?? `cannot start ${file}`, { where: opts.where ?? file });

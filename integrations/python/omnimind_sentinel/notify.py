@@ -2,7 +2,7 @@
 
 Honours NOTIFY_SOCKET (a path or an @abstract name) and WATCHDOG_USEC/WATCHDOG_PID the way
 sd_notify(3) and sd_watchdog_enabled(3) do, and does nothing at all when they are unset.
-See docs/PYTHON.md#protocol.
+See docs/BACKEND.md#protocol.
 """
 import logging
 import os

@@ -5,6 +5,7 @@ import { SentinelError } from '../../core/errors.js';
 import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
 import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
 import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
+import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
 
@@ -85,29 +86,46 @@ class CommandLauncher implements Launcher {
   readonly ownsProcess = true;
   readonly returnsOutside = false;
 
+  /** With `watchdog`: the sentinel is the child's notify socket. */
+  private readonly notify: NotifyWatch | null;
+
   constructor(
     private readonly spec: TargetSpec,
     private readonly stdio: 'ignore' | 'inherit',
     private readonly records: ChildRecords | null,
+    notifyDeps: NotifyWatchDeps | undefined,
   ) {
     if (spec.restart !== undefined) {
       throw new SentinelError('config', 'a "command" target is respawned by the sentinel; "restart" is for "unit" or "pidFile" targets', { where: `targets.${spec.name}.restart` });
     }
+    this.notify = spec.watchdog !== undefined && notifyDeps !== undefined ? new NotifyWatch(spec.name, spec.watchdog, notifyDeps) : null;
   }
 
   async launch(ctx: LaunchContext): Promise<Launched> {
     const where = `targets.${this.spec.name}.command`;
     const leftovers = ctx.first && this.records !== null ? await this.records.sweep(this.spec.name) : [];
     if (leftovers.length > 0) ctx.log.warn({ target: this.spec.name, pids: leftovers }, 'killed what an earlier daemon left of this target before starting it');
+    const notify = this.notify;
+    await notify?.open();
     let child: SupervisedChild;
     try {
-      child = await spawnSupervised(this.spec.command ?? [], { stdio: this.stdio, where, dieWithParent: true, ownGroup: true });
+      // The daemon's own NOTIFY_SOCKET never reaches a child; with `watchdog` the child gets ours.
+      const env = notify?.env() ?? { NOTIFY_SOCKET: null, WATCHDOG_USEC: null, WATCHDOG_PID: null };
+      child = await spawnSupervised(this.spec.command ?? [], { stdio: notify !== null ? 'pipe' : this.stdio, where, dieWithParent: true, ownGroup: true, env });
     } catch (e) {
       if (e instanceof SentinelError) throw new SentinelError(e.code, `cannot start command: ${e.message}`, { where, cause: e });
       throw e;
     }
     const identity = await identify(child.pid, this.spec.name);
     await this.records?.remember(this.spec.name, { pid: identity.pid, startTicks: identity.startTicks, pgid: child.pid });
+    if (notify !== null) {
+      try {
+        await notify.start(child, this.stdio === 'inherit', this.spec.startTimeoutMs);
+      } catch (e) {
+        await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
+        throw e;
+      }
+    }
     return { identity, child, leftovers };
   }
 
@@ -116,6 +134,7 @@ class CommandLauncher implements Launcher {
   }
 
   async stop(child: SupervisedChild | null): Promise<void> {
+    await this.notify?.close();
     await child?.terminate({ signal: 'SIGTERM', graceMs: this.spec.stopGraceMs });
     await this.records?.forget(this.spec.name);
   }
@@ -278,8 +297,8 @@ class PidFileLauncher implements Launcher {
 const PID_FILE_RETRY_MS = 20;
 
 // Why: the one place a target spec's kind is decided (config guarantees exactly one of the three).
-export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit'; records?: ChildRecords }): Launcher {
-  if (spec.command !== undefined) return new CommandLauncher(spec, opts.stdio, opts.records ?? null);
+export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit'; records?: ChildRecords; notify?: NotifyWatchDeps }): Launcher {
+  if (spec.command !== undefined) return new CommandLauncher(spec, opts.stdio, opts.records ?? null, opts.notify);
   if (spec.unit !== undefined) return new UnitLauncher(spec);
   return new PidFileLauncher(spec);
 }

@@ -40,6 +40,19 @@ const healthSchema = z
   })
   .strict();
 
+// A `command` target's own watchdog, as systemd's Type=notify + WatchdogSec= would run it: the
+// sentinel is the child's NOTIFY_SOCKET (docs/EBPF.md#notify-socket-of-command-targets).
+const watchdogSchema = z
+  .object({
+    /** WatchdogSec=: no WATCHDOG=1 for this long → `signal`, then SIGKILL after `abortTimeoutMs`. */
+    timeoutMs: ms(200, 3_600_000),
+    /** WatchdogSignal=: SIGABRT makes faulthandler dump every thread's stack. */
+    signal: z.enum(['SIGABRT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGKILL']).default('SIGABRT'),
+    /** TimeoutAbortSec=. */
+    abortTimeoutMs: ms(0, 600_000).default(10_000),
+  })
+  .strict();
+
 // Why: the one schema of a target; key names are a user-facing contract (docs/EBPF.md#configuration-targets).
 export const targetSchema = z
   .object({
@@ -59,6 +72,8 @@ export const targetSchema = z
     pidFileWaitMs: ms(0, 600_000).default(5_000),
     /** How long a started or restarted process has to be up (a unit active, i.e. READY=1 for Type=notify) and healthy (its health probe passing). */
     startTimeoutMs: ms(100, 3_600_000).default(60_000),
+    /** command: the sentinel is its notify socket; "running" after READY=1, killed on missed WATCHDOG=1. */
+    watchdog: watchdogSchema.optional(),
     /** command: at daemon stop, time between SIGTERM and SIGKILL for the supervised process. */
     stopGraceMs: ms(0, 600_000).default(2_000),
   })
@@ -74,6 +89,9 @@ export const targetSchema = z
     }
     if (t.pidFile !== undefined && t.restart === undefined) {
       ctx.addIssue({ code: 'custom', path: ['restart'], message: 'a "pidFile" target needs a "restart" command (the sentinel cannot start it itself)' });
+    }
+    if (t.watchdog !== undefined && t.command === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['watchdog'], message: '"watchdog" is for "command" targets; a unit has its own WatchdogSec=' });
     }
     if (t.backoff.maxMs < t.backoff.initialMs) {
       ctx.addIssue({ code: 'custom', path: ['backoff', 'maxMs'], message: '"maxMs" must be at least "initialMs"' });

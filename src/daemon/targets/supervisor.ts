@@ -56,7 +56,7 @@ export class TargetSupervisor {
     const triggers: TriggerDeps = { log: deps.log, emit: (e) => this.emit(e), hrtimeNs: this.hrtime, now: this.now, recover: (t, reason, ns) => void this.recover(t as TargetRuntime, reason, ns) };
     this.targets = specs.map((spec) => ({
       spec,
-      launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore', ...(deps.childRecords !== undefined ? { records: deps.childRecords } : {}) }),
+      launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore', ...(deps.childRecords !== undefined ? { records: deps.childRecords } : {}), notify: { log: deps.log, emit: (e) => this.emit(e) } }),
       budget: new RestartBudget(spec.budget, spec.backoff),
       pid: null,
       lastPid: null,

@@ -25,7 +25,9 @@ export interface TargetAuditEvent {
     | 'tracer-attached'
     | 'stopped-outside'
     | 'reset'
-    | 'leftovers-killed';
+    | 'leftovers-killed'
+    | 'watchdog-timeout'
+    | 'stack-dump';
   target?: string;
   [field: string]: unknown;
 }
