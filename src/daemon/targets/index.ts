@@ -1,5 +1,5 @@
 // Target recovery, as the rest of the daemon imports it: the supervisor, its config schema and its
-// vocabulary. The parts: types, detection, launchers, triggers, supervisor (docs/EBPF.md#pieces).
+// vocabulary. The parts: types, detection, launchers, triggers, recovery, supervisor (docs/EBPF.md#pieces).
 export { TargetSupervisor } from './supervisor.js';
 export { parseTargets, targetSchema, type TargetSpec, type TargetSpecInput } from './spec.js';
 export { EXIT_PID_SLOTS, RETRANSMIT_PORT_SLOTS, bpftraceSources } from './bpftrace-sources.js';

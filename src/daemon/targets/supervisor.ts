@@ -1,37 +1,18 @@
-// The recovery state machine of the protected targets: start, stop, status, and on an exit, a failed
-// health probe or a retransmit alarm, recover through the restart budget with back-off (docs/EBPF.md#recovery).
+// The targets' supervisor: starts and stops them, answers status, and turns an exit, a failed health
+// probe or a retransmit alarm into a recovery (recovery.ts) (docs/EBPF.md#recovery).
 import { SentinelError, messageOf } from '../../core/errors.js';
 import { RestartBudget } from '../../core/recovery-policy.js';
 import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
-import type { SupervisedChild } from '../../adapters/process.js';
-import { httpProbe } from '../../adapters/http-probe.js';
 import { bpftraceSources } from './bpftrace-sources.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
-import { StoppedOutside, launcherFor, type Launcher } from './launchers.js';
+import { launcherFor } from './launchers.js';
+import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import type { TargetSpec } from './spec.js';
-import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetState, type TargetStatus, type TargetSupervisorDeps } from './types.js';
-
-interface TargetRuntime {
-  readonly spec: TargetSpec;
-  readonly launcher: Launcher;
-  readonly budget: RestartBudget;
-  pid: number | null;
-  /** The main PID before the last exit or kill, to tell a new process from the old one. */
-  lastPid: number | null;
-  child: SupervisedChild | null;
-  state: TargetState;
-  restarts: number;
-  lastDetectionLatencyMs: number | null;
-  lastRecoveryLatencyMs: number | null;
-  failedReason: string | null;
-  recovering: boolean;
-}
+import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
 
 /** How often a failed or stopped unit target is checked for being active again, ms. */
 const ADOPT_INTERVAL_MS = 1000;
-/** Probe interval while waiting for a new process to become healthy, ms (at most the health interval). */
-const READY_PROBE_MS = 100;
 
 // Why: the daemon builds one for all configured targets and calls start/stop; every target runs the
 // same state machine; what differs between a unit, a command and a pid file sits in its launcher.
@@ -43,7 +24,7 @@ export class TargetSupervisor {
   private readonly detection: ExitDetector;
   private readonly retransmits: RetransmitAlarm;
   private readonly health: HealthProbes;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly recovery: TargetRecovery;
   private adoptTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -53,7 +34,7 @@ export class TargetSupervisor {
   ) {
     this.now = deps.now ?? (() => performance.now());
     this.hrtime = deps.hrtimeNs ?? (() => process.hrtime.bigint());
-    const triggers: TriggerDeps = { log: deps.log, emit: (e) => this.emit(e), hrtimeNs: this.hrtime, now: this.now, recover: (t, reason, ns) => void this.recover(t as TargetRuntime, reason, ns) };
+    const triggers: TriggerDeps = { log: deps.log, emit: (e) => this.emit(e), hrtimeNs: this.hrtime, now: this.now, recover: (t, reason, ns) => void this.recovery.recover(t as TargetRuntime, reason, ns) };
     this.targets = specs.map((spec) => ({
       spec,
       launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore', ...(deps.childRecords !== undefined ? { records: deps.childRecords } : {}), notify: { log: deps.log, emit: (e) => this.emit(e) } }),
@@ -69,6 +50,21 @@ export class TargetSupervisor {
       recovering: false,
     }));
     this.health = new HealthProbes(this.targets, triggers);
+    this.recovery = new TargetRecovery({
+      log: deps.log,
+      emit: (e) => this.emit(e),
+      now: this.now,
+      hrtimeNs: this.hrtime,
+      stopped: () => this.stopped,
+      watch: (rt, identity, child) => {
+        this.health.reset(rt);
+        this.detection.watch(identity, child);
+      },
+      unwatch: (_rt, pid) => {
+        if (pid !== null) this.detection.unwatch(pid);
+      },
+      resetHealth: (rt) => this.health.reset(rt),
+    });
     this.sources = (deps.sources ?? bpftraceSources(deps.tracer ?? {}, deps.log))({
       exit: (e) => this.detection.onKernelExit(e),
       retransmit: (e) => this.retransmits.onRetransmit(e),
@@ -86,19 +82,19 @@ export class TargetSupervisor {
     this.stopped = false;
     for (const rt of this.targets) {
       try {
-        await this.launch(rt, true);
-        this.becomeRunning(rt);
+        await this.recovery.launch(rt, true);
+        this.recovery.becomeRunning(rt);
       } catch (e) {
         const why = messageOf(e);
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
         rt.state = 'down';
-        void this.recover(rt, `not running at start: ${why}`, this.hrtime());
+        void this.recovery.recover(rt, `not running at start: ${why}`, this.hrtime());
       }
     }
     await this.detection.start();
     this.health.start();
     await this.retransmits.start();
-    this.adoptTimer = setInterval(() => void this.adoptReturned(), ADOPT_INTERVAL_MS);
+    this.adoptTimer = setInterval(() => void this.recovery.adoptReturned(this.targets), ADOPT_INTERVAL_MS);
   }
 
   // Why: the kernel sources stop first, then each launcher ends what is ours (supervised commands).
@@ -106,8 +102,7 @@ export class TargetSupervisor {
     this.stopped = true;
     if (this.adoptTimer !== null) clearInterval(this.adoptTimer);
     this.adoptTimer = null;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.recovery.cancel();
     this.health.stop();
     await Promise.all([this.detection.stop(), this.retransmits.stop()]);
     await Promise.all(
@@ -158,7 +153,7 @@ export class TargetSupervisor {
     this.emit({ event: 'reset', target: name, previousState, action, by: 'operator' });
     if (recover) {
       rt.failedReason = null;
-      void this.recover(rt, `reset by the operator (was ${previousState})`, this.hrtime());
+      void this.recovery.recover(rt, `reset by the operator (was ${previousState})`, this.hrtime());
     }
     return { target: name, previousState, action, state: rt.state };
   }
@@ -192,16 +187,6 @@ export class TargetSupervisor {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
-  }
-
   // Why: the first detector to see the exit wins (detection.ts); the target goes down and recovery starts.
   private handleExit(e: DetectedExit): void {
     const rt = this.targets.find((t) => t.pid === e.pid);
@@ -218,174 +203,10 @@ export class TargetSupervisor {
     const reason = `main PID ${e.pid} exited (${how})`;
     const since = e.exitNs ?? e.detectedNs;
     if (rt.launcher.exitHandling === undefined) {
-      void this.recover(rt, reason, since);
+      void this.recovery.recover(rt, reason, since);
       return;
     }
     rt.state = 'recovering'; // not "down" while systemd is asked: a returned unit must not be adopted meanwhile
-    void rt.launcher.exitHandling(e).then((h) => this.recover(rt, reason, since, h.by === 'systemd' ? h.why : null));
-  }
-
-  // Why: a target is "running" only once its process is up and answers its health probe; until then
-  // it is "starting" and probe failures do not count (docs/EBPF.md#recovery).
-  private becomeRunning(rt: TargetRuntime): void {
-    const pid = rt.pid;
-    if (rt.spec.health === undefined) {
-      rt.state = 'running';
-      return;
-    }
-    rt.state = 'starting';
-    this.awaitHealthy(rt).then(
-      () => {
-        if (rt.pid === pid && rt.state === 'starting') rt.state = 'running';
-      },
-      (e: unknown) => {
-        if (rt.pid !== pid || this.stopped) return;
-        rt.state = 'down';
-        void this.recover(rt, messageOf(e), this.hrtime());
-      },
-    );
-  }
-
-  // Why: the first passing probe of the new process, bounded by startTimeoutMs.
-  private async awaitHealthy(rt: TargetRuntime): Promise<void> {
-    const health = rt.spec.health;
-    const pid = rt.pid;
-    if (health === undefined) return;
-    const deadline = this.now() + rt.spec.startTimeoutMs;
-    let last = 'no probe yet';
-    for (;;) {
-      if (this.stopped || rt.pid !== pid) throw new SentinelError('unavailable', `main PID ${String(pid)} exited before it was healthy`, { where: rt.spec.name });
-      const r = await httpProbe(health.url, health.timeoutMs);
-      if (r.ok) return;
-      last = r.error;
-      if (this.now() >= deadline) throw new SentinelError('unavailable', `not healthy within ${rt.spec.startTimeoutMs} ms of its start (last probe: ${last})`, { where: rt.spec.name });
-      await this.sleep(Math.min(health.intervalMs, READY_PROBE_MS));
-    }
-  }
-
-  // Why: a target the sentinel gave up on (budget spent) or that was stopped outside it returns to
-  // "running" as soon as systemd (or an operator) has its unit active again.
-  private async adoptReturned(): Promise<void> {
-    for (const rt of this.targets) {
-      if (this.stopped || rt.recovering || !rt.launcher.returnsOutside || (rt.state !== 'failed' && rt.state !== 'down')) continue;
-      rt.recovering = true;
-      try {
-        await this.launch(rt, true);
-        rt.failedReason = null;
-        this.becomeRunning(rt);
-        this.deps.log.info({ target: rt.spec.name, pid: rt.pid }, 'unit active again: target running');
-        this.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, by: 'systemd', restarts: rt.restarts });
-      } catch {
-        // still not active
-      } finally {
-        rt.recovering = false;
-      }
-    }
-  }
-
-  // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
-  private async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null): Promise<void> {
-    if (rt.recovering || this.stopped) return;
-    rt.recovering = true;
-    let retry: string | null = null;
-    try {
-      // systemd restarts it (its watchdog, an operator's job): not ours to count or to run
-      const decision = leftToSystemd !== null ? { allow: true as const, delayMs: 0, recentRestarts: 0 } : rt.budget.decide(this.now());
-      if (!decision.allow) {
-        rt.state = 'failed';
-        rt.failedReason = `${decision.reason} (last: ${reason})`;
-        // A process judged broken (hung, retransmitting) is not left running unsupervised (docs/EBPF.md#recovery).
-        const broken = rt.pid;
-        await this.giveUp(rt);
-        this.deps.log.error({ target: rt.spec.name, reason: rt.failedReason, killedPid: broken }, 'target not restarted: restart budget exhausted');
-        this.emit({ event: 'budget-exhausted', target: rt.spec.name, reason: rt.failedReason, recentRestarts: decision.recentRestarts, killedPid: broken });
-        return;
-      }
-      rt.state = 'recovering';
-      if (decision.delayMs > 0) {
-        this.deps.log.info({ target: rt.spec.name, delayMs: decision.delayMs, recentRestarts: decision.recentRestarts }, 'backing off before restart');
-        await this.sleep(decision.delayMs);
-        if (this.stopped) return;
-      }
-      if (leftToSystemd === null) rt.budget.record(this.now());
-      rt.restarts++;
-      const startedNs = this.hrtime();
-      const latencyMs = nsToMs(startedNs - sinceNs);
-      rt.lastRecoveryLatencyMs = latencyMs;
-      const action = leftToSystemd === null ? rt.launcher.action : `left to systemd (${leftToSystemd})`;
-      this.deps.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
-      this.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
-      const t0 = this.now();
-      try {
-        if (leftToSystemd === null) await this.killCurrent(rt);
-        await this.launch(rt, false, leftToSystemd !== null);
-        await this.awaitHealthy(rt);
-        if (this.stopped) {
-          // stop() ran while the action was in flight: do not leave a process of ours behind
-          if (rt.launcher.ownsProcess) await this.killCurrent(rt);
-          return;
-        }
-        rt.state = 'running';
-        rt.failedReason = null;
-        this.health.reset(rt);
-        this.deps.log.info({ target: rt.spec.name, pid: rt.pid, actionMs: this.now() - t0, restarts: rt.restarts }, 'target recovered');
-        this.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, actionMs: this.now() - t0, restarts: rt.restarts });
-      } catch (e) {
-        const why = messageOf(e);
-        rt.state = 'down';
-        rt.failedReason = why;
-        if (e instanceof StoppedOutside) {
-          this.deps.log.warn({ target: rt.spec.name, reason: why }, 'unit stopped outside the sentinel; it is adopted again once active');
-          this.emit({ event: 'stopped-outside', target: rt.spec.name, reason: why });
-          return;
-        }
-        this.deps.log.error({ target: rt.spec.name, reason: why }, 'recovery action failed; will retry within the budget');
-        this.emit({ event: 'recovery-failed', target: rt.spec.name, reason: why });
-        retry = why;
-      }
-    } finally {
-      rt.recovering = false;
-    }
-    if (retry !== null && !this.stopped) await this.recover(rt, `previous recovery failed: ${retry}`, this.hrtime());
-  }
-
-  // Why: a hung or retransmitting process is forgotten, then killed, before its replacement starts.
-  private async killCurrent(rt: TargetRuntime): Promise<void> {
-    const { pid, child } = rt;
-    if (pid !== null) {
-      rt.lastPid = pid;
-      this.detection.unwatch(pid);
-    }
-    rt.pid = null;
-    await rt.launcher.kill(pid, child);
-    rt.child = null;
-  }
-
-  // Why: the budget is spent; the current process (if any is left) is stopped and forgotten.
-  private async giveUp(rt: TargetRuntime): Promise<void> {
-    const { pid, child } = rt;
-    if (pid !== null) this.detection.unwatch(pid);
-    rt.pid = null;
-    rt.child = null;
-    try {
-      await rt.launcher.giveUp(pid, child);
-    } catch (e) {
-      this.deps.log.error({ target: rt.spec.name, pid, reason: messageOf(e) }, 'cannot kill the process of a failed target');
-    }
-  }
-
-  // Why: start (first) or recover the target's main process, then watch it.
-  private async launch(rt: TargetRuntime, first: boolean, awaitOnly = false): Promise<void> {
-    const { identity, child, leftovers } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.deps.log, now: this.now, sleep: (ms) => this.sleep(ms), awaitOnly });
-    if (leftovers !== undefined && leftovers.length > 0) this.emit({ event: 'leftovers-killed', target: rt.spec.name, pids: leftovers });
-    if (this.stopped) {
-      // stop() ran while the process was being started: it never saw this child, so end it here
-      if (rt.launcher.ownsProcess) await rt.launcher.kill(identity.pid, child);
-      throw new SentinelError('unavailable', 'the supervisor stopped while the target was starting', { where: rt.spec.name });
-    }
-    rt.pid = identity.pid;
-    rt.child = child;
-    this.health.reset(rt);
-    this.detection.watch(identity, child);
+    void rt.launcher.exitHandling(e).then((h) => this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null));
   }
 }

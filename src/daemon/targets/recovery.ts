@@ -1,0 +1,234 @@
+// The recovery state machine of one target: through the restart budget and back-off, kill what is
+// left, launch again, wait until healthy; and the adoption of a unit that came back on its own
+// (docs/EBPF.md#recovery).
+import type { Logger } from 'pino';
+import { SentinelError, messageOf } from '../../core/errors.js';
+import type { RestartBudget } from '../../core/recovery-policy.js';
+import type { ProcIdentity } from '../../adapters/proc.js';
+import type { SupervisedChild } from '../../adapters/process.js';
+import { httpProbe } from '../../adapters/http-probe.js';
+import { StoppedOutside, type Launcher } from './launchers.js';
+import type { TargetSpec } from './spec.js';
+import { nsToMs, type TargetAuditEvent, type TargetState } from './types.js';
+
+/** What the supervisor keeps of one target between events. */
+export interface TargetRuntime {
+  readonly spec: TargetSpec;
+  readonly launcher: Launcher;
+  readonly budget: RestartBudget;
+  pid: number | null;
+  /** The main PID before the last exit or kill, to tell a new process from the old one. */
+  lastPid: number | null;
+  child: SupervisedChild | null;
+  state: TargetState;
+  restarts: number;
+  lastDetectionLatencyMs: number | null;
+  lastRecoveryLatencyMs: number | null;
+  failedReason: string | null;
+  recovering: boolean;
+}
+
+/** What recovery needs from the supervisor: log, audit, clocks, whether it stops, and the watchers. */
+export interface RecoveryContext {
+  log: Logger;
+  emit(event: TargetAuditEvent): void;
+  now(): number;
+  hrtimeNs(): bigint;
+  /** stop() has begun: start nothing new, end what was started meanwhile. */
+  stopped(): boolean;
+  /** A new main process is up: detect its exit and probe it from now on. */
+  watch(rt: TargetRuntime, identity: ProcIdentity, child: SupervisedChild | null): void;
+  /** The main process is about to be killed: its exit is no news. */
+  unwatch(rt: TargetRuntime, pid: number | null): void;
+  /** A process starts with a clean count of failed health probes. */
+  resetHealth(rt: TargetRuntime): void;
+}
+
+/** Probe interval while waiting for a new process to become healthy, ms (at most the health interval). */
+const READY_PROBE_MS = 100;
+
+// Why: one recovery at a time per target, the same steps for every kind; the supervisor decides when
+// (an exit, a trigger, an operator's reset), this decides how.
+export class TargetRecovery {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly ctx: RecoveryContext) {}
+
+  // Why: back-off sleeps end at once when the supervisor stops.
+  cancel(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
+  }
+
+  // Why: a target is "running" only once its process is up and answers its health probe; until then
+  // it is "starting" and probe failures do not count (docs/EBPF.md#recovery).
+  becomeRunning(rt: TargetRuntime): void {
+    const pid = rt.pid;
+    if (rt.spec.health === undefined) {
+      rt.state = 'running';
+      return;
+    }
+    rt.state = 'starting';
+    this.awaitHealthy(rt).then(
+      () => {
+        if (rt.pid === pid && rt.state === 'starting') rt.state = 'running';
+      },
+      (e: unknown) => {
+        if (rt.pid !== pid || this.ctx.stopped()) return;
+        rt.state = 'down';
+        void this.recover(rt, messageOf(e), this.ctx.hrtimeNs());
+      },
+    );
+  }
+
+  // Why: a target the sentinel gave up on (budget spent) or that was stopped outside it returns to
+  // "running" as soon as systemd (or an operator) has its unit active again.
+  async adoptReturned(targets: readonly TargetRuntime[]): Promise<void> {
+    for (const rt of targets) {
+      if (this.ctx.stopped() || rt.recovering || !rt.launcher.returnsOutside || (rt.state !== 'failed' && rt.state !== 'down')) continue;
+      rt.recovering = true;
+      try {
+        await this.launch(rt, true);
+        rt.failedReason = null;
+        this.becomeRunning(rt);
+        this.ctx.log.info({ target: rt.spec.name, pid: rt.pid }, 'unit active again: target running');
+        this.ctx.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, by: 'systemd', restarts: rt.restarts });
+      } catch {
+        // still not active
+      } finally {
+        rt.recovering = false;
+      }
+    }
+  }
+
+  // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
+  async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null): Promise<void> {
+    const { ctx } = this;
+    if (rt.recovering || ctx.stopped()) return;
+    rt.recovering = true;
+    let retry: string | null = null;
+    try {
+      // systemd restarts it (its watchdog, an operator's job): not ours to count or to run
+      const decision = leftToSystemd !== null ? { allow: true as const, delayMs: 0, recentRestarts: 0 } : rt.budget.decide(ctx.now());
+      if (!decision.allow) {
+        rt.state = 'failed';
+        rt.failedReason = `${decision.reason} (last: ${reason})`;
+        // A process judged broken (hung, retransmitting) is not left running unsupervised (docs/EBPF.md#recovery).
+        const broken = rt.pid;
+        await this.giveUp(rt);
+        ctx.log.error({ target: rt.spec.name, reason: rt.failedReason, killedPid: broken }, 'target not restarted: restart budget exhausted');
+        ctx.emit({ event: 'budget-exhausted', target: rt.spec.name, reason: rt.failedReason, recentRestarts: decision.recentRestarts, killedPid: broken });
+        return;
+      }
+      rt.state = 'recovering';
+      if (decision.delayMs > 0) {
+        ctx.log.info({ target: rt.spec.name, delayMs: decision.delayMs, recentRestarts: decision.recentRestarts }, 'backing off before restart');
+        await this.sleep(decision.delayMs);
+        if (ctx.stopped()) return;
+      }
+      if (leftToSystemd === null) rt.budget.record(ctx.now());
+      rt.restarts++;
+      const startedNs = ctx.hrtimeNs();
+      const latencyMs = nsToMs(startedNs - sinceNs);
+      rt.lastRecoveryLatencyMs = latencyMs;
+      const action = leftToSystemd === null ? rt.launcher.action : `left to systemd (${leftToSystemd})`;
+      ctx.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
+      ctx.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
+      const t0 = ctx.now();
+      try {
+        if (leftToSystemd === null) await this.killCurrent(rt);
+        await this.launch(rt, false, leftToSystemd !== null);
+        await this.awaitHealthy(rt);
+        if (ctx.stopped()) {
+          // stop() ran while the action was in flight: do not leave a process of ours behind
+          if (rt.launcher.ownsProcess) await this.killCurrent(rt);
+          return;
+        }
+        rt.state = 'running';
+        rt.failedReason = null;
+        ctx.resetHealth(rt);
+        ctx.log.info({ target: rt.spec.name, pid: rt.pid, actionMs: ctx.now() - t0, restarts: rt.restarts }, 'target recovered');
+        ctx.emit({ event: 'recovered', target: rt.spec.name, pid: rt.pid, actionMs: ctx.now() - t0, restarts: rt.restarts });
+      } catch (e) {
+        const why = messageOf(e);
+        rt.state = 'down';
+        rt.failedReason = why;
+        if (e instanceof StoppedOutside) {
+          ctx.log.warn({ target: rt.spec.name, reason: why }, 'unit stopped outside the sentinel; it is adopted again once active');
+          ctx.emit({ event: 'stopped-outside', target: rt.spec.name, reason: why });
+          return;
+        }
+        ctx.log.error({ target: rt.spec.name, reason: why }, 'recovery action failed; will retry within the budget');
+        ctx.emit({ event: 'recovery-failed', target: rt.spec.name, reason: why });
+        retry = why;
+      }
+    } finally {
+      rt.recovering = false;
+    }
+    if (retry !== null && !ctx.stopped()) await this.recover(rt, `previous recovery failed: ${retry}`, ctx.hrtimeNs());
+  }
+
+  // Why: start (first) or recover the target's main process, then watch it.
+  async launch(rt: TargetRuntime, first: boolean, awaitOnly = false): Promise<void> {
+    const { identity, child, leftovers } = await rt.launcher.launch({ first, lastPid: rt.lastPid, log: this.ctx.log, now: () => this.ctx.now(), sleep: (ms) => this.sleep(ms), awaitOnly });
+    if (leftovers !== undefined && leftovers.length > 0) this.ctx.emit({ event: 'leftovers-killed', target: rt.spec.name, pids: leftovers });
+    if (this.ctx.stopped()) {
+      // stop() ran while the process was being started: it never saw this child, so end it here
+      if (rt.launcher.ownsProcess) await rt.launcher.kill(identity.pid, child);
+      throw new SentinelError('unavailable', 'the supervisor stopped while the target was starting', { where: rt.spec.name });
+    }
+    rt.pid = identity.pid;
+    rt.child = child;
+    this.ctx.watch(rt, identity, child);
+  }
+
+  // Why: a hung or retransmitting process is forgotten, then killed, before its replacement starts.
+  private async killCurrent(rt: TargetRuntime): Promise<void> {
+    const { pid, child } = rt;
+    if (pid !== null) rt.lastPid = pid;
+    this.ctx.unwatch(rt, pid);
+    rt.pid = null;
+    await rt.launcher.kill(pid, child);
+    rt.child = null;
+  }
+
+  // Why: the budget is spent; the current process (if any is left) is stopped and forgotten.
+  private async giveUp(rt: TargetRuntime): Promise<void> {
+    const { pid, child } = rt;
+    this.ctx.unwatch(rt, pid);
+    rt.pid = null;
+    rt.child = null;
+    try {
+      await rt.launcher.giveUp(pid, child);
+    } catch (e) {
+      this.ctx.log.error({ target: rt.spec.name, pid, reason: messageOf(e) }, 'cannot kill the process of a failed target');
+    }
+  }
+
+  // Why: the first passing probe of the new process, bounded by startTimeoutMs.
+  private async awaitHealthy(rt: TargetRuntime): Promise<void> {
+    const health = rt.spec.health;
+    const pid = rt.pid;
+    if (health === undefined) return;
+    const deadline = this.ctx.now() + rt.spec.startTimeoutMs;
+    let last = 'no probe yet';
+    for (;;) {
+      if (this.ctx.stopped() || rt.pid !== pid) throw new SentinelError('unavailable', `main PID ${String(pid)} exited before it was healthy`, { where: rt.spec.name });
+      const r = await httpProbe(health.url, health.timeoutMs);
+      if (r.ok) return;
+      last = r.error;
+      if (this.ctx.now() >= deadline) throw new SentinelError('unavailable', `not healthy within ${rt.spec.startTimeoutMs} ms of its start (last probe: ${last})`, { where: rt.spec.name });
+      await this.sleep(Math.min(health.intervalMs, READY_PROBE_MS));
+    }
+  }
+}
