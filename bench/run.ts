@@ -12,6 +12,7 @@ const BENCHES = [
   { name: 'ebpf-latency', file: 'ebpf-latency.js', what: 'exit-to-recovery latency: eBPF vs /proc poll vs 1 s HTTP health check' },
   { name: 'ebpf-cost', file: 'ebpf-cost.js', what: 'bpftrace RSS and CPU, idle and under a fork/exit storm' },
   { name: 'manifest', file: 'manifest-bench.js', what: 'manifest parse: one-pass reader vs generic route vs bare JSON.parse, cold and warm, garbage' },
+  { name: 'control', file: 'control-bench.js', what: 'status with 64 idle clients; daemon RSS under 24 clients × 64 MiB without a newline, and 60 s later' },
   { name: 'cli', file: 'cli-bench.js', what: 'whole-process vault verify, vault status, --help and deploy vs openssl pair, node -e 0, tar + sha256sum -c + chattr -R' },
 ];
 
