@@ -10,6 +10,7 @@ import { TargetSupervisor, targetSchema } from '../../daemon/targets/index.js';
 import type { DemoStep } from '../demo.js';
 import { TargetEventRecorder } from './event-recorder.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from './sample-backend.js';
+import { demoWatchdogSteps } from './watchdog.js';
 
 // Why: port 8000 is the mission's port, but a busy one on the user's machine must not fail the demo.
 async function portIsFree(port: number): Promise<boolean> {
@@ -66,6 +67,13 @@ export const recoveryDemoSteps: DemoStep[] = [
       const port = (await portIsFree(8000)) ? 8000 : await freePort();
       if (port !== 8000) ctx.say(`port 8000 is busy on this machine; using ${port}`);
       await demoBackendSteps({ log: createLogger('silent'), port, print: (line) => ctx.say(line) });
+    },
+  },
+  {
+    title: 'the backend\'s own watchdog without systemd: /gil stops its pings, the sentinel aborts it (thread stacks) and restarts it',
+    async run(ctx) {
+      const port = (await portIsFree(8000)) ? 8000 : await freePort();
+      await demoWatchdogSteps({ log: createLogger('silent'), port, print: (line) => ctx.say(line) });
     },
   },
 ];
