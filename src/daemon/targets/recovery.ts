@@ -154,6 +154,8 @@ export class TargetRecovery {
           if (rt.launcher.ownsProcess) await this.killCurrent(rt);
           return;
         }
+        // An exit seen while this recovery ran was not acted on (one recovery at a time): it fails this one instead.
+        if (rt.pid === null) throw new SentinelError('unavailable', `the new process exited while starting (pid ${String(rt.lastPid)})`, { where: rt.spec.name });
         rt.state = 'running';
         rt.failedReason = null;
         ctx.resetHealth(rt);
