@@ -159,7 +159,7 @@ export class Sentinel {
     this.counters.verifies++;
     const empty = !report.ok && (await this.isFreshVault(report));
     this.lastVerify = { atMs: performance.now(), ok: report.ok || empty, version: report.version, releaseId: report.releaseId, empty };
-    this.deps.log.info({ event: 'verify', reason, ok: report.ok, version: report.version, releaseId: report.releaseId, files: report.checkedFiles, problems: report.problems.length, latencyMs: Math.round(performance.now() - started) }, report.ok ? 'vault intact' : 'vault violated');
+    this.deps.log.info({ event: 'verify', reason, ok: report.ok || empty, empty, version: report.version, releaseId: report.releaseId, files: report.checkedFiles, problems: empty ? 0 : report.problems.length, latencyMs: Math.round(performance.now() - started) }, report.ok ? 'vault intact' : empty ? 'vault empty: waiting for the first signed release' : 'vault violated');
     return report;
   }
 

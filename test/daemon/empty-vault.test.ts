@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { encodePublicKey } from '../../src/core/keys.js';
@@ -31,9 +32,20 @@ test('daemon on a vault with no release: ready and waiting, first deploy through
   const auditPath = join(dir, 'log', 'audit.log');
   auditLogs.push(auditPath);
   writeFileSync(configPath, JSON.stringify({ vault: { path: tv.path, trust: [pubPath], flagTracer: 'off' }, control: { socket }, audit: { path: auditPath }, stateDir: join(dir, 'state') }));
-  const handle = await startDaemon({ configFile: configPath, signals: false, logger: createLogger('silent') });
+  const lines: { level: number; msg: string; event?: string; ok?: boolean }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l !== '') lines.push(JSON.parse(l) as (typeof lines)[number]);
+      cb();
+    },
+  });
+  const handle = await startDaemon({ configFile: configPath, signals: false, logger: createLogger('info', sink) });
   try {
     assert.equal(handle.sentinel.lastVerify?.empty, true, 'the empty vault was recognised');
+    const startVerify = lines.find((l) => l.event === 'verify');
+    assert.equal(startVerify?.ok, true, `the start-up verify of an empty vault is not a failure: ${JSON.stringify(startVerify)}`);
+    assert.match(startVerify.msg, /waiting for the first signed release/);
+    assert.deepEqual(lines.filter((l) => /violated/.test(l.msg) || l.level >= 40), [], 'nothing at start says "violated", nor warns');
     const tamper = await handle.sentinel.checkTamper('test');
     assert.equal(tamper.tampered, false, 'an empty vault is not a tamper');
     const verify = (await sendRequest(socket, { op: 'verify' }, { timeoutMs: 10_000 })) as { ok: boolean; result?: { ok: boolean; problems: { message: string }[] } };
