@@ -1,4 +1,4 @@
-// The daemon-side commands: `daemon`, `status`, `target reset`, `audit verify`, `install-units`.
+// The daemon-side commands: `daemon`, `status`, `reload`, `target reset`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
 import type { TargetResetFlags } from './target-commands.js';
@@ -16,7 +16,8 @@ interface DaemonFlags {
   logLevel?: string;
 }
 
-// Why: runs until SIGTERM; exit 0 after a clean stop, 1/2 when start-up fails (bad vault / bad config).
+// Why: runs until SIGTERM; exit 0 after a clean stop, 1/2 when start-up fails (bad vault, environment),
+// 3 when the configuration is refused (the unit's RestartPreventExitStatus=3: no restart loop on a typo).
 async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
   const { startDaemon } = await import('../daemon/main.js');
   let code: number;
@@ -28,7 +29,9 @@ async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
     });
     code = await handle.exited;
   } catch (e) {
+    const { EXIT_CONFIG, isConfigRejection } = await import('../daemon/config.js');
     code = reportFailure(e);
+    if (isConfigRejection(e)) code = EXIT_CONFIG;
   }
   process.exit(code);
 }
@@ -127,6 +130,19 @@ export function registerDaemonCommands(program: Command): void {
       setJsonMode(opts.json === true);
       const { runTargetReset } = await import('./target-commands.js');
       process.exitCode = await runTargetReset(name, opts);
+    });
+
+  program
+    .command('reload')
+    .description('ask the running daemon to re-read its configuration and wait for the verdict (the unit\'s ExecReload=)')
+    .option('--socket <path>', 'control socket of the daemon', '/run/omnimind-sentinel/sentinel.sock')
+    .option('--timeout <ms>', 'how long to wait for the verdict', positiveInteger('--timeout'), 30_000)
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', `\nExit: 0 the new configuration is in force, 3 it was refused (the daemon keeps the old one), 2 the daemon could not be asked.${examples(['systemctl reload omnimind-sentinel', 'sentinel reload --socket /run/omnimind-sentinel/sentinel.sock'])}`)
+    .action(async (opts: { socket: string; timeout: number; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      const { runReload } = await import('./reload-command.js');
+      process.exitCode = await runReload(opts);
     });
 
   const audit = program.command('audit').description('the daemon audit log');

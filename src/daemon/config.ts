@@ -125,3 +125,29 @@ export async function resolveDaemonConfig(file: string | undefined, flags: Param
   }
   return parseDaemonConfig(mergeDaemonFlags(base, flags), where);
 }
+
+/** The exit code of `sentinel daemon` and `sentinel reload` when the configuration is refused (RestartPreventExitStatus=3). */
+export const EXIT_CONFIG = 3;
+
+const configRejections = new WeakSet<object>();
+
+// Why: a failure while reading the configuration or its key files is the operator's to fix, not worth a
+// restart loop; it is marked so `sentinel daemon` exits EXIT_CONFIG, which the unit does not restart.
+export function markConfigRejected<E>(e: E): E {
+  if (typeof e === 'object' && e !== null) configRejections.add(e);
+  return e;
+}
+
+// Why: start-up reads the configuration and its keys through this, so their failures exit EXIT_CONFIG.
+export async function asConfigRejection<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    throw markConfigRejected(e);
+  }
+}
+
+// Why: the start-up and reload paths ask this to choose EXIT_CONFIG over the error's own exit code.
+export function isConfigRejection(e: unknown): boolean {
+  return (typeof e === 'object' && e !== null && configRejections.has(e)) || (e instanceof SentinelError && e.code === 'config');
+}

@@ -5,6 +5,7 @@ import type { Upload } from './uploads.js';
 
 export type ControlRequest =
   | { op: 'status'; id?: string }
+  | { op: 'reload'; id?: string }
   | { op: 'verify'; id?: string }
   | { op: 'heal'; id?: string }
   | { op: 'deploy'; id?: string; bundlePath: string }
@@ -19,7 +20,7 @@ export type ControlReply =
   | { ok: true; op: string; id?: string; result: unknown }
   | { ok: false; op?: string; id?: string; error: { code: ErrorCode; message: string; where?: string } };
 
-export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'service-event', 'target-reset'] as const;
+export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'reload', 'service-event', 'target-reset'] as const;
 
 // Why: a request line is untrusted input; every bad field is named before anything acts on it.
 export function assertControlRequest(value: unknown): asserts value is ControlRequest {

@@ -2,7 +2,7 @@
 // It starts the parts in order; one stack stops them in reverse order (docs/DAEMON.md#start-up-readiness-shutdown).
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
+import { SentinelError, messageOf } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
 import { parseNotifySocket, parseWatchdog } from '../core/sd-notify.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
@@ -10,8 +10,9 @@ import { createNotifier } from '../adapters/notify.js';
 import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
 import { packageVersion } from '../adapters/package-root.js';
 import { openVault } from '../vault/index.js';
-import { resolveDaemonConfig, type DaemonConfig } from './config.js';
-import { changedKeys, LIVE_RELOAD_KEYS, withLiveKeys } from './config-reload.js';
+import { asConfigRejection, resolveDaemonConfig, type DaemonConfig } from './config.js';
+import { withLiveKeys } from './config-reload.js';
+import { ConfigReloader } from './reloader.js';
 import { AuditRecorder } from './audit-recorder.js';
 import { AuditGuard } from './audit-guard.js';
 import { openDaemonAudit } from './audit-setup.js';
@@ -64,11 +65,11 @@ async function verifyAtStart(sentinel: Sentinel, vaultPath: string): Promise<voi
 // Why: `sentinel daemon` — open (recover) and verify the vault, then serve; READY=1 only after the vault was verified.
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const env = opts.env ?? process.env;
-  let config = await resolveDaemonConfig(opts.configFile, opts.flags ?? {});
+  let config = await asConfigRejection(resolveDaemonConfig(opts.configFile, opts.flags ?? {}));
   const log = opts.logger ?? createLogger(config.log.level);
   const version = packageVersion();
   const startedAt = performance.now();
-  let trust: TrustPolicy = await loadTrust(config);
+  let trust: TrustPolicy = await asConfigRejection(loadTrust(config));
   const flags = opts.flagStore ?? defaultFlagStore();
   const notifyAddress = parseNotifySocket(env.NOTIFY_SOCKET);
   const watchdogSettings = parseWatchdog(env.WATCHDOG_USEC, env.WATCHDOG_PID, process.pid);
@@ -88,6 +89,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let sentinel: Sentinel | null = null;
   let status: DaemonStatus | null = null;
   let controlServer: ControlServer | null = null;
+  let reloadState: ConfigReloader | null = null;
   let vaultPath = config.vault.path;
   const tamperOptions = (c: DaemonConfig) => ({ vaultPath, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
 
@@ -120,13 +122,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     vaultPath = vault.path;
     await stack.start({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
     const components = await buildComponents(config, { log, audit: recorder });
-    const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer });
+    const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer, reload: () => reloadState });
     status = view;
     for (const c of components) await stack.start(c);
     const uploads = new Uploads(join(config.stateDir, 'incoming'));
     const leftovers = await uploads.prepare();
     if (leftovers > 0) log.warn({ event: 'uploads-removed', count: leftovers, where: uploads.dir }, 'removed uploads left by an earlier run');
-    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, status: () => view.report(), resetTarget: (name) => resetTarget(components, name) });
+    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, status: () => view.report(), resetTarget: (name) => resetTarget(components, name), reload: () => (reloadState === null ? Promise.reject(new SentinelError('unavailable', 'the daemon is still starting', { where: 'reload' })) : reloadState.reload()) });
     const control = new ControlServer({
       socketPath: config.control.socket,
       group: config.control.group,
@@ -192,31 +194,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     return stopping;
   };
 
-  const reload = async (): Promise<boolean> => {
-    let next: DaemonConfig;
-    let nextTrust: TrustPolicy;
-    try {
-      next = await resolveDaemonConfig(opts.configFile, opts.flags ?? {});
-      nextTrust = await loadTrust(next);
-    } catch (e) {
-      log.error({ event: 'reload', ok: false, code: isSentinelError(e) ? e.code : 'internal', where: isSentinelError(e) ? e.where : undefined, err: messageOf(e) }, 'new configuration rejected; keeping the old one');
-      return false;
-    }
-    await systemd.reloading(false);
-    const needRestart = changedKeys(config, next).filter((k) => !LIVE_RELOAD_KEYS.has(k));
-    if (needRestart.length > 0) log.warn({ event: 'reload', ignored: needRestart }, 'these settings take effect only after a restart');
-    config = withLiveKeys(config, next);
-    trust = nextTrust;
-    log.level = config.log.level;
-    guardian.setTamperPolicy(config.vault.onTamper);
-    tamperWatch.reconfigure(tamperOptions(config));
-    auditGuard.reconfigure(config.limits.flagAuditIntervalMs);
-    recorder.record('reload', { onTamper: config.vault.onTamper, logLevel: config.log.level, ignored: needRestart });
-    await recorder.flush();
-    log.info({ event: 'reload', ok: true }, 'configuration reloaded');
-    await systemd.reloading(true);
-    return true;
-  };
+  const reloader = new ConfigReloader({
+    read: async () => {
+      const next = await resolveDaemonConfig(opts.configFile, opts.flags ?? {});
+      return { config: next, trust: await loadTrust(next) };
+    },
+    current: () => config,
+    apply: async (next, nextTrust, ignored) => {
+      config = withLiveKeys(config, next);
+      trust = nextTrust;
+      log.level = config.log.level;
+      guardian.setTamperPolicy(config.vault.onTamper);
+      tamperWatch.reconfigure(tamperOptions(config));
+      auditGuard.reconfigure(config.limits.flagAuditIntervalMs);
+      recorder.record('reload', { onTamper: config.vault.onTamper, logLevel: config.log.level, ignored });
+      await recorder.flush();
+    },
+    log,
+    notify: systemd,
+  });
+  reloadState = reloader;
+  const reload = (): Promise<boolean> => reloader.reload().then(() => true, () => false);
 
   if (opts.signals === true) {
     process.on('SIGTERM', () => void stop('SIGTERM'));

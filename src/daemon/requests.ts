@@ -18,6 +18,8 @@ export interface RequestDeps {
   status(): Promise<unknown>;
   /** `target-reset`: a fresh restart budget for a target, recovered if failed or down. */
   resetTarget(name: string): unknown;
+  /** Re-reads the configuration; rejects with the reason when the new one is refused. */
+  reload(): Promise<unknown>;
 }
 
 // Why: the control server parses and bounds requests; this decides what each one does, so the
@@ -28,6 +30,8 @@ export function controlRequestHandler(deps: RequestDeps): (request: ControlComma
     switch (request.op) {
       case 'status':
         return deps.status();
+      case 'reload':
+        return deps.reload();
       case 'verify': {
         const report = await sentinel.verify('control socket');
         if (!report.ok) void sentinel.checkTamper('control socket verify found problems');

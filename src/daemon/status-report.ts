@@ -10,6 +10,7 @@ import type { Sentinel } from './sentinel.js';
 import type { TamperWatch } from './tamper-watch.js';
 import type { HealthVerdict, SystemdNotifier } from './watchdog.js';
 import type { ControlServer } from './control-server.js';
+import type { ConfigReloader } from './reloader.js';
 
 /** Where the status comes from; parts made later (the notifier, the inbox) are read when asked. */
 export interface StatusSources {
@@ -25,6 +26,8 @@ export interface StatusSources {
   inbox(): Inbox | null;
   notifier(): SystemdNotifier | null;
   control(): ControlServer | null;
+  /** The reloader, once the daemon is up (its last verdict shows in STATUS= and `status`). */
+  reload?(): ConfigReloader | null;
 }
 
 function ago(ms: number): string {
@@ -47,6 +50,8 @@ export class DaemonStatus {
     if (lv !== null && !lv.ok && sentinel.lastError !== null) parts.push(sentinel.lastError);
     if (this.s.recorder.failing) parts.push(`audit log not writable: ${String(this.s.recorder.state.held)} records held`);
     if (sentinel.busyWith !== null) parts.push(`busy: ${sentinel.busyWith.split(' ')[0] ?? ''}`);
+    const rejected = this.s.reload?.()?.rejection() ?? null;
+    if (rejected !== null) parts.push(`reload rejected, running the previous configuration: ${rejected}`);
     for (const c of this.s.components) parts.push(c.statusLine());
     return parts.join('; ');
   }
@@ -98,6 +103,7 @@ export class DaemonStatus {
       vault: { ...vault, lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
       watchdog: { notify: notifier?.enabled ?? false, periodUsec: notifier?.watchdog?.periodUsec ?? null, pings: notifier?.pings ?? 0, pinging: this.health().ok, healthy: health.ok, reason: health.reason ?? null },
       counters: { ...sentinel.counters },
+      reload: this.s.reload?.()?.last ?? null,
       audit: { path: config.audit.path, ...recorder.state },
       tamperWatch: tamper === null ? null : { directories: tamper.watchedDirectories, events: tamper.events, flagTracer: tamper.tracerState, flagEvents: tamper.flagEvents },
       control: control === null ? null : { connections: control.connections, served: control.served, evicted: control.evicted, refused: control.refused, bufferedBytes: control.bufferedBytes, peakBufferedBytes: control.peakBufferedBytes },

@@ -1,4 +1,4 @@
-// The daemon configuration: the documented key names, documented defaults, every bad field named, exit 2.
+// The daemon configuration: the documented key names, documented defaults, every bad field named, exit 3 from `sentinel daemon`.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
@@ -88,24 +88,24 @@ test('--vault/--trust/--socket run the daemon with no file at all', () => {
   assert.equal(over.vault.onTamper, 'alert', 'the rest of the file stays');
 });
 
-test('sentinel daemon with a bad config exits 2 with one line naming the fields', () => {
+test('sentinel daemon with a bad config exits 3 (the unit does not restart it) with one line naming the fields', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-config-'));
   try {
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ vault: { path: '/v', trust: ['/k.pub'], onTamper: 'explode' }, limits: { watchDepth: -1 } }));
     const r = spawnSync(process.execPath, [cli, 'daemon', '--config', file], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.status, 3, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /config: invalid configuration: .*vault\.onTamper.*limits\.watchDepth/);
     writeFileSync(file, '{ "vault": ');
     const j = spawnSync(process.execPath, [cli, 'daemon', '--config', file], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(j.status, 2);
+    assert.equal(j.status, 3);
     assert.match(j.stderr, /not valid JSON/);
     const none = spawnSync(process.execPath, [cli, 'daemon', '--config', join(dir, 'absent.json')], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(none.status, 2);
+    assert.equal(none.status, 3);
     assert.match(none.stderr, /not-found/);
     const missingKey = spawnSync(process.execPath, [cli, 'daemon', '--vault', '/v', '--trust', join(dir, 'absent.pub'), '--socket', join(dir, 's.sock'), '--audit-log', join(dir, 'a.log')], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(missingKey.status, 2, missingKey.stderr);
+    assert.equal(missingKey.status, 3, missingKey.stderr);
     assert.match(missingKey.stderr, /vault\.trust\[0\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -88,6 +88,9 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     assert.equal(installed.ActiveState, 'active', JSON.stringify(installed));
     assert.equal(installed.UnitFileState, 'enabled');
     assert.match(installed.StatusText ?? '', /waiting for the first signed release/, 'an empty vault at start waits, never "violated"');
+    const startLog = await stepOk('journal-start');
+    assert.match(startLog, /"event":"verify"/, startLog);
+    assert.doesNotMatch(startLog, /violated/, 'a fresh empty vault is not reported violated at start');
     const which = await stepOk('which');
     assert.match(which, /^\/usr\/bin\/sentinel$/m);
     assert.ok(which.includes(packageVersion()), which);
@@ -101,6 +104,26 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     await stepOk('deploy');
     const status = await stepOk('status');
     assert.match(status, /^vault: +\/var\/lib\/omnimind\/phi-engine v1 /m, status);
+
+    // Reload and start under the shipped unit.
+    const badReload = await read('reload-bad.out');
+    assert.notEqual((await read('reload-bad.rc')).trim(), '0', `systemctl reload of a broken file must fail:\n${badReload}`);
+    const afterBad = props(await read('after-bad-reload.show'));
+    assert.equal(afterBad.ActiveState, 'active', JSON.stringify(afterBad));
+    assert.match(afterBad.StatusText ?? '', /reload rejected, running the previous configuration: config: /, 'STATUS= says why');
+    assert.match(afterBad.StatusText ?? '', /vault v1 /, 'still guarding the vault');
+    assert.match(await read('journal-err.out'), /new configuration rejected/, 'the rejection is in the journal at priority err');
+    await stepOk('reload-good');
+    const reloaded = props(await read('after-good-reload.show'));
+    assert.equal(reloaded.MainPID, afterBad.MainPID, 'a reload is not a restart');
+    assert.doesNotMatch(reloaded.StatusText ?? '', /reload rejected/);
+    assert.notEqual((await read('restart-bad.rc')).trim(), '0', 'a broken configuration fails the start');
+    const failed = props(await read('after-bad-start.show'));
+    assert.equal(failed.ActiveState, 'failed', JSON.stringify(failed));
+    assert.equal(failed.ExecMainStatus, '3', JSON.stringify(failed));
+    assert.equal(failed.NRestarts, '0', `no restart loop on a configuration error: ${JSON.stringify(failed)}`);
+    await stepOk('start-good');
+    assert.match(await stepOk('status-after-start'), /^vault: +\/var\/lib\/omnimind\/phi-engine v1 /m);
 
     const before = props(await read('before-upgrade.show'));
     const after = props(await read('after-upgrade.show'));
