@@ -108,7 +108,7 @@ async function benchSize(size: Size): Promise<Row> {
     const consume = rep % 2 === 0;
     const now = new Date();
     const bundle = join(dir, `v${rep}.bundle`);
-    await createBundle(src, { keys: [key.secret], vaultId: 'bench', version: rep, created: now, expires: new Date(now.getTime() + 3600_000), out: bundle }, { hash });
+    await createBundle(src, { keys: [key.secret], vaultId: 'bench', version: rep, created: now, expires: new Date(now.getTime() + 3600_000), out: bundle });
     // Untimed: the freshly written bundle is flushed first, so the deploy's own `sync -f` does not
     // pay for it and the deploy and shell runs both start with no dirty data on the filesystem.
     sh('sync', ['-f', dir]);

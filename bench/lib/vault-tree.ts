@@ -25,7 +25,7 @@ export async function deployTree(dir: string, src: string, hash: HashPool): Prom
   const vault = await initVault(vaultPath, { trust: [key.public], threshold: 1, vaultId: 'bench' }, deps);
   const now = new Date();
   const bundle = join(dir, 'verify.bundle');
-  await createBundle(src, { keys: [key.secret], vaultId: 'bench', version: 1, created: now, expires: new Date(now.getTime() + 3600_000), out: bundle }, { hash });
+  await createBundle(src, { keys: [key.secret], vaultId: 'bench', version: 1, created: now, expires: new Date(now.getTime() + 3600_000), out: bundle });
   const r = await vault.deploy(bundle);
   rmSync(bundle, { force: true });
   return { vault, tree: join(vaultPath, 'releases', r.releaseDir, 'tree') };

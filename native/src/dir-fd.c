@@ -200,7 +200,7 @@ static napi_value stat_at(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// readDirFd(dirfd): string[] — the names in the directory (no "." or ".."), read through a
+// readDirFd(dirfd): Buffer[] — the raw names in the directory (no "." or ".."), read through a
 // duplicate of dirfd so the caller's fd and its offset stay as they were.
 static napi_value read_dir_fd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -225,10 +225,31 @@ static napi_value read_dir_fd(napi_env env, napi_callback_info info) {
       break;
     }
     if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-    napi_value s;
-    napi_create_string_utf8(env, ent->d_name, NAPI_AUTO_LENGTH, &s);
-    napi_set_element(env, out, i++, s);
+    // The raw bytes: a name that is not UTF-8 must be refused by the caller, not silently replaced.
+    napi_value b;
+    void *copy = NULL;
+    napi_create_buffer_copy(env, strlen(ent->d_name), ent->d_name, &copy, &b);
+    napi_set_element(env, out, i++, b);
   }
+  return out;
+}
+
+// readlinkAt(dirfd, name): Buffer — the raw target of the symlink `name` in dirfd.
+static napi_value readlink_at(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int dirfd;
+  char name[PATH_BUF];
+  if (argc < 2 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "readlinkat", name); return NULL; }
+  char target[PATH_BUF];
+  ssize_t n = readlinkat(dirfd, name, target, sizeof target);
+  if (n < 0) { sn_throw_sys(env, errno, "readlinkat", name); return NULL; }
+  if ((size_t)n >= sizeof target) { sn_throw_sys(env, ENAMETOOLONG, "readlinkat", name); return NULL; }
+  napi_value out;
+  void *copy = NULL;
+  napi_create_buffer_copy(env, (size_t)n, target, &copy, &out);
   return out;
 }
 
@@ -280,6 +301,7 @@ napi_status sn_register_dir_fd(napi_env env, napi_value exports) {
     SN_FN("unlinkAt", unlink_at),
     SN_FN("statAt", stat_at),
     SN_FN("readDirFd", read_dir_fd),
+    SN_FN("readlinkAt", readlink_at),
     SN_FN("setFlagFd", set_flag_fd),
     SN_FN("flockFd", flock_fd),
   };

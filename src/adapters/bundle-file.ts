@@ -1,11 +1,10 @@
-// Bundle file I/O (docs/FORMAT.md): write a bundle streamingly, open one and read only its head
+// Bundle file I/O (docs/FORMAT.md): open a bundle and read only its head
 // within the size limits, and stream its payload into a staging tree, hash-checking every file as
 // it is written. Nothing here decides trust; the caller verifies the head before staging.
 import { createHash } from 'node:crypto';
-import { constants, open, rename, unlink, mkdir } from 'node:fs/promises';
-import { closeSync, fchmodSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { constants, open } from 'node:fs/promises';
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
 import { parseBundleHead } from '../core/bundle.js';
@@ -229,78 +228,6 @@ export async function stagePayload(
   } finally {
     await reader.drain();
   }
-}
-
-/** One payload file of a bundle being written: its manifest entry and where its bytes come from. */
-export interface PayloadSource {
-  entry: FileEntry;
-  abs: string;
-}
-
-// Why: `sentinel sign` writes large bundles without holding them in memory (4 MiB buffer, small files
-// batched into one write), and re-checks each source file's hash while copying, so a file changed
-// after it was hashed cannot yield a self-inconsistent bundle.
-export async function writeBundle(out: string, head: Uint8Array, payload: PayloadSource[]): Promise<{ bytes: number }> {
-  await mkdir(dirname(out), { recursive: true }).catch(() => undefined);
-  const tmp = `${out}.tmp-${process.pid}`;
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-  } catch (e) {
-    throw ioError(e, 'cannot create bundle', tmp);
-  }
-  let bytes = 0;
-  const buf = Buffer.allocUnsafe(CHUNK);
-  let fill = 0;
-  const flush = () => {
-    writeAllSync(fd, buf.subarray(0, fill));
-    fill = 0;
-  };
-  let since = performance.now();
-  try {
-    writeAllSync(fd, Buffer.from(head.buffer, head.byteOffset, head.length));
-    bytes += head.length;
-    for (const { entry, abs } of payload) {
-      let src: number;
-      try {
-        src = openSync(abs, 'r');
-      } catch (e) {
-        throw new SentinelError('io', `cannot read source file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { where: abs, cause: e });
-      }
-      const hash = createHash('sha256');
-      let copied = 0;
-      try {
-        for (;;) {
-          if (fill === buf.length) flush();
-          const n = readSync(src, buf, fill, buf.length - fill, null);
-          if (n === 0) break;
-          hash.update(buf.subarray(fill, fill + n));
-          fill += n;
-          copied += n;
-          if (copied > entry.size) break;
-          if (performance.now() - since > YIELD_MS) {
-            await yieldToLoop();
-            since = performance.now();
-          }
-        }
-      } finally {
-        closeSync(src);
-      }
-      if (copied !== entry.size || hash.digest('hex') !== entry.sha256) {
-        throw new SentinelError('io', 'source file changed while the bundle was written', { where: abs });
-      }
-      bytes += copied;
-    }
-    flush();
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    await unlink(tmp).catch(() => undefined);
-    throw ioError(e, 'cannot write bundle', out);
-  }
-  closeSync(fd);
-  await rename(tmp, out);
-  return { bytes };
 }
 
 // Why: one syncfs(2) (`sync -f`) before sealing flushes a whole staged release; per-file fsync of

@@ -54,8 +54,10 @@ export interface NativeAddon {
   unlinkAt?(dirfd: number, name: string, isDir: boolean): void;
   /** fstatat(2) with AT_SYMLINK_NOFOLLOW of one name in dirfd ("" for dirfd itself). */
   statAt?(dirfd: number, name: string): { mode: number; uid: number; gid: number; nlink: number; size: number; dev: number; ino: number };
-  /** The names in a directory fd (no "." or ".."). */
-  readDirFd?(dirfd: number): string[];
+  /** The raw names in a directory fd (no "." or ".."). */
+  readDirFd?(dirfd: number): Buffer[];
+  /** readlinkat(2) of one name in dirfd: the raw target. */
+  readlinkAt?(dirfd: number, name: string): Buffer;
   /** Sets or clears one inode flag through an open fd; true when it changed. */
   setFlagFd?(fd: number, flag: number, on: boolean): boolean;
   /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts. */

@@ -6,7 +6,6 @@ import { join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
 import { SentinelError } from '../core/errors.js';
 import type { SecretKey } from '../core/keys.js';
-import { HashPool } from '../adapters/hash.js';
 import { readVaultInfo } from '../vault/index.js';
 import { createBundle } from '../vault/sign.js';
 import type { DeployResult } from '../vault/index.js';
@@ -21,17 +20,12 @@ import { withVault } from './vault-access.js';
 export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; files: number; bundleBytes: number; expires: string }
 
 // Signs `src` for one vault and version into `out` (never overwriting it); the CLI's one call into vault/sign.
-export async function signTree(src: string, opts: { keys: SecretKey[]; vaultId: string; version: number; expiresInMs: number; out: string; now?: Date; hash?: HashPool }): Promise<SignedBundle> {
+export async function signTree(src: string, opts: { keys: SecretKey[]; vaultId: string; version: number; expiresInMs: number; out: string; now?: Date }): Promise<SignedBundle> {
   if (await lstat(opts.out).then(() => true, () => false)) throw new SentinelError('exists', 'refusing to overwrite an existing bundle file', { where: opts.out });
   const created = opts.now ?? new Date();
   const expires = new Date(created.getTime() + opts.expiresInMs);
-  const pool = opts.hash ?? new HashPool();
-  try {
-    const r = await createBundle(src, { keys: opts.keys, vaultId: opts.vaultId, version: opts.version, created, expires, out: opts.out }, { hash: pool });
-    return { path: r.path, vaultId: r.vaultId, version: r.version, releaseId: r.releaseId, signers: r.signers, files: r.files, bundleBytes: r.bundleBytes, expires: expires.toISOString() };
-  } finally {
-    if (opts.hash === undefined) await pool.close();
-  }
+  const r = await createBundle(src, { keys: opts.keys, vaultId: opts.vaultId, version: opts.version, created, expires, out: opts.out });
+  return { path: r.path, vaultId: r.vaultId, version: r.version, releaseId: r.releaseId, signers: r.signers, files: r.files, bundleBytes: r.bundleBytes, expires: expires.toISOString() };
 }
 
 function exactlyOneTarget(opts: { vault?: string; socket?: string }): { vault: string } | { socket: string } {
@@ -115,9 +109,9 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
   const out = join(dir, 'release.bundle');
   try {
     if ('vault' in opts.target) {
-      return await withVault(opts.target.vault, async (v, deps) => {
+      return await withVault(opts.target.vault, async (v) => {
         const info = await readVaultInfo(v.path);
-        await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, info.highestVersion), expiresInMs: opts.expiresInMs, out, hash: deps.hash });
+        await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, info.highestVersion), expiresInMs: opts.expiresInMs, out });
         return summarise(await v.deploy(out), 'vault');
       });
     }

@@ -1,18 +1,24 @@
-// Bundle creation (`sentinel sign`): scan a source tree, hash every file on
-// all cores, build and sign the canonical manifest with each key, then stream head and payload into
-// one file. Hashes are re-checked while copying, so a source changed mid-way fails instead of
-// producing a bundle that no vault would accept.
+// Bundle creation (`sentinel sign`, docs/SECURITY.md#signing-a-source-tree): walk the source tree
+// through directory fds, reserve room for the head (its length does not depend on the hashes), copy
+// every file once from one open file while hashing it, then build and sign the canonical manifest with
+// those hashes and write the head in front. What is signed is exactly what was copied.
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { SentinelError } from '../core/errors.js';
+import { encodeBase64 } from '../core/keys.js';
 import type { SecretKey } from '../core/keys.js';
 import { buildManifest, encodeManifest, payloadLayout } from '../core/manifest.js';
-import type { ManifestEntry } from '../core/manifest.js';
+import type { Manifest, ManifestEntry } from '../core/manifest.js';
 import { encodeSignatures, signManifest } from '../core/signature.js';
 import { encodeBundleHead } from '../core/bundle.js';
 import { releaseIdOf } from '../core/trust.js';
-import { HashPool } from '../adapters/hash.js';
-import { scanTree } from '../adapters/tree.js';
-import { writeBundle } from '../adapters/bundle-file.js';
+import { SourceTree } from '../adapters/tree.js';
+import type { ScannedEntry } from '../adapters/tree.js';
+import { BundleWriter } from '../adapters/bundle-writer.js';
 import { sha512 } from './ed25519.js';
+
+/** A SHA-256 of the right width for sizing the manifest before the real ones are known. */
+const PLACEHOLDER_SHA256 = '0'.repeat(64);
 
 export interface CreateBundleOptions {
   keys: SecretKey[];
@@ -41,54 +47,60 @@ export interface CreateBundleRequest extends Omit<CreateBundleOptions, 'out'> {
   outPath: string;
 }
 
+function entriesOf(scanned: readonly ScannedEntry[], hashes: ReadonlyMap<string, string>): ManifestEntry[] {
+  return scanned.map((e): ManifestEntry => {
+    if (e.type === 'dir') return { type: 'dir', path: e.path, mode: e.mode & 0o777 };
+    if (e.type === 'symlink') return { type: 'symlink', path: e.path, target: e.target ?? '' };
+    return { type: 'file', path: e.path, mode: e.mode & 0o777, size: e.size, sha256: hashes.get(e.path) ?? PLACEHOLDER_SHA256 };
+  });
+}
+
 // Why: one signed, streamable bundle file from a directory tree; the signature is over the exact manifest bytes.
-export async function createBundle(srcDir: string, opts: CreateBundleOptions, deps?: { hash: HashPool }): Promise<CreatedBundle>;
-export async function createBundle(req: CreateBundleRequest, deps?: { hash: HashPool }): Promise<CreatedBundle>;
-export async function createBundle(
-  a: string | CreateBundleRequest,
-  b?: CreateBundleOptions | { hash: HashPool },
-  c?: { hash: HashPool },
-): Promise<CreatedBundle> {
+export async function createBundle(srcDir: string, opts: CreateBundleOptions): Promise<CreatedBundle>;
+export async function createBundle(req: CreateBundleRequest): Promise<CreatedBundle>;
+export async function createBundle(a: string | CreateBundleRequest, b?: CreateBundleOptions): Promise<CreatedBundle> {
   let srcDir: string;
   let opts: CreateBundleOptions;
-  let deps: { hash: HashPool } | undefined;
   if (typeof a === 'string') {
     srcDir = a;
-    opts = b as CreateBundleOptions;
-    deps = c;
+    opts = b!;
   } else {
     const { sourceDir, outPath, ...rest } = a;
     srcDir = sourceDir;
     opts = { ...rest, out: outPath };
-    deps = b as { hash: HashPool } | undefined;
   }
   if (opts.keys.length === 0) throw new SentinelError('usage', 'at least one signing key is required', { where: '--key' });
-  const ownPool = deps === undefined ? new HashPool() : null;
-  const hash = deps?.hash ?? ownPool!;
+  const tree = await SourceTree.open(srcDir, { checkReadable: false });
   try {
-    const scanned = await scanTree(srcDir);
-    const files = scanned.filter((e) => e.type === 'file');
-    const hashes = await hash.hashFiles(files.map((f) => f.abs));
-    const byAbs = new Map(hashes.map((h) => [h.path, h]));
-    const absOf = new Map<string, string>();
-    const entries: ManifestEntry[] = scanned.map((e): ManifestEntry => {
-      if (e.type === 'dir') return { type: 'dir', path: e.path, mode: e.mode & 0o777 };
-      if (e.type === 'symlink') return { type: 'symlink', path: e.path, target: e.target ?? '' };
-      const h = byAbs.get(e.abs);
-      if (h === undefined) throw new SentinelError('internal', 'file was not hashed', { where: e.abs });
-      absOf.set(e.path, e.abs);
-      return { type: 'file', path: e.path, mode: e.mode & 0o777, size: h.size, sha256: h.sha256 };
-    });
-    const manifest = buildManifest({ vaultId: opts.vaultId, version: opts.version, created: opts.created, expires: opts.expires, entries });
-    const manifestBytes = encodeManifest(manifest);
-    const signatureBytes = encodeSignatures(opts.keys.map((k) => signManifest(manifestBytes, k)));
-    const head = encodeBundleHead(manifestBytes, signatureBytes);
-    const layout = payloadLayout(manifest);
-    const { bytes } = await writeBundle(
-      opts.out,
-      head,
-      layout.files.map((f) => ({ entry: f.entry, abs: absOf.get(f.entry.path) ?? '' })),
-    );
+    const manifestOf = (hashes: ReadonlyMap<string, string>) =>
+      buildManifest({ vaultId: opts.vaultId, version: opts.version, created: opts.created, expires: opts.expires, entries: entriesOf(tree.entries, hashes) });
+    // The manifest, and so the head, has the same length whatever the hashes are (fixed-width hex),
+    // and a signature block's length depends only on the key ids (every signature is 64 bytes).
+    const draft = manifestOf(new Map());
+    const sizingSignatures = encodeSignatures(opts.keys.map((k) => ({ keyId: k.id, signature: encodeBase64(new Uint8Array(64)) })));
+    const writer = await BundleWriter.create(opts.out, encodeBundleHead(encodeManifest(draft), sizingSignatures).length);
+    let manifest: Manifest;
+    let manifestBytes: Uint8Array;
+    let bytes: number;
+    try {
+      const hashes = new Map<string, string>();
+      for (const { entry } of payloadLayout(draft).files) {
+        const fd = tree.openFile(entry.path);
+        try {
+          hashes.set(entry.path, await writer.copyFile(fd, entry.size, join(tree.root, entry.path)));
+        } finally {
+          closeSync(fd);
+        }
+      }
+      manifest = manifestOf(hashes);
+      manifestBytes = encodeManifest(manifest);
+      const signatureBytes = encodeSignatures(opts.keys.map((k) => signManifest(manifestBytes, k)));
+      ({ bytes } = await writer.finish(encodeBundleHead(manifestBytes, signatureBytes)));
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    const layout = payloadLayout(draft);
     return {
       path: opts.out,
       releaseId: releaseIdOf(manifest, manifestBytes, sha512),
@@ -101,6 +113,6 @@ export async function createBundle(
       manifestBytes: manifestBytes.length,
     };
   } finally {
-    if (ownPool !== null) await ownPool.close();
+    tree.close();
   }
 }

@@ -9,7 +9,6 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ONE_YEAR_LATER, T0, testKey } from '../helpers/core-factory.js';
-import { HashPool } from '../../src/adapters/hash.js';
 import { createBundle } from '../../src/vault/sign.js';
 import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
@@ -39,15 +38,10 @@ test(`${DEPLOYS} concurrent CLI deploys with verify beside them, ${ROUNDS} round
   writeTree(src, sampleTree('race'));
   // Every bundle is signed up front (in this process: the deploys race, not the signing).
   const bundles: string[] = [];
-  const hash = new HashPool(2);
-  try {
-    for (let v = 1; v <= 1 + ROUNDS * DEPLOYS; v++) {
-      const out = join(base, `v${v}.bundle`);
-      await createBundle(src, { keys: [key.secret], vaultId: 'race', version: v, created: T0, expires: ONE_YEAR_LATER, out }, { hash });
-      bundles.push(out);
-    }
-  } finally {
-    await hash.close();
+  for (let v = 1; v <= 1 + ROUNDS * DEPLOYS; v++) {
+    const out = join(base, `v${v}.bundle`);
+    await createBundle(src, { keys: [key.secret], vaultId: 'race', version: v, created: T0, expires: ONE_YEAR_LATER, out });
+    bundles.push(out);
   }
   assertOk(await sentinel(['deploy', bundles[0]!, '--vault', vault]));
 

@@ -120,7 +120,6 @@ export async function makeVault(label: string, opts: { keys?: TestKey[]; thresho
           expires: b.expires ?? ONE_YEAR_LATER,
           out: join(base, `bundle-${version}-${counter}.bundle`),
         },
-        { hash: deps.hash },
       );
     },
   };
