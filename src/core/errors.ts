@@ -18,6 +18,7 @@ export const INTEGRITY_CODES = [
   'size-mismatch', // file size does not match its manifest size
   'tampered', // live tree differs from its signed manifest (missing, extra, changed, mode, type)
   'unsealed', // a file or directory that must be +i is not
+  'insecure-path', // a vault directory (or one on the way to it) not owned by root, or writable by group or others
   'audit-chain', // audit log hash chain broken
 ] as const;
 

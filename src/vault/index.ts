@@ -27,6 +27,7 @@ import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, pars
 import type { VaultConfig } from './layout.js';
 import { acquireLock } from './lock.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
+import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
 import type { VaultLock } from './lock.js';
 import type * as DeployModule from './deploy.js';
 import { leftoversPresent, recoverVault } from './recover.js';
@@ -42,6 +43,7 @@ const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
 async function readConfig(path: string): Promise<VaultConfig> {
   assertVaultPathLength(path);
+  assertSafeVault(layoutOf(path));
   const file = layoutOf(path).config;
   let text: string;
   try {
@@ -66,6 +68,9 @@ class OpenVault implements Vault {
 
   /** Runs a write operation under the vault lock, recovering first if a crash left traces. */
   private async exclusive<T>(act: (recovered: RecoveryReport | null) => Promise<T>, forceRecovery = false): Promise<T> {
+    // Checked again for every operation: the daemon keeps a vault open for months.
+    assertSafeVault(this.ctx.layout);
+    await tightenStaging(this.ctx.layout.staging);
     const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS });
     try {
       // Flags are re-applied only after a real crash (a stale lock) or on explicit recover; leftovers alone are just removed.
@@ -177,6 +182,7 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
     throw e;
   }
   assertVaultPathLength(root);
+  assertSafeNewVault(root);
   const vaultId = opts.vaultId ?? `vault-${randomBytes(8).toString('hex')}`;
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(vaultId)) throw new SentinelError('usage', 'vault id must match [a-z0-9][a-z0-9._-]{0,63}', { where: '--vault-id' });
   let created = false;
@@ -204,10 +210,13 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   const ctx = makeCtx(root, config, deps);
   try {
     await probeImmutableSupport(root, deps.flags);
-    for (const d of [layout.releases, layout.bundles, layout.state, layout.staging]) {
+    for (const d of [layout.releases, layout.bundles, layout.state]) {
       await mkdir(d, { mode: 0o755 });
       await chmod(d, 0o755);
     }
+    // staging/ is root's alone: nobody else may even reach a release while it is being staged.
+    await mkdir(layout.staging, { mode: 0o700 });
+    await chmod(layout.staging, 0o700);
     await writeFileDurable(layout.config, encodeVaultConfig(config));
     await writeFileDurable(layout.highest, encodeHighest({ version: 0, releaseId: null }));
     // The lock file exists from the start and is never removed (docs/VAULT.md#locking).

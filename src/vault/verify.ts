@@ -16,6 +16,7 @@ import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport } from './types.js';
+import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
 
 function problem(code: ErrorCode, path: string, message: string): VerifyProblem {
   return { code, path, message, detail: message };
@@ -136,6 +137,12 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     problems,
   };
 
+  // Who may change the way in (docs/SECURITY.md#what-the-vault-requires-of-its-directories).
+  try {
+    for (const u of [...unsafeAncestors(layout.root), ...unsafeVaultDirs(layout)]) problems.push(problemFrom(new SentinelError('insecure-path', u.message, { where: u.path }), u.path, ctx.path));
+  } catch (e) {
+    problems.push(problemFrom(e, '.', ctx.path));
+  }
   // vault.json on disk must still parse and match what was opened (an override does not excuse a rewrite).
   try {
     const onDisk = parseVaultConfig(await readVaultConfigText(layout.config), layout.config);
