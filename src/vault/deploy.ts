@@ -14,6 +14,7 @@ import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
 import { copyColdFile, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { checkKeptBundle } from '../adapters/kept-bundle.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
   emit,
@@ -340,6 +341,8 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
         await sealPaths(ctx, [storedBundle]);
       });
       await fsyncDir(layout.bundles);
+      // Sealed now; what is kept for heal must be the verified bytes (rewritten in place meanwhile: refused).
+      await checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits);
     }
     await step(ctx, 'before-swap');
   } catch (e) {
