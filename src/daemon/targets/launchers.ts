@@ -1,6 +1,5 @@
 // One launcher per target kind: how the main process is started or found, what the recovery action is
 // called, and how a hung one is killed. The only place that knows a target's kind (docs/EBPF.md#recovery).
-import type { Logger } from 'pino';
 import { SentinelError } from '../../core/errors.js';
 import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
 import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
@@ -8,61 +7,9 @@ import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
+import { StoppedOutside, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
 
-/** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
-export type TargetKind = 'unit' | 'command' | 'pidFile';
-
-/** A main process as launched or found: its identity, and the child handle when it is ours. */
-export interface Launched {
-  identity: ProcIdentity;
-  child: SupervisedChild | null;
-  /** PIDs a previous daemon's run of this target left behind, killed before it started (first launch only). */
-  leftovers?: number[];
-}
-
-/** What a launcher may use from the supervisor. */
-export interface LaunchContext {
-  /** The first start (find or start, no recovery action) rather than a recovery. */
-  first: boolean;
-  /** The main PID before the last exit or kill, to tell a new process from the old one. */
-  lastPid: number | null;
-  log: Logger;
-  now(): number;
-  /** A sleep that the supervisor's stop() cancels. */
-  sleep(ms: number): Promise<void>;
-  /** Someone else (systemd) restarts the process: only find the new one, do not run the recovery action. */
-  awaitOnly?: boolean;
-}
-
-/** Who brings an exited main process back: the sentinel now, or systemd (its watchdog, an operator's job). */
-export type ExitHandling = { by: 'sentinel' } | { by: 'systemd'; why: string };
-
-/** A unit stopped by someone else and not coming back: not an error, not to be restarted. */
-export class StoppedOutside extends SentinelError {
-  constructor(unit: string, state: string) {
-    super('unavailable', `unit was stopped outside the sentinel (${state}); not restarted`, { where: unit });
-  }
-}
-
-// Why: the supervisor runs one state machine for every target; what differs per kind sits behind this.
-export interface Launcher {
-  readonly kind: TargetKind;
-  /** The recovery action's name in logs and the audit log. */
-  readonly action: string;
-  /** The process is our child: its own exit event detects, and a process started during stop() is ours to kill. */
-  readonly ownsProcess: boolean;
-  /** Someone else (systemd, an operator) may bring it back: a failed or stopped target is adopted once active again. */
-  readonly returnsOutside: boolean;
-  launch(ctx: LaunchContext): Promise<Launched>;
-  /** Kill a hung or misbehaving process before its replacement starts. */
-  kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
-  /** At daemon stop: end what is ours, leave what is not. */
-  stop(child: SupervisedChild | null): Promise<void>;
-  /** Who restarts after this exit (default: the sentinel). */
-  exitHandling?(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
-  /** The restart budget is spent: a process judged broken (hung, retransmitting) is not left running. */
-  giveUp(pid: number | null, child: SupervisedChild | null): Promise<void>;
-}
+export { StoppedOutside, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
 
 // Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
 async function identify(pid: number, where: string): Promise<ProcIdentity> {
