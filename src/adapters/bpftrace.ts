@@ -142,7 +142,7 @@ export class BpftraceTracer {
     this.stats.starts++;
     let proc: SupervisedChild;
     try {
-      proc = await spawnSupervised([binary, '-f', 'json', '-B', 'line', this.opts.program, ...args], { stdio: 'pipe', where: this.opts.program });
+      proc = await spawnSupervised([binary, '-f', 'json', '-B', 'line', this.opts.program, ...args], { stdio: 'pipe', where: this.opts.program, dieWithParent: true });
     } catch (e) {
       this.lastReason = `bpftrace not runnable (${binary}): ${messageOf(e)}`;
       throw new SentinelError('unavailable', this.lastReason, { where: this.opts.program, cause: e });

@@ -160,7 +160,7 @@ function findProgram(file: string, where: string): void {
       if (errnoOf(e) === 'EACCES') denied = true;
     }
   }
-  throw new SentinelError(denied ? 'not-permitted' : 'not-found', `cannot start ${file}: ${denied ? 'not executable' : 'no such program'}`, { where });
+  throw new SentinelError(denied ? 'not-permitted' : 'not-found', `cannot start ${file}: ${denied ? 'not executable (EACCES)' : 'no such program (ENOENT)'}`, { where });
 }
 
 // Why: supervised commands and tracer processes start here; a program that cannot be started is a

@@ -109,7 +109,7 @@ export async function watchFlagChanges(opts: { ownPid: number; binary?: string; 
     'tracepoint:syscalls:sys_exit_ioctl /@pending[tid]/ { delete(@pending[tid]); if (nsecs - @last > 20000000) { @last = nsecs; printf("flags %d %s\\n", pid, comm); } }',
     'END { clear(@pending); clear(@last); }',
   ].join('\n');
-  const child = await spawnSupervised([opts.binary ?? 'bpftrace', '-B', 'line', '-e', program], { stdio: 'pipe' });
+  const child = await spawnSupervised([opts.binary ?? 'bpftrace', '-B', 'line', '-e', program], { stdio: 'pipe', dieWithParent: true });
   let attached = false;
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
