@@ -18,6 +18,8 @@ export interface ProcStat {
   ppid: number;
   /** Process group (field 5): a supervised command's group holds what it started itself. */
   pgrp: number;
+  /** Session (field 6): a supervised command leads its own session, so its group's members carry its PID here. */
+  session: number;
   /** Start time after boot in clock ticks (field 22). */
   startTicks: number;
 }
@@ -32,9 +34,10 @@ export function parseProcStat(text: string): ProcStat | null {
   const state = rest[0] ?? '';
   const ppid = Number.parseInt(rest[1] ?? '', 10);
   const pgrp = Number.parseInt(rest[2] ?? '', 10);
+  const session = Number.parseInt(rest[3] ?? '', 10);
   const startTicks = Number.parseInt(rest[19] ?? '', 10);
-  if (state === '' || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(startTicks)) return null;
-  return { comm: text.slice(open + 1, close), state, ppid, pgrp, startTicks };
+  if (state === '' || !Number.isInteger(ppid) || !Number.isInteger(pgrp) || !Number.isInteger(session) || !Number.isInteger(startTicks)) return null;
+  return { comm: text.slice(open + 1, close), state, ppid, pgrp, session, startTicks };
 }
 
 /** A process as /proc shows it: alive with its identity and state letter, or gone (zombies included). */
@@ -84,6 +87,7 @@ export async function readPidFile(path: string): Promise<number> {
 export interface ProcessEntry extends ProcIdentity {
   ppid: number;
   pgrp: number;
+  session: number;
   comm: string;
   /** Arguments joined by spaces; '' when not read. */
   cmdline: string;
@@ -97,7 +101,7 @@ export function processEntrySync(pid: number, opts: { cmdline?: boolean } = {}):
     const stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     if (stat === null) return null;
     const raw = opts.cmdline === false ? '' : readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return { pid, startTicks: stat.startTicks, ppid: stat.ppid, pgrp: stat.pgrp, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
+    return { pid, startTicks: stat.startTicks, ppid: stat.ppid, pgrp: stat.pgrp, session: stat.session, comm: stat.comm, cmdline: raw.replace(/\0+$/, '').replaceAll('\0', ' ') };
   } catch {
     return null;
   }

@@ -11,10 +11,10 @@ import { parseProcStat, procIdentity, processTable, readPidFile, readProcState, 
 import { isSentinelError } from '../../src/core/errors.js';
 
 // A whole /proc/PID/stat line up to field 22 (starttime), with a comm holding spaces and parentheses.
-const STAT = '123 (a b) c)) S 77 123 123 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 12345678 300';
+const STAT = '123 (a b) c)) S 77 123 456 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 12345678 300';
 
 test('/proc/PID/stat parsing survives a comm with spaces and parentheses', () => {
-  assert.deepEqual(parseProcStat(STAT), { comm: 'a b) c)', state: 'S', ppid: 77, pgrp: 123, startTicks: 987654 });
+  assert.deepEqual(parseProcStat(STAT), { comm: 'a b) c)', state: 'S', ppid: 77, pgrp: 123, session: 456, startTicks: 987654 });
   assert.equal(parseProcStat('garbage'), null);
   assert.equal(parseProcStat('123 (a b) c)) S 77 123 123 0 -1'), null, 'a line without the start time is refused, not guessed');
 });

@@ -30,11 +30,22 @@ function bootId(): string {
 }
 
 const KILL_WAIT_MS = 2_000;
+/** The largest PID Linux hands out (PID_MAX_LIMIT on 64-bit). */
+const PID_LIMIT = 4_194_304;
+const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Why: a record is acted on as root, so only a shape the daemon itself writes is kept: a group leader of its own
+// (pid = pgid), never PID 0 or 1 (kill(-1) and kill(0) would reach every process or the daemon's own group).
+function validRecord(v: unknown): v is ChildRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Partial<ChildRecord>;
+  return Number.isSafeInteger(r.pid) && r.pid === r.pgid && (r.pid ?? 0) >= 2 && (r.pid ?? 0) <= PID_LIMIT && Number.isSafeInteger(r.startTicks) && (r.startTicks ?? -1) >= 0 && typeof r.bootId === 'string' && BOOT_ID.test(r.bootId);
+}
 
 // Why: a `kill -9` of the daemon leaves no chance to stop its children; the record lets the next start find them
 // (PID + start time against /proc, so a reused PID is never mistaken for ours).
 export class ChildRecords {
-  private records: Record<string, ChildRecord> | null = null;
+  private records: Map<string, ChildRecord> | null = null;
   private writes: Promise<void> = Promise.resolve();
   readonly bootId = bootId();
   /** The last failure to write the file (a full disk), or null. */
@@ -42,7 +53,7 @@ export class ChildRecords {
 
   constructor(readonly file: string) {}
 
-  private async load(): Promise<Record<string, ChildRecord>> {
+  private async load(): Promise<Map<string, ChildRecord>> {
     if (this.records !== null) return this.records;
     let parsed: unknown = {};
     try {
@@ -50,19 +61,16 @@ export class ChildRecords {
     } catch {
       parsed = {};
     }
-    const out: Record<string, ChildRecord> = {};
+    const out = new Map<string, ChildRecord>();
     if (typeof parsed === 'object' && parsed !== null) {
-      for (const [name, v] of Object.entries(parsed as Record<string, unknown>)) {
-        const r = v as Partial<ChildRecord> | null;
-        if (r !== null && typeof r === 'object' && Number.isSafeInteger(r.pid) && Number.isSafeInteger(r.startTicks) && Number.isSafeInteger(r.pgid) && typeof r.bootId === 'string') out[name] = r as ChildRecord;
-      }
+      for (const [name, v] of Object.entries(parsed as Record<string, unknown>)) if (validRecord(v)) out.set(name, { pid: v.pid, startTicks: v.startTicks, pgid: v.pgid, bootId: v.bootId });
     }
     this.records = out;
     return out;
   }
 
   private save(): Promise<void> {
-    const snapshot = JSON.stringify(this.records ?? {});
+    const snapshot = JSON.stringify(Object.fromEntries(this.records ?? []));
     this.writes = this.writes.then(async () => {
       const tmp = join(dirname(this.file), `.${basename(this.file)}.tmp`);
       try {
@@ -77,23 +85,22 @@ export class ChildRecords {
   }
 
   async remember(name: string, r: Omit<ChildRecord, 'bootId'>): Promise<void> {
-    (await this.load())[name] = { ...r, bootId: this.bootId };
+    (await this.load()).set(name, { ...r, bootId: this.bootId });
     await this.save();
   }
 
   async forget(name: string): Promise<void> {
-    const records = await this.load();
-    if (records[name] === undefined) return;
-    delete records[name];
+    if (!(await this.load()).delete(name)) return;
     await this.save();
   }
 
   // Why: before a target starts, whatever its previous run left is killed: the recorded process if it is still
-  // that process, and every member of its process group started since. A group whose leader's PID now belongs
-  // to another process (a new group after PID reuse) is not ours and is left alone.
+  // that process, and every member of its process group and session started since. A group whose leader's PID
+  // now belongs to another process (a new group after PID reuse), members of another session, or a boot that
+  // cannot be told apart are not provably ours and are left alone.
   async sweep(name: string): Promise<number[]> {
-    const r = (await this.load())[name];
-    if (r === undefined || r.bootId !== this.bootId) {
+    const r = (await this.load()).get(name);
+    if (r === undefined || r.bootId !== this.bootId || !BOOT_ID.test(this.bootId)) {
       await this.forget(name);
       return [];
     }
@@ -103,8 +110,9 @@ export class ChildRecords {
       await this.forget(name);
       return [];
     }
-    const victims = [...table.values()].filter((p) => p.pid !== process.pid && ((p.pid === r.pid && p.startTicks === r.startTicks) || (p.pgrp === r.pgid && p.startTicks >= r.startTicks))).map((p) => p.pid);
+    const victims = [...table.values()].filter((p) => p.pid !== process.pid && ((p.pid === r.pid && p.startTicks === r.startTicks) || (p.pgrp === r.pgid && p.session === r.pgid && p.startTicks >= r.startTicks))).map((p) => p.pid);
     if (victims.length > 0) {
+      if (r.pgid < 2) throw new Error(`refusing to signal process group ${String(r.pgid)}`);
       killGroup(r.pgid, 'SIGKILL');
       for (const pid of victims) killPid(pid, 'SIGKILL');
       const deadline = Date.now() + KILL_WAIT_MS;

@@ -86,8 +86,10 @@ class CommandLauncher implements Launcher {
     await this.records?.forget(this.spec.name);
   }
 
-  giveUp(pid: number | null, child: SupervisedChild | null): Promise<void> {
-    return killNow(pid, child);
+  async giveUp(pid: number | null, child: SupervisedChild | null): Promise<void> {
+    await killNow(pid, child);
+    // nothing of this target runs any more: a record kept until the next start could name a reused group
+    await this.records?.forget(this.spec.name);
   }
 }
 
