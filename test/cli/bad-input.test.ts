@@ -1,4 +1,4 @@
-// Issue 2 "Bad input", through the real CLI: every bad bundle, tree, key or environment gives exit 1
+// Bad input through the real CLI: every bad bundle, tree, key or environment gives exit 1
 // or 2, exactly one stderr line naming the error code, and leaves the vault byte- and flag-identical.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
