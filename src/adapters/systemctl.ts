@@ -97,11 +97,13 @@ export async function daemonReload(): Promise<boolean> {
   return r.ok;
 }
 
-// Why: `install-units --uninstall` and the package's removal stop a unit and remove its enablement links;
-// without a running systemd only the links go. True when systemctl accepted it.
-export async function disableNow(unit: string): Promise<boolean> {
+// Why: `install-units --uninstall` stops units and removes their enablement links; without a running systemd
+// only the links go. The units go in one transaction: stopped one by one, a backend still restarting
+// (Restart=always) would start the sentinel again through its Wants= after the sentinel was stopped.
+// True when systemctl accepted it.
+export async function disableNow(units: readonly string[]): Promise<boolean> {
   const state = await runCommand(['systemctl', 'is-system-running'], { timeoutMs: SYSTEMCTL_TIMEOUT_MS });
   const booted = !/offline|not been booted/i.test(`${state.stdout}${state.stderr}`);
-  const r = await runCommand(['systemctl', 'disable', ...(booted ? ['--now'] : []), '--', unit], { timeoutMs: 60_000 });
+  const r = await runCommand(['systemctl', 'disable', ...(booted ? ['--now'] : []), '--', ...units], { timeoutMs: 60_000 });
   return r.ok;
 }

@@ -95,10 +95,11 @@ export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[]; disabled: string[] }> {
   const disabled: string[] = [];
   if (opts.reload && resolve(opts.prefix) === SYSTEM_UNIT_DIR) {
+    const units: string[] = [];
     for (const name of UNIT_FILES) {
-      if (!/\.(service|socket)$/.test(name) || !(await lstat(join(opts.prefix, name)).then(() => true, () => false))) continue;
-      if (await disableNow(name)) disabled.push(name);
+      if (/\.(service|socket)$/.test(name) && (await lstat(join(opts.prefix, name)).then(() => true, () => false))) units.push(name);
     }
+    if (units.length > 0 && (await disableNow(units))) disabled.push(...units);
   }
   const files: string[] = [];
   for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) {
