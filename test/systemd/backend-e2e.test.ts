@@ -102,7 +102,7 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     assert.notEqual(s.kill.after.MainPID, s.kill.before.MainPID);
     assert.equal(s.kill.health?.status, 200);
     assert.ok(s.kill.recovery.some((e) => e.event === 'recovery-started'), `the sentinel restarted it: ${JSON.stringify(s.kill.recovery)}`);
-    assert.equal(s.kill.after.NRestarts, s.kill.before.NRestarts, "systemd's own Restart= did not run: the sentinel was first");
+    assert.equal(s.kill.after.NRestarts, s.kill.before.NRestarts, `systemd's own Restart= did not run: the sentinel was first: ${JSON.stringify(s.kill)}`);
 
     const j = s.gilJournal.join('\n');
     assert.match((result.journal ?? []).join('\n'), /omnimind-backend\.service: Watchdog timeout/, `systemd's watchdog fired: ${context}`);

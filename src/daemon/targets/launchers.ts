@@ -158,7 +158,8 @@ class UnitLauncher implements Launcher {
     const st = await unitState(this.unit).catch(() => null);
     if (st === null) return { by: 'sentinel' };
     if (st.result === 'watchdog' || st.subState === 'stop-watchdog') return { by: 'systemd', why: 'watchdog timeout: systemd kills and restarts it (Restart=)' };
-    if (st.job !== null || st.activeState === 'deactivating' || st.subState.startsWith('stop')) return { by: 'systemd', why: `a job of systemd is stopping or restarting it (${st.activeState}/${st.subState})` };
+    // A crash also passes through deactivating (ExecStopPost= runs after any exit): only a job is someone's stop or restart.
+    if (st.job !== null) return { by: 'systemd', why: `a job of systemd is stopping or restarting it (${st.activeState}/${st.subState})` };
     return { by: 'sentinel' };
   }
 
