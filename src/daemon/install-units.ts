@@ -100,6 +100,10 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
       if (/\.(service|socket)$/.test(name) && (await lstat(join(opts.prefix, name)).then(() => true, () => false))) units.push(name);
     }
     if (units.length > 0 && (await disableNow(units))) disabled.push(...units);
+    else {
+      // systemctl refused the transaction as a whole: each unit alone, the units that want the sentinel first
+      for (const name of [...units].reverse()) if (await disableNow([name])) disabled.push(name);
+    }
   }
   const files: string[] = [];
   for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) {
