@@ -17,7 +17,8 @@
         "src/bpf-load.c",
         "src/bpf-maps.c",
         "src/bpf-support.c",
-        "src/dir-fd.c"
+        "src/dir-fd.c",
+        "src/sync-fs.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"

@@ -89,6 +89,7 @@ napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.
 napi_status sn_register_notify_listen(napi_env env, napi_value exports);  // notify-listen.c: the receiving end, for command targets
 napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
 napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/flock for the vault
+napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs.c: syncfs(2) of a path's filesystem, for deploy
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

@@ -7,6 +7,7 @@ import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
+import { syncFsNative } from './native.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
@@ -230,10 +231,16 @@ export async function stagePayload(
   }
 }
 
-// Why: one syncfs(2) (`sync -f`) before sealing flushes a whole staged release; per-file fsync of
-// thousands of files would dominate the deploy, and the kernel's first +i is slow on dirty inodes.
-// Bounded generously (10 min): a disk that cannot take a release in that time fails the deploy, not hangs it.
+// Why: one syncfs(2) before sealing flushes a whole staged release; an fsync per file of thousands
+// of files would dominate the deploy, and the kernel's first +i is slow on dirty inodes. Through the
+// addon when it is built (no process), else `sync -f`, bounded generously (10 min): a disk that
+// cannot take a release in that time fails the deploy, not hangs it.
 export async function syncFilesystem(path: string): Promise<void> {
+  try {
+    if (await syncFsNative(path)) return;
+  } catch (e) {
+    throw ioError(e, 'syncfs failed', path);
+  }
   // The process adapter (execa) only when a deploy gets here (docs/ARCHITECTURE.md#start-up).
   const { runCommand } = await import('./process.js');
   const r = await runCommand(['sync', '-f', path], { timeoutMs: 600_000 });

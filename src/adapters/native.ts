@@ -67,6 +67,8 @@ export interface NativeAddon {
    * datagram and its sender's PID, from the event loop (native/src/notify-listen.c). Missing from older builds.
    */
   NotifyListener?: new (path: string, onMessage: (pid: number, message: string) => void) => { close(): void; ref(on: boolean): void };
+  /** syncfs(2) of the filesystem holding `path` (a symlink is not followed), on the libuv pool. Missing from older builds. */
+  syncFsAsync?(path: string): Promise<void>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
 }
@@ -145,6 +147,20 @@ export async function copyColdFile(src: string, dest: string): Promise<'clone' |
   const addon = loadNative();
   if (addon === null || typeof addon.copyColdFileAsync !== 'function') return null;
   return (await addon.copyColdFileAsync(src, dest)) as 'clone' | 'direct' | 'copy';
+}
+
+/** Whether the addon can flush a whole filesystem itself (syncFsNative), without a `sync -f` process. */
+export function hasNativeSyncFs(): boolean {
+  return typeof loadNative()?.syncFsAsync === 'function';
+}
+
+// Why: a deploy makes its staged release durable with one syncfs(2) (docs/VAULT.md#durability);
+// false when the addon lacks the call (the caller spawns `sync -f` or fsyncs path by path).
+export async function syncFsNative(path: string): Promise<boolean> {
+  const addon = loadNative();
+  if (addon === null || typeof addon.syncFsAsync !== 'function') return false;
+  await addon.syncFsAsync(path);
+  return true;
 }
 
 /** One payload file to stage: where it goes, where its bytes are in the bundle, its mode. */

@@ -13,7 +13,7 @@ import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
-import { copyColdFile, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import {
@@ -137,7 +137,7 @@ async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: stri
 // Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
 // filesystem), else copied out of the page cache (a reflink where the filesystem has them, else
 // O_DIRECT writes: the copy then neither competes with staging for fresh cache pages nor adds to
-// what the durability sync must flush). Made durable by the one `sync -f` that follows staging.
+// what the durability sync must flush). Made durable by the one syncfs(2) that follows staging.
 // What is kept is the verified file itself: the copy reads it through the open descriptor, and a
 // moved file must be that same inode (a file swapped in at the path after verification is refused).
 // Returns whether the bundle was moved.
@@ -163,14 +163,15 @@ async function storeBundleIn(bundle: OpenedBundle, dest: string, consume: boolea
   return false;
 }
 
-/** Up to this many staged paths are fsync'ed one by one; more are flushed with one syncfs(2). */
+/** Without the addon's syncfs, up to this many staged paths are fsync'ed one by one; more are flushed with `sync -f`. */
 const FSYNC_EACH_MAX = 256;
 
-// Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#invariants 3). A small
-// release is fsync'ed path by path (concurrently, so the journal batches them); a large one with one
-// `sync -f`, which is cheaper per file but also flushes whatever else is dirty on that filesystem.
+// Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#durability).
+// One syncfs(2) of the staging filesystem through the addon (the kept bundle copy is staged beside
+// the release, on the same filesystem); without it a small release is fsync'ed path by path
+// (concurrently, so the journal batches them) and a large one with one `sync -f`.
 async function makeDurable(staged: string, written: string[], bundleCopy: string | null): Promise<void> {
-  if (written.length > FSYNC_EACH_MAX) {
+  if (written.length > FSYNC_EACH_MAX || hasNativeSyncFs()) {
     await syncFilesystem(staged);
     return;
   }

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -60,6 +60,9 @@ describe('a work that cannot be queued settles its promise', () => {
     n._failQueueAt!(0);
     await assert.rejects(n.copyColdFileAsync!(abs[0]!, join(dir, 'copy')), { code: 'EAGAIN' });
     assert.equal(existsSync(join(dir, 'copy')), false);
+
+    n._failQueueAt!(0);
+    await assert.rejects(n.syncFsAsync!(dir), { code: 'EAGAIN' });
 
     n._failQueueAt!(0);
     await assert.rejects(n.inspectFilesAsync!(dir, paths.join('\0'), new Float64Array(3).fill(-2), 2, 1e9), { code: 'EAGAIN' });
@@ -185,6 +188,20 @@ describe('one inode per record', () => {
     } finally {
       swapper.kill('SIGKILL');
     }
+  });
+});
+
+describe('syncFsAsync (the deploy durability step)', () => {
+  test('flushes the filesystem of a directory or a file; a missing path or a symlink is an error naming it', async (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const { dir, paths } = smallTree(2);
+    await n.syncFsAsync!(dir);
+    await n.syncFsAsync!(join(dir, paths[0]!));
+    await assert.rejects(n.syncFsAsync!(join(dir, 'missing')), { code: 'ENOENT', syscall: 'open', path: join(dir, 'missing') });
+    symlinkSync(dir, join(dir, 'link'));
+    await assert.rejects(n.syncFsAsync!(join(dir, 'link')), { code: 'ELOOP', syscall: 'open' });
+    assert.throws(() => n.syncFsAsync!(42 as unknown as string), { name: 'TypeError' });
   });
 });
 
