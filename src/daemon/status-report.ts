@@ -44,7 +44,7 @@ export class DaemonStatus {
     const { sentinel } = this.s;
     const lv = sentinel.lastVerify;
     const parts = [
-      lv === null ? 'vault: not verified' : lv.empty === true ? 'vault empty: waiting for the first signed release' : `vault v${String(lv.version ?? '?')} ${(lv.releaseId ?? '').slice(0, 12)} ${lv.ok ? 'intact' : 'VIOLATED'} (verified ${ago(performance.now() - lv.atMs)} ago)`,
+      lv === null ? 'vault: not verified' : lv.empty === true ? 'vault empty: waiting for the first signed release' : `vault v${String(lv.version ?? '?')} ${lv.releaseId ?? '?'} ${lv.ok ? 'intact' : 'VIOLATED'} (verified ${ago(performance.now() - lv.atMs)} ago)`,
       `deploys ${String(sentinel.counters.deploys)}, rejects ${String(sentinel.counters.rejects)}, tampers ${String(sentinel.counters.tampers)}, heals ${String(sentinel.counters.heals)}`,
     ];
     if (lv !== null && !lv.ok && sentinel.lastError !== null) parts.push(sentinel.lastError);
