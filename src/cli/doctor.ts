@@ -4,7 +4,8 @@ import { constants, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { defaultFlagStore, probeImmutableSupport } from '../adapters/flags.js';
 import { loadNative, nativeLoadProblem } from '../adapters/native.js';
-import { checkEbpfSupport } from '../adapters/bpftrace.js';
+import { aptFor, ebpfChecks } from './doctor-ebpf.js';
+import { packageRoot } from '../adapters/package-root.js';
 import { probeProtectionSupport } from '../daemon/protection/index.js';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import { failureJson, printErrorLine } from './failure.js';
@@ -19,9 +20,6 @@ export interface DoctorCheck { name: string; status: CheckStatus; detail: string
 
 const CAP_LINUX_IMMUTABLE = 9;
 const CAP_SYS_RESOURCE = 24;
-const CAP_BPF = 39;
-const CAP_PERFMON = 38;
-const CAP_SYS_ADMIN = 21;
 
 async function readOr(path: string, fallback: string): Promise<string> {
   return fs.readFile(path, 'utf8').catch(() => fallback);
@@ -102,7 +100,7 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
   const chattr = await onPath('chattr');
   const lsattr = await onPath('lsattr');
   const tools = chattr !== undefined && lsattr !== undefined;
-  checks.push(native !== null ? { name: 'native flags addon', status: 'ok', detail: 'ioctl FS_IOC_GETFLAGS/SETFLAGS without spawning (short seal windows)', vault: false } : { name: 'native flags addon', status: 'degraded', detail: `${nativeLoadProblem() ?? 'not built'}; using chattr/lsattr (about 6 ms a call, longer deploy windows)`, fix: 'apt-get install make g++ && npm rebuild (builds native/)', vault: false });
+  checks.push(native !== null ? { name: 'native flags addon', status: 'ok', detail: 'ioctl FS_IOC_GETFLAGS/SETFLAGS without spawning (short seal windows)', vault: false } : { name: 'native flags addon', status: 'degraded', detail: `${nativeLoadProblem() ?? 'not built'}; using chattr/lsattr (about 6 ms a call, longer deploy windows)`, fix: `${aptFor(['make', 'g++'])}cd ${packageRoot()} && npm run install`, vault: false });
   checks.push(tools ? { name: 'chattr/lsattr', status: 'ok', detail: `${chattr} and ${lsattr}`, vault: native === null } : { name: 'chattr/lsattr', status: 'missing', detail: 'not on PATH', fix: 'apt-get install e2fsprogs', vault: native === null });
   checks.push({ name: 'flag store in use', status: 'ok', detail: defaultFlagStore().kind, vault: false });
 
@@ -111,7 +109,7 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
   const all = await mounts();
   const v2 = all.filter((m) => m.type === 'cgroup2');
   if (v2.length === 0) {
-    checks.push({ name: 'cgroup v2', status: 'missing', detail: 'no cgroup2 mount', fix: 'boot with systemd.unified_cgroup_hierarchy=1 (or mount -t cgroup2 none /sys/fs/cgroup)', vault: false });
+    checks.push({ name: 'cgroup v2', status: 'missing', detail: 'no cgroup2 mount', fix: 'boot with systemd.unified_cgroup_hierarchy=1', vault: false });
   } else {
     for (const m of v2) {
       const controllers = (await readOr(join(m.at, 'cgroup.controllers'), '')).trim();
@@ -124,12 +122,8 @@ export async function collectChecks(opts: { vaultDir?: string } = {}): Promise<D
   const capBnd = /^CapBnd:\s*([0-9a-f]+)/m.exec(statusText)?.[1];
   checks.push(hasCap(capEff, CAP_SYS_RESOURCE) ? { name: 'CAP_SYS_RESOURCE', status: 'ok', detail: 'may set oom_score_adj=-1000', vault: false } : { name: 'CAP_SYS_RESOURCE', status: 'degraded', detail: hasCap(capBnd, CAP_SYS_RESOURCE) ? 'not effective' : 'not in the bounding set (a VM or container dropped it)', fix: 'run on a host (or unit) that grants CAP_SYS_RESOURCE; otherwise protection is relative only', vault: false });
 
-  // The same probe the daemon's tracer uses: runnable, privileged, tracefs, both tracepoints present.
-  const ebpf = await checkEbpfSupport();
-  checks.push(ebpf.ok ? { name: 'bpftrace', status: 'ok', detail: `${ebpf.version ?? 'bpftrace'}; sched_process_exit (group_dead) and tcp_retransmit_skb attachable`, vault: false } : { name: 'bpftrace', status: 'degraded', detail: `${ebpf.reason ?? 'unavailable'}; the daemon falls back to /proc polling (about 10 ms) and the child's exit event`, fix: 'apt-get install bpftrace; run as root; mount -t tracefs nodev /sys/kernel/tracing', vault: false });
-  const tracefs = all.find((m) => m.type === 'tracefs');
-  checks.push(tracefs !== undefined ? { name: 'tracefs', status: 'ok', detail: `mounted at ${tracefs.at}`, vault: false } : { name: 'tracefs', status: 'missing', detail: 'not mounted; bpftrace tracepoints cannot attach', fix: 'mount -t tracefs nodev /sys/kernel/tracing', vault: false });
-  checks.push(hasCap(capEff, CAP_BPF) && hasCap(capEff, CAP_PERFMON) || hasCap(capEff, CAP_SYS_ADMIN) ? { name: 'eBPF privileges', status: 'ok', detail: 'CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN', vault: false } : { name: 'eBPF privileges', status: 'degraded', detail: 'no CAP_BPF/CAP_PERFMON', fix: 'grant CAP_BPF CAP_PERFMON to the service', vault: false });
+  // The real BPF object, loaded and attached as this process and with the unit's capabilities.
+  checks.push(...(await ebpfChecks(uid === 0)));
 
   // What the protection manager will be able to apply here, in its own words.
   const protection = await probeProtectionSupport();

@@ -141,12 +141,18 @@ export function buildProgram(): Command {
 
   program
     .command('doctor')
-    .description('report what this host supports (root, +i, chattr, cgroups, bpftrace, systemd) and how to fix what is missing')
+    .description('report what this host supports (root, +i, chattr, cgroups, the eBPF engine loaded for real, systemd) and how to fix what is missing')
     .option('--vault-dir <dir>', 'directory whose filesystem must support +i (default /var/lib/omnimind)')
     .option('--json', 'print the report as JSON on stdout')
+    .addOption(new Option('--engine-probe', 'load and attach the BPF object once, print the outcome as JSON (used by doctor itself)').hideHelp())
     .addHelpText('after', `\nExit: 0 when everything the vault needs works, 2 otherwise.${examples(['sentinel doctor --vault-dir /var/lib/omnimind'])}`)
-    .action(async (opts: { vaultDir?: string; json?: boolean }) => {
+    .action(async (opts: { vaultDir?: string; json?: boolean; engineProbe?: boolean }) => {
       setJsonMode(opts.json === true);
+      if (opts.engineProbe === true) {
+        const { probeEngine } = await import('./doctor-ebpf.js');
+        process.stdout.write(`${JSON.stringify(probeEngine())}\n`);
+        return;
+      }
       const { runDoctor } = await import('./doctor.js');
       process.exitCode = await runDoctor(opts);
     });

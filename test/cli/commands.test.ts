@@ -331,7 +331,7 @@ describe('cli: doctor and demo', () => {
     const d = JSON.parse(r.stdout) as { ok: boolean; vaultReady: boolean; checks: { name: string; status: string; detail: string; fix?: string; vault: boolean }[] };
     assert.equal(d.vaultReady, true);
     const names = d.checks.map((c) => c.name);
-    for (const n of ['root', 'chattr/lsattr', 'vault filesystem supports +i', 'cgroup v2', 'bpftrace', 'tracefs', 'systemd as PID 1', 'systemd-notify']) assert.ok(names.includes(n), `doctor checks ${n}`);
+    for (const n of ['root', 'chattr/lsattr', 'vault filesystem supports +i', 'cgroup v2', 'eBPF engine', 'tracefs', 'systemd as PID 1', 'systemd-notify']) assert.ok(names.includes(n), `doctor checks ${n}`);
     for (const c of d.checks) {
       assert.ok(['ok', 'missing', 'degraded'].includes(c.status), `${c.name}: ${c.status}`);
       if (c.status !== 'ok') assert.ok((c.fix ?? '').length > 0, `${c.name} is ${c.status} and must say how to fix it`);
