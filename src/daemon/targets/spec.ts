@@ -31,6 +31,25 @@ const retransmitSchema = z
   })
   .strict();
 
+// The main thread away from its wait syscall (epoll_wait, poll, select …) this long is a stall
+// (docs/EBPF.md#stalls); waiting in it, however long, never is.
+const stallSchema = z
+  .object({
+    thresholdMs: ms(50, 600_000).default(2_000),
+    action: z.enum(['alert', 'restart']).default('alert'),
+  })
+  .strict();
+
+// Syscall tracing of the target (histogram, slow syscalls) for `sentinel trace`; on with `stall` too.
+const syscallsSchema = z
+  .object({
+    /** A syscall at least this long is reported as slow (monitor_mcp_bpf.bt used 50 ms). */
+    slowMs: ms(1, 60_000).default(50),
+    /** At most this many slow-syscall records a second reach user space (counted beyond that). */
+    slowPerSec: z.number().int().min(1).max(1000).default(10),
+  })
+  .strict();
+
 const healthSchema = z
   .object({
     url: z.string().url(),
@@ -66,6 +85,10 @@ export const targetSchema = z
     backoff: backoffSchema.prefault({}),
     budget: budgetSchema.prefault({}),
     retransmit: retransmitSchema.optional(),
+    /** Event-loop stall detector on the main thread (eBPF engine only). */
+    stall: stallSchema.optional(),
+    /** Syscall latency tracing (eBPF engine only); on with defaults when `stall` is set. */
+    syscalls: syscallsSchema.optional(),
     /** unit, pidFile: bound of one recovery action (`systemctl restart` or the `restart` command). */
     restartTimeoutMs: ms(100, 3_600_000).default(60_000),
     /** pidFile: how long to wait after `restart` for the pid file to name a live process. */
@@ -103,6 +126,12 @@ export const targetSchema = z
       ctx.addIssue({ code: 'custom', path: ['health', 'timeoutMs'], message: '"timeoutMs" must be at most 10 × "intervalMs"' });
     }
   });
+
+/** The syscall tracing a target gets: its `syscalls` settings, or their defaults when only `stall` asks for it; null for none. */
+export function syscallTracingOf(t: Pick<TargetSpec, 'stall' | 'syscalls'>): { slowMs: number; slowPerSec: number } | null {
+  if (t.syscalls !== undefined) return t.syscalls;
+  return t.stall !== undefined ? syscallsSchema.parse({}) : null;
+}
 
 /** A validated target, defaults filled in. */
 export type TargetSpec = z.infer<typeof targetSchema>;

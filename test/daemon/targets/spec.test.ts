@@ -1,7 +1,7 @@
 // Target config validation (src/daemon/targets/spec.ts): documented key names, defaults, clear messages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTargets, targetSchema } from '../../../src/daemon/targets/spec.js';
+import { parseTargets, syscallTracingOf, targetSchema } from '../../../src/daemon/targets/spec.js';
 import { isSentinelError } from '../../../src/core/errors.js';
 
 function configError(value: unknown): string {
@@ -59,4 +59,22 @@ test('recovery timeouts are bounded fields with documented defaults', () => {
   assert.match(msg, /targets\.0\.restartTimeoutMs:/);
   assert.match(msg, /targets\.0\.pidFileWaitMs:/);
   assert.match(msg, /targets\.0\.stopGraceMs:/);
+});
+
+test('stall and syscalls: documented defaults, bounds, errors name the field', () => {
+  const [plain, stalled, traced] = parseTargets([
+    { name: 'a', command: ['a'] },
+    { name: 'b', command: ['b'], stall: {} },
+    { name: 'c', unit: 'c.service', stall: { thresholdMs: 500, action: 'restart' }, syscalls: { slowMs: 10 } },
+  ]);
+  assert.equal(plain?.stall, undefined);
+  assert.equal(syscallTracingOf(plain ?? { stall: undefined, syscalls: undefined }), null, 'no tracing unless asked for');
+  assert.deepEqual(stalled?.stall, { thresholdMs: 2000, action: 'alert' });
+  assert.deepEqual(syscallTracingOf(stalled ?? { stall: undefined, syscalls: undefined }), { slowMs: 50, slowPerSec: 10 }, 'stall turns tracing on with defaults');
+  assert.deepEqual(traced?.stall, { thresholdMs: 500, action: 'restart' });
+  assert.deepEqual(traced?.syscalls, { slowMs: 10, slowPerSec: 10 });
+  const msg = configError([{ name: 'x', command: ['a'], stall: { thresholdMs: 10, action: 'reboot' }, syscalls: { slowMs: 0, slowPerSec: 5000, extra: 1 } }]);
+  for (const field of ['targets.0.stall.thresholdMs', 'targets.0.stall.action', 'targets.0.syscalls.slowMs', 'targets.0.syscalls.slowPerSec', 'targets.0.syscalls']) assert.ok(msg.includes(`${field}:`), `${field} named in: ${msg}`);
+  assert.match(configError([{ name: 'x', command: ['a'], stall: { thresholdMs: 600_001 } }]), /targets\.0\.stall\.thresholdMs:/);
+  assert.match(configError([{ name: 'x', command: ['a'], stall: { thresholdMs: 1.5 } }]), /targets\.0\.stall\.thresholdMs:/);
 });
