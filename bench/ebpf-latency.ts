@@ -1,13 +1,14 @@
 // Detection latency: SIGKILL of the sample backend → recovery action started, measured on
 // the killer's clock (and from the kernel's exit timestamp for eBPF), for the eBPF path, the /proc
 // poll fallback, and a plain HTTP health check every 1 s as the peer.
-// Usage (root, bpftrace): node dist/bench/ebpf-latency.js [--kills 100] [--peer-kills 20] [--json FILE]
+// Usage (root, the eBPF engine built): node dist/bench/ebpf-latency.js [--kills 100] [--peer-kills 20] [--json FILE]
 import { writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createLogger } from '../src/adapters/logger.js';
 import { httpProbe } from '../src/adapters/http-probe.js';
 import { TargetSupervisor, type TargetSupervisorDeps } from '../src/daemon/targets/index.js';
 import { targetSchema } from '../src/daemon/targets/spec.js';
+import { EbpfHost } from '../src/daemon/ebpf-host.js';
 import { TargetEventRecorder } from '../src/cli/demo/event-recorder.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../src/cli/demo/sample-backend.js';
 
@@ -114,9 +115,13 @@ async function measureHealthPeer(kills: number): Promise<Summary> {
 const kills = arg('kills', 100);
 const peerKills = arg('peer-kills', 20);
 const results: Summary[] = [];
-results.push(await measureSupervisor('eBPF (bpf/exit.bt)', kills, {}));
-results.push(await measureSupervisor('/proc poll every 10 ms', kills, { tracer: { disabled: true }, pollIntervalMs: 10 }));
-results.push(await measureSupervisor('child exit event (supervised command)', kills, { tracer: { disabled: true }, childExitEvents: true }));
+const engine = new EbpfHost({ log });
+await engine.start();
+if (engine.unavailable !== null) console.error(`no eBPF engine (${engine.unavailable}): the first path polls`);
+results.push(await measureSupervisor('eBPF engine (sched_process_exit)', kills, { ebpf: engine }));
+await engine.close();
+results.push(await measureSupervisor('/proc poll every 10 ms', kills, { pollIntervalMs: 10 }));
+results.push(await measureSupervisor('child exit event (supervised command)', kills, { childExitEvents: true }));
 results.push(await measureHealthPeer(peerKills));
 
 const ebpf = results[0]!;

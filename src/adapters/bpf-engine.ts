@@ -149,11 +149,12 @@ export class BpfEngine {
 
   /**
    * Watch a process: its whole-process exit (`exit`), and with `syscalls` its syscall latencies and
-   * main-thread loop state in `slot`. The loop state is reset for the new process; the histogram is kept.
+   * main-thread loop state in `slot`. The loop state is reset for the new process (unless `keepLoopState`:
+   * the same process, only its exit watch changes); the histogram is kept.
    */
-  watch(pid: number, opts: { slot: number; exit: boolean; syscalls?: SyscallTracing }): void {
+  watch(pid: number, opts: { slot: number; exit: boolean; syscalls?: SyscallTracing; keepLoopState?: boolean }): void {
     const s = opts.syscalls;
-    if (s !== undefined) this.native.resetSlot(opts.slot, pid, false);
+    if (s !== undefined && opts.keepLoopState !== true) this.native.resetSlot(opts.slot, pid, false);
     const flags = (opts.exit ? WATCH_EXIT : 0) | (s !== undefined ? WATCH_SYSCALLS : 0);
     this.native.watch(pid, opts.slot, flags, Math.round(s?.slowNs ?? 0), Math.round(s?.stallNs ?? 0), s?.slowPerSec ?? 0);
   }

@@ -56,6 +56,19 @@ export async function readProcState(pid: number): Promise<ProcState> {
   return { alive: true, state: stat.state, identity: { pid, startTicks: stat.startTicks } };
 }
 
+// Why: one synchronous read (microseconds) where a caller must know before it returns, e.g. that a PID just
+// put in the kernel's exit map had not already died.
+export function isAliveSync(pid: number): boolean {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const stat = parseProcStat(text);
+  return stat !== null && stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x';
+}
+
 // Why: "the same process is still there" must compare start times, not just the PID.
 export async function isSameProcessAlive(id: ProcIdentity): Promise<boolean> {
   const s = await readProcState(id.pid);

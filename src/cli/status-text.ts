@@ -56,6 +56,12 @@ function targetLine(t: Obj, c: Paint): string {
   return `target:   ${parts.join(', ')}`;
 }
 
+// The daemon's eBPF engine: on with its groups and load time, or off with why (exits are polled then).
+function ebpfLine(e: Obj, c: Paint): string {
+  if (e.mode !== 'ebpf') return `ebpf:     ${c.yellow('off')}, exits polled from /proc (${text(e.reason)})`;
+  return `ebpf:     ${c.green('on')} (${text(e.groups)}), loaded in ${text(e.loadMs)} ms, attached in ${text(e.attachMs)} ms, ${text(e.exitWatched)} exit(s) watched`;
+}
+
 function protectionLines(p: Obj, c: Paint): string[] {
   const items = isObj(p.items) ? p.items : {};
   const words = Object.entries(items).flatMap(([name, item]) => {
@@ -86,6 +92,7 @@ export function describeDaemonStatus(r: Obj, c: Paint): string[] {
   for (const [name, value] of Object.entries(components)) {
     if (name === 'targets' && Array.isArray(value)) for (const t of value) lines.push(isObj(t) ? targetLine(t, c) : `target:   ${text(t)}`);
     else if (name === 'protection' && isObj(value)) lines.push(...protectionLines(value, c));
+    else if (name === 'ebpf' && isObj(value)) lines.push(ebpfLine(value, c));
     else lines.push(`${name}: ${text(value)}`);
   }
   if (d.statusLine !== undefined) lines.push(`STATUS:   ${text(d.statusLine)}`);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TargetSupervisor } from './targets/index.js';
 import { CHILD_RECORDS_FILE, ChildRecords } from './targets/child-records.js';
 import { ProtectionManager } from './protection/index.js';
+import type { EbpfHost } from './ebpf-host.js';
 
 /** Why a part is stopped: the daemon's stop reason, and whether the daemon had finished starting. */
 export interface StopContext {
@@ -62,11 +63,18 @@ export function closing(name: string, close: () => Promise<void>): DaemonPart {
   return { name, start: () => Promise.resolve(), stop: () => close() };
 }
 
+// Why: the daemon's one eBPF engine as a part: opened before the parts that use it, closed after them,
+// and its mode (or why it polls instead) in STATUS= and `status`.
+export function ebpfComponent(host: EbpfHost): DaemonComponent {
+  return { name: 'ebpf', start: () => host.start(), stop: () => host.close(), status: () => host.status(), statusLine: () => host.statusLine() };
+}
+
 // Why: wires TargetSupervisor and ProtectionManager; with no targets there is nothing to recover or protect.
-export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit: AuditRecorder }): Promise<DaemonComponent[]> {
+export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit: AuditRecorder; ebpf: EbpfHost | null }): Promise<DaemonComponent[]> {
   if (config.targets.length === 0) return Promise.resolve([]);
   const targets = new TargetSupervisor(config.targets, {
     log: deps.log.child({ component: 'targets' }),
+    ...(deps.ebpf !== null ? { ebpf: deps.ebpf } : {}),
     audit: (e) => deps.audit.record('recovery', { ...e }),
     pollIntervalMs: config.limits.exitPollIntervalMs,
     retransmitCheckIntervalMs: config.limits.retransmitCheckIntervalMs,

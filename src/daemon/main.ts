@@ -22,7 +22,8 @@ import { SystemdNotifier } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
-import { PartStack, buildComponents, closing, resetTarget } from './components.js';
+import { PartStack, buildComponents, closing, ebpfComponent, resetTarget } from './components.js';
+import { EbpfHost } from './ebpf-host.js';
 import { newCounters } from './counters.js';
 import { controlRequestHandler, refusalRecorder } from './requests.js';
 import { Uploads } from './uploads.js';
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   signals?: boolean;
   logger?: Logger;
   flagStore?: FlagStore;
+  /** Another BPF object for the engine (tests: a missing one shows the /proc fallback). */
+  bpfObject?: string;
 }
 
 /** The running daemon, for the CLI and tests: stop, reload, status, and the exit it resolves with. */
@@ -121,7 +124,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     sentinel = guardian;
     vaultPath = vault.path;
     await stack.start({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
-    const components = await buildComponents(config, { log, audit: recorder });
+    // One eBPF engine for the daemon, when something uses it (targets, the flag tracer); opened before them, closed after.
+    const ebpf = config.targets.length > 0 || config.vault.flagTracer === 'auto' ? new EbpfHost({ log: log.child({ component: 'ebpf' }), ...(opts.bpfObject !== undefined ? { objectPath: opts.bpfObject } : {}) }) : null;
+    const components = [...(ebpf !== null ? [ebpfComponent(ebpf)] : []), ...(await buildComponents(config, { log, audit: recorder, ebpf }))];
     const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer, reload: () => reloadState });
     status = view;
     for (const c of components) await stack.start(c);

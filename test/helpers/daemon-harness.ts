@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { encodePublicKey } from '../../src/core/keys.js';
 import { createLogger } from '../../src/adapters/logger.js';
-import { startDaemon, type DaemonHandle } from '../../src/daemon/main.js';
+import { startDaemon, type DaemonHandle, type DaemonOptions } from '../../src/daemon/main.js';
 import { cleanupAll, makeVault, tempDir, sampleTree, type TestVault, type TreeSpec } from './vault-factory.js';
 import type { CreatedBundle } from '../../src/vault/sign.js';
 
@@ -63,7 +63,7 @@ export async function prepareDaemonFiles(label: string, extra: Record<string, un
 }
 
 // Why: an in-process daemon whose log lines the test can read.
-export async function startTestDaemon(label: string, extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestDaemon> {
+export async function startTestDaemon(label: string, extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: Pick<DaemonOptions, 'bpfObject'> = {}): Promise<TestDaemon> {
   const files = await prepareDaemonFiles(label, extra);
   const logLines: Record<string, unknown>[] = [];
   let pending = '';
@@ -78,7 +78,7 @@ export async function startTestDaemon(label: string, extra: Record<string, unkno
       cb();
     },
   });
-  const handle = await startDaemon({ configFile: files.configPath, env, signals: false, logger: createLogger('debug', sink) });
+  const handle = await startDaemon({ configFile: files.configPath, env, signals: false, logger: createLogger('debug', sink), ...opts });
   return { handle, tv: files.tv, dir: files.dir, socket: files.socket, auditPath: files.auditPath, configPath: files.configPath, pubPath: files.pubPath, logLines, bundle: files.bundle };
 }
 

@@ -2,7 +2,7 @@
 // vocabulary. The parts: types, detection, launchers, triggers, recovery, supervisor (docs/EBPF.md#pieces).
 export { TargetSupervisor } from './supervisor.js';
 export { parseTargets, targetSchema, type TargetSpec, type TargetSpecInput } from './spec.js';
-export { EXIT_PID_SLOTS, RETRANSMIT_PORT_SLOTS, bpftraceSources } from './bpftrace-sources.js';
+export { RETRANSMIT_READ_INTERVAL_MS, RETRANSMIT_RECORD_GAP_MS, engineSources } from './engine-sources.js';
 export type { TargetKind } from './launchers.js';
 export type { DetectedExit } from './detection.js';
 export type {
@@ -18,5 +18,4 @@ export type {
   TargetState,
   TargetStatus,
   TargetSupervisorDeps,
-  TracerOptions,
 } from './types.js';

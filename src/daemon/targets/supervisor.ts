@@ -3,7 +3,8 @@
 import { SentinelError, messageOf } from '../../core/errors.js';
 import { RestartBudget } from '../../core/recovery-policy.js';
 import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
-import { bpftraceSources } from './bpftrace-sources.js';
+import { engineSources } from './engine-sources.js';
+import { EbpfHost } from '../ebpf-host.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
 import { launcherFor } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
@@ -65,7 +66,7 @@ export class TargetSupervisor {
       },
       resetHealth: (rt) => this.health.reset(rt),
     });
-    this.sources = (deps.sources ?? bpftraceSources(deps.tracer ?? {}, deps.log))({
+    this.sources = (deps.sources ?? engineSources(deps.ebpf ?? new EbpfHost({ log: deps.log, disabled: 'no eBPF engine given' }), deps.log))({
       exit: (e) => this.detection.onKernelExit(e),
       retransmit: (e) => this.retransmits.onRetransmit(e),
       state: (source, state, reason) => {
@@ -174,9 +175,9 @@ export class TargetSupervisor {
     return this.targets.flatMap((rt) => (rt.pid === null ? [] : [rt.pid]));
   }
 
-  // Why: counters of the kernel sources (events, unparsed lines, restarts) for status and tests.
-  tracerStats(): { exit: SourceStats | null; retransmit: SourceStats | null; exitTracerPid: number | undefined } {
-    return { exit: this.sources.exit.stats(), retransmit: this.sources.retransmit.stats(), exitTracerPid: this.sources.exit.helperPid };
+  // Why: counters of the kernel sources (records that reached user space, records lost) for status and tests.
+  tracerStats(): { exit: SourceStats | null; retransmit: SourceStats | null } {
+    return { exit: this.sources.exit.stats(), retransmit: this.sources.retransmit.stats() };
   }
 
   private emit(event: TargetAuditEvent): void {

@@ -138,12 +138,12 @@ export class RetransmitAlarm {
     await this.source.stop();
   }
 
-  /** A retransmit from the kernel source. */
+  /** Retransmits from the kernel source (a count since the last hit of that port). */
   onRetransmit(e: RetransmitHit): void {
     const nowMs = this.deps.now();
     for (const [t, monitor] of this.monitors) {
       if (t.spec.port !== e.sport) continue;
-      const tr = monitor.add(nowMs);
+      const tr = monitor.add(nowMs, e.count);
       if (tr?.kind === 'raised') this.raised(t, tr.count, e.ns);
     }
   }

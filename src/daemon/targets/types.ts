@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { TargetKind } from './launchers.js';
 import type { ChildRecords } from './child-records.js';
+import type { EbpfHost } from '../ebpf-host.js';
 
 /** How an exit is being seen right now: in the kernel, by the child's own exit event, or by polling /proc. */
 export type DetectionMode = 'ebpf' | 'poll' | 'supervised';
@@ -43,18 +44,17 @@ export interface KernelExit {
 
 /** Counters of a kernel source, for `status` and tests. */
 export interface SourceStats {
+  /** Records that reached user space. */
   events: number;
-  unparsed: number;
+  /** Records the kernel could not hand over (ring buffer full), all kinds. */
   lost: number;
-  starts: number;
-  deaths: number;
 }
 
 /** What a kernel source tells its user besides events: it became live or blind, and why. */
 export type SourceStateHandler = (source: 'exit' | 'retransmit', state: 'attached' | 'down', reason: string) => void;
 
-// Why: exit detection depends on this port only, so the kernel side (bpftrace today) can be replaced
-// without touching the supervisor (docs/EBPF.md#pieces).
+// Why: exit detection depends on this port only (engine-sources.ts implements it with the eBPF engine),
+// so the supervisor knows nothing of the kernel side (docs/EBPF.md#pieces).
 export interface ExitSource {
   /** Attach; never throws: a source that cannot attach reports why through `degraded`. */
   start(): Promise<void>;
@@ -64,16 +64,15 @@ export interface ExitSource {
   unwatch(pid: number): void;
   /** Why the source sees no exit at all (not attached, disabled), or null while it is live. */
   readonly degraded: string | null;
-  /** Null when the exit of `pid` is seen in the kernel right now; else why not (e.g. re-attaching). */
+  /** Null when the exit of `pid` is seen in the kernel right now; else why not (e.g. not confirmed alive yet). */
   blindSpot(pid: number, child: boolean): string | null;
   stats(): SourceStats | null;
-  /** PID of a helper process doing the tracing, if there is one. */
-  readonly helperPid: number | undefined;
 }
 
-/** One TCP retransmission from a watched local port. */
+/** TCP retransmissions from a watched local port since the last hit (counted in the kernel). */
 export interface RetransmitHit {
   sport: number;
+  count: number;
   ns: bigint;
 }
 
@@ -97,7 +96,7 @@ export interface SourceHandlers {
   exit(e: KernelExit): void;
   retransmit(e: RetransmitHit): void;
   state: SourceStateHandler;
-  /** The set of PIDs seen in the kernel changed (after a re-attach): polling may be adjusted. */
+  /** The set of PIDs seen in the kernel changed: polling may be adjusted. */
   coverage(): void;
 }
 
@@ -131,15 +130,6 @@ export interface TargetResetResult {
   state: TargetState;
 }
 
-/** Options of the default (bpftrace) kernel sources. */
-export interface TracerOptions {
-  binary?: string;
-  disabled?: boolean;
-  attachTimeoutMs?: number;
-  exitProgram?: string;
-  retransmitProgram?: string;
-}
-
 /** What the supervisor needs from the daemon, and the knobs tests and benches turn. */
 export interface TargetSupervisorDeps {
   log: Logger;
@@ -148,9 +138,9 @@ export interface TargetSupervisorDeps {
   now?: () => number;
   /** CLOCK_MONOTONIC ns, the clock of kernel timestamps (default process.hrtime.bigint). */
   hrtimeNs?: () => bigint;
-  /** Options of the default kernel sources (ignored when `sources` is given). */
-  tracer?: TracerOptions;
-  /** The kernel sources; default: bpftrace running bpf/exit.bt and bpf/retransmit.bt. */
+  /** The daemon's eBPF engine (started before the supervisor); without one, exits are polled from /proc. */
+  ebpf?: EbpfHost;
+  /** Other kernel sources (tests); default: the engine's (engine-sources.ts). */
   sources?: (handlers: SourceHandlers) => KernelSources;
   /** /proc poll interval of the fallback, ms (daemon limit `exitPollIntervalMs`). */
   pollIntervalMs?: number;

@@ -17,7 +17,7 @@ async function supervise(t: TestContext, specs: TargetSpecInput[]): Promise<{ su
   const rec = new TargetEventRecorder();
   const sup = new TargetSupervisor(
     specs.map((s) => targetSchema.parse(s)),
-    { log, audit: rec.record, tracer: { disabled: true } },
+    { log, audit: rec.record },
   );
   t.after(() => sup.stop());
   await sup.start();

@@ -25,7 +25,7 @@ async function supervise(t: TestContext, specs: TargetSpecInput[]): Promise<{ su
   const rec = new TargetEventRecorder();
   const sup = new TargetSupervisor(
     specs.map((s) => targetSchema.parse(s)),
-    { log, audit: rec.record, tracer: { disabled: true } },
+    { log, audit: rec.record },
   );
   const pids = new Set<number>();
   const track = setInterval(() => sup.pids().forEach((p) => pids.add(p)), 20);

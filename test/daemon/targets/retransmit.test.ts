@@ -1,4 +1,4 @@
-// Real TCP retransmissions (two netns, veth, nftables random drop) seen by bpf/retransmit.bt:
+// Real TCP retransmissions (two netns, veth, nftables random drop) counted per port by the eBPF engine:
 // the rate on the target's port crosses the threshold and the action fires; another port does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,8 @@ import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
 import { pythonBinary, sampleBackendCommand } from '../../../src/cli/demo/sample-backend.js';
 import { createNetnsPair, type NetnsPair } from '../../helpers/netns.js';
 import { isRoot, needs } from '../../helpers/env.js';
+import { bpfEngineUnavailable } from '../../../src/adapters/bpf-engine.js';
+import { EbpfHost } from '../../../src/daemon/ebpf-host.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
 
@@ -40,16 +42,20 @@ async function download(net: NetnsPair, port: number, bytes: number): Promise<vo
 }
 
 test('retransmits on the target port above the threshold fire the action; another port does not', async (t) => {
-  if (needs(t, isRoot() && has('bpftrace', ['--version']) && has('nft', ['--version']) && has('ip', ['-V']), 'root, bpftrace, nftables and iproute2')) return;
+  if (needs(t, isRoot() && bpfEngineUnavailable() === null && has('nft', ['--version']) && has('ip', ['-V']), 'root, the eBPF engine, nftables and iproute2')) return;
+  const ebpf = new EbpfHost({ log });
+  await ebpf.start();
+  assert.equal(ebpf.unavailable, null, 'the engine loads');
   const net = await createNetnsPair();
   const rec = new TargetEventRecorder();
   const inNs = (port: number): string[] => ['ip', 'netns', 'exec', net.server, ...sampleBackendCommand(port, ['--host', net.serverIp])];
   const sup = new TargetSupervisor(
     [targetSchema.parse({ name: 'backend', command: inNs(8000), port: 8000, retransmit: { threshold: 15, windowMs: 10_000, action: 'restart' } })],
-    { log, audit: rec.record },
+    { log, audit: rec.record, ebpf },
   );
   t.after(async () => {
     await sup.stop();
+    await ebpf.close();
     await net.cleanup();
   });
   net.spawn(net.server, sampleBackendCommand(8001, ['--host', net.serverIp]));
@@ -57,7 +63,7 @@ test('retransmits on the target port above the threshold fire the action; anothe
   await sup.start();
   const pid = sup.pids()[0];
   assert.ok(pid !== undefined);
-  assert.equal(sup.status()[0]?.degraded, null, 'exit and retransmit tracers are both attached');
+  assert.equal(sup.status()[0]?.degraded, null, 'exits and retransmits are both seen in the kernel');
 
   const before8001 = await net.retransSegs(net.server);
   await download(net, 8001, 2_000_000);
@@ -65,7 +71,9 @@ test('retransmits on the target port above the threshold fire the action; anothe
   const after8001 = await net.retransSegs(net.server);
   assert.ok(after8001 - before8001 >= 15, `real retransmissions happened on port 8001 (${after8001 - before8001})`);
   assert.equal(rec.events.filter((e) => e.event === 'retransmit-alarm').length, 0, 'port 8001 does not count for the port-8000 target');
-  assert.equal(sup.tracerStats().retransmit?.events, 0, 'filtered in the kernel: no event for port 8001 reached user space');
+  assert.equal(sup.tracerStats().retransmit?.events, 0, 'filtered in the kernel: no record for port 8001 reached user space');
+  assert.equal(ebpf.portCount(8000), 0, 'nothing counted on the watched port yet');
+  assert.equal(ebpf.portCount(8001), null, 'port 8001 is not counted at all');
 
   const from = rec.events.length;
   const downloads = download(net, 8000, 2_000_000).then(() => download(net, 8000, 2_000_000)).catch(() => undefined);
@@ -73,6 +81,10 @@ test('retransmits on the target port above the threshold fire the action; anothe
   assert.equal(alarm.port, 8000);
   assert.equal(alarm.action, 'restart');
   assert.ok(Number(alarm.count) >= 15);
+  const records = sup.tracerStats().retransmit?.events ?? 0;
+  const counted = ebpf.portCount(8000) ?? 0;
+  assert.ok(counted >= 15, `the kernel counted the retransmits of port 8000 (${String(counted)})`);
+  assert.ok(records < counted, `counts, not one record per segment: ${String(records)} records for ${String(counted)} retransmits`);
   const started = await rec.next((e) => e.event === 'recovery-started', 10_000, 'restart after the alarm', from);
   assert.match(String(started.reason), /TCP retransmits on port 8000/);
   const back = await rec.next((e) => e.event === 'recovered', 10_000, 'backend respawned', from);

@@ -1,4 +1,4 @@
-// TargetSupervisor against real processes, real bpftrace and real /proc.
+// TargetSupervisor against real processes, the real eBPF engine and real /proc.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { bpfEngineUnavailable } from '../../../src/adapters/bpf-engine.js';
+import { EbpfHost } from '../../../src/daemon/ebpf-host.js';
 import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
 import { readPidFile, readProcState } from '../../../src/adapters/proc.js';
 import { httpProbe } from '../../../src/adapters/http-probe.js';
@@ -17,15 +19,15 @@ import { isRoot, needs } from '../../helpers/env.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
-const hasBpftrace = (): boolean => {
-  try {
-    execFileSync('bpftrace', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const ebpfReady = isRoot() && hasBpftrace();
+const ebpfReady = isRoot() && bpfEngineUnavailable() === null;
+
+/** The daemon's engine for one supervisor (closed after it stops), or none where it cannot load. */
+async function engine(opts: { objectPath?: string } = {}): Promise<{ ebpf?: EbpfHost }> {
+  if (!ebpfReady && opts.objectPath === undefined) return {};
+  const host = new EbpfHost({ log, ...opts });
+  await host.start();
+  return { ebpf: host };
+}
 
 function alive(pid: number): boolean {
   try {
@@ -45,6 +47,7 @@ async function supervise(t: TestContext, specs: TargetSpecInput[], deps: Partial
   );
   t.after(async () => {
     await sup.stop();
+    await deps.ebpf?.close();
     await thenCleanup?.();
   });
   await sup.start();
@@ -77,9 +80,9 @@ async function pidFileBackend(): Promise<{ dir: string; pidFile: string; port: n
 }
 
 test('SIGKILL of a supervised backend: eBPF reports signal 9 for its PID and it is respawned', async (t) => {
-  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+  if (needs(t, ebpfReady, 'root and the eBPF engine')) return;
   const port = await freePort();
-  const { sup, rec } = await supervise(t, [{ name: 'backend', command: sampleBackendCommand(port), port }]);
+  const { sup, rec } = await supervise(t, [{ name: 'backend', command: sampleBackendCommand(port), port }], await engine());
   await waitForHealthy(`http://127.0.0.1:${port}/health`);
   const [st] = sup.status();
   assert.equal(st?.mode, 'ebpf');
@@ -105,9 +108,9 @@ test('SIGKILL of a supervised backend: eBPF reports signal 9 for its PID and it 
 });
 
 test('thread exits inside a watched multi-threaded process do not count; its own exit does (pid file target)', async (t) => {
-  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+  if (needs(t, ebpfReady, 'root and the eBPF engine')) return;
   const b = await pidFileBackend();
-  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port }], {}, b.cleanup);
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port }], await engine(), b.cleanup);
   const pid = await readPidFile(b.pidFile);
   assert.deepEqual(sup.pids(), [pid]);
   assert.equal(sup.status()[0]?.mode, 'ebpf');
@@ -126,8 +129,7 @@ test('thread exits inside a watched multi-threaded process do not count; its own
   const newPid = await readPidFile(b.pidFile);
   assert.equal(back.pid, newPid, 'the pid file was re-read after the restart command');
   assert.notEqual(newPid, pid);
-  await rec.next((e) => e.event === 'tracer-attached', 10_000, 'bpftrace re-attached with the new PID', from);
-  assert.equal(sup.status()[0]?.mode, 'ebpf');
+  assert.equal(sup.status()[0]?.mode, 'ebpf', 'the new PID is in the kernel map: nothing re-attaches');
   const from2 = rec.events.length;
   process.kill(newPid, 'SIGKILL');
   const exit2 = await rec.next((e) => e.event === 'exit', 5000, 'second exit', from2);
@@ -137,9 +139,7 @@ test('thread exits inside a watched multi-threaded process do not count; its own
 });
 
 test('a crash loop exhausts the restart budget and stops restarting, saying why', async (t) => {
-  const { sup, rec } = await supervise(t, [{ name: 'crashy', command: ['sh', '-c', 'sleep 0.2; exit 3'], budget: { burst: 3, intervalMs: 60_000 }, backoff: { initialMs: 20, maxMs: 100 } }], {
-    tracer: { disabled: !ebpfReady },
-  });
+  const { sup, rec } = await supervise(t, [{ name: 'crashy', command: ['sh', '-c', 'sleep 0.2; exit 3'], budget: { burst: 3, intervalMs: 60_000 }, backoff: { initialMs: 20, maxMs: 100 } }], await engine());
   const ex = await rec.next((e) => e.event === 'budget-exhausted', 15_000, 'budget exhausted', 0);
   assert.match(String(ex.reason), /restart budget exhausted: 3 restarts within 60000 ms/);
   const [st] = sup.status();
@@ -160,10 +160,10 @@ test('a hung backend (event loop blocked: accepts, never answers) is recovered b
   const url = `http://127.0.0.1:${port}/health`;
   // The respawned backend takes a second or two to listen (FastAPI's import): it is "starting" until its
   // first probe passes, so refused probes meanwhile do not count as a second hang.
-  const { sup, rec } = await supervise(t, [{ name: 'hung', command: sampleBackendCommand(port), port, health: { url, intervalMs: 100, timeoutMs: 200, failures: 3 } }], {
-    tracer: { disabled: !ebpfReady },
-  });
+  const { sup, rec } = await supervise(t, [{ name: 'hung', command: sampleBackendCommand(port), port, health: { url, intervalMs: 100, timeoutMs: 200, failures: 3 } }], await engine());
   await waitForHealthy(url);
+  // The supervisor's own first probe must have passed too: a target hung while "starting" is left to startTimeoutMs.
+  await waitFor('the target running', 10_000, () => (sup.status()[0]?.state === 'running' ? true : null));
   const pid = sup.pids()[0]!;
   const from = rec.events.length;
   assert.equal((await httpProbe(`http://127.0.0.1:${port}/hang`, 300)).ok, false, '/hang never answers: it blocks the event loop');
@@ -179,31 +179,26 @@ test('a hung backend (event loop blocked: accepts, never answers) is recovered b
   assert.equal(rec.events.slice(from).filter((e) => e.event === 'recovery-started').length, 1);
 });
 
-test('bpftrace killed under the supervisor is restarted and exit detection keeps working', async (t) => {
-  if (needs(t, ebpfReady, 'root and bpftrace')) return;
+test('a restarted pid-file target: each new PID is seen in the kernel on its first kill, right after its restart (nothing re-attaches)', async (t) => {
+  if (needs(t, ebpfReady, 'root and the eBPF engine')) return;
   const b = await pidFileBackend();
-  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port }], {}, b.cleanup);
-  const tracerPid = sup.tracerStats().exitTracerPid!;
-  const from = rec.events.length;
-  process.kill(tracerPid, 'SIGKILL');
-  const down = await rec.next((e) => e.event === 'tracer-down', 5000, 'tracer down', from);
-  assert.match(String(down.reason), /SIGKILL/);
-  assert.equal(sup.status()[0]?.mode, 'poll', 'while bpftrace is down /proc polling covers the PID');
-  assert.notEqual(sup.status()[0]?.degraded, null);
-  await rec.next((e) => e.event === 'tracer-attached', 15_000, 'tracer attached again', from);
-  assert.equal(sup.tracerStats().exit?.deaths, 1);
-  assert.notEqual(sup.tracerStats().exitTracerPid, tracerPid);
-  assert.equal(sup.status()[0]?.mode, 'ebpf');
-  const pid = sup.pids()[0]!;
-  const from2 = rec.events.length;
-  process.kill(pid, 'SIGKILL');
-  const exit = await rec.next((e) => e.event === 'exit', 5000, 'exit event', from2);
-  assert.equal(exit.pid, pid);
-  assert.equal(exit.via, 'ebpf');
-  await rec.next((e) => e.event === 'recovered', 10_000, 'recovered', from2);
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port, budget: { burst: 10, intervalMs: 60_000 }, backoff: { initialMs: 0, maxMs: 0 } }], await engine(), b.cleanup);
+  for (let i = 0; i < 3; i++) {
+    const pid = sup.pids()[0]!;
+    assert.equal(sup.status()[0]?.mode, 'ebpf', `kill ${String(i + 1)}: PID ${String(pid)} covered in the kernel`);
+    const from = rec.events.length;
+    process.kill(pid, 'SIGKILL');
+    const exit = await rec.next((e) => e.event === 'exit', 5000, `exit ${String(i + 1)}`, from);
+    assert.equal(exit.pid, pid);
+    assert.equal(exit.via, 'ebpf', `kill ${String(i + 1)} seen by the kernel, not the poll`);
+    assert.equal(exit.signal, 9);
+    const back = await rec.next((e) => e.event === 'recovered', 10_000, `recovered ${String(i + 1)}`, from);
+    assert.notEqual(back.pid, pid);
+  }
+  assert.equal(rec.events.filter((e) => e.event === 'tracer-attached' || e.event === 'tracer-down').length, 0, 'no tracer came or went');
 });
 
-test('without bpftrace: /proc polling and the child exit event detect exits, reported as degraded', async (t) => {
+test('without the eBPF engine (no BPF object): /proc polling and the child exit event detect exits, reported as degraded', async (t) => {
   if (needs(t, isRoot(), 'root')) return;
   const b = await pidFileBackend();
   const port = await freePort();
@@ -213,12 +208,12 @@ test('without bpftrace: /proc polling and the child exit event detect exits, rep
       { name: 'legacy', pidFile: b.pidFile, restart: b.restart, port: b.port },
       { name: 'demo', command: sampleBackendCommand(port), port },
     ],
-    { tracer: { binary: '/nonexistent/bpftrace' }, pollIntervalMs: 10 },
+    { ...(await engine({ objectPath: '/nonexistent/sentinel.bpf.o' })), pollIntervalMs: 10 },
     b.cleanup,
   );
   const [legacy, demo] = sup.status();
   assert.equal(legacy?.mode, 'poll');
-  assert.match(legacy?.degraded ?? '', /bpftrace not runnable.*polling \/proc/);
+  assert.match(legacy?.degraded ?? '', /BPF object is not built.*polling \/proc/);
   assert.equal(demo?.mode, 'supervised');
   assert.match(sup.statusLine(), /legacy running pid \d+ poll \(degraded\)/);
 
@@ -247,7 +242,7 @@ test('a pid-file target restarted by someone else is adopted, not restarted a se
   const marker = join(b.dir, 'restart-ran');
   const restart = join(b.dir, 'marker-restart.sh');
   await writeFile(restart, `#!/bin/sh\ntouch '${marker}'\nexec '${b.restart[0]}'\n`, { mode: 0o755 });
-  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: [restart], port: b.port }], { tracer: { disabled: !ebpfReady } }, b.cleanup);
+  const { sup, rec } = await supervise(t, [{ name: 'legacy', pidFile: b.pidFile, restart: [restart], port: b.port }], await engine(), b.cleanup);
   const oldPid = sup.pids()[0]!;
   const port2 = await freePort();
   const quoted = sampleBackendCommand(port2, ['--pid-file', b.pidFile]).map((a) => `'${a}'`).join(' ');
@@ -265,7 +260,7 @@ test('a pid-file target restarted by someone else is adopted, not restarted a se
 
 test('a unit target that systemd cannot restart ends failed with systemctl\'s reason, within the budget', async (t) => {
   const unit = `sentinel-missing-${process.pid}.service`;
-  const { sup, rec } = await supervise(t, [{ name: 'svc', unit, budget: { burst: 2, intervalMs: 60_000 }, backoff: { initialMs: 10, maxMs: 20 } }], { tracer: { disabled: true } });
+  const { sup, rec } = await supervise(t, [{ name: 'svc', unit, budget: { burst: 2, intervalMs: 60_000 }, backoff: { initialMs: 10, maxMs: 20 } }], {});
   const ex = await rec.next((e) => e.event === 'budget-exhausted', 30_000, 'budget exhausted', 0);
   assert.match(String(ex.reason), /restart budget exhausted/);
   const failures = rec.events.filter((e) => e.event === 'recovery-failed');
@@ -280,7 +275,7 @@ test('a health URL with credentials: the audit event and the log name the URL wi
   const lines: string[] = [];
   const captured = createLogger('info', { write: (s: string) => void lines.push(s) });
   const url = `http://monitor:s3cret-token@127.0.0.1:${port}/health`;
-  const { sup, rec } = await supervise(t, [{ name: 'creds', command: sampleBackendCommand(port), port, health: { url, intervalMs: 50, timeoutMs: 200, failures: 1 } }], { log: captured, tracer: { disabled: true } });
+  const { sup, rec } = await supervise(t, [{ name: 'creds', command: sampleBackendCommand(port), port, health: { url, intervalMs: 50, timeoutMs: 200, failures: 1 } }], { log: captured });
   await waitFor('the backend counted running (healthy)', 30_000, () => (sup.status()[0]?.state === 'running' ? true : null));
   void httpProbe(`http://127.0.0.1:${port}/hang`, 300); // running and healthy, then hung: the probe fails
   const failed = await rec.next((e) => e.event === 'health-failed', 20_000, 'health failure (the backend hangs)');
@@ -291,7 +286,7 @@ test('a health URL with credentials: the audit event and the log name the URL wi
 
 test('stopGraceMs: stop() ends a supervised command that ignores SIGTERM with SIGKILL after the grace period', async (t) => {
   const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor([targetSchema.parse({ name: 'stubborn', command: ['sh', '-c', "trap '' TERM; exec sleep 300"], stopGraceMs: 200 })], { log, audit: rec.record, tracer: { disabled: true } });
+  const sup = new TargetSupervisor([targetSchema.parse({ name: 'stubborn', command: ['sh', '-c', "trap '' TERM; exec sleep 300"], stopGraceMs: 200 })], { log, audit: rec.record });
   t.after(() => sup.stop());
   await sup.start();
   const pid = sup.pids()[0]!;
@@ -309,7 +304,7 @@ test('restartTimeoutMs and pidFileWaitMs bound a recovery action; the failure na
   const { sup, rec } = await supervise(
     t,
     [{ name: 'legacy', pidFile: b.pidFile, restart: [hang], port: b.port, restartTimeoutMs: 300, budget: { burst: 1, intervalMs: 60_000 } }],
-    { tracer: { disabled: true } },
+    {},
     b.cleanup,
   );
   process.kill(sup.pids()[0]!, 'SIGKILL');
@@ -325,7 +320,7 @@ test('restartTimeoutMs and pidFileWaitMs bound a recovery action; the failure na
   await writeFile(pidFile, `${child.pid}\n`);
   const quiet = join(dir, 'quiet.sh');
   await writeFile(quiet, `#!/bin/sh\nrm -f '${pidFile}'\n`, { mode: 0o755 });
-  const second = await supervise(t, [{ name: 'silent', pidFile, restart: [quiet], pidFileWaitMs: 200, budget: { burst: 1, intervalMs: 60_000 } }], { tracer: { disabled: true } });
+  const second = await supervise(t, [{ name: 'silent', pidFile, restart: [quiet], pidFileWaitMs: 200, budget: { burst: 1, intervalMs: 60_000 } }], {});
   child.kill('SIGKILL');
   const noPid = await second.rec.next((e) => e.event === 'recovery-failed', 10_000, 'pid file never written', 0);
   assert.match(String(noPid.reason), /pid file cannot be read/);
@@ -344,7 +339,7 @@ test('stop() while a hung command is being respawned leaves no process of it beh
     return found;
   };
   const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor([targetSchema.parse({ name: 'slow', command, port, health: { url: `http://127.0.0.1:${port}/health`, intervalMs: 50, timeoutMs: 200, failures: 1 } })], { log, audit: rec.record, tracer: { disabled: true } });
+  const sup = new TargetSupervisor([targetSchema.parse({ name: 'slow', command, port, health: { url: `http://127.0.0.1:${port}/health`, intervalMs: 50, timeoutMs: 200, failures: 1 } })], { log, audit: rec.record });
   t.after(async () => {
     await sup.stop();
     for (const pid of await ours()) process.kill(pid, 'SIGKILL');

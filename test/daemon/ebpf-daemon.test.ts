@@ -1,0 +1,91 @@
+// The daemon's one eBPF engine: a target's exits seen in the kernel with no tracer process under the
+// daemon, and, when the engine cannot load, the /proc fallback said with its reason (status, STATUS=, log).
+import { after, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sendRequest } from '../../src/adapters/control-client.js';
+import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon-harness.js';
+import { tempDir } from '../helpers/vault-factory.js';
+import { needsEngine } from '../helpers/bpf.js';
+import { isRoot, needs } from '../helpers/env.js';
+
+after(() => cleanupDaemonFiles());
+
+interface Status {
+  result: { daemon: { statusLine: string }; components: { ebpf?: { mode: string; reason: string | null; exitWatched: number }; targets: { mode: string; pid: number | null; degraded: string | null; state: string }[] } };
+}
+const status = async (d: TestDaemon): Promise<Status['result']> => ((await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 30_000 })) as Status).result;
+
+/** A pid-file target: a `sleep` started by a restart script; every sleep it started is killed afterwards. */
+function sleeperTarget(t: TestContext): { target: Record<string, unknown>; pidFile: string } {
+  const dir = tempDir('ebpf-sleeper');
+  const pidFile = join(dir, 'sleeper.pid');
+  const script = join(dir, 'restart.sh');
+  writeFileSync(script, `#!/bin/sh\nsleep 600 </dev/null >/dev/null 2>&1 &\necho $! >> '${pidFile}.all'\necho $! > '${pidFile}'\n`, { mode: 0o755 });
+  t.after(() => {
+    let all = '';
+    try {
+      all = readFileSync(`${pidFile}.all`, 'utf8');
+    } catch {
+      return;
+    }
+    for (const pid of all.split('\n').filter((l) => l !== '')) spawnSync('kill', ['-9', pid]);
+  });
+  const r = spawnSync(script);
+  assert.equal(r.status, 0, 'the sleeper started');
+  return { target: { name: 'sleeper', pidFile, restart: [script], backoff: { initialMs: 0, maxMs: 0 } }, pidFile };
+}
+
+function exitLine(d: TestDaemon, pid: number): Record<string, unknown> | null {
+  return d.logLines.find((l) => l.msg === 'main process of target exited' && l.pid === pid) ?? null;
+}
+
+test('daemon with a target: one in-process engine, no bpftrace process, a SIGKILL seen in the kernel and recovered', async (t) => {
+  if (needsEngine(t)) return;
+  const { target } = sleeperTarget(t);
+  const d = await startTestDaemon('ebpf-on', { targets: [target] });
+  t.after(() => d.handle.stop('test'));
+  const s = await status(d);
+  assert.equal(s.components.ebpf?.mode, 'ebpf', `engine on (${String(s.components.ebpf?.reason)})`);
+  assert.equal(s.components.targets[0]?.mode, 'ebpf');
+  assert.equal(s.components.targets[0]?.degraded, null);
+  assert.match(s.daemon.statusLine, /ebpf: on \(exit, syscalls, retransmit, flags/);
+  assert.equal(spawnSync('pgrep', ['-x', 'bpftrace']).status, 1, 'no bpftrace process runs while the daemon does');
+  const pid = s.components.targets[0]?.pid ?? 0;
+  assert.ok(pid > 0);
+  process.kill(pid, 'SIGKILL');
+  const exit = await waitFor('the exit in the log', 5000, () => exitLine(d, pid));
+  assert.equal(exit.via, 'ebpf');
+  assert.equal(exit.signal, 9);
+  const back = await waitFor('the target running again on a new PID', 10_000, async () => {
+    const st = (await status(d)).components.targets[0];
+    return st?.state === 'running' && st.pid !== pid && st.pid !== null ? st : null;
+  });
+  assert.equal(back.mode, 'ebpf', 'the new PID is watched in the kernel at once');
+  const newPid = back.pid!;
+  process.kill(newPid, 'SIGKILL');
+  const second = await waitFor('the second exit in the log', 5000, () => exitLine(d, newPid));
+  assert.equal(second.via, 'ebpf', 'the restarted target\'s first kill is seen in the kernel');
+});
+
+test('engine cannot load (no BPF object): the daemon polls /proc and says why in status, STATUS= and the log', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const { target } = sleeperTarget(t);
+  const d = await startTestDaemon('ebpf-off', { targets: [target] }, {}, { bpfObject: '/nonexistent/sentinel.bpf.o' });
+  t.after(() => d.handle.stop('test'));
+  const s = await status(d);
+  assert.equal(s.components.ebpf?.mode, 'off');
+  assert.match(s.components.ebpf?.reason ?? '', /the BPF object is not built \(\/nonexistent\/sentinel\.bpf\.o/);
+  assert.match(s.daemon.statusLine, /ebpf: off, polling \/proc \(the BPF object is not built/);
+  assert.equal(s.components.targets[0]?.mode, 'poll');
+  assert.match(s.components.targets[0]?.degraded ?? '', /BPF object is not built.*polling \/proc/);
+  const logged = d.logLines.find((l) => l.event === 'ebpf');
+  assert.equal(logged?.ok, false);
+  assert.match(String(logged?.reason), /BPF object is not built/);
+  const pid = s.components.targets[0]?.pid ?? 0;
+  process.kill(pid, 'SIGKILL');
+  const exit = await waitFor('the polled exit in the log', 5000, () => exitLine(d, pid));
+  assert.equal(exit.via, 'poll');
+});
