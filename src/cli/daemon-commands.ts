@@ -1,4 +1,4 @@
-// The daemon-side commands: `daemon`, `status`, `reload`, `target reset`, `audit verify`, `install-units`.
+// The daemon-side commands: `daemon`, `status`, `trace`, `reload`, `target reset`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
 import type { TargetResetFlags } from './target-commands.js';
@@ -130,6 +130,25 @@ export function registerDaemonCommands(program: Command): void {
       setJsonMode(opts.json === true);
       const { runTargetReset } = await import('./target-commands.js');
       process.exitCode = await runTargetReset(name, opts);
+    });
+
+  program
+    .command('trace')
+    .description('live view of each traced target from the daemon\'s eBPF engine: syscall-latency histogram (log2 microseconds), slow syscalls, and how long its main thread has been away from its wait syscall (stall time)')
+    .argument('[target]', 'only this target (targets[].name)')
+    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--once', 'print one snapshot and exit')
+    .option('--json', 'print one snapshot as JSON on stdout and exit')
+    .option('--interval <ms>', 'refresh period of the live view', positiveInteger('--interval'), 1000)
+    .option('--timeout <ms>', 'how long to wait for each reply', positiveInteger('--timeout'), 10_000)
+    .addHelpText(
+      'after',
+      `\nTargets are traced when they configure "stall" or "syscalls" (docs/EBPF.md). Exit: 0 shown, 2 no daemon or bad usage, 4 no such target, 5 the daemon has no eBPF engine (it polls /proc; the message says why).${examples(['sentinel trace --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel trace backend --socket /run/omnimind-sentinel/sentinel.sock --once', 'sentinel trace --socket /run/omnimind-sentinel/sentinel.sock --json | jq .targets[0].histogram'])}`,
+    )
+    .action(async (name: string | undefined, opts: { socket: string; once?: boolean; json?: boolean; interval: number; timeout: number }) => {
+      setJsonMode(opts.json === true);
+      const { runTrace } = await import('./trace-command.js');
+      process.exitCode = await runTrace(name, opts);
     });
 
   program

@@ -11,7 +11,8 @@ export type ControlRequest =
   | { op: 'deploy'; id?: string; bundlePath: string }
   | { op: 'deploy'; id?: string; bundleBase64: string }
   | ({ op: 'service-event'; id?: string } & ServiceEvent)
-  | { op: 'target-reset'; id?: string; name: string };
+  | { op: 'target-reset'; id?: string; name: string }
+  | { op: 'trace'; id?: string; target?: string };
 
 /** A request as the daemon acts on it: an inline bundle arrives as a file the server streamed it into. */
 export type ControlCommand = Exclude<ControlRequest, { bundleBase64: string }> | { op: 'deploy'; id?: string; upload: Upload };
@@ -20,7 +21,7 @@ export type ControlReply =
   | { ok: true; op: string; id?: string; result: unknown }
   | { ok: false; op?: string; id?: string; error: { code: ErrorCode; message: string; where?: string } };
 
-export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'reload', 'service-event', 'target-reset'] as const;
+export const CONTROL_OPS = ['status', 'verify', 'deploy', 'heal', 'reload', 'service-event', 'target-reset', 'trace'] as const;
 
 // Why: a request line is untrusted input; every bad field is named before anything acts on it.
 export function assertControlRequest(value: unknown): asserts value is ControlRequest {
@@ -29,7 +30,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
   const bad: string[] = [];
   if (typeof v.op !== 'string' || !(CONTROL_OPS as readonly string[]).includes(v.op)) bad.push(`op (one of ${CONTROL_OPS.join(', ')})`);
   if (v.id !== undefined && (typeof v.id !== 'string' || v.id.length > 128)) bad.push('id (string of at most 128 characters)');
-  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : []), ...(v.op === 'service-event' ? SERVICE_EVENT_FIELDS : []), ...(v.op === 'target-reset' ? ['name'] : [])]);
+  const allowed = new Set(['op', 'id', ...(v.op === 'deploy' ? ['bundlePath', 'bundleBase64'] : []), ...(v.op === 'service-event' ? SERVICE_EVENT_FIELDS : []), ...(v.op === 'target-reset' ? ['name'] : []), ...(v.op === 'trace' ? ['target'] : [])]);
   for (const k of Object.keys(v)) if (!allowed.has(k)) bad.push(`${k} (unknown field)`);
   if (v.op === 'deploy') {
     const hasPath = v.bundlePath !== undefined;
@@ -40,6 +41,7 @@ export function assertControlRequest(value: unknown): asserts value is ControlRe
   }
   if (v.op === 'service-event') bad.push(...serviceEventProblems(v));
   if (v.op === 'target-reset' && (typeof v.name !== 'string' || !/^[A-Za-z0-9_.@-]{1,256}$/.test(v.name))) bad.push('name (a target name)');
+  if (v.op === 'trace' && v.target !== undefined && (typeof v.target !== 'string' || !/^[A-Za-z0-9_.@-]{1,256}$/.test(v.target))) bad.push('target (a target name)');
   if (bad.length > 0) throw new SentinelError('usage', `bad request field(s): ${bad.join(', ')}`, { where: 'request' });
 }
 

@@ -18,6 +18,8 @@ export interface RequestDeps {
   status(): Promise<unknown>;
   /** `target-reset`: a fresh restart budget for a target, recovered if failed or down. */
   resetTarget(name: string): unknown;
+  /** `trace`: each traced target's syscall histogram, slow syscalls and stall time (one target, or all). */
+  trace?(name?: string): unknown;
   /** Re-reads the configuration; rejects with the reason when the new one is refused. */
   reload(): Promise<unknown>;
 }
@@ -54,6 +56,9 @@ export function controlRequestHandler(deps: RequestDeps): (request: ControlComma
         await recorder.flush();
         return result;
       }
+      case 'trace':
+        if (deps.trace === undefined) throw new SentinelError('unavailable', 'no eBPF engine: this daemon traces no syscalls', { where: 'trace' });
+        return deps.trace(request.target);
       case 'deploy':
         // An inline bundle was streamed into a file by the control server, which removes it after the reply.
         return sentinel.deploy('bundlePath' in request ? request.bundlePath : request.upload.path, 'socket');
