@@ -114,9 +114,11 @@ export function buildProgram(): Command {
     .argument('<bundle>', 'bundle file')
     .option('--vault <vault>', 'deploy directly into this vault (this or --socket)')
     .option('--socket <path>', 'ask the running daemon to deploy it (this or --vault)')
+    .option('--trust <pub...>', 'with --vault: trust anchors from outside the vault; a vault.json that differs refuses the deploy')
+    .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
-    .action(async (bundle: string, opts: { vault?: string; socket?: string; json?: boolean }) => {
+    .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
+    .action(async (bundle: string, opts: { vault?: string; socket?: string; trust?: string[]; threshold?: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runDeploy } = await import('./release-commands.js');
       await runDeploy(bundle, opts);

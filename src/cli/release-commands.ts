@@ -12,7 +12,7 @@ import type { DeployResult } from '../vault/index.js';
 import { parseDuration } from './args.js';
 import { daemonError } from './daemon-reply.js';
 import type { DaemonReply } from './daemon-reply.js';
-import { readSecretKeyFiles } from './key-files.js';
+import { readSecretKeyFiles, readTrustPolicy } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
 
@@ -83,9 +83,13 @@ export async function runSign(src: string, opts: { key: string[]; vaultId?: stri
 }
 
 // `deploy`: a bundle file into a vault, or handed to the daemon.
-export async function runDeploy(bundle: string, opts: { vault?: string; socket?: string; json?: boolean }): Promise<void> {
+export async function runDeploy(bundle: string, opts: { vault?: string; socket?: string; trust?: string[]; threshold?: number; json?: boolean }): Promise<void> {
   const target = exactlyOneTarget(opts);
-  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle), 'vault')) : await deployViaSocket(target.socket, bundle);
+  if (opts.trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
+  // Through the daemon its own configured anchors apply; --trust is for a deploy straight into a vault.
+  if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
+  const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
+  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle, trust === undefined ? {} : { trust }), 'vault')) : await deployViaSocket(target.socket, bundle);
   printDeploy(s, opts.json === true);
 }
 

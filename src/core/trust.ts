@@ -136,3 +136,18 @@ export function checkDeployable(v: VerifiedManifest, ctx: { vaultId: string; hig
     throw new SentinelError('expired', `bundle expired at ${m.expires} (now ${ctx.now.toISOString()})`, { where: v.releaseId });
   }
 }
+
+// Why: with trust anchors from outside the vault (`--trust`, the daemon's configuration), a vault
+// whose own policy says anything else was changed or set up differently, and a deploy or a later
+// verify without the anchors would follow it: each difference is named (docs/SECURITY.md).
+export function trustPolicyDifferences(vault: TrustPolicy, anchors: TrustPolicy): string[] {
+  const have = distinctKeys(vault.keys);
+  const want = distinctKeys(anchors.keys);
+  const out: string[] = [];
+  const added = [...have.keys()].filter((id) => !want.has(id)).sort();
+  const removed = [...want.keys()].filter((id) => !have.has(id)).sort();
+  if (added.length > 0) out.push(`trusts key(s) ${added.join(', ')} that the anchors do not`);
+  if (removed.length > 0) out.push(`does not trust anchor key(s) ${removed.join(', ')}`);
+  if (vault.threshold !== anchors.threshold) out.push(`threshold ${vault.threshold}, the anchors say ${anchors.threshold}`);
+  return out;
+}

@@ -122,7 +122,9 @@ export class Sentinel {
         const started = performance.now();
         const vaultRejects = this.deps.audit.vaultRejects;
         try {
-          const result = await this.deps.vault.deploy(bundlePath);
+          // The configured anchors (not vault.json alone) decide what may deploy.
+          const trust = this.deps.trust?.();
+          const result = await this.deps.vault.deploy(bundlePath, trust === undefined ? {} : { trust });
           this.counters.deploys++;
           this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
           this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');
@@ -186,7 +188,8 @@ export class Sentinel {
 
   private async healNow(reason: string): Promise<DeployResult> {
     const started = performance.now();
-    const result = await this.deps.vault.heal();
+    const trust = this.deps.trust?.();
+    const result = await this.deps.vault.heal(trust === undefined ? {} : { trust });
     this.counters.heals++;
     this.lastError = null;
     this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };

@@ -25,6 +25,7 @@ import {
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
+import { assertVaultTrustsAnchors } from './anchors.js';
 import { acquireLock } from './lock.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
@@ -82,12 +83,16 @@ class OpenVault implements Vault {
     }
   }
 
-  deploy(bundlePath: string, opts: { consume?: boolean } = {}): Promise<DeployResult> {
-    return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts));
+  deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy } = {}): Promise<DeployResult> {
+    return this.exclusive(async () => {
+      await assertVaultTrustsAnchors(this.ctx, opts.trust);
+      return (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts.consume === undefined ? {} : { consume: opts.consume });
+    });
   }
 
-  heal(): Promise<DeployResult> {
+  heal(opts: { trust?: TrustPolicy } = {}): Promise<DeployResult> {
     return this.exclusive(async () => {
+      await assertVaultTrustsAnchors(this.ctx, opts.trust);
       const live = await readLiveDirName(this.ctx);
       const parsed = live === null ? null : parseReleaseDirName(live);
       if (parsed === null) throw new SentinelError('not-found', 'no live release to heal', { where: this.ctx.layout.current });
@@ -95,8 +100,11 @@ class OpenVault implements Vault {
     });
   }
 
-  rollback(): Promise<DeployResult> {
-    return this.exclusive(async () => (await deployCode()).rollbackTo(this.ctx));
+  rollback(opts: { trust?: TrustPolicy } = {}): Promise<DeployResult> {
+    return this.exclusive(async () => {
+      await assertVaultTrustsAnchors(this.ctx, opts.trust);
+      return (await deployCode()).rollbackTo(this.ctx);
+    });
   }
 
   recover(): Promise<RecoveryReport> {

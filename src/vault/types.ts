@@ -118,11 +118,15 @@ export interface Vault {
   readonly vaultId: string;
   readonly policy: TrustPolicy;
   status(): Promise<VaultStatus>;
-  /** `consume`: the bundle file is moved into the vault (kept for heal) instead of copied; put back if rejected. */
-  deploy(bundlePath: string, opts?: { consume?: boolean }): Promise<DeployResult>;
+  /**
+   * `consume`: the bundle file is moved into the vault (kept for heal) instead of copied; put back if rejected.
+   * `trust`: anchors from outside the vault; a vault.json that says otherwise refuses the deploy (`tampered`).
+   */
+  deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy }): Promise<DeployResult>;
+  /** With `trust`, a vault.json that differs from those anchors is a `tampered` problem naming the difference. */
   verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void }): Promise<VerifyReport>;
-  heal(): Promise<DeployResult>;
-  rollback(): Promise<DeployResult>;
+  heal(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
+  rollback(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
   liveManifest(): Promise<VerifiedManifest>;
   recover(): Promise<RecoveryReport>;
 }

@@ -8,10 +8,12 @@ import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { checkTree } from '../core/tree-check.js';
+import { trustPolicyDifferences } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
 import { defaultTreeInspector } from '../adapters/tree-inspector.js';
 import type { TreeInspector, TreeReading } from '../adapters/tree-inspector.js';
+import { anchorMismatchMessage } from './anchors.js';
 import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
@@ -143,10 +145,15 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
   } catch (e) {
     problems.push(problemFrom(e, '.', ctx.path));
   }
+  // Reported last, so a signature problem of the live release stays the first one named.
+  let policyProblem: VerifyProblem | null = null;
   // vault.json on disk must still parse and match what was opened (an override does not excuse a rewrite).
   try {
     const onDisk = parseVaultConfig(await readVaultConfigText(layout.config), layout.config);
     if (onDisk.vaultId !== ctx.config.vaultId) problems.push(problem('tampered', NAMES.config, 'vault id changed since the vault was opened'));
+    // With anchors from outside, the vault's own policy must be theirs: else a later deploy without them would follow it.
+    const differences = opts.trust === undefined ? [] : trustPolicyDifferences(onDisk.trust, opts.trust);
+    if (differences.length > 0) policyProblem = problem('tampered', NAMES.config, anchorMismatchMessage(differences));
   } catch (e) {
     problems.push(problemFrom(e, NAMES.config, ctx.path));
   }
@@ -190,6 +197,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       problems.push(problemFrom(e, rel(dir), ctx.path));
     }
   }
+  if (policyProblem !== null) problems.push(policyProblem);
   report.ok = problems.length === 0;
   return report;
 }

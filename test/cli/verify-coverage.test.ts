@@ -1,0 +1,103 @@
+// What `sentinel vault verify` sees beyond bytes, modes and +i, done for real as a root attacker
+// would (lift +i, change, re-seal) through the CLI: a vault.json that differs from the outside
+// trust anchors (and a deploy with those anchors refused). Each must exit 1 naming the path.
+import assert from 'node:assert/strict';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { ErrorCode } from '../../src/core/errors.js';
+import { encodeVaultConfig, parseVaultConfig } from '../../src/vault/layout.js';
+import { testKey } from '../helpers/core-factory.js';
+import { assertFails, assertOk, closeInProcessCli, sentinel, writeKeyFiles } from '../helpers/cli-harness.js';
+import type { CliResult } from '../helpers/cli-harness.js';
+import { isRoot, needs } from '../helpers/env.js';
+import { cleanupAll, run, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
+
+after(() => cleanupAll());
+after(() => closeInProcessCli());
+
+const root = isRoot();
+const owner = testKey('verify-coverage');
+const attacker = testKey('verify-coverage-attacker');
+
+interface Kit {
+  dir: string;
+  vault: string;
+  keys: { key: string; pub: string };
+  evil: { key: string; pub: string };
+}
+
+/** A vault trusting `owner`, with versions 1 and 2 deployed through the CLI (2 live, 1 kept). */
+async function freshVault(label: string): Promise<Kit> {
+  const dir = tempDir(`cov-${label}`);
+  const keys = writeKeyFiles(dir, 'release', owner);
+  const evil = writeKeyFiles(dir, 'evil', attacker);
+  const vault = join(dir, 'vault');
+  assertOk(await sentinel(['vault', 'init', vault, '--trust', keys.pub, '--vault-id', `cov-${label}`]));
+  for (const v of [1, 2]) {
+    writeTree(join(dir, `src-${v}`), sampleTree(`v${v}`));
+    assertOk(await sentinel(['sign-and-deploy', join(dir, `src-${v}`), '--key', keys.key, '--vault', vault, '--version', String(v)]));
+  }
+  assertOk(await sentinel(['vault', 'verify', vault, '--trust', keys.pub]));
+  return { dir, vault, keys, evil };
+}
+
+const chattr = (flag: '+i' | '-i', ...paths: string[]): void => void run('chattr', [flag, ...paths]);
+
+/** Runs `act` with +i lifted on `paths` (re-sealed afterwards, as an attacker covering their tracks would). */
+function unsealed(paths: string[], act: () => void): void {
+  chattr('-i', ...paths);
+  try {
+    act();
+  } finally {
+    chattr('+i', ...paths);
+  }
+}
+
+/** Asserts exit 1 with a problem of `code` whose path matches and whose message matches. */
+function assertProblem(r: CliResult, code: ErrorCode, path: RegExp, message: RegExp): void {
+  assert.equal(r.code, 1, `expected exit 1\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const report = JSON.parse(r.stdout) as { ok: boolean; problems: { code: string; path: string; message: string }[] };
+  assert.equal(report.ok, false);
+  const hit = report.problems.find((p) => p.code === code && path.test(p.path) && message.test(p.message));
+  assert.ok(hit !== undefined, `expected a ${code} problem at ${String(path)} saying ${String(message)}, got ${JSON.stringify(report.problems)}`);
+}
+
+describe('vault verify with trust anchors from outside', { concurrency: false }, () => {
+  it('a key added to vault.json, a removed key and another threshold are named; a deploy signed by the added key is refused with the anchors', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('anchors');
+    const cfgPath = join(kit.vault, 'vault.json');
+    const cfg = parseVaultConfig(readFileSync(cfgPath, 'utf8'), cfgPath);
+    unsealed([cfgPath, kit.vault], () => {
+      unlinkSync(cfgPath);
+      writeFileSync(cfgPath, encodeVaultConfig({ ...cfg, trust: { keys: [owner.public, attacker.public], threshold: 1 } }));
+    });
+    // Against its own (rewritten) policy the vault is consistent; against the anchors it is not.
+    assertOk(await sentinel(['vault', 'verify', kit.vault]));
+    const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+    assertProblem(r, 'tampered', /^vault\.json$/, new RegExp(`trusts key\\(s\\) ${attacker.public.id} that the anchors do not$`));
+    assertFails(r, 'tampered');
+    const threshold = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, kit.evil.pub, '--threshold', '2', '--json']);
+    assertProblem(threshold, 'tampered', /^vault\.json$/, /threshold 1, the anchors say 2$/);
+
+    // The attacker's policy removed (threshold 1, only their key): the anchor key is named as missing.
+    unsealed([cfgPath, kit.vault], () => {
+      unlinkSync(cfgPath);
+      writeFileSync(cfgPath, encodeVaultConfig({ ...cfg, trust: { keys: [attacker.public], threshold: 1 } }));
+    });
+    const gone = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+    assertProblem(gone, 'tampered', /^vault\.json$/, new RegExp(`does not trust anchor key\\(s\\) ${owner.public.id}`));
+
+    // A bundle signed only by the attacker's key: refused when the command has the anchors, vault unchanged.
+    writeTree(join(kit.dir, 'src-evil'), sampleTree('evil'));
+    const bundle = join(kit.dir, 'evil.bundle');
+    assertOk(await sentinel(['sign', join(kit.dir, 'src-evil'), '--key', kit.evil.key, '--vault', kit.vault, '--version', '3', '--out', bundle]));
+    const before = snapshot(kit.vault);
+    const refused = await sentinel(['deploy', bundle, '--vault', kit.vault, '--trust', kit.keys.pub]);
+    assertFails(refused, 'tampered');
+    assert.match(refused.errLines[0] ?? '', /trust anchors/);
+    assert.deepEqual(snapshot(kit.vault), before, 'a refused deploy changes nothing');
+    assertFails(await sentinel(['deploy', bundle, '--socket', join(kit.dir, 'none.sock'), '--trust', kit.keys.pub]), 'usage');
+  });
+});
