@@ -18,7 +18,8 @@
         "src/bpf-maps.c",
         "src/bpf-support.c",
         "src/dir-fd.c",
-        "src/sync-fs.c"
+        "src/sync-fs.c",
+        "src/xattr.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"

@@ -4,6 +4,11 @@
 set -euo pipefail
 need=()
 command -v chattr >/dev/null || need+=(e2fsprogs)
+# The verify tests set file capabilities, ACLs and extended attributes; getfattr is also the walk's
+# way to read them where the native addon is not built.
+command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
+command -v setfacl >/dev/null || need+=(acl)
+command -v setfattr >/dev/null || need+=(attr)
 command -v bpftrace >/dev/null || need+=(bpftrace)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v nft >/dev/null || need+=(nftables)

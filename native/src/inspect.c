@@ -13,10 +13,12 @@
 
 // One record per entry (little-endian): i32 type (1 file, 2 dir, 3 symlink, 4 other, -errno when
 // statx failed) | u32 mode & 07777 | f64 size | i32 seal bits or -errno | i32 hash errno (0 ok,
-// -1 not hashed) | f64 bytes hashed | 32 bytes SHA-256. adapters/tree.ts reads this layout.
-#define INSPECT_RECORD 64
+// -1 not hashed) | f64 bytes hashed | 32 bytes SHA-256 | u32 link count | i32 extended attributes
+// other than the tolerated LSM labels (a count, or -errno). adapters/tree-inspector-native.ts reads
+// this layout.
+#define INSPECT_RECORD 72
 #define HASH_BUFFER (1024 * 1024)
-#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_SIZE)
+#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_NLINK)
 
 typedef struct {
   char *root;
@@ -99,6 +101,9 @@ static void inspect_one(inspect_job *j, uint32_t i, const char *path, unsigned c
   sn_put_i32(rec, type);
   sn_put_u32(rec + 4, sx.stx_mode & 07777);
   sn_put_f64(rec + 8, (double)sx.stx_size);
+  sn_put_u32(rec + 64, sx.stx_nlink);
+  // From the hashed fd where there is one (the same inode as its digest), else the path itself.
+  sn_put_i32(rec + 68, sn_untolerated_xattrs(fd, path));
   int seal;
   if (type == 3) seal = -ELOOP;
   else if (type == 4) seal = -EOPNOTSUPP;
@@ -138,6 +143,7 @@ static void inspect_execute(napi_env env, void *data) {
       sn_put_i32(rec, -ENAMETOOLONG);
       sn_put_i32(rec + 16, -ENAMETOOLONG);
       sn_put_i32(rec + 20, -1);
+      sn_put_i32(rec + 68, -ENAMETOOLONG);
       continue;
     }
     memcpy(path, j->root, rootlen);

@@ -16,6 +16,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_bpf,
   sn_register_dir_fd,
   sn_register_sync_fs,
+  sn_register_xattr,
 };
 
 static napi_value init(napi_env env, napi_value exports) {

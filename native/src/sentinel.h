@@ -90,6 +90,7 @@ napi_status sn_register_notify_listen(napi_env env, napi_value exports);  // not
 napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
 napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/flock for the vault
 napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs.c: syncfs(2) of a path's filesystem, for deploy
+napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c: extended attributes verify does not tolerate
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |
@@ -107,5 +108,10 @@ int sn_read_flags(const char *path, int *flags, const char **syscall);
 // The seal bits a statx reported, or -ENODATA where the filesystem does not report them (seal-bits.c).
 struct statx;
 int sn_seal_bits_of(const struct statx *sx);
+
+// ---- extended attributes (xattr.c) ----
+// How many extended attributes fd (>= 0) or path (not following a symlink) carries besides the
+// tolerated LSM labels: 0 (one syscall, no allocation when there are none), or -errno.
+int sn_untolerated_xattrs(int fd, const char *path);
 
 #endif

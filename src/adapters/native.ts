@@ -42,6 +42,10 @@ export interface NativeAddon {
    * file of at most hashAnyMax bytes; `progress[0]` counts the bytes hashed so far.
    */
   inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
+  /** Extended attribute names of a path (not following a symlink) other than the tolerated LSM labels (native/src/xattr.c). Missing from older builds. */
+  untoleratedXattrs?(path: string): string[];
+  /** The LSM labels verify tolerates (native/src/xattr.c). Missing from older builds. */
+  toleratedXattrs?(): string[];
   /** openat(2) below dirfd, never following a symlink or leaving it (native/src/dir-fd.c). Missing from older builds. */
   openAt?(dirfd: number, path: string, flags: number, mode: number): number;
   /** mkdirat(2) of one name in dirfd. */

@@ -1,11 +1,13 @@
 // The addon's way of reading a release tree for verify: one readdir listing, then one native pass
-// on the libuv pool that statx's every entry, reads its seal bits and hashes each regular file from
-// the fd it stat'ed (native/README.md#api); the main thread only converts records into entries.
+// on the libuv pool that statx's every entry, reads its seal bits, link count and the count of its
+// extended attributes, and hashes each regular file from the fd it stat'ed (native/README.md#api);
+// the main thread only converts records into entries and names the attributes of the few that have any.
 import { readdirSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
+import { NO_XATTRS } from '../core/tree-check.js';
 import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL } from './flags.js';
 import { errnoName, nativeThreads } from './native.js';
@@ -31,10 +33,14 @@ export interface InspectedEntries {
   hashedBytes(i: number): number;
   /** Lowercase hex SHA-256 of a hashed file. */
   sha256(i: number): string;
+  /** st_nlink. */
+  links(i: number): number;
+  /** How many extended attributes other than the tolerated LSM labels, or the errno name when they could not be listed. */
+  xattrCount(i: number): number | string;
 }
 
 // The record layout of native/src/inspect.c.
-const RECORD = 64;
+const RECORD = 72;
 const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
 
 class InspectedRecords implements InspectedEntries {
@@ -72,6 +78,13 @@ class InspectedRecords implements InspectedEntries {
   }
   sha256(i: number): string {
     return this.buf.toString('hex', i * RECORD + 32, i * RECORD + 64);
+  }
+  links(i: number): number {
+    return this.buf.readUInt32LE(i * RECORD + 64);
+  }
+  xattrCount(i: number): number | string {
+    const x = this.buf.readInt32LE(i * RECORD + 68);
+    return x < 0 ? errnoName(-x) : x;
   }
 }
 
@@ -123,11 +136,29 @@ function listTree(root: string): { paths: string[]; unlisted: { path: string; er
 /** How often the progress callback is fed while the native pass runs. */
 const PROGRESS_MS = 100;
 
+/**
+ * The extended attributes the pass counted on one entry. Nothing is allocated for the common answer
+ * (none); the names are read only for an entry that has some, by path (they may have changed since
+ * the pass: then the count stands for them).
+ */
+function xattrsOf(addon: NativeAddon, s: InspectedEntries, i: number, abs: string): Reading<readonly string[]> {
+  const n = s.xattrCount(i);
+  if (n === 0) return NO_XATTRS;
+  if (typeof n === 'string') return { ok: false, error: n };
+  try {
+    const names = addon.untoleratedXattrs?.(abs) ?? [];
+    return { ok: true, value: names.length > 0 ? names : [`${n} attribute(s) removed while verify read them`] };
+  } catch (e) {
+    return { ok: false, error: errnoOf(e) ?? messageOf(e) };
+  }
+}
+
 /** One record as an observed entry; symlink targets are read by the caller. */
-function entryOf(s: InspectedEntries, i: number, path: string): ObservedEntry {
+function entryOf(addon: NativeAddon, top: string, s: InspectedEntries, i: number, path: string): ObservedEntry {
   const type = s.type(i);
   if (type === null) return { path, stat: { ok: false, error: s.statErrno(i) ?? 'EIO' } };
-  const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } } };
+  const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } }, xattrs: xattrsOf(addon, s, i, `${top}/${path}`) };
+  if (type === 'file') entry.links = s.links(i);
   if (type === 'file' || type === 'dir') {
     const bits = s.sealBits(i);
     entry.sealed = typeof bits === 'string' ? { ok: false, error: bits } : { ok: true, value: (bits & FS_IMMUTABLE_FL) !== 0 };
@@ -180,7 +211,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
           if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
           onProgress?.(total, total);
           const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
-          const entries = paths.map((p, i) => entryOf(s, i, p));
+          const entries = paths.map((p, i) => entryOf(addon, top, s, i, p));
           for (const e of entries) {
             if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
           }

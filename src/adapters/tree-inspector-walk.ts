@@ -1,5 +1,6 @@
-// The portable way of reading a release tree for verify: an lstat walk on this thread, the flag
-// store for +i, and the hashing workers for SHA-256 (files handed over in batches while the walk
+// The portable way of reading a release tree for verify: an lstat walk on this thread (link counts
+// from it), the flag store for +i, extended attributes through the addon or getfattr, and the
+// hashing workers for SHA-256 (files handed over in batches while the walk
 // goes on). Used where the addon is absent, and with any flag store that is not the addon's.
 import { lstatSync, readdirSync } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -12,6 +13,8 @@ import { FS_IMMUTABLE_FL, areImmutable } from './flags.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool, HashResult } from './hash.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
+import { defaultXattrLister } from './xattrs.js';
+import type { XattrLister } from './xattrs.js';
 
 /** Files per hash job handed to the pool during the walk. */
 const HASH_BATCH = 512;
@@ -65,7 +68,7 @@ async function digestsOf(hash: HashPool, paths: readonly string[], job: Promise<
   }
 }
 
-async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: HashPool, flags: FlagStore, onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
+async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: HashPool, flags: FlagStore, xattrs: XattrLister, onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
   const byPath = new Map(expected.map((e) => [e.path, e]));
   const total = expected.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
   const entries: ObservedEntry[] = [];
@@ -111,6 +114,7 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
       }
       const type = typeOf(st);
       const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: st.mode & 0o7777, size: st.size } } };
+      if (type === 'file') entry.links = st.nlink;
       entries.push(entry);
       const want = byPath.get(path);
       if (want?.type === 'file' && type === 'file' && st.size === want.size) {
@@ -137,6 +141,9 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
       }
     } else sealTargets.push(entry);
   }
+  const found = entries.filter((e) => e.stat.ok);
+  const names = await xattrs.list(top, found.map((e) => e.path));
+  found.forEach((e, i) => (e.xattrs = names[i] ?? { ok: false, error: 'not read' }));
   const sealed = await readSealed(flags, sealTargets.map((e) => join(top, e.path)));
   sealTargets.forEach((e, i) => (e.sealed = sealed[i] ?? { ok: false, error: 'not read' }));
   for (const j of jobs) {
@@ -149,13 +156,13 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
 
 // Why: verify without the addon (or with a flag store of its own): the same observed entries as
 // the native pass, read with the flag store it was given (docs/VAULT.md#tree-check).
-export function walkTreeInspector(flags: FlagStore, hash: HashPool): TreeInspector {
+export function walkTreeInspector(flags: FlagStore, hash: HashPool, xattrs: XattrLister = defaultXattrLister()): TreeInspector {
   return {
     kind: 'walk',
     start(root: string): TreeReading {
       const top = resolve(root);
       return {
-        finish: (expected, onProgress) => walkTree(top, expected, hash, flags, onProgress),
+        finish: (expected, onProgress) => walkTree(top, expected, hash, flags, xattrs, onProgress),
         abandon: () => Promise.resolve(),
       };
     },

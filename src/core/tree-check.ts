@@ -1,8 +1,9 @@
 // The one comparison of a release tree with its signed manifest (docs/VAULT.md#tree-check): pure,
 // over what an inspection observed, whichever way it was read (the addon's one native pass or the
-// lstat walk with the hashing workers). Each property is one check in ENTRY_CHECKS; a new property
-// (xattrs, ACLs, capabilities, link counts) is a new optional field of ObservedEntry and one more
-// check, not a second comparison.
+// lstat walk with the hashing workers). Each property is one check in ENTRY_CHECKS (type, target,
+// seal, mode, size, extended attributes — ACLs and file capabilities are ones —, link count,
+// digest); a new property is a new optional field of ObservedEntry and one more check, not a second
+// comparison.
 import { codeForErrno } from './errno.js';
 import type { ErrorCode } from './errors.js';
 import type { ManifestEntry } from './manifest.js';
@@ -28,6 +29,28 @@ export interface ObservedEntry {
   sealed?: Reading<boolean>;
   /** SHA-256 and the bytes read, of a file whose size is the manifest's; read from the same open file as its stat where the inspector can. */
   digest?: Reading<{ sha256: string; bytes: number }>;
+  /** A regular file's link count (st_nlink); read for every regular file found. */
+  links?: number;
+  /** Names of its extended attributes other than TOLERATED_XATTRS (an ACL is system.posix_acl_*); read for every entry found. */
+  xattrs?: Reading<readonly string[]>;
+}
+
+/**
+ * Extended attributes a tree entry may carry although the manifest lists none: the labels the
+ * host's LSM and integrity subsystem put on every file created (SELinux, Smack, IMA, EVM). They
+ * label the file for the host's policy; they change neither its bytes nor what running it grants
+ * (docs/SECURITY.md#what-verify-covers). native/src/xattr.c keeps the same list.
+ */
+export const TOLERATED_XATTRS: readonly string[] = ['security.selinux', 'security.SMACK64', 'security.ima', 'security.evm'];
+
+/** The common answer "no extended attribute", shared so that reading it allocates nothing per entry. */
+export const NO_XATTRS: Reading<readonly string[]> = Object.freeze({ ok: true, value: Object.freeze([]) });
+
+function describeXattrs(names: readonly string[]): string {
+  const kinds: string[] = [];
+  if (names.includes('security.capability')) kinds.push('file capabilities');
+  if (names.some((n) => n.startsWith('system.posix_acl_'))) kinds.push('a POSIX ACL');
+  return `extended attribute(s) ${names.join(', ')} not in the manifest${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}`;
 }
 
 /** The inspection of one tree: every entry found, and the directories that could not be listed. */
@@ -101,6 +124,23 @@ const ENTRY_CHECKS: readonly EntryCheck[] = [
     },
   },
   {
+    group: 'structure',
+    run(_want, got, _stat, sink) {
+      const x = got.xattrs;
+      if (x === undefined) sink('io', 'the extended attributes were not read');
+      else if (!x.ok) sink('io', `cannot list the extended attributes: ${x.error}`);
+      else if (x.value.length > 0) sink('tampered', describeXattrs(x.value));
+    },
+  },
+  {
+    group: 'structure',
+    run(want, got, _stat, sink) {
+      if (want.type !== 'file') return;
+      if (got.links === undefined) sink('io', 'the link count was not read');
+      else if (got.links !== 1) sink('tampered', `${got.links} hard links: a name outside the manifest reaches this file`);
+    },
+  },
+  {
     group: 'digest',
     run(want, got, stat, sink) {
       if (want.type !== 'file' || stat.size !== want.size) return;
@@ -114,7 +154,8 @@ const ENTRY_CHECKS: readonly EntryCheck[] = [
 ];
 
 // Why: invariant 5 (docs/VAULT.md#invariants) — the tree equals its manifest exactly: every entry
-// present with its type, mode, size, SHA-256 or target and +i, nothing extra, nothing unreadable
+// present with its type, mode, size, SHA-256 or target and +i, no extended attribute, one link per
+// regular file, nothing extra, nothing unreadable
 // passed over. Problems come grouped: structure, extras, seals, digests.
 export function checkTree(expected: readonly ExpectedEntry[], observed: ObservedTree): TreeCheck {
   const structure: TreeProblem[] = [];

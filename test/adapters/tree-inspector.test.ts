@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { checkTree, type ExpectedEntry, type ObservedTree } from '../../src/core/tree-check.js';
+import { TOLERATED_XATTRS, checkTree, type ExpectedEntry, type ObservedTree } from '../../src/core/tree-check.js';
 import { FS_IMMUTABLE_FL, chattrFlagStore, defaultFlagStore, ioctlFlagStore, sealTree, unsealTree } from '../../src/adapters/flags.js';
 import type { FlagStore } from '../../src/adapters/flags.js';
 import { HashPool } from '../../src/adapters/hash.js';
@@ -25,6 +25,12 @@ const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const hash = new HashPool(2);
 const addon = loadNative();
 const LIMITS = { maxFileBytes: 1 << 30 };
+
+test('the addon tolerates exactly the LSM labels core lists', (t) => {
+  if (needs(t, addon !== null && typeof addon.toleratedXattrs === 'function', 'the native addon')) return;
+  assert.deepEqual(addon?.toleratedXattrs?.(), [...TOLERATED_XATTRS]);
+});
+
 
 before(() => hash.warmUp());
 after(async () => {
@@ -67,10 +73,12 @@ function comparable(t: ObservedTree): unknown {
     unlisted: t.unlisted,
     entries: t.entries.map((e) => {
       const want = byPath.get(e.path);
-      if (want === undefined || !e.stat.ok || e.stat.value.type !== want.type) return { path: e.path, stat: e.stat };
-      if (want.type === 'symlink') return { path: e.path, stat: e.stat, target: e.target };
-      if (want.type === 'dir' || e.stat.value.size !== want.size) return { path: e.path, stat: e.stat, sealed: e.sealed };
-      return { path: e.path, stat: e.stat, sealed: e.sealed, digest: e.digest };
+      // Every entry found: its extended attributes, and a regular file's link count.
+      const more = e.stat.ok ? { xattrs: e.xattrs, links: e.links } : {};
+      if (want === undefined || !e.stat.ok || e.stat.value.type !== want.type) return { path: e.path, stat: e.stat, ...more };
+      if (want.type === 'symlink') return { path: e.path, stat: e.stat, target: e.target, ...more };
+      if (want.type === 'dir' || e.stat.value.size !== want.size) return { path: e.path, stat: e.stat, sealed: e.sealed, ...more };
+      return { path: e.path, stat: e.stat, sealed: e.sealed, digest: e.digest, ...more };
     }),
   };
 }

@@ -1,6 +1,8 @@
 // What `sentinel vault verify` sees beyond bytes, modes and +i, done for real as a root attacker
 // would (lift +i, change, re-seal) through the CLI: a vault.json that differs from the outside
-// trust anchors (and a deploy with those anchors refused). Each must exit 1 naming the path.
+// trust anchors (and a deploy with those anchors refused); extended attributes, POSIX ACLs, file
+// capabilities and hard links in the live tree; extra entries in the vault's own directories; a
+// corrupted kept bundle and a modified release that is not live. Each must exit 1 naming the path.
 import assert from 'node:assert/strict';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +13,7 @@ import { testKey } from '../helpers/core-factory.js';
 import { assertFails, assertOk, closeInProcessCli, sentinel, writeKeyFiles } from '../helpers/cli-harness.js';
 import type { CliResult } from '../helpers/cli-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { cleanupAll, run, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
+import { cleanupAll, liveTree, run, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
 
 after(() => cleanupAll());
 after(() => closeInProcessCli());
@@ -99,5 +101,36 @@ describe('vault verify with trust anchors from outside', { concurrency: false },
     assert.match(refused.errLines[0] ?? '', /trust anchors/);
     assert.deepEqual(snapshot(kit.vault), before, 'a refused deploy changes nothing');
     assertFails(await sentinel(['deploy', bundle, '--socket', join(kit.dir, 'none.sock'), '--trust', kit.keys.pub]), 'usage');
+  });
+});
+
+describe('vault verify sees extended attributes, ACLs, file capabilities and hard links', { concurrency: false }, () => {
+  /** One tamper on a fresh vault at v2, then `vault verify --json` must name it. */
+  async function caught(label: string, tamper: (tree: string, kit: Kit) => void, path: RegExp, message: RegExp): Promise<void> {
+    const kit = await freshVault(label);
+    tamper(liveTree(kit.vault), kit);
+    const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+    assertProblem(r, 'tampered', path, message);
+    assertFails(r, 'tampered');
+  }
+
+  it('file capabilities (setcap cap_setuid,cap_dac_override+ep) on a live file', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('cap', (tree) => unsealed([join(tree, 'phi/engine.py')], () => void run('setcap', ['cap_setuid,cap_dac_override+ep', join(tree, 'phi/engine.py')])), /^releases\/[^/]+\/tree\/phi\/engine\.py$/, /security\.capability .*file capabilities/);
+  });
+
+  it('a POSIX ACL on a live file', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('acl', (tree) => unsealed([join(tree, 'VERSION')], () => void run('setfacl', ['-m', 'u:65534:rwx', join(tree, 'VERSION')])), /tree\/VERSION$/, /system\.posix_acl_access .*POSIX ACL/);
+  });
+
+  it('a user.* extended attribute on a live directory', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('user', (tree) => unsealed([join(tree, 'config')], () => void run('setfattr', ['-n', 'user.note', '-v', 'x', join(tree, 'config')])), /tree\/config$/, /user\.note/);
+  });
+
+  it('a hard link to a live file from outside the vault', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('link', (tree, kit) => unsealed([join(tree, 'phi/weights.bin')], () => void run('ln', [join(tree, 'phi/weights.bin'), join(kit.dir, 'outside')])), /tree\/phi\/weights\.bin$/, /2 hard links/);
   });
 });

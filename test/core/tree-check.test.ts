@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { checkTree, type ExpectedEntry, type ObservedEntry, type ObservedTree, type TreeProblem } from '../../src/core/tree-check.js';
+import { NO_XATTRS, checkTree, type ExpectedEntry, type ObservedEntry, type ObservedTree, type TreeProblem } from '../../src/core/tree-check.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -17,10 +17,10 @@ const MANIFEST: ExpectedEntry[] = [
 /** The intact tree as an inspector reports it. */
 function intact(): ObservedEntry[] {
   return [
-    { path: 'VERSION', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 3 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('v1\n'), bytes: 3 } } },
-    { path: 'current', stat: { ok: true, value: { type: 'symlink', mode: 0o777, size: 13 } }, target: { ok: true, value: 'phi/engine.py' } },
-    { path: 'phi', stat: { ok: true, value: { type: 'dir', mode: 0o755, size: 4096 } }, sealed: { ok: true, value: true } },
-    { path: 'phi/engine.py', stat: { ok: true, value: { type: 'file', mode: 0o755, size: 5 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('code\n'), bytes: 5 } } },
+    { path: 'VERSION', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 3 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('v1\n'), bytes: 3 } }, links: 1, xattrs: NO_XATTRS },
+    { path: 'current', stat: { ok: true, value: { type: 'symlink', mode: 0o777, size: 13 } }, target: { ok: true, value: 'phi/engine.py' }, xattrs: NO_XATTRS },
+    { path: 'phi', stat: { ok: true, value: { type: 'dir', mode: 0o755, size: 4096 } }, sealed: { ok: true, value: true }, xattrs: NO_XATTRS },
+    { path: 'phi/engine.py', stat: { ok: true, value: { type: 'file', mode: 0o755, size: 5 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('code\n'), bytes: 5 } }, links: 1, xattrs: NO_XATTRS },
   ];
 }
 
@@ -109,4 +109,18 @@ test('problems come grouped: unlisted directories and structure, extras, seals, 
     [{ path: 'phi', error: 'EACCES' }],
   );
   assert.deepEqual(problems.map((p) => `${p.code}@${p.path}`), ['io@phi', 'tampered@phi/engine.py', 'tampered@extra', 'unsealed@VERSION', 'hash-mismatch@VERSION']);
+});
+
+test('extended attributes (capabilities and ACLs named as such), an unread or unreadable list, and a file with more than one link are problems', () => {
+  assert.deepEqual(check((es) => { at(es, 'phi/engine.py').xattrs = { ok: true, value: ['security.capability'] }; return es; }), [
+    { code: 'tampered', path: 'phi/engine.py', message: 'extended attribute(s) security.capability not in the manifest (file capabilities)' },
+  ]);
+  assert.deepEqual(check((es) => { at(es, 'phi').xattrs = { ok: true, value: ['system.posix_acl_default', 'user.x'] }; return es; }), [
+    { code: 'tampered', path: 'phi', message: 'extended attribute(s) system.posix_acl_default, user.x not in the manifest (a POSIX ACL)' },
+  ]);
+  assert.deepEqual(check((es) => { at(es, 'current').xattrs = { ok: true, value: ['trusted.x'] }; return es; }).map((p) => `${p.code}@${p.path}`), ['tampered@current']);
+  assert.deepEqual(check((es) => { at(es, 'phi').xattrs = { ok: false, error: 'EACCES' }; return es; }), [{ code: 'io', path: 'phi', message: 'cannot list the extended attributes: EACCES' }]);
+  assert.deepEqual(check((es) => { delete at(es, 'current').xattrs; return es; }), [{ code: 'io', path: 'current', message: 'the extended attributes were not read' }]);
+  assert.deepEqual(check((es) => { at(es, 'VERSION').links = 2; return es; }), [{ code: 'tampered', path: 'VERSION', message: '2 hard links: a name outside the manifest reaches this file' }]);
+  assert.deepEqual(check((es) => { delete at(es, 'VERSION').links; return es; }), [{ code: 'io', path: 'VERSION', message: 'the link count was not read' }]);
 });

@@ -3,13 +3,14 @@
 // reading the tree (native pass, lstat walk) with the same problems, and a rewrite of files,
 // manifest and vault.json with an attacker's key is caught with trust given from outside.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, linkSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/core/errors.js';
 import { encodeVaultConfig, parseVaultConfig } from '../../src/vault/layout.js';
 import { openVault } from '../../src/vault/index.js';
 import { walkTreeInspector } from '../../src/adapters/tree-inspector-walk.js';
+import { getfattrLister } from '../../src/adapters/xattrs.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, testKey } from '../helpers/vault-factory.js';
 import { stagingLeftovers } from '../helpers/vault-factory.js';
@@ -37,6 +38,9 @@ async function tamperCase(
     const walked = await (await openVault(tv.path, { ...tv.deps, inspector: walkTreeInspector(tv.deps.flags, tv.deps.hash) })).verify();
     assert.deepEqual(walked.problems, r.problems, `${label}: the walk and the native pass disagree`);
     assert.deepEqual([walked.checkedFiles, walked.checkedBytes], [r.checkedFiles, r.checkedBytes]);
+    // And the walk reading extended attributes with getfattr (no addon) finds the same too.
+    const getfattr = await (await openVault(tv.path, { ...tv.deps, inspector: walkTreeInspector(tv.deps.flags, tv.deps.hash, getfattrLister) })).verify();
+    assert.deepEqual(getfattr.problems, r.problems, `${label}: the walk with getfattr and the native pass disagree`);
   } finally {
     await closeDeps(tv.deps);
   }
@@ -75,6 +79,49 @@ describe('vault verify catches every root tamper', () => {
     } finally {
       await closeDeps(tv.deps);
     }
+  });
+
+  test('a user.* extended attribute on a live file, +i restored', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('xattr-user', (tree) => {
+      const f = join(tree, 'phi', 'engine.py');
+      chattr('-i', f);
+      run('setfattr', ['-n', 'user.evil', '-v', '1', f]);
+      chattr('+i', f);
+    }, { code: 'tampered', path: /tree\/phi\/engine\.py$/ });
+  });
+
+  test('file capabilities on a live file (security.capability), +i restored', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('xattr-cap', (tree) => {
+      const f = join(tree, 'phi', 'engine.py');
+      chattr('-i', f);
+      run('setcap', ['cap_setuid,cap_dac_override+ep', f]);
+      chattr('+i', f);
+    }, { code: 'tampered', path: /tree\/phi\/engine\.py$/ });
+  });
+
+  test('a default POSIX ACL on a live directory and a trusted.* attribute on a symlink', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('xattr-acl', (tree) => {
+      const d = join(tree, 'phi');
+      chattr('-i', d);
+      run('setfacl', ['-d', '-m', 'u:65534:rwx', d]);
+      chattr('+i', d);
+      chattr('-i', tree);
+      run('setfattr', ['-h', '-n', 'trusted.evil', '-v', '1', join(tree, 'current-engine')]);
+      chattr('+i', tree);
+    }, { code: 'tampered', path: /tree\/phi$/ });
+  });
+
+  test('a hard link to a live file from outside the vault, +i restored', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    await tamperCase('hardlink', (tree, tv) => {
+      const f = join(tree, 'VERSION');
+      chattr('-i', f);
+      linkSync(f, join(dirname(tv.path), 'outside-link'));
+      chattr('+i', f);
+    }, { code: 'tampered', path: /tree\/VERSION$/ });
   });
 
   test('one byte changed, same size, +i restored', async (t) => {
