@@ -13,6 +13,7 @@ const BENCHES = [
   { name: 'ebpf-cost', file: 'ebpf-cost.js', what: 'bpftrace RSS and CPU, idle and under a fork/exit storm' },
   { name: 'manifest', file: 'manifest-bench.js', what: 'manifest parse: one-pass reader vs generic route vs bare JSON.parse, cold and warm, garbage' },
   { name: 'control', file: 'control-bench.js', what: 'status with 64 idle clients; daemon RSS under 24 clients × 64 MiB without a newline, and 60 s later' },
+  { name: 'backend-restart', file: 'backend-restart.js', what: 'requests lost and recovery gap over 20 SIGKILLs of the backend under load, in nspawn: systemd RestartSec=100ms vs sentinel vs sentinel + held socket' },
   { name: 'cli', file: 'cli-bench.js', what: 'whole-process vault verify, vault status, --help and deploy vs openssl pair, node -e 0, tar + sha256sum -c + chattr -R' },
 ];
 

@@ -1,0 +1,151 @@
+// Requests lost while the backend restarts, under a real systemd (systemd-nspawn over this host's /,
+// the checkout bound at /opt/omnimind-sentinel: the units have PrivateTmp=) with the units as
+// `sentinel install-units --sample-backend` installs them. Under an open-loop load of --rate
+// requests/s (GET /health, a new connection each), the backend's MainPID is SIGKILLed --kills times,
+// each once the previous recovery is over, for three peers measured in the same run:
+//   (a) systemd alone, Restart=always with RestartSec=100ms, the backend binding port 8000 itself;
+//   (b) the sentinel's unit target (exit seen → systemctl restart at once), no socket;
+//   (c) the sentinel, port 8000 held by omnimind-backend.socket (the units exactly as installed).
+// Counts failed requests (refused, reset, 5xx, timeouts; in flight at the kill apart from the rest)
+// and the gap (kill → first good reply of the new process) against the backend's own start time.
+// Usage (root, systemd-nspawn, node under /usr):
+//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c] [--json FILE] [--keep]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer } from '../test/helpers/nspawn.js';
+import { packageRoot } from '../src/adapters/package-root.js';
+import { loadNative } from '../src/adapters/native.js';
+import { analyse, type ScenarioFigures, type Stats } from './lib/restart-analysis.js';
+import type { ScenarioResult } from './lib/restart-driver.js';
+import type { LoadRecord } from './lib/restart-load.js';
+
+const GUEST_ROOT = '/opt/omnimind-sentinel';
+const root = packageRoot();
+const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+const kills = Number(arg('kills', '20'));
+const rate = Number(arg('rate', '250'));
+const scenarios = arg('scenarios', 'a,b,c');
+const jsonOut = arg('json', '');
+const keep = process.argv.includes('--keep');
+
+function cli(args: string[]): string {
+  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
+}
+
+const DRIVER_UNIT = `[Unit]
+Description=restart benchmark: drives the scenarios, writes /out, powers off
+After=backend-e2e-setup.service
+Requires=backend-e2e-setup.service
+
+[Service]
+Type=exec
+EnvironmentFile=/etc/sentinel-e2e/env
+ExecStart=/usr/bin/node \${SENTINEL_ROOT}/dist/bench/lib/restart-driver.js
+StandardOutput=journal+console
+StandardError=journal+console
+`;
+
+async function prepare(dir: string): Promise<string[]> {
+  const keys = join(dir, 'keys');
+  const e2e = join(dir, 'e2e');
+  const out = join(dir, 'out');
+  const src = join(dir, 'src');
+  for (const d of [keys, e2e, out, join(src, 'engine')]) await mkdir(d, { recursive: true });
+  cli(['keygen', '--out', join(dir, 'release')]);
+  await copyFile(join(dir, 'release.pub'), join(keys, 'release.pub'));
+  await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
+  await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
+  cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+  await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
+  await writeFile(join(e2e, 'env'), [`SENTINEL_ROOT=${GUEST_ROOT}`, `BENCH_KILLS=${String(kills)}`, `BENCH_RATE=${String(rate)}`, `BENCH_SCENARIOS=${scenarios}`, ''].join('\n'));
+  await writeFile(join(dir, 'restart-bench.service'), DRIVER_UNIT);
+  // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
+  await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+  return [
+    `--bind-ro=${root}:${GUEST_ROOT}`,
+    `--bind-ro=${keys}:/etc/omnimind-sentinel/keys`,
+    `--bind-ro=${e2e}:/etc/sentinel-e2e`,
+    `--bind=${out}:/out`,
+    `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
+    `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
+    `--bind-ro=${join(dir, 'restart-bench.service')}:/etc/systemd/system/restart-bench.service`,
+    // eBPF for the sentinel's exit detection inside the container.
+    '--capability=all',
+    '--system-call-filter=bpf perf_event_open',
+    '--bind-ro=/sys/kernel/btf',
+  ];
+}
+
+const f1 = (s: Stats): string => `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`;
+
+function table(rows: { s: ScenarioResult; f: ScenarioFigures }[]): string {
+  const lines = [
+    '| scenario | kills | requests (req/s) | failed | in flight at the kill | sent after the kill | gap kill → first good reply, ms median (min–max) | kill → exec ms | exec → READY=1 ms | exec → first reply ms | restarted by systemd\'s Restart= | exit seen via |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { s, f } of rows) {
+    const failed = f.failedTotal === 0 ? '**0**' : `**${String(f.failedTotal)}** (${Object.entries(f.failed).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`;
+    const via = s.exitVia.length === 0 ? '—' : [...new Set(s.exitVia)].map((v) => `${v} ×${String(s.exitVia.filter((x) => x === v).length)}`).join(', ');
+    lines.push(`| (${s.name}) ${s.what} | ${String(f.kills)} | ${String(f.requests)} (${f.rate.toFixed(0)}) | ${failed} | ${String(f.inFlight)} | ${String(f.afterKill)} | ${f1(f.gapMs)} | ${f1(f.killToExecMs)} | ${f1(f.execToReadyMs)} | ${f1(f.execToReplyMs)} | ${String(f.restartedBySystemd)} | ${via} |`);
+  }
+  const sentinel = rows.filter((r) => r.f.killToSeenMs.median >= 0);
+  if (sentinel.length > 0) {
+    lines.push('', '| scenario | kill → exit seen ms | exit seen → restart action ms | action → exec ms |', '|---|---|---|---|');
+    for (const { s, f } of sentinel) lines.push(`| (${s.name}) | ${f1(f.killToSeenMs)} | ${f1(f.seenToActionMs)} | ${f1(f.actionToExecMs)} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) return fail('needs root');
+  if (spawnSync('systemd-nspawn', ['--version']).status !== 0) return fail('needs systemd-nspawn (apt-get install systemd-container)');
+  if (!process.execPath.startsWith('/usr/')) return fail(`needs node under /usr (a volatile container sees only the host's /usr; it is ${process.execPath})`);
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-restart-bench-'));
+  try {
+    const args = await prepare(dir);
+    const load0 = loadavg()[0]!;
+    const boot = await bootContainer({ timeoutMs: 180_000 + kills * 3 * 6_000, args, wants: ['backend-e2e-setup.service', 'restart-bench.service'] });
+    const out = join(dir, 'out');
+    const progress = await readFile(join(out, 'progress.txt'), 'utf8').catch(() => '');
+    if (boot.timedOut) return fail(`container did not power off in time; progress:\n${progress}\nconsole tail:\n${boot.console.slice(-3000)}`);
+    const result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8').catch(() => 'null')) as { ok: boolean; scenarios: ScenarioResult[]; errors: string[]; tracefs: boolean; btf?: boolean; journal?: string[]; detection?: string[] } | null;
+    if (result === null) return fail(`no result.json; progress:\n${progress}\nconsole tail:\n${boot.console.slice(-3000)}`);
+    const rows: { s: ScenarioResult; f: ScenarioFigures }[] = [];
+    for (const s of result.scenarios) {
+      const load = JSON.parse(await readFile(join(out, `load-${s.name}.json`), 'utf8')) as { records: LoadRecord[] };
+      rows.push({ s, f: analyse(s.kills, load.records, s.sentinelLog) });
+      if (s.error !== undefined) console.error(`scenario ${s.name} stopped early: ${s.error}`);
+    }
+    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, kernel ${release()}, node ${process.version}; load average ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${String(rate)} req/s asked\n`);
+    console.log(table(rows));
+    console.log(`\ncontainer: tracefs ${String(result.tracefs)}, /sys/kernel/btf/vmlinux ${String(result.btf)}; sentinel exit detection: ${(result.detection ?? []).slice(0, 3).join(' / ') || 'no line about it'}`);
+    const c = rows.find((r) => r.s.name === 'c')?.f;
+    if (c !== undefined) {
+      console.log(`\n(c) held socket: ${String(c.failedTotal)} failed over ${String(c.kills)} kills (goal 0: ${c.failedTotal === 0 ? 'met' : 'NOT met'}); gap − the backend's own start (exec → first reply) = kill → exec, median ${c.killToExecMs.median.toFixed(1)} ms (goal ≤ 5 ms: ${c.killToExecMs.median <= 5 ? 'met' : 'NOT met'})`);
+    }
+    for (const r of rows) {
+      if (r.f.gapMs.median > 0 && c !== undefined && r.s.name !== 'c') console.log(`(${r.s.name}) gap / (c) gap = ${(r.f.gapMs.median / c.gapMs.median).toFixed(2)}`);
+    }
+    if (!result.ok) console.error(`driver errors: ${result.errors.join('\n')}\n${(result.journal ?? []).slice(-60).join('\n')}`);
+    if (jsonOut !== '') await writeFile(jsonOut, JSON.stringify({ rate, kills, rows: rows.map((r) => ({ ...r.f, name: r.s.name, what: r.s.what, exitVia: r.s.exitVia, perKill: r.s.kills })) }, null, 2));
+    return result.ok ? 0 : 1;
+  } finally {
+    if (keep) console.error(`kept: ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function fail(why: string): number {
+  console.error(`backend-restart: ${why}`);
+  return 1;
+}
+
+process.exit(await main());
