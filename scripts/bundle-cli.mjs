@@ -31,7 +31,7 @@ await build({
   platform: 'node',
   target: 'node20',
   // Large packages only some commands use stay in node_modules and are imported when first needed.
-  external: ['execa', 'pino', 'chokidar', 'zod'],
+  external: ['execa', 'pino', 'chokidar', 'zod', 'prom-client'],
   // Bundled CommonJS (commander, tweetnacl) calls require() for Node's own modules.
   banner: { js: "import { createRequire as __sentinelCreateRequire } from 'node:module'; const require = __sentinelCreateRequire(import.meta.url);" },
   sourcemap: true,

@@ -82,7 +82,7 @@ install -m 0644 README.md "$doc/"
 install -m 0644 docs/*.md "$doc/docs/"
 install -m 0644 keys/README.md "$doc/keys/"
 install -m 0644 systemd/README.md systemd/omnimind-backend.service "$doc/systemd/"
-install -m 0644 examples/sentinel.json "$doc/examples/"
+install -m 0644 examples/sentinel.json examples/prometheus-alerts.yml examples/grafana-dashboard.json "$doc/examples/"
 install -m 0644 packaging/debian/copyright "$doc/copyright"
 
 # Modes: everything readable, nothing group/world-writable; the private directories stay 0700.

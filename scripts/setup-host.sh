@@ -18,6 +18,8 @@ command -v python3 >/dev/null || need+=(python3)
 # The sample backend and the Python integration's tests run on Debian's FastAPI/Uvicorn (only
 # /usr/bin/python3 imports Debian's python3-* packages).
 /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null || need+=(python3-fastapi python3-uvicorn)
+# The metrics test runs a real Prometheus server and promtool (both in Debian's prometheus package).
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
 command -v clang >/dev/null || need+=(clang)

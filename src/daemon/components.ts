@@ -5,7 +5,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import { join } from 'node:path';
-import { TargetSupervisor } from './targets/index.js';
+import { TargetSupervisor, type TargetAuditEvent } from './targets/index.js';
 import { CHILD_RECORDS_FILE, ChildRecords } from './targets/child-records.js';
 import { ProtectionManager } from './protection/index.js';
 import type { EbpfHost } from './ebpf-host.js';
@@ -70,12 +70,15 @@ export function ebpfComponent(host: EbpfHost): DaemonComponent {
 }
 
 // Why: wires TargetSupervisor and ProtectionManager; with no targets there is nothing to recover or protect.
-export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit: AuditRecorder; ebpf: EbpfHost | null }): Promise<DaemonComponent[]> {
+export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit: AuditRecorder; ebpf: EbpfHost | null; onTargetEvent?: (e: TargetAuditEvent) => void }): Promise<DaemonComponent[]> {
   if (config.targets.length === 0) return Promise.resolve([]);
   const targets = new TargetSupervisor(config.targets, {
     log: deps.log.child({ component: 'targets' }),
     ...(deps.ebpf !== null ? { ebpf: deps.ebpf } : {}),
-    audit: (e) => deps.audit.record('recovery', { ...e }),
+    audit: (e) => {
+      deps.audit.record('recovery', { ...e });
+      deps.onTargetEvent?.(e);
+    },
     pollIntervalMs: config.limits.exitPollIntervalMs,
     retransmitCheckIntervalMs: config.limits.retransmitCheckIntervalMs,
     childRecords: new ChildRecords(join(config.stateDir, CHILD_RECORDS_FILE)),

@@ -6,6 +6,7 @@ import { ioError } from '../core/errno.js';
 import { DAEMON_LIMIT_BOUNDS, DEFAULT_DAEMON_LIMITS, type DaemonLimits } from '../core/config-limits.js';
 import { targetSchema } from './targets/spec.js';
 import { protectionSchema } from './protection/spec.js';
+import { parseMetricsListen } from '../core/metrics-listen.js';
 
 const absolutePath = z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
 
@@ -61,6 +62,20 @@ export const daemonConfigSchema = z
         });
       }),
     protection: protectionSchema.prefault({}),
+    // Prometheus exposition (docs/DAEMON.md#metrics): off unless `listen` names where.
+    metrics: z
+      .object({
+        listen: z
+          .string()
+          .superRefine((v, ctx) => {
+            const r = parseMetricsListen(v);
+            if ('error' in r) ctx.addIssue({ code: 'custom', message: r.error });
+          })
+          .optional(),
+        group: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

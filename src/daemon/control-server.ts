@@ -40,14 +40,14 @@ const EVICT_IDLE_MS = 250;
 /** A refused client gets this long to read its `busy` reply. */
 const REFUSED_LINGER_MS = 1_000;
 
-async function groupId(name: string): Promise<number> {
+export async function groupId(name: string, where = 'control.group'): Promise<number> {
   if (/^[0-9]+$/.test(name)) return Number(name);
   const text = await readFile('/etc/group', 'utf8');
   for (const line of text.split('\n')) {
     const [gname, , gid] = line.split(':');
     if (gname === name && gid !== undefined) return Number(gid);
   }
-  throw new SentinelError('config', `no such group: ${name}`, { where: 'control.group' });
+  throw new SentinelError('config', `no such group: ${name}`, { where });
 }
 
 // Why: a live socket means another daemon guards this vault; checked before anything of ours is written.

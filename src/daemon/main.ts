@@ -29,6 +29,7 @@ import { controlRequestHandler, refusalRecorder } from './requests.js';
 import { Uploads } from './uploads.js';
 import { DaemonStatus } from './status-report.js';
 import { loadTrust } from './trust-anchors.js';
+import type { SentinelMetrics } from './metrics.js';
 
 /** How `sentinel daemon` (or a test) starts the daemon: config file or flags, env, signals, injected logger and flag store. */
 export interface DaemonOptions {
@@ -93,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   let status: DaemonStatus | null = null;
   let controlServer: ControlServer | null = null;
   let reloadState: ConfigReloader | null = null;
+  let metrics: SentinelMetrics | null = null;
   let vaultPath = config.vault.path;
   const tamperOptions = (c: DaemonConfig) => ({ vaultPath, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
 
@@ -126,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     await stack.start({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
     // One eBPF engine for the daemon, when something uses it (targets, the flag tracer); opened before them, closed after.
     const ebpf = config.targets.length > 0 || config.vault.flagTracer === 'auto' ? new EbpfHost({ log: log.child({ component: 'ebpf' }), ...(opts.bpfObject !== undefined ? { objectPath: opts.bpfObject } : {}) }) : null;
-    const components = [...(ebpf !== null ? [ebpfComponent(ebpf)] : []), ...(await buildComponents(config, { log, audit: recorder, ebpf }))];
+    const components = [...(ebpf !== null ? [ebpfComponent(ebpf)] : []), ...(await buildComponents(config, { log, audit: recorder, ebpf, onTargetEvent: (e) => metrics?.targetEvent(e) }))];
     const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer, reload: () => reloadState });
     status = view;
     for (const c of components) await stack.start(c);
@@ -155,6 +157,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       await control.close();
     };
     await stack.start({ name: 'control', start: () => control.listen(), stop: stopControl });
+    // Prometheus metrics only when asked for: prom-client is loaded by no other path.
+    if (config.metrics.listen !== undefined) {
+      const { metricsPart } = await import('./metrics-part.js');
+      const m = await metricsPart(config, { log, sentinel: guardian, components, healthy: () => view.condition().ok });
+      metrics = m.metrics;
+      await stack.start(m.part);
+    }
     const watch = new TamperWatch(guardian, log, tamperOptions(config));
     tamper = watch;
     await stack.start({ name: 'tamper-watch', start: () => watch.start(), stop: () => watch.close() });

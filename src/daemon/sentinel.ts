@@ -52,6 +52,7 @@ export class Sentinel {
   lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null; empty?: boolean } | null = null;
   lastError: string | null = null;
   private onChange: (() => void)[] = [];
+  private onHeal: ((ms: number) => void)[] = [];
   private flagTargets: { liveDir: string; paths: string[] } | null = null;
 
   constructor(private readonly deps: SentinelDeps) {
@@ -80,6 +81,11 @@ export class Sentinel {
   // Why: the watchdog and STATUS= are refreshed when the guardian's state changes.
   subscribe(fn: () => void): void {
     this.onChange.push(fn);
+  }
+
+  // Why: metrics observe how long each heal took (from the vault's heal call to the release back in place).
+  subscribeHeals(fn: (ms: number) => void): void {
+    this.onHeal.push(fn);
   }
 
   private changed(): void {
@@ -193,7 +199,9 @@ export class Sentinel {
     this.counters.heals++;
     this.lastError = null;
     this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
-    const latencyMs = Math.round(performance.now() - started);
+    const elapsedMs = performance.now() - started;
+    for (const fn of this.onHeal) fn(elapsedMs);
+    const latencyMs = Math.round(elapsedMs);
     this.deps.log.info({ event: 'heal', reason, version: result.version, releaseId: result.releaseId, releaseDir: result.releaseDir, latencyMs }, 'vault healed');
     return result;
   }

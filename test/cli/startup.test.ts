@@ -10,7 +10,7 @@ import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-fac
 import { isRoot, needs } from '../helpers/env.js';
 import { assertOk, sentinel } from '../helpers/cli-harness.js';
 
-const HEAVY = /\/node_modules\/(execa|pino|zod|chokidar)\//;
+const HEAVY = /\/node_modules\/(execa|pino|zod|chokidar|prom-client)\//;
 const hook = join(packageRoot(), 'dist', 'test', 'fixtures', 'module-log.js');
 
 /** Runs the CLI with the module log preloaded; returns its exit code, output and every module it loaded. */

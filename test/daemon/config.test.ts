@@ -141,3 +141,26 @@ test('a configuration refused after the vault was opened (command target with re
   await assert.rejects(startDaemon({ configFile: files.configPath, signals: false, logger: createLogger('silent') }), (e) => isSentinelError(e, 'config'));
   assert.equal(auditFds(), 0, 'the audit log was closed when start-up failed');
 });
+
+test('metrics.listen: an IP:PORT or a socket path; anything else is refused naming metrics.listen (exit 3 at start)', () => {
+  const base = { vault: { path: '/v', trust: ['/k.pub'] } };
+  assert.equal(parseDaemonConfig(base, 'm.json').metrics.listen, undefined, 'off by default');
+  for (const listen of ['127.0.0.1:9464', '[::1]:9464', '0.0.0.0:9464', '/run/omnimind-sentinel/metrics.sock']) {
+    assert.equal(parseDaemonConfig({ ...base, metrics: { listen } }, 'm.json').metrics.listen, listen, listen);
+  }
+  for (const listen of ['localhost:9464', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', '300.1.1.1:9464', ':9464', 'run/metrics.sock', '/run/../x.sock', '[fe80::1:9464', '']) {
+    assert.throws(() => parseDaemonConfig({ ...base, metrics: { listen } }, 'm.json'), (e: unknown) => isSentinelError(e, 'config') && /metrics\.listen: /.test(e.message), listen);
+  }
+  assert.throws(() => parseDaemonConfig({ ...base, metrics: { listen: '127.0.0.1:9464', port: 1 } }, 'm.json'), /metrics: /);
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-config-'));
+  try {
+    const file = join(dir, 'bad-metrics.json');
+    writeFileSync(file, JSON.stringify({ ...base, metrics: { listen: 'localhost:9464' } }));
+    const r = spawnSync(process.execPath, [cli, 'daemon', '--config', file], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^sentinel: config: invalid configuration: metrics\.listen: "localhost" is not an IP address/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
