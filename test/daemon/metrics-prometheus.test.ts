@@ -77,7 +77,7 @@ test('a real Prometheus scrapes the daemon; after a tamper and its heal PromQL r
   if (needs(t, isRoot(), 'root (chattr +i)')) return;
   if (needsTool(t, 'prometheus')) return;
   const listen = `127.0.0.1:${String(await freePort())}`;
-  const d = await startTestDaemon('metrics-prom', { metrics: { listen }, limits: { flagAuditIntervalMs: 500, verifyIntervalMs: 600_000 } });
+  const d = await startTestDaemon('metrics-prom', { metrics: { listen }, limits: { flagAuditIntervalMs: 60_000, verifyIntervalMs: 600_000 } });
   t.after(() => d.handle.stop('test'));
   const dir = tempDir('prometheus');
   const web = `127.0.0.1:${String(await freePort())}`;

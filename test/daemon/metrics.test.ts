@@ -42,7 +42,8 @@ test('GET /metrics: every metric with its vault or target label, fed by a tamper
   const listen = `127.0.0.1:${String(await freePort())}`;
   const d = await startTestDaemon('metrics', {
     metrics: { listen },
-    limits: { flagAuditIntervalMs: 500, verifyIntervalMs: 600_000 },
+    // The watch sees the write below; no flag audit racing the write (it could heal between chattr and write).
+    limits: { flagAuditIntervalMs: 60_000, verifyIntervalMs: 600_000 },
     targets: [{ name: 'worker', command: ['sleep', '300'], port: 8000 }],
     protection: { cgroupRoot, oomScoreAdj: 0 },
   });
@@ -70,7 +71,10 @@ test('GET /metrics: every metric with its vault or target label, fed by a tamper
   });
   const first = await worker();
 
-  let m = await scrape();
+  let m = await waitFor('protection settled', 15_000, async () => {
+    const s = await scrape();
+    return sample(s, 'sentinel_protection_state', { item: 'slice', state: 'pending' }) === 0 ? s : null;
+  });
   for (const name of SENTINEL_METRICS) {
     const series = [...m.keys()].filter((k) => k === name || k.startsWith(`${name}{`) || k.startsWith(`${name}_`));
     if (name === 'sentinel_recovery_latency_seconds') continue; // only once a recovery happened (below)
