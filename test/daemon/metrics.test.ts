@@ -114,7 +114,7 @@ test('GET /metrics: every metric with its vault or target label, fed by a tamper
   assert.equal(sample(m, 'sentinel_target_up', { target: 'worker' }), 1);
   const latency = [...m.entries()].filter(([k]) => k.startsWith('sentinel_recovery_latency_seconds_count{'));
   assert.equal(latency.length, 1, JSON.stringify(latency));
-  assert.match(latency[0]![0], /detector="(ebpf|poll|supervised)"/);
+  assert.match(latency[0]![0], /detector="(ebpf|poll|child)"/);
   assert.match(latency[0]![0], /target="worker"/);
   assert.equal(latency[0]![1], 1);
 
