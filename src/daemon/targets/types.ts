@@ -28,7 +28,9 @@ export interface TargetAuditEvent {
     | 'reset'
     | 'leftovers-killed'
     | 'watchdog-timeout'
-    | 'stack-dump';
+    | 'stack-dump'
+    | 'stall'
+    | 'stall-ended';
   target?: string;
   [field: string]: unknown;
 }
