@@ -37,14 +37,23 @@ export interface InspectedEntries {
   links(i: number): number;
   /** How many extended attributes other than the tolerated LSM labels, or the errno name when they could not be listed. */
   xattrCount(i: number): number | string;
+  /** Whether the SHA-256 of a hashed file equals the 8 words of `digests` from `at` (no string made). */
+  sha256Equals(i: number, digests: Uint32Array, at: number): boolean;
 }
 
 // The record layout of native/src/inspect.c.
 const RECORD = 72;
 const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
 
+/** `bytes` as 32-bit words (copied when not 4-byte aligned); compared word by word, in cold code, with no call per entry. */
+function wordsOf(bytes: Uint8Array): Uint32Array {
+  const b = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+  return new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
+}
+
 class InspectedRecords implements InspectedEntries {
   readonly count: number;
+  private words: Uint32Array | undefined;
   constructor(private readonly buf: Buffer) {
     this.count = buf.length / RECORD;
   }
@@ -85,6 +94,12 @@ class InspectedRecords implements InspectedEntries {
   xattrCount(i: number): number | string {
     const x = this.buf.readInt32LE(i * RECORD + 68);
     return x < 0 ? errnoName(-x) : x;
+  }
+  sha256Equals(i: number, digests: Uint32Array, at: number): boolean {
+    const w = (this.words ??= wordsOf(this.buf));
+    const r = (i * RECORD + 32) >>> 2;
+    for (let k = 0; k < 8; k++) if (w[r + k] !== digests[at + k]) return false;
+    return true;
   }
 }
 
@@ -153,20 +168,55 @@ function xattrsOf(addon: NativeAddon, s: InspectedEntries, i: number, abs: strin
   }
 }
 
-/** One record as an observed entry; symlink targets are read by the caller. */
-function entryOf(addon: NativeAddon, top: string, s: InspectedEntries, i: number, path: string): ObservedEntry {
+const NO_DIGEST = '0'.repeat(64);
+
+// A seal reading is one of two values: shared, not one object per entry.
+const SEALED: Reading<boolean> = Object.freeze({ ok: true, value: true });
+const NOT_SEALED: Reading<boolean> = Object.freeze({ ok: true, value: false });
+
+/**
+ * One record as an observed entry; symlink targets are read by the caller. `expectedSha256`: the
+ * manifest's hex digest when the record's SHA-256 bytes equal it (that string is used as it is).
+ */
+function entryOf(addon: NativeAddon, top: string, s: InspectedEntries, i: number, path: string, expectedSha256: string | null): ObservedEntry {
   const type = s.type(i);
   if (type === null) return { path, stat: { ok: false, error: s.statErrno(i) ?? 'EIO' } };
   const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } }, xattrs: xattrsOf(addon, s, i, `${top}/${path}`) };
   if (type === 'file') entry.links = s.links(i);
   if (type === 'file' || type === 'dir') {
     const bits = s.sealBits(i);
-    entry.sealed = typeof bits === 'string' ? { ok: false, error: bits } : { ok: true, value: (bits & FS_IMMUTABLE_FL) !== 0 };
+    entry.sealed = typeof bits === 'string' ? { ok: false, error: bits } : (bits & FS_IMMUTABLE_FL) !== 0 ? SEALED : NOT_SEALED;
   }
   const hashErr = s.hashErrno(i);
   if (hashErr !== null) entry.digest = { ok: false, error: hashErr };
-  else if (s.hashed(i)) entry.digest = { ok: true, value: { sha256: s.sha256(i), bytes: s.hashedBytes(i) } };
+  else if (s.hashed(i)) entry.digest = { ok: true, value: { sha256: expectedSha256 ?? s.sha256(i), bytes: s.hashedBytes(i) } };
   return entry;
+}
+
+// Why: the records' digests are compared with the manifest's as bytes, by index, so a file that
+// matches costs no hex string; checkTree still compares every entry (the same string then).
+function observedEntries(addon: NativeAddon, top: string, s: InspectedEntries, paths: readonly string[], want: readonly ExpectedEntry[]): ObservedEntry[] {
+  // Every expected digest decoded in one call (the manifest's rules made each 64 lowercase hex digits).
+  const hex = want.map((e) => (e.type === 'file' && e.sha256.length === 64 ? e.sha256 : NO_DIGEST)).join('');
+  let digests: Uint32Array | null = wordsOf(Buffer.from(hex, 'hex'));
+  // Anything else (never after the rules) stops the decoding early: then every record's hex string is compared.
+  if (digests.length !== want.length * 8) digests = null;
+  // The expected entry of each listed path: by position where the two orders agree (the listing is
+  // pre-order, the manifest sorted by path: they differ only around names sorting before '/').
+  let byPath: Map<string, number> | undefined;
+  const entries = new Array<ObservedEntry>(paths.length);
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    let j = i < want.length && want[i]!.path === path ? i : -1;
+    if (j < 0) {
+      byPath ??= new Map(want.map((e, k) => [e.path, k]));
+      j = byPath.get(path) ?? -1;
+    }
+    const e = j >= 0 ? want[j]! : undefined;
+    const same = digests !== null && e?.type === 'file' && s.hashed(i) && s.sha256Equals(i, digests, j * 8);
+    entries[i] = entryOf(addon, top, s, i, path, same ? e.sha256 : null);
+  }
+  return entries;
 }
 
 async function targetOf(abs: string): Promise<Reading<string>> {
@@ -211,7 +261,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
           if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
           onProgress?.(total, total);
           const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
-          const entries = paths.map((p, i) => entryOf(addon, top, s, i, p));
+          const entries = observedEntries(addon, top, s, paths, want);
           for (const e of entries) {
             if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
           }
