@@ -1,9 +1,9 @@
 // Shared internals of the vault modules: the open vault's context, sealing that reports events,
 // reading kept releases and the highest-version state, removing a release safely.
 import { lstat, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
 import type { BundleLimits } from '../core/limits.js';
 import { parseManifest } from '../core/manifest.js';
@@ -29,6 +29,8 @@ export interface VaultCtx {
   readonly deps: VaultDeps;
   readonly limits: BundleLimits;
   readonly keep: number;
+  /** Names a path anchored at a held descriptor by the vault path it stands for (src/vault/held.ts). */
+  readonly label?: (path: string) => string;
 }
 
 // Why: one constructor applies the defaults of the optional deps (limits, keep count).
@@ -38,7 +40,7 @@ export function makeCtx(path: string, config: VaultConfig, deps: VaultDeps): Vau
 
 // Why: every seal/unseal and outcome reaches the daemon's audit log through one function.
 export function emit(ctx: VaultCtx, e: Omit<VaultEvent, 'at'>): void {
-  ctx.deps.onEvent?.({ ...e, at: performance.now() });
+  ctx.deps.onEvent?.({ ...e, ...(e.path !== undefined && ctx.label !== undefined ? { path: ctx.label(e.path) } : {}), at: performance.now() });
 }
 
 export async function step(ctx: VaultCtx, name: string): Promise<void> {
@@ -87,12 +89,17 @@ export async function removeTree(ctx: VaultCtx, path: string): Promise<void> {
     throw e;
   }
   try {
-    await unsealTree(ctx.deps.flags, path);
-  } catch {
-    // A tampered tree may hold what the flag walk refuses (a fifo, a device): lift flags path by path.
-    await unsealEach(ctx, path);
+    try {
+      await unsealTree(ctx.deps.flags, path);
+    } catch {
+      // A tampered tree may hold what the flag walk refuses (a fifo, a device): lift flags path by path.
+      await unsealEach(ctx, path);
+    }
+    await rm(path, { recursive: true, force: true });
+  } catch (e) {
+    // Something else changing the tree meanwhile (ENOENT, ENOTEMPTY) is one clear error, not a crash.
+    throw ioError(e, 'cannot remove a directory tree', path);
   }
-  await rm(path, { recursive: true, force: true });
 }
 
 async function unsealEach(ctx: VaultCtx, path: string): Promise<void> {
@@ -254,43 +261,6 @@ export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> 
   }
   await fsyncDir(root);
   return t1 - t0;
-}
-
-/** Unseals one entry for an act that moves or removes it; if the act fails, the entry is sealed again. */
-async function withEntryUnsealed(ctx: VaultCtx, entry: string, act: () => Promise<void>): Promise<void> {
-  await unsealPaths(ctx, [entry]);
-  try {
-    await act();
-  } catch (e) {
-    await sealPaths(ctx, [entry]).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
-export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
-  const src = ctx.layout.release(dirName);
-  try {
-    await lstat(src);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
-  await withUnsealed(ctx, [ctx.layout.releases], () => withEntryUnsealed(ctx, src, () => rename(src, trash)));
-  await fsyncDir(ctx.layout.releases);
-  await removeTree(ctx, trash);
-}
-
-/** Removes a stored bundle from bundles/. */
-export async function retireBundle(ctx: VaultCtx, releaseId: string): Promise<void> {
-  const file = ctx.layout.bundle(releaseId);
-  try {
-    await lstat(file);
-  } catch {
-    return;
-  }
-  await withUnsealed(ctx, [ctx.layout.bundles], () => withEntryUnsealed(ctx, file, () => rm(file, { force: true })));
 }
 
 // Why: `mode` exactly, whatever the process umask (the shipped unit runs with UMask=0077).

@@ -2,20 +2,20 @@
 // against the trust policy before anything is written, stage and hash-check every file, seal the
 // staged release, move it into releases/, then swap the live pointer inside the one short unseal of
 // VAULT/. The swap is the commit point: a crash before it leaves the old release live, after it the new.
-import { chmod, constants, copyFile, lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
-import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
-import { codeForErrno } from '../core/errno.js';
-import type { FileEntry } from '../core/manifest.js';
 import { payloadLayout } from '../core/manifest.js';
 import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
-import { fsyncDir, openBundle, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
-import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { fsyncDir, openBundle } from '../adapters/bundle-file.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
+import { anchored, moveStaged, renameHeld, withHeldVault } from './held.js';
+import type { HeldDir, HeldVault } from './held.js';
+import { makeDurable, putBack, stageRelease, storeBundleIn } from './stage.js';
+import type { StageStats } from './stage.js';
 import {
   emit,
   exists,
@@ -25,8 +25,6 @@ import {
   readKeptRelease,
   readLiveDirName,
   removeTree,
-  retireBundle,
-  retireRelease,
   sealPaths,
   sealWholeTree,
   step,
@@ -37,6 +35,7 @@ import {
   writeHighestState,
 } from './context.js';
 import type { VaultCtx } from './context.js';
+import { retireBundle, retireRelease, undoUncommitted } from './retire.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
@@ -55,139 +54,6 @@ function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
   else emit(ctx, { kind: 'reject', code: 'internal', path: bundlePath, detail: String(e) });
 }
 
-// The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
-// `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
-// of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
-// addon, bundle-file's streaming stagePayload does the same on this thread.
-async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number): Promise<void> {
-  const expectedEnd = bundle.payloadOffset + totalBytes;
-  if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
-  if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
-  const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
-  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads());
-  if (results === null) {
-    await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: f.dest })), totalBytes);
-    return;
-  }
-  let notReached = 0;
-  for (const [i, r] of results.entries()) {
-    const f = files[i]!;
-    if (!r.ok) {
-      if (r.errno === null) {
-        notReached += 1;
-        continue;
-      }
-      if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
-      throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: f.dest });
-    }
-    if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
-    if (r.sha256 !== f.entry.sha256) {
-      throw new SentinelError('hash-mismatch', `payload SHA-256 ${r.sha256} differs from the manifest's ${f.entry.sha256}`, { where: f.entry.path });
-    }
-  }
-  if (notReached > 0) throw new SentinelError('internal', `${notReached} payload file(s) were never staged`, { where: bundle.path });
-}
-
-/** Counts of what a staged release holds. */
-interface StageStats {
-  files: number;
-  bytes: number;
-  /** Everything written, for making a small release durable file by file. */
-  written: string[];
-}
-
-// Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in staging/, each file hash-checked as written; symlinks are
-// created after all files so no file can ever be written through one.
-async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
-  const files = releaseFiles(dir);
-  // Modes come from here and from the manifest, never from the umask (docs/VAULT.md#modes).
-  await mkdir(dir, { mode: 0o755 });
-  await chmod(dir, 0o755);
-  await mkdir(files.tree, { mode: 0o755 });
-  const dirs: { path: string; mode: number }[] = [];
-  for (const e of v.manifest.entries) {
-    if (e.type !== 'dir') continue;
-    const abs = join(files.tree, e.path);
-    mkdirSync(abs, { mode: 0o700 });
-    dirs.push({ path: abs, mode: e.mode });
-  }
-  const layout = payloadLayout(v.manifest);
-  let offset = 0;
-  for (const f of layout.files) {
-    if (f.offset !== offset) throw new SentinelError('internal', `payload layout is not sequential at ${f.entry.path}`, { where: bundle.path });
-    offset += f.entry.size;
-  }
-  await writePayload(
-    bundle,
-    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: join(files.tree, f.entry.path) })),
-    layout.totalBytes,
-  );
-  for (const e of v.manifest.entries) {
-    if (e.type === 'symlink') symlinkSync(e.target, join(files.tree, e.path));
-  }
-  for (const d of dirs.reverse()) chmodSync(d.path, d.mode);
-  await chmod(files.tree, 0o755);
-  await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
-  await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
-  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444)]);
-  const written = [...layout.files.map((f) => join(files.tree, f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => d.path), files.tree, dir];
-  return { files: layout.files.length, bytes: layout.totalBytes, written };
-}
-
-// Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
-// filesystem), else copied out of the page cache (a reflink where the filesystem has them, else
-// O_DIRECT writes: the copy then neither competes with staging for fresh cache pages nor adds to
-// what the durability sync must flush). Made durable by the one syncfs(2) that follows staging.
-// What is kept is the verified file itself: the copy reads it through the open descriptor, and a
-// moved file must be that same inode (a file swapped in at the path after verification is refused).
-// Returns whether the bundle was moved.
-async function storeBundleIn(bundle: OpenedBundle, dest: string, consume: boolean): Promise<boolean> {
-  if (consume) {
-    try {
-      await rename(bundle.path, dest);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    }
-    if (await exists(dest)) {
-      const [kept, verified] = await Promise.all([lstat(dest), bundle.handle.stat()]);
-      if (kept.ino !== verified.ino || kept.dev !== verified.dev) {
-        throw new SentinelError('tampered', 'the bundle file was replaced after its signature was verified', { where: bundle.path });
-      }
-      await chmod(dest, 0o444);
-      return true;
-    }
-  }
-  const src = `/proc/self/fd/${bundle.handle.fd}`;
-  if ((await copyColdFile(src, dest)) === null) await copyFile(src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-  await chmod(dest, 0o444);
-  return false;
-}
-
-/** Without the addon's syncfs, up to this many staged paths are fsync'ed one by one; more are flushed with `sync -f`. */
-const FSYNC_EACH_MAX = 256;
-
-// Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#durability).
-// One syncfs(2) of the staging filesystem through the addon (the kept bundle copy is staged beside
-// the release, on the same filesystem); without it a small release is fsync'ed path by path
-// (concurrently, so the journal batches them) and a large one with one `sync -f`.
-async function makeDurable(staged: string, written: string[], bundleCopy: string | null): Promise<void> {
-  if (written.length > FSYNC_EACH_MAX || hasNativeSyncFs()) {
-    await syncFilesystem(staged);
-    return;
-  }
-  const paths = bundleCopy === null ? written : [...written, bundleCopy];
-  await Promise.all(
-    paths.map(async (p) => {
-      const fh = await open(p, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    }),
-  );
-  await fsyncDir(join(staged, '..'));
-}
 
 async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
   let n = 0;
@@ -198,47 +64,16 @@ async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
   return `${releaseId}.h${n + 1}`;
 }
 
-/** Moves a consumed bundle back to where it came from, with its own mode. */
-async function putBack(from: string, to: string, mode: number): Promise<void> {
-  await rename(from, to).catch(() => undefined);
-  await chmod(to, mode).catch(() => undefined);
-}
-
-/** What a deploy had moved into the vault before it failed short of the swap. */
-interface Uncommitted {
-  dirName: string;
-  staged: string;
-  releaseMoved: boolean;
-  stagedBundle: string;
-  storedBundle: string;
-  bundleStored: boolean;
-  releaseId: string;
-}
-
-// Why: invariant 4 (docs/VAULT.md#invariants) — a deploy that fails before the pointer swap must leave the vault as it was; a
-// release left in releases/ would count towards the highest version and refuse the same bundle again.
-async function undoUncommitted(ctx: VaultCtx, u: Uncommitted, consumed: { path: string; mode: number } | null): Promise<void> {
-  if (u.releaseMoved) await retireRelease(ctx, u.dirName);
-  else await removeTree(ctx, u.staged);
-  if (u.bundleStored) {
-    if (consumed !== null && !(await exists(consumed.path))) {
-      await withUnsealed(ctx, [ctx.layout.bundles], async () => {
-        await unsealPaths(ctx, [u.storedBundle]);
-        await putBack(u.storedBundle, consumed.path, consumed.mode);
-      });
-    }
-    await retireBundle(ctx, u.releaseId);
-  } else {
-    if (consumed !== null && (await exists(u.stagedBundle)) && !(await exists(consumed.path))) await putBack(u.stagedBundle, consumed.path, consumed.mode);
-    await rm(u.stagedBundle, { force: true });
-  }
-}
-
 /**
  * Deploys (kind `deploy`) or re-stages the live release from its stored bundle (kind `heal`).
  * The caller holds the vault lock.
  */
-export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean } = {}): Promise<DeployResult> {
+export function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean } = {}): Promise<DeployResult> {
+  return withHeldVault(ctx, (held, opCtx) => deployHeld(opCtx, held, bundlePath, kind, opts));
+}
+
+// Every write below goes through `held` (src/vault/held.ts): ctx.layout is anchored at its descriptors.
+async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean }): Promise<DeployResult> {
   const t0 = performance.now();
   const { layout } = ctx;
   const previous = await readLiveDirName(ctx);
@@ -255,6 +90,8 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   let v: VerifiedManifest;
   let dirName: string;
   let staged: string;
+  let stagedByName: string;
+  let stagedDir: HeldDir;
   let stagedBundle: string;
   let storedBundle: string;
   let storeBundle: boolean;
@@ -283,13 +120,15 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
     if (await exists(layout.release(dirName))) {
       throw new SentinelError('exists', 'a release with this id is already kept', { where: layout.release(dirName) });
     }
-    staged = join(layout.staging, dirName);
+    stagedByName = join(layout.staging, dirName);
     stagedBundle = join(layout.staging, `${v.releaseId}.bundle`);
     storedBundle = layout.bundle(v.releaseId);
     storeBundle = kind === 'deploy' || !(await exists(storedBundle));
     try {
-      await removeTree(ctx, staged);
+      await removeTree(ctx, stagedByName);
       await rm(stagedBundle, { force: true });
+      stagedDir = held.makeStaged(dirName);
+      staged = anchored(stagedDir.fd, '.');
       // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
       const copied = storeBundle ? storeBundleIn(bundle, stagedBundle, consume) : Promise.resolve(false);
       const staging = stageRelease(bundle, v, staged);
@@ -299,13 +138,13 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
       for (const x of settled) if (x.status === 'rejected') throw x.reason;
       stats = await staging;
       await step(ctx, 'staged');
-      await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null);
+      await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null, layout.staging);
       const files = releaseFiles(staged);
       await sealWholeTree(ctx, files.tree);
       await sealPaths(ctx, [files.manifest, files.signatures]);
       await step(ctx, 'sealed-release');
     } catch (e) {
-      await removeTree(ctx, staged).catch(() => undefined);
+      await removeTree(ctx, stagedByName).catch(() => undefined);
       if (consume && storeBundle && (await exists(stagedBundle)) && !(await exists(bundlePath))) {
         // A consumed bundle goes back where it came from when the deploy is rejected.
         await putBack(stagedBundle, bundlePath, bundleMode);
@@ -326,9 +165,9 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
   let bundleStored = false;
   try {
     await withUnsealed(ctx, [layout.releases], async () => {
-      await rename(staged, finalDir);
-      releaseMoved = true;
-      await sealPaths(ctx, [finalDir]);
+      moveStaged(held, dirName, stagedDir, () => (releaseMoved = true));
+      // Sealed through the held descriptor: exactly the directory staged and checked above.
+      await sealPaths(ctx, [staged]);
     });
     await fsyncDir(layout.releases);
     if (storeBundle) {
@@ -337,7 +176,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
           await unsealPaths(ctx, [storedBundle]);
           await rm(storedBundle, { force: true });
         }
-        await rename(stagedBundle, storedBundle);
+        renameHeld(held, held.staging, held.bundles, `${v.releaseId}.bundle`);
         bundleStored = true;
         await sealPaths(ctx, [storedBundle]);
       });
@@ -347,7 +186,7 @@ export async function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deplo
     }
     await step(ctx, 'before-swap');
   } catch (e) {
-    await undoUncommitted(ctx, { dirName, staged, releaseMoved, stagedBundle, storedBundle, bundleStored, releaseId: v.releaseId }, consume && movedIn ? { path: bundlePath, mode: bundleMode } : null).catch(
+    await undoUncommitted(ctx, { dirName, staged: stagedByName, releaseMoved, stagedBundle, storedBundle, bundleStored, releaseId: v.releaseId }, consume && movedIn ? { path: bundlePath, mode: bundleMode } : null).catch(
       () => undefined,
     );
     throw e;
@@ -420,7 +259,7 @@ export async function rollbackTo(ctx: VaultCtx): Promise<DeployResult> {
     throw new SentinelError(first.code, `rollback target is not intact: ${first.message}`, { where: first.path });
   }
   await step(ctx, 'verified');
-  const liveWindowMs = await swapLive(ctx, target.dirName);
+  const liveWindowMs = await withHeldVault(ctx, (_held, opCtx) => swapLive(opCtx, target.dirName));
   await step(ctx, 'swapped');
   emit(ctx, { kind: 'rollback', releaseId: v.releaseId, version: v.manifest.version, path: target.dir });
   return {

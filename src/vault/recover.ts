@@ -13,8 +13,6 @@ import {
   readHighestState,
   readLiveDirName,
   removeTree,
-  retireBundle,
-  retireRelease,
   sealPaths,
   sealWholeTree,
   swapLive,
@@ -23,6 +21,7 @@ import {
   writeHighestState,
 } from './context.js';
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
+import { retireBundle, retireRelease } from './retire.js';
 import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { RecoveryReport } from './types.js';
 

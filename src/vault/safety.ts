@@ -38,8 +38,8 @@ function ancestorProblem(st: Stats): string | null {
   return null;
 }
 
-/** Why one of the vault's own directories is unsafe, or null. */
-function vaultDirProblem(st: Stats): string | null {
+/** Why one of the vault's own directories is unsafe, or null (an lstat or an fstat of a held directory). */
+export function vaultDirProblem(st: Stats): string | null {
   if (st.isSymbolicLink()) return 'is a symlink: the vault and its directories must be real directories';
   if (!st.isDirectory()) return 'is not a directory';
   if (!trustedOwner(st.uid)) return `${describe(st)}: a vault directory must be owned by root`;

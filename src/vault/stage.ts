@@ -1,0 +1,157 @@
+// Staging a release (docs/VAULT.md#deploy steps 2–3): the payload written and hash-checked into a
+// staged release directory this operation made and holds open (src/vault/held.ts), the kept bundle
+// copied or moved next to it, then both made durable. `dir` and every path here are anchored at held
+// directory descriptors, so a staging/ or staged release swapped underneath cannot redirect a write.
+import { chmod, constants, copyFile, lstat, mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import { codeForErrno } from '../core/errno.js';
+import type { FileEntry } from '../core/manifest.js';
+import { payloadLayout } from '../core/manifest.js';
+import type { VerifiedManifest } from '../core/trust.js';
+import { fsyncDir, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
+import type { OpenedBundle } from '../adapters/bundle-file.js';
+import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { exists } from './context.js';
+import { releaseFiles } from './layout.js';
+
+// The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
+// `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
+// of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
+// addon, bundle-file's streaming stagePayload does the same on this thread.
+async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number): Promise<void> {
+  const expectedEnd = bundle.payloadOffset + totalBytes;
+  if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
+  if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
+  const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
+  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads());
+  if (results === null) {
+    await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: f.dest })), totalBytes);
+    return;
+  }
+  let notReached = 0;
+  for (const [i, r] of results.entries()) {
+    const f = files[i]!;
+    if (!r.ok) {
+      if (r.errno === null) {
+        notReached += 1;
+        continue;
+      }
+      if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
+      throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: f.dest });
+    }
+    if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
+    if (r.sha256 !== f.entry.sha256) {
+      throw new SentinelError('hash-mismatch', `payload SHA-256 ${r.sha256} differs from the manifest's ${f.entry.sha256}`, { where: f.entry.path });
+    }
+  }
+  if (notReached > 0) throw new SentinelError('internal', `${notReached} payload file(s) were never staged`, { where: bundle.path });
+}
+
+/** Counts of what a staged release holds. */
+export interface StageStats {
+  files: number;
+  bytes: number;
+  /** Everything written, for making a small release durable file by file. */
+  written: string[];
+}
+
+// Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in staging/, each file hash-checked as written; symlinks are
+// created after all files so no file can ever be written through one.
+export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
+  const files = releaseFiles(dir);
+  // `dir` was made 0700 by HeldVault.makeStaged and gets 0755 last. Modes come from here and from
+  // the manifest, never from the umask (docs/VAULT.md#modes).
+  await mkdir(files.tree, { mode: 0o700 });
+  const dirs: { path: string; mode: number }[] = [];
+  for (const e of v.manifest.entries) {
+    if (e.type !== 'dir') continue;
+    const abs = join(files.tree, e.path);
+    mkdirSync(abs, { mode: 0o700 });
+    dirs.push({ path: abs, mode: e.mode });
+  }
+  const layout = payloadLayout(v.manifest);
+  let offset = 0;
+  for (const f of layout.files) {
+    if (f.offset !== offset) throw new SentinelError('internal', `payload layout is not sequential at ${f.entry.path}`, { where: bundle.path });
+    offset += f.entry.size;
+  }
+  await writePayload(
+    bundle,
+    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: join(files.tree, f.entry.path) })),
+    layout.totalBytes,
+  );
+  for (const e of v.manifest.entries) {
+    if (e.type === 'symlink') symlinkSync(e.target, join(files.tree, e.path));
+  }
+  for (const d of dirs.reverse()) chmodSync(d.path, d.mode);
+  await chmod(files.tree, 0o755);
+  await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
+  await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
+  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444), chmod(dir, 0o755)]);
+  const written = [...layout.files.map((f) => join(files.tree, f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => d.path), files.tree, dir];
+  return { files: layout.files.length, bytes: layout.totalBytes, written };
+}
+
+// Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
+// filesystem), else copied out of the page cache (a reflink where the filesystem has them, else
+// O_DIRECT writes: the copy then neither competes with staging for fresh cache pages nor adds to
+// what the durability sync must flush). Made durable by the one syncfs(2) that follows staging.
+// What is kept is the verified file itself: the copy reads it through the open descriptor, and a
+// moved file must be that same inode (a file swapped in at the path after verification is refused).
+// Returns whether the bundle was moved.
+export async function storeBundleIn(bundle: OpenedBundle, dest: string, consume: boolean): Promise<boolean> {
+  if (consume) {
+    try {
+      await rename(bundle.path, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    }
+    if (await exists(dest)) {
+      const [kept, verified] = await Promise.all([lstat(dest), bundle.handle.stat()]);
+      if (kept.ino !== verified.ino || kept.dev !== verified.dev) {
+        throw new SentinelError('tampered', 'the bundle file was replaced after its signature was verified', { where: bundle.path });
+      }
+      await chmod(dest, 0o444);
+      return true;
+    }
+  }
+  const src = `/proc/self/fd/${bundle.handle.fd}`;
+  if ((await copyColdFile(src, dest)) === null) await copyFile(src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+  await chmod(dest, 0o444);
+  return false;
+}
+
+/** Without the addon's syncfs, up to this many staged paths are fsync'ed one by one; more are flushed with `sync -f`. */
+const FSYNC_EACH_MAX = 256;
+
+// Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#durability).
+// One syncfs(2) of the staging filesystem through the addon (the kept bundle copy is staged beside
+// the release, on the same filesystem); without it a small release is fsync'ed path by path
+// (concurrently, so the journal batches them) and a large one with one `sync -f`.
+export async function makeDurable(staged: string, written: string[], bundleCopy: string | null, stagingDir: string): Promise<void> {
+  if (written.length > FSYNC_EACH_MAX || hasNativeSyncFs()) {
+    await syncFilesystem(staged);
+    return;
+  }
+  const paths = bundleCopy === null ? written : [...written, bundleCopy];
+  await Promise.all(
+    paths.map(async (p) => {
+      const fh = await open(p, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }),
+  );
+  // The directory the staged release was made in (held: never `..` of a directory that may have been moved).
+  await fsyncDir(stagingDir);
+}
+/** Moves a consumed bundle back to where it came from, with its own mode. */
+export async function putBack(from: string, to: string, mode: number): Promise<void> {
+  await rename(from, to).catch(() => undefined);
+  await chmod(to, mode).catch(() => undefined);
+}
+
