@@ -1,14 +1,13 @@
-// Cost of the probes: bpftrace RSS and CPU idle and under a fork/exit storm (~1,000 short
-// processes/s for 10 s), for bpf/exit.bt + bpf/retransmit.bt as shipped (filtered in the kernel)
-// and, as the peer, an exit program that sends every process exit to user space (filtered in Node).
-// Usage (root, bpftrace): node dist/bench/ebpf-cost.js [--seconds 10] [--rate 1000] [--json FILE]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+// Cost of the in-process eBPF engine: this Node process's CPU idle and under a fork/exit storm of
+// unrelated processes (~1,000 short processes/s for 10 s), and the RSS the engine adds, with every group
+// attached (exit, syscalls, retransmit, flags), one PID watched and one port counted, against the same
+// process with no engine loaded (the peer, measured in the same run). Also the storm rate achieved, which
+// the host-wide tracepoints could slow.
+// Usage (root, the engine built): node dist/bench/ebpf-cost.js [--seconds 10] [--rate 1000] [--json FILE]
+import { readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createLogger } from '../src/adapters/logger.js';
-import { BpftraceTracer, bpfProgramPath, ensureTracefs } from '../src/adapters/bpftrace.js';
+import { EbpfHost } from '../src/daemon/ebpf-host.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,23 +19,11 @@ const jsonOut = ((): string | undefined => {
   const i = process.argv.indexOf('--json');
   return i >= 0 ? process.argv[i + 1] : undefined;
 })();
-const clkTck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const log = createLogger('error');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime
-}
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN);
-}
-
-// RSS counts the shared LLVM/libbpf pages of every bpftrace in full; PSS splits them fairly.
-function pssKiB(pid: number): number {
-  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+function rssKiB(): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   return Number(m?.[1] ?? NaN);
 }
 
@@ -62,67 +49,45 @@ async function storm(): Promise<number> {
 
 interface Row {
   config: string;
-  rssKiB: number;
-  pssKiB: number;
+  addedRssKiB: number;
   idleCpuPct: number;
   stormCpuPct: number;
-  nodeStormCpuPct: number;
-  eventsToUserSpace: number;
+  recordsToUserSpace: number;
   stormRate: number;
 }
 
-async function measure(config: string, programs: { program: string; args: string[] }[]): Promise<Row> {
-  let events = 0;
-  const tracers = programs.map(
-    (p, i) => new BpftraceTracer({ name: `cost-${i}`, program: p.program, args: p.args, log, onEvent: () => void events++ }),
-  );
+const cpuPct = (u: NodeJS.CpuUsage): number => ((u.user + u.system) / 1e6 / seconds) * 100;
+
+async function measure(config: string, engine: boolean): Promise<Row> {
+  global.gc?.();
+  const rss0 = rssKiB();
+  const host = new EbpfHost({ log, ...(engine ? {} : { disabled: 'peer: no engine' }) });
+  let records = 0;
+  await host.start();
+  if (engine && host.unavailable !== null) throw new Error(`the engine did not load: ${host.unavailable}`);
+  for (const kind of ['exit', 'slow', 'stall-end', 'retransmit', 'flags'] as const) host.on(kind, () => void records++);
+  host.watchExit(process.pid);
+  host.watchPort(8000, 50);
   try {
-    for (const t of tracers) await t.start();
-    const pids = tracers.map((t) => t.pid!);
     await sleep(1000);
-    const ticks = (): number => pids.reduce((a, p) => a + cpuTicks(p), 0);
-    let t0 = ticks();
+    const addedRssKiB = rssKiB() - rss0;
+    let c0 = process.cpuUsage();
     await sleep(seconds * 1000);
-    const idleCpuPct = ((ticks() - t0) / clkTck / seconds) * 100;
-    t0 = ticks();
-    const n0 = process.cpuUsage();
+    const idleCpuPct = cpuPct(process.cpuUsage(c0));
+    c0 = process.cpuUsage();
     const stormRate = await storm();
-    const nodeCpu = process.cpuUsage(n0);
-    const stormCpuPct = ((ticks() - t0) / clkTck / seconds) * 100;
-    const rss = pids.reduce((a, p) => a + rssKiB(p), 0);
-    const pss = pids.reduce((a, p) => a + pssKiB(p), 0);
-    return { config, rssKiB: rss, pssKiB: pss, idleCpuPct, stormCpuPct, nodeStormCpuPct: ((nodeCpu.user + nodeCpu.system) / 1e6 / seconds) * 100, eventsToUserSpace: events, stormRate };
+    const stormCpuPct = cpuPct(process.cpuUsage(c0));
+    return { config, addedRssKiB, idleCpuPct, stormCpuPct, recordsToUserSpace: records, stormRate };
   } finally {
-    for (const t of tracers) await t.stop();
+    await host.close();
   }
 }
 
-await ensureTracefs();
-const dir = mkdtempSync(join(tmpdir(), 'sentinel-cost-'));
-const unfiltered = join(dir, 'exit-all.bt');
-writeFileSync(
-  unfiltered,
-  'BEGIN { printf("ready\\n"); }\ntracepoint:sched:sched_process_exit /args->group_dead/ { printf("exit pid=%d ppid=%d code=%d ns=%llu comm=%s\\n", curtask->tgid, curtask->real_parent->tgid, curtask->exit_code, nsecs, args->comm); }\n',
-);
 const rows: Row[] = [];
-try {
-  const baselineRate = await storm();
-  console.error(`storm alone: ${baselineRate.toFixed(0)} processes/s`);
-  const slots = ['0', '0', '0', '0', '0', '0', '0', '0'];
-  rows.push(
-    await measure('exit.bt + retransmit.bt (shipped, kernel-filtered)', [
-      { program: bpfProgramPath('exit.bt'), args: [String(process.pid), String(process.pid), ...slots.slice(1)] },
-      { program: bpfProgramPath('retransmit.bt'), args: ['8000', '0', '0', '0'] },
-    ]),
-  );
-  rows.push(await measure('every exit to user space (peer, not shipped)', [{ program: unfiltered, args: [] }]));
-  console.log(`fork/exit storm: ${rate}/s requested for ${seconds} s; ${baselineRate.toFixed(0)}/s achieved without probes\n`);
-  console.log('| probes | bpftrace RSS MiB | bpftrace PSS MiB | bpftrace CPU idle % | bpftrace CPU storm % | sentinel (Node) CPU storm % | events to user space | storm rate /s |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    console.log(`| ${r.config} | ${(r.rssKiB / 1024).toFixed(1)} | ${(r.pssKiB / 1024).toFixed(1)} | ${r.idleCpuPct.toFixed(2)} | ${r.stormCpuPct.toFixed(2)} | ${r.nodeStormCpuPct.toFixed(2)} | ${r.eventsToUserSpace} | ${r.stormRate.toFixed(0)} |`);
-  }
-  if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ baselineRate, rows }, null, 2));
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+rows.push(await measure('no engine (peer)', false));
+rows.push(await measure('engine: exit, syscalls, retransmit, flags; 1 PID, 1 port', true));
+console.log(`fork/exit storm: ${rate}/s requested for ${seconds} s\n`);
+console.log('| configuration | RSS added MiB | Node CPU idle % | Node CPU storm % | records to user space | storm rate /s |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.config} | ${(r.addedRssKiB / 1024).toFixed(1)} | ${r.idleCpuPct.toFixed(2)} | ${r.stormCpuPct.toFixed(2)} | ${r.recordsToUserSpace} | ${r.stormRate.toFixed(0)} |`);
+if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ rows }, null, 2));

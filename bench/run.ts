@@ -10,7 +10,7 @@ const BENCHES = [
   { name: 'daemon-latency', file: 'daemon-latency.js', what: 'tamper-to-detected and tamper-to-healed latency' },
   { name: 'daemon-idle', file: 'daemon-idle.js', what: 'idle daemon RSS/CPU guarding 10,000 files vs idle node' },
   { name: 'ebpf-latency', file: 'ebpf-latency.js', what: 'exit-to-recovery latency: eBPF vs /proc poll vs 1 s HTTP health check' },
-  { name: 'ebpf-cost', file: 'ebpf-cost.js', what: 'bpftrace RSS and CPU, idle and under a fork/exit storm' },
+  { name: 'ebpf-cost', file: 'ebpf-cost.js', what: 'eBPF engine: RSS added, Node CPU idle and under a fork/exit storm vs no engine' },
   { name: 'manifest', file: 'manifest-bench.js', what: 'manifest parse: one-pass reader vs generic route vs bare JSON.parse, cold and warm, garbage' },
   { name: 'control', file: 'control-bench.js', what: 'status with 64 idle clients; daemon RSS under 24 clients × 64 MiB without a newline, and 60 s later' },
   { name: 'backend-restart', file: 'backend-restart.js', what: 'requests lost and recovery gap over 20 SIGKILLs of the backend under load, in nspawn: systemd RestartSec=100ms vs sentinel vs sentinel + held socket' },

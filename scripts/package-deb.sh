@@ -106,7 +106,7 @@ Architecture: $arch
 Maintainer: ${DEB_MAINTAINER:-omnimind-sentinel maintainers <root@localhost>}
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 Depends: nodejs (>= $node_min), e2fsprogs, $shlibs
-Recommends: systemd, bpftrace
+Recommends: systemd
 Suggests: prometheus
 Section: admin
 Priority: optional

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and the demo use, only when missing (repeat runs are fast),
-# and mounts tracefs for bpftrace. Needs root; without root it only reports what is missing.
+# and mounts tracefs for the eBPF engine (libbpf finds tracepoint ids there). Needs root; without root it only reports what is missing.
 set -euo pipefail
 need=()
 command -v chattr >/dev/null || need+=(e2fsprogs)
@@ -9,7 +9,6 @@ command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v setcap >/dev/null || [ -x /usr/sbin/setcap ] || need+=(libcap2-bin)
 command -v setfacl >/dev/null || need+=(acl)
 command -v setfattr >/dev/null || need+=(attr)
-command -v bpftrace >/dev/null || need+=(bpftrace)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)

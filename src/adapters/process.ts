@@ -206,7 +206,7 @@ export interface RunOptions {
   stripFinalNewline?: boolean;
 }
 
-// Why: every short-lived helper program (systemctl, mount, bpftrace --version) runs bounded by a
+// Why: every short-lived helper program (systemctl, mount, lsattr) runs bounded by a
 // timeout, with output captured and no exception for a non-zero exit: callers decide what failed means.
 export async function runCommand(argv: readonly string[], opts: RunOptions): Promise<CommandResult> {
   const [file, ...args] = argv;

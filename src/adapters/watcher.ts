@@ -1,11 +1,9 @@
-// Watching files: chokidar for the inbox; one inotify watch per directory (not per file) for the sealed vault;
-// a bpftrace tracepoint for inode flag changes, which inotify does not report.
+// Watching files: chokidar for the inbox; one inotify watch per directory (not per file) for the sealed vault.
+// Inode flag changes, which inotify does not report, come from the eBPF engine (daemon/tamper-watch.ts).
 import { watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, basename } from 'node:path';
-import { createInterface } from 'node:readline';
 import { watch as chokidarWatch } from 'chokidar';
-import { spawnSupervised } from './process.js';
 
 /** The directory watches of a tree, closed together. */
 export interface TreeWatch {
@@ -88,55 +86,4 @@ export function watchInbox(dir: string, opts: { stableMs: number; onBundle: (pat
   watcher.on('error', (err) => opts.onError(err instanceof Error ? err : new Error(String(err))));
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   return { ready, close: () => watcher.close() };
-}
-
-/** The flag-change tracer once attached; close() ends it within its grace period. */
-export interface FlagChangeWatch {
-  close(): Promise<void>;
-}
-
-// FS_IOC_SETFLAGS and FS_IOC_FSSETXATTR (x86-64/arm64 encodings): the two ways to lift +i.
-const FLAG_IOCTLS = ['0x40086602', '0x401c5820'];
-
-// Why: chattr raises no inotify event, so without this a bare `chattr -i` is seen only by the periodic flag audit.
-// A tracepoint pair reports each completed flag-changing ioctl by another process (throttled in the kernel to one
-// line per 20 ms); the caller re-checks the flags. Resolves once attached; rejects when bpftrace cannot attach.
-export async function watchFlagChanges(opts: { ownPid: number; binary?: string; attachTimeoutMs?: number; stopGraceMs?: number; onChange: (pid: number, comm: string) => void; onExit: (reason: string) => void }): Promise<FlagChangeWatch> {
-  const cmdTest = FLAG_IOCTLS.map((c) => `args->cmd == ${c}`).join(' || ');
-  const program = [
-    'BEGIN { printf("attached\\n"); }',
-    `tracepoint:syscalls:sys_enter_ioctl /(${cmdTest}) && pid != ${String(opts.ownPid)}/ { @pending[tid] = 1; }`,
-    'tracepoint:syscalls:sys_exit_ioctl /@pending[tid]/ { delete(@pending[tid]); if (nsecs - @last > 20000000) { @last = nsecs; printf("flags %d %s\\n", pid, comm); } }',
-    'END { clear(@pending); clear(@last); }',
-  ].join('\n');
-  const child = await spawnSupervised([opts.binary ?? 'bpftrace', '-B', 'line', '-e', program], { stdio: 'pipe', dieWithParent: true });
-  let attached = false;
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => {
-    if (stderr.length < 4096) stderr += b.toString('utf8');
-  });
-  return new Promise((resolve, reject) => {
-    const timeoutMs = opts.attachTimeoutMs ?? 10_000;
-    const timer = setTimeout(() => {
-      void child.terminate({ signal: 'SIGKILL', graceMs: 0 });
-      reject(new Error(`bpftrace did not attach within ${String(timeoutMs)} ms`));
-    }, timeoutMs);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!attached && line === 'attached') {
-        attached = true;
-        clearTimeout(timer);
-        // SIGTERM lets bpftrace detach; SIGKILL if it has not gone within the grace period (daemon stop must not hang).
-        resolve({ close: () => child.terminate({ signal: 'SIGTERM', graceMs: opts.stopGraceMs ?? 2_000 }).then(() => undefined) });
-        return;
-      }
-      const m = /^flags (\d+) (.*)$/.exec(line);
-      if (m !== null) opts.onChange(Number(m[1]), m[2] ?? '');
-    });
-    child.onExit(({ exitCode, signal }) => {
-      clearTimeout(timer);
-      const why = `bpftrace exited (${signal ?? String(exitCode)}): ${stderr.split('\n').filter((l) => l !== '' && !l.includes('RLIMIT_MEMLOCK')).slice(-2).join(' ')}`;
-      if (!attached) reject(new Error(why));
-      else opts.onExit(why);
-    });
-  });
 }

@@ -163,7 +163,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('show the whole mission on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused) and a sample backend on port 8000 killed and hung, then recovered')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
-    .option('--no-recovery', 'skip the backend kill/hang recovery part (that part needs root, python3, and bpftrace or /proc polling)')
+    .option('--no-recovery', 'skip the backend kill/hang recovery part (that part needs root and python3; it uses the eBPF engine, or /proc polling without it)')
     .addHelpText('after', examples(['sentinel demo', 'sentinel demo --keep --no-recovery']))
     .action(async (opts: { keep?: boolean; recovery: boolean }) => {
       const { runDemo, vaultDemoSteps } = await import('./demo.js');

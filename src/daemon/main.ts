@@ -164,7 +164,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       metrics = m.metrics;
       await stack.start(m.part);
     }
-    const watch = new TamperWatch(guardian, log, tamperOptions(config));
+    const watch = new TamperWatch(guardian, log, tamperOptions(config), ebpf);
     tamper = watch;
     await stack.start({ name: 'tamper-watch', start: () => watch.start(), stop: () => watch.close() });
     const inboxDir = config.vault.inbox;

@@ -207,7 +207,7 @@ export class Sentinel {
   }
 
   // Why: a watch event, the periodic verify or the flag audit found something: verify, record the tamper, heal unless alert-only.
-  checkTamper(reason: string, opts: { flagsOnly?: boolean } = {}): Promise<TamperOutcome> {
+  checkTamper(reason: string, opts: { flagsOnly?: boolean; /** Who changed inode flags, as the kernel saw it: named in the tamper record. */ changedBy?: readonly unknown[] } = {}): Promise<TamperOutcome> {
     if (this.checkPending) return Promise.resolve({ tampered: false, healed: false, problems: [] });
     this.checkPending = true;
     return this.exclusive(
@@ -223,8 +223,9 @@ export class Sentinel {
         if (report.ok || this.lastVerify?.empty === true) return { tampered: false, healed: false, problems: [] };
         const problems = summariseProblems(report);
         this.counters.tampers++;
-        this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length }, 'vault tampered');
-        this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length });
+        const changedBy = opts.changedBy !== undefined && opts.changedBy.length > 0 ? { changedBy: opts.changedBy } : {};
+        this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy }, 'vault tampered');
+        this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy });
         if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };
         try {
           await this.healNow(`tamper: ${reason}`);

@@ -1,12 +1,28 @@
-// Tamper watch: directory watches (cheap) trigger a verify; a periodic full verify and a cheaper periodic flag audit back them up.
+// Tamper watch: directory watches (cheap) trigger a verify; a periodic full verify and a cheaper periodic flag audit back them up;
+// the eBPF engine's flags group says at once who changed inode flags on the vault's filesystem (inotify does not).
+import { stat } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { watchDirectories, watchFlagChanges, type FlagChangeWatch, type TreeWatch } from '../adapters/watcher.js';
+import { watchDirectories, type TreeWatch } from '../adapters/watcher.js';
 import type { Logger } from '../adapters/logger.js';
+import type { FlagsRecord } from '../core/bpf-records.js';
 import type { Sentinel } from './sentinel.js';
+import type { EbpfHost } from './ebpf-host.js';
 import { messageOf } from '../core/errors.js';
 
 /** Foreign chattr activity (another vault, a backup tool) triggers at most one flag audit per second. */
 const TRACER_MIN_GAP_MS = 1_000;
+/** Flag changers named in one tamper record at most. */
+const MAX_ATTRIBUTED = 16;
+
+/** Who changed inode flags on the vault's filesystem, as the kernel saw it (for the tamper's audit record). */
+export interface FlagChanger {
+  pid: number;
+  comm: string;
+  uid: number;
+  ino: string;
+  /** +i was on before the ioctl and off after it. */
+  liftedImmutable: boolean;
+}
 
 export interface TamperWatchOptions {
   vaultPath: string;
@@ -14,7 +30,7 @@ export interface TamperWatchOptions {
   debounceMs: number;
   verifyIntervalMs: number;
   flagAuditIntervalMs: number;
-  /** Run the bpftrace flag-change detector ('auto': when bpftrace attaches; else the flag audit alone). */
+  /** Watch flag changes through the eBPF engine ('auto': when it is loaded; else the flag audit alone). */
   flagTracer: 'auto' | 'off';
 }
 
@@ -26,9 +42,10 @@ export class TamperWatch {
   private flagTimer: NodeJS.Timeout | null = null;
   private lastOps = -1;
   private closed = false;
-  private tracer: FlagChangeWatch | null = null;
-  private tracerStart: Promise<void> = Promise.resolve();
+  private tracerOff: (() => void) | null = null;
   private lastTracerCheck = 0;
+  /** Flag changes seen since the last check they triggered. */
+  private changers: FlagChanger[] = [];
   private tracerTimer: NodeJS.Timeout | null = null;
   /** 'attached', 'off', or why the tracer is not running. */
   tracerState = 'off';
@@ -40,6 +57,7 @@ export class TamperWatch {
     private readonly sentinel: Sentinel,
     private readonly log: Logger,
     private opts: TamperWatchOptions,
+    private readonly ebpf: EbpfHost | null = null,
   ) {}
 
   get watchedDirectories(): number {
@@ -53,46 +71,40 @@ export class TamperWatch {
       if (ops !== this.lastOps && !this.closed) void this.rewatch();
     });
     this.startTimers();
-    if (this.opts.flagTracer === 'auto') {
-      this.tracerState = 'starting';
-      this.tracerStart = this.startTracer();
-    }
+    if (this.opts.flagTracer === 'auto') await this.startTracer();
   }
 
-  // Why: a bare `chattr -i` raises no inotify event; the tracepoint makes its detection immediate instead of periodic.
-  // Started in the background: READY=1 does not wait for bpftrace to attach (0.5-0.8 s, or a 10 s timeout).
+  // Why: a bare `chattr -i` raises no inotify event; the kernel's record makes its detection immediate
+  // instead of periodic, and names who did it (pid, comm, uid) in the tamper's audit record.
   private async startTracer(): Promise<void> {
+    const why = this.ebpf === null ? 'no eBPF engine in this daemon' : this.ebpf.unavailable;
     try {
-      this.tracer = await watchFlagChanges({
-        ownPid: process.pid,
-        onChange: (pid, comm) => {
-          if (this.closed) return;
-          this.flagEvents++;
-          if (this.tracerTimer !== null) return;
-          const wait = Math.max(this.opts.debounceMs, this.lastTracerCheck + TRACER_MIN_GAP_MS - Date.now());
-          this.tracerTimer = setTimeout(() => {
-            this.tracerTimer = null;
-            this.lastTracerCheck = Date.now();
-            this.check(`ebpf: inode flags changed by ${comm}[${String(pid)}]`, true);
-          }, wait);
-        },
-        onExit: (reason) => {
-          this.tracer = null;
-          this.tracerState = reason;
-          if (!this.closed) this.log.warn({ event: 'flag-tracer', ok: false, reason }, 'flag-change tracer stopped; the periodic flag audit remains');
-        },
-      });
-      if (this.closed) {
-        await this.tracer.close();
-        this.tracer = null;
-        return;
-      }
+      if (why !== null || this.ebpf === null) throw new Error(why ?? 'no eBPF engine');
+      const { dev } = await stat(this.opts.vaultPath);
+      this.tracerOff = this.ebpf.on('flags', (r) => this.onFlags(r));
+      this.ebpf.watchFlags(dev);
       this.tracerState = 'attached';
-      this.log.info({ event: 'flag-tracer', ok: true }, 'flag changes traced with bpftrace');
+      this.log.info({ event: 'flag-tracer', ok: true, dev }, 'flag changes on the vault filesystem traced by the eBPF engine');
     } catch (e) {
       this.tracerState = messageOf(e);
       this.log.warn({ event: 'flag-tracer', ok: false, reason: this.tracerState }, 'no flag-change tracer; a bare chattr -i is found by the periodic flag audit');
     }
+  }
+
+  private onFlags(r: FlagsRecord): void {
+    if (this.closed || r.ret !== 0 || r.before === r.after) return;
+    this.flagEvents++;
+    if (this.changers.length < MAX_ATTRIBUTED) this.changers.push({ pid: r.pid, comm: r.comm, uid: r.uid, ino: String(r.ino), liftedImmutable: r.liftedImmutable });
+    if (this.tracerTimer !== null) return;
+    const wait = Math.max(this.opts.debounceMs, this.lastTracerCheck + TRACER_MIN_GAP_MS - Date.now());
+    this.tracerTimer = setTimeout(() => {
+      this.tracerTimer = null;
+      this.lastTracerCheck = Date.now();
+      const changedBy = this.changers;
+      this.changers = [];
+      const who = [...new Set(changedBy.map((c) => `${c.comm}[${String(c.pid)}] uid ${String(c.uid)}`))].join(', ');
+      this.check(`ebpf: inode flags changed by ${who}`, true, changedBy);
+    }, wait);
   }
 
   private startTimers(): void {
@@ -114,9 +126,9 @@ export class TamperWatch {
     this.startTimers();
   }
 
-  private check(reason: string, flagsOnly: boolean): void {
+  private check(reason: string, flagsOnly: boolean, changedBy?: FlagChanger[]): void {
     if (this.closed) return;
-    this.sentinel.checkTamper(reason, { flagsOnly }).catch((e: unknown) => {
+    this.sentinel.checkTamper(reason, { flagsOnly, ...(changedBy !== undefined ? { changedBy } : {}) }).catch((e: unknown) => {
       this.log.error({ event: 'tamper-check-failed', reason, err: messageOf(e) }, 'tamper check failed');
     });
   }
@@ -155,16 +167,16 @@ export class TamperWatch {
     this.log.debug({ event: 'watch', directories: w.watched }, 'watching the vault');
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.stopTimers();
     if (this.debounce !== null) clearTimeout(this.debounce);
     if (this.tracerTimer !== null) clearTimeout(this.tracerTimer);
-    await this.tracerStart;
-    const tracer = this.tracer;
-    this.tracer = null;
-    await tracer?.close();
+    this.tracerOff?.();
+    this.tracerOff = null;
+    this.ebpf?.watchFlags(null);
     this.watch?.close();
     this.watch = null;
+    return Promise.resolve();
   }
 }

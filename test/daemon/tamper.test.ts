@@ -2,12 +2,13 @@
 // the cheap flag audit catches a lifted +i even when the watch is slow.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { verifyAuditFile } from '../../src/adapters/audit-log.js';
 import { needs, isRoot } from '../helpers/env.js';
+import { needsEngine } from '../helpers/bpf.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon-harness.js';
 import { startDaemon } from '../../src/daemon/main.js';
 import { createLogger } from '../../src/adapters/logger.js';
@@ -104,9 +105,8 @@ test('flag audit: a lifted +i is caught by the periodic flag audit even when the
   }
 });
 
-test('eBPF flag tracer: a bare chattr -i is healed at once, not at the next flag audit', { timeout: 60_000 }, async (t) => {
-  if (needs(t, isRoot(), 'root (chattr +i, bpftrace)')) return;
-  if (needs(t, spawnSync('bpftrace', ['--version'], { encoding: 'utf8' }).status === 0, 'bpftrace')) return;
+test('eBPF flag tracer: a bare chattr -i is healed at once, and the tamper record names chattr and its pid', { timeout: 60_000 }, async (t) => {
+  if (needsEngine(t)) return;
   const d = await startTestDaemon('tamper-ebpf', { limits: { flagAuditIntervalMs: 600_000, verifyIntervalMs: 600_000 } });
   await d.handle.stop('restart with the tracer');
   const config = JSON.parse(readFileSync(d.configPath, 'utf8')) as { vault: Record<string, unknown> };
@@ -114,16 +114,20 @@ test('eBPF flag tracer: a bare chattr -i is healed at once, not at the next flag
   writeFileSync(d.configPath, JSON.stringify(config));
   const handle = await startDaemon({ configFile: d.configPath, signals: false, logger: createLogger('silent') });
   try {
-    const state = await waitFor('flag tracer attached', 15_000, async () => {
-      const s0 = (await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { tamperWatch: { flagTracer: string } } };
-      return s0.result.tamperWatch.flagTracer === 'starting' ? null : s0.result.tamperWatch.flagTracer;
-    });
-    assert.equal(state, 'attached');
+    const s0 = (await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 10_000 })) as { result: { tamperWatch: { flagTracer: string } } };
+    assert.equal(s0.result.tamperWatch.flagTracer, 'attached', 'the engine traces flag changes once the daemon is ready');
     const file = join(d.tv.path, 'current', 'tree', 'VERSION');
     const started = Date.now();
-    chattr('-i', file);
-    await healedAfter(d, 1, () => spawnSync('lsattr', ['-d', join(d.tv.path, 'current', 'tree', 'VERSION')], { encoding: 'utf8' }).stdout.split(' ')[0]!.includes('i'));
+    const lift = spawn('chattr', ['-i', file], { stdio: 'ignore' });
+    const lifter = lift.pid!;
+    await new Promise((resolve) => lift.once('exit', resolve));
+    assert.equal(lift.exitCode, 0, 'chattr -i ran');
+    await healedAfter(d, 1, () => spawnSync('lsattr', ['-d', file], { encoding: 'utf8' }).stdout.split(' ')[0]!.includes('i'));
     t.diagnostic(`bare chattr -i healed in ${String(Date.now() - started)} ms (flag audit period 600 s)`);
+    const tamper = readFileSync(d.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; reason?: string; changedBy?: { pid: number; comm: string; uid: number; liftedImmutable: boolean }[] }).find((r) => r.kind === 'tamper');
+    assert.ok(tamper !== undefined, 'a tamper record in the audit log');
+    assert.deepEqual(tamper.changedBy?.map((c) => ({ pid: c.pid, comm: c.comm, uid: c.uid, liftedImmutable: c.liftedImmutable })), [{ pid: lifter, comm: 'chattr', uid: 0, liftedImmutable: true }]);
+    assert.match(tamper.reason ?? '', new RegExp(`ebpf: inode flags changed by chattr\\[${String(lifter)}\\] uid 0`));
   } finally {
     await handle.stop('test');
   }

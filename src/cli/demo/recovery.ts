@@ -7,6 +7,7 @@ import { createLogger } from '../../adapters/logger.js';
 import { httpProbe } from '../../adapters/http-probe.js';
 import { killPid } from '../../adapters/process.js';
 import { TargetSupervisor, targetSchema } from '../../daemon/targets/index.js';
+import { EbpfHost } from '../../daemon/ebpf-host.js';
 import type { DemoStep } from '../demo.js';
 import { TargetEventRecorder } from './event-recorder.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from './sample-backend.js';
@@ -29,7 +30,10 @@ export async function demoBackendSteps(opts: { log: Logger; port?: number; print
   const url = `http://127.0.0.1:${port}/health`;
   const spec = targetSchema.parse({ name: 'demo-backend', command: sampleBackendCommand(port), port, health: { url, intervalMs: 200, timeoutMs: 300, failures: 3 } });
   const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor([spec], { log: opts.log, audit: rec.record });
+  // The daemon's eBPF engine; without root or the built object the demo shows the fallback instead.
+  const ebpf = new EbpfHost({ log: opts.log });
+  await ebpf.start();
+  const sup = new TargetSupervisor([spec], { log: opts.log, audit: rec.record, ebpf });
   try {
     await sup.start();
     await waitForHealthy(url);
@@ -56,6 +60,7 @@ export async function demoBackendSteps(opts: { log: Logger; port?: number; print
     print(`   ${sup.statusLine()}`);
   } finally {
     await sup.stop();
+    await ebpf.close();
   }
 }
 

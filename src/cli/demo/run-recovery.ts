@@ -1,5 +1,5 @@
 // Runs the recovery part of the demo alone, by hand: `node dist/src/cli/demo/run-recovery.js [PORT]`
-// (root and bpftrace for the eBPF path; without them it shows the polling fallback).
+// (root and the built eBPF engine for the kernel path; without them it shows the /proc polling fallback).
 import { createLogger, type LogLevel } from '../../adapters/logger.js';
 import { messageOf } from '../../core/errors.js';
 import { demoBackendSteps } from './recovery.js';
