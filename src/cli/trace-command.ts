@@ -60,6 +60,7 @@ function stallLine(v: TraceView): string {
 /** The text of one snapshot: per target, a header, the histogram, the slow syscalls and the stall line. */
 export function renderTrace(views: readonly TraceView[]): string[] {
   const out: string[] = [];
+  if (views.length === 0) return ['this daemon has no targets'];
   for (const v of views) {
     if (out.length > 0) out.push('');
     if (v.notTraced !== null) {

@@ -33,6 +33,8 @@ export interface DaemonComponent extends DaemonPart {
   failed?(): string | null;
   /** The targets component only: `target-reset` of the control socket. */
   resetTarget?(name: string): unknown;
+  /** The targets component only: `trace` of the control socket. */
+  trace?(name?: string): unknown;
 }
 
 // Why: the one teardown. A part is registered before it starts, so one that failed half-way is stopped
@@ -92,7 +94,7 @@ export function buildComponents(config: DaemonConfig, deps: { log: Logger; audit
     },
   });
   return Promise.resolve([
-    { name: 'targets', start: () => targets.start(), stop: () => targets.stop(), status: () => targets.status(), statusLine: () => targets.statusLine(), resetTarget: (name) => targets.reset(name) },
+    { name: 'targets', start: () => targets.start(), stop: () => targets.stop(), status: () => targets.status(), statusLine: () => targets.statusLine(), resetTarget: (name) => targets.reset(name), trace: (name) => targets.trace(name) },
     { name: 'protection', start: () => protection.start(), stop: () => protection.stop(), status: () => protection.status(), statusLine: () => protection.statusLine() },
   ]);
 }
@@ -103,4 +105,14 @@ export function resetTarget(components: readonly DaemonComponent[], name: string
   const part = components.find((c) => c.resetTarget !== undefined);
   if (part?.resetTarget === undefined) throw new SentinelError('not-found', `no target named "${name}" (this daemon has no targets)`, { where: 'target' });
   return part.resetTarget(name);
+}
+
+// Why: the control socket's `trace` reaches the supervisor's syscall view the same way.
+export function traceTargets(components: readonly DaemonComponent[], name?: string): unknown {
+  const part = components.find((c) => c.trace !== undefined);
+  if (part?.trace === undefined) {
+    if (name === undefined) return [];
+    throw new SentinelError('not-found', `no target named "${name}" (this daemon has no targets)`, { where: 'target' });
+  }
+  return part.trace(name);
 }

@@ -22,7 +22,7 @@ import { SystemdNotifier } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
 import { OnDemandHashPool } from './on-demand-hash-pool.js';
-import { PartStack, buildComponents, closing, ebpfComponent, resetTarget } from './components.js';
+import { PartStack, buildComponents, closing, ebpfComponent, resetTarget, traceTargets } from './components.js';
 import { EbpfHost } from './ebpf-host.js';
 import { newCounters } from './counters.js';
 import { controlRequestHandler, refusalRecorder } from './requests.js';
@@ -135,7 +135,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     const uploads = new Uploads(join(config.stateDir, 'incoming'));
     const leftovers = await uploads.prepare();
     if (leftovers > 0) log.warn({ event: 'uploads-removed', count: leftovers, where: uploads.dir }, 'removed uploads left by an earlier run');
-    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, status: () => view.report(), resetTarget: (name) => resetTarget(components, name), reload: () => (reloadState === null ? Promise.reject(new SentinelError('unavailable', 'the daemon is still starting', { where: 'reload' })) : reloadState.reload()) });
+    const handle = controlRequestHandler({ sentinel: guardian, recorder, log, config: () => config, status: () => view.report(), resetTarget: (name) => resetTarget(components, name), trace: (name) => traceTargets(components, name), reload: () => (reloadState === null ? Promise.reject(new SentinelError('unavailable', 'the daemon is still starting', { where: 'reload' })) : reloadState.reload()) });
     const control = new ControlServer({
       socketPath: config.control.socket,
       group: config.control.group,

@@ -1,5 +1,5 @@
 // `sentinel trace`: the histogram printed as bpftrace's hist() prints it, the command's exit codes
-// against a real daemon (no engine: exit 5 with why; no daemon: exit 2), and its place in the
+// against a real daemon (no targets, unknown target: exit 4; no daemon: exit 2), and its place in the
 // generated help, bash completion and man page.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -46,19 +46,22 @@ describe('trace: rendering', () => {
 });
 
 describe('trace: against the daemon', () => {
-  test('a daemon without the eBPF engine: one line saying so, exit 5; --json keeps stdout JSON', async (t) => {
+  test('a daemon without targets: nothing to show (exit 0); a target name is unknown: one line, exit 4, --json keeps stdout JSON', async (t) => {
     if (needs(t, isRoot(), 'root (the daemon seals its vault)')) return;
-    const d = await startTestDaemon('trace-noengine');
+    const d = await startTestDaemon('trace-notargets');
     t.after(() => d.handle.stop('test done'));
     const r = await sentinel(['trace', '--socket', d.socket, '--once']);
-    assert.equal(r.code, 5, `exit 5: ${r.stderr}`);
-    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
-    assert.match(r.stderr, /^sentinel: .*no eBPF engine/);
-    const j = await sentinel(['trace', '--socket', d.socket, '--json']);
-    assert.equal(j.code, 5);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'this daemon has no targets\n');
+    const unknown = await sentinel(['trace', 'backend', '--socket', d.socket, '--once']);
+    assert.equal(unknown.code, 4);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1, 'one line');
+    assert.match(unknown.stderr, /^sentinel: .*no target named "backend"/);
+    const j = await sentinel(['trace', 'backend', '--socket', d.socket, '--json']);
+    assert.equal(j.code, 4);
     const body = JSON.parse(j.stdout) as { ok: boolean; error: { code: string; message: string } };
     assert.equal(body.ok, false);
-    assert.equal(body.error.code, 'unavailable');
+    assert.equal(body.error.code, 'not-found');
   });
 
   test('no daemon on the socket: exit 2, one line', async () => {

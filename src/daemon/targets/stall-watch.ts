@@ -5,7 +5,7 @@
 // records are kept for `sentinel trace`.
 import { judgeLoop } from '../../core/stall-policy.js';
 import { SentinelError, messageOf } from '../../core/errors.js';
-import type { LoopState, SlowSyscallRecord, StallEndRecord } from '../../core/bpf-records.js';
+import type { BpfRecord, LoopState, SlowSyscallRecord, StallEndRecord } from '../../core/bpf-records.js';
 import { syscallName } from '../../adapters/bpf-build.js';
 import { syscallTracingOf } from './spec.js';
 import type { TriggerDeps, TriggerTarget } from './triggers.js';
@@ -15,8 +15,7 @@ import type { TraceView } from '../../core/trace-view.js';
 export interface SyscallTracer {
   /** Null while the engine runs; else why there is none. */
   readonly unavailable: string | null;
-  on(kind: 'slow', fn: (r: SlowSyscallRecord) => void): () => void;
-  on(kind: 'stall-end', fn: (r: StallEndRecord) => void): () => void;
+  on<K extends 'slow' | 'stall-end'>(kind: K, fn: (r: Extract<BpfRecord, { kind: K }>) => void): () => void;
   allocateSlot(): number;
   releaseSlot(slot: number): void;
   traceSyscalls(pid: number, slot: number, tracing: { slowNs: number; stallNs: number; slowPerSec: number } | null): boolean;
@@ -35,6 +34,8 @@ interface Traced {
   timer: NodeJS.Timeout | null;
   /** busySinceNs of the stretch already reported, so one stall is reported once. */
   reportedSince: bigint | null;
+  /** A reported stall whose end the kernel has not yet sent (a check may see it over first). */
+  awaitingEnd: boolean;
   stalls: number;
   lastStallMs: number | null;
   slow: { r: SlowSyscallRecord; at: bigint }[];
@@ -58,7 +59,7 @@ export class StallWatch {
   ) {
     this.names = targets.map((t) => t.spec.name);
     for (const t of targets) {
-      if (syscallTracingOf(t.spec) !== null) this.traced.set(t.spec.name, { target: t, slot: null, pid: null, timer: null, reportedSince: null, stalls: 0, lastStallMs: null, slow: [], slowTotal: 0 });
+      if (syscallTracingOf(t.spec) !== null) this.traced.set(t.spec.name, { target: t, slot: null, pid: null, timer: null, reportedSince: null, awaitingEnd: false, stalls: 0, lastStallMs: null, slow: [], slowTotal: 0 });
     }
   }
 
@@ -112,6 +113,7 @@ export class StallWatch {
       tracer.traceSyscalls(target.pid, tr.slot, { slowNs: cfg.slowMs * 1e6, stallNs, slowPerSec: cfg.slowPerSec });
       tr.pid = target.pid;
       tr.reportedSince = null;
+      tr.awaitingEnd = false;
       this.schedule(tr, 0);
     } catch (e) {
       this.deps.log.error({ target: target.spec.name, pid: target.pid, err: messageOf(e) }, 'syscall tracing of the target failed');
@@ -188,6 +190,7 @@ export class StallWatch {
     const stall = tr.target.spec.stall;
     if (stall === undefined) return;
     tr.reportedSince = state.busySinceNs;
+    tr.awaitingEnd = true;
     tr.stalls++;
     const t = tr.target;
     const syscall = state.currentNr === null ? null : syscallName(state.currentNr);
@@ -216,8 +219,9 @@ export class StallWatch {
     const tr = this.byPid(r.pid);
     if (tr === undefined) return;
     tr.lastStallMs = ms(r.busyNs);
-    const reported = tr.reportedSince !== null;
+    const reported = tr.awaitingEnd;
     tr.reportedSince = null;
+    tr.awaitingEnd = false;
     if (!reported) return;
     const fields = { target: tr.target.spec.name, pid: r.pid, detector: 'stall', busyMs: ms(r.busyNs), syscall: syscallName(r.nr) };
     this.deps.log.info(fields, 'main thread back in its wait syscall after a stall');

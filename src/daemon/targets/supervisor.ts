@@ -9,6 +9,8 @@ import { ExitDetector, type DetectedExit } from './detection.js';
 import { launcherFor } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
+import { StallWatch } from './stall-watch.js';
+import type { TraceView } from '../../core/trace-view.js';
 import type { TargetSpec } from './spec.js';
 import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
 
@@ -25,6 +27,7 @@ export class TargetSupervisor {
   private readonly detection: ExitDetector;
   private readonly retransmits: RetransmitAlarm;
   private readonly health: HealthProbes;
+  private readonly stalls: StallWatch;
   private readonly recovery: TargetRecovery;
   private adoptTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -51,6 +54,7 @@ export class TargetSupervisor {
       recovering: false,
     }));
     this.health = new HealthProbes(this.targets, triggers);
+    this.stalls = new StallWatch(this.targets, deps.ebpf ?? null, triggers);
     this.recovery = new TargetRecovery({
       log: deps.log,
       emit: (e) => this.emit(e),
@@ -60,6 +64,7 @@ export class TargetSupervisor {
       watch: (rt, identity, child) => {
         this.health.reset(rt);
         this.detection.watch(identity, child);
+        this.stalls.sync(rt);
       },
       unwatch: (_rt, pid) => {
         if (pid !== null) this.detection.unwatch(pid);
@@ -95,6 +100,7 @@ export class TargetSupervisor {
     await this.detection.start();
     this.health.start();
     await this.retransmits.start();
+    this.stalls.start();
     this.adoptTimer = setInterval(() => void this.recovery.adoptReturned(this.targets), ADOPT_INTERVAL_MS);
   }
 
@@ -105,6 +111,7 @@ export class TargetSupervisor {
     this.adoptTimer = null;
     this.recovery.cancel();
     this.health.stop();
+    this.stalls.stop();
     await Promise.all([this.detection.stop(), this.retransmits.stop()]);
     await Promise.all(
       this.targets.map(async (rt) => {
@@ -123,6 +130,8 @@ export class TargetSupervisor {
       const reasons = degraded === null ? [] : [degraded];
       const retransmit = this.retransmits.degraded(rt);
       if (retransmit !== null) reasons.push(`retransmit detection unavailable: ${retransmit}`);
+      const stall = rt.spec.stall !== undefined || rt.spec.syscalls !== undefined ? this.stalls.unavailable : null;
+      if (stall !== null) reasons.push(`stall detection and syscall tracing unavailable: ${stall}`);
       return {
         name: rt.spec.name,
         kind: rt.launcher.kind,
@@ -136,6 +145,7 @@ export class TargetSupervisor {
         failedReason: rt.failedReason,
         retransmitAlarm: this.retransmits.alarm(rt),
         healthFailures: this.health.failures(rt),
+        stalled: this.stalls.stalled(rt),
       };
     });
   }
@@ -157,6 +167,11 @@ export class TargetSupervisor {
       void this.recovery.recover(rt, `reset by the operator (was ${previousState})`, this.hrtime());
     }
     return { target: name, previousState, action, state: rt.state };
+  }
+
+  /** `sentinel trace`: the syscall view of one target or all. */
+  trace(name?: string): TraceView[] {
+    return this.stalls.snapshot(name);
   }
 
   // Why: one line for sd_notify STATUS= and `sentinel status`.

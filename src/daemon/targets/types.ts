@@ -121,6 +121,8 @@ export interface TargetStatus {
   failedReason: string | null;
   retransmitAlarm: boolean;
   healthFailures: number;
+  /** The main thread is in a stall right now (`stall` configured; docs/EBPF.md#stalls). */
+  stalled: boolean;
 }
 
 /** What `reset` did: the budget is always cleared; a failed or down target is recovered. */
