@@ -1,0 +1,85 @@
+// Metrics the way they ship: under a real systemd (nspawn, a throw-away copy of this host), the checkout is
+// installed as the README says, then the README's metrics block runs verbatim: `metrics.listen` on
+// 127.0.0.1:9464 behind the shipped unit's RestrictAddressFamilies= and IPAddressDeny=/IPAddressAllow=, and
+// Debian's own prometheus.service scrapes it with the shipped alert rules loaded. Under CI a missing
+// prometheus fails the test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { needs } from '../helpers/env.js';
+import { readmeBlock } from '../helpers/readme.js';
+import { packageRoot } from '../../src/adapters/package-root.js';
+
+const root = packageRoot();
+const fixtures = join(root, 'test', 'fixtures', 'metrics');
+const BOOT_TIMEOUT_MS = 170_000;
+
+function props(text: string): Record<string, string> {
+  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+test('the shipped unit serves metrics on 127.0.0.1:9464 and Debian\'s prometheus.service scrapes them (README block verbatim)', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  const hasProm = spawnSync('prometheus', ['--version']).status === 0;
+  if (!hasProm && process.env.CI === 'true') throw new Error('required for CI but missing on this host: prometheus (scripts/setup-host.sh installs it)');
+  if (needs(t, hasProm, 'prometheus (Debian package)')) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-metrics-unit-'));
+  try {
+    const input = join(dir, 'in');
+    const out = join(dir, 'out');
+    await mkdir(input, { recursive: true });
+    await mkdir(out, { recursive: true });
+    execFileSync(process.execPath, [join(root, 'dist', 'src', 'cli', 'main.js'), 'keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(input, 'release.pub'));
+    await copyFile(join(fixtures, 'scenario.sh'), join(input, 'scenario.sh'));
+    for (const block of ['checkout-install', 'metrics']) await writeFile(join(input, `readme-${block}.sh`), readmeBlock(block));
+
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      overlays: ['/usr', '/etc', '/var'],
+      unit: 'sentinel-metrics-test.target',
+      wants: [],
+      args: [
+        '--tmpfs=/opt:mode=0755',
+        `--overlay=${root}::/opt/omnimind-sentinel`,
+        `--bind-ro=${input}:/in`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${join(fixtures, 'sentinel-metrics-test.target')}:/etc/systemd/system/sentinel-metrics-test.target`,
+        `--bind-ro=${join(fixtures, 'sentinel-metrics-test.service')}:/etc/systemd/system/sentinel-metrics-test.service`,
+      ],
+    });
+    const tail = `console tail:\n${boot.console.slice(-3000)}`;
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; ${tail}`);
+    const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
+    const stepOk = async (name: string): Promise<string> => {
+      const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
+      assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
+      return text;
+    };
+    assert.equal((await read('finished')).trim(), 'done');
+    await stepOk('install');
+    const block = await stepOk('readme-metrics');
+    assert.match(block, /^sentinel_vault_intact\{vault="\/var\/lib\/omnimind\/phi-engine"\} 1$/m, `the README's curl shows the metric:\n${block}`);
+    assert.match(block, /"__name__":"sentinel_vault_intact".*"job":"omnimind-sentinel".*"value":\[[0-9.]+,"1"\]/, `the README's PromQL query returns intact 1:\n${block}`);
+    const unit = props(await stepOk('unit-props'));
+    assert.equal(unit.ActiveState, 'active', JSON.stringify(unit));
+    assert.match(unit.RestrictAddressFamilies ?? '', /AF_INET\b/, 'the unit lets the daemon open a TCP socket');
+    assert.notEqual(unit.PrivateNetwork, 'yes');
+    assert.match(await stepOk('listening'), /127\.0\.0\.1:9464 .*node/, 'bound to the configured address only');
+    const intact = JSON.parse(await read('query-intact.out')) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    assert.equal(intact.data.result.length, 1, JSON.stringify(intact));
+    assert.equal(intact.data.result[0]!.metric.job, 'omnimind-sentinel');
+    assert.equal(intact.data.result[0]!.value[1], '1', 'PromQL: the vault is intact');
+    const up = JSON.parse(await stepOk('query-up')) as { data: { result: { value: [number, string] }[] } };
+    assert.equal(up.data.result[0]?.value[1], '1', 'the scrape target is up');
+    const rules = JSON.parse(await stepOk('query-rules')) as { data: { groups: { name: string }[] } };
+    assert.ok(rules.data.groups.some((g) => g.name === 'omnimind-sentinel'), 'the shipped alert rules are loaded');
+    t.diagnostic(`boot to poweroff ${String(boot.ms)} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
