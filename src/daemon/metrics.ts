@@ -35,7 +35,7 @@ export function detectorOf(reason: string, lastExitVia: string | undefined): str
   if (reason.includes('TCP retransmits')) return 'retransmit';
   if (reason.startsWith('not running at start')) return 'start';
   if (reason.startsWith('reset by the operator')) return 'operator';
-  if (/stall/i.test(reason)) return 'stall';
+  if (reason.startsWith('main thread stalled')) return 'stall';
   return 'other';
 }
 

@@ -12,6 +12,7 @@ import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-
 import { tempDir } from '../helpers/vault-factory.js';
 import { SENTINEL_METRICS, freePort, httpGet, parseExposition, sample } from '../helpers/metrics.js';
 import { MetricsServer } from '../../src/daemon/metrics-server.js';
+import { detectorOf } from '../../src/daemon/metrics.js';
 import { createLogger } from '../../src/adapters/logger.js';
 
 after(() => cleanupDaemonFiles());
@@ -182,4 +183,15 @@ test('the listener is bounded: connections held open without a request are close
   const r = await httpGet(`127.0.0.1:${String(port)}`, '/metrics');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'up 1\n');
+});
+
+test('the detector label names what started a recovery, from the reasons the supervisor gives', () => {
+  assert.equal(detectorOf('main PID 42 exited (signal 9)', 'ebpf'), 'ebpf');
+  assert.equal(detectorOf('main PID 42 exited (status 1)', 'poll'), 'poll');
+  assert.equal(detectorOf('health probe failed 3 times in a row (timeout)', undefined), 'health');
+  assert.equal(detectorOf('12 TCP retransmits on port 8000 within 1000 ms', undefined), 'retransmit');
+  assert.equal(detectorOf('main thread stalled: away from its wait syscall for 2100 ms (threshold 2000 ms)', undefined), 'stall');
+  assert.equal(detectorOf('not running at start: no main PID', undefined), 'start');
+  assert.equal(detectorOf('reset by the operator (was failed)', undefined), 'operator');
+  assert.equal(detectorOf('something new', undefined), 'other');
 });
