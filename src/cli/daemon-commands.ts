@@ -183,7 +183,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--uninstall', 'stop and disable the services, then remove the installed units')
     .option('--node <path>', 'node executable for ExecStart (default: this node)')
     .option('--cli <path>', 'sentinel CLI script for ExecStart (default: this one)')
-    .option('--sample-backend', 'make omnimind-backend.service run the sample FastAPI backend of this package (a drop-in)')
+    .option('--sample-backend', 'make omnimind-backend.service run the sample FastAPI backend of this package (a drop-in) and install omnimind-mcp-worker.service, the sample MCP worker')
     .option('--no-reload', 'do not run systemctl (daemon-reload; with --uninstall also no stop and disable)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', examples(['sentinel install-units', 'sentinel install-units --sample-backend', 'sentinel install-units --uninstall']))

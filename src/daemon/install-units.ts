@@ -1,5 +1,6 @@
 // `sentinel install-units`: copies the unit files of systemd/ with this host's node, CLI and package
-// paths, and removes them again. `--sample-backend` adds the drop-in that runs the sample backend.
+// paths, and removes them again. `--sample-backend` adds the drop-in that runs the sample backend and
+// the unit of the sample MCP worker.
 import { mkdir, readFile, rename, rm, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
@@ -11,6 +12,9 @@ export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnim
 
 /** The drop-in `--sample-backend` adds: the backend unit runs examples/backend instead of OmniMind. */
 export const SAMPLE_BACKEND_DROP_IN = 'omnimind-backend.service.d/sample-backend.conf';
+
+/** Units of the package's sample services, installed with `--sample-backend` only (examples/mcp-worker). */
+export const SAMPLE_UNITS = ['omnimind-mcp-worker.service'] as const;
 
 /**
  * Placeholders in systemd/* replaced at install time: @DOCS@ is the directory holding README.md and
@@ -55,7 +59,8 @@ export async function installUnits(opts: { prefix: string; node?: string; cli?: 
   if (/^\/(home|root)(\/|$)/.test(paths.root)) warnings.push(`the package is under ${paths.root}, which omnimind-backend.service cannot see (ProtectHome=yes); install it under /opt or /usr/lib for the backend unit`);
   await mkdir(opts.prefix, { recursive: true });
   const names: string[] = [...UNIT_FILES];
-  if (opts.sampleBackend === true) names.push(SAMPLE_BACKEND_DROP_IN);
+  // Without the flag the drop-in goes (the backend runs OmniMind's app); a sample unit already there is left alone.
+  if (opts.sampleBackend === true) names.push(SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS);
   else await removeFile(join(opts.prefix, SAMPLE_BACKEND_DROP_IN));
   const files: string[] = [];
   for (const name of names) {
@@ -96,7 +101,7 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
   const disabled: string[] = [];
   if (opts.reload && resolve(opts.prefix) === SYSTEM_UNIT_DIR) {
     const units: string[] = [];
-    for (const name of UNIT_FILES) {
+    for (const name of [...UNIT_FILES, ...SAMPLE_UNITS]) {
       if (/\.(service|socket)$/.test(name) && (await lstat(join(opts.prefix, name)).then(() => true, () => false))) units.push(name);
     }
     if (units.length > 0 && (await disableNow(units))) disabled.push(...units);
@@ -106,7 +111,7 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
     }
   }
   const files: string[] = [];
-  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) {
+  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS]) {
     const p = join(opts.prefix, name);
     if (await removeFile(p)) files.push(p);
   }

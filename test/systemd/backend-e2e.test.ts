@@ -3,7 +3,10 @@
 // READY=1 on the held socket, as a DynamicUser reading the vault's tree (deployed under umask 077
 // and, later, by the sentinel under its UMask=0077); SIGKILL of its main process → the sentinel
 // restarts it; /gil (the GIL held in a C call) → no pings → systemd's watchdog → every thread's
-// stack in the journal → "backend hung: watchdog" in the sentinel's audit log → restarted.
+// stack in the journal → "backend hung: watchdog" in the sentinel's audit log → restarted. The sample
+// MCP worker's unit (installed by the same flag) runs as a DynamicUser in the slice and a SIGKILL of it is
+// recovered by the sentinel alone; a backend target driven to `failed` (its restart budget spent) comes
+// back through `sentinel target reset`.
 // The one change to the installed units is a 3 s watchdog (fixtures/nspawn/backend-watchdog.conf).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,10 +39,13 @@ interface Steps {
   gil: { before: Show; after: Show; restartedMs: number; recovery: Record<string, unknown>[]; recovered: Record<string, unknown>; auditEvent: { message: string; result: string; unit: string; target?: string; evidence: string[]; exitStatus?: string } };
   gilJournal: string[];
   healthAfterGil: { status: number } | null;
+  worker: { show: Show; uid: number; phi: { result?: { content?: { text: string }[] } } | null };
+  workerKill: { before: Show; after: Show; backendPidBefore: string; backendPidAfter: string; ping: { result?: unknown } | null };
+  reset: { failed: { state: string; failedReason: string | null }; stillFailed: { state: string } | undefined; held: Show; code: number | null; stdout: string; stderr: string; resetMs: number; before: Show; after: Show; health: { status: number } | null; state: { state: string; pid: number | null } | undefined };
   audit: { code: number };
 }
 
-test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart, the MCP worker unit, target reset from failed', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-backend-nspawn-'));
   try {
@@ -122,7 +128,35 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     assert.ok(started.length >= 1 && started.every((e) => /^left to systemd \(watchdog timeout/.test(String(e.action))), `the sentinel left the watchdog restart to systemd: ${JSON.stringify(s.gil.recovery)}`);
     assert.equal(s.gil.recovered.pid, Number(s.gil.after.MainPID), '"recovered" names the new, active main process');
     assert.equal(s.healthAfterGil?.status, 200);
+
+    // The sample MCP worker's unit as installed: READY=1 as a DynamicUser in the slice, with its watchdog.
+    assert.equal(s.worker.show.ActiveState, 'active', context);
+    assert.notEqual(s.worker.uid, 0, 'the worker runs as a DynamicUser');
+    assert.equal(s.worker.show.WatchdogUSec, '20s');
+    assert.match(s.worker.show.ControlGroup ?? '', /^\/omnimind\.slice\/omnimind-mcp-worker\.service$/);
+    assert.match(s.worker.show.StatusText ?? '', /^mcp worker pid \d+/, 'STATUS= from the worker');
+    assert.match(s.worker.phi?.result?.content?.[0]?.text ?? '', /engine\/phi\.py/, `phi_files lists the vault's live tree: ${JSON.stringify(s.worker.phi)}`);
+    assert.notEqual(s.workerKill.after.MainPID, s.workerKill.before.MainPID);
+    assert.equal(s.workerKill.after.NRestarts, s.workerKill.before.NRestarts, `the sentinel restarted the worker before systemd's Restart=: ${JSON.stringify(s.workerKill)}`);
+    assert.equal(s.workerKill.backendPidAfter, s.workerKill.backendPidBefore, 'the backend was not touched');
+    assert.deepEqual(s.workerKill.ping?.result, {});
+
+    // target reset: failed (budget spent, the unit held in auto-restart by RestartSec=1h) → running.
+    assert.equal(s.reset.failed.state, 'failed');
+    assert.match(s.reset.failed.failedReason ?? '', /budget/i, JSON.stringify(s.reset.failed));
+    assert.equal(s.reset.stillFailed?.state, 'failed', 'still failed 2 s later: nothing brought it back');
+    assert.notEqual(s.reset.held.ActiveState, 'active', JSON.stringify(s.reset.held));
+    assert.equal(s.reset.code, 0, `target reset: ${s.reset.stderr}${s.reset.stdout}`);
+    const reset = JSON.parse(s.reset.stdout) as { previousState: string; state: string; pid: number };
+    assert.equal(reset.previousState, 'failed');
+    assert.equal(reset.state, 'running');
+    assert.equal(String(reset.pid), s.reset.after.MainPID, 'running on the unit\'s new main process');
+    assert.notEqual(s.reset.after.MainPID, s.reset.before.MainPID);
+    assert.equal(s.reset.after.ActiveState, 'active');
+    assert.equal(s.reset.after.NRestarts, s.reset.held.NRestarts, `the reset restarted it, not systemd's Restart= (RestartSec=1h): ${JSON.stringify(s.reset)}`);
+    assert.equal(s.reset.health?.status, 200);
     assert.equal(s.audit.code, 0, 'audit chain intact');
+    t.diagnostic(`target reset failed → running ${String(s.reset.resetMs)} ms`);
     t.diagnostic(`SIGKILL → back ${String(s.kill.backMs)} ms; /gil → watchdog → restarted ${String(s.gil.restartedMs)} ms (WatchdogSec=3s); ${String(s.gil.auditEvent.evidence.length)} stack lines in the audit log`);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/adapters/package-root.js';
-import { renderUnit, SAMPLE_BACKEND_DROP_IN, UNIT_FILES } from '../../src/daemon/install-units.js';
+import { renderUnit, SAMPLE_BACKEND_DROP_IN, SAMPLE_UNITS, UNIT_FILES } from '../../src/daemon/install-units.js';
 import { needs } from '../helpers/env.js';
 
 const root = packageRoot();
@@ -17,7 +17,7 @@ const hasAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8
 function renderedCopies(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-units-'));
   mkdirSync(join(dir, 'omnimind-backend.service.d'));
-  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN]) writeFileSync(join(dir, name), renderUnit(readFileSync(join(root, 'systemd', name), 'utf8'), { node: process.execPath, cli }));
+  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS]) writeFileSync(join(dir, name), renderUnit(readFileSync(join(root, 'systemd', name), 'utf8'), { node: process.execPath, cli }));
   return dir;
 }
 
@@ -25,7 +25,7 @@ test('every unit passes systemd-analyze verify --recursive-errors=yes', (t) => {
   if (needs(t, hasAnalyze, 'systemd-analyze')) return;
   const dir = renderedCopies();
   try {
-    const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', ...UNIT_FILES.map((n) => join(dir, n))], { encoding: 'utf8', cwd: dir });
+    const r = spawnSync('systemd-analyze', ['verify', '--recursive-errors=yes', ...[...UNIT_FILES, ...SAMPLE_UNITS].map((n) => join(dir, n))], { encoding: 'utf8', cwd: dir });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.doesNotMatch(r.stderr, /Unknown key|Failed to parse|Invalid/i, r.stderr);
   } finally {
@@ -80,6 +80,26 @@ test('the backend unit and socket: notify with a watchdog, the stop hook on watc
   }
 });
 
+test('the sample MCP worker unit: notify with a watchdog in the slice as a DynamicUser, exposure 2.0 or lower', (t) => {
+  if (needs(t, hasAnalyze, 'systemd-analyze')) return;
+  const dir = renderedCopies();
+  try {
+    const unit = readFileSync(join(dir, 'omnimind-mcp-worker.service'), 'utf8');
+    for (const key of ['Type=notify', 'NotifyAccess=main', 'WatchdogSec=20s', 'Restart=always', 'DynamicUser=yes', 'Slice=omnimind.slice', 'OOMScoreAdjust=-1000', `Environment=PYTHONPATH=${join(root, 'integrations', 'python')}`]) {
+      assert.ok(unit.includes(`\n${key}\n`), key);
+    }
+    assert.match(unit, new RegExp(`^ExecStart=/usr/bin/python3 ${root}/examples/mcp-worker/mcp_worker\\.py --host 127\\.0\\.0\\.1 --port 8100 `, 'm'));
+    assert.doesNotMatch(unit, /@[A-Z_]+@/, 'every placeholder rendered');
+    const r = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=20', join(dir, 'omnimind-mcp-worker.service')], { encoding: 'utf8', cwd: dir });
+    const m = /Overall exposure level for omnimind-mcp-worker\.service: ([0-9.]+)/.exec(r.stdout);
+    assert.ok(m !== null, `no exposure figure in: ${r.stdout.slice(-500)} ${r.stderr}`);
+    t.diagnostic(`omnimind-mcp-worker.service exposure ${m[1]!} (threshold 2.0)`);
+    assert.equal(r.status, 0, `exposure ${m[1]!} above 2.0`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('omnimind-sentinel.service exposure is 3.0 or lower (systemd-analyze security --offline)', (t) => {
   if (needs(t, hasAnalyze, 'systemd-analyze')) return;
   const dir = renderedCopies();
@@ -123,14 +143,15 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
     // --sample-backend adds the drop-in; a plain install afterwards takes it away again.
     const s = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--sample-backend', '--json'], { encoding: 'utf8' });
     assert.equal(s.status, 0, s.stderr);
-    assert.deepEqual((JSON.parse(s.stdout) as { files: string[] }).files.sort(), [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN].map((n) => join(prefix, n)).sort());
+    assert.deepEqual((JSON.parse(s.stdout) as { files: string[] }).files.sort(), [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS].map((n) => join(prefix, n)).sort());
     assert.match(readFileSync(join(prefix, SAMPLE_BACKEND_DROP_IN), 'utf8'), /sample_backend:app/);
     assert.equal(spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload'], { encoding: 'utf8' }).status, 0);
     assert.equal(existsSync(join(prefix, 'omnimind-backend.service.d')), false, 'the plain install removed the sample drop-in');
+    for (const n of SAMPLE_UNITS) assert.equal(existsSync(join(prefix, n)), true, `the plain install left the sample unit ${n} alone`);
     assert.equal(spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--sample-backend'], { encoding: 'utf8' }).status, 0);
     const u2 = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--no-reload', '--json'], { encoding: 'utf8' });
     assert.equal(u2.status, 0, u2.stderr);
-    assert.equal((JSON.parse(u2.stdout) as { files: string[] }).files.length, UNIT_FILES.length + 1);
+    assert.equal((JSON.parse(u2.stdout) as { files: string[] }).files.length, UNIT_FILES.length + 1 + SAMPLE_UNITS.length);
     assert.deepEqual(readdirSync(prefix), [], 'uninstall removed the drop-in and its directory');
     const bad = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--node', '/nonexistent/node'], { encoding: 'utf8' });
     assert.equal(bad.status, 2, 'a missing ExecStart binary is refused');
