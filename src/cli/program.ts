@@ -49,13 +49,14 @@ export function buildProgram(): Command {
     });
   vault
     .command('verify')
-    .description('fail-closed check of the live release: signatures, trust policy, hashes, modes, no missing/extra entries, +i everywhere')
+    .description('fail-closed check of the vault: signatures, trust policy, hashes, modes, no missing/extra entries, no xattrs, one link per file, +i everywhere; every kept release and stored bundle too')
     .argument('<vault>', 'vault directory')
     .option('--trust <pub...>', 'trust anchors from outside the vault (instead of the policy stored in it)')
     .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
+    .option('--live-only', 'check only the live release in full (not the other kept releases and stored bundles)')
     .option('--json', 'print the report as JSON on stdout')
     .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check.${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
-    .action(async (path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }) => {
+    .action(async (path: string, opts: { trust?: string[]; threshold?: number; liveOnly?: boolean; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runVaultVerify } = await import('./vault-commands.js');
       process.exitCode = await runVaultVerify(path, opts);

@@ -20,14 +20,14 @@ export async function runVaultInit(path: string, opts: { trust: string[]; thresh
 }
 
 // `vault verify`: exit 0 intact, 1 violation; anything that stops the check is an error (exit 2 or 1).
-export async function runVaultVerify(path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }): Promise<number> {
+export async function runVaultVerify(path: string, opts: { trust?: string[]; threshold?: number; liveOnly?: boolean; json?: boolean }): Promise<number> {
   const json = opts.json === true;
   const trust: TrustPolicy | undefined = opts.trust !== undefined ? await readTrustPolicy(opts.trust, opts.threshold) : undefined;
   if (trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
   const bar = progressBar('verifying', !json);
   const report = await withVault(path, async (v) => {
     try {
-      return await v.verify({ ...(trust !== undefined ? { trust } : {}), onProgress: (d, t) => bar.update(d, t) });
+      return await v.verify({ ...(trust !== undefined ? { trust } : {}), scope: opts.liveOnly === true ? 'live' : 'all', onProgress: (d, t) => bar.update(d, t) });
     } finally {
       bar.end();
     }
@@ -51,6 +51,7 @@ function describeVerify(path: string, r: VerifyReport): string[] {
   const lines = [head];
   if (r.version !== null) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}, signed by ${r.signers.join(', ') || '(no trusted signer)'}; trust from ${r.trustSource}`);
   lines.push(`  ${r.checkedFiles} files, ${r.checkedBytes} bytes hashed; +i checked on every file and directory`);
+  lines.push(r.kept === null ? '  live release only (kept releases and stored bundles not checked)' : `  also checked in full: ${r.kept.releases.length} other kept release(s), ${r.kept.bundles.length} stored bundle(s)`);
   for (const p of r.problems) lines.push(`  ${c.red('✘')} ${p.code}: ${p.message} (${p.path})`);
   return lines;
 }

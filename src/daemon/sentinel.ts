@@ -163,7 +163,8 @@ export class Sentinel {
   private async verifyNow(reason: string): Promise<VerifyReport> {
     const started = performance.now();
     const trust = this.deps.trust?.();
-    const report = await this.deps.vault.verify(trust === undefined ? {} : { trust });
+    // The live release only (what a heal can restore); `sentinel vault verify` checks every kept release and bundle too.
+    const report = await this.deps.vault.verify(trust === undefined ? { scope: 'live' } : { trust, scope: 'live' });
     this.counters.verifies++;
     const empty = !report.ok && (await this.isFreshVault(report));
     this.lastVerify = { atMs: performance.now(), ok: report.ok || empty, version: report.version, releaseId: report.releaseId, empty };

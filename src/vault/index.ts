@@ -33,9 +33,9 @@ import type { VaultLock } from './lock.js';
 import type * as DeployModule from './deploy.js';
 import { leftoversPresent, recoverVault } from './recover.js';
 import { liveVerifiedManifest, verifyVault } from './verify.js';
-import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport } from './types.js';
+import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport, VerifyScope } from './types.js';
 
-export type { DeployResult, KeptRelease, RecoveryReport, Vault, VaultDeps, VaultEvent, VaultInfo, VaultStatus, VerifyProblem, VerifyReport } from './types.js';
+export type { DeployResult, KeptRelease, RecoveryReport, Vault, VaultDeps, VaultEvent, VaultInfo, VaultStatus, VerifyProblem, VerifyReport, VerifyScope } from './types.js';
 
 // Deploy, heal and rollback are loaded when one runs: `vault verify` and `vault status` never need them (docs/ARCHITECTURE.md#start-up).
 const deployCode = (): Promise<typeof DeployModule> => import('./deploy.js');
@@ -112,7 +112,7 @@ class OpenVault implements Vault {
   }
 
   // Verify reads under the shared lock: never in the middle of another process's deploy window.
-  async verify(opts: { trust?: TrustPolicy; onProgress?(done: number, total: number): void } = {}): Promise<VerifyReport> {
+  async verify(opts: { trust?: TrustPolicy; onProgress?(done: number, total: number): void; scope?: VerifyScope } = {}): Promise<VerifyReport> {
     if (opts.trust !== undefined) assertTrustPolicy(opts.trust);
     const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, shared: true });
     try {

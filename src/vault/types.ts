@@ -71,8 +71,17 @@ export interface VerifyReport {
   checkedBytes: number;
   /** `vault.json` (the vault's own policy) or `override` (trust given from outside). */
   trustSource: 'vault.json' | 'override';
+  /** With scope 'all': the kept releases other than the live one and the stored bundles that were checked in full; null with scope 'live'. */
+  kept: { releases: string[]; bundles: string[] } | null;
   problems: VerifyProblem[];
 }
+
+/**
+ * What verify checks in full: 'all' (the default; `sentinel vault verify`) the live release, every
+ * other kept release and every stored bundle; 'live' (the daemon's periodic check, `--live-only`)
+ * the live release only. Both check the vault's own directories for unlisted entries.
+ */
+export type VerifyScope = 'all' | 'live';
 
 export interface KeptRelease {
   releaseDir: string;
@@ -124,7 +133,7 @@ export interface Vault {
    */
   deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy }): Promise<DeployResult>;
   /** With `trust`, a vault.json that differs from those anchors is a `tampered` problem naming the difference. */
-  verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void }): Promise<VerifyReport>;
+  verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void; scope?: VerifyScope }): Promise<VerifyReport>;
   heal(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
   rollback(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
   liveManifest(): Promise<VerifiedManifest>;

@@ -17,7 +17,8 @@ import { anchorMismatchMessage } from './anchors.js';
 import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
-import type { VerifyProblem, VerifyReport } from './types.js';
+import type { VerifyProblem, VerifyReport, VerifyScope } from './types.js';
+import { checkKeptReleasesAndBundles, checkVaultEntries } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
 
 function problem(code: ErrorCode, path: string, message: string): VerifyProblem {
@@ -123,7 +124,7 @@ export async function verifyRelease(
 }
 
 // Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.
-export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; onProgress?: (done: number, total: number) => void } = {}): Promise<VerifyReport> {
+export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; onProgress?: (done: number, total: number) => void; scope?: VerifyScope } = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const { layout } = ctx;
   const rel = (abs: string) => relative(ctx.path, abs) || '.';
@@ -136,6 +137,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     checkedFiles: 0,
     checkedBytes: 0,
     trustSource: opts.trust === undefined ? 'vault.json' : 'override',
+    kept: null,
     problems,
   };
 
@@ -196,6 +198,23 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     } catch (e) {
       problems.push(problemFrom(e, rel(dir), ctx.path));
     }
+  }
+  // The vault's own directories hold nothing unlisted; with scope 'all', every kept release and stored bundle is checked.
+  const problemOf = (e: unknown, path: string): VerifyProblem => problemFrom(e, path, ctx.path);
+  const add = (p: VerifyProblem): void => void problems.push(p);
+  const listing = await checkVaultEntries(ctx, problemOf, add);
+  if ((opts.scope ?? 'all') === 'all') {
+    const trust = opts.trust ?? ctx.config.trust;
+    const checkOne = async (name: string): Promise<void> => {
+      const dir = layout.release(name);
+      try {
+        const v = verifyKeptRelease(ctx, await readReleaseBytes(ctx, dir), trust);
+        problems.push(...(await verifyRelease(ctx, dir, v, {})).problems);
+      } catch (e) {
+        problems.push(problemFrom(e, rel(dir), ctx.path));
+      }
+    };
+    report.kept = await checkKeptReleasesAndBundles(ctx, listing, live, trust, checkOne, problemOf, add);
   }
   if (policyProblem !== null) problems.push(policyProblem);
   report.ok = problems.length === 0;

@@ -230,8 +230,12 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
     const r = await sentinel(['vault', 'rollback', vault, '--json']);
     assertOk(r);
     assert.equal((JSON.parse(r.stdout) as { version: number }).version, 1);
-    const v = await sentinel(['vault', 'verify', vault]);
+    const v = await sentinel(['vault', 'verify', vault, '--live-only']);
     assertOk(v);
+    // The whole vault is not intact: release 2, tampered above, is still kept (and named).
+    const all = await sentinel(['vault', 'verify', vault]);
+    assertFails(all, ['hash-mismatch', 'unsealed']);
+    assert.match(all.stdout, /releases\/r00000002-[0-9a-f]+\/tree\/config\/phi\.json/);
     const before = snapshot(vault);
     const rec = await sentinel(['vault', 'recover', vault]);
     assertOk(rec);

@@ -4,7 +4,7 @@
 // capabilities and hard links in the live tree; extra entries in the vault's own directories; a
 // corrupted kept bundle and a modified release that is not live. Each must exit 1 naming the path.
 import assert from 'node:assert/strict';
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ErrorCode } from '../../src/core/errors.js';
@@ -132,5 +132,64 @@ describe('vault verify sees extended attributes, ACLs, file capabilities and har
   it('a hard link to a live file from outside the vault', async (t) => {
     if (needs(t, root, 'root')) return;
     await caught('link', (tree, kit) => unsealed([join(tree, 'phi/weights.bin')], () => void run('ln', [join(tree, 'phi/weights.bin'), join(kit.dir, 'outside')])), /tree\/phi\/weights\.bin$/, /2 hard links/);
+  });
+});
+
+describe('vault verify sees the whole vault: unlisted entries, kept releases, stored bundles', { concurrency: false }, () => {
+  /** The kept release that is not live (v1) and its stored bundle's name. */
+  async function oldRelease(kit: Kit): Promise<{ dir: string; bundle: string }> {
+    const st = JSON.parse((await sentinel(['vault', 'status', kit.vault, '--json'])).stdout) as { releases: { releaseDir: string; releaseId: string; live: boolean }[] };
+    const old = st.releases.find((r) => !r.live);
+    assert.ok(old !== undefined, JSON.stringify(st));
+    return { dir: old.releaseDir, bundle: `${old.releaseId}.bundle` };
+  }
+
+  it('an extra entry in VAULT/, releases/, bundles/ and state/ is each named', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('extras');
+    const v = kit.vault;
+    unsealed([v], () => writeFileSync(join(v, 'notes.txt'), 'x'));
+    unsealed([join(v, 'releases')], () => mkdirSync(join(v, 'releases', 'payload')));
+    unsealed([join(v, 'bundles')], () => writeFileSync(join(v, 'bundles', 'r00000009-0123456789ab.bundle'), 'x'));
+    unsealed([join(v, 'state')], () => writeFileSync(join(v, 'state', 'extra.json'), '{}'));
+    const r = await sentinel(['vault', 'verify', v, '--trust', kit.keys.pub, '--json']);
+    assertProblem(r, 'tampered', /^notes\.txt$/, /extra entry in the vault directory/);
+    assertProblem(r, 'tampered', /^releases\/payload$/, /extra entry in releases\//);
+    assertProblem(r, 'tampered', /^bundles\/r00000009-0123456789ab\.bundle$/, /stored bundle without a kept release/);
+    assertProblem(r, 'tampered', /^state\/extra\.json$/, /extra entry in state\//);
+    assertFails(r, 'tampered');
+    // Checked with --live-only too: the vault's own directories are cheap to list.
+    assertProblem(await sentinel(['vault', 'verify', v, '--trust', kit.keys.pub, '--live-only', '--json']), 'tampered', /^state\/extra\.json$/, /extra entry/);
+  });
+
+  it('a corrupted stored bundle of a release that is not live is named (not with --live-only)', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('bundle');
+    const { bundle } = await oldRelease(kit);
+    const path = join(kit.vault, 'bundles', bundle);
+    unsealed([path], () => {
+      const bytes = readFileSync(path);
+      bytes[bytes.length - 10] = (bytes[bytes.length - 10]! + 1) & 0xff;
+      writeFileSync(path, bytes);
+    });
+    const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+    assertProblem(r, 'hash-mismatch', new RegExp(`^bundles/${bundle.replace('.', '\\.')}$`), /kept bundle differs/);
+    assertFails(r, 'hash-mismatch');
+    const live = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--live-only', '--json']);
+    assertOk(live);
+    assert.equal((JSON.parse(live.stdout) as { kept: unknown }).kept, null);
+  });
+
+  it('a modified file in a kept release that is not live is named', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('oldrel');
+    const { dir } = await oldRelease(kit);
+    const file = join(kit.vault, 'releases', dir, 'tree', 'VERSION');
+    unsealed([file], () => writeFileSync(file, 'v9\n'));
+    const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+    assertProblem(r, 'hash-mismatch', new RegExp(`^releases/${dir}/tree/VERSION$`), /SHA-256/);
+    const report = JSON.parse(r.stdout) as { kept: { releases: string[]; bundles: string[] } };
+    assert.deepEqual(report.kept.releases, [dir]);
+    assert.equal(report.kept.bundles.length, 2);
   });
 });

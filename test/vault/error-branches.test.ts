@@ -113,7 +113,10 @@ describe('recovery follows only verified releases', () => {
       const r = await tv.vault.recover();
       assert.equal(r.repointedTo, b1.releaseId);
       assert.equal(readlinkSync(join(tv.path, 'current')), `releases/${b1.releaseId}`);
-      assert.equal((await tv.vault.verify()).ok, true);
+      assert.equal((await tv.vault.verify({ scope: 'live' })).ok, true);
+      // A full verify names the planted copy: its name is not the id of the release it holds.
+      const all = await tv.vault.verify();
+      assert.deepEqual(all.problems.map((p) => `${p.code}@${p.path}`), ['tampered@releases/r00000001-ffffffffffff']);
     } finally {
       await closeDeps(tv.deps);
     }

@@ -125,7 +125,10 @@ describe('vault heal, rollback, lock', () => {
       run('chattr', ['+i', f]);
       await assert.rejects(tv.vault.rollback(), (e) => isSentinelError(e, 'hash-mismatch'));
       assert.equal(readlinkTarget(tv.path), `releases/${b2.releaseId}`);
-      assert.equal((await tv.vault.verify()).ok, true);
+      assert.equal((await tv.vault.verify({ scope: 'live' })).ok, true);
+      // A full verify names the tampered kept release before anyone tries to roll back to it.
+      const all = await tv.vault.verify();
+      assert.deepEqual(all.problems.map((p) => `${p.code}@${p.path}`), [`hash-mismatch@releases/${b1.releaseId}/tree/VERSION`]);
     } finally {
       await closeDeps(tv.deps);
     }

@@ -256,8 +256,11 @@ describe('vault verify catches every root tamper', () => {
       const evil = await tv.bundle(2, [{ type: 'file', path: 'VERSION', content: 'owned\n' }], { keys: [attacker] });
       await hijacked.deploy(evil.path);
 
-      const own = await hijacked.verify();
-      assert.equal(own.ok, true, 'against its own (rewritten) vault.json the vault looks consistent');
+      const own = await hijacked.verify({ scope: 'live' });
+      assert.equal(own.ok, true, 'against its own (rewritten) vault.json the live release looks consistent');
+      // The whole vault does not: the kept release v1 is signed by a key the rewritten policy does not trust.
+      const all = await hijacked.verify();
+      assert.ok(all.problems.some((p) => p.code === 'untrusted-key' && /^releases\/r00000001-/.test(p.path)), JSON.stringify(all.problems));
       const outside = await hijacked.verify({ trust: { keys: [tv.keys[0]!.public], threshold: 1 } });
       assert.equal(outside.ok, false);
       assert.equal(outside.trustSource, 'override');

@@ -1,0 +1,122 @@
+// The rest of the vault for `vault verify` (docs/SECURITY.md#what-verify-covers): nothing unlisted
+// in the vault's own directories, and, unless only the live release is asked for, every kept
+// release (signatures, whole tree, flags) and every stored bundle (head equal to its release's
+// signed bytes, every payload file its signed SHA-256) checked in full.
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { payloadLayout } from '../core/manifest.js';
+import type { TrustPolicy } from '../core/trust.js';
+import { checkKeptBundle } from '../adapters/kept-bundle.js';
+import type { VaultCtx } from './context.js';
+import { readReleaseBytes, verifyKeptRelease } from './context.js';
+import { NAMES, parseReleaseDirName } from './layout.js';
+import type { VerifyProblem } from './types.js';
+
+type Report = (p: VerifyProblem) => void;
+type ProblemOf = (e: unknown, path: string) => VerifyProblem;
+
+const VAULT_NAMES: ReadonlySet<string> = new Set([NAMES.config, NAMES.current, NAMES.releases, NAMES.bundles, NAMES.state, NAMES.staging]);
+
+function extra(path: string, message: string): VerifyProblem {
+  return { code: 'tampered', path, message, detail: message };
+}
+
+async function namesIn(dir: string, rel: string, problemOf: ProblemOf, report: Report): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (e) {
+    report(problemOf(e, rel));
+    return [];
+  }
+}
+
+/** A bare release id's stored bundle name: `<releaseId>.bundle`. */
+function bundleReleaseId(name: string): string | null {
+  if (!name.endsWith('.bundle')) return null;
+  const id = name.slice(0, -'.bundle'.length);
+  const parsed = parseReleaseDirName(id);
+  return parsed !== null && parsed.heal === 0 && parsed.releaseId === id ? id : null;
+}
+
+/** What the vault's own directories hold: release directory names (well-formed directories) by release id. */
+export interface VaultListing {
+  releaseDirs: string[];
+  bundles: Map<string, string>;
+}
+
+// Why: whatever is unlisted in VAULT/, releases/, bundles/ or state/ is named: nothing the vault did
+// not write may hide there (a stored bundle without its release included).
+export async function checkVaultEntries(ctx: VaultCtx, problemOf: ProblemOf, report: Report): Promise<VaultListing> {
+  const { layout } = ctx;
+  for (const name of await namesIn(layout.root, '.', problemOf, report)) {
+    if (!VAULT_NAMES.has(name)) report(extra(name, 'extra entry in the vault directory'));
+  }
+  const releaseDirs: string[] = [];
+  for (const name of await namesIn(layout.releases, NAMES.releases, problemOf, report)) {
+    const path = `${NAMES.releases}/${name}`;
+    const isDir = await lstat(join(layout.releases, name)).then((s) => s.isDirectory(), () => false);
+    if (parseReleaseDirName(name) === null || !isDir) report(extra(path, 'extra entry in releases/ (not a release directory)'));
+    else releaseDirs.push(name);
+  }
+  const keptIds = new Set(releaseDirs.map((n) => parseReleaseDirName(n)?.releaseId));
+  const bundles = new Map<string, string>();
+  for (const name of await namesIn(layout.bundles, NAMES.bundles, problemOf, report)) {
+    const id = bundleReleaseId(name);
+    const path = `${NAMES.bundles}/${name}`;
+    if (id === null) report(extra(path, 'extra entry in bundles/ (not a stored bundle)'));
+    else if (!keptIds.has(id)) report(extra(path, 'stored bundle without a kept release'));
+    else bundles.set(id, name);
+  }
+  for (const name of await namesIn(layout.state, NAMES.state, problemOf, report)) {
+    if (name !== NAMES.highest) report(extra(`${NAMES.state}/${name}`, 'extra entry in state/'));
+  }
+  return { releaseDirs, bundles };
+}
+
+// Why: a rollback or heal would use a kept release or stored bundle; verify says now whether it still
+// holds the signed bytes, instead of the day it is needed. `checkRelease` is verify's own check of one
+// release directory (signatures, tree, flags).
+export async function checkKeptReleasesAndBundles(
+  ctx: VaultCtx,
+  listing: VaultListing,
+  live: string | null,
+  trust: TrustPolicy,
+  checkRelease: (dirName: string) => Promise<void>,
+  problemOf: ProblemOf,
+  report: Report,
+): Promise<{ releases: string[]; bundles: string[] }> {
+  const releases: string[] = [];
+  for (const name of listing.releaseDirs) {
+    if (name === live) continue;
+    releases.push(name);
+    await checkRelease(name);
+  }
+  const bundles: string[] = [];
+  for (const [releaseId, name] of listing.bundles) {
+    const path = `${NAMES.bundles}/${name}`;
+    bundles.push(name);
+    // Compared with a kept release of that id whose signatures verify (the live one first).
+    const dirs = listing.releaseDirs.filter((d) => parseReleaseDirName(d)?.releaseId === releaseId).sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
+    let checked = false;
+    for (const dir of dirs) {
+      let v;
+      let bytes;
+      try {
+        bytes = await readReleaseBytes(ctx, ctx.layout.release(dir));
+        v = verifyKeptRelease(ctx, bytes, trust);
+      } catch {
+        continue; // that release's own check names why
+      }
+      try {
+        await checkKeptBundle(ctx.layout.bundle(releaseId), bytes, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits);
+      } catch (e) {
+        const p = problemOf(e, path);
+        report({ ...p, path });
+      }
+      checked = true;
+      break;
+    }
+    if (!checked) report(extra(path, 'stored bundle has no kept release that verifies to check it against'));
+  }
+  return { releases, bundles };
+}
