@@ -109,7 +109,9 @@ export async function createMetrics(src: MetricsSources, opts: { defaultMetrics?
   const heal: Histogram<string> = new prom.Histogram({ name: 'sentinel_heal_duration_seconds', help: 'Time to heal the live release (re-stage from the signed bundle, seal, swap).', labelNames: ['vault'], buckets: HEAL_BUCKETS, registers: [registry] });
   heal.zero(v);
   const recovery: Histogram<string> = new prom.Histogram({ name: 'sentinel_recovery_latency_seconds', help: 'From a target\'s exit (kernel timestamp) or failed check to its recovery action started, by detector.', labelNames: ['target', 'detector'], buckets: RECOVERY_BUCKETS, registers: [registry] });
-  if (opts.defaultMetrics !== false) prom.collectDefaultMetrics({ register: registry });
+  // The event-loop delay monitor samples every second, not every 10 ms (prom-client's default): idle, the
+  // default cost 180 ms CPU in 20 s against 22 ms without it; at 1 s, 22 ms (measured on this VM).
+  if (opts.defaultMetrics !== false) prom.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
 
   const lastExitVia = new Map<string, string>();
   return {
