@@ -148,6 +148,10 @@ function letterFlags(letters: string): number {
   return flags;
 }
 
+// A trailing `/.` is kept: it names the directory itself even when what leads there is a symlink
+// (a directory held open by the vault, /proc/<pid>/fd/<fd>/.), which resolve() would cut to the link.
+const absolute = (p: string): string => (p.endsWith('/.') ? `${resolve(p)}/.` : resolve(p));
+
 class ChattrFlagStore implements FlagStore {
   readonly kind = 'chattr' as const;
 
@@ -191,7 +195,7 @@ class ChattrFlagStore implements FlagStore {
   }
 
   async getFlagsMany(paths: string[]): Promise<number[]> {
-    const abs = paths.map((p) => resolve(p));
+    const abs = paths.map(absolute);
     this.rejectSymlinks(abs, 'read inode flags');
     const out: number[] = [];
     for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
@@ -229,7 +233,7 @@ class ChattrFlagStore implements FlagStore {
     if (letters === '' || rest !== 0) {
       throw new SentinelError('internal', `the chattr flag store only sets i and a, not 0x${flag.toString(16)}`);
     }
-    const abs = paths.map((p) => resolve(p));
+    const abs = paths.map(absolute);
     const action = actionOf(flag, on);
     this.rejectSymlinks(abs, action);
     for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
