@@ -18,6 +18,7 @@
 
 typedef struct {
   int fd;
+  int rootfd;  // -1: dests are paths; else relative to rootfd, resolved beneath it (sn_open_beneath)
   char *blob;
   char **dests;
   double *offsets;
@@ -46,8 +47,15 @@ static void stage_job_free(napi_env env, void *data) {
 // bytes from the bundle, then gives it its manifest mode. 0 or an errno; a file left behind on
 // failure is removed with the staging directory by the caller.
 static int stage_one(stage_job *j, uint32_t i, unsigned char *buf, EVP_MD_CTX *ctx, unsigned char *rec) {
-  int out = open(j->dests[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-  if (out < 0) return errno;
+  int out;
+  if (j->rootfd >= 0) {
+    // Below the held staged tree: no symlink followed at any component, never leaving it.
+    out = sn_open_beneath(j->rootfd, j->dests[i], O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0600);
+    if (out < 0) return -out;
+  } else {
+    out = open(j->dests[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+    if (out < 0) return errno;
+  }
   int e = 0;
   int64_t off = (int64_t)j->offsets[i];
   double left = j->sizes[i];
@@ -106,20 +114,17 @@ static void stage_complete(napi_env env, napi_status status, void *data) {
 // NUL-separated; offsets/sizes (Float64Array) place each file in the bundle; modes (Uint32Array)
 // are applied after the bytes. The caller compares the digests with the signed manifest before
 // anything is sealed or moved.
-static napi_value stage_files_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const char *usage = "stageFilesAsync(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number)";
+static napi_value stage_files(napi_env env, napi_value *argv, int32_t rootfd, const char *usage) {
   int32_t fd = -1;
   uint32_t threads = 1;
-  if (argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[5], &threads) != napi_ok) {
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[5], &threads) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return NULL;
   }
   stage_job *j = calloc(1, sizeof *j);
   if (j == NULL) { sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
   j->fd = fd;
+  j->rootfd = rootfd;
   uint32_t n = 0;
   if (!sn_get_nul_list(env, argv[1], &j->blob, &n, "dests")) { stage_job_free(env, j); return NULL; }
   void *offs = NULL, *sizes = NULL, *modes = NULL;
@@ -153,7 +158,31 @@ static napi_value stage_files_async(napi_env env, napi_callback_info info) {
   return sn_job_start(env, &j->job, "sentinel:stageFilesAsync", stage_execute, stage_complete, j, threads, stage_job_free);
 }
 
+static napi_value stage_files_async(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *usage = "stageFilesAsync(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number)";
+  if (argc < 6) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage); return NULL; }
+  return stage_files(env, argv, -1, usage);
+}
+
+// stageFilesAtAsync(bundleFd, rootFd, dests, offsets, sizes, modes, threads): the same, with dests
+// relative to the directory rootFd and each opened beneath it (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS, or O_NOFOLLOW per component), so a staged tree swapped or changed underneath
+// cannot redirect a write (docs/VAULT.md#staging-through-directory-fds).
+static napi_value stage_files_at_async(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *usage = "stageFilesAtAsync(bundleFd: number, rootFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number)";
+  int32_t rootfd = -1;
+  if (argc < 7 || napi_get_value_int32(env, argv[1], &rootfd) != napi_ok || rootfd < 0) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage); return NULL; }
+  napi_value rest[6] = { argv[0], argv[2], argv[3], argv[4], argv[5], argv[6] };
+  return stage_files(env, rest, rootfd, usage);
+}
+
 napi_status sn_register_stage(napi_env env, napi_value exports) {
-  const napi_property_descriptor props[] = { SN_FN("stageFilesAsync", stage_files_async) };
+  const napi_property_descriptor props[] = { SN_FN("stageFilesAsync", stage_files_async), SN_FN("stageFilesAtAsync", stage_files_at_async) };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

@@ -153,6 +153,8 @@ export async function stagePayload(
   files: StagedFile[],
   totalBytes: number,
   onProgress?: (doneBytes: number) => void,
+  /** Creates a file (O_CREAT|O_EXCL) and returns its fd, e.g. beneath a held directory; default: open(dest, 'wx'). */
+  create?: (f: StagedFile) => number,
 ): Promise<void> {
   const expectedEnd = bundle.payloadOffset + totalBytes;
   if (bundle.size < expectedEnd) {
@@ -170,7 +172,7 @@ export async function stagePayload(
       if (entry.size <= SMALL_FILE) {
         let fd: number;
         try {
-          fd = openSync(dest, 'wx', 0o600);
+          fd = create === undefined ? openSync(dest, 'wx', 0o600) : create({ entry, dest });
         } catch (e) {
           throw ioError(e, 'cannot create staged file', dest);
         }
@@ -193,7 +195,16 @@ export async function stagePayload(
       } else {
         let out: FileHandle;
         try {
-          out = await open(dest, 'wx', 0o600);
+          if (create === undefined) out = await open(dest, 'wx', 0o600);
+          else {
+            // The created file reopened through its own descriptor (the same inode) for the async writes.
+            const fd = create({ entry, dest });
+            try {
+              out = await open(`/proc/self/fd/${fd}`, 'r+');
+            } finally {
+              closeSync(fd);
+            }
+          }
         } catch (e) {
           throw ioError(e, 'cannot create staged file', dest);
         }

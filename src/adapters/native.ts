@@ -34,6 +34,8 @@ export interface NativeAddon {
    * what it writes; one 48-byte record per file (layout in native/src/stage.c).
    */
   stageFilesAsync?(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
+  /** stageFilesAsync with dests relative to rootFd, each opened beneath it without following a symlink. */
+  stageFilesAtAsync?(bundleFd: number, rootFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
   /**
    * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
    * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
@@ -188,9 +190,11 @@ export function errnoName(n: number): string {
 // Why: a 1 GB deploy is bound by writing fresh page cache and by SHA-256 on one core; the addon
 // writes and hashes the payload files on every core (each file's digest is of the bytes written).
 // `errno: null` means the file was not reached because another failed first. Null without the addon.
-export async function stageFilesNative(bundleFd: number, items: readonly StageItem[], threads: number): Promise<StagedResult[] | null> {
+// With `rootFd`, each dest is relative to that directory and opened beneath it (null when the addon lacks that form).
+export async function stageFilesNative(bundleFd: number, items: readonly StageItem[], threads: number, rootFd?: number): Promise<StagedResult[] | null> {
   const addon = loadNative();
   if (addon === null || typeof addon.stageFilesAsync !== 'function') return null;
+  if (rootFd !== undefined && typeof addon.stageFilesAtAsync !== 'function') return null;
   const offsets = new Float64Array(items.length);
   const sizes = new Float64Array(items.length);
   const modes = new Uint32Array(items.length);
@@ -199,7 +203,8 @@ export async function stageFilesNative(bundleFd: number, items: readonly StageIt
     sizes[i] = it.size;
     modes[i] = it.mode;
   });
-  const raw = await addon.stageFilesAsync(bundleFd, items.map((it) => it.dest).join('\0'), offsets, sizes, modes, threads);
+  const dests = items.map((it) => it.dest).join('\0');
+  const raw = rootFd === undefined ? await addon.stageFilesAsync(bundleFd, dests, offsets, sizes, modes, threads) : await addon.stageFilesAtAsync!(bundleFd, rootFd, dests, offsets, sizes, modes, threads);
   const out: StagedResult[] = [];
   for (let i = 0; i < items.length; i++) {
     const e = raw.readInt32LE(i * 48);

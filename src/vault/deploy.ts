@@ -26,7 +26,6 @@ import {
   readLiveDirName,
   removeTree,
   sealPaths,
-  sealWholeTree,
   step,
   swapLive,
   unsealPaths,
@@ -131,7 +130,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       staged = anchored(stagedDir.fd, '.');
       // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
       const copied = storeBundle ? storeBundleIn(bundle, stagedBundle, consume) : Promise.resolve(false);
-      const staging = stageRelease(bundle, v, staged);
+      const staging = stageRelease(bundle, v, held, stagedDir);
       // Both settle before any cleanup, so a failed staging never races a still-running copy.
       const settled = await Promise.allSettled([staging, copied]);
       movedIn = settled[1].status === 'fulfilled' && settled[1].value;
@@ -140,7 +139,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       await step(ctx, 'staged');
       await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null, layout.staging);
       const files = releaseFiles(staged);
-      await sealWholeTree(ctx, files.tree);
+      await stats.tree.seal(ctx, v.manifest.entries);
       await sealPaths(ctx, [files.manifest, files.signatures]);
       await step(ctx, 'sealed-release');
     } catch (e) {

@@ -119,6 +119,13 @@ export class HeldVault {
     return d;
   }
 
+  /** A directory below a held one, opened and checked like the vault's own and closed with them. */
+  holdAt(parent: HeldDir, name: string, where: string): HeldDir {
+    const d = holdAt(this.ops, parent, name, where);
+    this.extra.push(d);
+    return d;
+  }
+
   /** Whether `name` in `dir` is (still) the held directory `d`: same device and inode, never following a symlink. */
   isAt(dir: HeldDir, name: string, d: HeldDir): boolean {
     try {

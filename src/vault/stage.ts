@@ -2,9 +2,8 @@
 // staged release directory this operation made and holds open (src/vault/held.ts), the kept bundle
 // copied or moved next to it, then both made durable. `dir` and every path here are anchored at held
 // directory descriptors, so a staging/ or staged release swapped underneath cannot redirect a write.
-import { chmod, constants, copyFile, lstat, mkdir, open, rename, writeFile } from 'node:fs/promises';
-import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmod, constants, copyFile, lstat, open, rename, writeFile } from 'node:fs/promises';
+import { fchmodSync } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
 import { codeForErrno } from '../core/errno.js';
 import type { FileEntry } from '../core/manifest.js';
@@ -15,19 +14,22 @@ import type { OpenedBundle } from '../adapters/bundle-file.js';
 import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
 import { exists } from './context.js';
 import { releaseFiles } from './layout.js';
+import { anchored } from './held.js';
+import type { HeldDir, HeldVault } from './held.js';
+import { StagedTree } from './staged-tree.js';
 
 // The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
 // `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
 // of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
 // addon, bundle-file's streaming stagePayload does the same on this thread.
-async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number): Promise<void> {
+async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number, tree: StagedTree): Promise<void> {
   const expectedEnd = bundle.payloadOffset + totalBytes;
   if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
   if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
   const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
-  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads());
+  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads(), tree.fd);
   if (results === null) {
-    await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: f.dest })), totalBytes);
+    await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: `${tree.where}/${f.dest}` })), totalBytes, undefined, (f) => tree.create(f.entry.path));
     return;
   }
   let notReached = 0;
@@ -39,7 +41,7 @@ async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; off
         continue;
       }
       if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
-      throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: f.dest });
+      throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: `${tree.where}/${f.dest}` });
     }
     if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
     if (r.sha256 !== f.entry.sha256) {
@@ -55,21 +57,23 @@ export interface StageStats {
   bytes: number;
   /** Everything written, for making a small release durable file by file. */
   written: string[];
+  /** The staged tree, held open until it is sealed. */
+  tree: StagedTree;
 }
 
-// Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in staging/, each file hash-checked as written; symlinks are
-// created after all files so no file can ever be written through one.
-export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, dir: string): Promise<StageStats> {
+// Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in the held staged release, each file hash-checked as
+// written; symlinks are created after all files so no file can ever be written through one.
+export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, held: HeldVault, stagedDir: HeldDir): Promise<StageStats> {
+  const dir = anchored(stagedDir.fd, '.');
   const files = releaseFiles(dir);
-  // `dir` was made 0700 by HeldVault.makeStaged and gets 0755 last. Modes come from here and from
-  // the manifest, never from the umask (docs/VAULT.md#modes).
-  await mkdir(files.tree, { mode: 0o700 });
+  // The staged release was made 0700 by HeldVault.makeStaged and gets 0755 last. Modes come from
+  // here and from the manifest, never from the umask (docs/VAULT.md#modes).
+  const tree = StagedTree.make(held, stagedDir);
   const dirs: { path: string; mode: number }[] = [];
   for (const e of v.manifest.entries) {
     if (e.type !== 'dir') continue;
-    const abs = join(files.tree, e.path);
-    mkdirSync(abs, { mode: 0o700 });
-    dirs.push({ path: abs, mode: e.mode });
+    tree.mkdir(e.path);
+    dirs.push({ path: e.path, mode: e.mode });
   }
   const layout = payloadLayout(v.manifest);
   let offset = 0;
@@ -79,19 +83,22 @@ export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, di
   }
   await writePayload(
     bundle,
-    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: join(files.tree, f.entry.path) })),
+    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: f.entry.path })),
     layout.totalBytes,
+    tree,
   );
   for (const e of v.manifest.entries) {
-    if (e.type === 'symlink') symlinkSync(e.target, join(files.tree, e.path));
+    if (e.type === 'symlink') tree.symlink(e.path, e.target);
   }
-  for (const d of dirs.reverse()) chmodSync(d.path, d.mode);
-  await chmod(files.tree, 0o755);
+  for (const d of dirs.reverse()) tree.chmod(d.path, d.mode);
+  fchmodSync(tree.fd, 0o755);
   await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
   await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
-  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444), chmod(dir, 0o755)]);
-  const written = [...layout.files.map((f) => join(files.tree, f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => d.path), files.tree, dir];
-  return { files: layout.files.length, bytes: layout.totalBytes, written };
+  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444)]);
+  fchmodSync(stagedDir.fd, 0o755);
+  const inTree = (rel: string) => anchored(tree.fd, rel);
+  const written = [...layout.files.map((f) => inTree(f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => inTree(d.path)), anchored(tree.fd, '.'), dir];
+  return { files: layout.files.length, bytes: layout.totalBytes, written, tree };
 }
 
 // Keeps the received bundle for heal: moved when the caller hands it over (`consume`, same
