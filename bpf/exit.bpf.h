@@ -10,7 +10,7 @@ static __always_inline int group_dead(struct trace_event_raw_sched_process_exit 
 
 SEC("tracepoint/sched/sched_process_exit")
 int sentinel_exit(struct trace_event_raw_sched_process_exit *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
+  __u64 id = current_pid_tgid();
   __u32 tgid = id >> 32;
   struct sentinel_watch *w = bpf_map_lookup_elem(&sn_watched, &tgid);
   if (!w || !(w->flags & SENTINEL_WATCH_EXIT)) return 0;

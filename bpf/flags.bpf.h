@@ -30,7 +30,7 @@ SEC("tracepoint/syscalls/sys_enter_ioctl")
 int sentinel_ioctl_enter(struct sentinel_ioctl_enter *ctx) {
   __u32 cmd = (__u32)ctx->cmd;
   if (cmd != SENTINEL_IOC_SETFLAGS && cmd != SENTINEL_IOC32_SETFLAGS && cmd != SENTINEL_IOC_FSSETXATTR) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
+  __u64 id = current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   if (tgid == ro.self_tgid) return 0;
   __u32 zero = 0;
@@ -59,7 +59,7 @@ int sentinel_ioctl_enter(struct sentinel_ioctl_enter *ctx) {
 
 SEC("tracepoint/syscalls/sys_exit_ioctl")
 int sentinel_ioctl_exit(struct sentinel_ioctl_exit *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
+  __u64 id = current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   struct pending_ioctl *p = bpf_map_lookup_elem(&sn_pending, &tid);
   if (!p) return 0;

@@ -3,6 +3,14 @@
 
 const volatile struct sentinel_rodata ro = {};
 
+/* bpf_get_current_pid_tgid() as the loader sees PIDs: in its own PID namespace when it runs in one. */
+static __always_inline __u64 current_pid_tgid(void) {
+  if (ro.pidns_ino == 0) return bpf_get_current_pid_tgid();
+  struct bpf_pidns_info ns = {};
+  if (bpf_get_ns_current_pid_tgid(ro.pidns_dev, ro.pidns_ino, &ns, sizeof ns) != 0) return 0;
+  return ((__u64)ns.tgid << 32) | ns.pid;
+}
+
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);

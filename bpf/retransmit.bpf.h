@@ -34,7 +34,7 @@ int sentinel_retransmit(void *ctx) {
   __u64 now = bpf_ktime_get_ns();
   if (now - p->last_emit_ns < p->gap_ns) return 0;
   p->last_emit_ns = now;
-  struct sentinel_event *e = reserve(SENTINEL_EV_RETRANSMIT, bpf_get_current_pid_tgid() >> 32, now);
+  struct sentinel_event *e = reserve(SENTINEL_EV_RETRANSMIT, current_pid_tgid() >> 32, now);
   if (!e) return 0;
   e->retransmit.port = port;
   e->retransmit.family = family;

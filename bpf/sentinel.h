@@ -81,6 +81,11 @@ struct sentinel_config {
 struct sentinel_rodata {
   __u32 self_tgid;    /* the loader's own flag changes are not reported */
   __s32 wait_nrs[SENTINEL_WAIT_NRS]; /* -1: unused */
+  __u32 pad;
+  /* The loader's PID namespace (stat of /proc/self/ns/pid) when it is not the host's: PIDs in maps and
+   * records are then the loader's, not the kernel's global ones (a daemon in a container). 0: the host's. */
+  __u64 pidns_dev;
+  __u64 pidns_ino;
 };
 
 struct sentinel_event {

@@ -26,7 +26,7 @@ static __always_inline __u32 bucket_of(__u64 ns) {
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sentinel_sys_enter(struct trace_event_raw_sys_enter *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
+  __u64 id = current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   struct sentinel_watch *w = bpf_map_lookup_elem(&sn_watched, &tgid);
   if (!w || !(w->flags & SENTINEL_WATCH_SYSCALLS)) return 0;
@@ -64,7 +64,7 @@ int sentinel_sys_enter(struct trace_event_raw_sys_enter *ctx) {
 
 SEC("tracepoint/raw_syscalls/sys_exit")
 int sentinel_sys_exit(struct trace_event_raw_sys_exit *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
+  __u64 id = current_pid_tgid();
   __u32 tgid = id >> 32, tid = (__u32)id;
   struct sentinel_watch *w = bpf_map_lookup_elem(&sn_watched, &tgid);
   if (!w || !(w->flags & SENTINEL_WATCH_SYSCALLS)) return 0;

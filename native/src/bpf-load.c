@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "../../bpf/sentinel.h"
@@ -107,6 +108,13 @@ napi_value bpf_engine_new(napi_env env, napi_callback_info info) {
   memset(&ro, 0, sizeof ro);
   ro.self_tgid = self_pid;
   fill_wait_nrs(&ro);
+  // In a PID namespace of its own (a container) the loader's PIDs are not the kernel's: the programs
+  // translate (bpf_get_ns_current_pid_tgid). The host's namespace has the fixed inode 0xEFFFFFFC.
+  struct stat ns_st;
+  if (stat("/proc/self/ns/pid", &ns_st) == 0 && ns_st.st_ino != 0xEFFFFFFCu) {
+    ro.pidns_dev = ns_st.st_dev;
+    ro.pidns_ino = ns_st.st_ino;
+  }
   int ro_set = 0;
   bpf_object__for_each_map(map, g->obj) {
     const char *name = bpf_map__name(map);

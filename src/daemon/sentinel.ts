@@ -1,5 +1,5 @@
 // The vault guardian: one serialised queue for deploys, heals and verifies; tamper checks; counters for STATUS=.
-import { readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
@@ -208,23 +208,27 @@ export class Sentinel {
   }
 
   // Why: a watch event, the periodic verify or the flag audit found something: verify, record the tamper, heal unless alert-only.
-  checkTamper(reason: string, opts: { flagsOnly?: boolean; /** Who changed inode flags, as the kernel saw it: named in the tamper record. */ changedBy?: readonly unknown[] } = {}): Promise<TamperOutcome> {
+  checkTamper(reason: string, opts: { flagsOnly?: boolean; /** Who changed inode flags, as the kernel saw it: those whose inode lost +i are named in the tamper record. */ changedBy?: readonly { ino: string }[] } = {}): Promise<TamperOutcome> {
     if (this.checkPending) return Promise.resolve({ tampered: false, healed: false, problems: [] });
     this.checkPending = true;
     return this.exclusive(
       `tamper check (${reason})`,
       async () => {
         this.checkPending = false;
+        let changers = opts.changedBy ?? [];
         if (opts.flagsOnly === true) {
           const unsealed = await this.findUnsealed();
           if (unsealed.length === 0) return { tampered: false, healed: false, problems: [] };
+          // The kernel filters by filesystem only: keep who changed a live inode that is now unsealed.
+          const inodes = new Set(await Promise.all(unsealed.slice(0, 256).map((p) => lstat(join(this.deps.vault.path, p)).then((st) => String(st.ino), () => ''))));
+          changers = changers.filter((c) => inodes.has(c.ino));
           this.deps.log.warn({ event: 'flag-audit', reason, unsealed: unsealed.slice(0, 20), count: unsealed.length }, 'sealed paths lost +i');
         }
         const report = await this.verifyNow(reason);
         if (report.ok || this.lastVerify?.empty === true) return { tampered: false, healed: false, problems: [] };
         const problems = summariseProblems(report);
         this.counters.tampers++;
-        const changedBy = opts.changedBy !== undefined && opts.changedBy.length > 0 ? { changedBy: opts.changedBy } : {};
+        const changedBy = changers.length > 0 ? { changedBy: changers } : {};
         this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy }, 'vault tampered');
         this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy });
         if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };

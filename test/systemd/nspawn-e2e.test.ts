@@ -11,6 +11,8 @@ import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { loadNative } from '../../src/adapters/native.js';
 import { renderUnit } from '../../src/daemon/install-units.js';
+import { bpfEngineUnavailable } from '../../src/adapters/bpf-engine.js';
+import { needs } from '../helpers/env.js';
 
 const root = packageRoot();
 const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
@@ -124,6 +126,71 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
     assert.equal(s.statusAfterRestart.result.vault.version, 2);
     assert.equal(s.audit.code, 0, 'audit chain intact across the restart');
     t.diagnostic(`boot-to-poweroff ${String(boot.ms)} ms; tamper healed in ${String(s.tamper.healedMs)} ms; SIGSTOP to restarted ${String(s.watchdog.restartMs)} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+// What a container needs for eBPF (the host's BTF bound in, bpf and perf_event_open not filtered by
+// nspawn, CAP_BPF and CAP_PERFMON, tracefs mounted by ebpf-tracefs.service); the shipped unit must allow the rest itself.
+const EBPF_CONTAINER_ARGS = ['--bind-ro=/sys/kernel/btf:/sys/kernel/btf', '--system-call-filter=bpf perf_event_open', '--capability=CAP_BPF,CAP_PERFMON'];
+
+test('the eBPF engine under the shipped unit: mode ebpf, no bpftrace, a SIGKILLed target seen in the kernel', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  if (needs(t, bpfEngineUnavailable() === null, `the eBPF engine (${bpfEngineUnavailable() ?? ''})`)) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-nspawn-ebpf-'));
+  try {
+    const etc = join(dir, 'etc');
+    const e2e = join(dir, 'e2e');
+    const out = join(dir, 'out');
+    await mkdir(join(etc, 'keys'), { recursive: true });
+    await mkdir(e2e, { recursive: true });
+    await mkdir(out, { recursive: true });
+    await mkdir(join(dir, 'src'), { recursive: true });
+    cli(['keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
+    await copyFile(join(fixtures, 'ebpf-sentinel.json'), join(etc, 'sentinel.json'));
+    await writeFile(join(dir, 'src', 'phi.py'), 'phi = 1\n');
+    cli(['sign', join(dir, 'src'), '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    await copyFile(join(fixtures, 'setup.sh'), join(e2e, 'setup.sh'));
+    const paths = { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js', docs: '/opt/omnimind-sentinel' };
+    await writeFile(join(dir, 'omnimind-sentinel.service'), renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), paths));
+    await writeFile(join(dir, 'omnimind.slice'), renderUnit(await readFile(join(root, 'systemd', 'omnimind.slice'), 'utf8'), paths));
+    await writeFile(join(dir, 'notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      args: [
+        ...EBPF_CONTAINER_ARGS,
+        `--bind-ro=${root}:/opt/omnimind-sentinel`,
+        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
+        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${join(dir, 'omnimind-sentinel.service')}:/etc/systemd/system/omnimind-sentinel.service`,
+        `--bind-ro=${join(dir, 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
+        `--bind-ro=${join(dir, 'notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
+        `--bind-ro=${join(fixtures, 'sentinel-e2e-setup.service')}:/etc/systemd/system/sentinel-e2e-setup.service`,
+        `--bind-ro=${join(fixtures, 'ebpf-tracefs.service')}:/etc/systemd/system/ebpf-tracefs.service`,
+        `--bind-ro=${join(fixtures, 'ebpf-reporter.service')}:/etc/systemd/system/ebpf-reporter.service`,
+      ],
+      wants: ['ebpf-tracefs.service', 'sentinel-e2e-setup.service', 'omnimind-sentinel.service', 'ebpf-reporter.service'],
+    });
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
+    let result: { ok: boolean; errors: string[]; steps: Record<string, unknown>; journal?: string[] };
+    try {
+      result = JSON.parse(await readFile(join(out, 'ebpf.json'), 'utf8')) as typeof result;
+    } catch (e) {
+      assert.fail(`no /out/ebpf.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
+    }
+    const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}`;
+    assert.equal(result.ok, true, context);
+    const s = result.steps as { ebpf: { mode: string; reason: string | null; loadMs: number }; target: { mode: string }; flagTracer: string; statusText: string; bpftrace: number; kills: { via: string; signal: number | null; modeAfter: string }[] };
+    assert.equal(s.ebpf.mode, 'ebpf', `the engine loads under the unit: ${String(s.ebpf.reason)}\n${context}`);
+    assert.equal(s.target.mode, 'ebpf', context);
+    assert.equal(s.flagTracer, 'attached', context);
+    assert.match(s.statusText, /ebpf: on \(/, 'STATUS= says the engine is on');
+    assert.equal(s.bpftrace, 1, 'no bpftrace process in the container');
+    assert.deepEqual(s.kills, [{ via: 'ebpf', signal: 9, modeAfter: 'ebpf' }, { via: 'ebpf', signal: 9, modeAfter: 'ebpf' }], context);
+    t.diagnostic(`engine loaded in ${String(s.ebpf.loadMs)} ms under the unit; boot-to-poweroff ${String(boot.ms)} ms`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -115,7 +115,7 @@ test('omnimind-sentinel.service exposure is 3.0 or lower (systemd-analyze securi
     assert.equal(r.status, 0, r.stderr);
     const unit = readFileSync(join(dir, 'omnimind-sentinel.service'), 'utf8');
     assert.match(unit, /^CapabilityBoundingSet=.*CAP_LINUX_IMMUTABLE/m);
-    assert.doesNotMatch(unit, /CAP_SYS_ADMIN/, 'bpftrace runs with CAP_BPF + CAP_PERFMON; no CAP_SYS_ADMIN');
+    assert.doesNotMatch(unit, /CAP_SYS_ADMIN/, 'the eBPF engine runs with CAP_BPF + CAP_PERFMON; no CAP_SYS_ADMIN');
     for (const key of ['Type=notify', 'NotifyAccess=main', 'Restart=on-failure', 'OOMScoreAdjust=-1000', 'Slice=omnimind.slice', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) assert.ok(unit.includes(`\n${key}\n`), key);
   } finally {
     rmSync(dir, { recursive: true, force: true });
