@@ -52,6 +52,7 @@ function targetLine(t: Obj, c: Paint): string {
   const painted = state === 'running' ? c.green(state) : state === 'failed' ? c.red(state) : c.yellow(state);
   const parts = [`${text(t.name)} ${painted}`, `pid ${text(t.pid)}`, `detection ${text(t.mode)}${t.degraded !== null && t.degraded !== undefined ? ` (degraded: ${text(t.degraded)})` : ''}`, `restarts ${text(t.restarts)}`];
   if (typeof t.lastRecoveryLatencyMs === 'number') parts.push(`last recovery ${t.lastRecoveryLatencyMs.toFixed(1)} ms`);
+  if (t.stalled === true) parts.push(c.red('STALLED: main thread away from its wait syscall past the threshold'));
   if (t.failedReason !== null && t.failedReason !== undefined) parts.push(c.red(`failed: ${text(t.failedReason)}`));
   return `target:   ${parts.join(', ')}`;
 }

@@ -1,9 +1,9 @@
 // `sentinel trace --socket PATH [TARGET]`: a live view of each traced target's syscall-latency
 // histogram (log2 microsecond buckets, as bpftrace's hist() prints them), its slow syscalls and the
 // current stall time of its main thread, from the running daemon's eBPF engine (docs/EBPF.md#trace).
-import { SentinelError } from '../core/errors.js';
 import type { DaemonReply } from './daemon-reply.js';
-import { reportFailure } from './failure.js';
+import { failureJson, isJsonMode, printErrorLine, asSentinelError } from './failure.js';
+import { exitCodeFor } from '../core/errors.js';
 import type { TraceView } from '../core/trace-view.js';
 
 export interface TraceFlags {
@@ -88,9 +88,13 @@ async function snapshot(opts: TraceFlags, target: string | undefined): Promise<T
 
 // Why: scripts need a distinct answer for "no such target" and "no engine" (the daemon polls /proc).
 function exitCodeOf(e: unknown): number {
-  const code = reportFailure(e);
-  if (e instanceof SentinelError && e.code === 'not-found' && e.where === 'target') return EXIT_UNKNOWN_TARGET;
-  if (e instanceof SentinelError && e.code === 'unavailable' && e.where === 'trace') return EXIT_NO_ENGINE;
+  const err = asSentinelError(e);
+  const code = err.code === 'not-found' && err.where === 'target' ? EXIT_UNKNOWN_TARGET : err.code === 'unavailable' && err.where === 'trace' ? EXIT_NO_ENGINE : exitCodeFor(err.code);
+  if (isJsonMode()) {
+    const body = failureJson(err);
+    process.stdout.write(`${JSON.stringify({ ...body, error: { ...body.error, exitCode: code } })}\n`);
+  }
+  printErrorLine(err);
   return code;
 }
 

@@ -62,6 +62,7 @@ describe('trace: against the daemon', () => {
     const body = JSON.parse(j.stdout) as { ok: boolean; error: { code: string; message: string } };
     assert.equal(body.ok, false);
     assert.equal(body.error.code, 'not-found');
+    assert.equal((body.error as { exitCode?: number }).exitCode, 4, 'the JSON names the exit code the command used');
   });
 
   test('no daemon on the socket: exit 2, one line', async () => {
