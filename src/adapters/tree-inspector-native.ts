@@ -195,12 +195,15 @@ function entryOf(addon: NativeAddon, top: string, s: InspectedEntries, i: number
 
 // Why: the records' digests are compared with the manifest's as bytes, by index, so a file that
 // matches costs no hex string; checkTree still compares every entry (the same string then).
-function observedEntries(addon: NativeAddon, top: string, s: InspectedEntries, paths: readonly string[], want: readonly ExpectedEntry[]): ObservedEntry[] {
-  // Every expected digest decoded in one call (the manifest's rules made each 64 lowercase hex digits).
+/** Every expected digest as 8 words per entry, decoded in one call; null where one is not 64 hex digits (never after the rules). */
+function expectedDigests(want: readonly ExpectedEntry[]): Uint32Array | null {
   const hex = want.map((e) => (e.type === 'file' && e.sha256.length === 64 ? e.sha256 : NO_DIGEST)).join('');
-  let digests: Uint32Array | null = wordsOf(Buffer.from(hex, 'hex'));
-  // Anything else (never after the rules) stops the decoding early: then every record's hex string is compared.
-  if (digests.length !== want.length * 8) digests = null;
+  // Anything else stops the decoding early: then every record's hex string is compared.
+  const digests = wordsOf(Buffer.from(hex, 'hex'));
+  return digests.length === want.length * 8 ? digests : null;
+}
+
+function observedEntries(addon: NativeAddon, top: string, s: InspectedEntries, paths: readonly string[], want: readonly ExpectedEntry[], digests: Uint32Array | null): ObservedEntry[] {
   // The expected entry of each listed path: by position where the two orders agree (the listing is
   // pre-order, the manifest sorted by path: they differ only around names sorting before '/').
   let byPath: Map<string, number> | undefined;
@@ -252,6 +255,8 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
         async finish(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
           const total = want.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
           const timer = onProgress === undefined ? undefined : setInterval(() => onProgress(Math.min(Number(progress[0]), total), total), PROGRESS_MS);
+          // Decoded while the pass runs, so what follows it is only the comparison.
+          const digests = expectedDigests(want);
           let s: InspectedEntries | null;
           try {
             s = await result;
@@ -261,7 +266,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
           if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
           onProgress?.(total, total);
           const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
-          const entries = observedEntries(addon, top, s, paths, want);
+          const entries = observedEntries(addon, top, s, paths, want, digests);
           for (const e of entries) {
             if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
           }
