@@ -22,6 +22,16 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+// Each step acts only once the supervisor itself counts the backend running (its own probe passed):
+// a backend hung or killed while still 'starting' is handled by the start timeout, not the step shown.
+async function untilRunning(sup: TargetSupervisor, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (sup.status()[0]?.state !== 'running') {
+    if (Date.now() > deadline) throw new SentinelError('unavailable', `the backend was not counted running within ${timeoutMs} ms (state ${String(sup.status()[0]?.state)})`, { where: 'demo' });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 // Why: the README demo — start the sample backend under the supervisor, SIGKILL it and see it back
 // with the measured latency, then make it hang and see the health probe recover it.
 export async function demoBackendSteps(opts: { log: Logger; port?: number; print?: (line: string) => void }): Promise<void> {
@@ -37,6 +47,7 @@ export async function demoBackendSteps(opts: { log: Logger; port?: number; print
   try {
     await sup.start();
     await waitForHealthy(url);
+    await untilRunning(sup);
     const before = sup.pids()[0];
     print(`1. backend on port ${port} running as PID ${before} (${sup.status()[0]?.mode})`);
     if (before === undefined) throw new SentinelError('internal', 'backend has no PID', { where: 'demo' });
@@ -49,6 +60,7 @@ export async function demoBackendSteps(opts: { log: Logger; port?: number; print
     const actionMs = Number(BigInt(String(started.startedNs)) - killNs) / 1e6;
     print(`2. SIGKILL → exit seen via ${String(exit.via)} (signal ${String(exit.signal)}), respawn started ${actionMs.toFixed(2)} ms after the kill; new PID ${sup.pids()[0]}`);
     await waitForHealthy(url);
+    await untilRunning(sup);
     const hungPid = sup.pids()[0];
     const fromHang = rec.events.length;
     await httpProbe(`http://127.0.0.1:${port}/hang`, 300);
