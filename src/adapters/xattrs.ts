@@ -14,26 +14,26 @@ export interface XattrLister {
   readonly kind: 'native' | 'getfattr';
   /** One reading per path (relative to `top`). */
   list(top: string, paths: readonly string[]): Promise<Reading<readonly string[]>[]>;
+  /** One reading per absolute path, each read alone (not its subtree). */
+  listPaths(paths: readonly string[]): Promise<Reading<readonly string[]>[]>;
 }
 
 /** Bound of one getfattr run over a whole tree. */
 const GETFATTR_TIMEOUT_MS = 120_000;
 
 function nativeLister(addon: NativeAddon & { untoleratedXattrs(path: string): string[] }): XattrLister {
+  const read = (abs: string): Reading<readonly string[]> => {
+    try {
+      const names = addon.untoleratedXattrs(abs);
+      return names.length === 0 ? NO_XATTRS : { ok: true, value: names };
+    } catch (e) {
+      return { ok: false, error: errnoOf(e) ?? messageOf(e) };
+    }
+  };
   return {
     kind: 'native',
-    list(top, paths) {
-      return Promise.resolve(
-        paths.map((p) => {
-          try {
-            const names = addon.untoleratedXattrs(join(top, p));
-            return names.length === 0 ? NO_XATTRS : { ok: true, value: names };
-          } catch (e) {
-            return { ok: false, error: errnoOf(e) ?? messageOf(e) };
-          }
-        }),
-      );
-    },
+    list: (top, paths) => Promise.resolve(paths.map((p) => read(join(top, p)))),
+    listPaths: (paths) => Promise.resolve(paths.map(read)),
   };
 }
 
@@ -74,22 +74,30 @@ export function parseGetfattr(out: string, top: string): Map<string, string[]> {
   return found;
 }
 
+/** getfattr over `targets` (names only, symlinks not followed): the names by path relative to `top`, or why it failed. */
+async function getfattr(targets: readonly string[], top: string, recursive: boolean): Promise<Map<string, string[]> | { failed: string }> {
+  const { runCommand } = await import('./process.js');
+  const flags = recursive ? ['--recursive', '--physical'] : [];
+  const r = await runCommand(['getfattr', ...flags, '--no-dereference', '--absolute-names', '--match=-', '--', ...targets], { timeoutMs: GETFATTR_TIMEOUT_MS, stripFinalNewline: false, env: { LC_ALL: 'C' } });
+  if (!r.ok) return { failed: r.startError !== null ? `getfattr could not be run (${r.startError}; install the attr package)` : `getfattr failed: ${(r.stderr.trim().split('\n')[0] ?? '') || r.message}` };
+  return parseGetfattr(r.stdout, top);
+}
+
+function readingsOf(found: Map<string, string[]> | { failed: string }, keys: readonly string[]): Reading<readonly string[]>[] {
+  if (!(found instanceof Map)) {
+    const failed: Reading<readonly string[]> = { ok: false, error: found.failed };
+    return keys.map(() => failed);
+  }
+  return keys.map((k) => {
+    const names = found.get(k);
+    return names === undefined || names.length === 0 ? NO_XATTRS : { ok: true, value: names };
+  });
+}
+
 const getfattrLister: XattrLister = {
   kind: 'getfattr',
-  async list(top, paths) {
-    const { runCommand } = await import('./process.js');
-    const r = await runCommand(['getfattr', '--recursive', '--physical', '--no-dereference', '--absolute-names', '--match=-', '--', top], { timeoutMs: GETFATTR_TIMEOUT_MS, stripFinalNewline: false, env: { LC_ALL: 'C' } });
-    if (!r.ok) {
-      const why = r.startError !== null ? `getfattr could not be run (${r.startError}; install the attr package)` : `getfattr failed: ${(r.stderr.trim().split('\n')[0] ?? '') || r.message}`;
-      const failed: Reading<readonly string[]> = { ok: false, error: why };
-      return paths.map(() => failed);
-    }
-    const found = parseGetfattr(r.stdout, top);
-    return paths.map((p) => {
-      const names = found.get(p);
-      return names === undefined || names.length === 0 ? NO_XATTRS : { ok: true, value: names };
-    });
-  },
+  list: async (top, paths) => readingsOf(await getfattr([top], top, true), paths),
+  listPaths: async (paths) => (paths.length === 0 ? [] : readingsOf(await getfattr(paths, '/', false), paths.map((p) => relative('/', p)))),
 };
 
 // Why: the walk must see what the native pass sees; the addon's call where it exists (no process),

@@ -46,7 +46,8 @@ export const TOLERATED_XATTRS: readonly string[] = ['security.selinux', 'securit
 /** The common answer "no extended attribute", shared so that reading it allocates nothing per entry. */
 export const NO_XATTRS: Reading<readonly string[]> = Object.freeze({ ok: true, value: Object.freeze([]) });
 
-function describeXattrs(names: readonly string[]): string {
+/** One line naming untolerated extended attributes, saying which are capabilities or ACLs. */
+export function describeXattrs(names: readonly string[]): string {
   const kinds: string[] = [];
   if (names.includes('security.capability')) kinds.push('file capabilities');
   if (names.some((n) => n.startsWith('system.posix_acl_'))) kinds.push('a POSIX ACL');

@@ -2,16 +2,18 @@
 // signatures against the trust policy (the vault's own or one given from outside), the tree
 // against its manifest (core's checkTree over what the vault's tree inspector read), and +i on the
 // vault's own paths. A flag that cannot be read is a problem, never a pass.
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
-import { checkTree } from '../core/tree-check.js';
+import { checkTree, describeXattrs } from '../core/tree-check.js';
 import { trustPolicyDifferences } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
 import { defaultTreeInspector } from '../adapters/tree-inspector.js';
+import { defaultXattrLister } from '../adapters/xattrs.js';
 import type { TreeInspector, TreeReading } from '../adapters/tree-inspector.js';
 import { anchorMismatchMessage } from './anchors.js';
 import type { VaultCtx } from './context.js';
@@ -61,6 +63,18 @@ async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) 
       else if (f !== true) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
     });
   }
+}
+
+/** No untolerated extended attribute on the vault's own paths (its files, directories, `current`, each release's files and tree root). */
+async function checkOwnXattrs(all: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
+  // A missing path is another check's problem (a missing file, no release deployed).
+  const paths = all.filter((p) => lstatSync(p, { throwIfNoEntry: false }) !== undefined);
+  const found = await defaultXattrLister().listPaths(paths);
+  paths.forEach((p, i) => {
+    const x = found[i];
+    if (x === undefined || !x.ok) problems.push(problem('io', where(p), `cannot list the extended attributes: ${x?.ok === false ? x.error : 'not read'}`));
+    else if (x.value.length > 0) problems.push(problem('tampered', where(p), describeXattrs(x.value)));
+  });
 }
 
 function versionOf(ctx: VaultCtx, bytes: Uint8Array): number | null {
@@ -117,6 +131,7 @@ export async function verifyRelease(
   const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });
   const observed = await reading.finish(entries, opts.onProgress);
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
+  await checkOwnXattrs([files.tree, files.manifest, files.signatures, dir], rel, problems);
   const check = checkTree(entries, observed);
   const treePrefix = relative(ctx.path, files.tree);
   for (const p of check.problems) problems.push(problem(p.code, `${treePrefix}/${p.path}`, p.message));
@@ -160,6 +175,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     problems.push(problemFrom(e, NAMES.config, ctx.path));
   }
   await checkSealed(ctx, [layout.config, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
+  await checkOwnXattrs([layout.config, layout.current, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
 
   let live: string | null = null;
   try {

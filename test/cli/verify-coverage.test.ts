@@ -106,12 +106,17 @@ describe('vault verify with trust anchors from outside', { concurrency: false },
 
 describe('vault verify sees extended attributes, ACLs, file capabilities and hard links', { concurrency: false }, () => {
   /** One tamper on a fresh vault at v2, then `vault verify --json` must name it. */
-  async function caught(label: string, tamper: (tree: string, kit: Kit) => void, path: RegExp, message: RegExp): Promise<void> {
+  async function caught(label: string, tamper: (tree: string, kit: Kit) => void, path: RegExp, message: RegExp, also: [RegExp, RegExp][] = []): Promise<void> {
     const kit = await freshVault(label);
     tamper(liveTree(kit.vault), kit);
     const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
     assertProblem(r, 'tampered', path, message);
+    for (const [p, m] of also) assertProblem(r, 'tampered', p, m);
     assertFails(r, 'tampered');
+    // Without the addon (the lstat walk, chattr, getfattr) the same is found.
+    const walk = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json'], { env: { SENTINEL_NO_NATIVE: '1' } });
+    assertProblem(walk, 'tampered', path, message);
+    assert.deepEqual((JSON.parse(walk.stdout) as { problems: unknown[] }).problems, (JSON.parse(r.stdout) as { problems: unknown[] }).problems, 'the walk and the native pass disagree');
   }
 
   it('file capabilities (setcap cap_setuid,cap_dac_override+ep) on a live file', async (t) => {
@@ -127,6 +132,14 @@ describe('vault verify sees extended attributes, ACLs, file capabilities and har
   it('a user.* extended attribute on a live directory', async (t) => {
     if (needs(t, root, 'root')) return;
     await caught('user', (tree) => unsealed([join(tree, 'config')], () => void run('setfattr', ['-n', 'user.note', '-v', 'x', join(tree, 'config')])), /tree\/config$/, /user\.note/);
+  });
+
+  it('an ACL on the live tree\'s root and an attribute on vault.json (the vault\'s own paths)', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('own', (tree, kit) => {
+      unsealed([tree], () => void run('setfacl', ['-m', 'u:65534:rwx', tree]));
+      unsealed([join(kit.vault, 'vault.json')], () => void run('setfattr', ['-n', 'user.x', '-v', '1', join(kit.vault, 'vault.json')]));
+    }, /^releases\/[^/]+\/tree$/, /system\.posix_acl_access/, [[/^vault\.json$/, /user\.x/]]);
   });
 
   it('a hard link to a live file from outside the vault', async (t) => {
