@@ -9,5 +9,10 @@ const lastResort = (e: unknown): void => {
 };
 process.on('uncaughtException', lastResort);
 process.on('unhandledRejection', lastResort);
+// A reader that went away (`sentinel ... | head`) is not the command's failure: its output is
+// dropped and the command ends with its own exit status, as it would have with the reader there.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') lastResort(e);
+});
 
 process.exitCode = await runCli(process.argv);

@@ -24,6 +24,13 @@ function commandPaths(cmd: Command, path: string[] = []): string[][] {
 }
 
 describe('cli conventions', () => {
+  it('a reader that goes away (sentinel --help | true) ends the output quietly: no EPIPE line, exit status kept', () => {
+    // `true` closes the pipe before anything is written; the real executable, as a shell runs it.
+    const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --help | true; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    assert.equal(r.stderr, '', 'nothing on stderr when the reader of stdout is gone');
+    assert.match(r.stdout, /status=0/);
+  });
+
   it('--version and -V print the package version; a command\'s own --version stays its option', async () => {
     for (const flag of ['--version', '-V']) {
       const r = await sentinelInProcess([flag]);
