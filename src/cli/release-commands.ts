@@ -89,7 +89,7 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   // Through the daemon its own configured anchors apply; --trust is for a deploy straight into a vault.
   if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
   const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
-  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle, trust === undefined ? {} : { trust }), 'vault')) : await deployViaSocket(target.socket, bundle);
+  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle, trust === undefined ? {} : { trust }), 'vault'), trust === undefined ? {} : { trust }) : await deployViaSocket(target.socket, bundle);
   printDeploy(s, opts.json === true);
 }
 

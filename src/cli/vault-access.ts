@@ -5,6 +5,7 @@ import { HashPool } from '../adapters/hash.js';
 import { initVault, openVault } from '../vault/index.js';
 import type { Vault, VaultDeps } from '../vault/index.js';
 import type { PublicKey } from '../core/keys.js';
+import type { TrustPolicy } from '../core/trust.js';
 
 // Runs `act` with fresh vault dependencies and closes the hash workers afterwards, even on failure.
 export async function withVaultDeps<T>(act: (deps: VaultDeps) => Promise<T>): Promise<T> {
@@ -16,9 +17,9 @@ export async function withVaultDeps<T>(act: (deps: VaultDeps) => Promise<T>): Pr
   }
 }
 
-// Opens an existing vault (recovery runs first, as openVault does) for one command.
-export async function withVault<T>(path: string, act: (vault: Vault, deps: VaultDeps) => Promise<T>): Promise<T> {
-  return withVaultDeps(async (deps) => act(await openVault(path, deps), deps));
+// Opens an existing vault (recovery runs first, as openVault does; with `trust`, only if vault.json matches it) for one command.
+export async function withVault<T>(path: string, act: (vault: Vault, deps: VaultDeps) => Promise<T>, opts: { trust?: TrustPolicy } = {}): Promise<T> {
+  return withVaultDeps(async (deps) => act(await openVault(path, deps, opts), deps));
 }
 
 // `vault init`: creates and seals a new vault with its trust policy.

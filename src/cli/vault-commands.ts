@@ -25,13 +25,17 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
   const trust: TrustPolicy | undefined = opts.trust !== undefined ? await readTrustPolicy(opts.trust, opts.threshold) : undefined;
   if (trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
   const bar = progressBar('verifying', !json);
-  const report = await withVault(path, async (v) => {
-    try {
-      return await v.verify({ ...(trust !== undefined ? { trust } : {}), scope: opts.liveOnly === true ? 'live' : 'all', onProgress: (d, t) => bar.update(d, t) });
-    } finally {
-      bar.end();
-    }
-  });
+  const report = await withVault(
+    path,
+    async (v) => {
+      try {
+        return await v.verify({ ...(trust !== undefined ? { trust } : {}), scope: opts.liveOnly === true ? 'live' : 'all', onProgress: (d, t) => bar.update(d, t) });
+      } finally {
+        bar.end();
+      }
+    },
+    trust !== undefined ? { trust } : {},
+  );
   if (report.ok) {
     if (json) printJson(report);
     else printLines(...describeVerify(path, report));

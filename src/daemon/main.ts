@@ -121,7 +121,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     });
     await stack.start({ name: 'audit-guard', start: () => Promise.resolve(auditGuard.start()), stop: () => auditGuard.close() });
     // The guardian's hook holds a deploy's commit until the audit log took its records.
-    const vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e), hook: (step) => sentinel?.atVaultStep(step) ?? Promise.resolve() });
+    const vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e), hook: (step) => sentinel?.atVaultStep(step) ?? Promise.resolve() }, { trust });
     const guardian = new Sentinel({ vault, audit: recorder, log, flags, onTamper: config.vault.onTamper, maxQueuedDeploys: config.limits.maxQueuedDeploys, trust: () => trust, counters });
     sentinel = guardian;
     vaultPath = vault.path;

@@ -24,3 +24,13 @@ export async function assertVaultTrustsAnchors(ctx: VaultCtx, anchors: TrustPoli
     if (differences.length > 0) throw new SentinelError('tampered', anchorMismatchMessage(differences), { where: file });
   }
 }
+
+/** At open, with anchors: recovery runs only on a vault whose policy matches them (a write operation then refuses). */
+export async function vaultAgreesWithAnchors(ctx: VaultCtx, anchors: TrustPolicy | undefined): Promise<boolean> {
+  try {
+    await assertVaultTrustsAnchors(ctx, anchors);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -25,7 +25,7 @@ import {
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
-import { assertVaultTrustsAnchors } from './anchors.js';
+import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';
 import { acquireLock } from './lock.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
@@ -67,16 +67,17 @@ class OpenVault implements Vault {
     this.policy = ctx.config.trust;
   }
 
-  /** Runs a write operation under the vault lock, recovering first if a crash left traces. */
-  private async exclusive<T>(act: (recovered: RecoveryReport | null) => Promise<T>, forceRecovery = false): Promise<T> {
+  /** Runs a write operation under the vault lock, recovering first if a crash left traces; anchors (if given) are checked before that. */
+  private async exclusive<T>(act: (recovered: RecoveryReport | null) => Promise<T>, anchors: TrustPolicy | undefined, forceRecovery = false): Promise<T> {
     // Checked again for every operation: the daemon keeps a vault open for months.
     assertSafeVault(this.ctx.layout);
     await tightenStaging(this.ctx.layout.staging);
     const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS });
     try {
       // Flags are re-applied only after a real crash (a stale lock) or on explicit recover; leftovers alone are just removed.
+      await assertVaultTrustsAnchors(this.ctx, anchors);
       const reseal = lock.staleTakeover || forceRecovery;
-      const recovered = reseal || (await leftoversPresent(this.ctx)) ? await recoverVault(this.ctx, reseal) : null;
+      const recovered = reseal || (await leftoversPresent(this.ctx)) ? await recoverVault(this.ctx, reseal, anchors) : null;
       return await act(recovered);
     } finally {
       await lock.release();
@@ -84,31 +85,24 @@ class OpenVault implements Vault {
   }
 
   deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy } = {}): Promise<DeployResult> {
-    return this.exclusive(async () => {
-      await assertVaultTrustsAnchors(this.ctx, opts.trust);
-      return (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts.consume === undefined ? {} : { consume: opts.consume });
-    });
+    return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts.consume === undefined ? {} : { consume: opts.consume }), opts.trust);
   }
 
   heal(opts: { trust?: TrustPolicy } = {}): Promise<DeployResult> {
     return this.exclusive(async () => {
-      await assertVaultTrustsAnchors(this.ctx, opts.trust);
       const live = await readLiveDirName(this.ctx);
       const parsed = live === null ? null : parseReleaseDirName(live);
       if (parsed === null) throw new SentinelError('not-found', 'no live release to heal', { where: this.ctx.layout.current });
       return (await deployCode()).deployFrom(this.ctx, this.ctx.layout.bundle(parsed.releaseId), 'heal');
-    });
+    }, opts.trust);
   }
 
   rollback(opts: { trust?: TrustPolicy } = {}): Promise<DeployResult> {
-    return this.exclusive(async () => {
-      await assertVaultTrustsAnchors(this.ctx, opts.trust);
-      return (await deployCode()).rollbackTo(this.ctx);
-    });
+    return this.exclusive(async () => (await deployCode()).rollbackTo(this.ctx), opts.trust);
   }
 
-  recover(): Promise<RecoveryReport> {
-    return this.exclusive(async (r) => r ?? recoverVault(this.ctx, true), true);
+  recover(opts: { trust?: TrustPolicy } = {}): Promise<RecoveryReport> {
+    return this.exclusive(async (r) => r ?? recoverVault(this.ctx, true, opts.trust), opts.trust, true);
   }
 
   // Verify reads under the shared lock: never in the middle of another process's deploy window.
@@ -243,8 +237,9 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   return new OpenVault(ctx);
 }
 
-// Why: every write path starts here; a crash left by an earlier process is recovered before anything else.
-export async function openVault(path: string, deps: VaultDeps): Promise<Vault> {
+// Why: every write path starts here; a crash left by an earlier process is recovered before anything else
+// (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them).
+export async function openVault(path: string, deps: VaultDeps, opts: { trust?: TrustPolicy } = {}): Promise<Vault> {
   const root = resolve(path);
   const config = await readConfig(root);
   const ctx = makeCtx(root, config, deps);
@@ -262,7 +257,8 @@ export async function openVault(path: string, deps: VaultDeps): Promise<Vault> {
   }
   if (lock !== null) {
     try {
-      if (lock.staleTakeover || (await leftoversPresent(ctx))) await recoverVault(ctx, lock.staleTakeover);
+      const recoverable = await vaultAgreesWithAnchors(ctx, opts.trust);
+      if (recoverable && (lock.staleTakeover || (await leftoversPresent(ctx)))) await recoverVault(ctx, lock.staleTakeover, opts.trust);
     } finally {
       await lock.release();
     }

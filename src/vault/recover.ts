@@ -5,6 +5,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SentinelError } from '../core/errors.js';
+import type { TrustPolicy } from '../core/trust.js';
 import {
   emit,
   exists,
@@ -32,17 +33,20 @@ export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
   return names.length > 0 || (await exists(ctx.layout.currentTmp));
 }
 
-function verifies(ctx: VaultCtx, r: KeptReleaseInfo): boolean {
+function verifies(ctx: VaultCtx, r: KeptReleaseInfo, policy: TrustPolicy): boolean {
   try {
-    verifyKeptRelease(ctx, r, ctx.config.trust);
+    verifyKeptRelease(ctx, r, policy);
     return true;
   } catch {
     return false;
   }
 }
 
-/** Recovery; the caller holds the vault lock. `interrupted` (a crash was detected, or explicit recover) also re-applies flags. */
-export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise<RecoveryReport> {
+/**
+ * Recovery; the caller holds the vault lock and has checked `anchors` (when given) against vault.json.
+ * `interrupted` (a crash was detected, or explicit recover) also re-applies flags.
+ */
+export async function recoverVault(ctx: VaultCtx, interrupted: boolean, anchors?: TrustPolicy): Promise<RecoveryReport> {
   const { layout } = ctx;
   const report: RecoveryReport = {
     interrupted,
@@ -107,10 +111,10 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean): Promise
   const kept = ok.filter((r) => !report.removedReleases.includes(r.dirName));
 
   // 4. `current` must name a complete release; otherwise fall back to the newest complete one whose
-  // signatures verify against the vault's policy (nothing unverified is ever made live).
+  // signatures verify against the trust anchors when given, else the vault's policy (nothing unverified is ever made live).
   const liveInfo = kept.find((r) => r.dirName === live);
   if (liveInfo === undefined) {
-    const fallback = [...kept].reverse().find((r) => verifies(ctx, r));
+    const fallback = [...kept].reverse().find((r) => verifies(ctx, r, anchors ?? ctx.config.trust));
     if (fallback !== undefined) {
       await swapLive(ctx, fallback.dirName);
       report.repointedTo = fallback.dirName;

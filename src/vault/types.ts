@@ -137,7 +137,7 @@ export interface Vault {
   heal(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
   rollback(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
   liveManifest(): Promise<VerifiedManifest>;
-  recover(): Promise<RecoveryReport>;
+  recover(opts?: { trust?: TrustPolicy }): Promise<RecoveryReport>;
 }
 
 /** What the CLI needs without opening the vault for write. */
