@@ -123,7 +123,9 @@ static napi_value symlink_at(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int dirfd;
-  char target[PATH_BUF], name[PATH_BUF];
+  // One byte more than PATH_BUF: a target of the format's largest size (4095 bytes, PATH_MAX - 1)
+  // must fit with its NUL and still be told apart from a truncated longer one.
+  char target[PATH_BUF + 1], name[PATH_BUF];
   if (argc < 3 || !sn_get_string(env, argv[0], target, sizeof target, "target") || !get_fd(env, argv[1], &dirfd, "dirfd") ||
       !sn_get_string(env, argv[2], name, sizeof name, "name")) return NULL;
   if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "symlinkat", name); return NULL; }
