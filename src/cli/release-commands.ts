@@ -39,6 +39,7 @@ function exactlyOneTarget(opts: { vault?: string; socket?: string }): { vault: s
 export interface DeploySummary { version: number; releaseId: string; via: 'vault' | 'socket'; detail: unknown }
 
 function summarise(r: DeployResult, via: 'vault' | 'socket'): DeploySummary {
+  if (r.warning !== undefined) process.stderr.write(`sentinel: warning: deployed, but ${r.warning}\n`);
   return { version: r.version, releaseId: r.releaseId, via, detail: r };
 }
 
@@ -63,6 +64,7 @@ async function deployViaSocket(socket: string, bundlePath: string): Promise<Depl
   if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
   // Live, but its audit record is held in the daemon until the audit log takes writes again (docs/DAEMON.md#audit-log).
   if ((reply.result as { audited?: boolean } | undefined)?.audited === false) process.stderr.write(`sentinel: warning: deployed, but the daemon's audit log cannot be written now; its record is held (sentinel status --socket ${socket})\n`);
+  if (typeof reply.result?.warning === 'string') process.stderr.write(`sentinel: warning: deployed, but ${reply.result.warning}\n`);
   return { version: reply.result?.version ?? 0, releaseId: reply.result?.releaseId ?? '', via: 'socket', detail: reply.result };
 }
 

@@ -48,11 +48,14 @@ export async function highestVersion(ctx: VaultCtx): Promise<number> {
   return ok.reduce((max, r) => Math.max(max, r.manifest.version), state.version);
 }
 
+function afterCommit(e: unknown): string {
+  return `a step after the swap failed (${e instanceof Error ? e.message : String(e)}); the new release is live, and \`sentinel vault recover\` or the next deploy finishes the rest`;
+}
+
 function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
   if (isSentinelError(e)) emit(ctx, { kind: 'reject', code: e.code, path: e.where ?? bundlePath, detail: e.message });
   else emit(ctx, { kind: 'reject', code: 'internal', path: bundlePath, detail: String(e) });
 }
-
 
 async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
   let n = 0;
@@ -160,6 +163,8 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   // Until the swap nothing is committed: a failure here takes the release (and the bundle stored
   // with it) out again, so the vault is as it was and the same bundle can be deployed later.
   const finalDir = layout.release(dirName);
+  let liveWindowMs = 0;
+  let warning: string | undefined;
   let releaseMoved = false;
   let bundleStored = false;
   try {
@@ -184,25 +189,35 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       await checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits);
     }
     await step(ctx, 'before-swap');
+    liveWindowMs = await swapLive(ctx, dirName);
   } catch (e) {
-    await undoUncommitted(ctx, { dirName, staged: stagedByName, releaseMoved, stagedBundle, storedBundle, bundleStored, releaseId: v.releaseId }, consume && movedIn ? { path: bundlePath, mode: bundleMode } : null).catch(
-      () => undefined,
-    );
-    throw e;
+    // The rename onto `current` is the commit point: a failure after it (re-sealing the root) is only a warning.
+    if ((await readLiveDirName(ctx).catch(() => null)) !== dirName) {
+      await undoUncommitted(ctx, { dirName, staged: stagedByName, releaseMoved, stagedBundle, storedBundle, bundleStored, releaseId: v.releaseId }, consume && movedIn ? { path: bundlePath, mode: bundleMode } : null).catch(
+        () => undefined,
+      );
+      rejectEvent(ctx, e, bundlePath);
+      throw e;
+    }
+    warning = afterCommit(e);
   }
 
-  const liveWindowMs = await swapLive(ctx, dirName);
-  await step(ctx, 'swapped');
-
-  if (kind === 'deploy') {
-    const state = await readHighestState(ctx);
-    if (v.manifest.version > state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
-    await step(ctx, 'highest-updated');
-  } else if (previous !== null && previous !== dirName) {
-    await retireRelease(ctx, previous);
+  try {
+    await step(ctx, 'swapped');
+    if (kind === 'deploy') {
+      const state = await readHighestState(ctx);
+      if (v.manifest.version > state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
+      await step(ctx, 'highest-updated');
+    } else if (previous !== null && previous !== dirName) {
+      await retireRelease(ctx, previous);
+    }
+    await prune(ctx, previous);
+    await step(ctx, 'pruned');
+  } catch (e) {
+    // Committed: the new release is live. highest.json is only a floor (highestVersion() also reads every
+    // kept release), and `vault recover` or the next deploy finishes what is left.
+    warning ??= afterCommit(e);
   }
-  await prune(ctx, previous);
-  await step(ctx, 'pruned');
 
   const previousReleaseId = previous === null ? null : (parseReleaseDirName(previous)?.releaseId ?? null);
   const result: DeployResult = {
@@ -216,8 +231,9 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     bytes: stats.bytes,
     liveWindowMs,
     totalMs: performance.now() - t0,
+    ...(warning !== undefined ? { warning } : {}),
   };
-  emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms` });
+  emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms${warning !== undefined ? `; ${warning}` : ''}` });
   return result;
 }
 

@@ -44,6 +44,8 @@ export interface DeployResult {
   version: number;
   signers: string[];
   previousReleaseId: string | null;
+  /** Set when a step after the commit point (highest.json, pruning) failed: the release is live regardless. */
+  warning?: string;
   files: number;
   bytes: number;
   /** From the unseal of VAULT/ to its re-seal around the pointer swap, in ms. */
