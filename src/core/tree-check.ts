@@ -38,7 +38,8 @@ export interface ObservedEntry {
 /**
  * Extended attributes a tree entry may carry although the manifest lists none: the labels the
  * host's LSM and integrity subsystem put on every file created (SELinux, Smack, IMA, EVM). They
- * label the file for the host's policy; they change neither its bytes nor what running it grants
+ * label the file for the host's policy; they do not change its bytes, but they can change what
+ * running it grants (an SELinux entrypoint type), which verify therefore does not see
  * (docs/SECURITY.md#what-verify-covers). native/src/xattr.c keeps the same list.
  */
 export const TOLERATED_XATTRS: readonly string[] = ['security.selinux', 'security.SMACK64', 'security.ima', 'security.evm'];
