@@ -1,6 +1,6 @@
 // Taking a release or a stored bundle out of the vault: moved out of its sealed directory inside a
 // short unseal, then deleted where nothing is sealed (docs/VAULT.md#deploy, pruning).
-import { lstat, rename, rm } from 'node:fs/promises';
+import { lstat, rename, rm, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fsyncDir } from '../adapters/bundle-file.js';
@@ -22,11 +22,20 @@ async function withEntryUnsealed(ctx: VaultCtx, entry: string, act: () => Promis
 /** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
 export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
   const src = ctx.layout.release(dirName);
+  let st;
   try {
-    await lstat(src);
+    st = await lstat(src);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
+  }
+  if (!st.isDirectory() && !st.isFile()) {
+    // Not a release: what a racing root put in its place (a symlink moved in under a deploy or heal).
+    // It carries no inode flags to lift; it is unlinked in releases/ itself (src is anchored at the
+    // held directory), so neither it nor what it points to is ever followed.
+    await withUnsealed(ctx, [ctx.layout.releases], () => unlink(src));
+    await fsyncDir(ctx.layout.releases);
+    return;
   }
   const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
   await withUnsealed(ctx, [ctx.layout.releases], () => withEntryUnsealed(ctx, src, () => rename(src, trash)));

@@ -2,7 +2,7 @@
 // before the pointer swap leaves the vault as it was, staging empty, the bundle's fd closed and a
 // consumed bundle back where it came from, so the same bundle can be deployed again afterwards.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRoot, needs } from '../helpers/env.js';
@@ -59,6 +59,48 @@ describe('deploy error branches before the swap', () => {
       });
     }
   }
+});
+
+describe('a release swapped for a symlink before the swap', () => {
+  test('a heal that fails after the move takes the symlink out of releases/ without following it', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('err-symlink');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      const releases = join(tv.path, 'releases');
+      const evil = join(tv.path, '..', 'evil-symlink');
+      mkdirSync(evil);
+      writeFileSync(join(evil, 'keep'), 'the attacker directory is left alone\n');
+      const before = snapshot(tv.path);
+      const live = readlinkSync(join(tv.path, 'current'));
+      let swapped = '';
+      const racing = await openVault(tv.path, {
+        ...tv.deps,
+        hook: (s) => {
+          if (s !== 'before-swap') return Promise.resolve();
+          // A root process puts a symlink where the moved release is, as a swap racing the move does.
+          swapped = readdirSync(releases).find((n) => n.endsWith('.h1'))!;
+          const moved = join(releases, swapped);
+          run('chattr', ['-i', releases, moved]);
+          renameSync(moved, join(evil, 'taken'));
+          symlinkSync(evil, moved);
+          run('chattr', ['+i', releases]);
+          return Promise.reject(new Error('injected failure after the swap for a symlink'));
+        },
+      });
+      await assert.rejects(racing.heal(), /injected failure/);
+      assert.ok(swapped !== '', 'the hook ran');
+      assert.deepEqual(readdirSync(releases).filter((n) => lstatSync(join(releases, n)).isSymbolicLink()), [], 'a symlink left in releases/');
+      assert.equal(readlinkSync(join(tv.path, 'current')), live);
+      assert.deepEqual(snapshot(tv.path), before, 'vault changed by a failed heal');
+      assert.equal(readFileSync(join(evil, 'keep'), 'utf8'), 'the attacker directory is left alone\n');
+      assert.equal((await tv.vault.verify()).ok, true);
+      assert.equal((await tv.vault.heal()).kind, 'heal');
+      assert.equal((await tv.vault.verify()).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
 });
 
 describe('the kept bundle is the verified one', () => {
