@@ -59,7 +59,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     cli(['keygen', '--out', join(dir, 'release')]);
     await copyFile(join(dir, 'release.pub'), join(pkg, 'v1', 'release.pub'));
     await copyFile(join(dir, 'release.key'), join(pkg, 'release.key'));
-    for (const block of ['package-install', 'package-uninstall', 'teardown']) await writeFile(join(pkg, `readme-${block}.sh`), readmeBlock(block));
+    for (const block of ['package-install', 'package-uninstall', 'teardown', 'metrics']) await writeFile(join(pkg, `readme-${block}.sh`), readmeBlock(block));
 
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
@@ -105,6 +105,15 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     await stepOk('deploy');
     const status = await stepOk('status');
     assert.match(status, /^vault: +\/var\/lib\/omnimind\/phi-engine v1 /m, status);
+
+    // From the package to metrics scraped by Prometheus, with the README's block as printed.
+    const metrics = await stepOk('readme-metrics');
+    assert.match(metrics, /^sentinel_vault_intact\{vault="\/var\/lib\/omnimind\/phi-engine"\} 1$/m, `the README's curl shows the metric:\n${metrics}`);
+    const intact = JSON.parse(await read('query-intact.out')) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    assert.equal(intact.data.result[0]?.metric.job, 'omnimind-sentinel', JSON.stringify(intact));
+    assert.equal(intact.data.result[0]?.value[1], '1', 'PromQL: the vault is intact');
+    const rules = JSON.parse(await stepOk('query-rules')) as { data: { groups: { name: string }[] } };
+    assert.ok(rules.data.groups.some((g) => g.name === 'omnimind-sentinel'), 'the package\'s alert rules are loaded');
 
     // Reload and start under the shipped unit.
     const badReload = await read('reload-bad.out');
