@@ -9,9 +9,10 @@
 #include <string.h>
 #include <sys/xattr.h>
 
-// Set by the kernel's LSMs and integrity subsystem on files the sentinel creates; they label the
-// file for the host's policy and change neither its bytes nor what running it grants (unlike
-// security.capability). src/core/tree-check.ts keeps the same list (test/adapters/tree-inspector.test.ts).
+// Set by the kernel's LSMs and integrity subsystem on files the sentinel creates, so they are
+// tolerated with any value: they label the file for the host's policy, not its content. A changed
+// label can still change what running it grants (an SELinux entrypoint type); docs/SECURITY.md says
+// what that leaves uncovered. src/core/tree-check.ts keeps the same list (test/adapters/tree-inspector.test.ts).
 static const char *const TOLERATED[] = { "security.selinux", "security.SMACK64", "security.ima", "security.evm" };
 #define NTOLERATED (sizeof TOLERATED / sizeof TOLERATED[0])
 
