@@ -28,7 +28,9 @@ export interface SmallFileOptions {
   prefix?: Uint8Array;
 }
 
-function typeName(mode: number): string {
+// Why: one wording for a file type that is refused, wherever an error names it; `otherwise` is the
+// words for a type with no name of its own (what a caller expects decides them).
+export function typeName(mode: number, otherwise = 'not a regular file'): string {
   switch (mode & constants.S_IFMT) {
     case constants.S_IFIFO:
       return 'a fifo';
@@ -40,7 +42,7 @@ function typeName(mode: number): string {
     case constants.S_IFBLK:
       return 'a device';
     default:
-      return 'not a regular file';
+      return otherwise;
   }
 }
 

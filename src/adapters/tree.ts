@@ -11,6 +11,7 @@ import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
 import { dirFdOps, isDirMode, isFileMode, isSymlinkMode } from './dir-fd.js';
 import type { DirFdOps, EntryStat } from './dir-fd.js';
+import { typeName } from './small-file.js';
 
 // One file, directory or symlink under the scanned root.
 export interface ScannedEntry {
@@ -41,19 +42,6 @@ const FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 /** Directory fds kept open between the walk and the copy; more are reopened (and checked again). */
 const DIR_CACHE = 256;
 
-function kindOf(mode: number): string {
-  switch (mode & constants.S_IFMT) {
-    case constants.S_IFIFO:
-      return 'a fifo';
-    case constants.S_IFSOCK:
-      return 'a socket';
-    case constants.S_IFCHR:
-    case constants.S_IFBLK:
-      return 'a device';
-    default:
-      return 'a special file';
-  }
-}
 
 /** An entry as walked, with the inode it was, so a later open can prove it is still that one. */
 interface Walked extends ScannedEntry {
@@ -152,7 +140,7 @@ export class SourceTree {
       else if (isFileMode(st.mode)) {
         if (st.nlink !== 1) throw new SentinelError('bad-path', `a file with ${st.nlink} hard links cannot be part of a release (copy the tree without hard links)`, { where: abs });
         out.push({ ...base, type: 'file', size: st.size });
-      } else throw new SentinelError('bad-path', `${kindOf(st.mode)} cannot be part of a release`, { where: abs });
+      } else throw new SentinelError('bad-path', `${typeName(st.mode, 'a special file')} cannot be part of a release`, { where: abs });
     }
     return out;
   }

@@ -5,7 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { isRoot, needs } from './env.js';
@@ -96,4 +97,27 @@ export async function bootContainer(options: BootOptions): Promise<BootResult> {
   } finally {
     for (const d of cgroupDirs) await removeCgroupTree(d);
   }
+}
+
+/** A scenario's results in its /out directory: NAME.rc and NAME.out per step, and `finished`. */
+export interface ScenarioSteps {
+  /** One file of /out; a missing one fails the test with the console's tail. */
+  read: (name: string) => Promise<string>;
+  /** A step's output, after asserting that it exited 0. */
+  stepOk: (name: string) => Promise<string>;
+}
+
+// Why: the nspawn scenarios (package, checkout install, metrics) write their steps to /out the same
+// way; this checks that the container powered off and the scenario finished, then reads the steps.
+export async function scenarioSteps(boot: BootResult, out: string, timeoutMs: number): Promise<ScenarioSteps> {
+  const tail = `console tail:\n${boot.console.slice(-3000)}`;
+  assert.equal(boot.timedOut, false, `container did not power off within ${String(timeoutMs)} ms; ${tail}`);
+  const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
+  const stepOk = async (name: string): Promise<string> => {
+    const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
+    assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
+    return text;
+  };
+  assert.equal((await read('finished')).trim(), 'done');
+  return { read, stepOk };
 }

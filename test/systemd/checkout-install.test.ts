@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
@@ -48,15 +48,7 @@ test('README checkout install and uninstall: service active, then stopped and di
         `--bind-ro=${join(fixtures, 'sentinel-checkout-test.service')}:/etc/systemd/system/sentinel-checkout-test.service`,
       ],
     });
-    const tail = `console tail:\n${boot.console.slice(-3000)}`;
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; ${tail}`);
-    const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
-    const stepOk = async (name: string): Promise<string> => {
-      const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
-      assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
-      return text;
-    };
-    assert.equal((await read('finished')).trim(), 'done');
+    const { read, stepOk } = await scenarioSteps(boot, out, BOOT_TIMEOUT_MS);
 
     const install = await stepOk('readme-install');
     assert.match(install, /^vault: +\/var\/lib\/omnimind\/phi-engine empty: waiting for the first signed release/m, install);

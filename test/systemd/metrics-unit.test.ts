@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
 import { needs } from '../helpers/env.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
@@ -52,15 +52,7 @@ test('the shipped unit serves metrics on 127.0.0.1:9464 and Debian\'s prometheus
         `--bind-ro=${join(fixtures, 'sentinel-metrics-test.service')}:/etc/systemd/system/sentinel-metrics-test.service`,
       ],
     });
-    const tail = `console tail:\n${boot.console.slice(-3000)}`;
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; ${tail}`);
-    const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
-    const stepOk = async (name: string): Promise<string> => {
-      const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
-      assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
-      return text;
-    };
-    assert.equal((await read('finished')).trim(), 'done');
+    const { read, stepOk } = await scenarioSteps(boot, out, BOOT_TIMEOUT_MS);
     await stepOk('install');
     const block = await stepOk('readme-metrics');
     assert.match(block, /^sentinel_vault_intact\{vault="\/var\/lib\/omnimind\/phi-engine"\} 1$/m, `the README's curl shows the metric:\n${block}`);

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
 import { needs } from '../helpers/env.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
@@ -74,15 +74,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
         `--bind-ro=${join(fixtures, 'sentinel-package-test.service')}:/etc/systemd/system/sentinel-package-test.service`,
       ],
     });
-    const tail = `console tail:\n${boot.console.slice(-3000)}`;
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; ${tail}`);
-    const read = async (name: string): Promise<string> => readFile(join(out, name), 'utf8').catch(() => assert.fail(`no /out/${name} from the scenario; ${tail}`));
-    const stepOk = async (name: string): Promise<string> => {
-      const [rc, text] = [(await read(`${name}.rc`)).trim(), await read(`${name}.out`)];
-      assert.equal(rc, '0', `${name} exited ${rc}:\n${text}`);
-      return text;
-    };
-    assert.equal((await read('finished')).trim(), 'done');
+    const { read, stepOk } = await scenarioSteps(boot, out, BOOT_TIMEOUT_MS);
 
     await stepOk('readme-install');
     const installed = props(await read('after-install.show'));
