@@ -13,6 +13,7 @@
         "src/cold-copy.c",
         "src/notify.c",
         "src/notify-listen.c",
+        "src/js-poll.c",
         "src/bpf-engine.c",
         "src/bpf-load.c",
         "src/bpf-maps.c",

@@ -29,6 +29,7 @@ napi_status sn_register_bpf(napi_env env, napi_value exports) {
 
 #include "../../bpf/sentinel.h"
 #include "bpf-engine-internal.h"
+#include "js-poll.h"
 
 void bpf_release(engine_t *g) {
   for (size_t i = 0; i < GROUP_COUNT; i++) {
@@ -61,11 +62,7 @@ static void close_engine(engine_t *g) {
   if (g->polling) uv_poll_stop(&g->poll);
   g->polling = 0;
   bpf_release(g);
-  if (g->callback != NULL) napi_delete_reference(g->env, g->callback);
-  g->callback = NULL;
-  if (g->async != NULL) napi_async_destroy(g->env, g->async);
-  g->async = NULL;
-  if (g->handle_open && !uv_is_closing((uv_handle_t *)&g->poll)) uv_close((uv_handle_t *)&g->poll, on_handle_closed);
+  sn_js_poll_release(g->env, &g->callback, &g->async, &g->poll, g->handle_open, on_handle_closed);
 }
 
 void bpf_env_cleanup(void *arg) {
@@ -108,19 +105,9 @@ void bpf_on_readable(uv_poll_t *handle, int status, int events) {
   napi_env env = g->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, buf, recv, result;
+  napi_value buf;
   void *copy;
-  if (napi_get_reference_value(env, g->callback, &fn) == napi_ok && fn != NULL &&
-      napi_create_buffer_copy(env, g->batch_len, g->batch, &copy, &buf) == napi_ok && napi_get_global(env, &recv) == napi_ok) {
-    napi_make_callback(env, g->async, recv, fn, 1, &buf, &result);
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      // The callback threw: report it like any uncaught exception instead of swallowing it.
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-  }
+  if (napi_create_buffer_copy(env, g->batch_len, g->batch, &copy, &buf) == napi_ok) sn_js_poll_call(env, g->callback, g->async, 1, &buf);
   napi_close_handle_scope(env, scope);
 }
 

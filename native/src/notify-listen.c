@@ -4,6 +4,7 @@
 // the way systemd tells a main process's READY=1/WATCHDOG=1 from anyone else's
 // (docs/EBPF.md#notify-socket-of-command-targets).
 #include "sentinel.h"
+#include "js-poll.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -41,11 +42,7 @@ static void close_listener(listener_t *l) {
   l->closed = 1;
   if (l->polling) uv_poll_stop(&l->poll);
   l->polling = 0;
-  if (l->callback != NULL) napi_delete_reference(l->env, l->callback);
-  l->callback = NULL;
-  if (l->async != NULL) napi_async_destroy(l->env, l->async);
-  l->async = NULL;
-  if (l->handle_open && !uv_is_closing((uv_handle_t *)&l->poll)) uv_close((uv_handle_t *)&l->poll, on_closed);
+  sn_js_poll_release(l->env, &l->callback, &l->async, &l->poll, l->handle_open, on_closed);
   if (l->fd >= 0) close(l->fd);
   l->fd = -1;
 }
@@ -107,17 +104,9 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     napi_env env = l->env;
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value fn, args[2], recv, result;
-    if (l->callback != NULL && napi_get_reference_value(env, l->callback, &fn) == napi_ok && fn != NULL &&
-        napi_create_int32(env, pid, &args[0]) == napi_ok && napi_create_string_utf8(env, buf, len, &args[1]) == napi_ok &&
-        napi_get_global(env, &recv) == napi_ok) {
-      napi_make_callback(env, l->async, recv, fn, 2, args, &result);
-      bool pending = false;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-        napi_value err;
-        napi_get_and_clear_last_exception(env, &err);
-        napi_fatal_exception(env, err);
-      }
+    napi_value args[2];
+    if (napi_create_int32(env, pid, &args[0]) == napi_ok && napi_create_string_utf8(env, buf, len, &args[1]) == napi_ok) {
+      sn_js_poll_call(env, l->callback, l->async, 2, args);
     }
     napi_close_handle_scope(env, scope);
   }
