@@ -1,247 +1,20 @@
-// Inode flags (chattr +i) for sealing the vault: through the native ioctl addon when it is built,
-// otherwise through the chattr/lsattr executables. Every refusal is an error with the path, never
+// Inode flags (chattr +i) for sealing the vault: through the native ioctl addon when it is built
+// (flag-store-ioctl.ts), otherwise through the chattr/lsattr executables (flag-store-chattr.ts).
+// This file picks the store and seals and unseals paths and whole trees with it; the FlagStore
+// contract and its errors are in flag-store.ts. Every refusal is an error with the path, never
 // "nothing to do" (docs/VAULT.md#invariants 5).
 import { randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
 import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
-import { codeForErrno } from '../core/errno.js';
-import { isSystemError, loadNative } from './native.js';
-import type { NativeAddon } from './native.js';
+import { flagError, FS_IMMUTABLE_FL } from './flag-store.js';
+import type { FlagStore } from './flag-store.js';
+import { ChattrFlagStore } from './flag-store-chattr.js';
+import { IoctlFlagStore } from './flag-store-ioctl.js';
+import { loadNative } from './native.js';
 
-// The inode flag bits of <linux/fs.h> this product uses.
-export const FS_IMMUTABLE_FL = 0x10;
-export const FS_APPEND_FL = 0x20;
-
-// One way of reading and changing inode flags; the batch forms are optional so that test doubles
-// stay small, and seal/unseal use them when present (one call instead of one per path).
-export interface FlagStore {
-  /** How flags are read: 'ioctl' (the addon) lets verify read them in its native pass instead (docs/VAULT.md#tree-check). */
-  readonly kind: 'ioctl' | 'chattr';
-  getFlags(path: string): Promise<number>;
-  setFlag(path: string, flag: number, on: boolean): Promise<void>;
-  /** setFlag over many paths in order; stops at the first failure. Returns how many were processed. */
-  setFlagMany?(paths: string[], flag: number, on: boolean): Promise<number>;
-  /** Flags of each path in order; throws on the first path it cannot read. */
-  getFlagsMany?(paths: string[]): Promise<number[]>;
-  /** Whether each path is +i; the cheapest read the store has (statx for ioctl). Throws like getFlagsMany. */
-  getImmutableMany?(paths: string[]): Promise<boolean[]>;
-}
-
-function errnoMessage(errno: string, action: string): string {
-  switch (codeForErrno(errno, 'inode-flags')) {
-    case 'not-permitted':
-      return `not permitted to ${action} (${errno}; needs root with CAP_LINUX_IMMUTABLE)`;
-    case 'no-immutable-support':
-      return `the filesystem does not support the immutable flag (${errno})`;
-    case 'not-found':
-      return `no such file or directory (${errno})`;
-    case 'bad-path':
-      return `a symlink carries no inode flags (${errno})`;
-    default:
-      return `could not ${action} (${errno})`;
-  }
-}
-
-// Converts an addon / node:fs system error into a SentinelError whose `where` is the path.
-export function flagError(e: unknown, path: string, action: string): SentinelError {
-  if (e instanceof SentinelError) return e;
-  if (isSystemError(e)) {
-    const where = typeof e.path === 'string' && e.path !== '' ? e.path : path;
-    return new SentinelError(codeForErrno(e.code, 'inode-flags'), errnoMessage(e.code, action), { where, cause: e });
-  }
-  return new SentinelError('internal', `unexpected failure to ${action}`, { where: path, cause: e });
-}
-
-function actionOf(flag: number, on: boolean): string {
-  return `${on ? 'set' : 'clear'} inode flag 0x${flag.toString(16)}`;
-}
-
-// From this many paths on, the ioctl store seals on the thread pool instead of inline.
-const ASYNC_BATCH_MIN = 256;
-
-class IoctlFlagStore implements FlagStore {
-  readonly kind = 'ioctl' as const;
-  constructor(readonly addon: NativeAddon) {}
-
-  getFlags(path: string): Promise<number> {
-    try {
-      return Promise.resolve(this.addon.getFlags(path));
-    } catch (e) {
-      return Promise.reject(flagError(e, path, 'read inode flags'));
-    }
-  }
-
-  setFlag(path: string, flag: number, on: boolean): Promise<void> {
-    try {
-      this.addon.setFlag(path, flag, on);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(flagError(e, path, actionOf(flag, on)));
-    }
-  }
-
-  // Small batches (the live pointer, a release's top directories) run inline for the shortest
-  // unsealed window; large ones go to the thread pool so the event loop keeps serving.
-  async setFlagMany(paths: string[], flag: number, on: boolean): Promise<number> {
-    try {
-      if (paths.length < ASYNC_BATCH_MIN) this.addon.setFlagMany(paths, flag, on);
-      else await this.addon.setFlagManyAsync(paths, flag, on);
-      return paths.length;
-    } catch (e) {
-      throw flagError(e, paths[0] ?? '', actionOf(flag, on));
-    }
-  }
-
-  getFlagsMany(paths: string[]): Promise<number[]> {
-    return this.collect(paths, this.addon.getFlagsMany(paths));
-  }
-
-  async getImmutableMany(paths: string[]): Promise<boolean[]> {
-    const bits = await this.collect(paths, this.addon.getSealBitsMany(paths));
-    return bits.map((b) => (b & FS_IMMUTABLE_FL) !== 0);
-  }
-
-  private collect(paths: string[], raw: (number | string)[]): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      const v = raw[i];
-      const path = paths[i] ?? '';
-      if (typeof v === 'string') {
-        return Promise.reject(new SentinelError(codeForErrno(v, 'inode-flags'), errnoMessage(v, 'read inode flags'), { where: path }));
-      }
-      out.push(v ?? 0);
-    }
-    return Promise.resolve(out);
-  }
-}
-
-// lsattr's one-letter names (e2fsprogs lib/e2p/pf.c) → FS_*_FL bits.
-const LETTER_BITS: Readonly<Record<string, number>> = {
-  s: 0x1, u: 0x2, c: 0x4, S: 0x8, i: 0x10, a: 0x20, d: 0x40, A: 0x80, E: 0x800, m: 0x400,
-  I: 0x1000, j: 0x4000, t: 0x8000, D: 0x10000, T: 0x20000, e: 0x80000, V: 0x100000,
-  C: 0x800000, x: 0x2000000, N: 0x10000000, P: 0x20000000, F: 0x40000000,
-};
-const SETTABLE_LETTERS: readonly [number, string][] = [[FS_IMMUTABLE_FL, 'i'], [FS_APPEND_FL, 'a']];
-
-// Too many paths on one command line would hit ARG_MAX; this keeps each chattr call modest.
-const CHATTR_BATCH = 2000;
-
-// e2fsprogs prints strerror text; map it back to the errno name.
-function errnoFromToolMessage(text: string): string {
-  if (/Operation not permitted/i.test(text)) return 'EPERM';
-  if (/Permission denied/i.test(text)) return 'EACCES';
-  if (/Read-only file system/i.test(text)) return 'EROFS';
-  if (/Operation not supported/i.test(text)) return 'EOPNOTSUPP';
-  if (/Inappropriate ioctl/i.test(text)) return 'ENOTTY';
-  if (/Invalid argument/i.test(text)) return 'EINVAL';
-  if (/No such file or directory/i.test(text)) return 'ENOENT';
-  if (/Not a directory/i.test(text)) return 'ENOTDIR';
-  if (/Too many levels of symbolic links/i.test(text)) return 'ELOOP';
-  return 'EIO';
-}
-
-function letterFlags(letters: string): number {
-  let flags = 0;
-  for (const ch of letters) flags |= LETTER_BITS[ch] ?? 0;
-  return flags;
-}
-
-// A trailing `/.` is kept: it names the directory itself even when what leads there is a symlink
-// (a directory held open by the vault, /proc/<pid>/fd/<fd>/.), which resolve() would cut to the link.
-const absolute = (p: string): string => (p.endsWith('/.') ? `${resolve(p)}/.` : resolve(p));
-
-class ChattrFlagStore implements FlagStore {
-  readonly kind = 'chattr' as const;
-
-  // Symlinks carry no flags, and chattr/lsattr would follow them (or say "not supported"):
-  // refuse them the same way the ioctl addon does.
-  private rejectSymlinks(paths: string[], action: string): void {
-    for (const p of paths) {
-      let isLink: boolean;
-      try {
-        isLink = lstatSync(p).isSymbolicLink();
-      } catch (e) {
-        throw flagError(e, p, action);
-      }
-      if (isLink) throw new SentinelError('bad-path', errnoMessage('ELOOP', action), { where: p });
-    }
-  }
-
-  private async run(tool: 'chattr' | 'lsattr', args: string[], paths: string[], action: string): Promise<string> {
-    // Loaded here, not with the module: the ioctl store (every host with the addon) never needs the
-    // process adapter and execa (docs/ARCHITECTURE.md#start-up).
-    const { runCommand } = await import('./process.js');
-    const r = await runCommand([tool, ...args, ...paths], { timeoutMs: TOOL_TIMEOUT_MS, stripFinalNewline: false, env: { LC_ALL: 'C' } });
-    if (!r.ok) {
-      const text = r.stderr.trim() || r.message;
-      const firstLine = text.split('\n')[0] ?? text;
-      // "chattr: <strerror> while <doing> on <path>"
-      const where = /\son (.+)$/.exec(firstLine)?.[1] ?? /stat (.+)$/.exec(firstLine)?.[1] ?? paths[0] ?? '';
-      if (r.startError !== null) {
-        throw new SentinelError('unavailable', `${tool} could not be run: ${firstLine}`, { where, cause: r });
-      }
-      if (r.timedOut) throw new SentinelError('io', `${tool} did not finish within ${TOOL_TIMEOUT_MS} ms`, { where, cause: r });
-      const errno = errnoFromToolMessage(firstLine);
-      throw new SentinelError(codeForErrno(errno, 'inode-flags'), `${errnoMessage(errno, action)}: ${firstLine}`, { where, cause: r });
-    }
-    return String(r.stdout);
-  }
-
-  async getFlags(path: string): Promise<number> {
-    const [flags] = await this.getFlagsMany([path]);
-    return flags ?? 0;
-  }
-
-  async getFlagsMany(paths: string[]): Promise<number[]> {
-    const abs = paths.map(absolute);
-    this.rejectSymlinks(abs, 'read inode flags');
-    const out: number[] = [];
-    for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
-      const chunk = abs.slice(i, i + CHATTR_BATCH);
-      const stdout = await this.run('lsattr', ['-d', '--'], chunk, 'read inode flags');
-      const lines = stdout.split('\n').filter((l) => l !== '');
-      if (lines.length !== chunk.length) {
-        throw new SentinelError('io', `lsattr printed ${lines.length} lines for ${chunk.length} paths`, { where: chunk[0] });
-      }
-      for (const [j, line] of lines.entries()) {
-        const expected = chunk[j] ?? '';
-        const sp = line.indexOf(' ');
-        if (sp < 0 || line.slice(sp + 1) !== expected) {
-          throw new SentinelError('io', `unexpected lsattr output: ${line}`, { where: expected });
-        }
-        out.push(letterFlags(line.slice(0, sp)));
-      }
-    }
-    return out;
-  }
-
-  async setFlag(path: string, flag: number, on: boolean): Promise<void> {
-    await this.setFlagMany([path], flag, on);
-  }
-
-  async setFlagMany(paths: string[], flag: number, on: boolean): Promise<number> {
-    let letters = '';
-    let rest = flag;
-    for (const [bit, letter] of SETTABLE_LETTERS) {
-      if ((flag & bit) !== 0) {
-        letters += letter;
-        rest &= ~bit;
-      }
-    }
-    if (letters === '' || rest !== 0) {
-      throw new SentinelError('internal', `the chattr flag store only sets i and a, not 0x${flag.toString(16)}`);
-    }
-    const abs = paths.map(absolute);
-    const action = actionOf(flag, on);
-    this.rejectSymlinks(abs, action);
-    for (let i = 0; i < abs.length; i += CHATTR_BATCH) {
-      await this.run('chattr', [`${on ? '+' : '-'}${letters}`, '--'], abs.slice(i, i + CHATTR_BATCH), action);
-    }
-    return abs.length;
-  }
-}
+export { FS_APPEND_FL, FS_IMMUTABLE_FL, flagError } from './flag-store.js';
+export type { FlagStore } from './flag-store.js';
 
 let defaultStore: FlagStore | undefined;
 
@@ -258,9 +31,6 @@ export function ioctlFlagStore(): FlagStore | null {
   const addon = loadNative();
   return addon === null ? null : new IoctlFlagStore(addon);
 }
-
-/** Bound of one chattr/lsattr run (a batch takes well under a second; a hung filesystem must not hang the caller). */
-const TOOL_TIMEOUT_MS = 120_000;
 
 // chattr/lsattr run through the process adapter: the fallback, and a cross-check against the reference tools.
 export function chattrFlagStore(): FlagStore {
