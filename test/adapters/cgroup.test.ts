@@ -7,18 +7,15 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   cgroupPathIn,
-  detectCgroupLayout,
   ensureCgroup,
-  layoutFromMounts,
   moveProcess,
-  parseMountInfo,
   parseProcCgroup,
   readCgroupProcs,
   removeCgroup,
-  systemdSliceCgroupPath,
   v1PathOf,
   v2PathOf,
 } from '../../src/adapters/cgroup.js';
+import { detectCgroupLayout, layoutFromMounts, parseMountInfo, systemdSliceCgroupPath } from '../../src/adapters/cgroup-layout.js';
 import { isSentinelError } from '../../src/core/errors.js';
 import { needs, isRoot } from '../helpers/env.js';
 import { uniqueName, killAndReap } from '../helpers/protection.js';

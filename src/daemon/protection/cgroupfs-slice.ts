@@ -2,7 +2,8 @@
 // mount or `cgroupRoot`, moves protected processes into, and gives a memory floor itself.
 import { join } from 'node:path';
 import { isSentinelError, messageOf } from '../../core/errors.js';
-import { cgroupPathIn, enableSubtreeController, ensureCgroup, moveProcess, readCgroupProcs, removeCgroup, writeMemoryProtection } from '../../adapters/cgroup.js';
+import { cgroupPathIn, enableSubtreeController, ensureCgroup, moveProcess, readCgroupProcs, removeCgroup } from '../../adapters/cgroup.js';
+import { writeMemoryProtection } from '../../adapters/cgroup-memory.js';
 import type { MemoryFile, ProtectionAudit, ProtectionItem, SliceMode } from './types.js';
 
 // Why: with no systemd to own it, the sentinel owns the slice: makes it, fills it, and makes it again if removed.

@@ -1,7 +1,8 @@
 // The protection component: sets up the slice in the mode this host needs (systemd or cgroupfs), then
 // on every pass places and scores the protected processes and reports what holds (docs/PROTECTION.md).
 import { isSentinelError, messageOf } from '../../core/errors.js';
-import { cgroupPathIn, detectCgroupLayout, isSystemdInit, readCgroupProcs, v2PathOf, type CgroupLayout } from '../../adapters/cgroup.js';
+import { cgroupPathIn, readCgroupProcs, v2PathOf } from '../../adapters/cgroup.js';
+import { detectCgroupLayout, isSystemdInit, type CgroupLayout } from '../../adapters/cgroup-layout.js';
 import { processTable, type ProcessEntry } from '../../adapters/proc.js';
 import { CgroupfsSlice } from './cgroupfs-slice.js';
 import { MemoryFloor } from './memory.js';

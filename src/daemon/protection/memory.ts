@@ -2,7 +2,9 @@
 // read back, judged against its ancestors, and rewritten when it drifted (docs/PROTECTION.md).
 import { join } from 'node:path';
 import { isSentinelError, messageOf } from '../../core/errors.js';
-import { PAGE_SIZE, availableControllers, cgroupPathIn, readCgroupFile, unprotectedAncestors, type CgroupLayout } from '../../adapters/cgroup.js';
+import { availableControllers, cgroupPathIn, readCgroupFile } from '../../adapters/cgroup.js';
+import type { CgroupLayout } from '../../adapters/cgroup-layout.js';
+import { PAGE_SIZE, unprotectedAncestors } from '../../adapters/cgroup-memory.js';
 import { effectivenessItem, memoryHolds, memoryUnsupportedItem } from './policy.js';
 import type { ProtectionSpec } from './spec.js';
 import type { MemoryFile, ProtectionAudit, ProtectionItem, ProtectionItems, ProtectionRepair, SliceMode } from './types.js';

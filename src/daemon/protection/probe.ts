@@ -1,6 +1,7 @@
 // What this host can do for protection, read without changing anything: the doctor's answer to
 // "what will not be protected here, and why?" (docs/PROTECTION.md#what-is-not-protected-and-why).
-import { availableControllers, detectCgroupLayout, isSystemdInit } from '../../adapters/cgroup.js';
+import { availableControllers } from '../../adapters/cgroup.js';
+import { detectCgroupLayout, isSystemdInit } from '../../adapters/cgroup-layout.js';
 import { CAP_SYS_RESOURCE, hasCapability } from '../../adapters/oom.js';
 import type { ProtectionSupport } from './types.js';
 

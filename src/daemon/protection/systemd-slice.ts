@@ -2,7 +2,9 @@
 // MemoryLow=/MemoryMin= through systemd, and leaves unit processes where their unit put them.
 import { join } from 'node:path';
 import { SentinelError, isSentinelError, messageOf } from '../../core/errors.js';
-import { PAGE_SIZE, readCgroupFile, systemdSliceCgroupPath } from '../../adapters/cgroup.js';
+import { readCgroupFile } from '../../adapters/cgroup.js';
+import { systemdSliceCgroupPath } from '../../adapters/cgroup-layout.js';
+import { PAGE_SIZE } from '../../adapters/cgroup-memory.js';
 import { setUnitProperties, startUnit } from '../../adapters/systemctl.js';
 import { wholePages } from './policy.js';
 import type { MemoryFile, ProtectionItem, SliceMode } from './types.js';

@@ -1,7 +1,7 @@
 // The vocabulary of memory and OOM protection: item states, status, repairs, the report of a pass,
 // the audit event, what the manager needs from the daemon, and the seam of the two slice modes.
 import type { ErrorCode } from '../../core/errors.js';
-import type { CgroupLayout } from '../../adapters/cgroup.js';
+import type { CgroupLayout } from '../../adapters/cgroup-layout.js';
 
 /** applied: in force and verified; refused: the host said no; unsupported: the host cannot; ineffective: set but capped above; off: not configured. */
 export type ItemState = 'applied' | 'refused' | 'unsupported' | 'ineffective' | 'off' | 'pending';

@@ -8,15 +8,9 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import {
-  detectCgroupLayout,
-  ensureCgroup,
-  moveProcess,
-  readV1OomState,
-  removeCgroup,
-  v1PathOf,
-  writeV1MemoryLimit,
-} from '../../../src/adapters/cgroup.js';
+import { ensureCgroup, moveProcess, removeCgroup, v1PathOf } from '../../../src/adapters/cgroup.js';
+import { detectCgroupLayout } from '../../../src/adapters/cgroup-layout.js';
+import { readV1OomState, writeV1MemoryLimit } from '../../../src/adapters/cgroup-memory.js';
 import { CAP_SYS_RESOURCE, hasCapability, readOomScoreAdj, writeOomScoreAdj } from '../../../src/adapters/oom.js';
 import { processTable } from '../../../src/adapters/proc.js';
 import { isSentinelError } from '../../../src/core/errors.js';

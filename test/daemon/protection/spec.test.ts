@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { ProtectionManager, parseMemorySize, probeProtectionSupport, protectionSchema, type ProtectionLog } from '../../../src/daemon/protection/index.js';
 import type { DaemonComponent } from '../../../src/daemon/components.js';
 import { createLogger } from '../../../src/adapters/logger.js';
-import { detectCgroupLayout } from '../../../src/adapters/cgroup.js';
+import { detectCgroupLayout } from '../../../src/adapters/cgroup-layout.js';
 
 test('defaults: omnimind.slice, -1000, check at least every 10 s, no memory floor, no expendables', () => {
   assert.deepEqual(protectionSchema.parse({}), {
