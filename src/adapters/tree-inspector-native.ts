@@ -7,12 +7,13 @@ import { readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
-import { NO_XATTRS } from '../core/tree-check.js';
-import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading } from '../core/tree-check.js';
+import { NO_XATTRS, checkTree } from '../core/tree-check.js';
+import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading, TreeCheck } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL } from './flags.js';
 import { errnoName, nativeThreads } from './native.js';
 import type { NativeAddon } from './native.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
+import { intactTree } from './tree-intact.js';
 
 /** What one native pass found about many tree entries; read by index, no object per entry. */
 export interface InspectedEntries {
@@ -251,26 +252,38 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
       const progress = new BigInt64Array(1);
       const result = inspectEntries(addon, top, paths, sizes, nativeThreads(), { hashAnyMax: limits.maxFileBytes, progress });
       result.catch(() => undefined);
+      // Waits for the pass (feeding onProgress) with the expected digests decoded meanwhile.
+      const settle = async (want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<{ s: InspectedEntries; digests: Uint32Array | null }> => {
+        const total = want.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+        const timer = onProgress === undefined ? undefined : setInterval(() => onProgress(Math.min(Number(progress[0]), total), total), PROGRESS_MS);
+        // Decoded while the pass runs, so what follows it is only the comparison.
+        const digests = expectedDigests(want);
+        let s: InspectedEntries | null;
+        try {
+          s = await result;
+        } finally {
+          if (timer !== undefined) clearInterval(timer);
+        }
+        if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
+        onProgress?.(total, total);
+        return { s, digests };
+      };
+      const observe = async (s: InspectedEntries, want: readonly ExpectedEntry[], digests: Uint32Array | null): Promise<ObservedTree> => {
+        const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
+        const entries = observedEntries(addon, top, s, paths, want, digests);
+        for (const e of entries) {
+          if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
+        }
+        return { entries, unlisted };
+      };
       return {
         async finish(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
-          const total = want.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
-          const timer = onProgress === undefined ? undefined : setInterval(() => onProgress(Math.min(Number(progress[0]), total), total), PROGRESS_MS);
-          // Decoded while the pass runs, so what follows it is only the comparison.
-          const digests = expectedDigests(want);
-          let s: InspectedEntries | null;
-          try {
-            s = await result;
-          } finally {
-            if (timer !== undefined) clearInterval(timer);
-          }
-          if (s === null || s.count !== paths.length) throw new SentinelError('internal', 'the native tree inspection returned no answer', { where: top });
-          onProgress?.(total, total);
-          const symlinks = new Set(want.filter((e) => e.type === 'symlink').map((e) => e.path));
-          const entries = observedEntries(addon, top, s, paths, want, digests);
-          for (const e of entries) {
-            if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
-          }
-          return { entries, unlisted };
+          const { s, digests } = await settle(want, onProgress);
+          return observe(s, want, digests);
+        },
+        async check(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<TreeCheck> {
+          const { s, digests } = await settle(want, onProgress);
+          return (await intactTree(s, top, paths, unlisted.length, want, digests)) ?? checkTree(want, await observe(s, want, digests));
         },
         async abandon(): Promise<void> {
           await result.catch(() => undefined);

@@ -8,6 +8,7 @@ import { readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isSentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
+import { checkTree } from '../core/tree-check.js';
 import type { ExpectedEntry, ObservedEntry, ObservedTree, ObservedType, Reading } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL, areImmutable } from './flags.js';
 import type { FlagStore } from './flags.js';
@@ -163,6 +164,7 @@ export function walkTreeInspector(flags: FlagStore, hash: HashPool, xattrs: Xatt
       const top = resolve(root);
       return {
         finish: (expected, onProgress) => walkTree(top, expected, hash, flags, xattrs, onProgress),
+        check: async (expected, onProgress) => checkTree(expected, await walkTree(top, expected, hash, flags, xattrs, onProgress)),
         abandon: () => Promise.resolve(),
       };
     },

@@ -1,7 +1,7 @@
 // How a release tree is read for `vault verify`: one interface, two ways (the addon's one native
 // pass, or an lstat walk with the flag store and the hashing workers), both giving the entries
 // core's checkTree compares with the manifest (docs/VAULT.md#tree-check).
-import type { ExpectedEntry, ObservedTree } from '../core/tree-check.js';
+import type { ExpectedEntry, ObservedTree, TreeCheck } from '../core/tree-check.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool } from './hash.js';
 import { loadNative } from './native.js';
@@ -12,6 +12,11 @@ import { walkTreeInspector } from './tree-inspector-walk.js';
 export interface TreeReading {
   /** The tree as observed, for the verified manifest's entries; onProgress(doneBytes, totalBytes). */
   finish(expected: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree>;
+  /**
+   * Instead of finish(): core's checkTree of the tree against the verified manifest's entries; the
+   * native pass answers an intact tree from its records without building an entry per path.
+   */
+  check(expected: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<TreeCheck>;
   /** Waits for any work under way and drops it (the manifest did not verify). Never rejects. */
   abandon(): Promise<void>;
 }

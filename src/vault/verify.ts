@@ -8,7 +8,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
-import { checkTree, describeXattrs } from '../core/tree-check.js';
+import { describeXattrs } from '../core/tree-check.js';
 import { trustPolicyDifferences } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
@@ -129,10 +129,9 @@ export async function verifyRelease(
 
   const entries = v.manifest.entries;
   const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });
-  const observed = await reading.finish(entries, opts.onProgress);
+  const check = await reading.check(entries, opts.onProgress);
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
   await checkOwnXattrs([files.tree, files.manifest, files.signatures, dir], rel, problems);
-  const check = checkTree(entries, observed);
   const treePrefix = relative(ctx.path, files.tree);
   for (const p of check.problems) problems.push(problem(p.code, `${treePrefix}/${p.path}`, p.message));
   return { problems, checkedFiles: check.checkedFiles, checkedBytes: check.checkedBytes };

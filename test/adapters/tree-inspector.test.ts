@@ -4,7 +4,8 @@
 // given; a hash failure in the walk is reported for its own file only.
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, linkSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -167,4 +168,46 @@ describe('choosing the way', () => {
     assert.equal(r.checkedFiles, 4);
     await unsealTree(real, root);
   });
+});
+
+// The native reading's check() answers an intact tree from its records; every single change must
+// still reach core's checkTree and give exactly its problems (a change the records show, the shortcut must refuse).
+describe('native check(): the intact shortcut never hides a change', () => {
+  const CHANGES: [string, (root: string, store: FlagStore) => Promise<void> | void, string[]][] = [
+    ['none', () => undefined, []],
+    ['same-size rewrite', (r) => writeFileSync(join(r, 'VERSION'), 'v2\n'), ['hash-mismatch@VERSION']],
+    ['other size', (r) => writeFileSync(join(r, 'phi/engine.py'), 'print(12)\n'), ['size-mismatch@phi/engine.py']],
+    ['file mode', (r) => chmodSync(join(r, 'phi/weights.bin'), 0o640), ['tampered@phi/weights.bin']],
+    ['directory mode', (r) => chmodSync(join(r, 'phi'), 0o700), ['tampered@phi']],
+    ['extra file', (r) => writeFileSync(join(r, 'phi/zz.py'), ''), ['tampered@phi/zz.py']],
+    ['extra file sorting before /', (r) => writeFileSync(join(r, 'phi.py'), ''), ['tampered@phi.py']],
+    ['missing file', (r) => unlinkSync(join(r, 'empty')), ['tampered@empty']],
+    ['symlink retargeted', (r) => (unlinkSync(join(r, 'current')), symlinkSync('VERSION', join(r, 'current'))), ['tampered@current']],
+    ['file replaced by a directory', (r) => (unlinkSync(join(r, 'empty')), mkdirSync(join(r, 'empty'))), ['tampered@empty']],
+    ['hard link', (r) => linkSync(join(r, 'VERSION'), join(r, '..', 'outside')), ['tampered@VERSION']],
+    ['extended attribute', (r) => void spawnSync('setfattr', ['-n', 'user.note', '-v', 'x', join(r, 'phi/engine.py')]), ['tampered@phi/engine.py']],
+    ['file unsealed', async (r, store) => void (await store.setFlag(join(r, 'empty'), FS_IMMUTABLE_FL, false)), ['unsealed@empty']],
+    ['directory unsealed', async (r, store) => void (await store.setFlag(join(r, 'phi'), FS_IMMUTABLE_FL, false)), ['unsealed@phi']],
+  ];
+  for (const [name, change, expected] of CHANGES) {
+    test(name, async (t) => {
+      if (!ready(t)) return;
+      const store = ioctlFlagStore()!;
+      const root = await sealedTree(store);
+      // An unsealing change is made on the sealed tree; every other one before the tree is sealed again.
+      const onSealed = name.endsWith('unsealed');
+      await unsealTree(store, root);
+      if (!onSealed) await change(root, store);
+      await sealTree(store, root);
+      if (onSealed) await change(root, store);
+      for (const early of [true, false]) {
+        const reading = nativeTreeInspector(addon!).start(root, early ? undefined : EXPECTED, LIMITS);
+        const checked = await reading.check(EXPECTED);
+        const full = checkTree(EXPECTED, await reading.finish(EXPECTED));
+        assert.deepEqual(checked, full, `${name}, early ${early}`);
+        assert.deepEqual(checked.problems.map((p) => `${p.code}@${p.path}`), expected);
+      }
+      await unsealTree(store, root);
+    });
+  }
 });
