@@ -40,6 +40,13 @@ export class StoppedOutside extends SentinelError {
   }
 }
 
+/** At the sentinel's start, systemd is still starting the unit (a queued start job, `activating`): wait for it. */
+export class UnitStarting extends SentinelError {
+  constructor(unit: string, state: string) {
+    super('unavailable', `unit is being started by systemd (${state})`, { where: unit });
+  }
+}
+
 // Why: the supervisor runs one state machine for every target; what differs per kind sits behind this.
 export interface Launcher {
   readonly kind: TargetKind;

@@ -7,9 +7,9 @@ import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
-import { StoppedOutside, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
+import { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
 
-export { StoppedOutside, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
+export { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
 
 // Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
 async function identify(pid: number, where: string): Promise<ProcIdentity> {
@@ -116,28 +116,39 @@ class UnitLauncher implements Launcher {
     if (ctx.first) {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
-      if (st.mainPid === 0 || st.activeState !== 'active') throw new SentinelError('unavailable', `unit has no running main process (${st.activeState}/${st.subState})`, { where: unit });
-      return { identity: await identify(st.mainPid, this.spec.name), child: null };
+      if (st.activeState === 'active' && st.mainPid > 0) return { identity: await identify(st.mainPid, this.spec.name), child: null };
+      // systemd is starting it (at boot the backend is ordered after the sentinel): its own start, not a recovery
+      if (st.subState !== 'auto-restart' && (st.job !== null || st.activeState === 'activating')) throw new UnitStarting(unit, `${st.activeState}/${st.subState}${st.job === null ? '' : `, job ${String(st.job)}`}`);
+      throw new SentinelError('unavailable', `unit has no running main process (${st.activeState}/${st.subState})`, { where: unit });
     }
+    let ours = false;
     if (ctx.awaitOnly !== true) {
       if (this.spec.restart !== undefined) await runRecoveryCommand(this.spec.restart, this.spec.restartTimeoutMs, unit);
       else {
         const q = await queueRestart(unit);
+        ours = q.queued;
         if (!q.queued) ctx.log.info({ target: this.spec.name, reason: q.reason }, 'another job is queued for the unit; waiting for it instead of restarting');
       }
     }
-    return { identity: await identify(await this.awaitActive(ctx), this.spec.name), child: null };
+    return { identity: await identify(await this.awaitActive(ctx, ours), this.spec.name), child: null };
   }
 
   // Why: "recovered" means a new main process that systemd counts as started (READY=1 for Type=notify).
-  private async awaitActive(ctx: LaunchContext): Promise<number> {
+  // With `kick`, a unit seen in auto-restart is restarted through it: our restart job can reach the unit only
+  // after it failed (the job still queued when the stop hook ended), and systemd 252 then turns it into a start
+  // job that waits for RestartSec=; a restart job on an auto-restart unit starts it at once
+  // (docs/EBPF.md#who-does-what).
+  private async awaitActive(ctx: LaunchContext, kick = false): Promise<number> {
     const unit = this.unit;
     const deadline = ctx.now() + this.spec.startTimeoutMs;
     let idleSince: number | null = null;
+    let held = false;
     for (;;) {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
       if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) return st.mainPid;
+      if (kick && st.subState === 'auto-restart' && !held) await this.restartThroughHoldoff(ctx, st.job);
+      held = st.subState === 'auto-restart';
       // inactive with no job and no automatic restart pending: stopped by someone; give it a moment (a restart in flight)
       const idle = (st.activeState === 'inactive' || st.activeState === 'failed') && st.job === null && st.subState !== 'auto-restart';
       idleSince = idle ? (idleSince ?? ctx.now()) : null;
@@ -148,6 +159,12 @@ class UnitLauncher implements Launcher {
       }
       await ctx.sleep(UNIT_POLL_MS);
     }
+  }
+
+  // Why: once per stretch in auto-restart; merged into the start job waiting there (restart is a superset of start).
+  private async restartThroughHoldoff(ctx: LaunchContext, job: number | null): Promise<void> {
+    const q = await queueRestart(this.unit).catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e) }));
+    ctx.log.info({ target: this.spec.name, job, queued: q.queued, ...(q.queued ? {} : { reason: q.reason }), ms: q.ms }, 'unit held in auto-restart for its RestartSec=: restarted through it');
   }
 
   // A watchdog kill (WatchdogSignal=) or a clean exit may be systemd's own doing: ask it. Anything else

@@ -111,6 +111,32 @@ export class TargetRecovery {
     }
   }
 
+  // Why: at the daemon's start systemd may still be starting a unit target (ordered after the sentinel):
+  // that start is systemd's, so it is waited for (bounded by startTimeoutMs) without spending the budget or
+  // counting a restart; if it does not come up, it is recovered like a target found not running.
+  async awaitStart(rt: TargetRuntime): Promise<void> {
+    const { ctx } = this;
+    if (rt.recovering || ctx.stopped()) return;
+    rt.recovering = true;
+    rt.state = 'starting';
+    let failed: string | null = null;
+    try {
+      await this.launch(rt, false, true);
+    } catch (e) {
+      failed = messageOf(e);
+    } finally {
+      rt.recovering = false;
+    }
+    if (ctx.stopped()) return;
+    if (failed === null) {
+      this.becomeRunning(rt);
+      return;
+    }
+    rt.state = 'down';
+    ctx.log.error({ target: rt.spec.name, reason: failed }, 'target not running at start; recovering');
+    await this.recover(rt, `not running at start: ${failed}`, ctx.hrtimeNs());
+  }
+
   // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
   async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null): Promise<void> {
     const { ctx } = this;

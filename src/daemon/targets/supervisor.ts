@@ -6,7 +6,7 @@ import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
 import { engineSources } from './engine-sources.js';
 import { EbpfHost } from '../ebpf-host.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
-import { launcherFor } from './launchers.js';
+import { launcherFor, UnitStarting } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import { StallWatch } from './stall-watch.js';
@@ -92,6 +92,12 @@ export class TargetSupervisor {
         this.recovery.becomeRunning(rt);
       } catch (e) {
         const why = messageOf(e);
+        if (e instanceof UnitStarting) {
+          // not a recovery: no restart is spent, the unit's own start job is waited for
+          this.deps.log.info({ target: rt.spec.name, reason: why }, 'target being started by systemd; waiting for it');
+          void this.recovery.awaitStart(rt);
+          continue;
+        }
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
         rt.state = 'down';
         void this.recovery.recover(rt, `not running at start: ${why}`, this.hrtime());

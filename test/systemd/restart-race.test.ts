@@ -1,0 +1,98 @@
+// The sentinel's restart of a unit target never waits for the unit's RestartSec=, and a backend that
+// systemd is still starting when the sentinel starts costs no restart. Under a real systemd
+// (systemd-nspawn) with the units as `sentinel install-units --sample-backend` installs them:
+//   1. the socket, the backend and the sentinel started in one transaction (the backend is ordered after
+//      the sentinel, as at boot): the sentinel waits for the backend's own start job, spends no restart;
+//   2. the race of a SIGKILL with the unit's stop hook, made deterministic by two gates (the reporter,
+//      test/fixtures/nspawn/restart-race-reporter.ts, says how): the sentinel's restart job meets the unit
+//      only once systemd holds it in `auto-restart` for RestartSec=1h; the backend must still come back,
+//      restarted by the sentinel (systemd's NRestarts unchanged).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { packageRoot } from '../../src/adapters/package-root.js';
+import { loadNative } from '../../src/adapters/native.js';
+
+const root = packageRoot();
+const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+const BOOT_TIMEOUT_MS = 200_000;
+const GUEST_ROOT = '/opt/omnimind-sentinel';
+
+function cli(args: string[]): string {
+  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
+}
+
+type Show = Record<string, string>;
+interface Steps {
+  boot: { target: { state: string; restarts: number; pid: number | null }; recovery: Record<string, unknown>[]; show: Show };
+  race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Record<string, unknown>[] };
+}
+
+test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+  if (needsNspawn(t)) return;
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-restart-race-'));
+  try {
+    const etc = join(dir, 'etc');
+    const e2e = join(dir, 'e2e');
+    const out = join(dir, 'out');
+    const src = join(dir, 'src');
+    for (const d of [join(etc, 'keys'), e2e, out, join(src, 'engine')]) await mkdir(d, { recursive: true });
+    cli(['keygen', '--out', join(dir, 'release')]);
+    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
+    const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
+    config.targets = config.targets.filter((x) => x.name === 'backend');
+    await writeFile(join(etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
+    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
+    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
+    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
+    await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+
+    const boot = await bootContainer({
+      timeoutMs: BOOT_TIMEOUT_MS,
+      args: [
+        `--bind-ro=${root}:${GUEST_ROOT}`,
+        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
+        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
+        `--bind=${out}:/out`,
+        `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
+        `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
+        `--bind-ro=${join(fixtures, 'restart-race-reporter.service')}:/etc/systemd/system/restart-race-reporter.service`,
+      ],
+      wants: ['backend-e2e-setup.service', 'restart-race-reporter.service'],
+    });
+    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
+    let result: { ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] };
+    try {
+      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as typeof result;
+    } catch (e) {
+      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
+    }
+    const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
+    assert.equal(result.ok, true, context);
+    const { boot: atBoot, race } = result.steps;
+
+    // 1. The backend's own start job was waited for, not replaced by a restart of the sentinel's budget.
+    assert.equal(atBoot.target.state, 'running', context);
+    assert.equal(atBoot.target.restarts, 0, `no restart spent on a backend systemd was starting: ${context}`);
+    assert.deepEqual(atBoot.recovery.filter((e) => e.event === 'recovery-started'), [], context);
+
+    // 2. The job met the unit in its stop hook, the unit then went to auto-restart (held there by RestartSec=1h)...
+    assert.equal(race.queued.SubState, 'stop-post', context);
+    assert.equal(race.held.SubState, 'auto-restart', context);
+    assert.ok(race.recovery.some((e) => e.event === 'recovery-started' && e.action === 'systemctl restart --no-block'), `the sentinel restarted it: ${context}`);
+    // ...and the sentinel still brought it back, not systemd's Restart= after RestartSec=.
+    assert.equal(race.back, true, `the backend came back: ${context}`);
+    assert.equal(race.after.ActiveState, 'active', context);
+    assert.equal(race.after.NRestarts, race.before.NRestarts, `systemd's own Restart= did not run: ${context}`);
+    assert.equal(race.healthy, true, context);
+    assert.ok(race.recovery.some((e) => e.event === 'recovered' && e.pid === Number(race.after.MainPID)), `"recovered" names the new main process: ${context}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
