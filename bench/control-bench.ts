@@ -5,29 +5,21 @@
 //    once as one endless string field (`{"op":"status","id":"aaaa…`), refused once the fields pass their limit
 //    (goal: peak bounded by limits.maxBufferedBytes, back within 20 MB of idle afterwards).
 // Usage: node dist/bench/control-bench.js [--clients 24] [--mib 64] [--idle 64] [--settle 60]
-import { spawn, spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encodePublicKey } from '../src/core/keys.js';
-import { packageRoot } from '../src/adapters/package-root.js';
 import { sendRequest } from '../src/adapters/control-client.js';
 import { DEFAULT_DAEMON_LIMITS } from '../src/core/config-limits.js';
-import { cleanupAll, makeVault, sampleTree, tempDir } from '../test/helpers/vault-factory.js';
+import { sampleTree } from '../test/helpers/vault-factory.js';
+import { deployedVault, numberArg, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
+import { procSample } from './lib/proc-sample.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const clients = arg('clients', 24);
-const mib = arg('mib', 64);
-const idleClients = arg('idle', 64);
-const settleSeconds = arg('settle', 60);
+const clients = numberArg('clients', 24);
+const mib = numberArg('mib', 64);
+const idleClients = numberArg('idle', 64);
+const settleSeconds = numberArg('settle', 60);
 
 function rssMB(pid: number): number {
-  const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
-  return +(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024).toFixed(1);
+  return +(procSample(pid).rssKB / 1024).toFixed(1);
 }
 
 function median(xs: number[]): number {
@@ -100,33 +92,16 @@ async function memoryRun(pid: number, sock: string, label: string, prefix: strin
   return { load: label, clients, mibEach: mib, floodSeconds, rssIdleMB: idle, rssPeakMB: peak, rssAfterMB: after, afterMinusIdleMB: +(after - idle).toFixed(1), peakMinusIdleMB: +(peak - idle).toFixed(1), peakBufferedMB: +(during.result.control.peakBufferedBytes / 1048576).toFixed(2) };
 }
 
-const tv = await makeVault('bench-control');
-const dir = tempDir('bench-control-d');
-const sock = join(dir, 's.sock');
-writeFileSync(join(dir, 'release.pub'), encodePublicKey(tv.keys[0]!.public));
-const b1 = await tv.bundle(1, sampleTree('v1'), { created: new Date(Date.now() - 60_000), expires: new Date(Date.now() + 86_400_000) });
-await tv.vault.deploy(b1.path);
-await tv.deps.hash.close();
-writeFileSync(join(dir, 'sentinel.json'), JSON.stringify({ vault: { path: tv.path, trust: [join(dir, 'release.pub')] }, control: { socket: sock }, audit: { path: join(dir, 'audit.log') }, stateDir: dir, log: { level: 'warn' } }));
+const bv = await deployedVault('bench-control', sampleTree('v1'));
+const sock = bv.sock;
+const config = writeDaemonConfig(bv);
 
 // The daemon runs with the node flags and environment of the shipped unit, so the figure is the service's.
-const unit = readFileSync(join(packageRoot(), 'systemd', 'omnimind-sentinel.service'), 'utf8');
-const nodeFlags = (/^ExecStart=@NODE@ (.*?)@SENTINEL_CLI@/m.exec(unit)?.[1] ?? '').trim().split(/\s+/).filter((f) => f !== '');
-const unitEnv = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
-const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-const daemon = spawn(process.execPath, [...nodeFlags, cli, 'daemon', '--config', join(dir, 'sentinel.json')], { stdio: 'ignore', env: { ...process.env, ...unitEnv } });
+const runtime = shippedUnitRuntime();
+const daemon = spawnDaemon(config, runtime);
 const idleSockets: Socket[] = [];
 try {
-  const end = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await sendRequest(sock, { op: 'status' }, { timeoutMs: 5_000 });
-      break;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  await waitForStatus(sock);
   const alone = await statusTimes(sock, 30);
   for (let i = 0; i < idleClients; i++) idleSockets.push(await openIdle(sock));
   const crowded = await statusTimes(sock, 30);
@@ -135,11 +110,8 @@ try {
   const junk = await memoryRun(daemon.pid!, sock, 'junk bytes', '', 0x61);
   const upload = await memoryRun(daemon.pid!, sock, 'inline bundle prefix', '{"op":"deploy","bundleBase64":"', 0x41);
   const field = await memoryRun(daemon.pid!, sock, 'long string field', '{"op":"status","id":"', 0x61);
-  console.log(JSON.stringify({ bench: 'control', limits: { maxClients: DEFAULT_DAEMON_LIMITS.maxClients, maxBufferedMB: DEFAULT_DAEMON_LIMITS.maxBufferedBytes / 1048576, maxRequestMB: DEFAULT_DAEMON_LIMITS.maxRequestBytes / 1048576, clientIdleMs: DEFAULT_DAEMON_LIMITS.clientIdleMs }, nodeFlags, status: statusResult, memory: [junk, upload, field] }));
+  console.log(JSON.stringify({ bench: 'control', limits: { maxClients: DEFAULT_DAEMON_LIMITS.maxClients, maxBufferedMB: DEFAULT_DAEMON_LIMITS.maxBufferedBytes / 1048576, maxRequestMB: DEFAULT_DAEMON_LIMITS.maxRequestBytes / 1048576, clientIdleMs: DEFAULT_DAEMON_LIMITS.clientIdleMs }, nodeFlags: runtime.nodeFlags, status: statusResult, memory: [junk, upload, field] }));
 } finally {
   for (const s of idleSockets) s.destroy();
-  daemon.kill('SIGTERM');
-  await new Promise((r) => daemon.once('exit', r));
-  spawnSync('chattr', ['-R', '-f', '-a', dir]);
-  cleanupAll();
+  await stopDaemon(daemon, bv);
 }

@@ -4,51 +4,25 @@
 // process measured in the same run (the peer). Also the engine's load + attach time at start, as the
 // daemon reports it. The bpftrace-based guardian measured 284 MB (daemon 68 + two bpftrace 113 + 103).
 // Usage (root, the engine built): node dist/bench/guardian-footprint.js [--seconds 20] [--rate 1000] [--json FILE]
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { encodePublicKey } from '../src/core/keys.js';
-import { packageRoot } from '../src/adapters/package-root.js';
-import { sendRequest } from '../src/adapters/control-client.js';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../src/cli/demo/sample-backend.js';
-import { cleanupAll, makeVault, sampleTree, tempDir } from '../test/helpers/vault-factory.js';
+import { sampleTree } from '../test/helpers/vault-factory.js';
+import { deployedVault, numberArg, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
+import { CLK_TCK, childPids, procSample } from './lib/proc-sample.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const seconds = arg('seconds', 20);
-const rate = arg('rate', 1000);
+const seconds = numberArg('seconds', 20);
+const rate = numberArg('rate', 1000);
 const jsonOut = ((): string | undefined => {
   const i = process.argv.indexOf('--json');
   return i >= 0 ? process.argv[i + 1] : undefined;
 })();
-const CLK_TCK = 100;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function stat(pid: number): { rssKB: number; ticks: number } {
-  const rssKB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return { rssKB, ticks: Number(f[11]) + Number(f[12]) };
-}
-
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      out.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '').map(Number));
-    } catch {
-      // thread gone
-    }
-  }
-  return out;
-}
 
 /** The daemon and all its descendants except the target's tree. */
 function guardianPids(daemon: number, targetPid: number | null): number[] {
   const out = [daemon];
-  for (let i = 0; i < out.length; i++) for (const c of children(out[i]!)) if (c !== targetPid) out.push(c);
+  for (let i = 0; i < out.length; i++) for (const c of childPids(out[i]!)) if (c !== targetPid) out.push(c);
   return out;
 }
 
@@ -57,9 +31,9 @@ function sum(pids: number[]): { rssKB: number; ticks: number } {
   let ticks = 0;
   for (const p of pids) {
     try {
-      const s = stat(p);
+      const s = procSample(p);
       rssKB += s.rssKB;
-      ticks += s.ticks;
+      ticks += s.cpuTicks;
     } catch {
       // gone
     }
@@ -98,40 +72,20 @@ while time.monotonic() - t0 < secs:
 print(n / (time.monotonic() - t0))
 `;
 
-const tv = await makeVault('bench-footprint');
-const dir = tempDir('bench-footprint-d');
-const sock = join(dir, 's.sock');
-writeFileSync(join(dir, 'release.pub'), encodePublicKey(tv.keys[0]!.public));
-const b1 = await tv.bundle(1, sampleTree('v1'), { created: new Date(Date.now() - 60_000), expires: new Date(Date.now() + 86_400_000) });
-await tv.vault.deploy(b1.path);
-await tv.deps.hash.close();
+const bv = await deployedVault('bench-footprint', sampleTree('v1'));
+const sock = bv.sock;
 const port = await freePort();
 // Every detector: kernel exits, health probe, retransmits, stall + syscall tracing, the notify watchdog; flag tracing of the vault.
 const target = { name: 'backend', command: sampleBackendCommand(port), port, health: { url: `http://127.0.0.1:${port}/health` }, retransmit: { threshold: 50 }, stall: { thresholdMs: 2000 }, syscalls: { slowMs: 50 }, watchdog: { timeoutMs: 20_000 } };
-writeFileSync(join(dir, 'sentinel.json'), JSON.stringify({ vault: { path: tv.path, trust: [join(dir, 'release.pub')], flagTracer: 'auto' }, control: { socket: sock }, audit: { path: join(dir, 'audit.log') }, stateDir: dir, log: { level: 'warn' }, targets: [target] }));
+const config = writeDaemonConfig(bv, { vault: { flagTracer: 'auto' }, rest: { targets: [target] } });
 
-const unit = readFileSync(join(packageRoot(), 'systemd', 'omnimind-sentinel.service'), 'utf8');
-const nodeFlags = (/^ExecStart=@NODE@ (.*?)@SENTINEL_CLI@/m.exec(unit)?.[1] ?? '').trim().split(/\s+/).filter((f) => f !== '');
-const unitEnv = Object.fromEntries([...unit.matchAll(/^Environment=([A-Z_]+)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
-const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-const daemon = spawn(process.execPath, [...nodeFlags, cli, 'daemon', '--config', join(dir, 'sentinel.json')], { stdio: 'ignore', env: { ...process.env, ...unitEnv } });
+const daemon = spawnDaemon(config, shippedUnitRuntime());
 const peer = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e6)'], { stdio: 'ignore' });
 type Status = { result: { components: { ebpf?: { mode: string; reason: string | null; loadMs: number | null; attachMs: number | null; btf: string | null }; targets: { pid: number | null; state: string; mode: string; degraded: string | null }[] } } };
 try {
-  const end = Date.now() + 120_000;
-  let st: Status | null = null;
-  for (;;) {
-    try {
-      st = (await sendRequest(sock, { op: 'status' }, { timeoutMs: 5_000 })) as Status;
-      if (st.result.components.targets[0]?.state === 'running') break;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-    }
-    if (Date.now() > end) throw new Error('the target never ran');
-    await sleep(200);
-  }
+  const st = await waitForStatus<Status>(sock, (s) => s.result.components.targets[0]?.state === 'running', 'the target never ran');
   await waitForHealthy(`http://127.0.0.1:${port}/health`, 30_000);
-  const t = st.result.components.targets[0];
+  const t = st.result.components.targets[0]!; // running, so there
   const ebpf = st.result.components.ebpf;
   const groups = { guardian: () => guardianPids(daemon.pid!, t.pid), 'idle node (peer)': () => [peer.pid!] };
   const idle = await window(groups, seconds);
@@ -149,9 +103,6 @@ try {
   console.log(`guardian ${idle.guardian?.rssMaxMB} MB vs 284 MB with bpftrace (target <= 90 MB: ${(idle.guardian?.rssMaxMB ?? Infinity) <= 90 ? 'met' : 'NOT met'})`);
   if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify(result, null, 2));
 } finally {
-  daemon.kill('SIGTERM');
   peer.kill('SIGKILL');
-  await new Promise((r) => daemon.once('exit', r));
-  spawnSync('chattr', ['-R', '-f', '-a', dir]);
-  cleanupAll();
+  await stopDaemon(daemon, bv);
 }
