@@ -178,17 +178,20 @@ export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<Rele
   const parsed = parseReleaseDirName(name);
   if (parsed === null) throw new SentinelError('tampered', 'not a release directory name', { where: dir });
   const files = releaseFiles(dir);
-  let manifestBytes: Uint8Array;
-  let signatureBytes: Uint8Array;
-  try {
+  // Both read at once (each read is a few round trips to the thread pool); a problem with the
+  // manifest is reported before one with the signatures, as when they were read one after the other.
+  const [m, s] = await Promise.allSettled([
     // Read right after the signature context, so the signature input needs no copy of the manifest.
-    manifestBytes = await readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered', prefix: SIGNATURE_PREFIX });
-    signatureBytes = await readSmallFileBytes(files.signatures, { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered' });
-  } catch (e) {
-    if (isSentinelError(e) && e.code !== 'not-found') throw e;
-    throw new SentinelError('tampered', `release is incomplete: ${isSentinelError(e) ? e.message : String(e)}`, { where: dir, cause: e });
-  }
-  return { dirName: name, dir, releaseId: parsed.releaseId, manifestBytes, signatureBytes };
+    readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered', prefix: SIGNATURE_PREFIX }),
+    readSmallFileBytes(files.signatures, { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered' }),
+  ]);
+  const incomplete = (e: unknown): SentinelError => {
+    if (isSentinelError(e) && e.code !== 'not-found') return e;
+    return new SentinelError('tampered', `release is incomplete: ${isSentinelError(e) ? e.message : String(e)}`, { where: dir, cause: e });
+  };
+  if (m.status === 'rejected') throw incomplete(m.reason);
+  if (s.status === 'rejected') throw incomplete(s.reason);
+  return { dirName: name, dir, releaseId: parsed.releaseId, manifestBytes: m.value, signatureBytes: s.value };
 }
 
 // Why: kept releases are read for highest-version, rollback and recovery.
@@ -211,18 +214,23 @@ export async function listReleaseDirs(ctx: VaultCtx): Promise<string[]> {
   return names.filter((n) => parseReleaseDirName(n) !== null).sort();
 }
 
+/** Oldest first: by version, then by directory name (a healed copy after its original). */
+export function byVersion(a: KeptReleaseInfo, b: KeptReleaseInfo): number {
+  return a.manifest.version - b.manifest.version || (a.dirName < b.dirName ? -1 : 1);
+}
+
 /** Kept releases that can be read; unreadable ones are listed apart. `known`: one already read and parsed, not read again. */
 export async function listKeptReleases(ctx: VaultCtx, known?: KeptReleaseInfo): Promise<{ ok: KeptReleaseInfo[]; broken: string[] }> {
   const ok: KeptReleaseInfo[] = [];
   const broken: string[] = [];
-  for (const name of await listReleaseDirs(ctx)) {
-    try {
-      ok.push(name === known?.dirName ? known : await readKeptRelease(ctx, ctx.layout.release(name)));
-    } catch {
-      broken.push(name);
-    }
+  const names = await listReleaseDirs(ctx);
+  // Read at once: a deploy reads every kept release, and each read waits on the thread pool.
+  const read = await Promise.allSettled(names.map((name) => (name === known?.dirName ? Promise.resolve(known) : readKeptRelease(ctx, ctx.layout.release(name)))));
+  for (const [i, r] of read.entries()) {
+    if (r.status === 'fulfilled') ok.push(r.value);
+    else broken.push(names[i]!);
   }
-  ok.sort((a, b) => a.manifest.version - b.manifest.version || (a.dirName < b.dirName ? -1 : 1));
+  ok.sort(byVersion);
   return { ok, broken };
 }
 

@@ -21,7 +21,6 @@ import {
   exists,
   listKeptReleases,
   listReleaseDirs,
-  readHighestState,
   readKeptRelease,
   readLiveDirName,
   removeTree,
@@ -34,19 +33,15 @@ import {
   writeHighestState,
 } from './context.js';
 import type { VaultCtx } from './context.js';
-import { retireBundle, retireRelease, undoUncommitted } from './retire.js';
+import { retireRelease, undoUncommitted } from './retire.js';
+import { prune, scanKept } from './kept.js';
+import type { KeptScan } from './kept.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
 
-// Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
-// or stale state file cannot re-open an older version.
-export async function highestVersion(ctx: VaultCtx): Promise<number> {
-  const state = await readHighestState(ctx);
-  const { ok } = await listKeptReleases(ctx);
-  return ok.reduce((max, r) => Math.max(max, r.manifest.version), state.version);
-}
+export { highestVersion } from './kept.js';
 
 function afterCommit(e: unknown): string {
   return `a step after the swap failed (${e instanceof Error ? e.message : String(e)}); the new release is live, and \`sentinel vault recover\` or the next deploy finishes the rest`;
@@ -79,17 +74,27 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   const t0 = performance.now();
   const { layout } = ctx;
   const previous = await readLiveDirName(ctx);
+  // A deploy reads the kept releases while the bundle's head is read and verified; the read is
+  // awaited where it was needed before (errors keep their order) and has settled on every path out,
+  // so none outlives the held descriptors.
+  const scanning = kind === 'deploy' ? scanKept(ctx) : null;
+  const scanSettled = scanning?.then(
+    () => undefined,
+    () => undefined,
+  );
   let bundle: OpenedBundle;
   try {
     bundle = await openBundle(bundlePath, ctx.limits);
   } catch (e) {
+    await scanSettled;
     rejectEvent(ctx, e, bundlePath);
     throw e;
   }
   // A consumed bundle that is put back gets its own mode back (it is made 0444 while kept).
   const consume = opts.consume === true;
-  const bundleMode = consume ? (await bundle.handle.stat()).mode & 0o7777 : 0;
+  let bundleMode = 0;
   let v: VerifiedManifest;
+  let scan: KeptScan | null = null;
   let dirName: string;
   let staged: string;
   let stagedByName: string;
@@ -102,10 +107,12 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   // The bundle's descriptor is closed on every path out of verification and staging.
   try {
     try {
+      if (consume) bundleMode = (await bundle.handle.stat()).mode & 0o7777;
       const sigs = parseSignatures(bundle.signatureBytes, ctx.limits);
       v = verifySignedManifest(bundle.manifestBytes, sigs, ctx.config.trust, ctx.limits, { verify: ed25519Verify, sha512 });
-      if (kind === 'deploy') {
-        checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: await highestVersion(ctx), now: ctx.deps.now() });
+      if (scanning !== null) {
+        scan = await scanning;
+        checkDeployable(v, { vaultId: ctx.config.vaultId, highestVersion: scan.highest, now: ctx.deps.now() });
       } else {
         // Heal re-stages what is already live: same release, same vault; expiry does not apply (docs/VAULT.md).
         if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `stored bundle is bound to vault ${v.manifest.vaultId}`, { where: bundlePath });
@@ -113,6 +120,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
         if (live?.releaseId !== v.releaseId) throw new SentinelError('tampered', 'stored bundle is not the live release', { where: bundlePath });
       }
     } catch (e) {
+      await scanSettled;
       rejectEvent(ctx, e, bundlePath);
       throw e;
     }
@@ -204,14 +212,15 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
 
   try {
     await step(ctx, 'swapped');
-    if (kind === 'deploy') {
-      const state = await readHighestState(ctx);
-      if (v.manifest.version > state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
+    if (scan !== null) {
+      if (v.manifest.version > scan.state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
       await step(ctx, 'highest-updated');
     } else if (previous !== null && previous !== dirName) {
       await retireRelease(ctx, previous);
     }
-    await prune(ctx, previous);
+    // A deploy prunes from the releases it read before staging, plus the one it just made live.
+    const known = scan === null ? undefined : [...scan.kept, { dirName, dir: finalDir, releaseId: v.releaseId, manifestBytes: v.manifestBytes, signatureBytes: bundle.signatureBytes, manifest: v.manifest }];
+    await prune(ctx, previous, known);
     await step(ctx, 'pruned');
   } catch (e) {
     // Committed: the new release is live. highest.json is only a floor (highestVersion() also reads every
@@ -235,24 +244,6 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   };
   emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms${warning !== undefined ? `; ${warning}` : ''}` });
   return result;
-}
-
-// Why: keeps the newest `keep` releases for rollback, and never removes the live one or the one it replaced.
-export async function prune(ctx: VaultCtx, previous: string | null): Promise<string[]> {
-  const live = await readLiveDirName(ctx);
-  const { ok } = await listKeptReleases(ctx);
-  const newestFirst = [...ok].reverse();
-  const keepNames = new Set<string>(newestFirst.slice(0, ctx.keep).map((r) => r.dirName));
-  if (live !== null) keepNames.add(live);
-  if (previous !== null) keepNames.add(previous);
-  const removed: string[] = [];
-  for (const r of newestFirst) {
-    if (keepNames.has(r.dirName)) continue;
-    await retireRelease(ctx, r.dirName);
-    removed.push(r.dirName);
-    if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) await retireBundle(ctx, r.releaseId);
-  }
-  return removed;
 }
 
 // Why: back to the previous *signed* release still kept; its signature and tree are

@@ -1,0 +1,45 @@
+// The kept releases as a deploy sees them (docs/VAULT.md#deploy): read once, with state/highest.json,
+// for the version check before staging and for pruning after the swap.
+import { byVersion, listKeptReleases, readHighestState, readLiveDirName } from './context.js';
+import type { KeptReleaseInfo, VaultCtx } from './context.js';
+import type { HighestState } from './layout.js';
+import { retireBundle, retireRelease } from './retire.js';
+
+/** state/highest.json and every kept release that can be read, as one deploy reads them once. */
+export interface KeptScan {
+  state: HighestState;
+  kept: KeptReleaseInfo[];
+  /** max(state, every kept release): the version a new deploy must exceed. */
+  highest: number;
+}
+
+// Why: rollback protection counts every release still kept, not only state/highest.json, so a lost
+// or stale state file cannot re-open an older version. A deploy reads them once (under the vault
+// lock nothing else changes them) and prunes from the same list.
+export async function scanKept(ctx: VaultCtx): Promise<KeptScan> {
+  const [state, { ok }] = await Promise.all([readHighestState(ctx), listKeptReleases(ctx)]);
+  return { state, kept: ok, highest: ok.reduce((max, r) => Math.max(max, r.manifest.version), state.version) };
+}
+
+export async function highestVersion(ctx: VaultCtx): Promise<number> {
+  return (await scanKept(ctx)).highest;
+}
+
+// Why: keeps the newest `keep` releases for rollback, and never removes the live one or the one it
+// replaced. `known`: the kept releases as the caller read them (a deploy), else they are read here.
+export async function prune(ctx: VaultCtx, previous: string | null, known?: KeptReleaseInfo[]): Promise<string[]> {
+  const live = await readLiveDirName(ctx);
+  const ok = known === undefined ? (await listKeptReleases(ctx)).ok : [...known].sort(byVersion);
+  const newestFirst = [...ok].reverse();
+  const keepNames = new Set<string>(newestFirst.slice(0, ctx.keep).map((r) => r.dirName));
+  if (live !== null) keepNames.add(live);
+  if (previous !== null) keepNames.add(previous);
+  const removed: string[] = [];
+  for (const r of newestFirst) {
+    if (keepNames.has(r.dirName)) continue;
+    await retireRelease(ctx, r.dirName);
+    removed.push(r.dirName);
+    if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) await retireBundle(ctx, r.releaseId);
+  }
+  return removed;
+}
