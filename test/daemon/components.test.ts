@@ -2,19 +2,11 @@
 // shows in `status` with its PID and in STATUS=, is respawned when killed, and protection reports on it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
-import { needs, isRoot } from '../helpers/env.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+import { makeTestCgroup, removeTestCgroup } from '../helpers/test-cgroup.js';
 
 after(() => cleanupDaemonFiles());
-
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  rmdirSync(dir);
-}
 
 interface TargetStatus {
   name: string;
@@ -24,11 +16,8 @@ interface TargetStatus {
 }
 
 test('targets and protection run inside the daemon: PID in status, respawn after kill, one STATUS line', { timeout: 60_000 }, async (t) => {
-  if (needs(t, isRoot(), 'root')) return;
-  const v2 = '/sys/fs/cgroup/unified';
-  if (needs(t, existsSync(join(v2, 'cgroup.procs')), 'cgroup v2 at /sys/fs/cgroup/unified')) return;
-  const cgroupRoot = join(v2, `sentinel-test-daemon-${String(process.pid)}`);
-  mkdirSync(cgroupRoot);
+  const cgroupRoot = makeTestCgroup(t, 'daemon');
+  if (cgroupRoot === null) return;
   const d = await startTestDaemon('components', {
     targets: [{ name: 'worker', command: ['sleep', '300'], port: 8000 }],
     protection: { cgroupRoot, oomScoreAdj: 0 },
@@ -52,13 +41,6 @@ test('targets and protection run inside the daemon: PID in status, respawn after
     assert.ok(after.restarts >= 1);
   } finally {
     await d.handle.stop('test');
-    await waitFor('cgroups emptied', 10_000, () => {
-      try {
-        removeCgroupTree(cgroupRoot);
-        return true;
-      } catch {
-        return null;
-      }
-    });
+    await removeTestCgroup(cgroupRoot);
   }
 });

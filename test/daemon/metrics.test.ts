@@ -4,11 +4,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { needs, isRoot } from '../helpers/env.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+import { makeTestCgroup, removeTestCgroup } from '../helpers/test-cgroup.js';
 import { tempDir } from '../helpers/vault-factory.js';
 import { SENTINEL_METRICS, freePort, httpGet, parseExposition, sample } from '../helpers/metrics.js';
 import { MetricsServer } from '../../src/daemon/metrics-server.js';
@@ -22,12 +23,6 @@ const chattr = (...args: string[]): void => {
   assert.equal(r.status, 0, r.stderr);
 };
 
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  rmdirSync(dir);
-}
-
 interface TargetView {
   pid: number | null;
   state: string;
@@ -35,11 +30,8 @@ interface TargetView {
 }
 
 test('GET /metrics: every metric with its vault or target label, fed by a tamper, its heal and a target recovery', { timeout: 120_000 }, async (t) => {
-  if (needs(t, isRoot(), 'root (chattr +i)')) return;
-  const v2 = '/sys/fs/cgroup/unified';
-  if (needs(t, existsSync(join(v2, 'cgroup.procs')), 'cgroup v2 at /sys/fs/cgroup/unified')) return;
-  const cgroupRoot = join(v2, `sentinel-test-metrics-${String(process.pid)}`);
-  mkdirSync(cgroupRoot);
+  const cgroupRoot = makeTestCgroup(t, 'metrics', 'root (chattr +i)');
+  if (cgroupRoot === null) return;
   const listen = `127.0.0.1:${String(await freePort())}`;
   const d = await startTestDaemon('metrics', {
     metrics: { listen },
@@ -50,14 +42,7 @@ test('GET /metrics: every metric with its vault or target label, fed by a tamper
   });
   t.after(async () => {
     await d.handle.stop('test');
-    await waitFor('cgroups emptied', 10_000, () => {
-      try {
-        removeCgroupTree(cgroupRoot);
-        return true;
-      } catch {
-        return null;
-      }
-    });
+    await removeTestCgroup(cgroupRoot);
   });
   const scrape = async (): Promise<Map<string, number>> => {
     const r = await httpGet(listen, '/metrics');

@@ -4,18 +4,17 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../../src/adapters/control-client.js';
 import { packageRoot } from '../../../src/adapters/package-root.js';
 import { readProcState } from '../../../src/adapters/proc.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../../../src/cli/demo/sample-backend.js';
-import { isRoot, needs } from '../../helpers/env.js';
 import { cleanupDaemonFiles, prepareDaemonFiles, waitFor } from '../../helpers/daemon-harness.js';
+import { makeTestCgroup, removeTestCgroup } from '../../helpers/test-cgroup.js';
 
 after(() => cleanupDaemonFiles());
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-const v2 = '/sys/fs/cgroup/unified';
 
 interface TargetStatus {
   name: string;
@@ -36,17 +35,9 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  rmdirSync(dir);
-}
-
 test('kill -9 of the daemon: command targets die with it; the restarted daemon kills what they left and serves on the same ports', { timeout: 120_000 }, async (t) => {
-  if (needs(t, isRoot(), 'root')) return;
-  if (needs(t, existsSync(join(v2, 'cgroup.procs')), 'cgroup v2 at /sys/fs/cgroup/unified')) return;
-  const cgroupRoot = join(v2, `sentinel-test-orphans-${String(process.pid)}`);
-  mkdirSync(cgroupRoot);
+  const cgroupRoot = makeTestCgroup(t, 'orphans');
+  if (cgroupRoot === null) return;
   const portA = await freePort();
   const portB = await freePort();
   const quoted = sampleBackendCommand(portB)
@@ -117,13 +108,6 @@ test('kill -9 of the daemon: command targets die with it; the restarted daemon k
         // already gone
       }
     }
-    await waitFor('cgroups emptied', 10_000, () => {
-      try {
-        removeCgroupTree(cgroupRoot);
-        return true;
-      } catch {
-        return null;
-      }
-    });
+    await removeTestCgroup(cgroupRoot);
   }
 });
