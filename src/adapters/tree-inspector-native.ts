@@ -9,7 +9,7 @@ import { SentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
 import { NO_XATTRS, checkTree } from '../core/tree-check.js';
 import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading, TreeCheck } from '../core/tree-check.js';
-import { FS_IMMUTABLE_FL } from './flags.js';
+import { FS_IMMUTABLE_FL } from './flag-store.js';
 import { errnoName, nativeThreads } from './native.js';
 import type { NativeAddon } from './native.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';

@@ -4,7 +4,7 @@
 // so this adds no answer of its own, it only skips building entries whose comparison would find none.
 import { readlink } from 'node:fs/promises';
 import type { ExpectedEntry, TreeCheck } from '../core/tree-check.js';
-import { FS_IMMUTABLE_FL } from './flags.js';
+import { FS_IMMUTABLE_FL } from './flag-store.js';
 import type { InspectedEntries } from './tree-inspector-native.js';
 
 /**

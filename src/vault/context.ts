@@ -15,7 +15,7 @@ import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters
 import { fsyncDir } from '../adapters/bundle-file.js';
 import { readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
-import { NAMES, encodeHighest, layoutOf, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
+import { NAMES, encodeHighest, layoutOf, liveDirOfTarget, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
 
@@ -245,11 +245,9 @@ export async function readLiveDirName(ctx: VaultCtx): Promise<string | null> {
     if (code === 'EINVAL') throw new SentinelError('tampered', '`current` is not a symlink', { where: ctx.layout.current, cause: e });
     throw new SentinelError('io', 'cannot read `current`', { where: ctx.layout.current, cause: e });
   }
-  const m = /^releases\/([^/]+)$/.exec(target);
-  if (m === null || m[1] === undefined || parseReleaseDirName(m[1]) === null) {
-    throw new SentinelError('tampered', `\`current\` points outside releases/: ${target}`, { where: ctx.layout.current });
-  }
-  return m[1];
+  const name = liveDirOfTarget(target);
+  if (name === null) throw new SentinelError('tampered', `\`current\` points outside releases/: ${target}`, { where: ctx.layout.current });
+  return name;
 }
 
 // Why: the commit point of every deploy, heal and rollback — the only write into VAULT/ itself, inside

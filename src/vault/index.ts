@@ -27,6 +27,7 @@ import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, pars
 import type { VaultConfig } from './layout.js';
 import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';
 import { acquireLock } from './lock.js';
+import { dropEarlyReading, earlyLockHeld } from './early-reading.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
 import type { VaultLock } from './lock.js';
@@ -247,6 +248,12 @@ export async function openVault(path: string, deps: VaultDeps, opts: { trust?: T
     await lstat(ctx.layout.staging);
   } catch (e) {
     throw new SentinelError('tampered', 'vault has no staging/ directory', { where: ctx.layout.staging, cause: e });
+  }
+  // The CLI's early verify reading holds a shared lock taken while no operation was in progress or interrupted:
+  // only leftovers in staging/ can need recovery, and then it is dropped so the attempt below meets no lock of ours.
+  if (earlyLockHeld(ctx.layout.lock)) {
+    if (!(await leftoversPresent(ctx))) return new OpenVault(ctx);
+    await dropEarlyReading();
   }
   let lock: VaultLock | null = null;
   try {

@@ -86,3 +86,32 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
     },
   };
 }
+
+// Why: the CLI starts verify's tree reading before the rest of the program is loaded
+// (src/cli/early-verify.ts); that reading must be as well placed as verify's own, under a shared
+// lock. Taken now or not at all, and only while no operation is in progress or was left
+// interrupted (the lock file is empty); null then, or on any failure (the normal path reports it).
+export function holdSharedIfIdle(path: string, flock: (fd: number, op: number) => boolean): { release: () => void } | null {
+  let fd: number;
+  try {
+    fd = openLockFile(path);
+  } catch {
+    return null;
+  }
+  try {
+    // 1 = LOCK_SH (tried with LOCK_NB by the addon).
+    if (flock(fd, 1) && contentOf(fd) === '') {
+      let held = true;
+      return {
+        release: () => {
+          if (held) closeSync(fd);
+          held = false;
+        },
+      };
+    }
+  } catch {
+    // Not held: fall through.
+  }
+  closeSync(fd);
+  return null;
+}

@@ -16,6 +16,7 @@ import { defaultTreeInspector } from '../adapters/tree-inspector.js';
 import { defaultXattrLister } from '../adapters/xattrs.js';
 import type { TreeInspector, TreeReading } from '../adapters/tree-inspector.js';
 import { anchorMismatchMessage } from './anchors.js';
+import { takeEarlyReading } from './early-reading.js';
 import type { VaultCtx } from './context.js';
 import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
@@ -191,7 +192,11 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       report.releaseId = info.releaseId;
       // The tree is read (on the libuv pool, with the native inspector) while this thread checks
       // the signatures and the release id (SHA-512 of the manifest); nothing read is trusted before they pass.
-      const reading = inspectorOf(ctx).start(releaseFiles(dir).tree, undefined, { maxFileBytes: ctx.limits.maxFileBytes });
+      // The CLI may have started this very reading already (early-reading.ts); this thread holds the shared lock now.
+      const inspector = inspectorOf(ctx);
+      const tree = releaseFiles(dir).tree;
+      const early = inspector.kind === 'native' ? takeEarlyReading(tree, ctx.limits.maxFileBytes) : null;
+      const reading = early ?? inspector.start(tree, undefined, { maxFileBytes: ctx.limits.maxFileBytes });
       let check: ReleaseCheck;
       try {
         let v: VerifiedManifest;
