@@ -1,11 +1,17 @@
 // Every rule a manifest must satisfy (docs/FORMAT.md): shape and field types, limits, path rules,
 // order and uniqueness, modes, hashes, parents, and symlinks that stay inside the release. The one
-// place a manifest check lives: parseManifest, buildManifest and encodeManifest all run these.
+// place a manifest check starts: parseManifest, buildManifest and encodeManifest all run these. The
+// path rules are in manifest-paths.ts, the rules across entries in manifest-tree-rules.ts.
 // Written for one pass over 100,000s of entries: nothing is allocated per entry unless it is reported.
 import { comparePaths, hasControlChar, hasLoneSurrogate, showPath, utf8Length } from './canonical-json.js';
-import { DEFAULT_LIMITS, MAX_NAME_BYTES, MAX_SYMLINK_DEPTH, MAX_SYMLINK_TARGET_BYTES, type BundleLimits } from './limits.js';
-import { SentinelError, type ErrorCode } from './errors.js';
+import { DEFAULT_LIMITS, MAX_SYMLINK_TARGET_BYTES, type BundleLimits } from './limits.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
+import { isPlainAsciiPath, pathProblem } from './manifest-paths.js';
+import { Problems } from './manifest-problems.js';
+import { PathIndex, checkParentsAndLinks } from './manifest-tree-rules.js';
+
+export { assertSafePath, isPlainAsciiPath } from './manifest-paths.js';
+export { Problems } from './manifest-problems.js';
 
 /** Format tag inside every manifest: a v2 reader can tell the versions apart, a v1 reader refuses v2. */
 export const MANIFEST_FORMAT = 'omnimind-sentinel/manifest/v1';
@@ -25,86 +31,6 @@ const ENTRY_FIELDS: Record<ManifestEntry['type'], string[]> = {
   dir: ['mode', 'path', 'type'],
   symlink: ['path', 'target', 'type'],
 };
-
-/** Why a path is not a safe release path, or null when it is. */
-function pathProblem(p: string, limits: BundleLimits): string | null {
-  if (p === '') return 'path is empty';
-  if (p.charCodeAt(0) === 0x2f) return 'path is absolute';
-  if (p.charCodeAt(p.length - 1) === 0x2f) return 'path ends with /';
-  // One pass: characters, UTF-8 byte counts, and each component when its '/' (or the end) is reached.
-  let total = 0;
-  let start = 0;
-  let nameBytes = 0;
-  for (let i = 0; i <= p.length; i++) {
-    const c = i < p.length ? p.charCodeAt(i) : 0x2f;
-    if (c === 0x2f) {
-      const n = i - start;
-      if (n === 0) return 'path has an empty component (//)';
-      if (p.charCodeAt(start) === 0x2e && (n === 1 || (n === 2 && p.charCodeAt(start + 1) === 0x2e))) {
-        return n === 1 ? 'path has a "." component' : 'path has a ".." component (traversal)';
-      }
-      if (nameBytes > MAX_NAME_BYTES) return `path component longer than ${MAX_NAME_BYTES} bytes`;
-      if (i < p.length) total += 1;
-      start = i + 1;
-      nameBytes = 0;
-      continue;
-    }
-    if (c === 0) return 'path contains NUL';
-    if (c === 0x5c) return 'path contains a backslash';
-    if (c < 0x20 || c === 0x7f) return 'path contains a control character';
-    let bytes = 3;
-    if (c < 0x80) bytes = 1;
-    else if (c < 0x800) bytes = 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      const d = p.charCodeAt(i + 1);
-      if (!(d >= 0xdc00 && d <= 0xdfff)) return 'path is not valid Unicode (lone surrogate)';
-      i++;
-      bytes = 4;
-    } else if (c >= 0xdc00 && c <= 0xdfff) return 'path is not valid Unicode (lone surrogate)';
-    nameBytes += bytes;
-    total += bytes;
-  }
-  if (total > limits.maxPathBytes) return `path is longer than ${limits.maxPathBytes} bytes`;
-  return null;
-}
-
-/**
- * A printable-ASCII path that pathProblem accepts (within the name limit; the caller checks the
- * total length): components of 1..255 characters other than '/', '\\' and controls, none "." or
- * "..". One native match instead of a loop in cold code; anything else goes to pathProblem, which
- * says what is wrong. In ASCII a character is a byte, and UTF-16 order is comparePaths' order.
- */
-const COMPONENT = `(?!\\.\\.?(?:/|$))[\\x20-\\x2e\\x30-\\x5b\\x5d-\\x7e]{1,${MAX_NAME_BYTES}}`;
-const PLAIN_ASCII_PATH = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
-
-// The fast path of the path rules: true only for a path pathProblem accepts (exported so a property test holds it to that).
-export function isPlainAsciiPath(p: string, limits: BundleLimits): boolean {
-  return p.length <= limits.maxPathBytes && PLAIN_ASCII_PATH.test(p);
-}
-
-// Path rules of docs/FORMAT.md: relative, '/'-separated, normalised, no traversal, within PATH_MAX/NAME_MAX.
-export function assertSafePath(p: string, limits: BundleLimits = DEFAULT_LIMITS): void {
-  if (typeof p !== 'string') throw new SentinelError('bad-path', 'path must be a string');
-  const why = pathProblem(p, limits);
-  if (why !== null) throw new SentinelError('bad-path', why, { where: showPath(p) });
-}
-
-/** Problems found in one pass, so a bad manifest is reported with every bad field it has (capped). */
-export class Problems {
-  readonly list: { code: ErrorCode; where: string; message: string }[] = [];
-  count = 0;
-  add(code: ErrorCode, where: string, message: string): void {
-    this.count++;
-    if (this.list.length < 20) this.list.push({ code, where, message });
-  }
-  throwIfAny(): void {
-    const first = this.list[0];
-    if (first === undefined) return;
-    if (this.count === 1) throw new SentinelError(first.code, first.message, { where: first.where });
-    const more = this.count > this.list.length ? `; and ${this.count - this.list.length} more` : '';
-    throw new SentinelError(first.code, `${this.count} problems: ${this.list.map((p) => `${p.where}: ${p.message}`).join('; ')}${more}`, { where: first.where });
-  }
-}
 
 type Rec = Record<string, unknown>;
 const hasOwn = (rec: Rec, key: string): boolean => Object.prototype.hasOwnProperty.call(rec, key);
@@ -198,65 +124,6 @@ function checkTopLevel(v: unknown, limits: BundleLimits, problems: Problems): un
   return entries as unknown[];
 }
 
-/**
- * The entries that passed the per-entry checks, first occurrence of each path, in manifest order.
- * While they arrive in path order, lookups are a binary search and nothing is allocated per entry;
- * a map is built only for input out of order (where order no longer tells duplicates apart) or for
- * symlink resolution.
- */
-class PathIndex {
-  private readonly order: Int32Array;
-  private count = 0;
-  private map: Map<string, Rec> | null = null;
-  /** Path of the last added entry (in path order, the only earlier path a new one can equal). */
-  private last: string | null = null;
-
-  constructor(private readonly entries: Rec[]) {
-    this.order = new Int32Array(entries.length);
-  }
-
-  /** Adds entry i unless its path is already taken; `ordered` says whether it comes after every earlier path. Returns false for a duplicate. */
-  add(i: number, path: string, ordered: boolean): boolean {
-    if (!ordered) this.map ??= this.asMap();
-    if (this.map !== null) {
-      if (this.map.has(path)) return false;
-      this.map.set(path, this.entries[i]!);
-    } else if (path === this.last) return false;
-    this.order[this.count++] = i;
-    this.last = path;
-    return true;
-  }
-
-  get(path: string): Rec | undefined {
-    if (this.map !== null) return this.map.get(path);
-    let lo = 0;
-    let hi = this.count - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const e = this.entries[this.order[mid]!]!;
-      const c = comparePaths(e.path as string, path);
-      if (c === 0) return e;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
-  }
-
-  forEach(fn: (e: Rec, path: string) => void): void {
-    for (let k = 0; k < this.count; k++) {
-      const e = this.entries[this.order[k]!]!;
-      fn(e, e.path as string);
-    }
-  }
-
-  asMap(): Map<string, Rec> {
-    if (this.map !== null) return this.map;
-    const m = new Map<string, Rec>();
-    this.forEach((e, path) => m.set(path, e));
-    return m;
-  }
-}
-
 /** Each entry on its own (shape, path, mode, size, hash, target), its order and uniqueness; returns the entries by path. */
 function checkEachEntry(entries: unknown[], limits: BundleLimits, problems: Problems): PathIndex {
   const index = new PathIndex(entries as Rec[]);
@@ -306,110 +173,11 @@ function checkEachEntry(entries: unknown[], limits: BundleLimits, problems: Prob
   return index;
 }
 
-/** The manifest as a tree, so symlink resolution costs one map lookup per component. */
-interface TreeNode {
-  entry: Rec | null;
-  children: Map<string, TreeNode>;
-}
-
-function treeOf(byPath: ReadonlyMap<string, Rec>): TreeNode {
-  const root: TreeNode = { entry: null, children: new Map() };
-  const nodes = new Map<string, TreeNode>([['', root]]);
-  const nodeAt = (path: string): TreeNode => {
-    let n = nodes.get(path);
-    if (n === undefined) {
-      n = { entry: null, children: new Map() };
-      nodes.set(path, n);
-      const cut = path.lastIndexOf('/');
-      nodeAt(cut < 0 ? '' : path.slice(0, cut)).children.set(path.slice(cut + 1), n);
-    }
-    return n;
-  };
-  for (const [path, e] of byPath) if (path !== '') nodeAt(path).entry = e;
-  return root;
-}
-
-/** Where a lookup stands: the nodes from the root down (null once below a name the manifest does not list). */
-type Walk = (TreeNode | null)[];
-
-/** The location a symlink target resolves to, starting in directory `from`, or why it cannot be used. */
-function resolveTarget(
-  root: TreeNode,
-  from: Walk,
-  target: string,
-  budget: { follows: number },
-): Walk | 'escapes the release' | 'too many levels of symlinks' | 'passes through an absolute symlink' {
-  if (target.startsWith('/')) return 'passes through an absolute symlink';
-  let walk = [...from];
-  for (const c of target.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') {
-      if (walk.length === 0) return 'escapes the release';
-      walk.pop();
-      continue;
-    }
-    const parent = walk.length === 0 ? root : walk[walk.length - 1]!;
-    const node = parent === null ? null : (parent.children.get(c) ?? null);
-    const e = node?.entry;
-    if (e?.type === 'symlink' && typeof e.target === 'string') {
-      if (++budget.follows > MAX_SYMLINK_DEPTH) return 'too many levels of symlinks';
-      const r = resolveTarget(root, walk, e.target, budget);
-      if (typeof r === 'string') return r;
-      walk = r;
-    } else walk.push(node);
-  }
-  return walk;
-}
-
-/** The walk to a directory given as components (null where a component is not listed). */
-function walkTo(root: TreeNode, components: string[]): Walk {
-  const walk: Walk = [];
-  let n: TreeNode | null = root;
-  for (const c of components) {
-    n = n === null ? null : (n.children.get(c) ?? null);
-    walk.push(n);
-  }
-  return walk;
-}
-
-/** Rules across entries: every parent is a listed directory, every symlink resolves inside the release. */
-function checkTree(byPath: PathIndex, problems: Problems): void {
-  let root: TreeNode | null = null;
-  // Siblings are adjacent in path order: the parent looked up last is usually the next one's too.
-  let lastParent = '';
-  let lastParentEntry: Rec | undefined;
-  byPath.forEach((e, path) => {
-    const cut = path.lastIndexOf('/');
-    if (cut > 0) {
-      if (cut !== lastParent.length || !path.startsWith(lastParent)) {
-        lastParent = path.slice(0, cut);
-        lastParentEntry = byPath.get(lastParent);
-      }
-      const parent = lastParentEntry;
-      if (parent?.type !== 'dir') {
-        const at = `manifest entry ${showPath(path)}`;
-        if (parent === undefined) problems.add('bad-path', at, `parent directory ${showPath(path.slice(0, cut))} is not listed`);
-        else if (parent.type === 'symlink') problems.add('bad-path', at, 'path passes through a symlink');
-        else problems.add('bad-path', at, 'parent is not a directory');
-      }
-    }
-    if (e.type === 'symlink' && typeof e.target === 'string' && e.target !== '' && !e.target.startsWith('/')) {
-      root ??= treeOf(byPath.asMap());
-      // The link itself counts: the kernel follows it too when its path is opened.
-      const r = resolveTarget(root, walkTo(root, path.split('/').slice(0, -1)), e.target, { follows: 1 });
-      if (typeof r === 'string') {
-        const why = r === 'too many levels of symlinks' ? `symlink loop or chain of more than ${MAX_SYMLINK_DEPTH} links (too many levels of symlinks)` : `symlink ${r}`;
-        problems.add('bad-path', `manifest entry ${showPath(path)} target`, why);
-      }
-    }
-  });
-}
-
 // Every rule, problems collected rather than thrown, so one error can name every bad field.
 export function checkManifest(v: unknown, limits: BundleLimits, problems: Problems): void {
   const entries = checkTopLevel(v, limits, problems);
   if (entries === null) return;
-  checkTree(checkEachEntry(entries, limits, problems), problems);
+  checkParentsAndLinks(checkEachEntry(entries, limits, problems), problems);
 }
 
 // The check applied to every manifest from outside: shape, field types, limits, path and symlink rules.
