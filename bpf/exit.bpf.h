@@ -25,7 +25,8 @@ int sentinel_exit(struct trace_event_raw_sched_process_exit *ctx) {
   e->exit.exit_code = BPF_CORE_READ(task, exit_code);
   e->exit.slot = slot;
   e->exit.tid = (__u32)id;
-  bpf_ringbuf_submit(e, 0);
+  /* Exits are rare and start a recovery: wake the reader even when it has not caught up with the ring. */
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
   count(SENTINEL_STAT_EXITS);
   return 0;
 }

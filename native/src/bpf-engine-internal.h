@@ -21,7 +21,8 @@ typedef struct {
   int finalized;      // the JS object is gone
   int closed;         // close() ran (bpf resources released)
   napi_env env;
-  napi_ref callback;
+  napi_ref callback;  // onRecords(buffer): a batch of records
+  napi_ref on_exit;   // onExit(pid, exitCode, ns, ppid, tid, slot, comm), or NULL: exits go in the batch
   napi_async_context async;
   unsigned char *batch;
   size_t batch_len, batch_cap;

@@ -1,8 +1,8 @@
 // The in-process eBPF engine: opens the CO-RE object bpf/build/sentinel.bpf.o with libbpf, loads
 // the program groups asked for, attaches them on demand, and reads the ring buffer from the libuv
-// loop (uv_poll on the ring buffer's epoll fd), handing each batch of 64-byte records to one JS
-// callback as a Buffer. This file: the engine's lifecycle, the ring buffer and attaching; opening is
-// in bpf-load.c, map methods in bpf-maps.c. Layouts: bpf/sentinel.h, decoded in src/core/bpf-records.ts.
+// loop (uv_poll on the ring buffer's epoll fd), handing each exit record decoded to a JS callback of
+// its own and the 64-byte records between exits to another as one Buffer. This file: the engine's
+// lifecycle, the ring buffer and attaching; opening is in bpf-load.c, map methods in bpf-maps.c. Layouts: bpf/sentinel.h, decoded in src/core/bpf-records.ts.
 // docs/EBPF.md#engine.
 #include "sentinel.h"
 
@@ -63,6 +63,8 @@ static void close_engine(engine_t *g) {
   g->polling = 0;
   bpf_release(g);
   sn_js_poll_release(g->env, &g->callback, &g->async, &g->poll, g->handle_open, on_handle_closed);
+  if (g->on_exit != NULL) napi_delete_reference(g->env, g->on_exit);
+  g->on_exit = NULL;
 }
 
 void bpf_env_cleanup(void *arg) {
@@ -94,21 +96,49 @@ int bpf_on_record(void *ctx, void *data, size_t size) {
   return 0;
 }
 
-// The ring buffer is readable: drain it and hand the batch to JS in one call.
+// Records [from, to) of the batch as one Buffer to onRecords.
+static void deliver_batch(engine_t *g, size_t from, size_t to) {
+  napi_value buf;
+  void *copy;
+  if (napi_create_buffer_copy(g->env, to - from, g->batch + from, &copy, &buf) == napi_ok) sn_js_poll_call(g->env, g->callback, g->async, 1, &buf);
+}
+
+// One exit record to onExit as plain values: no Buffer, nothing for JS to decode before it acts.
+static void deliver_exit(engine_t *g, const struct sentinel_event *e) {
+  napi_env env = g->env;
+  napi_value args[7];
+  size_t comm_len = strnlen(e->comm, sizeof e->comm);
+  if (napi_create_uint32(env, e->tgid, &args[0]) != napi_ok || napi_create_int32(env, e->exit.exit_code, &args[1]) != napi_ok ||
+      napi_create_bigint_uint64(env, e->ns, &args[2]) != napi_ok || napi_create_uint32(env, e->exit.ppid, &args[3]) != napi_ok ||
+      napi_create_uint32(env, e->exit.tid, &args[4]) != napi_ok || napi_create_uint32(env, e->exit.slot, &args[5]) != napi_ok ||
+      napi_create_string_latin1(env, e->comm, comm_len, &args[6]) != napi_ok) {
+    return;
+  }
+  sn_js_poll_call(env, g->on_exit, g->async, 7, args);
+}
+
+// The ring buffer is readable: drain it and hand it to JS in ring order: each exit record on its own
+// to onExit (when given), the records between exits as one batch to onRecords.
 void bpf_on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   engine_t *g = handle->data;
   if (g->closed || status < 0) return;
   g->batch_len = 0;
   ring_buffer__consume(g->rb);
-  if (g->batch_len == 0 || g->callback == NULL) return;
-  napi_env env = g->env;
+  if (g->batch_len == 0) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value buf;
-  void *copy;
-  if (napi_create_buffer_copy(env, g->batch_len, g->batch, &copy, &buf) == napi_ok) sn_js_poll_call(env, g->callback, g->async, 1, &buf);
-  napi_close_handle_scope(env, scope);
+  if (napi_open_handle_scope(g->env, &scope) != napi_ok) return;
+  size_t from = 0;
+  for (size_t at = 0; at + SENTINEL_EVENT_BYTES <= g->batch_len && !g->closed; at += SENTINEL_EVENT_BYTES) {
+    const struct sentinel_event *e = (const struct sentinel_event *)(g->batch + at);
+    if (e->kind != SENTINEL_EV_EXIT || g->on_exit == NULL) continue;
+    if (at > from) deliver_batch(g, from, at);
+    // a callback may have closed the engine (the batch stays allocated until the handle is closed)
+    if (!g->closed) deliver_exit(g, e);
+    from = at + SENTINEL_EVENT_BYTES;
+  }
+  if (!g->closed && g->batch_len > from) deliver_batch(g, from, g->batch_len);
+  napi_close_handle_scope(g->env, scope);
 }
 
 // attach(group): attaches each program of a loaded group (idempotent).

@@ -70,19 +70,25 @@ static int read_groups(napi_env env, napi_value options, int want[GROUP_COUNT]) 
   return 1;
 }
 
-// new BpfEngine(objectPath, { selfPid, groups, btfPath? }, onRecords(buffer)): open, set .rodata, load
-// the groups. btfPath: a BTF file for CO-RE relocation instead of the kernel's (docs/EBPF.md#build).
+// new BpfEngine(objectPath, { selfPid, groups, btfPath? }, onRecords(buffer), onExit?): open, set .rodata,
+// load the groups. btfPath: a BTF file for CO-RE relocation instead of the kernel's (docs/EBPF.md#build).
+// onExit(pid, exitCode, ns, ppid, tid, slot, comm): exit records one by one, already decoded, so the
+// recovery they start runs no decoding first; without it they come in the batch like the others.
 napi_value bpf_engine_new(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], self, v;
+  size_t argc = 4;
+  napi_value argv[4], self, v;
   napi_get_cb_info(env, info, &argc, argv, &self, NULL);
   char path[4096], btf_path[4096];
   size_t plen = 0;
   uint32_t self_pid;
-  napi_valuetype t1, t2, tb;
+  napi_valuetype t1, t2, t3 = napi_undefined, tb;
   if (argc < 3 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &plen) != napi_ok ||
       napi_typeof(env, argv[1], &t1) != napi_ok || t1 != napi_object || napi_typeof(env, argv[2], &t2) != napi_ok || t2 != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "usage: new BpfEngine(objectPath, { selfPid, groups, btfPath }, onRecords)");
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "usage: new BpfEngine(objectPath, { selfPid, groups, btfPath }, onRecords, onExit?)");
+    return NULL;
+  }
+  if (argc >= 4 && (napi_typeof(env, argv[3], &t3) != napi_ok || (t3 != napi_function && t3 != napi_undefined))) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "onExit must be a function");
     return NULL;
   }
   if (napi_get_named_property(env, argv[1], "selfPid", &v) != napi_ok || !bpf_get_u32(env, v, &self_pid, "options.selfPid")) return NULL;
@@ -171,6 +177,7 @@ napi_value bpf_engine_new(napi_env env, napi_callback_info info) {
   uv_poll_start(&g->poll, UV_READABLE, bpf_on_readable);
   g->polling = 1;
   napi_create_reference(env, argv[2], 1, &g->callback);
+  if (t3 == napi_function) napi_create_reference(env, argv[3], 1, &g->on_exit);
   napi_value res_name;
   napi_create_string_utf8(env, "sentinel:bpf-engine", NAPI_AUTO_LENGTH, &res_name);
   napi_async_init(env, NULL, res_name, &g->async);

@@ -12,6 +12,7 @@ import {
   decodeHistogram,
   decodeLoopState,
   decodeRecords,
+  exitRecord,
   decodeStats,
   type BpfRecord,
   type BpfStats,
@@ -44,7 +45,12 @@ interface NativeEngine {
 
 interface BpfAddon {
   bpfEngineSupport?: string | null;
-  BpfEngine?: new (objectPath: string, options: { selfPid: number; groups: readonly BpfGroup[]; btfPath?: string }, onRecords: (batch: Buffer) => void) => NativeEngine;
+  BpfEngine?: new (
+    objectPath: string,
+    options: { selfPid: number; groups: readonly BpfGroup[]; btfPath?: string },
+    onRecords: (batch: Buffer) => void,
+    onExit?: (pid: number, exitCode: number, ns: bigint, ppid: number, tid: number, slot: number, comm: string) => void,
+  ) => NativeEngine;
 }
 
 export interface BpfEngineOptions {
@@ -110,11 +116,19 @@ export class BpfEngine {
     const t0 = performance.now();
     let native: NativeEngine;
     try {
-      native = new Engine(objectPath, { selfPid: opts.selfPid ?? process.pid, groups: opts.groups, ...(btf.path !== null ? { btfPath: btf.path } : {}) }, (batch) => {
-        const { records, unknown } = decodeRecords(batch);
-        for (const r of records) opts.onRecord(r);
-        if (unknown > 0) opts.onUnknown?.(unknown);
-      });
+      // Exit records arrive decoded by the addon, one call each: the recovery they start decodes nothing first.
+      native = new Engine(
+        objectPath,
+        { selfPid: opts.selfPid ?? process.pid, groups: opts.groups, ...(btf.path !== null ? { btfPath: btf.path } : {}) },
+        (batch) => {
+          const { records, unknown } = decodeRecords(batch);
+          for (const r of records) opts.onRecord(r);
+          if (unknown > 0) opts.onUnknown?.(unknown);
+        },
+        (pid, exitCode, ns, ppid, tid, slot, comm) => {
+          opts.onRecord(exitRecord(pid, exitCode, ns, ppid, tid, slot, comm));
+        },
+      );
     } catch (e) {
       throw new SentinelError(codeForErrno(errnoOf(e), 'bpf'), `the kernel refused the BPF object: ${messageOf(e)}`, { where: objectPath, cause: e });
     }

@@ -117,6 +117,12 @@ function commAt(bytes: Uint8Array, offset: number): string {
   return String.fromCharCode(...(end === -1 ? raw : raw.subarray(0, end)));
 }
 
+/** An exit record from its fields (the addon hands exits over decoded; decodeRecords for a raw one). */
+export function exitRecord(pid: number, rawCode: number, ns: bigint, ppid: number, tid: number, slot: number, comm: string): ExitRecord {
+  const c = decodeExitCode(rawCode);
+  return { kind: 'exit', pid, ppid, tid, slot, rawCode, exitStatus: c.exitStatus, signal: c.signal, coreDumped: c.coreDumped, comm, ns };
+}
+
 function decodeOne(bytes: Uint8Array, at: number): BpfRecord | null {
   const v = new DataView(bytes.buffer, bytes.byteOffset + at, RECORD_BYTES);
   const kind = v.getUint32(0, true);
@@ -124,10 +130,8 @@ function decodeOne(bytes: Uint8Array, at: number): BpfRecord | null {
   const ns = v.getBigUint64(8, true);
   const comm = commAt(bytes, at + 16);
   switch (kind) {
-    case 1: {
-      const rawCode = v.getInt32(36, true);
-      return { kind: 'exit', pid, ppid: v.getUint32(32, true), tid: v.getUint32(44, true), slot: v.getUint32(40, true), rawCode, ...decodeExitCode(rawCode), comm, ns };
-    }
+    case 1:
+      return exitRecord(pid, v.getInt32(36, true), ns, v.getUint32(32, true), v.getUint32(44, true), v.getUint32(40, true), comm);
     case 2:
       return { kind: 'slow', pid, tid: v.getUint32(32, true), slot: v.getUint32(36, true), nr: v.getInt32(40, true), durationNs: v.getBigUint64(48, true), ret: v.getBigInt64(56, true), comm, ns };
     case 3:

@@ -44,6 +44,8 @@ test('exit of a watched process: SIGKILL arrives as signal 9, exit(3) as status 
   assert.equal(killed.exitStatus, null);
   assert.equal(killed.comm, 'sleep');
   assert.equal(killed.ppid, process.pid);
+  assert.equal(killed.tid, victim.pid, 'its last thread: the only one');
+  assert.equal(killed.slot, slot);
   assert.ok(killed.ns > before && killed.ns <= process.hrtime.bigint(), 'the kernel timestamp is on the clock of process.hrtime');
   assert.equal(engine.isWatched(victim.pid!), false, 'an exited PID is dropped from the map in the kernel');
 
@@ -77,6 +79,23 @@ test('thread exits inside a watched process and exits of unwatched processes nev
     [['exit', target.pid]],
     'one record: the whole-process exit, no thread exit and not the unwatched process',
   );
+});
+
+test('records keep the ring order when an exit is handed over on its own: the slow syscalls of a process before its exit', async (t) => {
+  if (needsEngine(t)) return;
+  const log = new RecordLog();
+  const engine = openEngine(t, ['exit', 'syscalls'], log);
+  // sh waits for each sleep (wait4, slow), then exits; all of it while this event loop is blocked,
+  // so the slow records and the exit come out of the ring in one wake-up
+  const sh = spawn('sh', ['-c', 'sleep 0.1; sleep 0.05; sleep 0.05; exit 4'], { stdio: 'ignore' });
+  t.after(() => kill(sh));
+  engine.watch(sh.pid!, { slot: engine.allocateSlot(), exit: true, syscalls: { slowNs: 20e6, stallNs: 0, slowPerSec: 100 } });
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800);
+  const exit = await log.next('exit', (r) => r.pid === sh.pid, 5_000, 'the exit of sh');
+  assert.equal(exit.exitStatus, 4);
+  const mine = log.records.filter((r) => r.pid === sh.pid).map((r) => r.kind);
+  assert.ok(mine.filter((k) => k === 'slow').length >= 2, `slow syscalls of sh: ${mine.join(', ')}`);
+  assert.equal(mine.indexOf('exit'), mine.length - 1, `its exit after every slow syscall: ${mine.join(', ')}`);
 });
 
 test('a PID watched after the object is loaded is seen on its first kill, twenty times in a row', async (t) => {

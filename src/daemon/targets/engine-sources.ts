@@ -43,7 +43,7 @@ class EngineExitSource implements ExitSource {
       if (!this.watched.delete(r.pid)) return;
       this.missed.delete(r.pid);
       this.events++;
-      this.on.exit({ pid: r.pid, signal: r.signal, exitStatus: r.exitStatus, comm: r.comm, ns: r.ns });
+      this.on.exit(r);
     });
     this.reason = null;
     for (const pid of this.watched) this.insert(pid);
