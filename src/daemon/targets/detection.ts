@@ -107,10 +107,17 @@ export class ExitDetector {
     }
   }
 
-  // Why: the first detector to see the exit wins; the PID is forgotten, so the others find nothing.
+  // Why: the first detector to see the exit wins; the PID is forgotten, so the others find nothing
+  // (the other detectors let go of it once the exit has been handed on: the recovery starts first).
   private report(pid: number, via: DetectedExit['via'], info: { signal: number | null; exitStatus: number | null; comm?: string }, exitNs: bigint | null, detectedNs = this.opts.hrtimeNs()): void {
-    if (this.stopped || !this.watched.has(pid)) return;
-    this.unwatch(pid);
-    this.opts.onExit({ pid, via, ...info, exitNs, detectedNs });
+    if (this.stopped || !this.watched.delete(pid)) return;
+    try {
+      this.opts.onExit({ pid, via, ...info, exitNs, detectedNs });
+    } finally {
+      if (!this.watched.has(pid)) {
+        this.poller.unwatch(pid);
+        this.source.unwatch(pid);
+      }
+    }
   }
 }

@@ -138,15 +138,27 @@ export class TargetRecovery {
   }
 
   // Why: one recovery at a time per target, through the budget and back-off, audited with latency.
-  async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null): Promise<void> {
+  // `announce` (the exit that called for it, logged and audited) runs once, before anything this logs,
+  // but after the recovery action has been issued: nothing is written on the way to the action.
+  async recover(rt: TargetRuntime, reason: string, sinceNs: bigint, leftToSystemd: string | null = null, announceExit?: () => void): Promise<void> {
     const { ctx } = this;
-    if (rt.recovering || ctx.stopped()) return;
+    let pending = announceExit;
+    const announce = (): void => {
+      const fn = pending;
+      pending = undefined;
+      fn?.();
+    };
+    if (rt.recovering || ctx.stopped()) {
+      announce();
+      return;
+    }
     rt.recovering = true;
     let retry: string | null = null;
     try {
       // systemd restarts it (its watchdog, an operator's job): not ours to count or to run
       const decision = leftToSystemd !== null ? { allow: true as const, delayMs: 0, recentRestarts: 0 } : rt.budget.decide(ctx.now());
       if (!decision.allow) {
+        announce();
         rt.state = 'failed';
         rt.failedReason = `${decision.reason} (last: ${reason})`;
         // A process judged broken (hung, retransmitting) is not left running unsupervised (docs/EBPF.md#recovery).
@@ -158,6 +170,7 @@ export class TargetRecovery {
       }
       rt.state = 'recovering';
       if (decision.delayMs > 0) {
+        announce();
         ctx.log.info({ target: rt.spec.name, delayMs: decision.delayMs, recentRestarts: decision.recentRestarts }, 'backing off before restart');
         await this.sleep(decision.delayMs);
         if (ctx.stopped()) return;
@@ -165,15 +178,17 @@ export class TargetRecovery {
       if (leftToSystemd === null) rt.budget.record(ctx.now());
       rt.restarts++;
       const startedNs = ctx.hrtimeNs();
-      const latencyMs = nsToMs(startedNs - sinceNs);
-      rt.lastRecoveryLatencyMs = latencyMs;
-      const action = leftToSystemd === null ? rt.launcher.action : `left to systemd (${leftToSystemd})`;
-      ctx.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
-      ctx.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
       const t0 = ctx.now();
+      const acting = this.act(rt, leftToSystemd);
+      acting.catch(() => undefined); // awaited below; handled even if the logging before that throws
       try {
-        if (leftToSystemd === null) await this.killCurrent(rt);
-        await this.launch(rt, false, leftToSystemd !== null);
+        announce();
+        const latencyMs = nsToMs(startedNs - sinceNs);
+        rt.lastRecoveryLatencyMs = latencyMs;
+        const action = leftToSystemd === null ? rt.launcher.action : `left to systemd (${leftToSystemd})`;
+        ctx.log.info({ target: rt.spec.name, action, reason, latencyMs }, 'recovery action started');
+        ctx.emit({ event: 'recovery-started', target: rt.spec.name, action, reason, latencyMs, sinceNs: sinceNs.toString(), startedNs: startedNs.toString(), backoffMs: decision.delayMs });
+        await acting;
         await this.awaitHealthy(rt);
         if (ctx.stopped()) {
           // stop() ran while the action was in flight: do not leave a process of ours behind
@@ -204,6 +219,14 @@ export class TargetRecovery {
       rt.recovering = false;
     }
     if (retry !== null && !ctx.stopped()) await this.recover(rt, `previous recovery failed: ${retry}`, ctx.hrtimeNs());
+  }
+
+  // Why: the recovery action; its first step (the kill of what is left of a command's group, the restart
+  // command, systemctl) is issued before this returns, so `startedNs` taken just before it is when it began.
+  private async act(rt: TargetRuntime, leftToSystemd: string | null): Promise<void> {
+    // after an exit nothing is left to kill (no PID, no child handle): the launch itself is the first step
+    if (leftToSystemd === null && (rt.pid !== null || rt.child !== null)) await this.killCurrent(rt);
+    await this.launch(rt, false, leftToSystemd !== null);
   }
 
   // Why: start (first) or recover the target's main process, then watch it.

@@ -210,25 +210,31 @@ export class TargetSupervisor {
   }
 
   // Why: the first detector to see the exit wins (detection.ts); the target goes down and recovery starts.
+  // The recovery action is issued first: the exit is logged and audited right after it, still before
+  // `recovery-started` (recovery.ts calls `announce` once, before anything else it logs).
   private handleExit(e: DetectedExit): void {
     const rt = this.targets.find((t) => t.pid === e.pid);
     if (rt === undefined || this.stopped || rt.state === 'stopped') return;
     rt.lastPid = e.pid;
     rt.pid = null;
     rt.state = 'down';
-    const detectionLatencyMs = e.exitNs === null ? null : nsToMs(e.detectedNs - e.exitNs);
-    if (detectionLatencyMs !== null) rt.lastDetectionLatencyMs = detectionLatencyMs;
-    const fields = { target: rt.spec.name, pid: e.pid, signal: e.signal, exitStatus: e.exitStatus, via: e.via, detectionLatencyMs };
-    this.deps.log.warn(fields, 'main process of target exited');
-    this.emit({ event: 'exit', ...fields, exitNs: e.exitNs?.toString() ?? null, detectedNs: e.detectedNs.toString() });
-    const how = e.signal !== null ? `signal ${e.signal}` : e.exitStatus !== null ? `status ${e.exitStatus}` : 'gone';
-    const reason = `main PID ${e.pid} exited (${how})`;
+    const announce = (): void => {
+      const detectionLatencyMs = e.exitNs === null ? null : nsToMs(e.detectedNs - e.exitNs);
+      if (detectionLatencyMs !== null) rt.lastDetectionLatencyMs = detectionLatencyMs;
+      const fields = { target: rt.spec.name, pid: e.pid, signal: e.signal, exitStatus: e.exitStatus, via: e.via, detectionLatencyMs };
+      this.deps.log.warn(fields, 'main process of target exited');
+      this.emit({ event: 'exit', ...fields, exitNs: e.exitNs?.toString() ?? null, detectedNs: e.detectedNs.toString() });
+    };
+    const reason = `main PID ${e.pid} exited (${e.signal !== null ? `signal ${e.signal}` : e.exitStatus !== null ? `status ${e.exitStatus}` : 'gone'})`;
     const since = e.exitNs ?? e.detectedNs;
     if (rt.launcher.exitHandling === undefined) {
-      void this.recovery.recover(rt, reason, since);
+      void this.recovery.recover(rt, reason, since, null, announce);
       return;
     }
     rt.state = 'recovering'; // not "down" while systemd is asked: a returned unit must not be adopted meanwhile
-    void rt.launcher.exitHandling(e).then((h) => this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null));
+    void rt.launcher
+      .exitHandling(e)
+      .catch((): { by: 'sentinel' } => ({ by: 'sentinel' }))
+      .then((h) => this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null, announce));
   }
 }
