@@ -43,6 +43,8 @@ test('the shipped sample config examples/sentinel.json is valid', () => {
   const text = readFileSync(join(packageRoot(), 'examples', 'sentinel.json'), 'utf8');
   const c = parseDaemonConfig(JSON.parse(text), 'examples/sentinel.json');
   assert.equal(c.control.socket, '/run/omnimind-sentinel/sentinel.sock');
+  // the backend's event loop is watched for stalls (an alert: the unit's own watchdog restarts a hung one)
+  assert.deepEqual(c.targets.map((t) => [t.name, t.stall]), [['backend', { thresholdMs: 2000, action: 'alert' }]]);
 });
 
 test('every bad field is named with its JSON path', () => {
