@@ -14,6 +14,8 @@ command -v nft >/dev/null || need+=(nftables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v aide >/dev/null || need+=(aide)
 command -v python3 >/dev/null || need+=(python3)
+# The deploy's flush-order test watches the deploy's own syscalls.
+command -v strace >/dev/null || need+=(strace)
 # The sample backend and the Python integration's tests run on Debian's FastAPI/Uvicorn (only
 # /usr/bin/python3 imports Debian's python3-* packages).
 /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null || need+=(python3-fastapi python3-uvicorn)

@@ -15,8 +15,8 @@ import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters
 import { fsyncDir } from '../adapters/bundle-file.js';
 import { readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
-import { NAMES, encodeHighest, layoutOf, liveDirOfTarget, parseHighest, parseReleaseDirName, releaseFiles } from './layout.js';
-import type { HighestState, VaultConfig, VaultLayout } from './layout.js';
+import { NAMES, layoutOf, liveDirOfTarget, parseReleaseDirName, releaseFiles } from './layout.js';
+import type { VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
 
 /** What a kept manifest is read after (see signatureInput). */
@@ -122,40 +122,10 @@ export async function withUnsealed<T>(ctx: VaultCtx, dirs: string[], act: () => 
 
 /** Largest vault.json read (64 keys with comments fit many times over). */
 const MAX_VAULT_CONFIG_BYTES = 1024 * 1024;
-/** Largest state/highest.json read. */
-const MAX_HIGHEST_BYTES = 4096;
 
 // Why: vault.json is read on every open and verify; a fifo or a huge file put there is `tampered`, never a hang.
 export function readVaultConfigText(file: string): Promise<string> {
   return readSmallFile(file, { what: 'vault.json', maxBytes: MAX_VAULT_CONFIG_BYTES, badFileCode: 'tampered' });
-}
-
-export async function readHighestState(ctx: VaultCtx): Promise<HighestState> {
-  let text: string;
-  try {
-    text = await readSmallFile(ctx.layout.highest, { what: 'state/highest.json', maxBytes: MAX_HIGHEST_BYTES, badFileCode: 'tampered' });
-  } catch (e) {
-    if (isSentinelError(e, 'not-found')) throw new SentinelError('tampered', 'state/highest.json is missing', { where: ctx.layout.highest, cause: e });
-    throw e;
-  }
-  return parseHighest(text, ctx.layout.highest);
-}
-
-// Why: rollback protection that survives reboot — the new file is written and fsync'ed in staging/
-// first, so the unseal of state/ covers only a rename and two seals.
-export async function writeHighestState(ctx: VaultCtx, h: HighestState): Promise<void> {
-  const { state, highest } = ctx.layout;
-  const tmp = join(ctx.layout.staging, `${NAMES.highest}.tmp`);
-  await rm(tmp, { force: true });
-  await writeFileDurable(tmp, encodeHighest(h));
-  await withUnsealed(ctx, [state], async () => {
-    await unsealPaths(ctx, [highest]).catch((e: unknown) => {
-      if (!(e instanceof SentinelError && e.code === 'not-found')) throw e;
-    });
-    await rename(tmp, highest);
-    await sealPaths(ctx, [highest]);
-  });
-  await fsyncDir(state);
 }
 
 /** The signed bytes of a release directory under releases/, read but neither parsed nor verified. */
@@ -251,8 +221,10 @@ export async function readLiveDirName(ctx: VaultCtx): Promise<string | null> {
 }
 
 // Why: the commit point of every deploy, heal and rollback — the only write into VAULT/ itself, inside
-// the shortest possible unseal of VAULT/ (its duration does not depend on the bundle's size).
-export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> {
+// the shortest possible unseal of VAULT/ (its duration does not depend on the bundle's size). Durable
+// once VAULT/ is fsync'ed: here, unless the caller does it itself (`sync: false`, a deploy that
+// flushes other work alongside). Returns the live window in ms.
+export async function swapLive(ctx: VaultCtx, dirName: string, opts: { sync?: boolean } = {}): Promise<number> {
   const { root, current, currentTmp } = ctx.layout;
   await rm(currentTmp, { force: true }).catch(() => undefined);
   const t0 = performance.now();
@@ -265,8 +237,14 @@ export async function swapLive(ctx: VaultCtx, dirName: string): Promise<number> 
     await sealPaths(ctx, [root]);
     t1 = performance.now();
   }
-  await fsyncDir(root);
+  if (opts.sync !== false) await fsyncDir(root);
   return t1 - t0;
+}
+
+// Why: independent flushes (or reads) run at once, and the first failure in the given order is the
+// one reported, whichever finished first; none is still running when this returns or throws.
+export async function allInOrder(work: (Promise<unknown> | null)[]): Promise<void> {
+  for (const r of await Promise.allSettled(work.map((w) => w ?? Promise.resolve()))) if (r.status === 'rejected') throw r.reason;
 }
 
 // Why: `mode` exactly, whatever the process umask (the shipped unit runs with UMask=0077).

@@ -30,11 +30,12 @@ import {
   unsealPaths,
   verifyKeptRelease,
   withUnsealed,
-  writeHighestState,
+  allInOrder,
 } from './context.js';
 import type { VaultCtx } from './context.js';
 import { retireRelease, undoUncommitted } from './retire.js';
 import { prune, scanKept } from './kept.js';
+import { discardStagedHighest, installHighestState, stageHighestState } from './highest.js';
 import type { KeptScan } from './kept.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
@@ -181,7 +182,6 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       // Sealed through the held descriptor: exactly the directory staged and checked above.
       await sealPaths(ctx, [staged]);
     });
-    await fsyncDir(layout.releases);
     if (storeBundle) {
       await withUnsealed(ctx, [layout.bundles], async () => {
         if (await exists(storedBundle)) {
@@ -192,12 +192,17 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
         bundleStored = true;
         await sealPaths(ctx, [storedBundle]);
       });
-      await fsyncDir(layout.bundles);
-      // Sealed now; what is kept for heal must be the verified bytes (rewritten in place meanwhile: refused).
-      await checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits);
     }
+    // Both renames made durable before the swap, by one flush of the two directories (docs/VAULT.md#durability),
+    // while the kept bundle, sealed now, is read back: what is kept for heal must be the verified bytes
+    // (rewritten in place meanwhile: refused).
+    await allInOrder([
+      fsyncDir(layout.releases),
+      storeBundle ? fsyncDir(layout.bundles) : null,
+      storeBundle ? checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits) : null,
+    ]);
     await step(ctx, 'before-swap');
-    liveWindowMs = await swapLive(ctx, dirName);
+    liveWindowMs = await swapLive(ctx, dirName, { sync: false });
   } catch (e) {
     // The rename onto `current` is the commit point: a failure after it (re-sealing the root) is only a warning.
     if ((await readLiveDirName(ctx).catch(() => null)) !== dirName) {
@@ -210,22 +215,28 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     warning = afterCommit(e);
   }
 
+  // Committed. The swap is made durable (VAULT/ fsync'ed) before anything builds on it, while a
+  // deploy writes and fsyncs its raised highest.json in staging/; that file's rename and the prune's
+  // moves out of releases/ are then flushed together (docs/VAULT.md#durability).
+  const raise = scan !== null && v.manifest.version > scan.state.version;
   try {
+    await allInOrder([fsyncDir(layout.root), raise ? stageHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId }) : null]);
     await step(ctx, 'swapped');
     if (scan !== null) {
-      if (v.manifest.version > scan.state.version) await writeHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId });
+      if (raise) await installHighestState(ctx);
       await step(ctx, 'highest-updated');
     } else if (previous !== null && previous !== dirName) {
       await retireRelease(ctx, previous);
     }
     // A deploy prunes from the releases it read before staging, plus the one it just made live.
     const known = scan === null ? undefined : [...scan.kept, { dirName, dir: finalDir, releaseId: v.releaseId, manifestBytes: v.manifestBytes, signatureBytes: bundle.signatureBytes, manifest: v.manifest }];
-    await prune(ctx, previous, known);
+    await prune(ctx, previous, { ...(known !== undefined ? { known } : {}), flushWith: raise ? [layout.state] : [] });
     await step(ctx, 'pruned');
   } catch (e) {
     // Committed: the new release is live. highest.json is only a floor (highestVersion() also reads every
     // kept release), and `vault recover` or the next deploy finishes what is left.
     warning ??= afterCommit(e);
+    if (raise) await discardStagedHighest(ctx).catch(() => undefined);
   }
 
   const previousReleaseId = previous === null ? null : (parseReleaseDirName(previous)?.releaseId ?? null);

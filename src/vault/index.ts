@@ -14,7 +14,6 @@ import {
   isSealed,
   listKeptReleases,
   makeCtx,
-  readHighestState,
   readLiveDirName,
   readReleaseBytes,
   readVaultConfigText,
@@ -23,6 +22,7 @@ import {
   writeFileDurable,
 } from './context.js';
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
+import { readHighestState } from './highest.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';

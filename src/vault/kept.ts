@@ -1,9 +1,11 @@
 // The kept releases as a deploy sees them (docs/VAULT.md#deploy): read once, with state/highest.json,
 // for the version check before staging and for pruning after the swap.
-import { byVersion, listKeptReleases, readHighestState, readLiveDirName } from './context.js';
+import { fsyncDir } from '../adapters/bundle-file.js';
+import { allInOrder, byVersion, listKeptReleases, readLiveDirName, removeTree } from './context.js';
+import { readHighestState } from './highest.js';
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import type { HighestState } from './layout.js';
-import { retireBundle, retireRelease } from './retire.js';
+import { moveReleaseOut, retireBundle } from './retire.js';
 
 /** state/highest.json and every kept release that can be read, as one deploy reads them once. */
 export interface KeptScan {
@@ -26,20 +28,29 @@ export async function highestVersion(ctx: VaultCtx): Promise<number> {
 }
 
 // Why: keeps the newest `keep` releases for rollback, and never removes the live one or the one it
-// replaced. `known`: the kept releases as the caller read them (a deploy), else they are read here.
-export async function prune(ctx: VaultCtx, previous: string | null, known?: KeptReleaseInfo[]): Promise<string[]> {
+// replaced. Every release it removes is moved out of releases/ first; one flush of releases/ (with
+// `flushWith`, directories whose renames the caller wants flushed at the same time) makes the moves
+// durable before anything is deleted (docs/VAULT.md#durability). `known`: the kept releases as the
+// caller read them (a deploy), else they are read here.
+export async function prune(ctx: VaultCtx, previous: string | null, opts: { known?: KeptReleaseInfo[]; flushWith?: string[] } = {}): Promise<string[]> {
   const live = await readLiveDirName(ctx);
-  const ok = known === undefined ? (await listKeptReleases(ctx)).ok : [...known].sort(byVersion);
+  const ok = opts.known === undefined ? (await listKeptReleases(ctx)).ok : [...opts.known].sort(byVersion);
   const newestFirst = [...ok].reverse();
   const keepNames = new Set<string>(newestFirst.slice(0, ctx.keep).map((r) => r.dirName));
   if (live !== null) keepNames.add(live);
   if (previous !== null) keepNames.add(previous);
   const removed: string[] = [];
+  const trash: string[] = [];
+  const bundles: string[] = [];
   for (const r of newestFirst) {
     if (keepNames.has(r.dirName)) continue;
-    await retireRelease(ctx, r.dirName);
+    const moved = await moveReleaseOut(ctx, r.dirName);
     removed.push(r.dirName);
-    if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) await retireBundle(ctx, r.releaseId);
+    if (moved?.trash != null) trash.push(moved.trash);
+    if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) bundles.push(r.releaseId);
   }
+  await allInOrder([...(removed.length > 0 ? [fsyncDir(ctx.layout.releases)] : []), ...(opts.flushWith ?? []).map((d) => fsyncDir(d))]);
+  for (const t of trash) await removeTree(ctx, t);
+  for (const id of bundles) await retireBundle(ctx, id);
   return removed;
 }

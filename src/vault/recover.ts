@@ -11,7 +11,6 @@ import {
   exists,
   isSealed,
   listKeptReleases,
-  readHighestState,
   readLiveDirName,
   removeTree,
   sealPaths,
@@ -19,9 +18,9 @@ import {
   swapLive,
   verifyKeptRelease,
   withUnsealed,
-  writeHighestState,
 } from './context.js';
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
+import { readHighestState, writeHighestState } from './highest.js';
 import { retireBundle, retireRelease } from './retire.js';
 import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { RecoveryReport } from './types.js';

@@ -19,14 +19,18 @@ async function withEntryUnsealed(ctx: VaultCtx, entry: string, act: () => Promis
   }
 }
 
-/** Moves a release (and nothing else) out of releases/ into staging/, where it can be deleted unsealed. */
-export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
+/**
+ * Takes a release (and nothing else) out of releases/: moved into staging/, where it can be deleted
+ * unsealed, and that path returned (null: nothing to delete). Durable once releases/ is fsync'ed,
+ * which must come before the deletion (else a power cut could keep a half-deleted release).
+ */
+export async function moveReleaseOut(ctx: VaultCtx, dirName: string): Promise<{ trash: string | null } | null> {
   const src = ctx.layout.release(dirName);
   let st;
   try {
     st = await lstat(src);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
   if (!st.isDirectory() && !st.isFile()) {
@@ -34,13 +38,19 @@ export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<voi
     // It carries no inode flags to lift; it is unlinked in releases/ itself (src is anchored at the
     // held directory), so neither it nor what it points to is ever followed.
     await withUnsealed(ctx, [ctx.layout.releases], () => unlink(src));
-    await fsyncDir(ctx.layout.releases);
-    return;
+    return { trash: null };
   }
   const trash = join(ctx.layout.staging, `trash-${dirName}-${randomBytes(4).toString('hex')}`);
   await withUnsealed(ctx, [ctx.layout.releases], () => withEntryUnsealed(ctx, src, () => rename(src, trash)));
+  return { trash };
+}
+
+/** Moves a release out of releases/ (made durable), then deletes it from staging/. */
+export async function retireRelease(ctx: VaultCtx, dirName: string): Promise<void> {
+  const moved = await moveReleaseOut(ctx, dirName);
+  if (moved === null) return;
   await fsyncDir(ctx.layout.releases);
-  await removeTree(ctx, trash);
+  if (moved.trash !== null) await removeTree(ctx, moved.trash);
 }
 
 /** Removes a stored bundle from bundles/. */
