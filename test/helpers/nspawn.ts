@@ -121,3 +121,15 @@ export async function scenarioSteps(boot: BootResult, out: string, timeoutMs: nu
   assert.equal((await read('finished')).trim(), 'done');
   return { read, stepOk };
 }
+
+// Why: the reporter-style boots (the sentinel unit, its eBPF engine, the backend units, the restart
+// race) each end with a reporter unit writing one JSON file to /out; this checks that the container
+// powered off and returns that file, either failure with the console's tail.
+export async function reporterResult<T>(boot: BootResult, out: string, file: string, timeoutMs: number): Promise<T> {
+  assert.equal(boot.timedOut, false, `container did not power off within ${String(timeoutMs)} ms; console tail:\n${boot.console.slice(-4000)}`);
+  try {
+    return JSON.parse(await readFile(join(out, file), 'utf8')) as T;
+  } catch (e) {
+    assert.fail(`no /out/${file} from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
+  }
+}

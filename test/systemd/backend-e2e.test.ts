@@ -10,23 +10,15 @@
 // The one change to the installed units is a 3 s watchdog (fixtures/nspawn/backend-watchdog.conf).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, reporterResult } from '../helpers/nspawn.js';
+import { e2eBinds, prepareE2eDirs, signE2eRelease, writeNotifyDropIn } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
-import { loadNative } from '../../src/adapters/native.js';
 
-const root = packageRoot();
-const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
-const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
 const BOOT_TIMEOUT_MS = 200_000;
 const GUEST_ROOT = '/opt/omnimind-sentinel';
-
-function cli(args: string[]): string {
-  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
-}
 
 type Show = Record<string, string>;
 interface Steps {
@@ -47,36 +39,27 @@ interface Steps {
 
 test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart, the MCP worker unit, target reset from failed', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-backend-nspawn-'));
+  const d = await prepareE2eDirs('sentinel-backend-nspawn-', ['engine', 'data']);
+  const { dir, etc, e2e, out, src } = d;
   try {
-    const etc = join(dir, 'etc');
-    const e2e = join(dir, 'e2e');
-    const out = join(dir, 'out');
-    const src = join(dir, 'src');
-    for (const d of [join(etc, 'keys'), e2e, out, join(src, 'engine'), join(src, 'data')]) await mkdir(d, { recursive: true });
-    cli(['keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
     await copyFile(join(fixtures, 'backend-sentinel.json'), join(etc, 'sentinel.json'));
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
     await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
     await writeFile(join(src, 'data', 'config.json'), '{"phi": 1}\n');
-    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    signE2eRelease(d, 1);
     await writeFile(join(src, 'engine', 'extra.py'), 'extra = 2\n');
-    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
+    signE2eRelease(d, 2);
     await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
     await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
     // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
-    await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+    await writeNotifyDropIn(join(dir, 'sentinel-notify.conf'));
 
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
       args: [
         // The package at a fixed path outside /tmp (the units' PrivateTmp= would hide a checkout under
         // /tmp), so the units install-units renders inside point at it wherever the checkout is.
-        `--bind-ro=${root}:${GUEST_ROOT}`,
-        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
-        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
-        `--bind=${out}:/out`,
+        ...e2eBinds(d, GUEST_ROOT),
         `--bind-ro=${join(fixtures, 'backend-watchdog.conf')}:/etc/systemd/system/omnimind-backend.service.d/e2e-watchdog.conf`,
         `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
         `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
@@ -84,13 +67,7 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
       ],
       wants: ['backend-e2e-setup.service', 'backend-e2e-reporter.service'],
     });
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
-    let result: { ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] };
-    try {
-      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as typeof result;
-    } catch (e) {
-      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
-    }
+    const result = await reporterResult<{ ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] }>(boot, out, 'result.json', BOOT_TIMEOUT_MS);
     const context = `errors: ${result.errors.join('\n')}\nbackend journal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const s = result.steps;

@@ -4,33 +4,21 @@
 // multi-user.target.wants link, a later install is not "enabled"), and the teardown leaves nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
+import { checkoutScenarioArgs, prepareScenarioDirs, unitProps as props } from '../helpers/nspawn-inputs.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
-const root = packageRoot();
-const fixtures = join(root, 'test', 'fixtures', 'checkout');
+const fixtures = join(packageRoot(), 'test', 'fixtures', 'checkout');
 const BOOT_TIMEOUT_MS = 150_000;
-
-function props(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
 
 test('README checkout install and uninstall: service active, then stopped and disabled, nothing left', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-checkout-'));
+  const scenario = await prepareScenarioDirs('sentinel-checkout-', fixtures);
+  const { dir, input, out } = scenario;
   try {
-    const input = join(dir, 'in');
-    const out = join(dir, 'out');
-    await mkdir(input, { recursive: true });
-    await mkdir(out, { recursive: true });
-    execFileSync(process.execPath, [join(root, 'dist', 'src', 'cli', 'main.js'), 'keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(input, 'release.pub'));
-    await copyFile(join(fixtures, 'scenario.sh'), join(input, 'scenario.sh'));
     for (const block of ['checkout-install', 'checkout-uninstall', 'teardown']) await writeFile(join(input, `readme-${block}.sh`), readmeBlock(block));
 
     const boot = await bootContainer({
@@ -38,15 +26,7 @@ test('README checkout install and uninstall: service active, then stopped and di
       overlays: ['/usr'],
       unit: 'sentinel-checkout-test.target',
       wants: [],
-      args: [
-        // The volatile root has no /opt: a tmpfs gives the checkout's overlay a parent to mount on.
-        '--tmpfs=/opt:mode=0755',
-        `--overlay=${root}::/opt/omnimind-sentinel`,
-        `--bind-ro=${input}:/in`,
-        `--bind=${out}:/out`,
-        `--bind-ro=${join(fixtures, 'sentinel-checkout-test.target')}:/etc/systemd/system/sentinel-checkout-test.target`,
-        `--bind-ro=${join(fixtures, 'sentinel-checkout-test.service')}:/etc/systemd/system/sentinel-checkout-test.service`,
-      ],
+      args: checkoutScenarioArgs(scenario, fixtures, 'sentinel-checkout-test'),
     });
     const { read, stepOk } = await scenarioSteps(boot, out, BOOT_TIMEOUT_MS);
 

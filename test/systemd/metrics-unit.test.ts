@@ -5,37 +5,26 @@
 // prometheus fails the test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
+import { checkoutScenarioArgs, prepareScenarioDirs, unitProps as props } from '../helpers/nspawn-inputs.js';
 import { needs } from '../helpers/env.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
-const root = packageRoot();
-const fixtures = join(root, 'test', 'fixtures', 'metrics');
+const fixtures = join(packageRoot(), 'test', 'fixtures', 'metrics');
 const BOOT_TIMEOUT_MS = 170_000;
-
-function props(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
 
 test('the shipped unit serves metrics on 127.0.0.1:9464 and Debian\'s prometheus.service scrapes them (README block verbatim)', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const hasProm = spawnSync('prometheus', ['--version']).status === 0;
   if (!hasProm && process.env.CI === 'true') throw new Error('required for CI but missing on this host: prometheus (scripts/setup-host.sh installs it)');
   if (needs(t, hasProm, 'prometheus (Debian package)')) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-metrics-unit-'));
+  const scenario = await prepareScenarioDirs('sentinel-metrics-unit-', fixtures);
+  const { dir, input, out } = scenario;
   try {
-    const input = join(dir, 'in');
-    const out = join(dir, 'out');
-    await mkdir(input, { recursive: true });
-    await mkdir(out, { recursive: true });
-    execFileSync(process.execPath, [join(root, 'dist', 'src', 'cli', 'main.js'), 'keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(input, 'release.pub'));
-    await copyFile(join(fixtures, 'scenario.sh'), join(input, 'scenario.sh'));
     for (const block of ['checkout-install', 'metrics']) await writeFile(join(input, `readme-${block}.sh`), readmeBlock(block));
 
     const boot = await bootContainer({
@@ -43,14 +32,7 @@ test('the shipped unit serves metrics on 127.0.0.1:9464 and Debian\'s prometheus
       overlays: ['/usr', '/etc', '/var'],
       unit: 'sentinel-metrics-test.target',
       wants: [],
-      args: [
-        '--tmpfs=/opt:mode=0755',
-        `--overlay=${root}::/opt/omnimind-sentinel`,
-        `--bind-ro=${input}:/in`,
-        `--bind=${out}:/out`,
-        `--bind-ro=${join(fixtures, 'sentinel-metrics-test.target')}:/etc/systemd/system/sentinel-metrics-test.target`,
-        `--bind-ro=${join(fixtures, 'sentinel-metrics-test.service')}:/etc/systemd/system/sentinel-metrics-test.service`,
-      ],
+      args: checkoutScenarioArgs(scenario, fixtures, 'sentinel-metrics-test'),
     });
     const { read, stepOk } = await scenarioSteps(boot, out, BOOT_TIMEOUT_MS);
     await stepOk('install');

@@ -3,11 +3,10 @@
 // priority), SIGSTOP → watchdog kill + restart, vault verifies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, reporterResult } from '../helpers/nspawn.js';
+import { e2eBinds, prepareE2eDirs, signE2eRelease, writeNotifyDropIn } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { loadNative } from '../../src/adapters/native.js';
 import { renderUnit } from '../../src/daemon/install-units.js';
@@ -15,13 +14,8 @@ import { bpfEngineUnavailable } from '../../src/adapters/bpf-engine.js';
 import { needs } from '../helpers/env.js';
 
 const root = packageRoot();
-const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
 const fixtures = join(root, 'test', 'fixtures', 'nspawn');
 const BOOT_TIMEOUT_MS = 110_000;
-
-function cli(args: string[]): string {
-  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
-}
 
 interface E2eResult {
   ok: boolean;
@@ -33,25 +27,15 @@ interface E2eResult {
 
 test('sentinel under a real systemd: ready, status, deploy, heal, watchdog restart, verify', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-nspawn-'));
+  const d = await prepareE2eDirs('sentinel-nspawn-', ['engine']);
+  const { dir, etc, e2e, out, src } = d;
   try {
-    const etc = join(dir, 'etc');
-    const e2e = join(dir, 'e2e');
-    const out = join(dir, 'out');
-    const src = join(dir, 'src');
-    await mkdir(join(etc, 'keys'), { recursive: true });
-    await mkdir(e2e, { recursive: true });
-    await mkdir(out, { recursive: true });
-    await mkdir(join(src, 'engine'), { recursive: true });
-
-    cli(['keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
     await copyFile(join(fixtures, 'sentinel.json'), join(etc, 'sentinel.json'));
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
     await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
-    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    signE2eRelease(d, 1);
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 2\n');
-    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '2', '--out', join(e2e, 'v2.bundle')]);
+    signE2eRelease(d, 2);
     await copyFile(join(fixtures, 'setup.sh'), join(e2e, 'setup.sh'));
 
     const unit = renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js', docs: '/opt/omnimind-sentinel' });
@@ -65,10 +49,7 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
       args: [
-        `--bind-ro=${root}:/opt/omnimind-sentinel`,
-        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
-        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
-        `--bind=${out}:/out`,
+        ...e2eBinds(d),
         `--bind-ro=${join(dir, 'omnimind-sentinel.service')}:/etc/systemd/system/omnimind-sentinel.service`,
         `--bind-ro=${join(dir, 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
         `--bind-ro=${join(dir, 'e2e.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e.conf`,
@@ -77,14 +58,7 @@ test('sentinel under a real systemd: ready, status, deploy, heal, watchdog resta
       ],
       wants: ['sentinel-e2e-setup.service', 'omnimind-sentinel.service', 'sentinel-e2e-reporter.service'],
     });
-    const consoleText = boot.console;
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${consoleText.slice(-4000)}`);
-    let result: E2eResult;
-    try {
-      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as E2eResult;
-    } catch (e) {
-      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${consoleText.slice(-4000)}`);
-    }
+    const result = await reporterResult<E2eResult>(boot, out, 'result.json', BOOT_TIMEOUT_MS);
     const context = `errors: ${result.errors.join('\n')}\njournal:\n${(result.journal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const s = result.steps as {
@@ -138,33 +112,22 @@ const EBPF_CONTAINER_ARGS = ['--bind-ro=/sys/kernel/btf:/sys/kernel/btf', '--sys
 test('the eBPF engine under the shipped unit: mode ebpf, no bpftrace, a SIGKILLed target seen in the kernel', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   if (needs(t, bpfEngineUnavailable() === null, `the eBPF engine (${bpfEngineUnavailable() ?? ''})`)) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-nspawn-ebpf-'));
+  const d = await prepareE2eDirs('sentinel-nspawn-ebpf-');
+  const { dir, etc, e2e, out, src } = d;
   try {
-    const etc = join(dir, 'etc');
-    const e2e = join(dir, 'e2e');
-    const out = join(dir, 'out');
-    await mkdir(join(etc, 'keys'), { recursive: true });
-    await mkdir(e2e, { recursive: true });
-    await mkdir(out, { recursive: true });
-    await mkdir(join(dir, 'src'), { recursive: true });
-    cli(['keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
     await copyFile(join(fixtures, 'ebpf-sentinel.json'), join(etc, 'sentinel.json'));
-    await writeFile(join(dir, 'src', 'phi.py'), 'phi = 1\n');
-    cli(['sign', join(dir, 'src'), '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    await writeFile(join(src, 'phi.py'), 'phi = 1\n');
+    signE2eRelease(d, 1);
     await copyFile(join(fixtures, 'setup.sh'), join(e2e, 'setup.sh'));
     const paths = { node: process.execPath, cli: '/opt/omnimind-sentinel/dist/src/cli/main.js', docs: '/opt/omnimind-sentinel' };
     await writeFile(join(dir, 'omnimind-sentinel.service'), renderUnit(await readFile(join(root, 'systemd', 'omnimind-sentinel.service'), 'utf8'), paths));
     await writeFile(join(dir, 'omnimind.slice'), renderUnit(await readFile(join(root, 'systemd', 'omnimind.slice'), 'utf8'), paths));
-    await writeFile(join(dir, 'notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+    await writeNotifyDropIn(join(dir, 'notify.conf'));
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
       args: [
         ...EBPF_CONTAINER_ARGS,
-        `--bind-ro=${root}:/opt/omnimind-sentinel`,
-        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
-        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
-        `--bind=${out}:/out`,
+        ...e2eBinds(d),
         `--bind-ro=${join(dir, 'omnimind-sentinel.service')}:/etc/systemd/system/omnimind-sentinel.service`,
         `--bind-ro=${join(dir, 'omnimind.slice')}:/etc/systemd/system/omnimind.slice`,
         `--bind-ro=${join(dir, 'notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
@@ -174,13 +137,7 @@ test('the eBPF engine under the shipped unit: mode ebpf, no bpftrace, a SIGKILLe
       ],
       wants: ['ebpf-tracefs.service', 'sentinel-e2e-setup.service', 'omnimind-sentinel.service', 'ebpf-reporter.service'],
     });
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
-    let result: { ok: boolean; errors: string[]; steps: Record<string, unknown>; journal?: string[] };
-    try {
-      result = JSON.parse(await readFile(join(out, 'ebpf.json'), 'utf8')) as typeof result;
-    } catch (e) {
-      assert.fail(`no /out/ebpf.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
-    }
+    const result = await reporterResult<{ ok: boolean; errors: string[]; steps: Record<string, unknown>; journal?: string[] }>(boot, out, 'ebpf.json', BOOT_TIMEOUT_MS);
     const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const s = result.steps as { ebpf: { mode: string; reason: string | null; loadMs: number }; target: { mode: string }; flagTracer: string; statusText: string; bpftrace: number; kills: { via: string; signal: number | null; modeAfter: string }[] };

@@ -10,22 +10,14 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
+import { hostCli as cli, unitProps as props } from '../helpers/nspawn-inputs.js';
 import { needs } from '../helpers/env.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
 
 const root = packageRoot();
-const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
 const fixtures = join(root, 'test', 'fixtures', 'package');
 const BOOT_TIMEOUT_MS = 170_000;
-
-function cli(args: string[]): string {
-  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
-}
-
-function props(text: string): Record<string, string> {
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
 
 test('Debian package: apt-get install offline, enable --now, upgrade with the service running, remove, purge', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async (t) => {
   if (needsNspawn(t)) return;

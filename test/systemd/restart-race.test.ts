@@ -9,23 +9,15 @@
 //      restarted by the sentinel (systemd's NRestarts unchanged).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn } from '../helpers/nspawn.js';
+import { bootContainer, needsNspawn, reporterResult } from '../helpers/nspawn.js';
+import { e2eBinds, prepareE2eDirs, signE2eRelease, writeNotifyDropIn } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
-import { loadNative } from '../../src/adapters/native.js';
 
-const root = packageRoot();
-const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
-const fixtures = join(root, 'test', 'fixtures', 'nspawn');
+const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
 const BOOT_TIMEOUT_MS = 200_000;
 const GUEST_ROOT = '/opt/omnimind-sentinel';
-
-function cli(args: string[]): string {
-  return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
-}
 
 type Show = Record<string, string>;
 interface Steps {
@@ -35,44 +27,29 @@ interface Steps {
 
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-restart-race-'));
+  const d = await prepareE2eDirs('sentinel-restart-race-', ['engine']);
+  const { dir, etc, e2e, out, src } = d;
   try {
-    const etc = join(dir, 'etc');
-    const e2e = join(dir, 'e2e');
-    const out = join(dir, 'out');
-    const src = join(dir, 'src');
-    for (const d of [join(etc, 'keys'), e2e, out, join(src, 'engine')]) await mkdir(d, { recursive: true });
-    cli(['keygen', '--out', join(dir, 'release')]);
-    await copyFile(join(dir, 'release.pub'), join(etc, 'keys', 'release.pub'));
     const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
     config.targets = config.targets.filter((x) => x.name === 'backend');
     await writeFile(join(etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
-    cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
+    signE2eRelease(d, 1);
     await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
     await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
-    await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
+    await writeNotifyDropIn(join(dir, 'sentinel-notify.conf'));
 
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
       args: [
-        `--bind-ro=${root}:${GUEST_ROOT}`,
-        `--bind-ro=${etc}:/etc/omnimind-sentinel`,
-        `--bind-ro=${e2e}:/etc/sentinel-e2e`,
-        `--bind=${out}:/out`,
+        ...e2eBinds(d, GUEST_ROOT),
         `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
         `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
         `--bind-ro=${join(fixtures, 'restart-race-reporter.service')}:/etc/systemd/system/restart-race-reporter.service`,
       ],
       wants: ['backend-e2e-setup.service', 'restart-race-reporter.service'],
     });
-    assert.equal(boot.timedOut, false, `container did not power off within ${String(BOOT_TIMEOUT_MS)} ms; console tail:\n${boot.console.slice(-4000)}`);
-    let result: { ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] };
-    try {
-      result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as typeof result;
-    } catch (e) {
-      assert.fail(`no /out/result.json from the reporter (${String(e)}); console tail:\n${boot.console.slice(-4000)}`);
-    }
+    const result = await reporterResult<{ ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] }>(boot, out, 'result.json', BOOT_TIMEOUT_MS);
     const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const { boot: atBoot, race } = result.steps;
