@@ -134,21 +134,28 @@ class UnitLauncher implements Launcher {
   }
 
   // Why: "recovered" means a new main process that systemd counts as started (READY=1 for Type=notify).
-  // With `kick`, a unit seen in auto-restart is restarted through it: our restart job can reach the unit only
-  // after it failed (the job still queued when the stop hook ended), and systemd 252 then turns it into a start
-  // job that waits for RestartSec=; a restart job on an auto-restart unit starts it at once
-  // (docs/EBPF.md#who-does-what).
+  // With `kick`, a unit seen in auto-restart before any new process was started is restarted through it,
+  // once: our restart job can reach the unit only after it failed (the job still queued when the stop hook
+  // ended), and systemd 252 then turns it into a start job that waits for RestartSec=; a restart job on an
+  // auto-restart unit starts it at once (docs/EBPF.md#the-restart-job-and-restartsec). A process that then
+  // dies while starting is left to Restart= (no restart outside the budget). Once a new process runs, the
+  // unit is asked less often: each `systemctl show` is a process competing with the backend's start.
   private async awaitActive(ctx: LaunchContext, kick = false): Promise<number> {
     const unit = this.unit;
     const deadline = ctx.now() + this.spec.startTimeoutMs;
     let idleSince: number | null = null;
-    let held = false;
+    let mayKick = kick;
+    let spawned = false;
     for (;;) {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
       if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) return st.mainPid;
-      if (kick && st.subState === 'auto-restart' && !held) await this.restartThroughHoldoff(ctx, st.job);
-      held = st.subState === 'auto-restart';
+      spawned ||= (st.activeState === 'activating' && st.subState !== 'auto-restart') || (st.mainPid > 0 && st.mainPid !== ctx.lastPid);
+      if (spawned) mayKick = false;
+      if (mayKick && st.subState === 'auto-restart') {
+        mayKick = false;
+        await this.restartThroughHoldoff(ctx, st.job);
+      }
       // inactive with no job and no automatic restart pending: stopped by someone; give it a moment (a restart in flight)
       const idle = (st.activeState === 'inactive' || st.activeState === 'failed') && st.job === null && st.subState !== 'auto-restart';
       idleSince = idle ? (idleSince ?? ctx.now()) : null;
@@ -157,11 +164,11 @@ class UnitLauncher implements Launcher {
         const jobs = await jobsOf(unit).catch(() => '');
         throw new SentinelError('unavailable', `unit not active within ${this.spec.startTimeoutMs} ms (${st.activeState}/${st.subState}, result ${st.result}${jobs === '' ? '' : `; waiting for: ${jobs}`})`, { where: unit });
       }
-      await ctx.sleep(UNIT_POLL_MS);
+      await ctx.sleep(spawned ? UNIT_POLL_STARTING_MS : UNIT_POLL_MS);
     }
   }
 
-  // Why: once per stretch in auto-restart; merged into the start job waiting there (restart is a superset of start).
+  // Why: merged into the start job waiting in auto-restart (restart is a superset of start).
   private async restartThroughHoldoff(ctx: LaunchContext, job: number | null): Promise<void> {
     const q = await queueRestart(this.unit).catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e) }));
     ctx.log.info({ target: this.spec.name, job, queued: q.queued, ...(q.queued ? {} : { reason: q.reason }), ms: q.ms }, 'unit held in auto-restart for its RestartSec=: restarted through it');
@@ -197,6 +204,8 @@ class UnitLauncher implements Launcher {
 
 /** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms). */
 const UNIT_POLL_MS = 50;
+/** The same once its new main process was started (only "recovered" waits for it; the process serves already). */
+const UNIT_POLL_STARTING_MS = 250;
 /** How long an inactive unit with no job is given before it counts as stopped outside the sentinel, ms. */
 const UNIT_IDLE_GRACE_MS = 1500;
 
