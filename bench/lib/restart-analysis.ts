@@ -42,6 +42,27 @@ export interface ScenarioFigures {
   actionToExecMs: Stats;
   /** Kills after which systemd's own Restart= ran (NRestarts went up) rather than a restart job. */
   restartedBySystemd: number;
+  /** Failed requests that one retry (RFC 9110 §9.2.2: a GET reset before any response byte) did not save. */
+  failedWithRetry: number;
+  /** Of those: sent before the kill, and after it. */
+  inFlightWithRetry: number;
+  afterKillWithRetry: number;
+  /** Requests retried once, and how many of the retries were answered. */
+  retried: number;
+  retriedOk: number;
+  /**
+   * systemd's part of kill → exec (its journal and unit timestamps): kill → it handled the main exit,
+   * → the unit failed (ExecStopPost= ran), → the start job began (activating), → exec of the new process
+   * (the unit's sandbox, DynamicUser, fork, exec).
+   */
+  killToReapedMs: Stats;
+  reapedToInactiveMs: Stats;
+  inactiveToStartMs: Stats;
+  startToExecMs: Stats;
+  /** Kill (or `systemctl start` in the cold-start peer) → the start job began. */
+  killToStartMs: Stats;
+  /** The start job began → first good reply: the backend's own start as systemd starts it. */
+  startToReplyMs: Stats;
 }
 
 export function stats(xs: number[]): Stats {
@@ -58,27 +79,43 @@ export function analyse(kills: KillRecord[], records: LoadRecord[], sentinelLog:
   let inFlight = 0;
   let afterKill = 0;
   let beforeKills = 0;
-  for (const [start, end, outcome] of records) {
+  let inFlightWithRetry = 0;
+  let afterKillWithRetry = 0;
+  let retried = 0;
+  let retriedOk = 0;
+  for (const [start, end, outcome, , retry] of records) {
     if (outcome === 'ok') {
       ok++;
       continue;
     }
     failed[outcome] = (failed[outcome] ?? 0) + 1;
+    if (retry !== undefined && retry !== '') retried++;
+    const saved = retry === 'ok';
+    if (saved) retriedOk++;
     // The kill a failure belongs to: the last one before the failure ended.
     let k: KillRecord | undefined;
     for (const x of kills) if (x.killUs <= end) k = x;
     if (k === undefined) beforeKills++;
-    else if (start < k.killUs) inFlight++;
-    else afterKill++;
+    else if (start < k.killUs) {
+      inFlight++;
+      if (!saved) inFlightWithRetry++;
+    } else {
+      afterKill++;
+      if (!saved) afterKillWithRetry++;
+    }
   }
   const gaps: number[] = [];
   const execToReply: number[] = [];
+  const startToReply: number[] = [];
   for (const k of kills) {
     const first = records.filter((r) => r[2] === 'ok' && r[1] > k.killUs && r[3] !== k.pid).reduce<LoadRecord | null>((a, r) => (a === null || r[1] < a[1] ? r : a), null);
     if (first === null) continue;
     gaps.push((first[1] - k.killUs) / 1000);
     execToReply.push((first[1] - k.execUs) / 1000);
+    if (k.inactiveExitUs > k.killUs) startToReply.push((first[1] - k.inactiveExitUs) / 1000);
   }
+  const reaped = kills.filter((k) => k.exitSeenUs > 0);
+  const ms = (a: number, b: number): number => (b - a) / 1000;
   const seen: number[] = [];
   const action: number[] = [];
   const actionToExec: number[] = [];
@@ -109,5 +146,16 @@ export function analyse(kills: KillRecord[], records: LoadRecord[], sentinelLog:
     seenToActionMs: stats(action),
     actionToExecMs: stats(actionToExec),
     restartedBySystemd: kills.filter((k) => k.nRestartsAfter > k.nRestartsBefore).length,
+    failedWithRetry: records.length - ok - retriedOk,
+    inFlightWithRetry,
+    afterKillWithRetry,
+    retried,
+    retriedOk,
+    killToReapedMs: stats(reaped.map((k) => ms(k.killUs, k.exitSeenUs))),
+    reapedToInactiveMs: stats(reaped.map((k) => ms(k.exitSeenUs, k.inactiveEnterUs))),
+    inactiveToStartMs: stats(reaped.map((k) => ms(k.inactiveEnterUs, k.inactiveExitUs))),
+    startToExecMs: stats(kills.filter((k) => k.inactiveExitUs > k.killUs).map((k) => ms(k.inactiveExitUs, k.execUs))),
+    killToStartMs: stats(kills.filter((k) => k.inactiveExitUs > k.killUs).map((k) => ms(k.killUs, k.inactiveExitUs))),
+    startToReplyMs: stats(startToReply),
   };
 }

@@ -18,19 +18,22 @@ const KILLS = Number(process.env.BENCH_KILLS ?? '20');
 const RATE = Number(process.env.BENCH_RATE ?? '250');
 /** Kill-to-kill at least this long: systemd's default start limit is 5 starts in 10 s. */
 const SPACING_MS = Number(process.env.BENCH_SPACING_MS ?? '4000');
-const ONLY = (process.env.BENCH_SCENARIOS ?? 'a,b,c').split(',');
+const ONLY = (process.env.BENCH_SCENARIOS ?? 'a,b,c,d').split(',');
 const t0 = Date.now();
 
 export interface Scenario {
   name: string;
   what: string;
   sentinel: boolean;
+  /** (d): no kills; cold starts of the stopped units instead. */
+  coldStart?: boolean;
   /** Drop-in text for the backend service and for its socket (null: the unit as installed). */
   service: string | null;
   socket: string | null;
 }
 
 export interface KillRecord {
+  /** The kill; in (d) the `systemctl start` of the stopped units instead. */
   killUs: number;
   /** The kill on the wall clock, ms (to place the sentinel's log lines, which carry wall-clock times). */
   killWallMs: number;
@@ -40,6 +43,12 @@ export interface KillRecord {
   readyUs: number;
   nRestartsBefore: number;
   nRestartsAfter: number;
+  /** systemd handled the main process's exit ("Main process exited" in the journal; 0 when not found). */
+  exitSeenUs: number;
+  /** The unit entered failed/inactive (after ExecStopPost=): InactiveEnterTimestampMonotonic. */
+  inactiveEnterUs: number;
+  /** The start job began (activating): InactiveExitTimestampMonotonic. */
+  inactiveExitUs: number;
 }
 
 export interface ScenarioResult {
@@ -63,6 +72,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'a', what: 'systemd alone: Restart=always, RestartSec=100ms, no socket, no sentinel', sentinel: false, service: `${OWN_PORT}RestartSec=100ms\n`, socket: SOCKET_ASIDE },
   { name: 'b', what: 'sentinel unit target (exit seen → systemctl restart), no socket', sentinel: true, service: OWN_PORT, socket: SOCKET_ASIDE },
   { name: 'c', what: 'sentinel unit target, port 8000 held by omnimind-backend.socket (units as installed)', sentinel: true, service: null, socket: null },
+  { name: 'd', what: 'the backend\'s own cold start as installed: socket and service stopped, then `systemctl start` (peer of the gap)', sentinel: true, service: null, socket: null, coldStart: true },
 ];
 
 const note = (msg: string): void => appendFileSync('/out/progress.txt', `${((Date.now() - t0) / 1000).toFixed(2)}s ${msg}\n`);
@@ -70,7 +80,7 @@ const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 function show(unit: string): Record<string, string> {
-  const out = execFileSync('systemctl', ['show', unit, '-p', 'ActiveState,SubState,MainPID,NRestarts,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic'], { encoding: 'utf8' });
+  const out = execFileSync('systemctl', ['show', unit, '-p', 'ActiveState,SubState,MainPID,NRestarts,ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic,InactiveEnterTimestampMonotonic,InactiveExitTimestampMonotonic'], { encoding: 'utf8' });
   return Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
@@ -95,10 +105,14 @@ function healthy(): Promise<boolean> {
   });
 }
 
+async function sentinelTarget(): Promise<{ pid: number | null; state: string; restarts: number } | undefined> {
+  const st = (await sendRequest(CONTROL, { op: 'status' }, { timeoutMs: 10_000 }).catch(() => null)) as { result?: { components?: { targets?: { pid: number | null; state: string; restarts: number }[] } } } | null;
+  return st?.result?.components?.targets?.[0];
+}
+
 async function sentinelCountsRunning(): Promise<void> {
   await until('the sentinel counting the backend running on its MainPID', 60_000, 100, async () => {
-    const st = (await sendRequest(CONTROL, { op: 'status' }, { timeoutMs: 10_000 }).catch(() => null)) as { result?: { components?: { targets?: { pid: number | null; state: string }[] } } } | null;
-    const t = st?.result?.components?.targets?.[0];
+    const t = await sentinelTarget();
     return t !== undefined && t.state === 'running' && t.pid === Number(show(BACKEND).MainPID) ? true : null;
   });
 }
@@ -163,11 +177,18 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   try {
     await pause(1500);
     for (let i = 0; i < KILLS; i++) {
+      if (s.coldStart === true) {
+        // The units as installed, stopped: the load is refused meanwhile (not counted: this peer measures the start).
+        execFileSync('systemctl', ['stop', BACKEND, SOCKET_UNIT], { timeout: 60_000 });
+        if (s.sentinel) await until('the sentinel seeing the backend stopped', 30_000, 50, async () => ((await sentinelTarget())?.state === 'down' ? true : null));
+        await pause(1000);
+      }
       const before = show(BACKEND);
       const pid = Number(before.MainPID);
       const killUs = monoUs();
       const killWallMs = Date.now();
-      process.kill(pid, 'SIGKILL');
+      if (s.coldStart === true) execFileSync('systemctl', ['start', '--no-block', SOCKET_UNIT, BACKEND]);
+      else process.kill(pid, 'SIGKILL');
       const after = await until(`backend back after kill ${String(i + 1)}`, 60_000, 100, () => {
         const x = show(BACKEND);
         return x.ActiveState === 'active' && Number(x.MainPID) > 0 && Number(x.MainPID) !== pid ? x : null;
@@ -182,6 +203,9 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
         readyUs: Number(after.ActiveEnterTimestampMonotonic),
         nRestartsBefore: Number(before.NRestarts),
         nRestartsAfter: Number(after.NRestarts),
+        exitSeenUs: 0,
+        inactiveEnterUs: Number(after.InactiveEnterTimestampMonotonic),
+        inactiveExitUs: Number(after.InactiveExitTimestampMonotonic),
       });
       note(`${s.name}: kill ${String(i + 1)} pid ${String(pid)} → ${after.MainPID}`);
       await pause(Math.max(500, killUs / 1000 + SPACING_MS - monoUs() / 1000));
@@ -195,6 +219,9 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   }
   const journal = spawnSync('journalctl', ['-u', SENTINEL, '-u', BACKEND, '--since', since, '-o', 'short-monotonic', '--no-pager'], { encoding: 'utf8' });
   writeFileSync(`/out/journal-${s.name}.txt`, journal.stdout ?? '');
+  // When systemd handled each main process's exit, from its own journal line (CLOCK_MONOTONIC seconds).
+  const exits = (journal.stdout ?? '').split('\n').map((l) => /^\[\s*(\d+\.\d+)\].*omnimind-backend\.service: Main process exited/.exec(l)).filter((m) => m !== null).map((m) => Math.round(Number(m[1]) * 1e6));
+  for (const k of result.kills) k.exitSeenUs = exits.find((us) => us >= k.killUs && us <= k.execUs) ?? 0;
   if (s.sentinel) {
     const lines = sentinelLines(since);
     const killed = new Set(result.kills.map((k) => k.pid));

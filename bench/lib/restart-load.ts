@@ -5,12 +5,20 @@
 // Every request is recorded with its start and end on CLOCK_MONOTONIC (µs, the clock of systemd's
 // *TimestampMonotonic), its outcome and the PID that answered; written as JSON on SIGTERM, after
 // the outstanding requests have ended or timed out.
+// A request whose connection was reset before any byte of the response is retried once on a new
+// connection, as RFC 9110 §9.2.2 allows for an idempotent method (and as HTTP clients with automatic
+// retries do): the record keeps the first attempt's outcome (the raw count) and adds the retry's, so
+// the figures can show both what the server lost and what such a client sees.
 // Usage: node dist/bench/lib/restart-load.js --out FILE [--rate 250] [--port 8000] [--timeout-ms 10000]
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 
-/** One request: [startUs, endUs, outcome, pid]; outcome is 'ok', 'http-NNN', 'refused', 'reset', 'timeout' or an error code. */
-export type LoadRecord = [number, number, string, number];
+/**
+ * One request: [startUs, endUs, outcome, pid, retry]; outcome is 'ok', 'http-NNN', 'refused', 'reset',
+ * 'timeout' or an error code; retry is the outcome of the one retry of a request reset before any
+ * response byte ('' when there was none; its end is not recorded: it is what a retrying client sees).
+ */
+export type LoadRecord = [number, number, string, number, string?];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,17 +33,18 @@ function classify(e: NodeJS.ErrnoException): string {
   return e.code ?? 'error';
 }
 
-function once(port: number, timeoutMs: number, records: LoadRecord[]): Promise<void> {
-  const start = nowUs();
+/** One GET: its outcome, the answering PID, and whether any byte of a response arrived. */
+function attempt(port: number, timeoutMs: number): Promise<{ outcome: string; pid: number; responded: boolean }> {
   return new Promise((resolve) => {
     let done = false;
+    let responded = false;
     const finish = (outcome: string, pid = 0): void => {
       if (done) return;
       done = true;
-      records.push([start, nowUs(), outcome, pid]);
-      resolve();
+      resolve({ outcome, pid, responded });
     };
     const req = request({ host: '127.0.0.1', port, path: '/health', agent: false, timeout: timeoutMs }, (res) => {
+      responded = true;
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -58,6 +67,15 @@ function once(port: number, timeoutMs: number, records: LoadRecord[]): Promise<v
     req.on('error', (e) => finish(classify(e)));
     req.end();
   });
+}
+
+async function once(port: number, timeoutMs: number, records: LoadRecord[]): Promise<void> {
+  const start = nowUs();
+  const first = await attempt(port, timeoutMs);
+  const end = nowUs();
+  // RFC 9110 §9.2.2: a GET whose connection closed before any response byte may be sent again, once.
+  const retry = first.outcome === 'reset' && !first.responded ? (await attempt(port, timeoutMs)).outcome : '';
+  records.push([start, end, first.outcome, first.pid, retry]);
 }
 
 async function main(): Promise<void> {
