@@ -20,7 +20,23 @@ const CHUNK = /^sentinel-[A-Z0-9]+\.js(\.map)?$/;
 // Chunks of an earlier build would stay behind under other hashes.
 for (const name of readdirSync(outdir)) if (CHUNK.test(name)) rmSync(join(outdir, name));
 
+// commander requires node:child_process when it is loaded, for executable subcommands the sentinel
+// never declares; that module pulls in net, dgram and the stream stack on every start (--help,
+// `vault status`). commander gets a stand-in that requires it on the first call instead.
+const lazyChildProcess = {
+  name: 'lazy-child-process-for-commander',
+  /** @param {import('esbuild').PluginBuild} b */
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "let cp; const load = () => (cp ??= require('node:child_process')); module.exports = new Proxy({}, { get: (_, key) => load()[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
+  plugins: [lazyChildProcess],
   entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
   outdir,
   // Chunks sit next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.

@@ -4,7 +4,8 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type * as WorkerThreads from 'node:worker_threads';
 
 /** A job for one worker: the whole path list, the shared claim counter, the buffer size. */
 export interface HashJobMessage {
@@ -51,6 +52,12 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 
 /** workerData marking a thread as a HashPool worker (so importing this module elsewhere is inert). */
 export const HASH_WORKER_ROLE = 'sentinel-hash';
+/**
+ * The argument HashPool starts its threads with: only there is node:worker_threads loaded by this
+ * module, so a process that imports it without hashing (`vault status`, verify with the addon) does
+ * not load it (docs/ARCHITECTURE.md#start-up).
+ */
+export const HASH_WORKER_ARG = '--sentinel-hash-worker';
 
 let buffer = Buffer.allocUnsafe(0);
 // crypto.hash() exists from Node 20.12; older 20.x falls back to createHash.
@@ -90,7 +97,7 @@ export function hashFileSync(path: string, buffer: Buffer): { size: number; dige
   }
 }
 
-function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void {
+function runJob(port: WorkerThreads.MessagePort, job: HashJobMessage): void {
   if (buffer.length !== job.bufferBytes) buffer = Buffer.allocUnsafe(job.bufferBytes);
   const next = new Int32Array(job.counter);
   Atomics.add(next, 1, 1);
@@ -126,9 +133,12 @@ function runJob(port: NonNullable<typeof parentPort>, job: HashJobMessage): void
   port.postMessage({ type: 'done', jobId: job.jobId } satisfies HashDoneMessage);
 }
 
-if (parentPort !== null && (workerData as { role?: unknown } | null)?.role === HASH_WORKER_ROLE) {
-  const port = parentPort;
-  port.on('message', (m: HashJobMessage) => {
-    if (m.type === 'job') runJob(port, m);
-  });
+if (process.argv.includes(HASH_WORKER_ARG)) {
+  const threads = createRequire(import.meta.url)('node:worker_threads') as typeof WorkerThreads;
+  const port = threads.parentPort;
+  if (port !== null && (threads.workerData as { role?: unknown } | null)?.role === HASH_WORKER_ROLE) {
+    port.on('message', (m: HashJobMessage) => {
+      if (m.type === 'job') runJob(port, m);
+    });
+  }
 }

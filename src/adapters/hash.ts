@@ -7,11 +7,13 @@ import { constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 import { SentinelError } from '../core/errors.js';
 import { codeForErrno, errnoOf } from '../core/errno.js';
 import { packageRoot } from './package-root.js';
-import { HASH_WORKER_ROLE, hashFileSync } from './hash-worker.js';
+import { HASH_WORKER_ARG, HASH_WORKER_ROLE, hashFileSync } from './hash-worker.js';
 import type { HashJobMessage, HashWorkerReply } from './hash-worker.js';
 
 // What verify compares with a manifest entry.
@@ -136,8 +138,10 @@ export class HashPool {
 
   private spawn(): void {
     const url = workerUrl();
+    // Loaded when the first worker starts: `vault status` and verify with the addon never do.
+    const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof WorkerThreads;
     while (this.workers.length < this.size) {
-      const w = new Worker(url, { name: 'sentinel-hash', workerData: { role: HASH_WORKER_ROLE } });
+      const w = new Worker(url, { name: 'sentinel-hash', workerData: { role: HASH_WORKER_ROLE }, argv: [HASH_WORKER_ARG] });
       this.online.push(new Promise<void>((res) => w.once('online', () => {
         this.onlineCount += 1;
         res();

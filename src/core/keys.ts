@@ -111,10 +111,18 @@ export function decodeBase64(s: string): Uint8Array | null {
   return o === out.length ? out : null;
 }
 
+// SHA-512 of key ids: tweetnacl's, until the platform installs a native one computing the same
+// function (src/vault/ed25519.ts): a command parses its keys while its code is still cold, where
+// tweetnacl's SHA-512 runs in V8's interpreter (a few milliseconds per start-up).
+let keyIdSha512: (bytes: Uint8Array) => Uint8Array = nacl.hash;
+export function useSha512ForKeyIds(sha512: (bytes: Uint8Array) => Uint8Array): void {
+  keyIdSha512 = sha512;
+}
+
 // Key id = first 16 hex of SHA-512(context || public key): short enough to read, long enough to be unambiguous in a keyring.
 export function keyIdOf(publicKey: Uint8Array): string {
   if (publicKey.length !== nacl.sign.publicKeyLength) throw new SentinelError('usage', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
-  return toHex(nacl.hash(concatBytes(asciiBytes(KEY_ID_CONTEXT), publicKey))).slice(0, 16);
+  return toHex(keyIdSha512(concatBytes(asciiBytes(KEY_ID_CONTEXT), publicKey))).slice(0, 16);
 }
 
 // The caller supplies the 32 random bytes, so the core stays deterministic and testable with RFC 8032 seeds.

@@ -4,6 +4,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Ed25519Verify } from '../core/signature.js';
 import { isStrictSignature, verifyDetached } from '../core/signature.js';
+import { useSha512ForKeyIds } from '../core/keys.js';
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410) followed by the 32 raw key bytes.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -35,3 +36,5 @@ export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
 
 // Why: the release id hashes the whole manifest (megabytes for large trees); OpenSSL's SHA-512 is far faster than JS.
 export const sha512 = (bytes: Uint8Array): Uint8Array => createHash('sha512').update(bytes).digest();
+// Key ids too (core/keys.ts): the same bytes hashed, natively.
+useSha512ForKeyIds(sha512);

@@ -11,6 +11,8 @@ import { isRoot, needs } from '../helpers/env.js';
 import { assertOk, sentinel } from '../helpers/cli-harness.js';
 
 const HEAVY = /\/node_modules\/(execa|pino|zod|chokidar|prom-client)\//;
+// Node's process and thread modules (child_process pulls in net, dgram and the streams): the fast paths spawn nothing and start no thread.
+const PROCESS_OR_THREAD = /^(require:)?(node:)?(child_process|worker_threads)$/;
 const hook = join(packageRoot(), 'dist', 'test', 'fixtures', 'module-log.js');
 
 /** Runs the CLI with the module log preloaded; returns its exit code, output and every module it loaded. */
@@ -44,20 +46,22 @@ describe('cli: start-up loads only what the command uses', () => {
     assert.ok(r.modules.some((m) => HEAVY.test(m)), `no large package seen in: ${r.modules.join(' ')}`);
   });
 
-  it('--help loads no large package and no vault code (no native addon, no node:crypto)', async () => {
+  it('--help loads no large package and no vault code (no native addon, no node:crypto), no child_process or worker_threads', async () => {
     const r = await loaded(['--help'], dir);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), []);
     assert.deepEqual(r.modules.filter((m) => /sentinel_native\.node$|^require:(node:)?crypto$|^node:crypto$/.test(m)), []);
+    assert.deepEqual(r.modules.filter((m) => PROCESS_OR_THREAD.test(m)), []);
   });
 
-  it('vault status and vault verify load no large package', async (t) => {
+  it('vault status and vault verify load no large package, and neither child_process nor worker_threads', async (t) => {
     if (needs(t, isRoot(), 'root (chattr +i)')) return;
     for (const args of [['vault', 'status', vault], ['vault', 'verify', vault, '--trust', pub]]) {
       const r = await loaded(args, dir);
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.modules.length > 0, 'the module log recorded nothing');
       assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), [], args.join(' '));
+      assert.deepEqual(r.modules.filter((m) => PROCESS_OR_THREAD.test(m)), [], args.join(' '));
     }
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
-import { keyPairFromSeed } from '../../src/core/keys.js';
+import { keyIdOf, keyPairFromSeed, useSha512ForKeyIds } from '../../src/core/keys.js';
 import nacl from 'tweetnacl';
 import { ed25519Verify, sha512 } from '../../src/vault/ed25519.js';
 import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
@@ -71,5 +71,18 @@ test('the vault primitive refuses weak points like the core one: "Taming the man
   for (const v of weak.cctv.vectors) {
     const expected = !v.flags.some((f) => refused.includes(f));
     assert.equal(ed25519Verify(new TextEncoder().encode(v.msg), hexToBytes(v.sig), hexToBytes(v.key)), expected, `CCTV vector ${v.number} (${v.flags.join(', ')})`);
+  }
+});
+
+test('key ids through the native SHA-512 the vault installs are tweetnacl\'s', () => {
+  for (let i = 0; i < 20; i++) {
+    const key = keyPairFromSeed(new Uint8Array(randomBytes(32))).public.key;
+    const native = keyIdOf(key);
+    useSha512ForKeyIds(nacl.hash);
+    try {
+      assert.equal(keyIdOf(key), native);
+    } finally {
+      useSha512ForKeyIds(sha512);
+    }
   }
 });
