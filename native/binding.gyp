@@ -19,6 +19,7 @@
         "src/bpf-maps.c",
         "src/bpf-support.c",
         "src/dir-fd.c",
+        "src/lock.c",
         "src/sync-fs.c",
         "src/xattr.c"
       ],

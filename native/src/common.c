@@ -75,6 +75,28 @@ int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char
   return 1;
 }
 
+int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what) {
+  int32_t n = -1;
+  if (napi_get_value_int32(env, v, &n) != napi_ok || n < 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be an open file descriptor", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  *fd = n;
+  return 1;
+}
+
+int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
+  if (napi_get_value_uint32(env, v, out) != napi_ok) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  return 1;
+}
+
 int sn_path_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, const char *what) {
   size_t argc = n;
   // Arguments not passed are undefined, so a missing path is a TypeError like a wrong one.

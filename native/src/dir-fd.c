@@ -1,7 +1,7 @@
-// Directory-fd calls and the kernel lock for the vault (docs/VAULT.md#staging-through-directory-fds,
-// docs/VAULT.md#locking): Node has no openat/mkdirat/renameat/flock, so a path swapped underneath
-// the vault could redirect a write made by name. Every call here works relative to a directory fd
-// the caller opened and checked; a multi-component path is resolved with openat2's
+// Directory-fd calls for the vault (docs/VAULT.md#staging-through-directory-fds): Node has no
+// openat/mkdirat/renameat, so a path swapped underneath the vault could redirect a write made by
+// name. Every call here works relative to a directory fd the caller opened and checked (the vault's
+// lock is in lock.c, setFlagFd in flags.c); a multi-component path is resolved with openat2's
 // RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (or component by component with O_NOFOLLOW where the
 // kernel has no openat2), so no symlink and no `..` is ever followed.
 #include "sentinel.h"
@@ -9,13 +9,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <linux/openat2.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,28 +19,6 @@
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
-
-static int get_fd(napi_env env, napi_value v, int *fd, const char *what) {
-  int32_t n = -1;
-  if (napi_get_value_int32(env, v, &n) != napi_ok || n < 0) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be an open file descriptor", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return 0;
-  }
-  *fd = n;
-  return 1;
-}
-
-static int get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
-  if (napi_get_value_uint32(env, v, out) != napi_ok) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return 0;
-  }
-  return 1;
-}
 
 // A name inside one directory: non-empty, no '/', not "." or "..".
 static int is_single_name(const char *name) {
@@ -94,8 +68,8 @@ static napi_value open_at(napi_env env, napi_callback_info info) {
   int dirfd;
   uint32_t flags = 0, mode = 0;
   char path[PATH_BUF];
-  if (argc < 4 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], path, sizeof path, "path") ||
-      !get_u32(env, argv[2], &flags, "flags") || !get_u32(env, argv[3], &mode, "mode")) return NULL;
+  if (argc < 4 || !sn_get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], path, sizeof path, "path") ||
+      !sn_get_u32(env, argv[2], &flags, "flags") || !sn_get_u32(env, argv[3], &mode, "mode")) return NULL;
   int fd = sn_open_beneath(dirfd, path, (int)flags, (mode_t)mode);
   if (fd < 0) { sn_throw_sys(env, -fd, "openat", path); return NULL; }
   napi_value out;
@@ -111,7 +85,7 @@ static napi_value mkdir_at(napi_env env, napi_callback_info info) {
   int dirfd;
   uint32_t mode = 0;
   char name[PATH_BUF];
-  if (argc < 3 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name") || !get_u32(env, argv[2], &mode, "mode")) return NULL;
+  if (argc < 3 || !sn_get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name") || !sn_get_u32(env, argv[2], &mode, "mode")) return NULL;
   if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "mkdirat", name); return NULL; }
   if (mkdirat(dirfd, name, (mode_t)mode) != 0) { sn_throw_sys(env, errno, "mkdirat", name); return NULL; }
   return NULL;
@@ -126,7 +100,7 @@ static napi_value symlink_at(napi_env env, napi_callback_info info) {
   // One byte more than PATH_BUF: a target of the format's largest size (4095 bytes, PATH_MAX - 1)
   // must fit with its NUL and still be told apart from a truncated longer one.
   char target[PATH_BUF + 1], name[PATH_BUF];
-  if (argc < 3 || !sn_get_string(env, argv[0], target, sizeof target, "target") || !get_fd(env, argv[1], &dirfd, "dirfd") ||
+  if (argc < 3 || !sn_get_string(env, argv[0], target, sizeof target, "target") || !sn_get_fd(env, argv[1], &dirfd, "dirfd") ||
       !sn_get_string(env, argv[2], name, sizeof name, "name")) return NULL;
   if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "symlinkat", name); return NULL; }
   if (symlinkat(target, dirfd, name) != 0) { sn_throw_sys(env, errno, "symlinkat", name); return NULL; }
@@ -143,8 +117,8 @@ static napi_value rename_at(napi_env env, napi_callback_info info) {
   bool noreplace = false;
   char oldname[PATH_BUF], newname[PATH_BUF];
   if (argc < 5) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "renameAt(olddirfd, oldname, newdirfd, newname, noReplace)"); return NULL; }
-  if (!get_fd(env, argv[0], &oldfd, "olddirfd") || !sn_get_string(env, argv[1], oldname, sizeof oldname, "oldname") ||
-      !get_fd(env, argv[2], &newfd, "newdirfd") || !sn_get_string(env, argv[3], newname, sizeof newname, "newname")) return NULL;
+  if (!sn_get_fd(env, argv[0], &oldfd, "olddirfd") || !sn_get_string(env, argv[1], oldname, sizeof oldname, "oldname") ||
+      !sn_get_fd(env, argv[2], &newfd, "newdirfd") || !sn_get_string(env, argv[3], newname, sizeof newname, "newname")) return NULL;
   if (napi_get_value_bool(env, argv[4], &noreplace) != napi_ok) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "noReplace must be a boolean"); return NULL; }
   if (!is_single_name(oldname) || !is_single_name(newname)) { sn_throw_sys(env, EINVAL, "renameat2", oldname); return NULL; }
   if (syscall(SYS_renameat2, oldfd, oldname, newfd, newname, noreplace ? RENAME_NOREPLACE : 0) != 0) {
@@ -162,7 +136,7 @@ static napi_value unlink_at(napi_env env, napi_callback_info info) {
   int dirfd;
   bool is_dir = false;
   char name[PATH_BUF];
-  if (argc < 3 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name") ||
+  if (argc < 3 || !sn_get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name") ||
       napi_get_value_bool(env, argv[2], &is_dir) != napi_ok) return NULL;
   if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "unlinkat", name); return NULL; }
   if (unlinkat(dirfd, name, is_dir ? AT_REMOVEDIR : 0) != 0) { sn_throw_sys(env, errno, "unlinkat", name); return NULL; }
@@ -183,7 +157,7 @@ static napi_value stat_at(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int dirfd;
   char name[PATH_BUF];
-  if (argc < 2 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  if (argc < 2 || !sn_get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name")) return NULL;
   if (name[0] != '\0' && !is_single_name(name)) { sn_throw_sys(env, EINVAL, "fstatat", name); return NULL; }
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | (name[0] == '\0' ? AT_EMPTY_PATH : 0)) != 0) {
@@ -209,7 +183,7 @@ static napi_value read_dir_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int dirfd;
-  if (argc < 1 || !get_fd(env, argv[0], &dirfd, "dirfd")) return NULL;
+  if (argc < 1 || !sn_get_fd(env, argv[0], &dirfd, "dirfd")) return NULL;
   int dup_fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dup_fd < 0) { sn_throw_sys(env, errno, "openat", "."); return NULL; }
   DIR *d = fdopendir(dup_fd);
@@ -243,7 +217,7 @@ static napi_value readlink_at(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int dirfd;
   char name[PATH_BUF];
-  if (argc < 2 || !get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name")) return NULL;
+  if (argc < 2 || !sn_get_fd(env, argv[0], &dirfd, "dirfd") || !sn_get_string(env, argv[1], name, sizeof name, "name")) return NULL;
   if (!is_single_name(name)) { sn_throw_sys(env, EINVAL, "readlinkat", name); return NULL; }
   char target[PATH_BUF];
   ssize_t n = readlinkat(dirfd, name, target, sizeof target);
@@ -252,45 +226,6 @@ static napi_value readlink_at(napi_env env, napi_callback_info info) {
   napi_value out;
   void *copy = NULL;
   napi_create_buffer_copy(env, (size_t)n, target, &copy, &out);
-  return out;
-}
-
-// setFlagFd(fd, flag, on): boolean — FS_IOC_SETFLAGS read-modify-write on an open fd (a file or
-// directory reached through directory fds); true when the flag changed.
-static napi_value set_flag_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int fd;
-  uint32_t flag = 0;
-  bool on = false;
-  if (argc < 3 || !get_fd(env, argv[0], &fd, "fd") || !get_u32(env, argv[1], &flag, "flag") || napi_get_value_bool(env, argv[2], &on) != napi_ok) return NULL;
-  int f = 0;
-  int r = sn_fd_flags(fd, &f);
-  if (r != 0) { sn_throw_sys(env, -r, "ioctl", "(fd)"); return NULL; }
-  int want = on ? (f | (int)flag) : (f & ~(int)flag);
-  napi_value out;
-  if (want != f && ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) { sn_throw_sys(env, errno, "ioctl", "(fd)"); return NULL; }
-  napi_get_boolean(env, want != f, &out);
-  return out;
-}
-
-// flockFd(fd, op): boolean — flock(2) with LOCK_NB: op 1 shared, 2 exclusive, 8 unlock; false when
-// another open file description holds a conflicting lock. The lock belongs to the open file
-// description and dies with it: a holder killed by SIGKILL releases it at once.
-static napi_value flock_fd(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int fd;
-  uint32_t op = 0;
-  if (argc < 2 || !get_fd(env, argv[0], &fd, "fd") || !get_u32(env, argv[1], &op, "op")) return NULL;
-  if (op != LOCK_SH && op != LOCK_EX && op != LOCK_UN) { napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "op must be 1 (shared), 2 (exclusive) or 8 (unlock)"); return NULL; }
-  int r;
-  do r = flock(fd, (int)op | LOCK_NB); while (r != 0 && errno == EINTR);
-  napi_value out;
-  if (r != 0 && errno != EWOULDBLOCK) { sn_throw_sys(env, errno, "flock", "(fd)"); return NULL; }
-  napi_get_boolean(env, r == 0, &out);
   return out;
 }
 
@@ -304,8 +239,6 @@ napi_status sn_register_dir_fd(napi_env env, napi_value exports) {
     SN_FN("statAt", stat_at),
     SN_FN("readDirFd", read_dir_fd),
     SN_FN("readlinkAt", readlink_at),
-    SN_FN("setFlagFd", set_flag_fd),
-    SN_FN("flockFd", flock_fd),
   };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

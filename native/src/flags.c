@@ -241,6 +241,26 @@ static napi_value get_flags_many(napi_env env, napi_callback_info info) {
   return sn_map_paths(env, info, "getFlagsMany(paths: string[])", read_flags_value);
 }
 
+// setFlagFd(fd, flag, on): boolean — FS_IOC_SETFLAGS read-modify-write on an open fd (a file or
+// directory reached through directory fds); true when the flag changed.
+static napi_value set_flag_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int fd;
+  uint32_t flag = 0;
+  bool on = false;
+  if (argc < 3 || !sn_get_fd(env, argv[0], &fd, "fd") || !sn_get_u32(env, argv[1], &flag, "flag") || napi_get_value_bool(env, argv[2], &on) != napi_ok) return NULL;
+  int f = 0;
+  int r = sn_fd_flags(fd, &f);
+  if (r != 0) { sn_throw_sys(env, -r, "ioctl", "(fd)"); return NULL; }
+  int want = on ? (f | (int)flag) : (f & ~(int)flag);
+  napi_value out;
+  if (want != f && ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) { sn_throw_sys(env, errno, "ioctl", "(fd)"); return NULL; }
+  napi_get_boolean(env, want != f, &out);
+  return out;
+}
+
 napi_status sn_register_flags(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
     SN_FN("getFlags", get_flags),
@@ -249,6 +269,7 @@ napi_status sn_register_flags(napi_env env, napi_value exports) {
     SN_FN("setFlagMany", set_flag_many),
     SN_FN("setFlagManyAsync", set_flag_many_async),
     SN_FN("getFlagsMany", get_flags_many),
+    SN_FN("setFlagFd", set_flag_fd),
   };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

@@ -15,6 +15,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_notify_listen,
   sn_register_bpf,
   sn_register_dir_fd,
+  sn_register_lock,
   sn_register_sync_fs,
   sn_register_xattr,
 };

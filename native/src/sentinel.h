@@ -29,6 +29,10 @@ napi_value sn_error(napi_env env, const char *message);
 int sn_path_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, const char *what);
 // Reads a JS string into buf; throws a TypeError and returns 0 when it is not one (or too long, or holds NUL).
 int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what);
+// A non-negative int32 (an open fd) into *fd; throws a TypeError "<what> must be an open file descriptor" and returns 0 otherwise.
+int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what);
+// A uint32 into *out; throws a TypeError "<what> must be a number" and returns 0 otherwise.
+int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what);
 // A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
 int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data);
 // Splits a NUL-separated string argument into a fresh copy and its count of entries ("" is none).
@@ -80,7 +84,7 @@ napi_status sn_export(napi_env env, napi_value exports, const napi_property_desc
 
 // One per concern; module.c calls each at load. A new file adds its register_* here and there.
 napi_status sn_register_jobs(napi_env env, napi_value exports);       // jobs.c: test hook for the async-work failure path
-napi_status sn_register_flags(napi_env env, napi_value exports);      // flags.c: FS_IOC_GETFLAGS/SETFLAGS, one or many
+napi_status sn_register_flags(napi_env env, napi_value exports);      // flags.c: FS_IOC_GETFLAGS/SETFLAGS, one, many or on an fd
 napi_status sn_register_seal_bits(napi_env env, napi_value exports);  // seal-bits.c: +i/+a from statx
 napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect.c: verify's one pass (statx + SHA-256)
 napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c: deploy's payload writer (write + SHA-256)
@@ -88,7 +92,8 @@ napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-co
 napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
 napi_status sn_register_notify_listen(napi_env env, napi_value exports);  // notify-listen.c: the receiving end, for command targets
 napi_status sn_register_bpf(napi_env env, napi_value exports);        // bpf-engine.c: the eBPF engine (BpfEngine), or why it is not built in
-napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/flock for the vault
+napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.c: openat/mkdirat/renameat/... for the vault
+napi_status sn_register_lock(napi_env env, napi_value exports);       // lock.c: flock(2) of an open fd, the vault's lock
 napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs.c: syncfs(2) of a path's filesystem, for deploy
 napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c: extended attributes verify does not tolerate
 

@@ -64,9 +64,9 @@ export interface NativeAddon {
   readDirFd?(dirfd: number): Buffer[];
   /** readlinkat(2) of one name in dirfd: the raw target. */
   readlinkAt?(dirfd: number, name: string): Buffer;
-  /** Sets or clears one inode flag through an open fd; true when it changed. */
+  /** Sets or clears one inode flag through an open fd; true when it changed (native/src/flags.c). */
   setFlagFd?(fd: number, flag: number, on: boolean): boolean;
-  /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts. */
+  /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts (native/src/lock.c). */
   flockFd?(fd: number, op: number): boolean;
   /**
    * Binds an AF_UNIX datagram socket at `path` with SO_PASSCRED and calls `onMessage` with each
