@@ -18,7 +18,7 @@ const KILLS = Number(process.env.BENCH_KILLS ?? '20');
 const RATE = Number(process.env.BENCH_RATE ?? '250');
 /** Kill-to-kill at least this long: systemd's default start limit is 5 starts in 10 s. */
 const SPACING_MS = Number(process.env.BENCH_SPACING_MS ?? '4000');
-const ONLY = (process.env.BENCH_SCENARIOS ?? 'a,b,c,d').split(',');
+const ONLY = (process.env.BENCH_SCENARIOS ?? 'a,b,c,d,e').split(',');
 const t0 = Date.now();
 
 export interface Scenario {
@@ -72,6 +72,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'a', what: 'systemd alone: Restart=always, RestartSec=100ms, no socket, no sentinel', sentinel: false, service: `${OWN_PORT}RestartSec=100ms\n`, socket: SOCKET_ASIDE },
   { name: 'b', what: 'sentinel unit target (exit seen → systemctl restart), no socket', sentinel: true, service: OWN_PORT, socket: SOCKET_ASIDE },
   { name: 'c', what: 'sentinel unit target, port 8000 held by omnimind-backend.socket (units as installed)', sentinel: true, service: null, socket: null },
+  { name: 'e', what: '(c) without the unit\'s ExecStopPost= hook (an operator\'s choice: no watchdog stacks in the audit log)', sentinel: true, service: '[Service]\nExecStopPost=\n', socket: null },
   { name: 'd', what: 'the backend\'s own cold start as installed: socket and service stopped, then `systemctl start` (peer of the gap)', sentinel: true, service: null, socket: null, coldStart: true },
 ];
 
