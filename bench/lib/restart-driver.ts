@@ -218,7 +218,7 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
     load.kill('SIGTERM');
     await loadDone;
   }
-  const journal = spawnSync('journalctl', ['-u', SENTINEL, '-u', BACKEND, '--since', since, '-o', 'short-monotonic', '--no-pager'], { encoding: 'utf8' });
+  const journal = spawnSync('journalctl', ['-u', SENTINEL, '-u', BACKEND, '-u', SOCKET_UNIT, '--since', since, '-o', 'short-monotonic', '--no-pager'], { encoding: 'utf8' });
   writeFileSync(`/out/journal-${s.name}.txt`, journal.stdout ?? '');
   // When systemd handled each main process's exit, from its own journal line (CLOCK_MONOTONIC seconds).
   const exits = (journal.stdout ?? '').split('\n').map((l) => /^\[\s*(\d+\.\d+)\].*omnimind-backend\.service: Main process exited/.exec(l)).filter((m) => m !== null).map((m) => Math.round(Number(m[1]) * 1e6));
