@@ -12,7 +12,7 @@ import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
-import { exists } from './context.js';
+import { allInOrder, exists } from './context.js';
 import { releaseFiles } from './layout.js';
 import { anchored } from './held.js';
 import type { HeldDir, HeldVault } from './held.js';
@@ -51,6 +51,12 @@ async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; off
   if (notReached > 0) throw new SentinelError('internal', `${notReached} payload file(s) were never staged`, { where: bundle.path });
 }
 
+// manifest.json and signatures.json, created O_EXCL (never through a name already there) and 0444 whatever the umask.
+async function writeSigned(files: { manifest: string; signatures: string }, manifestBytes: Uint8Array, signatureBytes: Uint8Array): Promise<void> {
+  await Promise.all([writeFile(files.manifest, manifestBytes, { flag: 'wx', mode: 0o444 }), writeFile(files.signatures, signatureBytes, { flag: 'wx', mode: 0o444 })]);
+  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444)]);
+}
+
 /** Counts of what a staged release holds. */
 export interface StageStats {
   files: number;
@@ -81,20 +87,23 @@ export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, he
     if (f.offset !== offset) throw new SentinelError('internal', `payload layout is not sequential at ${f.entry.path}`, { where: bundle.path });
     offset += f.entry.size;
   }
-  await writePayload(
-    bundle,
-    layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: f.entry.path })),
-    layout.totalBytes,
-    tree,
-  );
+  // The signed manifest and signature block go into the staged release (beside its tree, never
+  // into it) while the payload is written; both have settled before anything else happens, and a
+  // payload error is the one reported.
+  await allInOrder([
+    writePayload(
+      bundle,
+      layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: f.entry.path })),
+      layout.totalBytes,
+      tree,
+    ),
+    writeSigned(files, v.manifestBytes, bundle.signatureBytes),
+  ]);
   for (const e of v.manifest.entries) {
     if (e.type === 'symlink') tree.symlink(e.path, e.target);
   }
   for (const d of dirs.reverse()) tree.chmod(d.path, d.mode);
   fchmodSync(tree.fd, 0o755);
-  await writeFile(files.manifest, v.manifestBytes, { flag: 'wx', mode: 0o444 });
-  await writeFile(files.signatures, bundle.signatureBytes, { flag: 'wx', mode: 0o444 });
-  await Promise.all([chmod(files.manifest, 0o444), chmod(files.signatures, 0o444)]);
   fchmodSync(stagedDir.fd, 0o755);
   const inTree = (rel: string) => anchored(tree.fd, rel);
   const written = [...layout.files.map((f) => inTree(f.entry.path)), files.manifest, files.signatures, ...dirs.map((d) => inTree(d.path)), anchored(tree.fd, '.'), dir];
