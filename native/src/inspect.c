@@ -14,11 +14,11 @@
 // One record per entry (little-endian): i32 type (1 file, 2 dir, 3 symlink, 4 other, -errno when
 // statx failed) | u32 mode & 07777 | f64 size | i32 seal bits or -errno | i32 hash errno (0 ok,
 // -1 not hashed) | f64 bytes hashed | 32 bytes SHA-256 | u32 link count | i32 extended attributes
-// other than the tolerated LSM labels (a count, or -errno). adapters/tree-inspector-native.ts reads
-// this layout.
-#define INSPECT_RECORD 72
+// other than the tolerated LSM labels (a count, or -errno) | u32 owner uid | u32 owner gid.
+// adapters/tree-inspector-native.ts reads this layout.
+#define INSPECT_RECORD 80
 #define HASH_BUFFER (1024 * 1024)
-#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_NLINK)
+#define STATX_WANT (STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_NLINK | STATX_UID | STATX_GID)
 
 typedef struct {
   char *root;
@@ -102,6 +102,8 @@ static void inspect_one(inspect_job *j, uint32_t i, const char *path, unsigned c
   sn_put_u32(rec + 4, sx.stx_mode & 07777);
   sn_put_f64(rec + 8, (double)sx.stx_size);
   sn_put_u32(rec + 64, sx.stx_nlink);
+  sn_put_u32(rec + 72, sx.stx_uid);
+  sn_put_u32(rec + 76, sx.stx_gid);
   // From the hashed fd where there is one (the same inode as its digest), else the path itself.
   sn_put_i32(rec + 68, sn_untolerated_xattrs(fd, path));
   int seal;

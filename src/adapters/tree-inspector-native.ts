@@ -13,7 +13,7 @@ import { FS_IMMUTABLE_FL } from './flag-store.js';
 import { errnoName, nativeThreads } from './native.js';
 import type { NativeAddon } from './native.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
-import { intactTree } from './tree-intact.js';
+import { intactTree, ownerOf } from './tree-intact.js';
 
 /** What one native pass found about many tree entries; read by index, no object per entry. */
 export interface InspectedEntries {
@@ -40,10 +40,13 @@ export interface InspectedEntries {
   xattrCount(i: number): number | string;
   /** Whether the SHA-256 of a hashed file equals the 8 words of `digests` from `at` (no string made). */
   sha256Equals(i: number, digests: Uint32Array, at: number): boolean;
+  /** Owner uid and gid. */
+  uid(i: number): number;
+  gid(i: number): number;
 }
 
 // The record layout of native/src/inspect.c.
-const RECORD = 72;
+const RECORD = 80;
 const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
 
 /** `bytes` as 32-bit words (copied when not 4-byte aligned); compared word by word, in cold code, with no call per entry. */
@@ -96,6 +99,8 @@ class InspectedRecords implements InspectedEntries {
     const x = this.buf.readInt32LE(i * RECORD + 68);
     return x < 0 ? errnoName(-x) : x;
   }
+  uid(i: number): number { return this.buf.readUInt32LE(i * RECORD + 72); }
+  gid(i: number): number { return this.buf.readUInt32LE(i * RECORD + 76); }
   sha256Equals(i: number, digests: Uint32Array, at: number): boolean {
     const w = (this.words ??= wordsOf(this.buf));
     const r = (i * RECORD + 32) >>> 2;
@@ -182,7 +187,7 @@ const NOT_SEALED: Reading<boolean> = Object.freeze({ ok: true, value: false });
 function entryOf(addon: NativeAddon, top: string, s: InspectedEntries, i: number, path: string, expectedSha256: string | null): ObservedEntry {
   const type = s.type(i);
   if (type === null) return { path, stat: { ok: false, error: s.statErrno(i) ?? 'EIO' } };
-  const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } }, xattrs: xattrsOf(addon, s, i, `${top}/${path}`) };
+  const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: s.mode(i), size: s.size(i) } }, xattrs: xattrsOf(addon, s, i, `${top}/${path}`), owner: { uid: s.uid(i), gid: s.gid(i) } };
   if (type === 'file') entry.links = s.links(i);
   if (type === 'file' || type === 'dir') {
     const bits = s.sealBits(i);
@@ -238,6 +243,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
     kind: 'native',
     start(root: string, expected: readonly ExpectedEntry[] | undefined, limits: { maxFileBytes: number }): TreeReading {
       const top = resolve(root);
+      const owner = ownerOf(top);
       const { paths, unlisted } = listTree(top);
       const sizes = new Float64Array(paths.length);
       if (expected === undefined) sizes.fill(-2);
@@ -274,7 +280,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
         for (const e of entries) {
           if (symlinks.has(e.path) && e.stat.ok && e.stat.value.type === 'symlink') e.target = await targetOf(join(top, e.path));
         }
-        return { entries, unlisted };
+        return { entries, unlisted, ...(owner === undefined ? {} : { owner }) };
       };
       return {
         async finish(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<ObservedTree> {
@@ -283,7 +289,7 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
         },
         async check(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<TreeCheck> {
           const { s, digests } = await settle(want, onProgress);
-          return (await intactTree(s, top, paths, unlisted.length, want, digests)) ?? checkTree(want, await observe(s, want, digests));
+          return (await intactTree(s, top, paths, unlisted.length, want, digests, owner)) ?? checkTree(want, await observe(s, want, digests));
         },
         async abandon(): Promise<void> {
           await result.catch(() => undefined);

@@ -14,6 +14,7 @@ import { FS_IMMUTABLE_FL, areImmutable } from './flags.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool, HashResult } from './hash.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
+import { ownerOf } from './tree-intact.js';
 import { defaultXattrLister } from './xattrs.js';
 import type { XattrLister } from './xattrs.js';
 
@@ -114,7 +115,7 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
         since = performance.now();
       }
       const type = typeOf(st);
-      const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: st.mode & 0o7777, size: st.size } } };
+      const entry: ObservedEntry = { path, stat: { ok: true, value: { type, mode: st.mode & 0o7777, size: st.size } }, owner: { uid: st.uid, gid: st.gid } };
       if (type === 'file') entry.links = st.nlink;
       entries.push(entry);
       const want = byPath.get(path);
@@ -126,6 +127,7 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
       if (type === 'dir') await visit(abs, path);
     }
   };
+  const owner = ownerOf(top);
   await visit(top, '');
   flush();
 
@@ -152,7 +154,7 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
     j.entries.forEach((e, i) => (e.digest = digests[i] ?? { ok: false, error: 'EIO' }));
   }
   onProgress?.(total, total);
-  return { entries, unlisted };
+  return { entries, unlisted, ...(owner === undefined ? {} : { owner }) };
 }
 
 // Why: verify without the addon (or with a flag store of its own): the same observed entries as

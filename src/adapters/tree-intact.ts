@@ -2,8 +2,9 @@
 // records by index: no object per entry, no hex string per digest. Anything that is not provably
 // intact returns null and takes the full comparison (core's checkTree), which names every problem;
 // so this adds no answer of its own, it only skips building entries whose comparison would find none.
+import { lstatSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
-import type { ExpectedEntry, TreeCheck } from '../core/tree-check.js';
+import type { ExpectedEntry, Owner, TreeCheck } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL } from './flag-store.js';
 import type { InspectedEntries } from './tree-inspector-native.js';
 
@@ -12,7 +13,7 @@ import type { InspectedEntries } from './tree-inspector-native.js';
  * unlisted) is exactly the manifest's paths in its order, and each entry has the manifest's type,
  * no untolerated extended attribute; a file or directory its mode and +i; a file its size, one
  * link, and a digest of exactly its size equal to `digests` (8 words per manifest entry); a
- * symlink its target (read here, as the full comparison would).
+ * symlink its target (read here, as the full comparison would); every entry `owner`.
  */
 export async function intactTree(
   s: InspectedEntries,
@@ -21,14 +22,15 @@ export async function intactTree(
   unlisted: number,
   want: readonly ExpectedEntry[],
   digests: Uint32Array | null,
+  owner: Owner | undefined,
 ): Promise<TreeCheck | null> {
-  if (digests === null || unlisted !== 0 || paths.length !== want.length || s.count !== want.length || digests.length !== want.length * 8) return null;
+  if (owner === undefined || digests === null || unlisted !== 0 || paths.length !== want.length || s.count !== want.length || digests.length !== want.length * 8) return null;
   let checkedFiles = 0;
   let checkedBytes = 0;
   const symlinks: number[] = [];
   for (let i = 0; i < want.length; i++) {
     const e = want[i]!;
-    if (paths[i] !== e.path || s.type(i) !== e.type || s.xattrCount(i) !== 0) return null;
+    if (paths[i] !== e.path || s.type(i) !== e.type || s.xattrCount(i) !== 0 || s.uid(i) !== owner.uid || s.gid(i) !== owner.gid) return null;
     if (e.type === 'symlink') {
       symlinks.push(i);
       continue;
@@ -51,4 +53,14 @@ export async function intactTree(
     }
   }
   return { problems: [], checkedFiles, checkedBytes };
+}
+
+/** The tree root's owner, which every entry must have (both inspectors); undefined when the root cannot be read (its listing fails then too). */
+export function ownerOf(top: string): Owner | undefined {
+  try {
+    const st = lstatSync(top);
+    return { uid: st.uid, gid: st.gid };
+  } catch {
+    return undefined;
+  }
 }

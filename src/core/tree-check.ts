@@ -33,6 +33,14 @@ export interface ObservedEntry {
   links?: number;
   /** Names of its extended attributes other than TOLERATED_XATTRS (an ACL is system.posix_acl_*); read for every entry found. */
   xattrs?: Reading<readonly string[]>;
+  /** Owner uid and gid (lstat/statx); read for every entry found. */
+  owner?: Owner;
+}
+
+/** A uid and a gid. */
+export interface Owner {
+  uid: number;
+  gid: number;
 }
 
 /**
@@ -58,6 +66,12 @@ export function describeXattrs(names: readonly string[]): string {
 /** The inspection of one tree: every entry found, and the directories that could not be listed. */
 export interface ObservedTree {
   entries: readonly ObservedEntry[];
+  /**
+   * The owner every entry must have: the tree root's, as the inspector read it (verify checks the
+   * root's own uid against the vault's). The manifest names no owner, so an entry given to another
+   * user or group (who could then read a 0600 file) differs from its siblings.
+   */
+  owner?: Owner;
   /** '' is the tree root. */
   unlisted: readonly { path: string; error: string }[];
 }
@@ -87,7 +101,7 @@ type Sink = (code: ErrorCode, message: string) => void;
  */
 interface EntryCheck {
   group: 'structure' | 'seal' | 'digest';
-  run(want: ExpectedEntry, got: ObservedEntry, stat: Stat, sink: Sink): void;
+  run(want: ExpectedEntry, got: ObservedEntry, stat: Stat, sink: Sink, owner: Owner | undefined): void;
 }
 
 const describeType = (t: ObservedType): string => (t === 'other' ? 'device, fifo or socket' : t);
@@ -132,6 +146,15 @@ const ENTRY_CHECKS: readonly EntryCheck[] = [
       if (x === undefined) sink('io', 'the extended attributes were not read');
       else if (!x.ok) sink('io', `cannot list the extended attributes: ${x.error}`);
       else if (x.value.length > 0) sink('tampered', describeXattrs(x.value));
+    },
+  },
+  {
+    group: 'structure',
+    run(_want, got, _stat, sink, owner) {
+      if (owner === undefined) return;
+      const o = got.owner;
+      if (o === undefined) sink('io', 'the owner was not read');
+      else if (o.uid !== owner.uid || o.gid !== owner.gid) sink('tampered', `owner ${o.uid}:${o.gid}, the tree belongs to ${owner.uid}:${owner.gid}`);
     },
   },
   {
@@ -194,7 +217,7 @@ export function checkTree(expected: readonly ExpectedEntry[], observed: Observed
       sinks.structure('tampered', `expected a ${want.type}, found a ${describeType(stat.type)}`);
       continue;
     }
-    for (const check of ENTRY_CHECKS) check.run(want, got, stat, sinks[check.group]);
+    for (const check of ENTRY_CHECKS) check.run(want, got, stat, sinks[check.group], observed.owner);
     if (want.type === 'file' && stat.size === want.size) {
       checkedFiles += 1;
       checkedBytes += want.size;

@@ -127,6 +127,9 @@ export async function verifyRelease(
     problems.push(problem('tampered', rel(files.tree), 'release tree is not a directory'));
     return { problems, checkedFiles: 0, checkedBytes: 0 };
   }
+  // Every entry must have the tree root's owner (checkTree); the root's uid must be the vault's (root, or the user running the sentinel).
+  const vaultUid = (await lstat(ctx.layout.root)).uid;
+  if (treeSt.uid !== vaultUid) problems.push(problem('tampered', rel(files.tree), `owned by uid ${treeSt.uid}; the vault belongs to uid ${vaultUid}`));
 
   const entries = v.manifest.entries;
   const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, linkSync, mkdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -188,6 +188,9 @@ describe('native check(): the intact shortcut never hides a change', () => {
     ['extended attribute', (r) => void spawnSync('setfattr', ['-n', 'user.note', '-v', 'x', join(r, 'phi/engine.py')]), ['tampered@phi/engine.py']],
     ['file unsealed', async (r, store) => void (await store.setFlag(join(r, 'empty'), FS_IMMUTABLE_FL, false)), ['unsealed@empty']],
     ['directory unsealed', async (r, store) => void (await store.setFlag(join(r, 'phi'), FS_IMMUTABLE_FL, false)), ['unsealed@phi']],
+    ['file given to another user', (r) => chownSync(join(r, 'phi/weights.bin'), 65534, 0), ['tampered@phi/weights.bin']],
+    ['directory given to another group', (r) => chownSync(join(r, 'phi'), 0, 65534), ['tampered@phi']],
+    ['symlink given to another user', (r) => lchownSync(join(r, 'current'), 65534, 0), ['tampered@current']],
   ];
   for (const [name, change, expected] of CHANGES) {
     test(name, async (t) => {

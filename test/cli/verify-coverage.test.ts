@@ -13,7 +13,7 @@ import { testKey } from '../helpers/core-factory.js';
 import { assertFails, assertOk, closeInProcessCli, sentinel, writeKeyFiles } from '../helpers/cli-harness.js';
 import type { CliResult } from '../helpers/cli-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { cleanupAll, liveTree, run, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
+import { cleanupAll, liveTree, run, sampleTree, sealablePaths, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
 
 after(() => cleanupAll());
 after(() => closeInProcessCli());
@@ -145,6 +145,19 @@ describe('vault verify sees extended attributes, ACLs, file capabilities and har
   it('a hard link to a live file from outside the vault', async (t) => {
     if (needs(t, root, 'root')) return;
     await caught('link', (tree, kit) => unsealed([join(tree, 'phi/weights.bin')], () => void run('ln', [join(tree, 'phi/weights.bin'), join(kit.dir, 'outside')])), /tree\/phi\/weights\.bin$/, /2 hard links/);
+  });
+
+  it('a live file given to another user and a live directory to another group (chown, +i restored)', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('owner', (tree) => {
+      unsealed([join(tree, 'phi/weights.bin')], () => void run('chown', ['65534', join(tree, 'phi/weights.bin')]));
+      unsealed([join(tree, 'config')], () => void run('chgrp', ['65534', join(tree, 'config')]));
+    }, /tree\/phi\/weights\.bin$/, /owner 65534:0, the tree belongs to 0:0/, [[/tree\/config$/, /owner 0:65534/]]);
+  });
+
+  it('the whole live tree given to another user', async (t) => {
+    if (needs(t, root, 'root')) return;
+    await caught('owner-all', (tree) => unsealed(sealablePaths(tree), () => void run('chown', ['-R', '-h', '65534', tree])), /^releases\/[^/]+\/tree$/, /owned by uid 65534; the vault belongs to uid 0/);
   });
 });
 

@@ -124,3 +124,14 @@ test('extended attributes (capabilities and ACLs named as such), an unread or un
   assert.deepEqual(check((es) => { at(es, 'VERSION').links = 2; return es; }), [{ code: 'tampered', path: 'VERSION', message: '2 hard links: a name outside the manifest reaches this file' }]);
   assert.deepEqual(check((es) => { delete at(es, 'VERSION').links; return es; }), [{ code: 'io', path: 'VERSION', message: 'the link count was not read' }]);
 });
+
+test("owner: with the tree's owner given, an entry of another uid or gid is tampered and an unread owner a problem", () => {
+  const owned = (): ObservedEntry[] => intact().map((e) => ({ ...e, owner: { uid: 0, gid: 0 } }));
+  const checkOwned = (edit: (entries: ObservedEntry[]) => ObservedEntry[]): string[] => checkTree(MANIFEST, { entries: edit(owned()), unlisted: [], owner: { uid: 0, gid: 0 } }).problems.map((p) => `${p.code}@${p.path}: ${p.message}`);
+  assert.deepEqual(checkOwned((es) => es), []);
+  assert.deepEqual(checkOwned((es) => { at(es, 'VERSION').owner = { uid: 65534, gid: 0 }; at(es, 'phi').owner = { uid: 0, gid: 65534 }; return es; }), [
+    'tampered@VERSION: owner 65534:0, the tree belongs to 0:0',
+    'tampered@phi: owner 0:65534, the tree belongs to 0:0',
+  ]);
+  assert.deepEqual(checkOwned((es) => { delete at(es, 'current').owner; return es; }), ['io@current: the owner was not read']);
+});
