@@ -15,7 +15,6 @@ import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters
 import { fsyncDir } from '../adapters/bundle-file.js';
 import { readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
-import { removeSmallTree } from './small-tree.js';
 import { NAMES, layoutOf, liveDirOfTarget, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { VaultConfig, VaultLayout } from './layout.js';
 import type { VaultDeps, VaultEvent } from './types.js';
@@ -83,16 +82,13 @@ export async function exists(path: string): Promise<boolean> {
 
 /** Removes a tree that may hold +i files: flags lifted first, then deleted. Missing is fine. */
 export async function removeTree(ctx: VaultCtx, path: string): Promise<void> {
-  let st;
   try {
-    st = await lstat(path);
+    await lstat(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
   }
   try {
-    // A small plain tree with synchronous calls; anything it stops at, the general way below finishes.
-    if (st.isDirectory() && (await removeSmallTree(ctx.deps.flags, path).catch(() => false))) return;
     try {
       await unsealTree(ctx.deps.flags, path);
     } catch {

@@ -61,14 +61,7 @@ export async function retireBundle(ctx: VaultCtx, releaseId: string): Promise<vo
   } catch {
     return;
   }
-  // unlink, not rm: one call (rm would lstat it first).
-  await withUnsealed(ctx, [ctx.layout.bundles], () =>
-    withEntryUnsealed(ctx, file, () =>
-      unlink(file).catch((e: unknown) => {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }),
-    ),
-  );
+  await withUnsealed(ctx, [ctx.layout.bundles], () => withEntryUnsealed(ctx, file, () => rm(file, { force: true })));
 }
 
 /** What a deploy had moved into the vault before it failed short of the swap. */
