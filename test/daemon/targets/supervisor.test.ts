@@ -1,83 +1,17 @@
-// TargetSupervisor against real processes, the real eBPF engine and real /proc.
-import { test, type TestContext } from 'node:test';
+// TargetSupervisor against real processes, the real eBPF engine and real /proc: exits seen and
+// recovered (its bounds and failure reports: supervisor-bounds.test.ts).
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
-import { bpfEngineUnavailable } from '../../../src/adapters/bpf-engine.js';
-import { EbpfHost } from '../../../src/daemon/ebpf-host.js';
-import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
-import { readPidFile, readProcState } from '../../../src/adapters/proc.js';
+import { execFileSync } from 'node:child_process';
+import { readPidFile } from '../../../src/adapters/proc.js';
 import { httpProbe } from '../../../src/adapters/http-probe.js';
-import { TargetSupervisor, type TargetSupervisorDeps } from '../../../src/daemon/targets/index.js';
-import { targetSchema, type TargetSpecInput } from '../../../src/daemon/targets/spec.js';
-import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../../../src/cli/demo/sample-backend.js';
 import { isRoot, needs } from '../../helpers/env.js';
 import { waitFor } from '../../helpers/wait.js';
-
-const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
-const ebpfReady = isRoot() && bpfEngineUnavailable() === null;
-
-/** The daemon's engine for one supervisor (closed after it stops), or none where it cannot load. */
-async function engine(opts: { objectPath?: string } = {}): Promise<{ ebpf?: EbpfHost }> {
-  if (!ebpfReady && opts.objectPath === undefined) return {};
-  const host = new EbpfHost({ log, ...opts });
-  await host.start();
-  return { ebpf: host };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Starts a supervisor; on teardown it is stopped first, then `thenCleanup` runs (so nothing is respawned). */
-async function supervise(t: TestContext, specs: TargetSpecInput[], deps: Partial<TargetSupervisorDeps> = {}, thenCleanup?: () => Promise<void>): Promise<{ sup: TargetSupervisor; rec: TargetEventRecorder }> {
-  const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor(
-    specs.map((s) => targetSchema.parse(s)),
-    { log, audit: rec.record, ...deps },
-  );
-  t.after(async () => {
-    await sup.stop();
-    await deps.ebpf?.close();
-    await thenCleanup?.();
-  });
-  await sup.start();
-  return { sup, rec };
-}
-
-/** A pid-file backend started outside the supervisor, and the restart command that starts another. */
-async function pidFileBackend(): Promise<{ dir: string; pidFile: string; port: number; restart: string[]; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-recovery-'));
-  const port = await freePort();
-  const pidFile = join(dir, 'backend.pid');
-  const quoted = sampleBackendCommand(port, ['--pid-file', pidFile]).map((a) => `'${a}'`).join(' ');
-  const script = join(dir, 'restart.sh');
-  await writeFile(script, `#!/bin/sh\nrm -f '${pidFile}'\n${quoted} </dev/null >/dev/null 2>&1 &\n`, { mode: 0o755 });
-  const cleanup = async (): Promise<void> => {
-    if (existsSync(pidFile)) {
-      const pid = await readPidFile(pidFile).catch(() => 0);
-      if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    execFileSync(script);
-    await waitForHealthy(`http://127.0.0.1:${port}/health`);
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
-  return { dir, pidFile, port, restart: [script], cleanup };
-}
+import { alive, ebpfReady, engine, pidFileBackend, supervise } from '../../helpers/supervise.js';
 
 test('SIGKILL of a supervised backend: eBPF reports signal 9 for its PID and it is respawned', async (t) => {
   if (needs(t, ebpfReady, 'root and the eBPF engine')) return;
@@ -256,99 +190,4 @@ test('a pid-file target restarted by someone else is adopted, not restarted a se
   assert.equal(back.pid, operatorPid);
   assert.deepEqual(sup.pids(), [operatorPid]);
   assert.equal(existsSync(marker), false, 'the restart command did not run');
-});
-
-test('a unit target that systemd cannot restart ends failed with systemctl\'s reason, within the budget', async (t) => {
-  const unit = `sentinel-missing-${process.pid}.service`;
-  const { sup, rec } = await supervise(t, [{ name: 'svc', unit, budget: { burst: 2, intervalMs: 60_000 }, backoff: { initialMs: 10, maxMs: 20 } }], {});
-  const ex = await rec.next((e) => e.event === 'budget-exhausted', 30_000, 'budget exhausted', 0);
-  assert.match(String(ex.reason), /restart budget exhausted/);
-  const failures = rec.events.filter((e) => e.event === 'recovery-failed');
-  assert.equal(failures.length, 2);
-  assert.ok(failures.every((e) => /systemctl/.test(String(e.reason))), String(failures[0]?.reason));
-  assert.equal(sup.status()[0]?.state, 'failed');
-  assert.deepEqual(sup.pids(), []);
-});
-
-test('a health URL with credentials: the audit event and the log name the URL without its password', async (t) => {
-  const port = await freePort();
-  const lines: string[] = [];
-  const captured = createLogger('info', { write: (s: string) => void lines.push(s) });
-  const url = `http://monitor:s3cret-token@127.0.0.1:${port}/health`;
-  const { sup, rec } = await supervise(t, [{ name: 'creds', command: sampleBackendCommand(port), port, health: { url, intervalMs: 50, timeoutMs: 200, failures: 1 } }], { log: captured });
-  await waitFor('the backend counted running (healthy)', 30_000, () => (sup.status()[0]?.state === 'running' ? true : null));
-  void httpProbe(`http://127.0.0.1:${port}/hang`, 300); // running and healthy, then hung: the probe fails
-  const failed = await rec.next((e) => e.event === 'health-failed', 20_000, 'health failure (the backend hangs)');
-  assert.match(String(failed.url), new RegExp(`^http://\\*\\*\\*@127\\.0\\.0\\.1:${port}/health$`));
-  assert.ok(!JSON.stringify(rec.events).includes('s3cret-token'), 'no audit event carries the password');
-  assert.ok(!lines.join('').includes('s3cret-token'), 'no log line carries the password');
-});
-
-test('stopGraceMs: stop() ends a supervised command that ignores SIGTERM with SIGKILL after the grace period', async (t) => {
-  const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor([targetSchema.parse({ name: 'stubborn', command: ['sh', '-c', "trap '' TERM; exec sleep 300"], stopGraceMs: 200 })], { log, audit: rec.record });
-  t.after(() => sup.stop());
-  await sup.start();
-  const pid = sup.pids()[0]!;
-  assert.equal(alive(pid), true);
-  await sup.stop();
-  assert.equal((await readProcState(pid)).alive, false, 'the command is gone once stop() returns');
-  assert.equal(sup.status()[0]?.state, 'stopped');
-});
-
-test('restartTimeoutMs and pidFileWaitMs bound a recovery action; the failure names the bound', async (t) => {
-  if (needs(t, isRoot(), 'root')) return;
-  const b = await pidFileBackend();
-  const hang = join(b.dir, 'hang.sh');
-  await writeFile(hang, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
-  const { sup, rec } = await supervise(
-    t,
-    [{ name: 'legacy', pidFile: b.pidFile, restart: [hang], port: b.port, restartTimeoutMs: 300, budget: { burst: 1, intervalMs: 60_000 } }],
-    {},
-    b.cleanup,
-  );
-  process.kill(sup.pids()[0]!, 'SIGKILL');
-  const failed = await rec.next((e) => e.event === 'recovery-failed', 10_000, 'restart command timed out', 0);
-  assert.match(String(failed.reason), /timed out after 300 ms/);
-  await rec.next((e) => e.event === 'budget-exhausted', 10_000, 'budget exhausted', 0);
-
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-pidwait-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const pidFile = join(dir, 'x.pid');
-  const child = spawn('sleep', ['300'], { stdio: 'ignore' });
-  t.after(() => child.kill('SIGKILL'));
-  await writeFile(pidFile, `${child.pid}\n`);
-  const quiet = join(dir, 'quiet.sh');
-  await writeFile(quiet, `#!/bin/sh\nrm -f '${pidFile}'\n`, { mode: 0o755 });
-  const second = await supervise(t, [{ name: 'silent', pidFile, restart: [quiet], pidFileWaitMs: 200, budget: { burst: 1, intervalMs: 60_000 } }], {});
-  child.kill('SIGKILL');
-  const noPid = await second.rec.next((e) => e.event === 'recovery-failed', 10_000, 'pid file never written', 0);
-  assert.match(String(noPid.reason), /pid file cannot be read/);
-});
-
-test('stop() while a hung command is being respawned leaves no process of it behind', async (t) => {
-  const port = await freePort();
-  const command = sampleBackendCommand(port);
-  const ours = async (): Promise<number[]> => {
-    const found: number[] = [];
-    for (const name of await readdir('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-      if (cmd === `${command.join('\0')}\0`) found.push(Number(name));
-    }
-    return found;
-  };
-  const rec = new TargetEventRecorder();
-  const sup = new TargetSupervisor([targetSchema.parse({ name: 'slow', command, port, health: { url: `http://127.0.0.1:${port}/health`, intervalMs: 50, timeoutMs: 200, failures: 1 } })], { log, audit: rec.record });
-  t.after(async () => {
-    await sup.stop();
-    for (const pid of await ours()) process.kill(pid, 'SIGKILL');
-  });
-  await sup.start();
-  await waitFor('the backend counted running (healthy)', 30_000, () => (sup.status()[0]?.state === 'running' ? true : null));
-  void httpProbe(`http://127.0.0.1:${port}/hang`, 300); // hung: the probe fails and the backend is respawned
-  // stop() lands while the hung process is being killed and its replacement spawned
-  await rec.next((e) => e.event === 'health-failed', 20_000, 'health failure (the backend hangs)');
-  await sup.stop();
-  await waitFor('no process of the target left', 5_000, async () => ((await ours()).length === 0 ? true : null));
 });
