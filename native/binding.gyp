@@ -21,7 +21,8 @@
         "src/dir-fd.c",
         "src/lock.c",
         "src/sync-fs.c",
-        "src/xattr.c"
+        "src/xattr.c",
+        "src/remove-tree.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"

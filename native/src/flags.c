@@ -47,17 +47,20 @@ int sn_read_flags(const char *path, int *flags, const char **syscall) {
 
 // Sets (on) or clears one flag; only issues FS_IOC_SETFLAGS when the flag actually changes.
 // Returns 1 when changed, 0 when already so, -errno on failure.
+int sn_fd_change_flag(int fd, int flag, int on) {
+  int f = 0;
+  int r = sn_fd_flags(fd, &f);
+  if (r != 0) return r;
+  int want = on ? (f | flag) : (f & ~flag);
+  if (want == f) return 0;
+  if (ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) return -errno;
+  return 1;
+}
+
 static int change_flag(const char *path, int flag, int on, const char **syscall) {
   int fd = sn_open_for_flags(path, syscall);
   if (fd < 0) return fd;
-  int f = 0;
-  int r = sn_fd_flags(fd, &f);
-  if (r == 0) {
-    int want = on ? (f | flag) : (f & ~flag);
-    if (want == f) r = 0;
-    else if (ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) r = -errno;
-    else r = 1;
-  }
+  int r = sn_fd_change_flag(fd, flag, on);
   close(fd);
   if (r < 0) *syscall = "ioctl";
   return r;
@@ -251,13 +254,10 @@ static napi_value set_flag_fd(napi_env env, napi_callback_info info) {
   uint32_t flag = 0;
   bool on = false;
   if (argc < 3 || !sn_get_fd(env, argv[0], &fd, "fd") || !sn_get_u32(env, argv[1], &flag, "flag") || napi_get_value_bool(env, argv[2], &on) != napi_ok) return NULL;
-  int f = 0;
-  int r = sn_fd_flags(fd, &f);
-  if (r != 0) { sn_throw_sys(env, -r, "ioctl", "(fd)"); return NULL; }
-  int want = on ? (f | (int)flag) : (f & ~(int)flag);
+  int r = sn_fd_change_flag(fd, (int)flag, on);
+  if (r < 0) { sn_throw_sys(env, -r, "ioctl", "(fd)"); return NULL; }
   napi_value out;
-  if (want != f && ioctl(fd, FS_IOC_SETFLAGS, &want) != 0) { sn_throw_sys(env, errno, "ioctl", "(fd)"); return NULL; }
-  napi_get_boolean(env, want != f, &out);
+  napi_get_boolean(env, r == 1, &out);
   return out;
 }
 

@@ -18,6 +18,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_lock,
   sn_register_sync_fs,
   sn_register_xattr,
+  sn_register_remove_tree,
 };
 
 static napi_value init(napi_env env, napi_value exports) {

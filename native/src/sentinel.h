@@ -96,6 +96,7 @@ napi_status sn_register_dir_fd(napi_env env, napi_value exports);     // dir-fd.
 napi_status sn_register_lock(napi_env env, napi_value exports);       // lock.c: flock(2) of an open fd, the vault's lock
 napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs.c: syncfs(2) of a path's filesystem, for deploy
 napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c: extended attributes verify does not tolerate
+napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remove-tree.c: deleting a sealed tree through fds
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |
@@ -108,6 +109,9 @@ int sn_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
 int sn_open_for_flags(const char *path, const char **syscall);
 // FS_IOC_GETFLAGS of an open fd. 0 or -errno.
 int sn_fd_flags(int fd, int *flags);
+// Sets (on) or clears `flag` on an open fd, with FS_IOC_SETFLAGS only when it changes: 1 changed,
+// 0 already so, -errno.
+int sn_fd_change_flag(int fd, int flag, int on);
 // FS_IOC_GETFLAGS of a path (opened as above). 0 or -errno with *syscall set.
 int sn_read_flags(const char *path, int *flags, const char **syscall);
 // The seal bits a statx reported, or -ENODATA where the filesystem does not report them (seal-bits.c).
