@@ -47,7 +47,7 @@ static uint64_t mount_of(int fd) {
 
 // Opens `name` in dfd as what fstatat found (st) and checks it is that inode on the parent's
 // device and mount: ESTALE when it was swapped in between, EXDEV when it is another mount.
-static int open_same(int dfd, const char *name, int flags, const struct stat *st, const rm_where *parent, rm_walk *w, rm_where *out) {
+static int open_same(int dfd, const char *name, int flags, const struct stat *st, const rm_where *parent, rm_walk *w, rm_where *out, nlink_t *nlink) {
   int fd = openat(dfd, name, flags);
   if (fd < 0) return fail(w, "openat", errno);
   struct stat now;
@@ -56,6 +56,7 @@ static int open_same(int dfd, const char *name, int flags, const struct stat *st
   else if (now.st_dev != st->st_dev || now.st_ino != st->st_ino || (now.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) e = ESTALE;
   else if (now.st_dev != parent->dev) e = EXDEV;
   out->dev = now.st_dev;
+  *nlink = now.st_nlink;
   out->mnt = e == 0 ? mount_of(fd) : 0;
   if (e == 0 && out->mnt != 0 && parent->mnt != 0 && out->mnt != parent->mnt) e = EXDEV;
   if (e != 0) {
@@ -99,10 +100,13 @@ static int remove_entry(int dfd, const char *name, const rm_where *parent, int d
     if (is_dir && depth >= SN_REMOVE_MAX_DEPTH) return fail(w, "openat", ELOOP);
     int flags = is_dir ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
     rm_where self;
-    int fd = open_same(dfd, name, flags, &st, parent, w, &self);
+    nlink_t nlink = 0;
+    int fd = open_same(dfd, name, flags, &st, parent, w, &self, &nlink);
     if (fd == -ENOENT) return 0;
     if (fd < 0) return fd;
-    int r = sn_fd_change_flag(fd, SN_SEAL_BITS, 0);
+    // A file with another name (a hard link made before its inode was sealed, perhaps to a live
+    // file) keeps its flags: the unlink below then fails with EPERM if it is sealed.
+    int r = !is_dir && nlink > 1 ? 0 : sn_fd_change_flag(fd, SN_SEAL_BITS, 0);
     // A filesystem without inode flags has none to clear; the unlink below says if one is stuck.
     if (r == -ENOTTY || r == -EOPNOTSUPP) r = 0;
     if (r < 0) {

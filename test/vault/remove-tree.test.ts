@@ -3,7 +3,7 @@
 // live release is unlinked, never followed. Real chattr, real files, lsattr to read the flags back.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -203,6 +203,26 @@ describe('removeTreeAtAsync (native)', () => {
     assert.equal(existsSync(join(d, 'f')), false);
     assert.throws(() => lstatSync(join(d, 'link')));
     assert.match(lsattr(join(d, 'kept')), /i/);
+  });
+
+  test('a file hard-linked to a file sealed outside keeps its flags: EPERM with its path, the outside untouched', async (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const d = makeTempDir('rmtree');
+    const root = join(d, 'tree');
+    mkdirSync(join(root, 'a'), { recursive: true });
+    writeFileSync(join(d, 'live.py'), 'live');
+    linkSync(join(d, 'live.py'), join(root, 'a', 'hl'));
+    chattr(['+i', join(d, 'live.py')]);
+    await withDir(d, (fd) =>
+      assert.rejects(n.removeTreeAtAsync!(fd, 'tree'), (e: NativeSystemError) => {
+        assert.equal(e.code, 'EPERM');
+        assert.equal(e.path, 'tree/a/hl');
+        return true;
+      }),
+    );
+    assert.match(lsattr(join(d, 'live.py')), /i/);
+    assert.equal(readFileSync(join(d, 'live.py'), 'utf8'), 'live');
   });
 
   test('a bind mount inside the tree (same device, another mount) is refused with its path', async (t) => {
