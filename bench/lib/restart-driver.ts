@@ -166,6 +166,15 @@ function sentinelLines(since: string): Record<string, unknown>[] {
   return lines.filter((l) => l.target === 'backend' && typeof l.time === 'string');
 }
 
+// Why: a scenario of the units as installed measures the held socket only if PID 1 holds port 8000;
+// a backend that bound it itself (a unit left from another scenario) would make it a second (b).
+function assertSocketHeld(s: Scenario, where: string): void {
+  if (s.socket !== null) return;
+  const r = spawnSync('ss', ['-ltnpH', 'sport = :8000'], { encoding: 'utf8' });
+  const owners = (r.stdout ?? '').trim();
+  if (!/pid=1,/.test(owners)) throw new Error(`${s.name}: port 8000 is not held by ${SOCKET_UNIT} (PID 1) ${where}: ${owners === '' ? 'nothing listens' : owners}`);
+}
+
 async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const result: ScenarioResult = { name: s.name, what: s.what, kills: [], exitVia: [], sentinelLog: [] };
   const since = new Date().toISOString().replace('T', ' ').slice(0, 19);
@@ -176,6 +185,7 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   const load = spawn('/usr/bin/node', [`${ROOT}/dist/bench/lib/restart-load.js`, '--out', `/out/load-${s.name}.json`, '--rate', String(RATE)], { stdio: ['ignore', 'ignore', 'inherit'] });
   const loadDone = new Promise<void>((r) => load.on('close', () => r()));
   try {
+    assertSocketHeld(s, 'before the first kill');
     await pause(1500);
     for (let i = 0; i < KILLS; i++) {
       if (s.coldStart === true) {
@@ -195,6 +205,7 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
         return x.ActiveState === 'active' && Number(x.MainPID) > 0 && Number(x.MainPID) !== pid ? x : null;
       });
       if (s.sentinel) await sentinelCountsRunning();
+      assertSocketHeld(s, `after kill ${String(i + 1)}`);
       result.kills.push({
         killUs,
         killWallMs,
