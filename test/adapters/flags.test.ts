@@ -15,6 +15,7 @@ import {
   unseal, unsealTree,
 } from '../../src/adapters/flags.js';
 import type { FlagStore } from '../../src/adapters/flags.js';
+import { lsattrLetters } from '../helpers/attrs.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -29,9 +30,7 @@ after(() => {
 });
 
 function lsattrHasI(path: string): boolean {
-  const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `lsattr -d ${path}: ${r.stderr}`);
-  return (r.stdout.split(' ')[0] ?? '').includes('i');
+  return lsattrLetters(path).includes('i');
 }
 
 // A small release-like tree: nested dirs, files, a file symlink and a dir symlink.

@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { loadNative } from '../../src/adapters/native.js';
-import type { NativeAddon, NativeSystemError } from '../../src/adapters/native.js';
+import type { NativeAddon } from '../../src/adapters/native.js';
+import { errorOf, lsattrLetters } from '../helpers/attrs.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -19,21 +20,6 @@ const addon = loadNative();
 const scratch = (base?: string): string => makeTempDir('native', base);
 
 after(() => removeTempDirs());
-
-function lsattrLetters(path: string): string {
-  const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `lsattr -d ${path}: ${r.stderr}`);
-  return r.stdout.split(' ')[0] ?? '';
-}
-
-function errorOf(fn: () => unknown): NativeSystemError {
-  try {
-    fn();
-  } catch (e) {
-    return e as NativeSystemError;
-  }
-  assert.fail('expected the call to throw');
-}
 
 function ready(t: TestContext): NativeAddon | null {
   if (needs(t, addon !== null, 'native addon (npx node-gyp rebuild --directory=native)')) return null;

@@ -12,6 +12,7 @@ import { createBundle } from '../../src/vault/sign.js';
 import type { CreatedBundle } from '../../src/vault/sign.js';
 import { initVault } from '../../src/vault/index.js';
 import type { Vault, VaultDeps, VaultEvent } from '../../src/vault/index.js';
+import { lsattrLetters } from './attrs.js';
 import { testKey, T0, ONE_YEAR_LATER } from './core-factory.js';
 import { makeTempDir, removeSealed, removeTempDirs } from './temp.js';
 import type { TestKey, TreeSpec } from './core-factory.js';
@@ -127,10 +128,7 @@ export async function makeVault(label: string, opts: { keys?: TestKey[]; thresho
 
 /** Whether the immutable flag is set, read back with the real lsattr. */
 export function lsattrImmutable(path: string): boolean {
-  const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `lsattr -d ${path}: ${r.stderr}`);
-  const letters = r.stdout.split(' ')[0] ?? '';
-  return letters.includes('i');
+  return lsattrLetters(path).includes('i');
 }
 
 /** Every path under `root` (root included), symlinks excluded, for flag checks. */

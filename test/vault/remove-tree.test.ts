@@ -15,6 +15,7 @@ import { SentinelError } from '../../src/core/errors.js';
 import { makeCtx, removeTree } from '../../src/vault/context.js';
 import type { VaultConfig } from '../../src/vault/layout.js';
 import type { VaultDeps } from '../../src/vault/types.js';
+import { errorOf, lsattrLetters } from '../helpers/attrs.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 
@@ -26,12 +27,6 @@ function ready(t: TestContext): NativeAddon | null {
   if (needs(t, addon !== null && typeof addon.removeTreeAtAsync === 'function', 'native addon with removeTreeAtAsync (npm run install)')) return null;
   if (needs(t, isRoot(), 'root (CAP_LINUX_IMMUTABLE)')) return null;
   return addon;
-}
-
-function lsattr(path: string): string {
-  const r = spawnSync('lsattr', ['-d', path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `lsattr -d ${path}: ${r.stderr}`);
-  return r.stdout.split(' ')[0] ?? '';
 }
 
 function chattr(args: string[]): void {
@@ -52,7 +47,7 @@ function liveRelease(d: string): string {
 function assertLiveSealed(app: string): void {
   for (const p of [app, join(app, 'engine.py'), join(app, 'lib'), join(app, 'lib', 'core.py')]) {
     assert.ok(existsSync(p), `${p} still exists`);
-    assert.match(lsattr(p), /i/, `${p} still +i`);
+    assert.match(lsattrLetters(p), /i/, `${p} still +i`);
   }
   assert.equal(readFileSync(join(app, 'engine.py'), 'utf8'), 'live engine\n');
 }
@@ -128,15 +123,6 @@ describe('removeTree of a staged release', () => {
 });
 
 describe('removeTreeAtAsync (native)', () => {
-  function errorOf(fn: () => unknown): NativeSystemError {
-    try {
-      fn();
-    } catch (e) {
-      return e as NativeSystemError;
-    }
-    assert.fail('expected the call to throw');
-  }
-
   async function withDir<T>(dir: string, fn: (fd: number) => Promise<T> | T): Promise<T> {
     const fd = openSync(dir, 'r');
     try {
@@ -179,8 +165,8 @@ describe('removeTreeAtAsync (native)', () => {
     assert.equal(spawnSync('mkfifo', [join(root, 'a', 'fifo')]).status, 0);
     chattr(['+a', join(root, 'a', 'log')]);
     spawnSync('chattr', ['-R', '-f', '+i', root]); // exits 1 over the symlinks and the fifo, which take no flags
-    assert.match(lsattr(join(root, 'a', 'b', 'c', 'deep.txt')), /i/);
-    assert.match(lsattr(join(root, 'a', 'log')), /a/);
+    assert.match(lsattrLetters(join(root, 'a', 'b', 'c', 'deep.txt')), /i/);
+    assert.match(lsattrLetters(join(root, 'a', 'log')), /a/);
     await withDir(d, (fd) => n.removeTreeAtAsync!(fd, 'tree'));
     assert.equal(existsSync(root), false);
     await withDir(d, (fd) => n.removeTreeAtAsync!(fd, 'tree'));
@@ -202,7 +188,7 @@ describe('removeTreeAtAsync (native)', () => {
     });
     assert.equal(existsSync(join(d, 'f')), false);
     assert.throws(() => lstatSync(join(d, 'link')));
-    assert.match(lsattr(join(d, 'kept')), /i/);
+    assert.match(lsattrLetters(join(d, 'kept')), /i/);
   });
 
   test('a file hard-linked to a file sealed outside keeps its flags: EPERM with its path, the outside untouched', async (t) => {
@@ -221,7 +207,7 @@ describe('removeTreeAtAsync (native)', () => {
         return true;
       }),
     );
-    assert.match(lsattr(join(d, 'live.py')), /i/);
+    assert.match(lsattrLetters(join(d, 'live.py')), /i/);
     assert.equal(readFileSync(join(d, 'live.py'), 'utf8'), 'live');
   });
 
