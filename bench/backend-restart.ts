@@ -24,20 +24,17 @@ import { loadNative } from '../src/adapters/native.js';
 import { analyse, type ScenarioFigures, type Stats } from './lib/restart-analysis.js';
 import type { ScenarioResult } from './lib/restart-driver.js';
 import type { LoadRecord } from './lib/restart-load.js';
+import { stringArg } from './lib/args.js';
 
 const GUEST_ROOT = '/opt/omnimind-sentinel';
 const root = packageRoot();
 const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
 const fixtures = join(root, 'test', 'fixtures', 'nspawn');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-const kills = Number(arg('kills', '20'));
-const rate = Number(arg('rate', '250'));
-const scenarios = arg('scenarios', 'a,b,c,d,e');
-const jsonOut = arg('json', '');
+const kills = Number(stringArg('kills', '20'));
+const rate = Number(stringArg('rate', '250'));
+const scenarios = stringArg('scenarios', 'a,b,c,d,e');
+const jsonOut = stringArg('json', '');
 const keep = process.argv.includes('--keep');
 
 function cli(args: string[]): string {

@@ -10,8 +10,9 @@ import { performance } from 'node:perf_hooks';
 import { sendRequest } from '../src/adapters/control-client.js';
 import { DEFAULT_DAEMON_LIMITS } from '../src/core/config-limits.js';
 import { sampleTree } from '../test/helpers/vault-factory.js';
-import { deployedVault, numberArg, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
+import { deployedVault, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
 import { procSample } from './lib/proc-sample.js';
+import { numberArg } from './lib/args.js';
 
 const clients = numberArg('clients', 24);
 const mib = numberArg('mib', 64);

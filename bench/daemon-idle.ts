@@ -5,8 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { sendRequest } from '../src/adapters/control-client.js';
 import type { TreeSpec } from '../test/helpers/vault-factory.js';
-import { deployedVault, numberArg, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
+import { deployedVault, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
 import { CLK_TCK, childPids, procSample } from './lib/proc-sample.js';
+import { numberArg } from './lib/args.js';
 
 const seconds = numberArg('seconds', 60);
 const fileCount = numberArg('files', 10_000);

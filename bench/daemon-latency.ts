@@ -9,19 +9,15 @@ import { encodePublicKey } from '../src/core/keys.js';
 import { createLogger } from '../src/adapters/logger.js';
 import { startDaemon } from '../src/daemon/main.js';
 import { cleanupAll, makeVault, tempDir, type TreeSpec } from '../test/helpers/vault-factory.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { numberArg } from './lib/args.js';
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
-const megabytes = arg('mb', 100);
-const fileCount = arg('files', 100);
-const iterations = arg('iterations', 20);
+const megabytes = numberArg('mb', 100);
+const fileCount = numberArg('files', 100);
+const iterations = numberArg('iterations', 20);
 
 const tree: TreeSpec = [{ type: 'dir', path: 'engine' }, { type: 'dir', path: 'weights' }];
 const perFile = Math.floor((megabytes * 1024 * 1024) / fileCount);

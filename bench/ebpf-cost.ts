@@ -8,17 +8,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { createLogger } from '../src/adapters/logger.js';
 import { EbpfHost } from '../src/daemon/ebpf-host.js';
+import { numberArg, optionalArg } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const seconds = arg('seconds', 10);
-const rate = arg('rate', 1000);
-const jsonOut = ((): string | undefined => {
-  const i = process.argv.indexOf('--json');
-  return i >= 0 ? process.argv[i + 1] : undefined;
-})();
+const seconds = numberArg('seconds', 10);
+const rate = numberArg('rate', 1000);
+const jsonOut = optionalArg('json');
 const log = createLogger('error');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -12,11 +12,10 @@ import { targetSchema } from '../src/daemon/targets/spec.js';
 import { EbpfHost } from '../src/daemon/ebpf-host.js';
 import { TargetEventRecorder } from '../src/cli/demo/event-recorder.js';
 import { cleanupAll, tempDir } from '../test/helpers/vault-factory.js';
+import { numberArg, optionalArg } from './lib/args.js';
 
-const i = process.argv.indexOf('--kills');
-const kills = i >= 0 ? Number(process.argv[i + 1]) : 20;
-const j = process.argv.indexOf('--json');
-const jsonOut = j >= 0 ? process.argv[j + 1] : undefined;
+const kills = numberArg('kills', 20);
+const jsonOut = optionalArg('json');
 const log = createLogger('error');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -11,15 +11,9 @@ import { targetSchema } from '../src/daemon/targets/spec.js';
 import { EbpfHost } from '../src/daemon/ebpf-host.js';
 import { TargetEventRecorder } from '../src/cli/demo/event-recorder.js';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../src/cli/demo/sample-backend.js';
+import { numberArg, optionalArg } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const jsonOut = ((): string | undefined => {
-  const i = process.argv.indexOf('--json');
-  return i >= 0 ? process.argv[i + 1] : undefined;
-})();
+const jsonOut = optionalArg('json');
 
 interface Summary {
   path: string;
@@ -112,8 +106,8 @@ async function measureHealthPeer(kills: number): Promise<Summary> {
   return summarize('http health check every 1 s', latencies);
 }
 
-const kills = arg('kills', 100);
-const peerKills = arg('peer-kills', 20);
+const kills = numberArg('kills', 100);
+const peerKills = numberArg('peer-kills', 20);
 const results: Summary[] = [];
 const engine = new EbpfHost({ log });
 await engine.start();

@@ -8,15 +8,13 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { freePort, sampleBackendCommand, waitForHealthy } from '../src/cli/demo/sample-backend.js';
 import { sampleTree } from '../test/helpers/vault-factory.js';
-import { deployedVault, numberArg, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
+import { deployedVault, shippedUnitRuntime, spawnDaemon, stopDaemon, waitForStatus, writeDaemonConfig } from './lib/bench-daemon.js';
 import { CLK_TCK, childPids, procSample } from './lib/proc-sample.js';
+import { numberArg, optionalArg } from './lib/args.js';
 
 const seconds = numberArg('seconds', 20);
 const rate = numberArg('rate', 1000);
-const jsonOut = ((): string | undefined => {
-  const i = process.argv.indexOf('--json');
-  return i >= 0 ? process.argv[i + 1] : undefined;
-})();
+const jsonOut = optionalArg('json');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The daemon and all its descendants except the target's tree. */

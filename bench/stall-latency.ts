@@ -14,15 +14,11 @@ import { EbpfHost } from '../src/daemon/ebpf-host.js';
 import { StallWatch } from '../src/daemon/targets/stall-watch.js';
 import { parseTargets } from '../src/daemon/targets/spec.js';
 import type { TargetAuditEvent } from '../src/daemon/targets/types.js';
+import { numberArg, optionalArg } from './lib/args.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const stalls = arg('stalls', 20);
-const thresholdMs = arg('threshold', 200);
-const j = process.argv.indexOf('--json');
-const jsonOut = j >= 0 ? process.argv[j + 1] : undefined;
+const stalls = numberArg('stalls', 20);
+const thresholdMs = numberArg('threshold', 200);
+const jsonOut = optionalArg('json');
 const log = createLogger('error');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const busySeconds = (thresholdMs * 2.5) / 1000;

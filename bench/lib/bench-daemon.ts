@@ -9,12 +9,6 @@ import { packageRoot } from '../../src/adapters/package-root.js';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { cleanupAll, makeVault, tempDir, type TestVault, type TreeSpec } from '../../test/helpers/vault-factory.js';
 
-// `--name N` from the command line, or the fallback.
-export function numberArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 /** A deployed vault and the daemon's directory (config, trust key, socket, audit log, state). */
 export interface BenchVault {
   tv: TestVault;

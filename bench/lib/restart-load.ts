@@ -12,6 +12,7 @@
 // Usage: node dist/bench/lib/restart-load.js --out FILE [--rate 250] [--port 8000] [--timeout-ms 10000]
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { stringArg } from './args.js';
 
 /**
  * One request: [startUs, endUs, outcome, pid, retry]; outcome is 'ok', 'http-NNN', 'refused', 'reset',
@@ -19,11 +20,6 @@ import { request } from 'node:http';
  * response byte ('' when there was none; its end is not recorded: it is what a retrying client sees).
  */
 export type LoadRecord = [number, number, string, number, string?];
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -79,14 +75,14 @@ async function once(port: number, timeoutMs: number, records: LoadRecord[]): Pro
 }
 
 async function main(): Promise<void> {
-  const out = arg('out', '');
+  const out = stringArg('out', '');
   if (out === '') {
     console.error('restart-load: --out FILE is required');
     process.exit(2);
   }
-  const rate = Number(arg('rate', '250'));
-  const port = Number(arg('port', '8000'));
-  const timeoutMs = Number(arg('timeout-ms', '10000'));
+  const rate = Number(stringArg('rate', '250'));
+  const port = Number(stringArg('port', '8000'));
+  const timeoutMs = Number(stringArg('timeout-ms', '10000'));
   const records: LoadRecord[] = [];
   const pending = new Set<Promise<void>>();
   let stopping = false;
