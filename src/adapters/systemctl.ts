@@ -37,18 +37,20 @@ export interface UnitState {
   /** WatchdogSignal= as a number (SIGABRT: 6), and WatchdogSec= in µs (0: no watchdog). */
   watchdogSignal: number;
   watchdogUsec: number;
+  /** The run's invocation id (32 hex digits; '' when the unit has none): names its journal lines. */
+  invocationId: string;
 }
 
 // Why: the recovery of a unit target decides on what systemd is doing with it (docs/EBPF.md#who-does-what).
 export async function unitState(unit: string): Promise<UnitState> {
-  const out = await systemctl(['show', '-p', 'ActiveState,SubState,Result,MainPID,Job,NRestarts,WatchdogSignal,WatchdogUSec', '--', unit], unit);
+  const out = await systemctl(['show', '-p', 'ActiveState,SubState,Result,MainPID,Job,NRestarts,WatchdogSignal,WatchdogUSec,InvocationID', '--', unit], unit);
   const v = new Map(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
   const num = (k: string): number => {
     const n = Number(v.get(k) ?? '');
     return Number.isFinite(n) ? n : 0;
   };
   const job = v.get('Job') ?? '';
-  return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: num('WatchdogUSec') };
+  return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: num('WatchdogUSec'), invocationId: v.get('InvocationID') ?? '' };
 }
 
 /** A restart queued, or refused because another job (an operator's stop or restart) is already queued for the unit. */

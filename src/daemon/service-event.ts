@@ -1,6 +1,8 @@
-// The `service-event` control request: a unit's stop hook (omnimind_sentinel.graceful_restart)
-// reports how a service ended — "backend hung: watchdog" with the thread stacks from the journal —
-// and the daemon records it in the audit log (docs/BACKEND.md#graceful-restart).
+// The `service-event` control request: a unit's stop hook (omnimind_sentinel.graceful_restart, for a
+// unit no target watches) reports how a service ended — "backend hung: watchdog" with the thread
+// stacks from the journal — and the daemon records it in the audit log; a unit target's watchdog
+// timeout is recorded by the sentinel itself in the same shape (targets/watchdog-evidence.ts,
+// docs/BACKEND.md#graceful-restart).
 import { SentinelError } from '../core/errors.js';
 
 /** Bounds of one event: what a faulthandler dump of a few dozen threads needs, and no more. */

@@ -6,10 +6,11 @@ Two halves (docs/BACKEND.md#graceful-restart):
   unit sets WatchdogSignal=) print every Python thread's stack to stderr, which systemd sends to
   the journal, before the process dies. faulthandler writes from its C signal handler, so this works
   while the event loop is blocked and while a C call holds the GIL.
-* As the unit's ExecStopPost= hook, `python3 -m omnimind_sentinel.graceful_restart --unit %n`
+* As a unit's ExecStopPost= hook, `python3 -m omnimind_sentinel.graceful_restart --unit %n`
   reads $SERVICE_RESULT; on a watchdog timeout it collects those stack lines from the journal
   (this invocation only) and records "backend hung: watchdog" with them in the sentinel's audit log
-  through its control socket. systemd then restarts the unit (Restart=).
+  through its control socket. For a unit no sentinel target watches: the shipped backend unit has
+  no stop hook (it would run on every restart); the sentinel records its watchdog timeouts itself.
 """
 import argparse
 import faulthandler

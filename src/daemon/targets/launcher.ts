@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { SentinelError } from '../../core/errors.js';
 import type { ProcIdentity } from '../../adapters/proc.js';
 import type { SupervisedChild } from '../../adapters/process.js';
+import type { WatchdogExit } from './watchdog-evidence.js';
 
 /** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
 export type TargetKind = 'unit' | 'command' | 'pidFile';
@@ -31,7 +32,7 @@ export interface LaunchContext {
 }
 
 /** Who brings an exited main process back: the sentinel now, or systemd (its watchdog, an operator's job). */
-export type ExitHandling = { by: 'sentinel' } | { by: 'systemd'; why: string };
+export type ExitHandling = { by: 'sentinel' } | { by: 'systemd'; why: string; watchdog?: WatchdogExit };
 
 /** A unit stopped by someone else and not coming back: not an error, not to be restarted. */
 export class StoppedOutside extends SentinelError {
@@ -61,8 +62,8 @@ export interface Launcher {
   kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
   /** At daemon stop: end what is ours, leave what is not. */
   stop(child: SupervisedChild | null): Promise<void>;
-  /** Who restarts after this exit (default: the sentinel). */
-  exitHandling?(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
+  /** Who restarts after this exit (default: the sentinel); for a watchdog kill, what names the hung run's journal. */
+  exitHandling?(exit: { pid: number; signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
   /** The restart budget is spent: a process judged broken (hung, retransmitting) is not left running. */
   giveUp(pid: number | null, child: SupervisedChild | null): Promise<void>;
 }

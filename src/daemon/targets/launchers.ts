@@ -176,12 +176,16 @@ class UnitLauncher implements Launcher {
 
   // A watchdog kill (WatchdogSignal=) or a clean exit may be systemd's own doing: ask it. Anything else
   // (SIGKILL, a crash) is restarted at once, before any RestartSec=.
-  async exitHandling(exit: { signal: number | null; exitStatus: number | null }): Promise<ExitHandling> {
+  async exitHandling(exit: { pid: number; signal: number | null; exitStatus: number | null }): Promise<ExitHandling> {
     const suspicious = (exit.signal !== null && (exit.signal === this.watchdogSignal || exit.signal === 15)) || exit.exitStatus === 0 || (exit.signal === null && exit.exitStatus === null);
     if (!suspicious) return { by: 'sentinel' };
     const st = await unitState(this.unit).catch(() => null);
     if (st === null) return { by: 'sentinel' };
-    if (st.result === 'watchdog' || st.subState === 'stop-watchdog') return { by: 'systemd', why: 'watchdog timeout: systemd kills and restarts it (Restart=)' };
+    if (st.result === 'watchdog' || st.subState === 'stop-watchdog') {
+      // the run that hung is still the unit's invocation: systemd starts the next one after RestartSec=
+      const watchdog = { unit: this.unit, invocationId: st.invocationId === '' ? null : st.invocationId, pid: exit.pid, signal: exit.signal };
+      return { by: 'systemd', why: 'watchdog timeout: systemd kills and restarts it (Restart=)', watchdog };
+    }
     // A crash also passes through deactivating (ExecStopPost= runs after any exit): only a job is someone's stop or restart.
     if (st.job !== null) return { by: 'systemd', why: `a job of systemd is stopping or restarting it (${st.activeState}/${st.subState})` };
     return { by: 'sentinel' };

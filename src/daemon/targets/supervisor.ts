@@ -10,6 +10,8 @@ import { launcherFor, UnitStarting } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import { StallWatch } from './stall-watch.js';
+import { collectEvidence, watchdogRecord, type WatchdogExit } from './watchdog-evidence.js';
+import { journalLinesOf } from '../../adapters/journal.js';
 import type { TraceView } from '../../core/trace-view.js';
 import type { TargetSpec } from './spec.js';
 import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
@@ -235,6 +237,20 @@ export class TargetSupervisor {
     void rt.launcher
       .exitHandling(e)
       .catch((): { by: 'sentinel' } => ({ by: 'sentinel' }))
-      .then((h) => this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null, announce));
+      .then((h) => {
+        const recovering = this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null, announce);
+        if (h.by === 'systemd' && h.watchdog !== undefined) void this.recordWatchdog(rt.spec.name, h.watchdog);
+        return recovering;
+      });
+  }
+
+  // Why: a watchdog kill's thread stacks (in the journal) go to the audit log once systemd's restart is
+  // under way: off the restart's path, and with no stop hook in the unit (watchdog-evidence.ts).
+  private async recordWatchdog(target: string, exit: WatchdogExit): Promise<void> {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+    const found = await collectEvidence(exit, { read: journalLinesOf, sleep, now: this.now });
+    const fields = { target, unit: exit.unit, invocationId: exit.invocationId, pid: exit.pid, evidenceLines: found.evidence.length, ...(found.note === null ? {} : { evidenceNote: found.note }) };
+    this.deps.log.warn(fields, `${target} hung: watchdog`);
+    this.emit(watchdogRecord(target, exit, found));
   }
 }

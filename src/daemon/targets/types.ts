@@ -29,6 +29,7 @@ export interface TargetAuditEvent {
     | 'leftovers-killed'
     | 'watchdog-timeout'
     | 'stack-dump'
+    | 'service-event'
     | 'stall'
     | 'stall-ended';
   target?: string;

@@ -1,0 +1,94 @@
+// The evidence of a unit's watchdog timeout, recorded by the sentinel itself: the thread stacks
+// faulthandler wrote to the journal when systemd's WatchdogSignal= ended the hung process, as one
+// audit record "NAME hung: watchdog" (docs/BACKEND.md#graceful-restart). Collected after the exit
+// was handled (systemd restarts a watchdog kill), so nothing of it is on a restart's path; the unit
+// needs no ExecStopPost= hook, which would run on every stop.
+import { constants } from 'node:os';
+import type { JournalMatch } from '../../adapters/journal.js';
+import { SERVICE_EVENT_LIMITS } from '../service-event.js';
+import type { TargetAuditEvent } from './types.js';
+
+/** faulthandler's first line, and the header of each thread's stack. */
+const FATAL = 'Fatal Python error';
+const THREAD_HEADERS = ['Thread 0x', 'Current thread 0x'];
+/** How long journald is given to have the dump, ms, and how often it is asked meanwhile. */
+export const EVIDENCE_WAIT_MS = 3_000;
+const EVIDENCE_POLL_MS = 200;
+/** Lines read from the invocation's journal (its last ones: the dump is what it wrote last). */
+const JOURNAL_LINES = 2_000;
+
+/** What the hung run was: the unit, its invocation (from `systemctl show` at the exit), its main PID and signal. */
+export interface WatchdogExit extends JournalMatch {
+  signal: number | null;
+}
+
+export interface EvidenceDeps {
+  read(match: JournalMatch, maxLines: number): Promise<string[]>;
+  sleep(ms: number): Promise<void>;
+  now(): number;
+}
+
+// Why: the faulthandler output among the run's lines: from the last "Fatal Python error" (or the first
+// thread header) on, bounded as the control socket bounds a reported event.
+export function stackSection(lines: readonly string[]): string[] {
+  let start = -1;
+  lines.forEach((l, i) => {
+    if (l.startsWith(FATAL)) start = i;
+  });
+  if (start < 0) start = lines.findIndex((l) => THREAD_HEADERS.some((h) => l.startsWith(h)));
+  if (start < 0) return [];
+  const L = SERVICE_EVENT_LIMITS;
+  const picked: string[] = [];
+  let total = 0;
+  for (const raw of lines.slice(start, start + L.evidenceLines)) {
+    const line = raw.slice(0, L.lineChars);
+    if (total + line.length > L.evidenceChars) break;
+    picked.push(line);
+    total += line.length;
+  }
+  return picked;
+}
+
+// Why: journald may still be storing the dump when the exit is seen; the section is taken once two reads
+// agree (the process is gone, so nothing is added after that), within EVIDENCE_WAIT_MS.
+export async function collectEvidence(exit: WatchdogExit, deps: EvidenceDeps, waitMs = EVIDENCE_WAIT_MS): Promise<{ evidence: string[]; note: string | null }> {
+  const deadline = deps.now() + waitMs;
+  let last: string[] = [];
+  let note = `no thread stacks in the journal of ${exit.invocationId !== null ? `invocation ${exit.invocationId}` : `PID ${String(exit.pid)}`}`;
+  for (;;) {
+    try {
+      const section = stackSection(await deps.read(exit, JOURNAL_LINES));
+      if (section.length > 0 && section.length === last.length) return { evidence: section, note: null };
+      last = section;
+    } catch (e) {
+      note = e instanceof Error ? e.message : String(e);
+    }
+    if (deps.now() >= deadline) return last.length > 0 ? { evidence: last, note: null } : { evidence: [], note };
+    await deps.sleep(EVIDENCE_POLL_MS);
+  }
+}
+
+function signalName(signal: number | null): string | null {
+  if (signal === null) return null;
+  const name = Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
+  return name === undefined ? String(signal) : name.replace(/^SIG/, '');
+}
+
+// Why: the same record the unit's stop hook used to send ("service-event", docs/DAEMON.md#control-socket),
+// so readers of the audit log see one shape; `source` says the sentinel took it from the journal.
+export function watchdogRecord(target: string, exit: WatchdogExit, found: { evidence: string[]; note: string | null }): TargetAuditEvent {
+  const status = signalName(exit.signal);
+  return {
+    event: 'service-event',
+    source: 'sentinel',
+    target,
+    unit: exit.unit,
+    result: 'watchdog',
+    message: `${target} hung: watchdog`,
+    evidence: found.evidence,
+    pid: exit.pid,
+    ...(status === null ? {} : { exitCode: 'killed', exitStatus: status }),
+    ...(exit.invocationId === null ? {} : { invocationId: exit.invocationId }),
+    ...(found.note === null ? {} : { evidenceNote: found.note }),
+  };
+}

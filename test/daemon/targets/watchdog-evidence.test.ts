@@ -1,0 +1,90 @@
+// The sentinel's own record of a unit's watchdog timeout (watchdog-evidence.ts): the thread stacks a
+// real Python process wrote through faulthandler when SIGABRT ended it (serve's install_stack_dump) are
+// picked out of the run's journal lines, waited for while journald is still storing them, bounded, and
+// recorded as "NAME hung: watchdog". The journal's lines are the real process's stderr, handed over in
+// the order journald would return them (the unit path itself runs under a real systemd in
+// test/systemd/backend-e2e.test.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../../../src/adapters/package-root.js';
+import { SERVICE_EVENT_LIMITS } from '../../../src/daemon/service-event.js';
+import { collectEvidence, stackSection, watchdogRecord, type WatchdogExit } from '../../../src/daemon/targets/watchdog-evidence.js';
+import type { JournalMatch } from '../../../src/adapters/journal.js';
+
+const INVOCATION = 'c0ffee'.padEnd(32, '0');
+
+/** stderr of a real Python process whose worker thread is blocked when SIGABRT ends it. */
+function abortedPythonStderr(): { lines: string[]; signal: string | null } {
+  const script = [
+    'import os, signal, threading, time',
+    'from omnimind_sentinel.graceful_restart import install_stack_dump',
+    'install_stack_dump()',
+    'print("serving", flush=True)',
+    'def stuck_handler():',
+    '    time.sleep(60)',
+    't = threading.Thread(target=stuck_handler, daemon=True); t.start(); time.sleep(0.2)',
+    'os.kill(os.getpid(), signal.SIGABRT)',
+  ].join('\n');
+  const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PYTHONPATH: join(packageRoot(), 'integrations', 'python') } });
+  return { lines: r.stderr.split('\n').filter((l) => l !== ''), signal: r.signal };
+}
+
+const fakeClock = (): { now: () => number; sleep: (ms: number) => Promise<void> } => {
+  let t = 0;
+  return { now: () => t, sleep: (ms) => Promise.resolve(void (t += ms)) };
+};
+
+test('the thread stacks of a real faulthandler dump are picked out of the run\'s lines, the hung thread among them', () => {
+  const dump = abortedPythonStderr();
+  assert.equal(dump.signal, 'SIGABRT');
+  const section = stackSection(['INFO: Started server process [42]', 'INFO: Application startup complete.', ...dump.lines]);
+  assert.match(section[0] ?? '', /^Fatal Python error: Aborted/);
+  assert.ok(section.some((l) => /^Current thread 0x[0-9a-f]+/.test(l)), section.join('\n'));
+  assert.ok(section.some((l) => /line \d+ in stuck_handler/.test(l)), `the stuck thread's frame: ${section.join('\n')}`);
+  assert.ok(!section.some((l) => l.startsWith('INFO:')), 'the lines before the dump are not evidence');
+  assert.deepEqual(stackSection(['INFO: Started server process [42]', 'nothing else']), [], 'no dump, no evidence');
+});
+
+test('a dump larger than the audit record takes is cut at its bounds', () => {
+  const L = SERVICE_EVENT_LIMITS;
+  const long = ['Fatal Python error: Aborted', ...Array.from({ length: L.evidenceLines + 50 }, (_, i) => `  File "x.py", line ${String(i)} in f${'x'.repeat(L.lineChars + 10)}`)];
+  const section = stackSection(long);
+  assert.ok(section.length <= L.evidenceLines);
+  assert.ok(section.every((l) => l.length <= L.lineChars));
+  assert.ok(section.reduce((n, l) => n + l.length, 0) <= L.evidenceChars);
+});
+
+test('evidence is taken once journald has all of the dump (two reads agree), from the run the exit names', async () => {
+  const dump = abortedPythonStderr().lines;
+  const asked: JournalMatch[] = [];
+  // journald stores the dump while the sentinel already reads: nothing, then half of it, then all of it.
+  const views = [[], dump.slice(0, 3), dump, dump];
+  const clock = fakeClock();
+  const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: INVOCATION, pid: 4242, signal: 6 };
+  const found = await collectEvidence(exit, { read: (m) => (asked.push(m), Promise.resolve(views[Math.min(asked.length - 1, views.length - 1)] ?? [])), ...clock });
+  assert.equal(found.note, null);
+  assert.deepEqual(found.evidence, stackSection(dump));
+  assert.ok(found.evidence.length > 3, 'not the half-stored dump');
+  assert.ok(asked.every((m) => m.invocationId === INVOCATION && m.pid === 4242 && m.unit === 'omnimind-backend.service'));
+
+  const record = watchdogRecord('backend', exit, found);
+  assert.equal(record.event, 'service-event');
+  assert.equal(record.message, 'backend hung: watchdog');
+  assert.deepEqual({ source: record.source, result: record.result, target: record.target, exitCode: record.exitCode, exitStatus: record.exitStatus, invocationId: record.invocationId }, { source: 'sentinel', result: 'watchdog', target: 'backend', exitCode: 'killed', exitStatus: 'ABRT', invocationId: INVOCATION });
+  assert.equal(record.evidenceNote, undefined);
+});
+
+test('no dump within the wait, or an unreadable journal: the record is still written, saying why it has no stacks', async () => {
+  const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: null, pid: 4242, signal: 6 };
+  const none = await collectEvidence(exit, { read: () => Promise.resolve(['INFO: Application startup complete.']), ...fakeClock() });
+  assert.deepEqual(none.evidence, []);
+  assert.match(none.note ?? '', /no thread stacks in the journal of PID 4242/);
+  const broken = await collectEvidence(exit, { read: () => Promise.reject(new Error('journalctl _SYSTEMD_UNIT=omnimind-backend.service _PID=4242 failed: No journal files were found.')), ...fakeClock() });
+  assert.match(broken.note ?? '', /No journal files were found/);
+  const record = watchdogRecord('backend', exit, broken);
+  assert.equal(record.message, 'backend hung: watchdog');
+  assert.equal(record.invocationId, undefined);
+  assert.match(String(record.evidenceNote), /No journal files/);
+});
