@@ -68,11 +68,13 @@ ExecStart=
 ExecStart=/usr/bin/env -u LISTEN_PID -u LISTEN_FDS -u LISTEN_FDNAMES /usr/bin/python3 -m omnimind_sentinel.serve sample_backend:app --app-dir ${ROOT}/examples/backend --no-access-log --host 127.0.0.1 --port 8000
 `;
 const SOCKET_ASIDE = '[Socket]\nListenStream=\nListenStream=127.0.0.1:8099\n';
+// (e): the backend unit's ExecStopPost= hook as shipped until the sentinel recorded watchdog timeouts itself.
+const FORMER_STOP_HOOK = 'ExecStopPost=-+/bin/sh -c \'test "$$SERVICE_RESULT" = watchdog || exit 0; exec /usr/bin/python3 -m omnimind_sentinel.graceful_restart --unit %n\'';
 const SCENARIOS: Scenario[] = [
   { name: 'a', what: 'systemd alone: Restart=always, RestartSec=100ms, no socket, no sentinel', sentinel: false, service: `${OWN_PORT}RestartSec=100ms\n`, socket: SOCKET_ASIDE },
   { name: 'b', what: 'sentinel unit target (exit seen → systemctl restart), no socket', sentinel: true, service: OWN_PORT, socket: SOCKET_ASIDE },
   { name: 'c', what: 'sentinel unit target, port 8000 held by omnimind-backend.socket (units as installed)', sentinel: true, service: null, socket: null },
-  { name: 'e', what: '(c) without the unit\'s ExecStopPost= hook (an operator\'s choice: no watchdog stacks in the audit log)', sentinel: true, service: '[Service]\nExecStopPost=\n', socket: null },
+  { name: 'e', what: '(c) with the stop hook the unit had until 2026-12-06 (a drop-in): what taking it off saved', sentinel: true, service: `[Service]\n${FORMER_STOP_HOOK}\n`, socket: null },
   { name: 'd', what: 'the backend\'s own cold start as installed: socket and service stopped, then `systemctl start` (peer of the gap)', sentinel: true, service: null, socket: null, coldStart: true },
 ];
 
