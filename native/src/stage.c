@@ -1,5 +1,8 @@
 // stageFilesAsync: a deploy's payload files written from the already verified bundle fd into
-// staging on several pool threads, each hashed as it is written (docs/VAULT.md#deploy).
+// staging on several pool threads, each hashed as it is written (docs/VAULT.md#deploy). With a kept
+// fd (stageFilesKeptAtAsync) every chunk that was hashed is also written, from the same buffer, at
+// its own offset into the kept copy of the bundle: the copy is the hashed bytes, the source is never
+// read again for it.
 #include "sentinel.h"
 
 #include <errno.h>
@@ -11,7 +14,8 @@
 #include <unistd.h>
 
 // One record per file: i32 errno (0 ok, -1 not reached: another file failed first, ENODATA: the
-// bundle ended early) | i32 reserved | f64 bytes written | 32 bytes SHA-256 of the bytes written.
+// bundle ended early) | i32 1 when the errno is the kept copy's write, else 0 | f64 bytes written |
+// 32 bytes SHA-256 of the bytes written.
 // adapters/native.ts reads this layout.
 #define STAGE_RECORD 48
 #define STAGE_CHUNK (4 * 1024 * 1024)
@@ -19,6 +23,7 @@
 typedef struct {
   int fd;
   int rootfd;  // -1: dests are paths; else relative to rootfd, resolved beneath it (sn_open_beneath)
+  int keptfd;  // -1: none; else the kept bundle copy, each hashed chunk written at its bundle offset
   char *blob;
   char **dests;
   double *offsets;
@@ -70,6 +75,11 @@ static int stage_one(stage_job *j, uint32_t i, unsigned char *buf, EVP_MD_CTX *c
     if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) { e = EIO; break; }
     int r = sn_write_all_at(out, buf, (size_t)n, (int64_t)written);
     if (r < 0) { e = -r; break; }
+    if (j->keptfd >= 0 && (r = sn_write_all_at(j->keptfd, buf, (size_t)n, off)) < 0) {
+      e = -r;
+      sn_put_i32(rec + 4, 1);
+      break;
+    }
     off += n;
     left -= (double)n;
     written += (double)n;
@@ -114,7 +124,7 @@ static void stage_complete(napi_env env, napi_status status, void *data) {
 // NUL-separated; offsets/sizes (Float64Array) place each file in the bundle; modes (Uint32Array)
 // are applied after the bytes. The caller compares the digests with the signed manifest before
 // anything is sealed or moved.
-static napi_value stage_files(napi_env env, napi_value *argv, int32_t rootfd, const char *usage) {
+static napi_value stage_files(napi_env env, napi_value *argv, int32_t rootfd, int32_t keptfd, const char *usage) {
   int32_t fd = -1;
   uint32_t threads = 1;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_uint32(env, argv[5], &threads) != napi_ok) {
@@ -125,6 +135,7 @@ static napi_value stage_files(napi_env env, napi_value *argv, int32_t rootfd, co
   if (j == NULL) { sn_throw_sys(env, ENOMEM, "malloc", ""); return NULL; }
   j->fd = fd;
   j->rootfd = rootfd;
+  j->keptfd = keptfd;
   uint32_t n = 0;
   if (!sn_get_nul_list(env, argv[1], &j->blob, &n, "dests")) { stage_job_free(env, j); return NULL; }
   void *offs = NULL, *sizes = NULL, *modes = NULL;
@@ -164,7 +175,7 @@ static napi_value stage_files_async(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   const char *usage = "stageFilesAsync(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number)";
   if (argc < 6) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage); return NULL; }
-  return stage_files(env, argv, -1, usage);
+  return stage_files(env, argv, -1, -1, usage);
 }
 
 // stageFilesAtAsync(bundleFd, rootFd, dests, offsets, sizes, modes, threads): the same, with dests
@@ -179,10 +190,33 @@ static napi_value stage_files_at_async(napi_env env, napi_callback_info info) {
   int32_t rootfd = -1;
   if (argc < 7 || napi_get_value_int32(env, argv[1], &rootfd) != napi_ok || rootfd < 0) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage); return NULL; }
   napi_value rest[6] = { argv[0], argv[2], argv[3], argv[4], argv[5], argv[6] };
-  return stage_files(env, rest, rootfd, usage);
+  return stage_files(env, rest, rootfd, -1, usage);
+}
+
+// stageFilesKeptAtAsync(bundleFd, rootFd, keptFd, dests, offsets, sizes, modes, threads): the same
+// as stageFilesAtAsync, and every chunk hashed is also written at its bundle offset into keptFd (a
+// file the caller created and wrote the verified head into): the copy of the bundle kept for heal
+// holds exactly the bytes whose digests the caller then compares with the signed manifest. A
+// failed write there is the file's errno with the record's second field 1.
+static napi_value stage_files_kept_at_async(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  const char *usage = "stageFilesKeptAtAsync(bundleFd: number, rootFd: number, keptFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number)";
+  int32_t rootfd = -1, keptfd = -1;
+  if (argc < 8 || napi_get_value_int32(env, argv[1], &rootfd) != napi_ok || rootfd < 0 || napi_get_value_int32(env, argv[2], &keptfd) != napi_ok || keptfd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return NULL;
+  }
+  napi_value rest[6] = { argv[0], argv[3], argv[4], argv[5], argv[6], argv[7] };
+  return stage_files(env, rest, rootfd, keptfd, usage);
 }
 
 napi_status sn_register_stage(napi_env env, napi_value exports) {
-  const napi_property_descriptor props[] = { SN_FN("stageFilesAsync", stage_files_async), SN_FN("stageFilesAtAsync", stage_files_at_async) };
+  const napi_property_descriptor props[] = {
+    SN_FN("stageFilesAsync", stage_files_async),
+    SN_FN("stageFilesAtAsync", stage_files_at_async),
+    SN_FN("stageFilesKeptAtAsync", stage_files_kept_at_async),
+  };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

@@ -36,6 +36,8 @@ export interface NativeAddon {
   stageFilesAsync?(bundleFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
   /** stageFilesAsync with dests relative to rootFd, each opened beneath it without following a symlink. */
   stageFilesAtAsync?(bundleFd: number, rootFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
+  /** stageFilesAtAsync that also writes every hashed chunk at its bundle offset into keptFd (the kept bundle copy). */
+  stageFilesKeptAtAsync?(bundleFd: number, rootFd: number, keptFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
   /**
    * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
    * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
@@ -171,6 +173,11 @@ export async function syncFsNative(path: string): Promise<boolean> {
   return true;
 }
 
+/** Whether the addon can write the kept bundle copy while it stages the payload (stageFilesKeptAtAsync). */
+export function hasNativeKeptStaging(): boolean {
+  return typeof loadNative()?.stageFilesKeptAtAsync === 'function';
+}
+
 /** One payload file to stage: where it goes, where its bytes are in the bundle, its mode. */
 export interface StageItem {
   dest: string;
@@ -179,8 +186,8 @@ export interface StageItem {
   mode: number;
 }
 
-/** What staging one file gave: errno name (ENODATA: the bundle ended early), or bytes and SHA-256. */
-export type StagedResult = { ok: true; written: number; sha256: string } | { ok: false; errno: string | null };
+/** What staging one file gave: errno name (ENODATA: the bundle ended early; `kept`: the write into the kept copy failed), or bytes and SHA-256. */
+export type StagedResult = { ok: true; written: number; sha256: string } | { ok: false; errno: string | null; kept?: boolean };
 
 const errnoByNumber = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
@@ -192,11 +199,13 @@ export function errnoName(n: number): string {
 // Why: a 1 GB deploy is bound by writing fresh page cache and by SHA-256 on one core; the addon
 // writes and hashes the payload files on every core (each file's digest is of the bytes written).
 // `errno: null` means the file was not reached because another failed first. Null without the addon.
-// With `rootFd`, each dest is relative to that directory and opened beneath it (null when the addon lacks that form).
-export async function stageFilesNative(bundleFd: number, items: readonly StageItem[], threads: number, rootFd?: number): Promise<StagedResult[] | null> {
+// With `rootFd`, each dest is relative to that directory and opened beneath it (null when the addon lacks that form);
+// with `keptFd` too, every hashed chunk is also written into that file at its bundle offset (null without that form).
+export async function stageFilesNative(bundleFd: number, items: readonly StageItem[], threads: number, rootFd?: number, keptFd?: number): Promise<StagedResult[] | null> {
   const addon = loadNative();
   if (addon === null || typeof addon.stageFilesAsync !== 'function') return null;
   if (rootFd !== undefined && typeof addon.stageFilesAtAsync !== 'function') return null;
+  if (keptFd !== undefined && (rootFd === undefined || typeof addon.stageFilesKeptAtAsync !== 'function')) return null;
   const offsets = new Float64Array(items.length);
   const sizes = new Float64Array(items.length);
   const modes = new Uint32Array(items.length);
@@ -206,12 +215,17 @@ export async function stageFilesNative(bundleFd: number, items: readonly StageIt
     modes[i] = it.mode;
   });
   const dests = items.map((it) => it.dest).join('\0');
-  const raw = rootFd === undefined ? await addon.stageFilesAsync(bundleFd, dests, offsets, sizes, modes, threads) : await addon.stageFilesAtAsync!(bundleFd, rootFd, dests, offsets, sizes, modes, threads);
+  const raw =
+    rootFd === undefined
+      ? await addon.stageFilesAsync(bundleFd, dests, offsets, sizes, modes, threads)
+      : keptFd === undefined
+        ? await addon.stageFilesAtAsync!(bundleFd, rootFd, dests, offsets, sizes, modes, threads)
+        : await addon.stageFilesKeptAtAsync!(bundleFd, rootFd, keptFd, dests, offsets, sizes, modes, threads);
   const out: StagedResult[] = [];
   for (let i = 0; i < items.length; i++) {
     const e = raw.readInt32LE(i * 48);
     if (e === 0) out.push({ ok: true, written: raw.readDoubleLE(i * 48 + 8), sha256: raw.toString('hex', i * 48 + 16, i * 48 + 48) });
-    else out.push({ ok: false, errno: e < 0 ? null : errnoName(e) });
+    else out.push({ ok: false, errno: e < 0 ? null : errnoName(e), ...(raw.readInt32LE(i * 48 + 4) === 1 ? { kept: true } : {}) });
   }
   return out;
 }

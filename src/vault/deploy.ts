@@ -14,7 +14,7 @@ import { checkKeptBundle } from '../adapters/kept-bundle.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
 import { anchored, moveStaged, renameHeld, withHeldVault } from './held.js';
 import type { HeldDir, HeldVault } from './held.js';
-import { makeDurable, putBack, stageRelease, storeBundleIn } from './stage.js';
+import { canKeepWhileStaging, makeDurable, putBack, stageRelease, storeBundleIn } from './stage.js';
 import type { StageStats } from './stage.js';
 import {
   emit,
@@ -103,6 +103,8 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   let stagedBundle: string;
   let storedBundle: string;
   let storeBundle: boolean;
+  // The kept copy written by the staging pass from the bytes it hashed; else copied or moved in, and read back before the swap.
+  let keptWhileStaging = false;
   let movedIn = false;
   let stats: StageStats;
   // The bundle's descriptor is closed on every path out of verification and staging.
@@ -140,9 +142,11 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       await rm(stagedBundle, { force: true });
       stagedDir = held.makeStaged(dirName);
       staged = anchored(stagedDir.fd, '.');
-      // The in-kernel copy of the bundle runs alongside the hash-checked staging of its payload.
-      const copied = storeBundle ? storeBundleIn(bundle, stagedBundle, consume) : Promise.resolve(false);
-      const staging = stageRelease(bundle, v, held, stagedDir);
+      // A copied bundle is kept from the bytes the staging pass hashes (verify-then-write); else the
+      // copy or move of the bundle runs alongside the hash-checked staging of its payload.
+      keptWhileStaging = storeBundle && !consume && canKeepWhileStaging();
+      const copied = storeBundle && !keptWhileStaging ? storeBundleIn(bundle, stagedBundle, consume) : Promise.resolve(false);
+      const staging = stageRelease(bundle, v, held, stagedDir, keptWhileStaging ? `${v.releaseId}.bundle` : null);
       // Both settle before any cleanup, so a failed staging never races a still-running copy.
       const settled = await Promise.allSettled([staging, copied]);
       movedIn = settled[1].status === 'fulfilled' && settled[1].value;
@@ -194,12 +198,12 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       });
     }
     // Both renames made durable before the swap, by one flush of the two directories (docs/VAULT.md#durability),
-    // while the kept bundle, sealed now, is read back: what is kept for heal must be the verified bytes
-    // (rewritten in place meanwhile: refused).
+    // while a kept bundle that was copied or moved in, sealed now, is read back: what is kept for heal must be
+    // the verified bytes (rewritten in place meanwhile: refused). One written by the staging pass already is.
     await allInOrder([
       fsyncDir(layout.releases),
       storeBundle ? fsyncDir(layout.bundles) : null,
-      storeBundle ? checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits) : null,
+      storeBundle && !keptWhileStaging ? checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits) : null,
     ]);
     await step(ctx, 'before-swap');
     liveWindowMs = await swapLive(ctx, dirName, { sync: false });

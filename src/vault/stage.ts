@@ -1,17 +1,18 @@
 // Staging a release (docs/VAULT.md#deploy steps 2–3): the payload written and hash-checked into a
 // staged release directory this operation made and holds open (src/vault/held.ts), the kept bundle
-// copied or moved next to it, then both made durable. `dir` and every path here are anchored at held
+// written alongside from the same hashed bytes (or copied or moved next to it), then both made durable. `dir` and every path here are anchored at held
 // directory descriptors, so a staging/ or staged release swapped underneath cannot redirect a write.
 import { chmod, constants, copyFile, lstat, open, rename, writeFile } from 'node:fs/promises';
-import { fchmodSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, writeSync } from 'node:fs';
 import { SentinelError } from '../core/errors.js';
-import { codeForErrno } from '../core/errno.js';
+import { codeForErrno, ioError } from '../core/errno.js';
+import { encodeBundleHead } from '../core/bundle.js';
 import type { FileEntry } from '../core/manifest.js';
 import { payloadLayout } from '../core/manifest.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
-import { copyColdFile, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { copyColdFile, hasNativeKeptStaging, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
 import { allInOrder, exists } from './context.js';
 import { releaseFiles } from './layout.js';
 import { anchored } from './held.js';
@@ -21,13 +22,15 @@ import { StagedTree } from './staged-tree.js';
 // The payload into staging: the bundle's length must be exactly head + payload (`truncated` /
 // `trailing-data`), then every file is written and hashed on all cores by the addon (the digest is
 // of the bytes written) and checked against the signed manifest (`hash-mismatch`). Without the
-// addon, bundle-file's streaming stagePayload does the same on this thread.
-async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number, tree: StagedTree): Promise<void> {
+// addon, bundle-file's streaming stagePayload does the same on this thread. With `kept`, the addon
+// also writes every hashed chunk into the kept bundle copy at its bundle offset.
+async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; offset: number; dest: string }[], totalBytes: number, tree: StagedTree, kept?: KeptCopy): Promise<void> {
   const expectedEnd = bundle.payloadOffset + totalBytes;
   if (bundle.size < expectedEnd) throw new SentinelError('truncated', `bundle has ${bundle.size} bytes, its manifest needs ${expectedEnd}`, { where: bundle.path });
   if (bundle.size > expectedEnd) throw new SentinelError('trailing-data', `bundle has ${bundle.size - expectedEnd} bytes after the last payload file`, { where: bundle.path });
   const items = files.map((f) => ({ dest: f.dest, offset: bundle.payloadOffset + f.offset, size: f.entry.size, mode: f.entry.mode }));
-  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads(), tree.fd);
+  const results = await stageFilesNative(bundle.handle.fd, items, nativeThreads(), tree.fd, kept?.fd);
+  if (results === null && kept !== undefined) throw new SentinelError('internal', 'the addon cannot write the kept bundle copy while staging', { where: kept.where });
   if (results === null) {
     await stagePayload(bundle, files.map((f) => ({ entry: f.entry, dest: `${tree.where}/${f.dest}` })), totalBytes, undefined, (f) => tree.create(f.entry.path));
     return;
@@ -41,6 +44,7 @@ async function writePayload(bundle: OpenedBundle, files: { entry: FileEntry; off
         continue;
       }
       if (r.errno === 'ENODATA') throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
+      if (r.kept === true && kept !== undefined) throw new SentinelError(codeForErrno(r.errno), `cannot write the kept bundle copy (${r.errno})`, { where: kept.where });
       throw new SentinelError(codeForErrno(r.errno), `cannot write staged file (${r.errno})`, { where: `${tree.where}/${f.dest}` });
     }
     if (r.written !== f.entry.size) throw new SentinelError('truncated', 'bundle payload ends early', { where: f.entry.path });
@@ -67,9 +71,50 @@ export interface StageStats {
   tree: StagedTree;
 }
 
+/** The kept bundle copy being written while the payload is staged: its open descriptor and its path for messages. */
+interface KeptCopy {
+  fd: number;
+  where: string;
+}
+
+/** Whether a deploy can write the kept bundle copy from the bytes it hashes while staging (the addon's stageFilesKeptAtAsync). */
+export function canKeepWhileStaging(): boolean {
+  return hasNativeKeptStaging();
+}
+
+// Why: verify-then-write for the bundle kept for heal (docs/VAULT.md#deploy): the copy is created in
+// the held staging/ (O_EXCL, no symlink followed), its head written from the verified head bytes in
+// memory, its payload by the addon from the very buffers it hashes; the source is never read again
+// for it, so a bundle rewritten after it was read cannot put other bytes into the kept copy.
+async function withKeptCopy(held: HeldVault, name: string, bundle: OpenedBundle, payloadBytes: number, act: (kept: KeptCopy) => Promise<void>): Promise<void> {
+  const where = anchored(held.staging.fd, name);
+  const head = encodeBundleHead(bundle.manifestBytes, bundle.signatureBytes);
+  if (head.length !== bundle.payloadOffset) throw new SentinelError('internal', `re-encoded bundle head is ${head.length} bytes, the bundle's is ${bundle.payloadOffset}`, { where: bundle.path });
+  let fd: number;
+  try {
+    fd = held.ops.openAt(held.staging.fd, name, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    throw ioError(e, 'cannot create the kept bundle copy', where);
+  }
+  try {
+    try {
+      for (let off = 0; off < head.length; ) off += writeSync(fd, head, off, head.length - off, off);
+    } catch (e) {
+      throw ioError(e, 'cannot write the kept bundle copy', where);
+    }
+    await act({ fd, where });
+    const size = fstatSync(fd).size;
+    if (size !== bundle.payloadOffset + payloadBytes) throw new SentinelError('internal', `the kept bundle copy has ${size} bytes, ${bundle.payloadOffset + payloadBytes} were written`, { where });
+    fchmodSync(fd, 0o444);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 // Why: invariant 2 (docs/VAULT.md#invariants) — the payload lands only in the held staged release, each file hash-checked as
-// written; symlinks are created after all files so no file can ever be written through one.
-export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, held: HeldVault, stagedDir: HeldDir): Promise<StageStats> {
+// written; symlinks are created after all files so no file can ever be written through one. With
+// `keepAs`, the bundle is kept as that name in staging/ from the same hashed bytes (withKeptCopy).
+export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, held: HeldVault, stagedDir: HeldDir, keepAs: string | null = null): Promise<StageStats> {
   const dir = anchored(stagedDir.fd, '.');
   const files = releaseFiles(dir);
   // The staged release was made 0700 by HeldVault.makeStaged and gets 0755 last. Modes come from
@@ -90,13 +135,9 @@ export async function stageRelease(bundle: OpenedBundle, v: VerifiedManifest, he
   // The signed manifest and signature block go into the staged release (beside its tree, never
   // into it) while the payload is written; both have settled before anything else happens, and a
   // payload error is the one reported.
+  const items = layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: f.entry.path }));
   await allInOrder([
-    writePayload(
-      bundle,
-      layout.files.map((f) => ({ entry: f.entry, offset: f.offset, dest: f.entry.path })),
-      layout.totalBytes,
-      tree,
-    ),
+    keepAs === null ? writePayload(bundle, items, layout.totalBytes, tree) : withKeptCopy(held, keepAs, bundle, layout.totalBytes, (kept) => writePayload(bundle, items, layout.totalBytes, tree, kept)),
     writeSigned(files, v.manifestBytes, bundle.signatureBytes),
   ]);
   for (const e of v.manifest.entries) {

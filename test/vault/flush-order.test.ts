@@ -61,7 +61,7 @@ describe('deploy flush order', () => {
       for (let v = 1; v <= 3; v++) await tv.vault.deploy((await tv.bundle(v)).path);
       const b4 = await tv.bundle(4);
       const out = join(makeTempDir('flush-order-trace'), 'trace');
-      const syscalls = 'syncfs,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat';
+      const syscalls = 'syncfs,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,pwrite64,write,copy_file_range';
       const r = spawnSync('strace', ['-f', '-y', '-qq', '-s', '256', '-e', `trace=${syscalls}`, '-o', out, process.execPath, child, tv.path, 'deploy', b4.path], { encoding: 'utf8' });
       assert.equal(r.status, 0, `deploy under strace failed: ${r.stdout} ${r.stderr}`);
       assert.match(r.stdout, /done/);
@@ -79,6 +79,10 @@ describe('deploy flush order', () => {
       const syncfs = first('the syncfs of the staged release', (c) => c.name === 'syncfs' && c.ok);
       assert.ok(syncfs.end < releaseIn.start, 'the staged release (and the kept bundle copy) is on disk before it is moved');
       assert.ok(syncfs.end < bundleIn.start, 'the kept bundle copy is on disk before it is moved');
+      // The kept copy is written (by the staging pass, or copied) before that syncfs, so the syncfs covers all of it.
+      const keptWrites = calls.filter((c) => ['pwrite64', 'write', 'copy_file_range'].includes(c.name) && /<[^>]*\/staging\/r\d{8}-[0-9a-f]{12}\.bundle>/.test(c.text));
+      assert.ok(keptWrites.length > 0, 'the writes of the kept bundle copy are in the trace');
+      for (const w of keptWrites) assert.ok(w.end < syncfs.start, `the kept copy is written before the syncfs: ${w.text.slice(0, 120)}`);
 
       const swap = first('the rename onto `current`', (c) => (c.name === 'rename' || c.name === 'renameat2') && c.ok && /\/current"/.test(c.text));
       const releasesFlushed = first('an fsync of releases/ after the move into it', fsyncOf(`${v}/releases`), releaseIn.start);
