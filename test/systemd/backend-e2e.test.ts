@@ -13,13 +13,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn, reporterResult } from '../helpers/nspawn.js';
-import { e2eBinds, prepareE2eDirs, signE2eRelease, writeNotifyDropIn } from '../helpers/nspawn-inputs.js';
+import { needsNspawn } from '../helpers/nspawn.js';
+import { BACKEND_BOOT_TIMEOUT_MS, bootBackendUnits } from '../helpers/nspawn-backend.js';
+import { prepareE2eDirs, signE2eRelease } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
 const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
-const BOOT_TIMEOUT_MS = 200_000;
-const GUEST_ROOT = '/opt/omnimind-sentinel';
 
 type Show = Record<string, string>;
 interface Steps {
@@ -38,10 +37,10 @@ interface Steps {
   audit: { code: number };
 }
 
-test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart, the MCP worker unit, target reset from failed', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+test('backend units under a real systemd: READY through the socket as a DynamicUser, SIGKILL recovered by the sentinel, GIL hang → watchdog → stacks → audit → restart, the MCP worker unit, target reset from failed', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const d = await prepareE2eDirs('sentinel-backend-nspawn-', ['engine', 'data']);
-  const { dir, etc, e2e, out, src } = d;
+  const { dir, etc, src } = d;
   try {
     await copyFile(join(fixtures, 'backend-sentinel.json'), join(etc, 'sentinel.json'));
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
@@ -50,25 +49,7 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     signE2eRelease(d, 1);
     await writeFile(join(src, 'engine', 'extra.py'), 'extra = 2\n');
     signE2eRelease(d, 2);
-    await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
-    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
-    // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
-    await writeNotifyDropIn(join(dir, 'sentinel-notify.conf'));
-
-    const boot = await bootContainer({
-      timeoutMs: BOOT_TIMEOUT_MS,
-      args: [
-        // The package at a fixed path outside /tmp (the units' PrivateTmp= would hide a checkout under
-        // /tmp), so the units install-units renders inside point at it wherever the checkout is.
-        ...e2eBinds(d, GUEST_ROOT),
-        `--bind-ro=${join(fixtures, 'backend-watchdog.conf')}:/etc/systemd/system/omnimind-backend.service.d/e2e-watchdog.conf`,
-        `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
-        `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
-        `--bind-ro=${join(fixtures, 'backend-e2e-reporter.service')}:/etc/systemd/system/backend-e2e-reporter.service`,
-      ],
-      wants: ['backend-e2e-setup.service', 'backend-e2e-reporter.service'],
-    });
-    const result = await reporterResult<{ ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] }>(boot, out, 'result.json', BOOT_TIMEOUT_MS);
+    const result = await bootBackendUnits<Steps>(d, 'backend-e2e-reporter.service', [`--bind-ro=${join(fixtures, 'backend-watchdog.conf')}:/etc/systemd/system/omnimind-backend.service.d/e2e-watchdog.conf`]);
     const context = `errors: ${result.errors.join('\n')}\nbackend journal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const s = result.steps;

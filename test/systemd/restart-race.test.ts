@@ -9,15 +9,14 @@
 //      restarted by the sentinel (systemd's NRestarts unchanged).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootContainer, needsNspawn, reporterResult } from '../helpers/nspawn.js';
-import { e2eBinds, prepareE2eDirs, signE2eRelease, writeNotifyDropIn } from '../helpers/nspawn-inputs.js';
+import { needsNspawn } from '../helpers/nspawn.js';
+import { BACKEND_BOOT_TIMEOUT_MS, bootBackendUnits } from '../helpers/nspawn-backend.js';
+import { prepareE2eDirs, signE2eRelease } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
 const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
-const BOOT_TIMEOUT_MS = 200_000;
-const GUEST_ROOT = '/opt/omnimind-sentinel';
 
 type Show = Record<string, string>;
 interface Steps {
@@ -25,31 +24,17 @@ interface Steps {
   race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Record<string, unknown>[] };
 }
 
-test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
+test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const d = await prepareE2eDirs('sentinel-restart-race-', ['engine']);
-  const { dir, etc, e2e, out, src } = d;
+  const { dir, etc, src } = d;
   try {
     const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
     config.targets = config.targets.filter((x) => x.name === 'backend');
     await writeFile(join(etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
     await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
     signE2eRelease(d, 1);
-    await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
-    await writeFile(join(e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
-    await writeNotifyDropIn(join(dir, 'sentinel-notify.conf'));
-
-    const boot = await bootContainer({
-      timeoutMs: BOOT_TIMEOUT_MS,
-      args: [
-        ...e2eBinds(d, GUEST_ROOT),
-        `--bind-ro=${join(dir, 'sentinel-notify.conf')}:/etc/systemd/system/omnimind-sentinel.service.d/e2e-notify.conf`,
-        `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
-        `--bind-ro=${join(fixtures, 'restart-race-reporter.service')}:/etc/systemd/system/restart-race-reporter.service`,
-      ],
-      wants: ['backend-e2e-setup.service', 'restart-race-reporter.service'],
-    });
-    const result = await reporterResult<{ ok: boolean; errors: string[]; steps: Steps; journal?: string[]; sentinelJournal?: string[] }>(boot, out, 'result.json', BOOT_TIMEOUT_MS);
+    const result = await bootBackendUnits<Steps>(d, 'restart-race-reporter.service');
     const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
     const { boot: atBoot, race } = result.steps;
