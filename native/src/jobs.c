@@ -63,6 +63,19 @@ void sn_job_resolve_buffer(napi_env env, sn_job *job, const void *bytes, size_t 
   napi_resolve_deferred(env, job->deferred, out);
 }
 
+void sn_job_settle_void(napi_env env, sn_job *job, napi_status status, const char *cancelled, int err, const char *syscall, const char *path) {
+  int end = sn_job_end(env, job, status);
+  if (end < 0) {
+    napi_reject_deferred(env, job->deferred, sn_error(env, cancelled));
+  } else if (err != 0) {
+    napi_reject_deferred(env, job->deferred, sn_sys_error(env, err, syscall, path));
+  } else {
+    napi_value undef;
+    napi_get_undefined(env, &undef);
+    napi_resolve_deferred(env, job->deferred, undef);
+  }
+}
+
 // _failQueueAt(index): the next job treats queueing its work number `index` as failed (test hook).
 static napi_value fail_queue_at_fn(napi_env env, napi_callback_info info) {
   size_t argc = 1;

@@ -171,16 +171,7 @@ static void remove_tree_execute(napi_env env, void *data) {
 
 static void remove_tree_complete(napi_env env, napi_status status, void *data) {
   remove_tree_job *s = data;
-  int end = sn_job_end(env, &s->job, status);
-  if (end < 0) {
-    napi_reject_deferred(env, s->job.deferred, sn_error(env, "removeTreeAtAsync was cancelled"));
-  } else if (s->err != 0) {
-    napi_reject_deferred(env, s->job.deferred, sn_sys_error(env, s->err, s->walk.syscall, s->walk.path));
-  } else {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, s->job.deferred, undef);
-  }
+  sn_job_settle_void(env, &s->job, status, "removeTreeAtAsync was cancelled", s->err, s->walk.syscall, s->walk.path);
   remove_tree_free(env, s);
 }
 

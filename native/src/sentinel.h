@@ -76,6 +76,10 @@ napi_value sn_job_start(napi_env env, sn_job *job, const char *name, napi_async_
 int sn_job_end(napi_env env, sn_job *job, napi_status status);
 // Resolves the job's promise with a Buffer copy of `len` bytes (rejects it if that copy fails).
 void sn_job_resolve_buffer(napi_env env, sn_job *job, const void *bytes, size_t len);
+// The complete callback of a one-work job whose promise resolves to undefined: ends the work
+// (sn_job_end), then rejects with the message `cancelled` when it was cancelled, with a system error
+// (err, syscall, path) when err != 0, and resolves otherwise.
+void sn_job_settle_void(napi_env env, sn_job *job, napi_status status, const char *cancelled, int err, const char *syscall, const char *path);
 
 // ---- exports ----
 // Defines `count` functions on exports; what every register_* calls.

@@ -35,16 +35,7 @@ static void sync_fs_execute(napi_env env, void *data) {
 
 static void sync_fs_complete(napi_env env, napi_status status, void *data) {
   sync_fs_job *s = data;
-  int end = sn_job_end(env, &s->job, status);
-  if (end < 0) {
-    napi_reject_deferred(env, s->job.deferred, sn_error(env, "syncFsAsync was cancelled"));
-  } else if (s->err != 0) {
-    napi_reject_deferred(env, s->job.deferred, sn_sys_error(env, s->err, s->syscall, s->path));
-  } else {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, s->job.deferred, undef);
-  }
+  sn_job_settle_void(env, &s->job, status, "syncFsAsync was cancelled", s->err, s->syscall, s->path);
   sync_fs_free(env, s);
 }
 
