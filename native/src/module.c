@@ -9,6 +9,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_flags,
   sn_register_seal_bits,
   sn_register_inspect,
+  sn_register_inspect_gate,
   sn_register_stage,
   sn_register_cold_copy,
   sn_register_notify,

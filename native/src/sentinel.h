@@ -90,7 +90,8 @@ napi_status sn_export(napi_env env, napi_value exports, const napi_property_desc
 napi_status sn_register_jobs(napi_env env, napi_value exports);       // jobs.c: test hook for the async-work failure path
 napi_status sn_register_flags(napi_env env, napi_value exports);      // flags.c: FS_IOC_GETFLAGS/SETFLAGS, one, many or on an fd
 napi_status sn_register_seal_bits(napi_env env, napi_value exports);  // seal-bits.c: +i/+a from statx
-napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect.c: verify's one pass (statx + SHA-256)
+napi_status sn_register_inspect(napi_env env, napi_value exports);    // inspect-tree.c: verify's pass through directory fds (+ inspect-list.c)
+napi_status sn_register_inspect_gate(napi_env env, napi_value exports);  // inspect-gate.c: test hook holding the pass at one directory
 napi_status sn_register_stage(napi_env env, napi_value exports);      // stage.c: deploy's payload writer (write + SHA-256)
 napi_status sn_register_cold_copy(napi_env env, napi_value exports);  // cold-copy.c: the kept bundle, out of the page cache
 napi_status sn_register_notify(napi_env env, napi_value exports);     // notify.c: sd_notify datagram
@@ -107,7 +108,7 @@ napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remov
 // RESOLVE_NO_SYMLINKS, else O_NOFOLLOW per component). The fd, or -errno.
 int sn_open_beneath(int dirfd, const char *path, int flags, unsigned int mode);
 
-// ---- inode flags shared by flags.c, seal-bits.c and inspect.c (flags.c) ----
+// ---- inode flags shared by flags.c, seal-bits.c and the tree pass (flags.c) ----
 // Opens a regular file or directory for the flag ioctls without following a symlink (ELOOP) or
 // opening a device, FIFO or socket (EOPNOTSUPP). The fd, or -errno with *syscall set.
 int sn_open_for_flags(const char *path, const char **syscall);
@@ -126,5 +127,9 @@ int sn_seal_bits_of(const struct statx *sx);
 // How many extended attributes fd (>= 0) or path (not following a symlink) carries besides the
 // tolerated LSM labels: 0 (one syscall, no allocation when there are none), or -errno.
 int sn_untolerated_xattrs(int fd, const char *path);
+
+// ---- verify's tree pass (inspect-gate.c) ----
+// Test hook: waits there when `rel` is the directory a test armed with _inspectGate (else returns at once).
+void sn_inspect_gate(const char *rel);
 
 #endif

@@ -39,13 +39,12 @@ export interface NativeAddon {
   /** stageFilesAtAsync that also writes every hashed chunk at its bundle offset into keptFd (the kept bundle copy). */
   stageFilesKeptAtAsync?(bundleFd: number, rootFd: number, keptFd: number, dests: string, offsets: Float64Array, sizes: Float64Array, modes: Uint32Array, threads: number): Promise<Buffer>;
   /**
-   * statx type/mode/size and seal bits of every path (NUL-separated, relative to root), and the
-   * SHA-256 of each regular file whose size equals expectedSizes[i] (-1: not hashed), on `threads`
-   * libuv threads; one 64-byte record per path (layout in native/src/inspect.c). A hashed file's
-   * record is read from the very fd it was hashed from. expectedSizes[i] = -2 hashes any regular
-   * file of at most hashAnyMax bytes; `progress[0]` counts the bytes hashed so far.
+   * verify's pass over the tree at `root` through directory fds, never following a symlink
+   * (native/src/inspect-tree.c): it lists the tree, records every entry and hashes every regular
+   * file of at most hashAnyMax bytes from the fd its record was read from, on `threads` libuv
+   * threads; `progress[0]` counts the bytes hashed so far. Read by adapters/tree-records.ts.
    */
-  inspectFilesAsync?(root: string, paths: string, expectedSizes: Float64Array, threads: number, hashAnyMax?: number, progress?: BigInt64Array): Promise<Buffer>;
+  inspectTreeAsync?(root: string, threads: number, hashAnyMax: number, progress?: BigInt64Array): Promise<Buffer>;
   /** Extended attribute names of a path (not following a symlink) other than the tolerated LSM labels (native/src/xattr.c). Missing from older builds. */
   untoleratedXattrs?(path: string): string[];
   /** The LSM labels verify tolerates (native/src/xattr.c). Missing from older builds. */
@@ -81,6 +80,8 @@ export interface NativeAddon {
   syncFsAsync?(path: string): Promise<void>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
+  /** Test hook: the next tree pass, once it has read directory `dir`, creates `file`.reached and waits until `file` exists. */
+  _inspectGate?(dir: string, file: string): void;
 }
 
 /** The error shape the addon throws, like Node's own system errors. */

@@ -9,14 +9,23 @@ import { join, resolve } from 'node:path';
 import { isSentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
 import { checkTree } from '../core/tree-check.js';
-import type { ExpectedEntry, ObservedEntry, ObservedTree, ObservedType, Reading } from '../core/tree-check.js';
+import type { ExpectedEntry, ObservedEntry, ObservedTree, ObservedType, Owner, Reading } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL, areImmutable } from './flags.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool, HashResult } from './hash.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
-import { ownerOf } from './tree-intact.js';
 import { defaultXattrLister } from './xattrs.js';
 import type { XattrLister } from './xattrs.js';
+
+/** The tree root's owner, which every entry must have; undefined when the root cannot be read (its listing fails then too). */
+function ownerOf(top: string): Owner | undefined {
+  try {
+    const st = lstatSync(top);
+    return { uid: st.uid, gid: st.gid };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Files per hash job handed to the pool during the walk. */
 const HASH_BATCH = 512;

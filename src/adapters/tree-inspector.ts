@@ -37,6 +37,6 @@ export interface TreeInspector {
 // same bits itself); the walk wherever the store is chattr or a test's own, so that store is used.
 export function defaultTreeInspector(flags: FlagStore, hash: HashPool): TreeInspector {
   const addon = flags.kind === 'ioctl' ? loadNative() : null;
-  if (addon !== null && typeof addon.inspectFilesAsync === 'function') return nativeTreeInspector(addon);
+  if (addon !== null && typeof addon.inspectTreeAsync === 'function') return nativeTreeInspector(addon);
   return walkTreeInspector(flags, hash);
 }

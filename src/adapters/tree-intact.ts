@@ -2,28 +2,25 @@
 // records by index: no object per entry, no hex string per digest. Anything that is not provably
 // intact returns null and takes the full comparison (core's checkTree), which names every problem;
 // so this adds no answer of its own, it only skips building entries whose comparison would find none.
-import { lstatSync } from 'node:fs';
-import { readlink } from 'node:fs/promises';
 import type { ExpectedEntry, Owner, TreeCheck } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL } from './flag-store.js';
-import type { InspectedEntries } from './tree-inspector-native.js';
+import type { InspectedEntries } from './tree-records.js';
 
 /**
  * checkTree's answer when every property it compares holds, else null: the listing (`paths`, none
  * unlisted) is exactly the manifest's paths in its order, and each entry has the manifest's type,
  * no untolerated extended attribute; a file or directory its mode and +i; a file its size, one
  * link, and a digest of exactly its size equal to `digests` (8 words per manifest entry); a
- * symlink its target (read here, as the full comparison would); every entry `owner`.
+ * symlink its target (as the pass read it in its directory's fd); every entry `owner`.
  */
-export async function intactTree(
+export function intactTree(
   s: InspectedEntries,
-  top: string,
   paths: readonly string[],
   unlisted: number,
   want: readonly ExpectedEntry[],
   digests: Uint32Array | null,
   owner: Owner | undefined,
-): Promise<TreeCheck | null> {
+): TreeCheck | null {
   if (owner === undefined || digests === null || unlisted !== 0 || paths.length !== want.length || s.count !== want.length || digests.length !== want.length * 8) return null;
   let checkedFiles = 0;
   let checkedBytes = 0;
@@ -45,22 +42,8 @@ export async function intactTree(
   }
   for (const i of symlinks) {
     const e = want[i]!;
-    if (e.type !== 'symlink') return null;
-    try {
-      if ((await readlink(`${top}/${e.path}`)) !== e.target) return null;
-    } catch {
-      return null;
-    }
+    const t = s.target(i);
+    if (e.type !== 'symlink' || !t.ok || t.value !== e.target) return null;
   }
   return { problems: [], checkedFiles, checkedBytes };
-}
-
-/** The tree root's owner, which every entry must have (both inspectors); undefined when the root cannot be read (its listing fails then too). */
-export function ownerOf(top: string): Owner | undefined {
-  try {
-    const st = lstatSync(top);
-    return { uid: st.uid, gid: st.gid };
-  } catch {
-    return undefined;
-  }
 }

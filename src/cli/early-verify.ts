@@ -21,7 +21,7 @@ export function startEarlyVerify(args: readonly string[]): void {
   const path = args[0];
   if (path === undefined || path.startsWith('-') || args.includes('--help') || args.includes('-h')) return;
   const addon = loadNative();
-  if (addon === null || typeof addon.inspectFilesAsync !== 'function' || typeof addon.flockFd !== 'function') return;
+  if (addon === null || typeof addon.inspectTreeAsync !== 'function' || typeof addon.flockFd !== 'function') return;
   const flock = (fd: number, op: number): boolean => addon.flockFd?.(fd, op) === true;
   let lock: { release: () => void } | null = null;
   try {

@@ -90,7 +90,7 @@ async function observe(inspector: TreeInspector, root: string, early: boolean): 
 
 function ready(t: TestContext): boolean {
   if (needs(t, isRoot(), 'root (CAP_LINUX_IMMUTABLE)')) return false;
-  return !needs(t, addon !== null && typeof addon.inspectFilesAsync === 'function', 'native addon with inspectFilesAsync');
+  return !needs(t, addon !== null && typeof addon.inspectTreeAsync === 'function', 'native addon with inspectTreeAsync');
 }
 
 describe('native pass and lstat walk observe the same tree', () => {
