@@ -50,7 +50,13 @@ export async function prune(ctx: VaultCtx, previous: string | null, opts: { know
     if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) bundles.push(r.releaseId);
   }
   await allInOrder([...(removed.length > 0 ? [fsyncDir(ctx.layout.releases)] : []), ...(opts.flushWith ?? []).map((d) => fsyncDir(d))]);
-  for (const t of trash) await removeTree(ctx, t);
-  for (const id of bundles) await retireBundle(ctx, id);
+  // The moved releases (in staging/, each deleted on its own pool thread) and their stored bundles go
+  // at the same time: on a busy ext4 every unlink may wait for a journal commit, and these waits then
+  // overlap. The bundles one after the other (each unseals and re-seals bundles/, which must not
+  // close under another's removal). All settle before the first error is thrown.
+  const retireBundles = async (): Promise<void> => {
+    for (const id of bundles) await retireBundle(ctx, id);
+  };
+  await allInOrder([...trash.map((t) => removeTree(ctx, t)), retireBundles()]);
   return removed;
 }
