@@ -58,15 +58,28 @@ export type QueuedRestart = { queued: true; ms: number } | { queued: false; ms: 
 
 // Why: recovery never waits behind other jobs: the restart is queued (--no-block) and returns at once;
 // --job-mode=fail leaves a stop or restart someone else queued alone instead of replacing it.
-export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_MS): Promise<QueuedRestart> {
+// `try-restart` is decided by systemd when it queues the job: a restart if the unit is active or
+// activating (auto-restart is), nothing if it is inactive — so a unit stopped meanwhile stays stopped.
+export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_MS, verb: 'restart' | 'try-restart' = 'restart'): Promise<QueuedRestart> {
   const t0 = performance.now();
-  const r = await runCommand(['systemctl', 'restart', '--no-block', '--job-mode=fail', '--', unit], { timeoutMs });
+  const r = await runCommand(['systemctl', verb, '--no-block', '--job-mode=fail', '--', unit], { timeoutMs });
   const ms = performance.now() - t0;
   if (r.ok) return { queued: true, ms };
   const msg = (r.stderr || r.stdout || r.message).trim().split('\n')[0] ?? '';
   if (/is destructive|conflicting job/i.test(msg)) return { queued: false, ms, reason: msg };
   const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
-  throw new SentinelError(code, `systemctl restart --no-block ${unit} failed: ${r.timedOut ? `timed out after ${timeoutMs} ms` : msg}`, { where: unit });
+  throw new SentinelError(code, `systemctl ${verb} --no-block ${unit} failed: ${r.timedOut ? `timed out after ${timeoutMs} ms` : msg}`, { where: unit });
+}
+
+// Why: a job's id says nothing of what it does; a stop someone queued must not pass for a start.
+// The type of the unit's job (start, stop, restart, ...), or null when it has none any more.
+export async function jobTypeOf(unit: string): Promise<string | null> {
+  const out = await systemctl(['list-jobs', '--no-legend', '--plain', '--', unit], unit);
+  for (const line of out.split('\n')) {
+    const [, name, type] = line.trim().split(/\s+/);
+    if (name === unit && type !== undefined) return type;
+  }
+  return null;
 }
 
 // Why: when a queued job does not finish, the error names what it waits for.

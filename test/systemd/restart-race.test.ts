@@ -6,7 +6,13 @@
 //   2. the race of a SIGKILL with the unit's stop hook, made deterministic by two gates (the reporter,
 //      test/fixtures/nspawn/restart-race-reporter.ts, says how): the sentinel's restart job meets the unit
 //      only once systemd holds it in `auto-restart` for RestartSec=1h; the backend must still come back,
-//      restarted by the sentinel (systemd's NRestarts unchanged).
+//      restarted by the sentinel (systemd's NRestarts unchanged);
+//   3. an operator's `systemctl stop` whose job is over before the sentinel asks systemd about the exit
+//      (the unit runs nothing on its stop, so this is the usual order): the unit stays stopped;
+//   4. an operator's `systemctl stop` landing between the sentinel's read of `auto-restart` and its restart
+//      through it (held there by a third gate): the unit stays stopped, the target is "stopped outside";
+//   5. a stop job pending when the sentinel starts: the target is not counted "starting" nor waited for,
+//      and the unit, once stopped, is not restarted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +28,9 @@ type Show = Record<string, string>;
 interface Steps {
   boot: { target: { state: string; restarts: number; pid: number | null }; recovery: Record<string, unknown>[]; show: Show };
   race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Record<string, unknown>[] };
+  operatorStop: { stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
+  kickStop: { held: Show; stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
+  stopAtStart: { stopping: Show; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
 }
 
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
@@ -54,6 +63,30 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     assert.equal(race.after.NRestarts, race.before.NRestarts, `systemd's own Restart= did not run: ${context}`);
     assert.equal(race.healthy, true, context);
     assert.ok(race.recovery.some((e) => e.event === 'recovered' && e.pid === Number(race.after.MainPID)), `"recovered" names the new main process: ${context}`);
+
+    // 3. The operator's stop was over when the sentinel asked about the exit: it stands.
+    const { operatorStop, kickStop, stopAtStart } = result.steps;
+    assert.equal(operatorStop.stopped.ActiveState, 'inactive', context);
+    assert.equal(operatorStop.end?.event, 'stopped-outside', `the sentinel left the stopped unit alone: ${context}`);
+    assert.deepEqual(operatorStop.recovery.filter((e) => e.event === 'recovery-started' && e.action === 'systemctl restart --no-block'), [], `no restart of a unit an operator stopped: ${context}`);
+    assert.notEqual(operatorStop.after.ActiveState, 'active', context);
+    assert.equal(operatorStop.target?.state, 'down', context);
+
+    // 4. The operator's stop came after the sentinel read auto-restart and before its restart through it: it stands.
+    assert.equal(kickStop.held.SubState, 'auto-restart', context);
+    assert.notEqual(kickStop.stopped.ActiveState, 'active', context);
+    assert.equal(kickStop.end?.event, 'stopped-outside', `the sentinel left the stopped unit alone: ${context}`);
+    assert.notEqual(kickStop.after.ActiveState, 'active', `the operator's stop was not overridden: ${context}`);
+    assert.equal(kickStop.after.Job, '', context);
+    assert.equal(kickStop.target?.state, 'down', context);
+
+    // 5. A stop job pending at the sentinel's start: not "starting", not waited for, not restarted.
+    assert.equal(stopAtStart.stopping.ActiveState, 'deactivating', context);
+    assert.equal(stopAtStart.atStart?.state, 'down', `a unit being stopped is not counted as starting: ${context}`);
+    assert.equal(stopAtStart.end?.event, 'stopped-outside', context);
+    assert.deepEqual(stopAtStart.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);
+    assert.notEqual(stopAtStart.after.ActiveState, 'active', context);
+    assert.equal(stopAtStart.target?.restarts, 0, context);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

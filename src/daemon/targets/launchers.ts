@@ -3,7 +3,7 @@
 import { SentinelError } from '../../core/errors.js';
 import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
 import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
-import { jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
+import { jobTypeOf, jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
@@ -117,6 +117,8 @@ class UnitLauncher implements Launcher {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
       if (st.activeState === 'active' && st.mainPid > 0) return { identity: await identify(st.mainPid, this.spec.name), child: null };
+      // someone is stopping it: not a start to wait for, nor a unit to restart (adopted again once active)
+      if (st.job !== null && (await jobTypeOf(unit).catch(() => null)) === 'stop') throw new StoppedOutside(unit, `${st.activeState}/${st.subState}, stop job ${String(st.job)}`);
       // systemd is starting it (at boot the backend is ordered after the sentinel): its own start, not a recovery
       if (st.subState !== 'auto-restart' && (st.job !== null || st.activeState === 'activating')) throw new UnitStarting(unit, `${st.activeState}/${st.subState}${st.job === null ? '' : `, job ${String(st.job)}`}`);
       throw new SentinelError('unavailable', `unit has no running main process (${st.activeState}/${st.subState})`, { where: unit });
@@ -168,9 +170,11 @@ class UnitLauncher implements Launcher {
     }
   }
 
-  // Why: merged into the start job waiting in auto-restart (restart is a superset of start).
+  // Why: merged into the start job waiting in auto-restart (restart is a superset of start). A try-restart:
+  // an operator's stop that lands between the state read and this call leaves the unit inactive, and
+  // systemd then queues nothing, instead of a restart overriding the stop.
   private async restartThroughHoldoff(ctx: LaunchContext, job: number | null): Promise<void> {
-    const q = await queueRestart(this.unit).catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e) }));
+    const q = await queueRestart(this.unit, undefined, 'try-restart').catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e) }));
     ctx.log.info({ target: this.spec.name, job, queued: q.queued, ...(q.queued ? {} : { reason: q.reason }), ms: q.ms }, 'unit held in auto-restart for its RestartSec=: restarted through it');
   }
 
@@ -188,6 +192,9 @@ class UnitLauncher implements Launcher {
     }
     // A crash also passes through deactivating (ExecStopPost= runs after any exit): only a job is someone's stop or restart.
     if (st.job !== null) return { by: 'systemd', why: `a job of systemd is stopping or restarting it (${st.activeState}/${st.subState})` };
+    // ...or a stop job already over: nothing runs on the unit's stop, so it often is by now. A crash never ends
+    // with result success, and a clean exit under Restart=always ends in auto-restart, not dead.
+    if (st.activeState === 'inactive' && st.subState === 'dead' && st.result === 'success') return { by: 'systemd', why: 'stopped: the unit is inactive (dead) with result success' };
     return { by: 'sentinel' };
   }
 

@@ -6,7 +6,7 @@ import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
 import { engineSources } from './engine-sources.js';
 import { EbpfHost } from '../ebpf-host.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
-import { launcherFor, UnitStarting } from './launchers.js';
+import { launcherFor, StoppedOutside, UnitStarting } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import { StallWatch } from './stall-watch.js';
@@ -98,6 +98,14 @@ export class TargetSupervisor {
           // not a recovery: no restart is spent, the unit's own start job is waited for
           this.deps.log.info({ target: rt.spec.name, reason: why }, 'target being started by systemd; waiting for it');
           void this.recovery.awaitStart(rt);
+          continue;
+        }
+        if (e instanceof StoppedOutside) {
+          // a stop job of someone else's is pending: neither waited for as a start nor restarted
+          rt.state = 'down';
+          rt.failedReason = why;
+          this.deps.log.warn({ target: rt.spec.name, reason: why }, 'unit being stopped outside the sentinel; it is adopted again once active');
+          this.emit({ event: 'stopped-outside', target: rt.spec.name, reason: why });
           continue;
         }
         this.deps.log.error({ target: rt.spec.name, reason: why }, 'target not running at start; recovering');
