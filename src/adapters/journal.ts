@@ -1,10 +1,18 @@
 // The system journal through `journalctl`, from this one file: the lines one invocation of a unit
-// wrote (its stdout and stderr), bounded in time and count.
+// wrote (its stdout and stderr), bounded in time, count and size: what a unit writes is not trusted.
 import { SentinelError } from '../core/errors.js';
 import { runCommand } from './process.js';
 
 /** Bound of one journalctl run, ms. */
 const JOURNALCTL_TIMEOUT_MS = 5_000;
+/** Most characters of one read kept (a journal line may be 48 KiB: a line count alone bounds nothing). */
+export const JOURNAL_MAX_CHARS = 1_000_000;
+
+/** A run's last lines, oldest first; `truncated` when older ones were left out to stay within JOURNAL_MAX_CHARS. */
+export interface JournalLines {
+  lines: string[];
+  truncated: boolean;
+}
 
 /** Which lines: `_SYSTEMD_INVOCATION_ID=` of the run when known, else the unit and the main PID. */
 export interface JournalMatch {
@@ -15,12 +23,18 @@ export interface JournalMatch {
 
 // Why: a unit's watchdog evidence (faulthandler's thread stacks) is what its main process wrote to stderr;
 // the invocation id names exactly that run, the unit and PID do when systemd did not say which run it was.
-export async function journalLinesOf(match: JournalMatch, maxLines: number): Promise<string[]> {
+// Read newest first (-r), so that a read cut at JOURNAL_MAX_CHARS keeps the end of the run, where a dump is.
+export async function journalLinesOf(match: JournalMatch, maxLines: number): Promise<JournalLines> {
   const fields = match.invocationId !== null && /^[0-9a-f]{32}$/.test(match.invocationId) ? [`_SYSTEMD_INVOCATION_ID=${match.invocationId}`] : [`_SYSTEMD_UNIT=${match.unit}`, `_PID=${String(match.pid)}`];
-  const r = await runCommand(['journalctl', ...fields, '-o', 'cat', '--no-pager', '-n', String(maxLines)], { timeoutMs: JOURNALCTL_TIMEOUT_MS });
+  const r = await runCommand(['journalctl', ...fields, '-r', '-o', 'cat', '--no-pager', '-n', String(maxLines)], { timeoutMs: JOURNALCTL_TIMEOUT_MS, maxBuffer: JOURNAL_MAX_CHARS });
+  if (r.truncated) {
+    const lines = r.stdout.split('\n');
+    lines.pop(); // the oldest line kept may be cut short
+    return { lines: lines.reverse(), truncated: true };
+  }
   if (!r.ok) {
     const msg = r.timedOut ? `timed out after ${JOURNALCTL_TIMEOUT_MS} ms` : (r.stderr || r.message || `exit ${String(r.exitCode ?? 'unknown')}`).trim().split('\n')[0] ?? '';
     throw new SentinelError(r.startError === 'ENOENT' ? 'not-found' : 'unavailable', `journalctl ${fields.join(' ')} failed: ${msg}`, { where: match.unit });
   }
-  return r.stdout === '' ? [] : r.stdout.split('\n');
+  return { lines: r.stdout === '' ? [] : r.stdout.split('\n').reverse(), truncated: false };
 }

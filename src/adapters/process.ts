@@ -196,6 +196,8 @@ export interface CommandResult {
   ms: number;
   /** A one-line summary when it failed. */
   message: string;
+  /** stdout reached `maxBuffer`: the command was ended and stdout holds its first `maxBuffer` characters. */
+  truncated: boolean;
 }
 
 /** Bounds of a command run to completion. */
@@ -204,6 +206,8 @@ export interface RunOptions {
   /** Added to the inherited environment. */
   env?: Record<string, string>;
   stripFinalNewline?: boolean;
+  /** Most characters of stdout (and of stderr) kept; the command is ended past it (default execa's 100,000,000). */
+  maxBuffer?: number;
 }
 
 // Why: every short-lived helper program (systemctl, mount, lsattr) runs bounded by a
@@ -212,7 +216,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions): Pro
   const [file, ...args] = argv;
   if (file === undefined) throw new SentinelError('config', 'empty command');
   const t0 = performance.now();
-  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs, env: opts.env, stripFinalNewline: opts.stripFinalNewline ?? true });
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', timeout: opts.timeoutMs, env: opts.env, stripFinalNewline: opts.stripFinalNewline ?? true, ...(opts.maxBuffer === undefined ? {} : { maxBuffer: opts.maxBuffer }) });
   const startError = r.exitCode === undefined && r.signal === undefined && !r.timedOut ? (r.code ?? 'spawn failed') : null;
   return {
     ok: !r.failed && r.exitCode === 0,
@@ -224,6 +228,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions): Pro
     startError,
     ms: performance.now() - t0,
     message: r.shortMessage ?? '',
+    truncated: r.isMaxBuffer,
   };
 }
 

@@ -4,7 +4,7 @@
 // was handled (systemd restarts a watchdog kill), so nothing of it is on a restart's path; the unit
 // needs no ExecStopPost= hook, which would run on every stop.
 import { constants } from 'node:os';
-import type { JournalMatch } from '../../adapters/journal.js';
+import { JOURNAL_MAX_CHARS, type JournalLines, type JournalMatch } from '../../adapters/journal.js';
 import { SERVICE_EVENT_LIMITS } from '../service-event.js';
 import type { TargetAuditEvent } from './types.js';
 
@@ -23,13 +23,18 @@ export interface WatchdogExit extends JournalMatch {
 }
 
 export interface EvidenceDeps {
-  read(match: JournalMatch, maxLines: number): Promise<string[]>;
+  read(match: JournalMatch, maxLines: number): Promise<JournalLines>;
   sleep(ms: number): Promise<void>;
   now(): number;
 }
 
+/** Control characters but TAB: the evidence is shown to people (a terminal would replay escapes). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+
 // Why: the faulthandler output among the run's lines: from the last "Fatal Python error" (or the first
-// thread header) on, bounded as the control socket bounds a reported event.
+// thread header) on, bounded as the control socket bounds a reported event, each control character (which
+// the socket refuses in a reported event) shown as U+FFFD. The lines are the hung process's own output.
 export function stackSection(lines: readonly string[]): string[] {
   let start = -1;
   lines.forEach((l, i) => {
@@ -41,7 +46,7 @@ export function stackSection(lines: readonly string[]): string[] {
   const picked: string[] = [];
   let total = 0;
   for (const raw of lines.slice(start, start + L.evidenceLines)) {
-    const line = raw.slice(0, L.lineChars);
+    const line = raw.slice(0, L.lineChars).replace(CONTROL, '\uFFFD');
     if (total + line.length > L.evidenceChars) break;
     picked.push(line);
     total += line.length;
@@ -55,15 +60,18 @@ export async function collectEvidence(exit: WatchdogExit, deps: EvidenceDeps, wa
   const deadline = deps.now() + waitMs;
   let last: string[] = [];
   let note = `no thread stacks in the journal of ${exit.invocationId !== null ? `invocation ${exit.invocationId}` : `PID ${String(exit.pid)}`}`;
+  let cut: string | null = null;
   for (;;) {
     try {
-      const section = stackSection(await deps.read(exit, JOURNAL_LINES));
-      if (section.length > 0 && section.length === last.length) return { evidence: section, note: null };
+      const read = await deps.read(exit, JOURNAL_LINES);
+      cut = read.truncated ? `the run's journal was read up to its newest ${String(JOURNAL_MAX_CHARS)} characters` : null;
+      const section = stackSection(read.lines);
+      if (section.length > 0 && section.length === last.length) return { evidence: section, note: cut };
       last = section;
     } catch (e) {
       note = e instanceof Error ? e.message : String(e);
     }
-    if (deps.now() >= deadline) return last.length > 0 ? { evidence: last, note: null } : { evidence: [], note };
+    if (deps.now() >= deadline) return last.length > 0 ? { evidence: last, note: cut } : { evidence: [], note: cut === null ? note : `${note}; ${cut}` };
     await deps.sleep(EVIDENCE_POLL_MS);
   }
 }

@@ -47,6 +47,19 @@ test('the thread stacks of a real faulthandler dump are picked out of the run\'s
   assert.deepEqual(stackSection(['INFO: Started server process [42]', 'nothing else']), [], 'no dump, no evidence');
 });
 
+test('control characters in the process\'s output are not passed on: a terminal showing the evidence replays no escape', () => {
+  const section = stackSection(['Fatal Python error: x\r\u001b[2J\u0000', '\tFile "a.py", line 1 in f\u007f']);
+  assert.deepEqual(section, ['Fatal Python error: x\uFFFD\uFFFD[2J\uFFFD', '\tFile "a.py", line 1 in f\uFFFD']);
+});
+
+test('a read cut at its size bound still yields the dump (the newest lines), and the record says it was cut', async () => {
+  const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: INVOCATION, pid: 4242, signal: 6 };
+  const lines = ['Fatal Python error: Aborted', 'Current thread 0x00007f (most recent call first):', '  File "a.py", line 3 in gil'];
+  const found = await collectEvidence(exit, { read: () => Promise.resolve({ lines, truncated: true }), ...fakeClock() });
+  assert.deepEqual(found.evidence, lines);
+  assert.match(found.note ?? '', /read up to its newest \d+ characters/);
+});
+
 test('a dump larger than the audit record takes is cut at its bounds', () => {
   const L = SERVICE_EVENT_LIMITS;
   const long = ['Fatal Python error: Aborted', ...Array.from({ length: L.evidenceLines + 50 }, (_, i) => `  File "x.py", line ${String(i)} in f${'x'.repeat(L.lineChars + 10)}`)];
@@ -63,7 +76,7 @@ test('evidence is taken once journald has all of the dump (two reads agree), fro
   const views = [[], dump.slice(0, 3), dump, dump];
   const clock = fakeClock();
   const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: INVOCATION, pid: 4242, signal: 6 };
-  const found = await collectEvidence(exit, { read: (m) => (asked.push(m), Promise.resolve(views[Math.min(asked.length - 1, views.length - 1)] ?? [])), ...clock });
+  const found = await collectEvidence(exit, { read: (m) => (asked.push(m), Promise.resolve({ lines: views[Math.min(asked.length - 1, views.length - 1)] ?? [], truncated: false })), ...clock });
   assert.equal(found.note, null);
   assert.deepEqual(found.evidence, stackSection(dump));
   assert.ok(found.evidence.length > 3, 'not the half-stored dump');
@@ -78,7 +91,7 @@ test('evidence is taken once journald has all of the dump (two reads agree), fro
 
 test('no dump within the wait, or an unreadable journal: the record is still written, saying why it has no stacks', async () => {
   const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: null, pid: 4242, signal: 6 };
-  const none = await collectEvidence(exit, { read: () => Promise.resolve(['INFO: Application startup complete.']), ...fakeClock() });
+  const none = await collectEvidence(exit, { read: () => Promise.resolve({ lines: ['INFO: Application startup complete.'], truncated: false }), ...fakeClock() });
   assert.deepEqual(none.evidence, []);
   assert.match(none.note ?? '', /no thread stacks in the journal of PID 4242/);
   const broken = await collectEvidence(exit, { read: () => Promise.reject(new Error('journalctl _SYSTEMD_UNIT=omnimind-backend.service _PID=4242 failed: No journal files were found.')), ...fakeClock() });
