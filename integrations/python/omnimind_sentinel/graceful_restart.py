@@ -151,7 +151,8 @@ def main(argv=None, env=None):
     p = argparse.ArgumentParser(
         prog="python3 -m omnimind_sentinel.graceful_restart",
         description="ExecStopPost= hook: on a watchdog timeout, record the event and the thread stacks in the sentinel's audit log.",
-        epilog="example (in the unit): ExecStopPost=-+/usr/bin/python3 -m omnimind_sentinel.graceful_restart --unit %n",
+        epilog="example (in the unit; it runs as root, so never from the unit's working directory): "
+        "ExecStopPost=-+/bin/sh -c 'cd / && exec /usr/bin/python3 -P -m omnimind_sentinel.graceful_restart --unit %n'",
     )
     p.add_argument("--unit", required=True, help="the unit's name (%%n in the unit file)")
     p.add_argument("--socket", default=DEFAULT_SOCKET, help="the sentinel's control socket (default %(default)s)")
