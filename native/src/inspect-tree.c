@@ -16,9 +16,11 @@
 
 #define HASH_BUFFER (1024 * 1024)
 
-// SHA-256 of an open regular file of `size` bytes, read to its end. 0 or an errno.
-static int sn_hash_fd(int fd, double size, unsigned char *buf, EVP_MD_CTX *ctx, unsigned char digest[32], double *hashed) {
-  if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) return EIO;
+// SHA-256 of an open regular file of `size` bytes, read to its end. 0 or an errno. `md` is fetched
+// once per thread: EVP_sha256() here would look the implementation up again (a lock and a hash
+// lookup) for every file, about 8 % of hashing 10,000 files of 9 KB.
+static int hash_fd(int fd, double size, unsigned char *buf, EVP_MD_CTX *ctx, const EVP_MD *md, unsigned char digest[32], double *hashed) {
+  if (EVP_DigestInit_ex(ctx, md, NULL) != 1) return EIO;
   double total = 0;
   for (;;) {
     ssize_t n = read(fd, buf, HASH_BUFFER);
@@ -82,7 +84,7 @@ static int dir_fd(tree_job *j, dir_cache *c, uint32_t d) {
 
 // One regular file as listed: opened in its directory's fd without following it; the record's
 // type, mode, size, owner, seal bits and attributes come from that fd, and its digest too.
-static void inspect_file(tree_job *j, uint32_t i, dir_cache *c, unsigned char *buf, EVP_MD_CTX *ctx) {
+static void inspect_file(tree_job *j, uint32_t i, dir_cache *c, unsigned char *buf, EVP_MD_CTX *ctx, const EVP_MD *md) {
   unsigned char *rec = tree_rec(j, i);
   uint32_t parent = j->ents[i].parent;
   int dirfd = dir_fd(j, c, parent);
@@ -117,7 +119,7 @@ static void inspect_file(tree_job *j, uint32_t i, dir_cache *c, unsigned char *b
   sn_put_i32(rec + 16, seal);
   if (type == 1 && (double)sx.stx_size <= j->hash_any_max) {
     double hashed = 0;
-    int e = buf == NULL || ctx == NULL ? ENOMEM : sn_hash_fd(fd, (double)sx.stx_size, buf, ctx, rec + 32, &hashed);
+    int e = buf == NULL || ctx == NULL ? ENOMEM : hash_fd(fd, (double)sx.stx_size, buf, ctx, md, rec + 32, &hashed);
     sn_put_i32(rec + 20, e);
     sn_put_f64(rec + 24, hashed);
     if (j->progress != NULL) __atomic_fetch_add(j->progress, (int64_t)hashed, __ATOMIC_RELAXED);
@@ -171,13 +173,16 @@ static void tree_execute(napi_env env, void *data) {
   if (j->fail == 0 && j->rootfd >= 0) {
     unsigned char *buf = malloc(HASH_BUFFER);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+    const EVP_MD *md = fetched != NULL ? fetched : EVP_sha256();
     dir_cache c = { NO_PARENT, j->rootfd };
     for (;;) {
       uint32_t k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
       if (k >= j->nfiles) break;
-      inspect_file(j, j->files[k], &c, buf, ctx);
+      inspect_file(j, j->files[k], &c, buf, ctx, md);
     }
     if (c.dir != NO_PARENT && c.fd >= 0) close(c.fd);
+    EVP_MD_free(fetched);
     EVP_MD_CTX_free(ctx);
     free(buf);
   }

@@ -36,7 +36,25 @@ export interface InspectedEntries {
   gid(i: number): number;
   /** A symlink's target as read in its directory's fd (never through a path). */
   target(i: number): Reading<string>;
+  /** The records as typed arrays, for a loop over every entry with no call per field (tree-intact.ts). */
+  readonly view: RecordView;
 }
+
+/**
+ * The records' words: entry i's record starts at i32/u32 index `word(i)` (always even, so its
+ * doubles are at f64 index word(i) / 2 + F64.size and + F64.hashedBytes); field offsets in WORD.
+ */
+export interface RecordView {
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
+  word(i: number): number;
+}
+
+/** 32-bit word offsets of the fields in a record (native/src/inspect-tree.h). */
+export const WORD = { type: 0, mode: 1, seal: 4, hashErrno: 5, sha256: 8, links: 16, xattrs: 17, uid: 18, gid: 19, listed: 20, target: 21 } as const;
+/** 64-bit offsets of the doubles in a record. */
+export const F64 = { size: 1, hashedBytes: 3 } as const;
 
 /** A whole tree as the pass read it: the entries, their paths, what could not be listed and the root's owner. */
 export interface TreeRecords extends InspectedEntries {
@@ -58,15 +76,28 @@ export function wordsOf(bytes: Uint8Array): Uint32Array {
   return new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2);
 }
 
+const HEADER_WORDS = HEADER / 4;
+const RECORD_WORDS = RECORD / 4;
+
 class Records implements TreeRecords {
   readonly count: number;
   readonly paths: readonly string[];
   readonly unlisted: { path: string; error: string }[] = [];
   readonly owner: Owner | undefined;
-  private words: Uint32Array | undefined;
+  readonly view: RecordView;
+  private readonly i32: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly f64: Float64Array;
   private readonly targets: Buffer;
   constructor(private readonly buf: Buffer) {
     this.count = buf.readUInt32LE(0);
+    // Typed arrays over the records (the buffer copied once where it is not 8-byte aligned).
+    const b = buf.byteOffset % 8 === 0 ? buf : Buffer.from(buf);
+    const words = HEADER_WORDS + this.count * RECORD_WORDS;
+    this.i32 = new Int32Array(b.buffer, b.byteOffset, words);
+    this.u32 = new Uint32Array(b.buffer, b.byteOffset, words);
+    this.f64 = new Float64Array(b.buffer, b.byteOffset, words >>> 1);
+    this.view = { i32: this.i32, u32: this.u32, f64: this.f64, word: (i) => HEADER_WORDS + i * RECORD_WORDS };
     const rootErrno = buf.readInt32LE(4);
     const at = HEADER + this.count * RECORD;
     const pathBytes = buf.readUInt32LE(16);
@@ -75,68 +106,71 @@ class Records implements TreeRecords {
     this.targets = buf.subarray(at + pathBytes, at + pathBytes + buf.readUInt32LE(20));
     if (rootErrno !== 0) this.unlisted.push({ path: '', error: errnoName(rootErrno) });
     this.owner = rootErrno !== 0 && this.count === 0 ? undefined : { uid: buf.readUInt32LE(8), gid: buf.readUInt32LE(12) };
-    for (let i = 0; i < this.count; i++) {
-      const e = buf.readInt32LE(HEADER + i * RECORD + 80);
-      if (e !== 0 && this.type(i) === 'dir') this.unlisted.push({ path: this.paths[i]!, error: errnoName(e) });
+    const i32 = this.i32;
+    for (let i = 0, w = HEADER_WORDS; i < this.count; i++, w += RECORD_WORDS) {
+      if (i32[w + WORD.listed] !== 0 && i32[w] === 2) this.unlisted.push({ path: this.paths[i]!, error: errnoName(i32[w + WORD.listed]!) });
     }
   }
   private at(i: number): number {
     return HEADER + i * RECORD;
   }
+  private w(i: number): number {
+    return HEADER_WORDS + i * RECORD_WORDS;
+  }
   type(i: number): 'file' | 'dir' | 'symlink' | 'other' | null {
-    const t = this.buf.readInt32LE(this.at(i));
+    const t = this.i32[this.w(i)]!;
     return t > 0 ? (TYPES[t] ?? null) : null;
   }
   statErrno(i: number): string | null {
-    const t = this.buf.readInt32LE(this.at(i));
+    const t = this.i32[this.w(i)]!;
     return t < 0 ? errnoName(-t) : null;
   }
   mode(i: number): number {
-    return this.buf.readUInt32LE(this.at(i) + 4);
+    return this.u32[this.w(i) + WORD.mode]!;
   }
   size(i: number): number {
-    return this.buf.readDoubleLE(this.at(i) + 8);
+    return this.f64[(this.w(i) >>> 1) + F64.size]!;
   }
   sealBits(i: number): number | string {
-    const s = this.buf.readInt32LE(this.at(i) + 16);
+    const s = this.i32[this.w(i) + WORD.seal]!;
     return s < 0 ? errnoName(-s) : s;
   }
   hashed(i: number): boolean {
-    return this.buf.readInt32LE(this.at(i) + 20) === 0;
+    return this.i32[this.w(i) + WORD.hashErrno] === 0;
   }
   hashErrno(i: number): string | null {
-    const e = this.buf.readInt32LE(this.at(i) + 20);
+    const e = this.i32[this.w(i) + WORD.hashErrno]!;
     return e > 0 ? errnoName(e) : null;
   }
   hashedBytes(i: number): number {
-    return this.buf.readDoubleLE(this.at(i) + 24);
+    return this.f64[(this.w(i) >>> 1) + F64.hashedBytes]!;
   }
   sha256(i: number): string {
     return this.buf.toString('hex', this.at(i) + 32, this.at(i) + 64);
   }
   links(i: number): number {
-    return this.buf.readUInt32LE(this.at(i) + 64);
+    return this.u32[this.w(i) + WORD.links]!;
   }
   xattrCount(i: number): number | string {
-    const x = this.buf.readInt32LE(this.at(i) + 68);
+    const x = this.i32[this.w(i) + WORD.xattrs]!;
     return x < 0 ? errnoName(-x) : x;
   }
   uid(i: number): number {
-    return this.buf.readUInt32LE(this.at(i) + 72);
+    return this.u32[this.w(i) + WORD.uid]!;
   }
   gid(i: number): number {
-    return this.buf.readUInt32LE(this.at(i) + 76);
+    return this.u32[this.w(i) + WORD.gid]!;
   }
   target(i: number): Reading<string> {
-    const t = this.buf.readInt32LE(this.at(i) + 84);
+    const t = this.i32[this.w(i) + WORD.target]!;
     if (t < 0) return { ok: false, error: errnoName(-t) };
     if (t === 0) return NOT_READ;
     const end = this.targets.indexOf(0, t - 1);
     return { ok: true, value: this.targets.toString('utf8', t - 1, end < 0 ? this.targets.length : end) };
   }
   sha256Equals(i: number, digests: Uint32Array, at: number): boolean {
-    const w = (this.words ??= wordsOf(this.buf));
-    const r = (this.at(i) + 32) >>> 2;
+    const w = this.u32;
+    const r = this.w(i) + WORD.sha256;
     for (let k = 0; k < 8; k++) if (w[r + k] !== digests[at + k]) return false;
     return true;
   }
