@@ -16,7 +16,7 @@ const BENCHES = [
   { name: 'stall-latency', file: 'stall-latency.js', what: 'blocked asyncio loop → stall reported, over the threshold: eBPF loop state vs /proc/PID/syscall poll' },
   { name: 'manifest', file: 'manifest-bench.js', what: 'manifest parse: one-pass reader vs generic route vs bare JSON.parse, cold and warm, garbage' },
   { name: 'control', file: 'control-bench.js', what: 'status with 64 idle clients; daemon RSS under 24 clients × 64 MiB without a newline, and 60 s later' },
-  { name: 'backend-restart', file: 'backend-restart.js', what: 'requests lost and recovery gap over 20 SIGKILLs of the backend under load, in nspawn: systemd RestartSec=100ms vs sentinel vs sentinel + held socket, against the backend\'s own cold start and without the stop hook' },
+  { name: 'backend-restart', file: 'backend-restart.js', what: 'requests lost and recovery gap over 20 SIGKILLs of the backend under load, in nspawn: systemd RestartSec=100ms vs sentinel vs sentinel + held socket, against the backend\'s own cold start and with the former stop hook' },
   { name: 'cli', file: 'cli-bench.js', what: 'whole-process vault verify, vault status, --help and deploy vs openssl pair, node -e 0, tar + sha256sum -c + chattr -R' },
 ];
 
