@@ -78,6 +78,8 @@ export interface NativeAddon {
   NotifyListener?: new (path: string, onMessage: (pid: number, message: string) => void) => { close(): void; ref(on: boolean): void };
   /** syncfs(2) of the filesystem holding `path` (a symlink is not followed), on the libuv pool. Missing from older builds. */
   syncFsAsync?(path: string): Promise<void>;
+  /** syncfs(2) through an open descriptor (errors since it was opened); `where` names it in an error. */
+  syncFsFdAsync?(fd: number, where: string): Promise<void>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: the next tree pass, once it has read directory `dir`, creates `file`.reached and waits until `file` exists. */
@@ -171,6 +173,16 @@ export async function syncFsNative(path: string): Promise<boolean> {
   const addon = loadNative();
   if (addon === null || typeof addon.syncFsAsync !== 'function') return false;
   await addon.syncFsAsync(path);
+  return true;
+}
+
+// Why: syncfs(2) reports a writeback error only if it happened after its descriptor was opened; a
+// deploy flushes through the staging/ descriptor it has held since before it wrote anything, so an
+// error during staging (background writeback included) fails the deploy. False without that call.
+export async function syncFsFdNative(fd: number, where: string): Promise<boolean> {
+  const addon = loadNative();
+  if (addon === null || typeof addon.syncFsFdAsync !== 'function') return false;
+  await addon.syncFsFdAsync(fd, where);
   return true;
 }
 

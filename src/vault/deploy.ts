@@ -153,7 +153,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
       for (const x of settled) if (x.status === 'rejected') throw x.reason;
       stats = await staging;
       await step(ctx, 'staged');
-      await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null, layout.staging);
+      await makeDurable(staged, stats.written, storeBundle ? stagedBundle : null, layout.staging, held.staging.fd);
       const files = releaseFiles(staged);
       await stats.tree.seal(ctx, v.manifest.entries);
       await sealPaths(ctx, [files.manifest, files.signatures]);

@@ -12,7 +12,7 @@ import { payloadLayout } from '../core/manifest.js';
 import type { VerifiedManifest } from '../core/trust.js';
 import { fsyncDir, stagePayload, syncFilesystem } from '../adapters/bundle-file.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
-import { copyColdFile, hasNativeKeptStaging, hasNativeSyncFs, nativeThreads, stageFilesNative } from '../adapters/native.js';
+import { copyColdFile, hasNativeKeptStaging, hasNativeSyncFs, nativeThreads, stageFilesNative, syncFsFdNative } from '../adapters/native.js';
 import { allInOrder, exists } from './context.js';
 import { releaseFiles } from './layout.js';
 import { anchored } from './held.js';
@@ -185,10 +185,16 @@ const FSYNC_EACH_MAX = 256;
 
 // Why: the staged release must be on disk before it can become live (power loss, docs/VAULT.md#durability).
 // One syncfs(2) of the staging filesystem through the addon (the kept bundle copy is staged beside
-// the release, on the same filesystem); without it a small release is fsync'ed path by path
-// (concurrently, so the journal batches them) and a large one with one `sync -f`.
-export async function makeDurable(staged: string, written: string[], bundleCopy: string | null, stagingDir: string): Promise<void> {
+// the release, on the same filesystem), through `stagingFd` (held since before staging wrote
+// anything, so a writeback error while staging is reported too); without it a small release is
+// fsync'ed path by path (concurrently, so the journal batches them) and a large one with one `sync -f`.
+export async function makeDurable(staged: string, written: string[], bundleCopy: string | null, stagingDir: string, stagingFd?: number): Promise<void> {
   if (written.length > FSYNC_EACH_MAX || hasNativeSyncFs()) {
+    try {
+      if (stagingFd !== undefined && (await syncFsFdNative(stagingFd, stagingDir))) return;
+    } catch (e) {
+      throw ioError(e, 'syncfs failed', stagingDir);
+    }
     await syncFilesystem(staged);
     return;
   }

@@ -201,6 +201,21 @@ describe('syncFsAsync (the deploy durability step)', () => {
     await assert.rejects(n.syncFsAsync!(join(dir, 'link')), { code: 'ELOOP', syscall: 'open' });
     assert.throws(() => n.syncFsAsync!(42 as unknown as string), { name: 'TypeError' });
   });
+
+  test('syncFsFdAsync: through a held directory descriptor; one that is not open is EBADF naming `where`', async (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const { dir } = smallTree(1);
+    const fd = openSync(dir, 'r');
+    try {
+      await n.syncFsFdAsync!(fd, dir);
+    } finally {
+      closeSync(fd);
+    }
+    // Far above any descriptor this process holds (a just-closed number could be reused meanwhile).
+    await assert.rejects(n.syncFsFdAsync!(999_999, `${dir} (held)`), { code: 'EBADF', syscall: 'syncfs', path: `${dir} (held)` });
+    assert.throws(() => n.syncFsFdAsync!(-1, dir), { name: 'TypeError' });
+  });
 });
 
 describe('thread sizing', () => {

@@ -61,7 +61,7 @@ describe('deploy flush order', () => {
       for (let v = 1; v <= 3; v++) await tv.vault.deploy((await tv.bundle(v)).path);
       const b4 = await tv.bundle(4);
       const out = join(makeTempDir('flush-order-trace'), 'trace');
-      const syscalls = 'syncfs,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,pwrite64,write,copy_file_range';
+      const syscalls = 'syncfs,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,pwrite64,write,copy_file_range,open,openat,openat2,close';
       const r = spawnSync('strace', ['-f', '-y', '-qq', '-s', '256', '-e', `trace=${syscalls}`, '-o', out, process.execPath, child, tv.path, 'deploy', b4.path], { encoding: 'utf8' });
       assert.equal(r.status, 0, `deploy under strace failed: ${r.stdout} ${r.stderr}`);
       assert.match(r.stdout, /done/);
@@ -83,6 +83,17 @@ describe('deploy flush order', () => {
       const keptWrites = calls.filter((c) => ['pwrite64', 'write', 'copy_file_range'].includes(c.name) && /<[^>]*\/staging\/r\d{8}-[0-9a-f]{12}\.bundle>/.test(c.text));
       assert.ok(keptWrites.length > 0, 'the writes of the kept bundle copy are in the trace');
       for (const w of keptWrites) assert.ok(w.end < syncfs.start, `the kept copy is written before the syncfs: ${w.text.slice(0, 120)}`);
+      // syncfs(2) reports a writeback error only if it happened after its descriptor was opened: the
+      // descriptor must be one opened before the first staged byte was written, or an error while
+      // staging (background writeback of the payload or the kept copy) could go unreported.
+      const fd = /^syncfs\((\d+)</.exec(syncfs.text)?.[1];
+      assert.ok(fd !== undefined, `the syncfs names its descriptor: ${syncfs.text}`);
+      const returned = (c: Call): string | undefined => /^ = (\d+)/.exec(c.text.slice(c.text.lastIndexOf(') = ') + 1))?.[1];
+      const opened = calls.filter((c) => /^open(at2?)?$/.test(c.name) && c.start < syncfs.start && returned(c) === fd);
+      const lastOpen = opened[opened.length - 1];
+      assert.ok(lastOpen !== undefined, `the opening of the syncfs descriptor ${fd} is in the trace`);
+      const firstWrite = first('the first write of the staged payload', (c) => c.name === 'pwrite64' && c.text.includes(`<${v}/staging/r`));
+      assert.ok(lastOpen.end < firstWrite.start, `the syncfs descriptor was opened before staging wrote anything (${lastOpen.text.slice(0, 160)})`);
 
       const swap = first('the rename onto `current`', (c) => (c.name === 'rename' || c.name === 'renameat2') && c.ok && /\/current"/.test(c.text));
       const releasesFlushed = first('an fsync of releases/ after the move into it', fsyncOf(`${v}/releases`), releaseIn.start);
