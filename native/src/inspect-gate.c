@@ -27,8 +27,9 @@ void sn_inspect_gate(const char *rel) {
   }
 }
 
-// _inspectGate(dir, file): the next tree pass, once it has read directory `dir` (relative to its
-// root) and before it reads anything in it, creates `file`.reached and waits until `file` exists.
+// _inspectGate(dir, file): the next tree pass, once it has listed directory `dir` (relative to its
+// root) and before it opens any file in it, or with `dir` ".", once it has read every file and
+// before it looks each directory up again, creates `file`.reached and waits until `file` exists.
 static napi_value inspect_gate(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];

@@ -144,8 +144,8 @@ static int open_dir(tree_job *j, int pfd, uint32_t i, int depth, char *dents) {
   e->dev_major = sx.stx_dev_major;
   e->dev_minor = sx.stx_dev_minor;
   e->ino = sx.stx_ino;
-  sn_inspect_gate(tree_path(j, i));
   int r = list_dir(j, fd, i, depth + 1, dents);
+  if (r == 0) sn_inspect_gate(tree_path(j, i));
   close(fd);
   return r;
 }

@@ -132,6 +132,7 @@ static void inspect_file(tree_job *j, uint32_t i, dir_cache *c, unsigned char *b
 // reopen, is recorded as what is there now (a symlink, a file) or, still a directory, as ESTALE;
 // what is below it is not looked at again (it was read through the original, or not at all).
 static void recheck(tree_job *j) {
+  sn_inspect_gate(".");
   for (uint32_t i = 0; i < j->count; i++) {
     tree_entry *e = &j->ents[i];
     if (e->parent != NO_PARENT && j->ents[e->parent].changed != 0) {

@@ -82,7 +82,7 @@ export interface NativeAddon {
   syncFsFdAsync?(fd: number, where: string): Promise<void>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
-  /** Test hook: the next tree pass, once it has read directory `dir`, creates `file`.reached and waits until `file` exists. */
+  /** Test hook: the next tree pass, once it has listed directory `dir` (or, for ".", read every file), creates `file`.reached and waits until `file` exists. */
   _inspectGate?(dir: string, file: string): void;
 }
 

@@ -1,12 +1,13 @@
-// A directory of the live tree swapped for a symlink while `vault verify` reads the tree: the
-// native pass holds the directories it walks open and never resolves a path through a symlink, so
-// a swap it could have followed (to a directory with the very same content) is reported at the
-// directory, the same way a symlink found there at rest is. The addon's gate holds the pass at
-// the directory once it has read it, so the swap happens at a known point, not by chance.
+// An entry of the live tree swapped for a symlink while `vault verify` reads the tree: the native
+// pass reads through directory fds and never resolves a path through a symlink, so a swap it could
+// have followed (to a copy with the very same content) is reported at that entry, the same way a
+// symlink found there at rest is. The addon's gate holds the pass at a known point (a directory
+// once listed, or every file read) so the swap happens there, not by chance.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { loadNative } from '../../src/adapters/native.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, tempDir } from '../helpers/vault-factory.js';
@@ -23,42 +24,70 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('vault verify and a directory swapped for a symlink during the pass', () => {
+/**
+ * Deploys v1, holds the next verify's pass at `gateAt` (a directory once listed, or "." once every
+ * file was read), swaps `entry` of the live tree for a symlink to an identical sealed copy outside
+ * the vault, lets the pass go on, and returns verify's problems at `entry`, and those of a verify
+ * from scratch afterwards (the symlink at rest).
+ */
+async function swapDuringVerify(label: string, entry: string, gateAt: string): Promise<{ during: string[][]; after: string[][] }> {
+  const tv = await makeVault(label);
+  const outside = tempDir(`${label}-outside`);
+  const gate = join(outside, 'gate');
+  try {
+    await tv.vault.deploy((await tv.bundle(1)).path);
+    assert.equal((await tv.vault.verify()).ok, true, 'intact before the swap');
+    const tree = liveTree(tv.path);
+    // The same content, sealed and owned like the original (cp -a keeps modes and owners).
+    run('cp', ['-a', join(tree, entry), join(outside, 'copy')]);
+    run('chattr', ['-R', '+i', join(outside, 'copy')]);
+    mkdirSync(join(outside, 'moved'));
+    addon!._inspectGate!(gateAt, gate);
+    const verifying = tv.vault.verify({ scope: 'live' });
+    await until(() => existsSync(`${gate}.reached`), 'the pass to reach the gate');
+    // An entry moves only without +i on its directory (and a directory only without its own: its '..' changes).
+    const parent = join(tree, entry, '..');
+    run('chattr', ['-i', parent, join(tree, entry)]);
+    renameSync(join(tree, entry), join(outside, 'moved', 'original'));
+    symlinkSync(join(outside, 'copy'), join(tree, entry));
+    run('chattr', ['+i', parent]);
+    writeFileSync(gate, '');
+    const at = (r: { problems: { path: string; code: string; message: string }[] }) => r.problems.filter((p) => p.path.endsWith(`/tree/${entry}`)).map((p) => [p.code, p.message]);
+    const r = await verifying;
+    assert.equal(r.ok, false, `verify read ${entry} through the symlink and passed: ${JSON.stringify(r.problems)}`);
+    return { during: at(r), after: at(await tv.vault.verify({ scope: 'live' })) };
+  } finally {
+    if (!existsSync(gate)) writeFileSync(gate, ''); // never leave a pass waiting
+    await closeDeps(tv.deps);
+  }
+}
+
+function ready(t: TestContext): boolean {
+  if (needs(t, isRoot(), 'root (chattr)')) return false;
+  return !needs(t, typeof addon?._inspectGate === 'function', 'native addon with _inspectGate');
+}
+
+describe('vault verify and an entry swapped for a symlink while the pass reads the tree', () => {
   for (const dir of ['phi', 'config']) {
-    test(`${dir}/ swapped for a symlink to an identical copy after the pass read it: reported at ${dir}`, async (t) => {
-      if (needs(t, isRoot(), 'root (chattr)')) return;
-      if (needs(t, typeof addon?._inspectGate === 'function', 'native addon with _inspectGate')) return;
-      const tv = await makeVault(`swap-${dir}`);
-      const outside = tempDir(`swap-${dir}-outside`);
-      const gate = join(outside, 'gate');
-      try {
-        await tv.vault.deploy((await tv.bundle(1)).path);
-        assert.equal((await tv.vault.verify()).ok, true, 'intact before the swap');
-        const tree = liveTree(tv.path);
-        // The same content, sealed and owned like the original (cp -a keeps modes and owners).
-        run('cp', ['-a', join(tree, dir), join(outside, 'copy')]);
-        run('chattr', ['-R', '+i', join(outside, 'copy')]);
-        mkdirSync(join(outside, 'moved'));
-        addon!._inspectGate!(dir, gate);
-        const verifying = tv.vault.verify({ scope: 'live' });
-        await until(() => existsSync(`${gate}.reached`), 'the pass to reach the gate');
-        // A directory moves only without +i (its '..' changes); the original stays whole, outside the tree.
-        run('chattr', ['-i', tree, join(tree, dir)]);
-        renameSync(join(tree, dir), join(outside, 'moved', dir));
-        symlinkSync(join(outside, 'copy'), join(tree, dir));
-        run('chattr', ['+i', tree]);
-        writeFileSync(gate, '');
-        const r = await verifying;
-        assert.equal(r.ok, false, `verify read ${dir}/ through the symlink and passed: ${JSON.stringify(r.problems)}`);
-        const at = r.problems.filter((p) => p.path.endsWith(`/tree/${dir}`));
-        assert.deepEqual(at.map((p) => [p.code, p.message]), [['tampered', 'expected a dir, found a symlink']]);
-        // The same answer as for the symlink at rest, read again from scratch.
-        const again = await tv.vault.verify({ scope: 'live' });
-        assert.deepEqual(again.problems.filter((p) => p.path.endsWith(`/tree/${dir}`)), at);
-      } finally {
-        if (!existsSync(gate)) writeFileSync(gate, ''); // never leave a pass waiting
-        await closeDeps(tv.deps);
-      }
+    test(`${dir}/ swapped for a symlink to an identical copy after it was listed, before its files are read: reported at ${dir}`, async (t) => {
+      if (!ready(t)) return;
+      const { during, after } = await swapDuringVerify(`swap-${dir}`, dir, dir);
+      assert.deepEqual(during, [['tampered', 'expected a dir, found a symlink']]);
+      assert.deepEqual(after, during, 'the same problem as for the symlink at rest');
     });
   }
+
+  test('phi/ swapped after every file in it was read, before the directories are looked up again: reported at phi', async (t) => {
+    if (!ready(t)) return;
+    const { during, after } = await swapDuringVerify('swap-late', 'phi', '.');
+    assert.deepEqual(during, [['tampered', 'expected a dir, found a symlink']]);
+    assert.deepEqual(after, during);
+  });
+
+  test('a file swapped for a symlink to an identical copy after its directory was listed: reported at the file', async (t) => {
+    if (!ready(t)) return;
+    const { during, after } = await swapDuringVerify('swap-file', 'phi/engine.py', 'phi');
+    assert.deepEqual(during, [['tampered', 'expected a file, found a symlink']]);
+    assert.deepEqual(after, during);
+  });
 });
