@@ -94,8 +94,8 @@ function checkSymlinkTarget(t: unknown, i: number, path: string, problems: Probl
   if (why !== null) problems.add('bad-path', `${entryAt(i, path)} target`, why);
 }
 
-/** The manifest-level fields; returns the entries array when it may be checked entry by entry. */
-function checkTopLevel(v: unknown, limits: BundleLimits, problems: Problems): unknown[] | null {
+/** The manifest-level fields; returns the entries array when it may be checked entry by entry (also run by manifest-plain.ts). */
+export function checkTopLevel(v: unknown, limits: BundleLimits, problems: Problems): unknown[] | null {
   if (!isRecord(v)) {
     problems.add('malformed-bundle', 'manifest', 'must be a JSON object');
     return null;

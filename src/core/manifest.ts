@@ -1,12 +1,14 @@
 // The manifest model and its canonical bytes (docs/FORMAT.md): the signed bytes are exactly the
 // canonical encoding, and a parser that accepts only that encoding leaves one byte string per manifest.
-// The rules every manifest must satisfy live in manifest-rules.ts; the canonical reader in manifest-scan.ts.
+// The rules every manifest must satisfy live in manifest-rules.ts; the one-pass reader of the common
+// manifest in manifest-plain.ts, the canonical reader for the rest in manifest-scan.ts.
 import { bytesEqual } from './keys.js';
 import { DEFAULT_LIMITS, type BundleLimits } from './limits.js';
 import { SentinelError } from './errors.js';
 import { comparePaths, utf8Decode, utf8Encode } from './canonical-json.js';
 import { MANIFEST_FORMAT, assertManifest } from './manifest-rules.js';
 import { scanCanonicalManifest } from './manifest-scan.js';
+import { readPlainManifest } from './manifest-plain.js';
 
 export { canonicalJson, comparePaths, showPath, utf8Decode, utf8Encode } from './canonical-json.js';
 export { MANIFEST_FORMAT, assertManifest, assertSafePath } from './manifest-rules.js';
@@ -86,13 +88,16 @@ export function encodeManifest(m: Manifest): Uint8Array {
   return encodeUnchecked(m);
 }
 
-// Strict reader: limits first, then the canonical form read in one pass and every rule of
+// Strict reader: limits first; the common manifest read and checked in one pass (manifest-plain.ts,
+// which only ever accepts); otherwise the canonical form read by the scanner and every rule of
 // manifest-rules.ts; input outside the canonical shape takes the generic route, which says what is wrong.
 export function parseManifest(bytes: Uint8Array, limits: BundleLimits = DEFAULT_LIMITS): Manifest {
   if (bytes.length > limits.maxManifestBytes) {
     throw new SentinelError('too-large', `manifest of ${bytes.length} bytes exceeds the limit of ${limits.maxManifestBytes}`, { where: 'manifest' });
   }
   const text = utf8Decode(bytes, 'manifest');
+  const plain = readPlainManifest(text, limits);
+  if (plain !== null) return plain;
   const scanned = scanCanonicalManifest(text);
   if (scanned === null) return parseText(text, bytes, limits);
   // The scanner accepts only what the canonical encoder writes, so a value that passes every rule
