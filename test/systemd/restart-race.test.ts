@@ -12,7 +12,9 @@
 //   4. an operator's `systemctl stop` landing between the sentinel's read of `auto-restart` and its restart
 //      through it (held there by a third gate): the unit stays stopped, the target is "stopped outside";
 //   5. a stop job pending when the sentinel starts: the target is not counted "starting" nor waited for,
-//      and the unit, once stopped, is not restarted.
+//      and the unit, once stopped, is not restarted;
+//   6. an operator's stop of the backend systemd is starting while the sentinel waits for that start: the
+//      unit is not restarted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +32,7 @@ interface Steps {
   race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Record<string, unknown>[] };
   operatorStop: { stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
   kickStop: { held: Show; stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
+  stopWhileWaited: { waiting: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
   stopAtStart: { stopping: Show; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
 }
 
@@ -87,6 +90,14 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     assert.deepEqual(stopAtStart.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);
     assert.notEqual(stopAtStart.after.ActiveState, 'active', context);
     assert.equal(stopAtStart.target?.restarts, 0, context);
+
+    // 6. Stopped by the operator while the sentinel waited for systemd's start of it: not restarted.
+    const waited = result.steps.stopWhileWaited;
+    assert.equal(waited.waiting.ActiveState, 'activating', context);
+    assert.equal(waited.end?.event, 'stopped-outside', `the sentinel left the stopped unit alone: ${context}`);
+    assert.deepEqual(waited.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);
+    assert.notEqual(waited.after.ActiveState, 'active', context);
+    assert.equal(waited.target?.state, 'down', context);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -113,23 +113,34 @@ export class TargetRecovery {
 
   // Why: at the daemon's start systemd may still be starting a unit target (ordered after the sentinel):
   // that start is systemd's, so it is waited for (bounded by startTimeoutMs) without spending the budget or
-  // counting a restart; if it does not come up, it is recovered like a target found not running.
+  // counting a restart; if it does not come up, it is recovered like a target found not running, unless
+  // someone stopped it meanwhile (an operator's stop stands).
   async awaitStart(rt: TargetRuntime): Promise<void> {
     const { ctx } = this;
     if (rt.recovering || ctx.stopped()) return;
     rt.recovering = true;
     rt.state = 'starting';
     let failed: string | null = null;
+    let stoppedOutside = false;
     try {
       await this.launch(rt, false, true);
     } catch (e) {
       failed = messageOf(e);
+      stoppedOutside = e instanceof StoppedOutside;
     } finally {
       rt.recovering = false;
     }
     if (ctx.stopped()) return;
     if (failed === null) {
       this.becomeRunning(rt);
+      return;
+    }
+    if (stoppedOutside) {
+      // someone stopped the unit while systemd was starting it: it stays stopped (adopted again once active)
+      rt.state = 'down';
+      rt.failedReason = failed;
+      ctx.log.warn({ target: rt.spec.name, reason: failed }, 'unit stopped outside the sentinel; it is adopted again once active');
+      ctx.emit({ event: 'stopped-outside', target: rt.spec.name, reason: failed });
       return;
     }
     rt.state = 'down';
