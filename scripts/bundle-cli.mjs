@@ -3,7 +3,7 @@
 // reads a handful of files instead of resolving and reading ~60 modules one by one
 // (docs/ARCHITECTURE.md#start-up). tsc's per-module output stays beside it for the tests, the
 // hash worker and anything that imports a module directly.
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,3 +54,17 @@ await build({
   allowOverwrite: true,
   logLevel: 'warning',
 });
+
+// V8 scans a source holding any character above U+00FF as two-byte text, a slower scan on every
+// start. esbuild already writes strings, regular expressions and names in ASCII (its default
+// charset); what it keeps as written are comments, so a dash or an arrow in one is written as
+// \uXXXX there, each UTF-16 unit (the form that would mean the same characters in a string or a
+// regular expression too; a later line's source map is unaffected). U+2028 and U+2029, which end a
+// line, cannot be in a comment and are left alone.
+for (const name of readdirSync(outdir)) {
+  if (name !== 'main.js' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
+  const file = join(outdir, name);
+  const text = readFileSync(file, 'utf8');
+  if (!/[^\0-\x7f\u2028\u2029]/.test(text)) continue;
+  writeFileSync(file, text.replace(/[^\0-\x7f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}

@@ -2,7 +2,7 @@
 // shell, cron or a monitoring check runs — `--help`, `vault status`, `vault verify` — load none of
 // the large packages the daemon needs, and `--help` loads no vault code at all.
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../src/adapters/package-root.js';
@@ -62,6 +62,16 @@ describe('cli: start-up loads only what the command uses', () => {
       assert.ok(r.modules.length > 0, 'the module log recorded nothing');
       assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), [], args.join(' '));
       assert.deepEqual(r.modules.filter((m) => PROCESS_OR_THREAD.test(m)), [], args.join(' '));
+    }
+  });
+
+  it('every file of the CLI bundle is ASCII, so V8 scans it as one-byte text', () => {
+    const cli = join(packageRoot(), 'dist', 'src', 'cli');
+    const files = readdirSync(cli).filter((n) => n === 'main.js' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
+    assert.ok(files.length > 10, `bundle files: ${files.join(' ')}`);
+    for (const name of files) {
+      const at = readFileSync(join(cli, name), 'utf8').search(/[^\0-\x7f]/);
+      assert.equal(at, -1, `${name}: a character outside ASCII at ${at}`);
     }
   });
 });
