@@ -217,7 +217,10 @@ int sn_tree_list(tree_job *j) {
   j->rootfd = open(j->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
   if (j->rootfd < 0) { j->root_errno = errno; return 0; }
   struct statx sx;
-  if (statx(j->rootfd, "", AT_EMPTY_PATH, STATX_UID | STATX_GID, &sx) != 0) { j->root_errno = errno; return 0; }
+  if (statx(j->rootfd, "", AT_EMPTY_PATH, STATX_UID | STATX_GID | STATX_INO, &sx) != 0) { j->root_errno = errno; return 0; }
+  j->root_id.dev_major = sx.stx_dev_major;
+  j->root_id.dev_minor = sx.stx_dev_minor;
+  j->root_id.ino = sx.stx_ino;
   j->root_uid = sx.stx_uid;
   j->root_gid = sx.stx_gid;
   char *dents = malloc(DENTS_BUFFER);

@@ -94,14 +94,19 @@ static void inspect_file(tree_job *j, uint32_t i, dir_cache *c, unsigned char *b
     return;
   }
   const char *name = tree_name(j, i);
-  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  // The name is looked at first, so only a regular file is opened: a device, FIFO or socket renamed
+  // in since the listing is recorded, never opened (the open could have side effects), unless it is
+  // swapped in between this statx and the open; then O_NONBLOCK|O_NOCTTY apply and the record shows it.
+  struct statx sx;
+  int fd = -1, e = 0;
+  if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &sx) != 0) e = errno;
+  else if (!S_ISREG(sx.stx_mode)) e = EOPNOTSUPP;
+  else if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0) e = errno;
   if (fd < 0) {
-    int e = errno;
     sn_tree_record_at(j, i, dirfd, name);
     if (sn_get_i32(rec) == 1) sn_put_i32(rec + 20, e);
     return;
   }
-  struct statx sx;
   if (statx(fd, "", AT_EMPTY_PATH, STATX_WANT, &sx) != 0) {
     sn_put_i32(rec, -errno);
     sn_put_i32(rec + 16, -errno);
@@ -153,6 +158,11 @@ static void recheck(tree_job *j) {
       sn_put_i32(rec + 16, -err);
     }
   }
+  // The root itself, by the path it was opened with: a tree swapped whole while it was read is not
+  // the tree at that path any more (ESTALE: reported as the tree not listed).
+  struct statx rs;
+  if (statx(AT_FDCWD, j->root, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE | STATX_INO, &rs) != 0) j->root_errno = errno;
+  else if (!same_dir(&j->root_id, &rs)) j->root_errno = ESTALE;
 }
 
 static void tree_execute(napi_env env, void *data) {

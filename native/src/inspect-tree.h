@@ -34,6 +34,7 @@ typedef struct {
   int rootfd;
   int root_errno;
   uint32_t root_uid, root_gid;
+  tree_entry root_id;  // the root's device and inode as opened, looked up again at the end
   tree_entry *ents;
   unsigned char *out;  // one TREE_RECORD per entry, grown with ents while listing
   uint32_t count, cap;

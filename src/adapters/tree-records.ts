@@ -69,6 +69,53 @@ const HEADER = 24;
 const RECORD = 88;
 const TYPES = [null, 'file', 'dir', 'symlink', 'other'] as const;
 const NOT_READ: Reading<string> = Object.freeze({ ok: false, error: 'not read' });
+const FATAL = new TextDecoder('utf-8', { fatal: true });
+
+/** The length of the valid UTF-8 sequence at b[p], or 0 (a bad lead, a missing continuation, overlong, a surrogate, beyond U+10FFFF). */
+function sequenceAt(b: Uint8Array, p: number): number {
+  const c = b[p]!;
+  if (c < 0x80) return 1;
+  const n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (n === 0 || p + n > b.length) return 0;
+  try {
+    FATAL.decode(b.subarray(p, p + n));
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A raw name as a string that no other raw name decodes to: valid UTF-8 as it is, each byte of an
+ * invalid sequence as the lone surrogate U+DC80-U+DCFF (which decoding valid UTF-8 never gives).
+ * A lossy decoding would give two names (`x\uFFFD`, and `x\xff`) one path, and the later one would
+ * hide the other from the comparison.
+ */
+export function nameOf(b: Uint8Array): string {
+  try {
+    return FATAL.decode(b);
+  } catch {
+    let s = '';
+    for (let p = 0; p < b.length; ) {
+      const n = sequenceAt(b, p);
+      s += n === 0 ? String.fromCharCode(0xdc00 + b[p]!) : FATAL.decode(b.subarray(p, p + n));
+      p += n === 0 ? 1 : n;
+    }
+    return s;
+  }
+}
+
+/** The paths of the NUL-separated `blob`, decoded in one call; only a path holding U+FFFD (rare) is decoded again from its bytes. */
+function pathsOf(blob: Buffer): string[] {
+  const paths = blob.toString('utf8').split('\0');
+  if (!paths.some((p) => p.includes('\uFFFD'))) return paths;
+  for (let i = 0, from = 0; i < paths.length; i++) {
+    const end = i === paths.length - 1 ? blob.length : blob.indexOf(0, from);
+    if (paths[i]!.includes('\uFFFD')) paths[i] = nameOf(blob.subarray(from, end));
+    from = end + 1;
+  }
+  return paths;
+}
 
 /** `bytes` as 32-bit words (copied when not 4-byte aligned); compared word by word, in cold code, with no call per entry. */
 export function wordsOf(bytes: Uint8Array): Uint32Array {
@@ -102,7 +149,7 @@ class Records implements TreeRecords {
     const at = HEADER + this.count * RECORD;
     const pathBytes = buf.readUInt32LE(16);
     // One string for every path, split once: no call per entry.
-    this.paths = this.count === 0 ? [] : buf.toString('utf8', at, at + pathBytes - 1).split('\0');
+    this.paths = this.count === 0 ? [] : pathsOf(buf.subarray(at, at + pathBytes - 1));
     this.targets = buf.subarray(at + pathBytes, at + pathBytes + buf.readUInt32LE(20));
     if (rootErrno !== 0) this.unlisted.push({ path: '', error: errnoName(rootErrno) });
     this.owner = rootErrno !== 0 && this.count === 0 ? undefined : { uid: buf.readUInt32LE(8), gid: buf.readUInt32LE(12) };
@@ -166,7 +213,12 @@ class Records implements TreeRecords {
     if (t < 0) return { ok: false, error: errnoName(-t) };
     if (t === 0) return NOT_READ;
     const end = this.targets.indexOf(0, t - 1);
-    return { ok: true, value: this.targets.toString('utf8', t - 1, end < 0 ? this.targets.length : end) };
+    try {
+      return { ok: true, value: FATAL.decode(this.targets.subarray(t - 1, end < 0 ? this.targets.length : end)) };
+    } catch {
+      // Not UTF-8: no manifest target (a string) is that link's bytes.
+      return { ok: false, error: 'EILSEQ' };
+    }
   }
   sha256Equals(i: number, digests: Uint32Array, at: number): boolean {
     const w = this.u32;

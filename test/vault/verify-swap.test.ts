@@ -4,8 +4,8 @@
 // symlink found there at rest is. The addon's gate holds the pass at a known point (a directory
 // once listed, or every file read) so the swap happens there, not by chance.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { loadNative } from '../../src/adapters/native.js';
@@ -89,5 +89,37 @@ describe('vault verify and an entry swapped for a symlink while the pass reads t
     const { during, after } = await swapDuringVerify('swap-file', 'phi/engine.py', 'phi');
     assert.deepEqual(during, [['tampered', 'expected a file, found a symlink']]);
     assert.deepEqual(after, during);
+  });
+
+  test('the tree root swapped whole for a sealed copy with a rewritten file while the pass reads it: reported at the tree', async (t) => {
+    if (!ready(t)) return;
+    const tv = await makeVault('swap-root');
+    const outside = tempDir('swap-root-outside');
+    const gate = join(outside, 'gate');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      const tree = realpathSync(liveTree(tv.path));
+      const release = dirname(tree);
+      const copy = join(outside, 'copy');
+      run('cp', ['-a', tree, copy]);
+      writeFileSync(join(copy, 'phi/engine.py'), '# evil\ndef phi(x):\n    return 0\n');
+      run('sh', ['-c', 'find "$1" ! -type l -exec chattr +i {} +', 'sh', copy]);
+      addon!._inspectGate!('phi', gate);
+      const verifying = tv.vault.verify({ scope: 'live' });
+      await until(() => existsSync(`${gate}.reached`), 'the pass to reach the gate');
+      run('chattr', ['-i', release, tree, copy]);
+      renameSync(tree, join(outside, 'original'));
+      renameSync(copy, tree);
+      run('chattr', ['+i', tree, release]);
+      writeFileSync(gate, '');
+      const r = await verifying;
+      assert.equal(r.ok, false, `verify read the original tree after it was swapped out and passed: ${JSON.stringify(r.problems)}`);
+      assert.ok(r.problems.some((p) => /tree\/?$/.test(p.path) && p.message.includes('ESTALE')), JSON.stringify(r.problems));
+      const again = await tv.vault.verify({ scope: 'live' });
+      assert.ok(again.problems.some((p) => p.path.endsWith('/tree/phi/engine.py')), 'the copy itself is caught from scratch');
+    } finally {
+      if (!existsSync(gate)) writeFileSync(gate, '');
+      await closeDeps(tv.deps);
+    }
   });
 });
