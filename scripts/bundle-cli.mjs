@@ -35,8 +35,24 @@ const lazyChildProcess = {
   },
 };
 
+// tweetnacl (62 KB, and tables built when it is loaded) serves signing and the fallbacks; the vault
+// verifies through node:crypto, so `vault status` and `vault verify` never call it. Core's imports
+// of it get a stand-in that requires it on the first use instead.
+const lazyTweetnacl = {
+  name: 'lazy-tweetnacl',
+  /** @param {import('esbuild').PluginBuild} b */
+  setup(b) {
+    // The stand-in's own require stays a require at run time: Node loads tweetnacl from node_modules then.
+    b.onResolve({ filter: /^tweetnacl$/ }, (args) => (args.namespace === 'lazy-tweetnacl' ? { path: 'tweetnacl', external: true } : { path: 'tweetnacl', namespace: 'lazy-tweetnacl' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-tweetnacl' }, () => ({
+      contents: "let nacl; const load = () => (nacl ??= require('tweetnacl')); module.exports = new Proxy({}, { get: (_, key) => load()[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
-  plugins: [lazyChildProcess],
+  plugins: [lazyChildProcess, lazyTweetnacl],
   entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
   outdir,
   // Chunks sit next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.

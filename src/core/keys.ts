@@ -27,6 +27,9 @@ export const SECRET_KEY_HEADER = 'omnimind-sentinel-ed25519-secret-v1';
 export const KEY_ID_CONTEXT = 'omnimind-sentinel/key-id/v1\0';
 
 const KEY_ID_RE = /^[0-9a-f]{16}$/;
+/** Ed25519 sizes (RFC 8032; tweetnacl's nacl.sign.publicKeyLength and signatureLength). */
+export const PUBLIC_KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING }.
 const SPKI_ED25519_PREFIX = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
@@ -114,14 +117,15 @@ export function decodeBase64(s: string): Uint8Array | null {
 // SHA-512 of key ids: tweetnacl's, until the platform installs a native one computing the same
 // function (src/vault/ed25519.ts): a command parses its keys while its code is still cold, where
 // tweetnacl's SHA-512 runs in V8's interpreter (a few milliseconds per start-up).
-let keyIdSha512: (bytes: Uint8Array) => Uint8Array = nacl.hash;
+// (A call, not tweetnacl's function itself: the CLI's bundle loads tweetnacl on its first use.)
+let keyIdSha512: (bytes: Uint8Array) => Uint8Array = (bytes) => nacl.hash(bytes);
 export function useSha512ForKeyIds(sha512: (bytes: Uint8Array) => Uint8Array): void {
   keyIdSha512 = sha512;
 }
 
 // Key id = first 16 hex of SHA-512(context || public key): short enough to read, long enough to be unambiguous in a keyring.
 export function keyIdOf(publicKey: Uint8Array): string {
-  if (publicKey.length !== nacl.sign.publicKeyLength) throw new SentinelError('usage', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
+  if (publicKey.length !== PUBLIC_KEY_BYTES) throw new SentinelError('usage', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
   return toHex(keyIdSha512(concatBytes(asciiBytes(KEY_ID_CONTEXT), publicKey))).slice(0, 16);
 }
 

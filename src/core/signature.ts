@@ -1,7 +1,7 @@
 // Manifest signatures (docs/FORMAT.md): Ed25519 over domain-separated bytes (context + exact
 // manifest bytes, never re-serialised JSON), one signature per key, each named by its key id.
 import nacl from 'tweetnacl';
-import { asciiBytes, concatBytes, bytesEqual, decodeBase64, encodeBase64, keyIdOf, type SecretKey } from './keys.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, asciiBytes, concatBytes, bytesEqual, decodeBase64, encodeBase64, keyIdOf, type SecretKey } from './keys.js';
 import { canonicalJson, utf8Decode, utf8Encode } from './manifest.js';
 import { DEFAULT_LIMITS, MAX_SIGNATURES, type BundleLimits } from './limits.js';
 import { SentinelError } from './errors.js';
@@ -64,7 +64,7 @@ function isCanonicalS(signature: Uint8Array): boolean {
 // The checks every Ed25519 verification in the project makes before the curve equation: lengths, S < L,
 // and neither the public key nor R a small-order or non-canonical point (tweetnacl and OpenSSL accept those).
 export function isStrictSignature(signature: Uint8Array, publicKey: Uint8Array): boolean {
-  if (signature.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
+  if (signature.length !== SIGNATURE_BYTES || publicKey.length !== PUBLIC_KEY_BYTES) return false;
   if (!isCanonicalS(signature)) return false;
   return weakPointProblem(publicKey) === null && weakPointProblem(signature.subarray(0, 32)) === null;
 }

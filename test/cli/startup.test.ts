@@ -62,7 +62,15 @@ describe('cli: start-up loads only what the command uses', () => {
       assert.ok(r.modules.length > 0, 'the module log recorded nothing');
       assert.deepEqual(r.modules.filter((m) => HEAVY.test(m)), [], args.join(' '));
       assert.deepEqual(r.modules.filter((m) => PROCESS_OR_THREAD.test(m)), [], args.join(' '));
+      // They verify through node:crypto: tweetnacl (signing, fallbacks) is not even loaded.
+      assert.deepEqual(r.modules.filter((m) => /tweetnacl/.test(m)), [], args.join(' '));
     }
+  });
+
+  it('a command that signs loads tweetnacl when it first uses it (the bundle requires it lazily)', async () => {
+    const r = await loaded(['keygen', '--out', join(dir, 'k2')], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.modules.includes('require:tweetnacl'), r.modules.join(' '));
   });
 
   it('every file of the CLI bundle is ASCII, so V8 scans it as one-byte text', () => {
