@@ -14,6 +14,7 @@ import { FS_IMMUTABLE_FL, areImmutable } from './flags.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool, HashResult } from './hash.js';
 import type { TreeInspector, TreeReading } from './tree-inspector.js';
+import { nameOf, utf8OrNull } from './tree-records.js';
 import { defaultXattrLister } from './xattrs.js';
 import type { XattrLister } from './xattrs.js';
 
@@ -101,16 +102,23 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
   };
   let since = performance.now();
   const visit = async (dir: string, rel: string): Promise<void> => {
-    let names: string[];
+    let raw: Buffer[];
     try {
-      names = readdirSync(dir);
+      raw = readdirSync(dir, { encoding: 'buffer' });
     } catch (e) {
       unlisted.push({ path: rel, error: errnoOf(e) ?? messageOf(e) });
       return;
     }
-    for (const name of names.sort()) {
+    // A name that is not UTF-8 has no string path that reaches it (Node would encode it to another
+    // name, maybe a signed one): it is an entry of its own, under a name no signed path can have.
+    const names = raw.map((b) => ({ name: nameOf(b), valid: utf8OrNull(b) !== null }));
+    for (const { name, valid } of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const abs = join(dir, name);
       const path = rel === '' ? name : `${rel}/${name}`;
+      if (!valid) {
+        entries.push({ path, stat: { ok: false, error: 'EILSEQ' } });
+        continue;
+      }
       let st: Stats;
       try {
         // Synchronous lstat: one libuv round trip per entry costs far more than the call itself.
@@ -147,7 +155,9 @@ async function walkTree(top: string, expected: readonly ExpectedEntry[], hash: H
     if (want === undefined || !entry.stat.ok || entry.stat.value.type !== want.type) continue;
     if (want.type === 'symlink') {
       try {
-        entry.target = { ok: true, value: await readlink(join(top, entry.path)) };
+        // Read as bytes: a target that is not UTF-8 must not match a signed one that decodes alike.
+        const value = utf8OrNull(await readlink(join(top, entry.path), { encoding: 'buffer' }));
+        entry.target = value === null ? { ok: false, error: 'EILSEQ' } : { ok: true, value };
       } catch (e) {
         entry.target = failure(e);
       }

@@ -85,6 +85,15 @@ function sequenceAt(b: Uint8Array, p: number): number {
   }
 }
 
+/** `b` as a string when it is valid UTF-8, else null (no lossy decoding: see nameOf). */
+export function utf8OrNull(b: Uint8Array): string | null {
+  try {
+    return FATAL.decode(b);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A raw name as a string that no other raw name decodes to: valid UTF-8 as it is, each byte of an
  * invalid sequence as the lone surrogate U+DC80-U+DCFF (which decoding valid UTF-8 never gives).
