@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `sentinel` executable: builds the command tree and turns every outcome into an exit code;
 // even an error escaping every handler ends as one stderr line, not a stack trace.
-import { reportFailure } from './failure.js';
+import { reportFailure, setJsonMode } from './failure.js';
 
 const lastResort = (e: unknown): void => {
   process.exit(reportFailure(e));
@@ -16,5 +16,25 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 
 // `vault verify VAULT`: the live tree's hashing starts before the rest of the program is loaded.
 if (process.argv[2] === 'vault' && process.argv[3] === 'verify') (await import('./early-verify.js')).startEarlyVerify(process.argv.slice(4));
-const { runCli } = await import('./program.js');
-process.exitCode = await runCli(process.argv);
+
+// `vault status VAULT [--json]` exactly, as a monitoring check runs it: the runner the command tree
+// would call, with its failure path, without loading commander and building the tree. Any other
+// form (options first, `--`, more arguments) goes through the tree.
+async function runPlainVaultStatus(path: string, json: boolean): Promise<number> {
+  try {
+    setJsonMode(json);
+    const { runVaultStatus } = await import('./vault-commands.js');
+    await runVaultStatus(path, json ? { json } : {});
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportFailure(e);
+  }
+}
+
+const [command, sub, vault, flag, ...rest] = process.argv.slice(2);
+if (command === 'vault' && sub === 'status' && vault !== undefined && !vault.startsWith('-') && (flag === undefined || flag === '--json') && rest.length === 0) {
+  process.exitCode = await runPlainVaultStatus(vault, flag === '--json');
+} else {
+  const { runCli } = await import('./program.js');
+  process.exitCode = await runCli(process.argv);
+}

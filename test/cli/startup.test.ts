@@ -82,4 +82,26 @@ describe('cli: start-up loads only what the command uses', () => {
       assert.equal(at, -1, `${name}: a character outside ASCII at ${at}`);
     }
   });
+
+  it('vault status VAULT [--json] skips the command tree and answers exactly as through it (the form with -- goes through it)', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const cli = join(packageRoot(), 'dist', 'src', 'cli');
+    const tree = readdirSync(cli).filter((n) => /^sentinel-[A-Z0-9]+\.js$/.test(n) && readFileSync(join(cli, n), 'utf8').includes('// node_modules/commander/'));
+    assert.ok(tree.length > 0, 'no bundle file holds commander');
+    const loadsTree = (modules: string[]): boolean => modules.some((m) => tree.some((n) => m.endsWith(`/${n}`)));
+    for (const path of [vault, join(dir, 'no-such-vault'), pub]) {
+      for (const [direct, through] of [
+        [['vault', 'status', path], ['vault', 'status', '--', path]],
+        [['vault', 'status', path, '--json'], ['vault', 'status', '--json', path]],
+      ]) {
+        const a = await loaded(direct!, dir);
+        const b = await loaded(through!, dir);
+        assert.equal(loadsTree(a.modules), false, direct!.join(' '));
+        assert.equal(loadsTree(b.modules), true, through!.join(' '));
+        const fast = await sentinel(direct!);
+        const slow = await sentinel(through!);
+        assert.deepEqual({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }, { code: slow.code, stdout: slow.stdout, stderr: slow.stderr }, direct!.join(' '));
+      }
+    }
+  });
 });
