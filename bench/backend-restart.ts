@@ -13,7 +13,8 @@
 // and what a client retrying a reset GET once still sees) and the gap (kill → first good reply of the
 // new process) against the backend's own start time; splits kill → exec by systemd's timestamps.
 // Usage (root, systemd-nspawn, node under /usr):
-//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,d,e] [--json FILE] [--keep]
+//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,e,d] [--json FILE] [--keep]
+// (--scenarios: which peers, run in the order given)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ const fixtures = join(root, 'test', 'fixtures', 'nspawn');
 
 const kills = Number(stringArg('kills', '20'));
 const rate = Number(stringArg('rate', '250'));
-const scenarios = stringArg('scenarios', 'a,b,c,d,e');
+const scenarios = stringArg('scenarios', 'a,b,c,e,d');
 const jsonOut = stringArg('json', '');
 const keep = process.argv.includes('--keep');
 
