@@ -96,7 +96,9 @@ export function parseManifest(bytes: Uint8Array, limits: BundleLimits = DEFAULT_
     throw new SentinelError('too-large', `manifest of ${bytes.length} bytes exceeds the limit of ${limits.maxManifestBytes}`, { where: 'manifest' });
   }
   const text = utf8Decode(bytes, 'manifest');
-  const plain = readPlainManifest(text, limits);
+  // Only ASCII text without a backslash can be the common shape (a UTF-8 byte per character): anything
+  // else goes to the scanner at once instead of after a pass that would decline it.
+  const plain = text.length === bytes.length && !text.includes('\\') ? readPlainManifest(text, limits) : null;
   if (plain !== null) return plain;
   const scanned = scanCanonicalManifest(text);
   if (scanned === null) return parseText(text, bytes, limits);
