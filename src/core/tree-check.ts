@@ -188,7 +188,12 @@ export function checkTree(expected: readonly ExpectedEntry[], observed: Observed
   const digests: TreeProblem[] = [];
   for (const u of observed.unlisted) structure.push({ code: 'io', path: u.path, message: `cannot list directory: ${u.error}` });
   const found = new Map<string, ObservedEntry>();
-  for (const o of observed.entries) found.set(o.path, o);
+  for (const o of observed.entries) {
+    // One name is one entry: a second entry under a path (two on-disk names an inspector decoded
+    // alike) would otherwise shadow the first, whichever of them the manifest describes.
+    if (found.has(o.path)) structure.push({ code: 'tampered', path: o.path, message: 'two entries in the tree carry this name' });
+    else found.set(o.path, o);
+  }
   const listed = new Set<string>();
   let checkedFiles = 0;
   let checkedBytes = 0;

@@ -135,3 +135,17 @@ test("owner: with the tree's owner given, an entry of another uid or gid is tamp
   ]);
   assert.deepEqual(checkOwned((es) => { delete at(es, 'current').owner; return es; }), ['io@current: the owner was not read']);
 });
+
+test('two observed entries under one path: a problem at that path whichever comes first, so neither can stand in for the other', () => {
+  // An inspector that decodes two different on-disk names to one path (e.g. a name that is not
+  // UTF-8 read as U+FFFD) must not let the later one shadow the earlier one.
+  const decoy = (): ObservedEntry => ({ path: 'VERSION', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 3 } }, sealed: { ok: true, value: true }, digest: { ok: true, value: { sha256: sha('v1\n'), bytes: 3 } }, links: 1, xattrs: NO_XATTRS });
+  const evil = (): ObservedEntry => ({ ...decoy(), digest: { ok: true, value: { sha256: sha('EVIL'), bytes: 3 } } });
+  const dup = { code: 'tampered', path: 'VERSION', message: 'two entries in the tree carry this name' };
+  for (const order of [[evil(), decoy()], [decoy(), evil()]]) {
+    const problems = check((es) => [...order, ...es.filter((e) => e.path !== 'VERSION')]);
+    assert.ok(problems.some((p) => p.code === dup.code && p.path === dup.path && p.message === dup.message), JSON.stringify(problems));
+  }
+  // Identical duplicates too: one name can only be one entry.
+  assert.deepEqual(check((es) => [decoy(), ...es]), [dup]);
+});
