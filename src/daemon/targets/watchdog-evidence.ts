@@ -28,9 +28,13 @@ export interface EvidenceDeps {
   now(): number;
 }
 
-/** Control characters but TAB: the evidence is shown to people (a terminal would replay escapes). */
+/**
+ * Control characters but TAB, C1 controls (U+009B is a one-character CSI on many terminals) and the
+ * bidirectional marks, embeddings, overrides and isolates: the evidence is shown to people (a
+ * terminal would replay escapes; a bidi override makes a line read differently from its bytes).
+ */
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 // Why: the faulthandler output among the run's lines: from the last "Fatal Python error" (or the first
 // thread header) on, bounded as the control socket bounds a reported event, each control character (which

@@ -52,6 +52,11 @@ test('control characters in the process\'s output are not passed on: a terminal 
   assert.deepEqual(section, ['Fatal Python error: x\uFFFD\uFFFD[2J\uFFFD', '\tFile "a.py", line 1 in f\uFFFD']);
 });
 
+test('C1 controls (U+009B is a one-character CSI on many terminals) and bidirectional overrides are not passed on either', () => {
+  const section = stackSection(['Fatal Python error: \u009b2J\u0085', '\tFile "\u202egnp.py", line 1 in \u2066f\u2069\u200f']);
+  assert.deepEqual(section, ['Fatal Python error: \uFFFD2J\uFFFD', '\tFile "\uFFFDgnp.py", line 1 in \uFFFDf\uFFFD\uFFFD']);
+});
+
 test('a read cut at its size bound still yields the dump (the newest lines), and the record says it was cut', async () => {
   const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: INVOCATION, pid: 4242, signal: 6 };
   const lines = ['Fatal Python error: Aborted', 'Current thread 0x00007f (most recent call first):', '  File "a.py", line 3 in gil'];
