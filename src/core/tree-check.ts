@@ -230,7 +230,10 @@ export function checkTree(expected: readonly ExpectedEntry[], observed: Observed
   }
   const extras: TreeProblem[] = [];
   for (const o of observed.entries) {
-    if (!listed.has(o.path)) extras.push({ code: 'tampered', path: o.path, message: `extra ${describeType(o.stat.ok ? o.stat.value.type : 'other')} not in the manifest` });
+    if (listed.has(o.path)) continue;
+    // An entry whose type could not be read (e.g. a name that is not UTF-8, EILSEQ) is named as such.
+    const what = o.stat.ok ? `extra ${describeType(o.stat.value.type)} not in the manifest` : `extra entry not in the manifest (cannot lstat: ${o.stat.error})`;
+    extras.push({ code: 'tampered', path: o.path, message: what });
   }
   return { problems: [...structure, ...extras, ...seals, ...digests], checkedFiles, checkedBytes };
 }

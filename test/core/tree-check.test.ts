@@ -60,7 +60,7 @@ test('mode, size and symlink target differences are tampered / size-mismatch', (
   assert.deepEqual(check((es) => { at(es, 'current').target = { ok: false, error: 'EACCES' }; return es; }).map((p) => p.code), ['io']);
 });
 
-test('extra entries of any type are tampered, after the problems of listed entries', () => {
+test('extra entries of any type are tampered, after the problems of listed entries; one whose type could not be read is not named a device', () => {
   const problems = check((es) => [
     ...es,
     { path: 'phi/backdoor.py', stat: { ok: true, value: { type: 'file', mode: 0o644, size: 9 } } },
@@ -71,7 +71,7 @@ test('extra entries of any type are tampered, after the problems of listed entri
     { code: 'tampered', path: 'VERSION', message: 'mode 600, manifest says 644' },
     { code: 'tampered', path: 'phi/backdoor.py', message: 'extra file not in the manifest' },
     { code: 'tampered', path: 'pipe', message: 'extra device, fifo or socket not in the manifest' },
-    { code: 'tampered', path: 'gone', message: 'extra device, fifo or socket not in the manifest' },
+    { code: 'tampered', path: 'gone', message: 'extra entry not in the manifest (cannot lstat: ENOENT)' },
   ]);
 });
 
