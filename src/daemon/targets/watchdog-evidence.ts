@@ -59,7 +59,9 @@ export function stackSection(lines: readonly string[]): string[] {
 }
 
 // Why: journald may still be storing the dump when the exit is seen; the section is taken once two reads
-// agree (the process is gone, so nothing is added after that), within EVIDENCE_WAIT_MS.
+// yield the same text (the process is gone, so nothing is added after that), within EVIDENCE_WAIT_MS.
+// The text, not the number of lines: a dump longer than one read is seen through a window of its newest
+// lines that moves while it is stored, and each window's section is cut at the same bound.
 export async function collectEvidence(exit: WatchdogExit, deps: EvidenceDeps, waitMs = EVIDENCE_WAIT_MS): Promise<{ evidence: string[]; note: string | null }> {
   const deadline = deps.now() + waitMs;
   let last: string[] = [];
@@ -68,9 +70,10 @@ export async function collectEvidence(exit: WatchdogExit, deps: EvidenceDeps, wa
   for (;;) {
     try {
       const read = await deps.read(exit, JOURNAL_LINES);
-      cut = read.truncated ? `the run's journal was read up to its newest ${String(JOURNAL_MAX_CHARS)} characters` : null;
+      // A read of JOURNAL_LINES lines may have left older ones out: a long dump's first lines then are not in it.
+      cut = read.truncated ? `the run's journal was read up to its newest ${String(JOURNAL_MAX_CHARS)} characters` : read.lines.length >= JOURNAL_LINES ? `the run's journal was read up to its newest ${String(JOURNAL_LINES)} lines` : null;
       const section = stackSection(read.lines);
-      if (section.length > 0 && section.length === last.length) return { evidence: section, note: cut };
+      if (section.length > 0 && sameLines(section, last)) return { evidence: section, note: cut };
       last = section;
     } catch (e) {
       note = e instanceof Error ? e.message : String(e);
@@ -78,6 +81,10 @@ export async function collectEvidence(exit: WatchdogExit, deps: EvidenceDeps, wa
     if (deps.now() >= deadline) return last.length > 0 ? { evidence: last, note: cut } : { evidence: [], note: cut === null ? note : `${note}; ${cut}` };
     await deps.sleep(EVIDENCE_POLL_MS);
   }
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((l, i) => l === b[i]);
 }
 
 function signalName(signal: number | null): string | null {

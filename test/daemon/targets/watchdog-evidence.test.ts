@@ -94,6 +94,46 @@ test('evidence is taken once journald has all of the dump (two reads agree), fro
   assert.equal(record.evidenceNote, undefined);
 });
 
+/** stderr of a real Python process with 100 threads, each 30 frames deep, when SIGABRT ends it: a dump longer than one journal read. */
+function bigPythonDump(): string[] {
+  const script = [
+    'import os, signal, threading, time',
+    'from omnimind_sentinel.graceful_restart import install_stack_dump',
+    'install_stack_dump()',
+    'def deep(n, ev):',
+    '    if n == 0:',
+    '        ev.set(); time.sleep(60); return',
+    '    deep(n - 1, ev)',
+    'evs = [threading.Event() for _ in range(99)]',
+    'for ev in evs: threading.Thread(target=deep, args=(30, ev), daemon=True).start()',
+    'for ev in evs: ev.wait()',
+    'os.kill(os.getpid(), signal.SIGABRT)',
+  ].join('\n');
+  const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONPATH: join(packageRoot(), 'integrations', 'python') } });
+  assert.equal(r.signal, 'SIGABRT', r.stderr.slice(0, 2000));
+  return r.stderr.split('\n');
+}
+
+test('a dump longer than one read, still being stored: evidence is taken only once two reads yield the same text, not the same number of lines', async () => {
+  const dump = bigPythonDump();
+  const clock = fakeClock();
+  const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: INVOCATION, pid: 4242, signal: 6 };
+  // journald has stored more of the dump at each read; each read returns the newest maxLines lines (journalctl -r -n).
+  const stored = [dump.length - 1100, dump.length - 700, dump.length, dump.length];
+  let reads = 0;
+  const read = (_m: JournalMatch, maxLines: number): Promise<{ lines: string[]; truncated: boolean }> => {
+    const upTo = stored[Math.min(reads++, stored.length - 1)] ?? dump.length;
+    return Promise.resolve({ lines: dump.slice(Math.max(0, upTo - maxLines), upTo), truncated: false });
+  };
+  const found = await collectEvidence(exit, { read, ...clock });
+  const whole = await read(exit, 2_000); // the view once journald has all of it
+  assert.ok(dump.length > 2_000 + 1_100, `the dump is longer than a read (${String(dump.length)} lines)`);
+  assert.equal(stackSection(whole.lines).length, SERVICE_EVENT_LIMITS.evidenceLines, 'each read\'s section is cut at the same number of lines');
+  assert.deepEqual(found.evidence, stackSection(whole.lines), 'the section of the completely stored dump, not of a read taken while it was being stored');
+  assert.ok(reads >= 4, `read until two reads agreed (${String(reads)} reads)`);
+  assert.match(found.note ?? '', /read up to its newest 2000 lines/, 'the record says the dump\'s first lines were not read');
+});
+
 test('no dump within the wait, or an unreadable journal: the record is still written, saying why it has no stacks', async () => {
   const exit: WatchdogExit = { unit: 'omnimind-backend.service', invocationId: null, pid: 4242, signal: 6 };
   const none = await collectEvidence(exit, { read: () => Promise.resolve({ lines: ['INFO: Application startup complete.'], truncated: false }), ...fakeClock() });
