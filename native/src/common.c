@@ -75,25 +75,35 @@ int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char
   return 1;
 }
 
+// Node-API's int32/uint32 readers wrap a number out of range to its low 32 bits and drop a fraction
+// (2^32 + 3 reads as 3): these read the double and take only what it is exactly. The range is
+// checked before the cast, so a NaN or an infinity is never converted.
 int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what) {
-  int32_t n = -1;
-  if (napi_get_value_int32(env, v, &n) != napi_ok || n < 0) {
+  double d = -1;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 2147483647.0) || d != (double)(int32_t)d) {
     char msg[96];
     snprintf(msg, sizeof msg, "%s must be an open file descriptor", what);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return 0;
   }
-  *fd = n;
+  *fd = (int)d;
   return 1;
 }
 
 int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
-  if (napi_get_value_uint32(env, v, out) != napi_ok) {
-    char msg[96];
+  double d = 0;
+  char msg[96];
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
     snprintf(msg, sizeof msg, "%s must be a number", what);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return 0;
   }
+  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+    snprintf(msg, sizeof msg, "%s must be an integer from 0 to 2^32-1", what);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return 0;
+  }
+  *out = (uint32_t)d;
   return 1;
 }
 

@@ -86,10 +86,7 @@ static napi_value set_flags(napi_env env, napi_callback_info info) {
   char path[PATH_BUF];
   if (!sn_path_args(env, info, 2, argv, path, "path")) return NULL;
   uint32_t flags = 0;
-  if (napi_get_value_uint32(env, argv[1], &flags) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "flags must be a number");
-    return NULL;
-  }
+  if (!sn_get_u32(env, argv[1], &flags, "flags")) return NULL;
   const char *syscall = "";
   int fd = sn_open_for_flags(path, &syscall);
   if (fd < 0) { sn_throw_sys(env, -fd, syscall, path); return NULL; }
@@ -107,7 +104,8 @@ static napi_value set_flag(napi_env env, napi_callback_info info) {
   if (!sn_path_args(env, info, 3, argv, path, "path")) return NULL;
   uint32_t flag = 0;
   bool on = false;
-  if (napi_get_value_uint32(env, argv[1], &flag) != napi_ok || napi_get_value_bool(env, argv[2], &on) != napi_ok) {
+  if (!sn_get_u32(env, argv[1], &flag, "flag")) return NULL;
+  if (napi_get_value_bool(env, argv[2], &on) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setFlag(path: string, flag: number, on: boolean)");
     return NULL;
   }
@@ -125,8 +123,12 @@ static int get_batch_args(napi_env env, napi_callback_info info, const char *usa
   napi_value argv[3];
   bool is_array = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_value_uint32(env, argv[1], flag) != napi_ok ||
-      napi_get_value_bool(env, argv[2], on) != napi_ok) {
+  if (argc < 3 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return 0;
+  }
+  if (!sn_get_u32(env, argv[1], flag, "flag")) return 0;
+  if (napi_get_value_bool(env, argv[2], on) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return 0;
   }
@@ -253,7 +255,15 @@ static napi_value set_flag_fd(napi_env env, napi_callback_info info) {
   int fd;
   uint32_t flag = 0;
   bool on = false;
-  if (argc < 3 || !sn_get_fd(env, argv[0], &fd, "fd") || !sn_get_u32(env, argv[1], &flag, "flag") || napi_get_value_bool(env, argv[2], &on) != napi_ok) return NULL;
+  if (argc < 3) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setFlagFd(fd: number, flag: number, on: boolean)");
+    return NULL;
+  }
+  if (!sn_get_fd(env, argv[0], &fd, "fd") || !sn_get_u32(env, argv[1], &flag, "flag")) return NULL;
+  if (napi_get_value_bool(env, argv[2], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "on must be a boolean");
+    return NULL;
+  }
   int r = sn_fd_change_flag(fd, (int)flag, on);
   if (r < 0) { sn_throw_sys(env, -r, "ioctl", "(fd)"); return NULL; }
   napi_value out;

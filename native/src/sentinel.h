@@ -29,9 +29,12 @@ napi_value sn_error(napi_env env, const char *message);
 int sn_path_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, char *path, const char *what);
 // Reads a JS string into buf; throws a TypeError and returns 0 when it is not one (or too long, or holds NUL).
 int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what);
-// A non-negative int32 (an open fd) into *fd; throws a TypeError "<what> must be an open file descriptor" and returns 0 otherwise.
+// An integer number 0..2^31-1 (an open fd) into *fd; throws a TypeError "<what> must be an open file
+// descriptor" and returns 0 otherwise (never wrapped or truncated to another descriptor).
 int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what);
-// A uint32 into *out; throws a TypeError "<what> must be a number" and returns 0 otherwise.
+// An integer number 0..2^32-1 into *out. Not a number: TypeError ERR_INVALID_ARG_TYPE "<what> must be a
+// number"; out of range, a fraction, NaN or an infinity: RangeError ERR_OUT_OF_RANGE "<what> must be an
+// integer from 0 to 2^32-1" (never wrapped to its low 32 bits). Returns 0 when it threw.
 int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what);
 // A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
 int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data);

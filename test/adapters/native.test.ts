@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -165,6 +165,64 @@ async function receive(address: string, send: () => void, count: number): Promis
     py.kill();
   }
 }
+
+// A number argument is read as what it is or refused: Node-API's uint32/int32 readers wrap a value out of
+// range to its low 32 bits and truncate a fraction, so 2^32 + 2 would pass as 2 (an exclusive lock), and
+// 2^32 + FS_IMMUTABLE_FL as +i.
+describe('native number arguments', () => {
+  const outOfRange = [2 ** 32 + 2, -1, 2.5, Number.NaN, Infinity];
+  test('an op, flag or flags value out of 0..2^32-1 (or not an integer) is a RangeError naming it, and nothing is done', (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const d = scratch();
+    const f = join(d, 'file');
+    writeFileSync(f, 'x');
+    const fd = openSync(f, 'r');
+    const other = openSync(f, 'r');
+    try {
+      for (const v of outOfRange) {
+        assert.throws(() => n.flockFd?.(fd, v), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'op must be an integer from 0 to 2^32-1' }, String(v));
+      }
+      for (const v of [2 ** 32 + FS_IMMUTABLE_FL, ...outOfRange.slice(1)]) {
+        assert.throws(() => n.setFlagFd?.(fd, v, true), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'flag must be an integer from 0 to 2^32-1' }, String(v));
+        assert.throws(() => n.setFlag(f, v, true), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'flag must be an integer from 0 to 2^32-1' }, String(v));
+        assert.throws(() => n.setFlags(f, v), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'flags must be an integer from 0 to 2^32-1' }, String(v));
+        assert.throws(() => n.setFlagMany([f], v, true), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'flag must be an integer from 0 to 2^32-1' }, String(v));
+      }
+      assert.equal(n.flockFd?.(other, 2), true, 'no lock was taken through the refused op');
+      assert.equal(n.getFlags(f) & FS_IMMUTABLE_FL, 0, 'no +i was set through a refused flag');
+      assert.throws(() => n.flockFd?.(fd, '2' as unknown as number), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'op must be a number' });
+      assert.throws(() => n.setFlagFd?.(fd, FS_IMMUTABLE_FL, 'yes' as unknown as boolean), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'on must be a boolean' }, 'a refused argument throws, it does not return undefined');
+      assert.throws(() => (n.setFlagFd as unknown as (fd: number) => boolean)(fd), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.equal(n.flockFd?.(other, 8), true, 'a plain op still passes (8: unlock)');
+    } finally {
+      try {
+        n.setFlags(f, 0);
+      } catch {
+        // nothing was set
+      }
+      closeSync(fd);
+      closeSync(other);
+    }
+  });
+
+  test('a file descriptor out of 0..2^31-1 or not an integer is refused, not wrapped to another descriptor', (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    const d = scratch();
+    const f = join(d, 'file');
+    writeFileSync(f, 'x');
+    const fd = openSync(f, 'r');
+    try {
+      for (const v of [2 ** 32 + fd, fd + 0.5, -1, Number.NaN]) {
+        assert.throws(() => n.flockFd?.(v, 2), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'fd must be an open file descriptor' }, String(v));
+      }
+      assert.equal(n.flockFd?.(fd, 2), true);
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
 
 describe('native notify', () => {
   const havePython = spawnSync('python3', ['-c', 'pass']).status === 0;
