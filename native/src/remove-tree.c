@@ -171,8 +171,7 @@ static void remove_tree_execute(napi_env env, void *data) {
 
 static void remove_tree_complete(napi_env env, napi_status status, void *data) {
   remove_tree_job *s = data;
-  sn_job_settle_void(env, &s->job, status, "removeTreeAtAsync was cancelled", s->err, s->walk.syscall, s->walk.path);
-  remove_tree_free(env, s);
+  if (sn_job_settle_void(env, &s->job, status, "removeTreeAtAsync was cancelled", s->err, s->walk.syscall, s->walk.path)) remove_tree_free(env, s);
 }
 
 // removeTreeAtAsync(dirfd, name): Promise<void> — removes `name` in dirfd (a file, symlink or whole

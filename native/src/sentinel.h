@@ -79,10 +79,14 @@ napi_value sn_job_start(napi_env env, sn_job *job, const char *name, napi_async_
 int sn_job_end(napi_env env, sn_job *job, napi_status status);
 // Resolves the job's promise with a Buffer copy of `len` bytes (rejects it if that copy fails).
 void sn_job_resolve_buffer(napi_env env, sn_job *job, const void *bytes, size_t len);
-// The complete callback of a one-work job whose promise resolves to undefined: ends the work
-// (sn_job_end), then rejects with the message `cancelled` when it was cancelled, with a system error
-// (err, syscall, path) when err != 0, and resolves otherwise.
-void sn_job_settle_void(napi_env env, sn_job *job, napi_status status, const char *cancelled, int err, const char *syscall, const char *path);
+// For the complete callback of a job whose promise resolves to undefined, of one work or several: ends
+// this work (sn_job_end). While other works of the job still run it settles nothing and returns 0: the
+// caller must then leave the job's data alone (they use it). After the last work it rejects with the
+// message `cancelled` when every work was cancelled, with a system error (err, syscall, path) when
+// err != 0, resolves otherwise, and returns 1: the caller frees the job's data. err, syscall and path are
+// read only then, so with several works they are the job's result as its works recorded it in the shared
+// data (the caller's execute must record them race-free, e.g. the first failure kept under an atomic).
+int sn_job_settle_void(napi_env env, sn_job *job, napi_status status, const char *cancelled, int err, const char *syscall, const char *path);
 
 // ---- exports ----
 // Defines `count` functions on exports; what every register_* calls.

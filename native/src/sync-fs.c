@@ -42,8 +42,7 @@ static void sync_fs_execute(napi_env env, void *data) {
 
 static void sync_fs_complete(napi_env env, napi_status status, void *data) {
   sync_fs_job *s = data;
-  sn_job_settle_void(env, &s->job, status, "syncFsAsync was cancelled", s->err, s->syscall, s->path);
-  sync_fs_free(env, s);
+  if (sn_job_settle_void(env, &s->job, status, "syncFsAsync was cancelled", s->err, s->syscall, s->path)) sync_fs_free(env, s);
 }
 
 // syncFsAsync(path): Promise<void> — syncfs(2) of the filesystem `path` (not followed if a

@@ -82,6 +82,10 @@ export interface NativeAddon {
   syncFsFdAsync?(fd: number, where: string): Promise<void>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
+  /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */
+  _settleProbe?(works: number): Promise<void>;
+  /** Test hook: how many of the probe's works have completed; `release` lets the held ones go on first. */
+  _settleProbeStep?(release: boolean): number;
   /** Test hook: the next tree pass, once it has listed directory `dir` (or, for ".", read every file), creates `file`.reached and waits until `file` exists. */
   _inspectGate?(dir: string, file: string): void;
 }

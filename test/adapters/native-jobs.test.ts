@@ -79,6 +79,27 @@ describe('a work that cannot be queued settles its promise', () => {
     assert.deepEqual(readdirSync(dir).sort(), ['f0', 'f1', 'f2'], 'no staged file was created');
   });
 
+  test('a job of several works settled through the void settle helper settles once, after its last work, not its first', async (t) => {
+    const n = ready(t);
+    if (n === null) return;
+    if (needs(t, typeof n._settleProbe === 'function', 'native addon with the _settleProbe test hook (rebuild it)')) return;
+    let settled = false;
+    const probe = n._settleProbe!(3).then(() => {
+      settled = true;
+    });
+    try {
+      // the first work has completed (its complete callback ran); the two others are held in their execute
+      while (n._settleProbeStep!(false) < 1) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(settled, false, 'not settled while two works of the job still run');
+      assert.equal(n._settleProbeStep!(false), 1);
+    } finally {
+      n._settleProbeStep!(true);
+    }
+    await probe;
+    assert.equal(n._settleProbeStep!(false), 3, 'settled once every work had completed');
+  });
+
   test('through the flag store: a big async seal that cannot be queued is an io error naming a path', async (t) => {
     const n = ready(t);
     if (n === null) return;
