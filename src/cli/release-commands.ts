@@ -8,7 +8,8 @@ import { SentinelError } from '../core/errors.js';
 import type { SecretKey } from '../core/keys.js';
 import { readVaultInfo } from '../vault/index.js';
 import { createBundle } from '../vault/sign.js';
-import type { DeployResult } from '../vault/index.js';
+import type { DeployResult, Vault } from '../vault/index.js';
+import type { TrustPolicy } from '../core/trust.js';
 import { parseDuration } from './args.js';
 import { daemonError } from './daemon-reply.js';
 import type { DaemonReply } from './daemon-reply.js';
@@ -91,8 +92,22 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   // Through the daemon its own configured anchors apply; --trust is for a deploy straight into a vault.
   if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
   const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
-  const s = 'vault' in target ? await withVault(target.vault, async (v) => summarise(await v.deploy(bundle, trust === undefined ? {} : { trust }), 'vault'), trust === undefined ? {} : { trust }) : await deployViaSocket(target.socket, bundle);
-  printDeploy(s, opts.json === true);
+  if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, bundle, trust, opts.json === true), trust === undefined ? {} : { trust });
+  else printDeploy(await deployViaSocket(target.socket, bundle), opts.json === true);
+}
+
+// Straight into a vault: the summary is printed as soon as the new release is live and on stable
+// storage (onLive); the command then waits for the deploy's tail (highest.json, pruning, under the
+// vault lock: docs/VAULT.md#deploy) and exits after it, with a warning line if the tail failed.
+async function deployReporting(v: Vault, bundle: string, trust: TrustPolicy | undefined, json: boolean): Promise<void> {
+  const seen: { live?: DeployResult } = {};
+  const report = (r: DeployResult): void => {
+    seen.live = r;
+    printDeploy(summarise(r, 'vault'), json);
+  };
+  const final = await v.deploy(bundle, { ...(trust !== undefined ? { trust } : {}), onLive: report });
+  if (seen.live === undefined) report(final);
+  else if (final.warning !== undefined && final.warning !== seen.live.warning) process.stderr.write(`sentinel: warning: deployed, but ${final.warning}\n`);
 }
 
 // Version for sign-and-deploy: the explicit one, or the vault's highest seen + 1.

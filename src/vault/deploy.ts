@@ -33,20 +33,16 @@ import {
   allInOrder,
 } from './context.js';
 import type { VaultCtx } from './context.js';
-import { retireRelease, undoUncommitted } from './retire.js';
-import { prune, scanKept } from './kept.js';
-import { discardStagedHighest, installHighestState, stageHighestState } from './highest.js';
+import { undoUncommitted } from './retire.js';
+import { scanKept } from './kept.js';
 import type { KeptScan } from './kept.js';
+import { afterCommit, finishAfterLive } from './deploy-tail.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
 
 export { highestVersion } from './kept.js';
-
-function afterCommit(e: unknown): string {
-  return `a step after the swap failed (${e instanceof Error ? e.message : String(e)}); the new release is live, and \`sentinel vault recover\` or the next deploy finishes the rest`;
-}
 
 function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
   if (isSentinelError(e)) emit(ctx, { kind: 'reject', code: e.code, path: e.where ?? bundlePath, detail: e.message });
@@ -62,16 +58,22 @@ async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
   return `${releaseId}.h${n + 1}`;
 }
 
+/** `onLive`: see Vault.deploy (src/vault/types.ts). */
+export interface DeployOptions {
+  consume?: boolean;
+  onLive?: (result: DeployResult) => void;
+}
+
 /**
  * Deploys (kind `deploy`) or re-stages the live release from its stored bundle (kind `heal`).
  * The caller holds the vault lock.
  */
-export function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean } = {}): Promise<DeployResult> {
+export function deployFrom(ctx: VaultCtx, bundlePath: string, kind: 'deploy' | 'heal', opts: DeployOptions = {}): Promise<DeployResult> {
   return withHeldVault(ctx, (held, opCtx) => deployHeld(opCtx, held, bundlePath, kind, opts));
 }
 
 // Every write below goes through `held` (src/vault/held.ts): ctx.layout is anchored at its descriptors.
-async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, kind: 'deploy' | 'heal', opts: { consume?: boolean }): Promise<DeployResult> {
+async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, kind: 'deploy' | 'heal', opts: DeployOptions): Promise<DeployResult> {
   const t0 = performance.now();
   const { layout } = ctx;
   const previous = await readLiveDirName(ctx);
@@ -219,32 +221,18 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     warning = afterCommit(e);
   }
 
-  // Committed. The swap is made durable (VAULT/ fsync'ed) before anything builds on it, while a
-  // deploy writes and fsyncs its raised highest.json in staging/; that file's rename and the prune's
-  // moves out of releases/ are then flushed together (docs/VAULT.md#durability).
-  const raise = scan !== null && v.manifest.version > scan.state.version;
+  // Committed. The swap is made durable (VAULT/ fsync'ed) before the result is reported and before
+  // anything builds on it; from here the new release is live and on stable storage (docs/VAULT.md#durability).
+  let durable = false;
   try {
-    await allInOrder([fsyncDir(layout.root), raise ? stageHighestState(ctx, { version: v.manifest.version, releaseId: v.releaseId }) : null]);
+    await fsyncDir(layout.root);
     await step(ctx, 'swapped');
-    if (scan !== null) {
-      if (raise) await installHighestState(ctx);
-      await step(ctx, 'highest-updated');
-    } else if (previous !== null && previous !== dirName) {
-      await retireRelease(ctx, previous);
-    }
-    // A deploy prunes from the releases it read before staging, plus the one it just made live.
-    const known = scan === null ? undefined : [...scan.kept, { dirName, dir: finalDir, releaseId: v.releaseId, manifestBytes: v.manifestBytes, signatureBytes: bundle.signatureBytes, manifest: v.manifest }];
-    await prune(ctx, previous, { ...(known !== undefined ? { known } : {}), flushWith: raise ? [layout.state] : [] });
-    await step(ctx, 'pruned');
+    durable = true;
   } catch (e) {
-    // Committed: the new release is live. highest.json is only a floor (highestVersion() also reads every
-    // kept release), and `vault recover` or the next deploy finishes what is left.
     warning ??= afterCommit(e);
-    if (raise) await discardStagedHighest(ctx).catch(() => undefined);
   }
-
   const previousReleaseId = previous === null ? null : (parseReleaseDirName(previous)?.releaseId ?? null);
-  const result: DeployResult = {
+  const result = (): DeployResult => ({
     kind,
     releaseId: v.releaseId,
     releaseDir: dirName,
@@ -256,9 +244,21 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     liveWindowMs,
     totalMs: performance.now() - t0,
     ...(warning !== undefined ? { warning } : {}),
-  };
+  });
+  // The result is reported now; the tail (highest.json, pruning) follows under the same lock, which
+  // the caller releases only after it (docs/VAULT.md#locking). What the callback throws is not ours.
+  try {
+    opts.onLive?.(result());
+  } catch {
+    // Ignored (Vault.deploy's contract): the deploy has happened either way.
+  }
+  if (durable) {
+    const live = { dirName, dir: finalDir, releaseId: v.releaseId, manifest: v.manifest, manifestBytes: v.manifestBytes, signatureBytes: bundle.signatureBytes };
+    warning ??= await finishAfterLive(ctx, live, previous, scan);
+  }
+  const final = result();
   emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms${warning !== undefined ? `; ${warning}` : ''}` });
-  return result;
+  return final;
 }
 
 // Why: back to the previous *signed* release still kept; its signature and tree are

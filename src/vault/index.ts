@@ -84,8 +84,8 @@ class OpenVault implements Vault {
     }
   }
 
-  deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy } = {}): Promise<DeployResult> {
-    return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts.consume === undefined ? {} : { consume: opts.consume }), opts.trust);
+  deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void } = {}): Promise<DeployResult> {
+    return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts), opts.trust);
   }
 
   heal(opts: { trust?: TrustPolicy } = {}): Promise<DeployResult> {

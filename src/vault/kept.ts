@@ -1,7 +1,7 @@
 // The kept releases as a deploy sees them (docs/VAULT.md#deploy): read once, with state/highest.json,
 // for the version check before staging and for pruning after the swap.
 import { fsyncDir } from '../adapters/bundle-file.js';
-import { allInOrder, byVersion, listKeptReleases, readLiveDirName, removeTree } from './context.js';
+import { allInOrder, byVersion, listKeptReleases, readLiveDirName, removeTree, step } from './context.js';
 import { readHighestState } from './highest.js';
 import type { KeptReleaseInfo, VaultCtx } from './context.js';
 import type { HighestState } from './layout.js';
@@ -50,6 +50,8 @@ export async function prune(ctx: VaultCtx, previous: string | null, opts: { know
     if (!ok.some((o) => o.releaseId === r.releaseId && keepNames.has(o.dirName))) bundles.push(r.releaseId);
   }
   await allInOrder([...(removed.length > 0 ? [fsyncDir(ctx.layout.releases)] : []), ...(opts.flushWith ?? []).map((d) => fsyncDir(d))]);
+  // The middle of pruning: moved out and flushed, not yet deleted (crash tests stop here).
+  await step(ctx, 'pruning');
   // The moved releases (in staging/, each deleted on its own pool thread) and their stored bundles go
   // at the same time: on a busy ext4 every unlink may wait for a journal commit, and these waits then
   // overlap. The bundles one after the other (each unseals and re-seals bundles/, which must not

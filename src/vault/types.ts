@@ -132,8 +132,12 @@ export interface Vault {
   /**
    * `consume`: the bundle file is moved into the vault (kept for heal) instead of copied; put back if rejected.
    * `trust`: anchors from outside the vault; a vault.json that says otherwise refuses the deploy (`tampered`).
+   * `onLive`: called once, as soon as the new release is live and on stable storage, with the result so
+   * far (`totalMs` up to then); the deploy then finishes its tail (highest.json, pruning) under the
+   * vault lock and resolves with the final result (a failure of the tail is its `warning`). What it
+   * throws is ignored. Not called for a deploy that is refused (docs/VAULT.md#deploy).
    */
-  deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy }): Promise<DeployResult>;
+  deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void }): Promise<DeployResult>;
   /** With `trust`, a vault.json that differs from those anchors is a `tampered` problem naming the difference. */
   verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void; scope?: VerifyScope }): Promise<VerifyReport>;
   heal(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;

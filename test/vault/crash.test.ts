@@ -3,11 +3,12 @@
 // or the new release (never a mix), has no leftovers, and is sealed. Same for heal and rollback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { openVault } from '../../src/vault/index.js';
+import { acquireLock } from '../../src/vault/lock.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, sampleTree } from '../helpers/vault-factory.js';
 import { stagingLeftovers } from '../helpers/vault-factory.js';
@@ -16,16 +17,24 @@ import type { TestVault, TreeSpec } from '../helpers/vault-factory.js';
 after(cleanupAll);
 
 const child = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'crash-child.js');
-const DEPLOY_STEPS = ['verified', 'staged', 'sealed-release', 'before-swap', 'swapped', 'highest-updated', 'pruned'];
-const COMMITTED = new Set(['swapped', 'highest-updated', 'pruned']);
+const DEPLOY_STEPS = ['verified', 'staged', 'sealed-release', 'before-swap', 'swapped', 'highest-updated', 'pruning', 'pruned'];
+const COMMITTED = new Set(['swapped', 'highest-updated', 'pruning', 'pruned']);
 
-/** Starts the child; kills it with SIGKILL once `killWhen(line)` says so (or after `killAfterReadyMs`). */
-function runChild(args: string[], env: Record<string, string>, opts: { killOn?: string; killAfterReadyMs?: number }): Promise<{ killed: boolean; lines: string[]; stderr: string }> {
+/**
+ * Starts the child; kills it with SIGKILL once it prints `killOn` (after `beforeKill` has run, whose
+ * failure then fails the run) or `killAfterReadyMs` after "ready". `onLine` sees every line.
+ */
+function runChild(
+  args: string[],
+  env: Record<string, string>,
+  opts: { killOn?: string; killAfterReadyMs?: number; beforeKill?: () => Promise<void>; onLine?: (line: string) => void },
+): Promise<{ killed: boolean; lines: string[]; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [child, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let stderr = '';
     let killed = false;
+    let failure: Error | null = null;
     let buf = '';
     const kill = () => {
       if (!killed) {
@@ -47,13 +56,22 @@ function runChild(args: string[], env: Record<string, string>, opts: { killOn?: 
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         lines.push(line);
-        if (opts.killOn !== undefined && line === opts.killOn) kill();
+        opts.onLine?.(line);
+        if (opts.killOn !== undefined && line === opts.killOn) {
+          if (opts.beforeKill === undefined) kill();
+          else
+            opts.beforeKill().then(kill, (e: unknown) => {
+              failure = e instanceof Error ? e : new Error(`beforeKill failed: ${JSON.stringify(e)}`);
+              kill();
+            });
+        }
         if (opts.killAfterReadyMs !== undefined && line === 'ready') setTimeout(kill, opts.killAfterReadyMs);
       }
     });
     p.on('exit', () => {
       clearTimeout(guard);
-      resolve({ killed, lines, stderr });
+      if (failure !== null) reject(failure);
+      else resolve({ killed, lines, stderr });
     });
   });
 }
@@ -170,4 +188,45 @@ describe('crash consistency (SIGKILL)', () => {
       }
     });
   }
+});
+
+describe('the tail of a deploy (after its result, under the vault lock)', () => {
+  test('the result comes before pruning, the lock is held through it, a concurrent deploy waits, and a crash in the middle of pruning leaves a consistent vault', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const { tv, bundle4 } = await vaultAtThree('crash-tail');
+    try {
+      const oldest = (await tv.vault.status()).releases[0]!.releaseDir;
+      const bundle5 = (await tv.bundle(5)).path;
+      const lock = join(tv.path, 'staging', '.lock');
+      let waiter: Promise<{ killed: boolean; lines: string[]; stderr: string }> | null = null;
+      const a = await runChild([tv.path, 'deploy', bundle4], { SENTINEL_TEST_PAUSE_AT: 'pruning' }, {
+        killOn: 'paused:pruning',
+        beforeKill: async () => {
+          // Paused in the middle of pruning: v4 is live, v1 is moved out of releases/ but not yet deleted.
+          assert.equal(readlinkSync(join(tv.path, 'current')).startsWith('releases/r00000004-'), true, 'the new release is live');
+          assert.equal(readdirSync(join(tv.path, 'releases')).includes(oldest), false, 'the pruned release is moved out');
+          assert.ok(stagingLeftovers(tv.path).some((n) => n.startsWith(`trash-${oldest}-`)), 'and not yet deleted');
+          // The lock is still held: taken now, it is refused, and so is a second deploy that does not wait.
+          await assert.rejects(acquireLock(lock, { timeoutMs: 0 }), (e: Error & { code?: string }) => e.code === 'busy');
+          const busy = await runChild([tv.path, 'deploy', bundle5], { SENTINEL_TEST_LOCK_TIMEOUT_MS: '0' }, {});
+          assert.match(busy.stderr, /error:busy/, `a deploy that does not wait is refused while the tail runs: ${busy.lines.join('|')} ${busy.stderr}`);
+          // A deploy that waits for the lock, started now, goes on once the holder is gone.
+          await new Promise<void>((ready) => {
+            waiter = runChild([tv.path, 'deploy', bundle5], {}, { onLine: (line) => line === 'ready' && ready() });
+          });
+        },
+      });
+      assert.ok(a.killed, `child was not killed in its tail: ${a.lines.join('|')} ${a.stderr}`);
+      assert.deepEqual(a.lines, ['ready', 'live:4', 'paused:pruning'], 'the result is reported before the tail');
+      assert.ok(waiter !== null);
+      const b = await (waiter as Promise<{ killed: boolean; lines: string[]; stderr: string }>);
+      assert.deepEqual(b.lines, ['ready', 'live:5', 'done'], `the waiting deploy finished: ${b.stderr}`);
+      assert.equal(await assertRecovered(tv, [5]), 5);
+      const kept = (await tv.vault.status()).releases.map((r) => r.version);
+      assert.deepEqual(kept, [3, 4, 5], 'the interrupted prune is finished by the next deploy');
+      assert.equal(existsSync(join(tv.path, 'releases', oldest)), false);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
 });

@@ -1,7 +1,7 @@
 // Vault init and deploy against the real kernel: every live file and directory +i (read back with
 // lsattr), the kernel refusing writes into the vault, status, a second version, pruning, the lock.
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isSentinelError } from '../../src/core/errors.js';
@@ -170,6 +170,36 @@ describe('vault deploy (real chattr)', () => {
       assert.ok(lsattrImmutable(join(tv.path, 'bundles', `${b6.releaseId}.bundle`)));
       const reopened = await openVault(tv.path, tv.deps);
       assert.equal((await reopened.verify()).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
+
+  test('the result is reported (onLive) once the new release is live, before highest.json and pruning; a refused deploy reports none', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('on-live');
+    try {
+      for (let v = 1; v <= 3; v++) await tv.vault.deploy((await tv.bundle(v)).path);
+      const oldest = (await tv.vault.status()).releases[0]!.releaseDir;
+      const highest = (): number => (JSON.parse(readFileSync(join(tv.path, 'state', 'highest.json'), 'utf8')) as { version: number }).version;
+      const seen: { version: number; current: string; releases: string[]; highest: number }[] = [];
+      const onLive = (live: { version: number }): void => {
+        seen.push({ version: live.version, current: readlinkSync(join(tv.path, 'current')), releases: readdirSync(join(tv.path, 'releases')), highest: highest() });
+        throw new Error('what onLive throws is ignored');
+      };
+      await assert.rejects(tv.vault.deploy((await tv.bundle(2)).path, { onLive }), (e) => isSentinelError(e, 'rollback'));
+      assert.equal(seen.length, 0, 'a refused deploy reports no result');
+      const r = await tv.vault.deploy((await tv.bundle(4)).path, { onLive });
+      assert.equal(r.warning, undefined);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.version, 4);
+      assert.equal(seen[0]!.current, `releases/${r.releaseDir}`, 'live when reported');
+      assert.ok(seen[0]!.releases.includes(oldest), 'not yet pruned when reported');
+      assert.equal(seen[0]!.highest, 3, 'highest.json is raised after the report');
+      assert.equal(readdirSync(join(tv.path, 'releases')).includes(oldest), false, 'pruned before deploy resolves');
+      assert.equal(highest(), 4, 'raised before deploy resolves');
+      assert.deepEqual(stagingLeftovers(tv.path), []);
+      assert.deepEqual((await tv.vault.verify()).problems, []);
     } finally {
       await closeDeps(tv.deps);
     }
