@@ -140,8 +140,9 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     storedBundle = layout.bundle(v.releaseId);
     storeBundle = kind === 'deploy' || !(await exists(storedBundle));
     try {
-      await removeTree(ctx, stagedByName);
-      await rm(stagedBundle, { force: true });
+      // staging/ holds nothing but the lock here: the caller took the lock and ran recovery if it held
+      // anything else (src/vault/index.ts). Both names are created exclusively (mkdirat, O_EXCL), so
+      // one put there since is refused, never written through.
       stagedDir = held.makeStaged(dirName);
       staged = anchored(stagedDir.fd, '.');
       // A copied bundle is kept from the bytes the staging pass hashes (verify-then-write); else the
