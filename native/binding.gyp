@@ -24,10 +24,12 @@
         "src/lock.c",
         "src/sync-fs.c",
         "src/xattr.c",
-        "src/remove-tree.c"
+        "src/remove-tree.c",
+        "src/systemd-bus.c"
       ],
       "variables": {
-        "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)"
+        "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",
+        "has_libsystemd%": "<!(test -r /usr/include/systemd/sd-bus.h && echo 1 || echo 0)"
       },
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
@@ -35,6 +37,10 @@
         ["has_libbpf==1", {
           "defines": ["SENTINEL_HAVE_LIBBPF"],
           "libraries": ["-lbpf"]
+        }],
+        ["has_libsystemd==1", {
+          "defines": ["SENTINEL_HAVE_LIBSYSTEMD"],
+          "libraries": ["-lsystemd"]
         }]
       ]
     }

@@ -26,6 +26,8 @@ command -v g++ >/dev/null || need+=(g++)
 command -v clang >/dev/null || need+=(clang)
 command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
 [ -r /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)
+# The addon's restart of a unit over D-Bus (sd-bus), without a systemctl process.
+[ -r /usr/include/systemd/sd-bus.h ] || need+=(libsystemd-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-host: missing system packages (${need[*]}); run as root to install them" >&2

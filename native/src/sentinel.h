@@ -109,6 +109,7 @@ napi_status sn_register_lock(napi_env env, napi_value exports);       // lock.c:
 napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs.c: syncfs(2) of a path's filesystem, for deploy
 napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c: extended attributes verify does not tolerate
 napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remove-tree.c: deleting a sealed tree through fds
+napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // systemd-bus.c: restart jobs over D-Bus (sd-bus), or why not built in
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

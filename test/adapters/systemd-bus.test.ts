@@ -1,0 +1,83 @@
+// The addon's restart over D-Bus (native/src/systemd-bus.c) outside a booted systemd: it is built in,
+// it takes only RestartUnit/TryRestartUnit, with no bus to reach the restart falls back to the
+// systemctl process, and a bus that accepts and never answers holds the call no longer than its timeout. Under a real systemd the D-Bus path itself is proven by
+// test/systemd/restart-race.test.ts (no systemctl restart process, a refused job not queued).
+import { strict as assert } from 'node:assert';
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { loadNative } from '../../src/adapters/native.js';
+import { systemdBusProblem, type SystemdBusAddon } from '../../src/adapters/systemd-bus.js';
+import { isRoot, needs } from '../helpers/env.js';
+
+test('the addon is built with sd-bus and refuses any method but RestartUnit/TryRestartUnit and any mode but fail/replace', (t) => {
+  if (needs(t, loadNative() !== null, 'native addon (npm run install)')) return;
+  if (needs(t, systemdBusProblem() === null, `the addon's D-Bus restart (libsystemd-dev, then npm run install): ${systemdBusProblem() ?? ''}`)) return;
+  const addon = loadNative() as SystemdBusAddon;
+  const call = (...a: unknown[]): Promise<unknown> => (addon.restartUnitAsync as unknown as (...b: unknown[]) => Promise<unknown>).apply(addon, a);
+  for (const args of [['StopUnit', 'x.service', 'fail', 1000], ['RestartUnit', 'x.service', 'isolate', 1000], ['RestartUnit', '', 'fail', 1000], ['RestartUnit', 'x.service', 'fail', 0]]) {
+    assert.throws(() => call(...args), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE', JSON.stringify(args));
+  }
+  assert.throws(() => call('RestartUnit', 'x\0.service', 'fail', 1000), TypeError);
+  assert.throws(() => call('RestartUnit', 'x.service', 'fail'), TypeError);
+});
+
+// A child in a mount namespace of its own where /run/systemd is an empty tmpfs (no private socket),
+// its system bus at `busAddress`, running `script` (an ES module) with node.
+function hiddenSystemdArgs(script: string): string[] {
+  return ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /run/systemd 2>/dev/null || mount -t tmpfs none /run; exec "$@"', 'sh', process.execPath, '--input-type=module', '-e', script];
+}
+
+test('with neither systemd\'s private socket nor a system bus, a restart falls back to systemctl and names why', (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  if (needs(t, systemdBusProblem() === null, 'the addon\'s D-Bus restart (libsystemd-dev)')) return;
+  const systemctlJs = fileURLToPath(new URL('../../src/adapters/systemctl.js', import.meta.url));
+  const busJs = fileURLToPath(new URL('../../src/adapters/systemd-bus.js', import.meta.url));
+  const script = `
+    const { restartOverBus } = await import(${JSON.stringify(busJs)});
+    const { queueRestart } = await import(${JSON.stringify(systemctlJs)});
+    const bus = await restartOverBus('sentinel-test-none.service', 'restart', 2000);
+    const q = await queueRestart('sentinel-test-none.service', 5000).then((r) => ({ ok: r }), (e) => ({ error: e.code + ' ' + e.message }));
+    console.log(JSON.stringify({ bus, q }));`;
+  // the system bus at an address that does not exist
+  const r = spawnSync('unshare', hiddenSystemdArgs(script), {
+    encoding: 'utf8',
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent-sentinel-test-bus' },
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { bus: { fallback?: string }; q: { error?: string; ok?: unknown } };
+  assert.match(out.bus.fallback ?? '', /ENOENT.*sd_bus_start/, r.stdout);
+  // the fallback ran the systemctl process, which cannot reach systemd either
+  assert.match(out.q.error ?? '', /^unavailable systemctl restart --no-block sentinel-test-none\.service failed/, r.stdout);
+});
+
+test('a bus that accepts the connection and never answers holds the restart no longer than its timeout (not sd-bus\'s 90 s handshake)', async (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  if (needs(t, systemdBusProblem() === null, 'the addon\'s D-Bus restart (libsystemd-dev)')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-silent-bus-'));
+  const held: Socket[] = [];
+  const server = createServer((c) => held.push(c));
+  await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
+  try {
+    const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
+    const script = `
+      const { loadNative } = await import(${JSON.stringify(nativeJs)});
+      const r = await loadNative().restartUnitAsync('RestartUnit', 'sentinel-test-none.service', 'fail', 1000).then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, bus: e.bus, systemBusCode: e.systemBusCode, systemBusSyscall: e.systemBusSyscall }));
+      console.log(JSON.stringify(r));`;
+    // the test's own guard against hanging is 60 s; sd-bus alone would wait 90 s for the handshake
+    const r = await promisify(execFile)('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, timeout: 60_000 });
+    assert.ok(held.length > 0, 'the child connected to the silent bus');
+    // the private socket's ENOENT is what is reported; the system bus's handshake timed out at the call's own deadline
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { code: 'ENOENT', syscall: 'sd_bus_start', bus: 'private', systemBusCode: 'ETIMEDOUT', systemBusSyscall: 'sd_bus_process' });
+  } finally {
+    for (const c of held) c.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
