@@ -1,7 +1,9 @@
-// systemd through `systemctl`, from this one file: restart a unit, read its MainPID, start a slice,
-// set its properties, reload unit files. Every call is bounded and a failure names the command.
+// systemd through `systemctl`, from this one file: restart a unit (over D-Bus first, systemd-bus.ts),
+// read its MainPID, start a slice, set its properties, reload unit files. Every call is bounded and a
+// failure names the command.
 import { SentinelError } from '../core/errors.js';
 import { runCommand } from './process.js';
+import { restartOverBus } from './systemd-bus.js';
 
 /** Bound of the quick queries (show, start, set-property, daemon-reload), ms. */
 export const SYSTEMCTL_TIMEOUT_MS = 15_000;
@@ -53,22 +55,33 @@ export async function unitState(unit: string): Promise<UnitState> {
   return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: num('WatchdogUSec'), invocationId: v.get('InvocationID') ?? '' };
 }
 
-/** A restart queued, or refused because another job (an operator's stop or restart) is already queued for the unit. */
-export type QueuedRestart = { queued: true; ms: number } | { queued: false; ms: number; reason: string };
+/**
+ * A restart queued, or refused because another job (an operator's stop or restart) is already queued for
+ * the unit; `via` says how systemd was asked: over D-Bus by the addon, or by a systemctl process (and
+ * then `busProblem` why not over D-Bus).
+ */
+export type QueuedRestart = ({ queued: true; ms: number } | { queued: false; ms: number; reason: string }) & { via: 'dbus' | 'systemctl'; busProblem?: string };
 
 // Why: recovery never waits behind other jobs: the restart is queued (--no-block) and returns at once;
 // --job-mode=fail leaves a stop or restart someone else queued alone instead of replacing it.
 // `try-restart` is decided by systemd when it queues the job: a restart if the unit is active or
 // activating (auto-restart is), nothing if it is inactive — so a unit stopped meanwhile stays stopped.
+// Asked over D-Bus without a process when the addon can (src/adapters/systemd-bus.ts), else by systemctl.
 export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_MS, verb: 'restart' | 'try-restart' = 'restart'): Promise<QueuedRestart> {
   const t0 = performance.now();
-  const r = await runCommand(['systemctl', verb, '--no-block', '--job-mode=fail', '--', unit], { timeoutMs });
+  const bus = await restartOverBus(unit, verb, timeoutMs);
+  if (!('fallback' in bus)) return bus.queued ? { queued: true, ms: performance.now() - t0, via: 'dbus' } : { queued: false, ms: performance.now() - t0, reason: bus.reason, via: 'dbus' };
+  // the whole call stays within timeoutMs: systemctl gets what the bus left
+  const left = Math.floor(timeoutMs - (performance.now() - t0));
+  if (left < 1) throw new SentinelError('unavailable', `${verb} ${unit} over D-Bus failed (${bus.fallback}) and no time is left for systemctl (${timeoutMs} ms)`, { where: unit });
+  const r = await runCommand(['systemctl', verb, '--no-block', '--job-mode=fail', '--', unit], { timeoutMs: left });
   const ms = performance.now() - t0;
-  if (r.ok) return { queued: true, ms };
+  const how = { via: 'systemctl' as const, busProblem: bus.fallback };
+  if (r.ok) return { queued: true, ms, ...how };
   const msg = (r.stderr || r.stdout || r.message).trim().split('\n')[0] ?? '';
-  if (/is destructive|conflicting job/i.test(msg)) return { queued: false, ms, reason: msg };
+  if (/is destructive|conflicting job/i.test(msg)) return { queued: false, ms, reason: msg, ...how };
   const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
-  throw new SentinelError(code, `systemctl ${verb} --no-block ${unit} failed: ${r.timedOut ? `timed out after ${timeoutMs} ms` : msg}`, { where: unit });
+  throw new SentinelError(code, `systemctl ${verb} --no-block ${unit} failed: ${r.timedOut ? `timed out after ${left} ms` : msg}`, { where: unit });
 }
 
 // Why: a job's id says nothing of what it does; a stop someone queued must not pass for a start.

@@ -12,7 +12,9 @@
 //   4. an operator's `systemctl stop` landing between the sentinel's read of `auto-restart` and its restart
 //      through it (held there by a third gate): the unit stays stopped, the target is "stopped outside";
 //   5. a stop job pending when the sentinel starts: the target is not counted "starting" nor waited for,
-//      and the unit, once stopped, is not restarted;
+//      and the unit, once stopped, is not restarted; a restart asked meanwhile (job mode fail) is refused;
+// and the sentinel's restarts go over D-Bus (native/src/systemd-bus.c): no `systemctl restart` or
+// `try-restart` process (a `systemctl` shim in its PATH logs every call).
 //   6. an operator's stop of the backend systemd is starting while the sentinel waits for that start: the
 //      unit is not restarted.
 import { test } from 'node:test';
@@ -27,13 +29,15 @@ import { packageRoot } from '../../src/adapters/package-root.js';
 const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
 
 type Show = Record<string, string>;
+type Entry = Record<string, unknown>;
+const restartCalls = (calls: string[]): string[] => calls.filter((c) => /^(try-)?restart\b/.test(c));
 interface Steps {
   boot: { target: { state: string; restarts: number; pid: number | null }; recovery: Record<string, unknown>[]; show: Show };
-  race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Record<string, unknown>[] };
+  race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Entry[]; calls: string[]; restartLog: Entry[] };
   operatorStop: { stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
-  kickStop: { held: Show; stopped: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string }; recovery: Record<string, unknown>[] };
+  kickStop: { held: Show; stopped: Show; end: Entry | null; after: Show; target?: { state: string }; recovery: Entry[]; calls: string[]; kick: Entry[] };
   stopWhileWaited: { waiting: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
-  stopAtStart: { stopping: Show; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
+  stopAtStart: { stopping: Show; refused: Entry; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
 }
 
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
@@ -59,7 +63,10 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     // 2. The job met the unit in its stop hook, the unit then went to auto-restart (held there by RestartSec=1h)...
     assert.equal(race.queued.SubState, 'stop-post', context);
     assert.equal(race.held.SubState, 'auto-restart', context);
-    assert.ok(race.recovery.some((e) => e.event === 'recovery-started' && e.action === 'systemctl restart --no-block'), `the sentinel restarted it: ${context}`);
+    assert.ok(race.recovery.some((e) => e.event === 'recovery-started' && e.action === 'restart --no-block --job-mode=fail'), `the sentinel restarted it: ${context}`);
+    // ...over D-Bus, without a systemctl process.
+    assert.ok(race.restartLog.length > 0 && race.restartLog.every((e) => e.via === 'dbus'), `the restart job was queued over D-Bus: ${context}`);
+    assert.deepEqual(restartCalls(race.calls), [], `no systemctl restart process: ${context}`);
     // ...and the sentinel still brought it back, not systemd's Restart= after RestartSec=.
     assert.equal(race.back, true, `the backend came back: ${context}`);
     assert.equal(race.after.ActiveState, 'active', context);
@@ -71,12 +78,16 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     const { operatorStop, kickStop, stopAtStart } = result.steps;
     assert.equal(operatorStop.stopped.ActiveState, 'inactive', context);
     assert.equal(operatorStop.end?.event, 'stopped-outside', `the sentinel left the stopped unit alone: ${context}`);
-    assert.deepEqual(operatorStop.recovery.filter((e) => e.event === 'recovery-started' && e.action === 'systemctl restart --no-block'), [], `no restart of a unit an operator stopped: ${context}`);
+    assert.deepEqual(operatorStop.recovery.filter((e) => e.event === 'recovery-started' && e.action === 'restart --no-block --job-mode=fail'), [], `no restart of a unit an operator stopped: ${context}`);
     assert.notEqual(operatorStop.after.ActiveState, 'active', context);
     assert.equal(operatorStop.target?.state, 'down', context);
 
     // 4. The operator's stop came after the sentinel read auto-restart and before its restart through it: it stands.
     assert.equal(kickStop.held.SubState, 'auto-restart', context);
+    // the sentinel did restart through auto-restart after the stop (over D-Bus), and systemd's try-restart left the stopped unit alone
+    assert.equal(kickStop.kick.length, 1, `one restart through auto-restart: ${context}`);
+    assert.equal(kickStop.kick[0]?.via, 'dbus', context);
+    assert.deepEqual(restartCalls(kickStop.calls), [], `no systemctl try-restart process: ${context}`);
     assert.notEqual(kickStop.stopped.ActiveState, 'active', context);
     assert.equal(kickStop.end?.event, 'stopped-outside', `the sentinel left the stopped unit alone: ${context}`);
     assert.notEqual(kickStop.after.ActiveState, 'active', `the operator's stop was not overridden: ${context}`);
@@ -85,6 +96,9 @@ test('unit target: the restart job that meets the unit in auto-restart still res
 
     // 5. A stop job pending at the sentinel's start: not "starting", not waited for, not restarted.
     assert.equal(stopAtStart.stopping.ActiveState, 'deactivating', context);
+    assert.equal(stopAtStart.refused.queued, false, `a restart with job mode fail does not replace the queued stop: ${context}`);
+    assert.equal(stopAtStart.refused.via, 'dbus', context);
+    assert.match(String(stopAtStart.refused.reason), /destructive/i, context);
     assert.equal(stopAtStart.atStart?.state, 'down', `a unit being stopped is not counted as starting: ${context}`);
     assert.equal(stopAtStart.end?.event, 'stopped-outside', context);
     assert.deepEqual(stopAtStart.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);

@@ -104,7 +104,7 @@ class UnitLauncher implements Launcher {
   private watchdogSignal: number | null = null;
 
   constructor(private readonly spec: TargetSpec) {
-    this.action = spec.restart !== undefined ? 'restart command' : 'systemctl restart --no-block';
+    this.action = spec.restart !== undefined ? 'restart command' : 'restart --no-block --job-mode=fail';
   }
 
   private get unit(): string {
@@ -129,7 +129,9 @@ class UnitLauncher implements Launcher {
       else {
         const q = await queueRestart(unit);
         ours = q.queued;
-        if (!q.queued) ctx.log.info({ target: this.spec.name, reason: q.reason }, 'another job is queued for the unit; waiting for it instead of restarting');
+        const how = { via: q.via, ms: q.ms, ...(q.busProblem === undefined ? {} : { busProblem: q.busProblem }) };
+        if (!q.queued) ctx.log.info({ target: this.spec.name, reason: q.reason, ...how }, 'another job is queued for the unit; waiting for it instead of restarting');
+        else ctx.log.info({ target: this.spec.name, ...how }, 'restart job queued');
       }
     }
     return { identity: await identify(await this.awaitActive(ctx, ours), this.spec.name), child: null };
@@ -174,8 +176,8 @@ class UnitLauncher implements Launcher {
   // an operator's stop that lands between the state read and this call leaves the unit inactive, and
   // systemd then queues nothing, instead of a restart overriding the stop.
   private async restartThroughHoldoff(ctx: LaunchContext, job: number | null): Promise<void> {
-    const q = await queueRestart(this.unit, undefined, 'try-restart').catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e) }));
-    ctx.log.info({ target: this.spec.name, job, queued: q.queued, ...(q.queued ? {} : { reason: q.reason }), ms: q.ms }, 'unit held in auto-restart for its RestartSec=: restarted through it');
+    const q = await queueRestart(this.unit, undefined, 'try-restart').catch((e: unknown) => ({ queued: false as const, ms: 0, reason: e instanceof Error ? e.message : String(e), via: undefined }));
+    ctx.log.info({ target: this.spec.name, job, queued: q.queued, ...(q.queued ? {} : { reason: q.reason }), ms: q.ms, via: q.via }, 'unit held in auto-restart for its RestartSec=: restarted through it');
   }
 
   // A watchdog kill (WatchdogSignal=) or a clean exit may be systemd's own doing: ask it. Anything else
