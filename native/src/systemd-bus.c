@@ -211,6 +211,7 @@ static napi_value bus_error(napi_env env, const bus_call *b) {
 static void bus_complete(napi_env env, napi_status status, void *data) {
   bus_call *b = data;
   int end = sn_job_end(env, &b->work, status);
+  if (end == 0) return;  // other works of the job still run (never: it queues one), and they use b
   if (end < 0) {
     napi_reject_deferred(env, b->work.deferred, sn_error(env, "restartUnitAsync was cancelled"));
   } else if (b->err != 0) {
