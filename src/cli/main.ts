@@ -14,8 +14,12 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') lastResort(e);
 });
 
-// `vault verify VAULT`: the live tree's hashing starts before the rest of the program is loaded.
-if (process.argv[2] === 'vault' && process.argv[3] === 'verify') (await import('./early-verify.js')).startEarlyVerify(process.argv.slice(4));
+// `vault verify VAULT`: the live tree's hashing starts before the rest of the program is loaded;
+// its plain forms then run without the command tree (src/cli/plain-verify.ts).
+const isVerify = process.argv[2] === 'vault' && process.argv[3] === 'verify';
+if (isVerify) (await import('./early-verify.js')).startEarlyVerify(process.argv.slice(4));
+const plainVerify = isVerify ? await import('./plain-verify.js') : null;
+const verifyArgs = plainVerify?.plainVerifyArgs(process.argv.slice(4)) ?? null;
 
 // `vault status VAULT [--json]` exactly, as a monitoring check runs it: the runner the command tree
 // would call, with its failure path, without loading commander and building the tree. Any other
@@ -32,7 +36,9 @@ async function runPlainVaultStatus(path: string, json: boolean): Promise<number>
 }
 
 const [command, sub, vault, flag, ...rest] = process.argv.slice(2);
-if (command === 'vault' && sub === 'status' && vault !== undefined && !vault.startsWith('-') && (flag === undefined || flag === '--json') && rest.length === 0) {
+if (plainVerify !== null && verifyArgs !== null) {
+  process.exitCode = await plainVerify.runPlainVaultVerify(verifyArgs);
+} else if (command === 'vault' && sub === 'status' && vault !== undefined && !vault.startsWith('-') && (flag === undefined || flag === '--json') && rest.length === 0) {
   process.exitCode = await runPlainVaultStatus(vault, flag === '--json');
 } else {
   const { runCli } = await import('./program.js');
