@@ -8,12 +8,14 @@
 //   (c) the sentinel, port 8000 held by omnimind-backend.socket (the units exactly as installed);
 //   (d) the peer of the gap: the backend's own cold start as installed (socket and service stopped,
 //       then `systemctl start`), under the same load, --kills times;
-//   (e) (c) with the ExecStopPost= hook the unit had until 2026-12-06 (a drop-in): what taking it off saved.
+//   (e) (c) with the ExecStopPost= hook the unit had until 2026-12-06 (a drop-in): what taking it off saved;
+//   (cd) (c) and (d) alternating kill by kill (`--scenarios cd`, or `--paired`): each restart has a cold
+//       start as its neighbour under the same conditions; the differences are reported per pair.
 // Counts failed requests (refused, reset, 5xx, timeouts; in flight at the kill apart from the rest;
 // and what a client retrying a reset GET once still sees) and the gap (kill → first good reply of the
 // new process) against the backend's own start time; splits kill → exec by systemd's timestamps.
 // Usage (root, systemd-nspawn, node under /usr):
-//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,e,d] [--json FILE] [--keep]
+//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,e,d | --paired] [--json FILE] [--keep]
 // (--scenarios: which peers, run in the order given)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +25,7 @@ import { bootContainer } from '../test/helpers/nspawn.js';
 import { packageRoot } from '../src/adapters/package-root.js';
 import { loadNative } from '../src/adapters/native.js';
 import { analyse, type ScenarioFigures, type Stats } from './lib/restart-analysis.js';
+import { analysePairs, outsideColdWindows, pairTable, perKillLine, type PairFigures } from './lib/restart-pairs.js';
 import type { ScenarioResult } from './lib/restart-driver.js';
 import type { LoadRecord } from './lib/restart-load.js';
 import { stringArg } from './lib/args.js';
@@ -34,7 +37,7 @@ const fixtures = join(root, 'test', 'fixtures', 'nspawn');
 
 const kills = Number(stringArg('kills', '20'));
 const rate = Number(stringArg('rate', '250'));
-const scenarios = stringArg('scenarios', 'a,b,c,e,d');
+const scenarios = process.argv.includes('--paired') ? 'cd' : stringArg('scenarios', 'a,b,c,e,d');
 const jsonOut = stringArg('json', '');
 const keep = process.argv.includes('--keep');
 
@@ -126,13 +129,27 @@ async function main(): Promise<number> {
     const result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8').catch(() => 'null')) as { ok: boolean; scenarios: ScenarioResult[]; errors: string[]; tracefs: boolean; btf?: boolean; journal?: string[]; detection?: string[] } | null;
     if (result === null) return fail(`no result.json; progress:\n${progress}\nconsole tail:\n${boot.console.slice(-3000)}`);
     const rows: { s: ScenarioResult; f: ScenarioFigures }[] = [];
+    const perKill: string[] = [];
+    let paired: PairFigures | null = null;
     for (const s of result.scenarios) {
       const load = JSON.parse(await readFile(join(out, `load-${s.name}.json`), 'utf8')) as { records: LoadRecord[] };
-      rows.push({ s, f: analyse(s.kills, load.records, s.sentinelLog) });
       if (s.error !== undefined) console.error(`scenario ${s.name} stopped early: ${s.error}`);
+      if (s.cold === undefined) {
+        rows.push({ s, f: analyse(s.kills, load.records, s.sentinelLog) });
+        perKill.push(perKillLine(s.name, s.kills, load.records));
+        continue;
+      }
+      // (cd): the kills as (c), the cold starts as (d), from the one load; a cold start's stopped units are not the restart's failures
+      const d = analyse(s.cold, load.records);
+      // the kills' requests are those outside the cold starts' windows; the rate is the whole load's
+      rows.push({ s: { ...s, name: 'c', what: `${s.what}: the kills` }, f: { ...analyse(s.kills, outsideColdWindows(load.records, s.kills, s.cold), s.sentinelLog), rate: d.rate } });
+      rows.push({ s: { ...s, name: 'd', what: `${s.what}: the cold starts`, kills: s.cold, exitVia: [] }, f: d });
+      paired = analysePairs(s.kills, s.cold, load.records);
     }
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, kernel ${release()}, node ${process.version}; load average ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${String(rate)} req/s asked\n`);
     console.log(table(rows));
+    if (paired !== null) console.log(`\n${pairTable(paired)}`);
+    if (perKill.length > 0) console.log(`\n${perKill.join('\n')}`);
     console.log(`\ncontainer: tracefs ${String(result.tracefs)}, /sys/kernel/btf/vmlinux ${String(result.btf)}; sentinel exit detection: ${(result.detection ?? []).slice(0, 3).join(' / ') || 'no line about it'}`);
     const c = rows.find((r) => r.s.name === 'c')?.f;
     const d = rows.find((r) => r.s.name === 'd')?.f;
@@ -143,13 +160,14 @@ async function main(): Promise<number> {
         const e = rows.find((r) => r.s.name === 'e')?.f;
         if (e !== undefined) console.log(`gap (e), with the former stop hook, ${e.gapMs.median.toFixed(1)} ms = (d) + ${(e.gapMs.median - d.gapMs.median).toFixed(1)} ms; unit failed after systemd handled the exit: (c) ${c.reapedToInactiveMs.median.toFixed(1)} ms, (e) ${e.reapedToInactiveMs.median.toFixed(1)} ms`);
         console.log(`gap (c) ${c.gapMs.median.toFixed(1)} ms = the backend's own start as systemd starts it ((d): systemctl start → first good reply, ${d.gapMs.median.toFixed(1)} ms) + X = ${x.toFixed(1)} ms (medians; goal X ≤ 5 ms: ${x <= 5 ? 'met' : 'NOT met'})`);
+        if (paired !== null) console.log(`paired: X per pair, median ${paired.gapDiff.median.toFixed(1)} ms (p25 to p75: ${paired.gapDiff.p25.toFixed(1)} to ${paired.gapDiff.p75.toFixed(1)}; goal ≤ 5 ms: ${paired.gapDiff.median <= 5 ? 'met' : 'NOT met'}); kill → exec minus start → exec ${paired.toExecDiff.median.toFixed(1)} ms`);
       }
     }
     for (const r of rows) {
       if (r.f.gapMs.median > 0 && c !== undefined && r.s.name !== 'c') console.log(`(${r.s.name}) gap / (c) gap = ${(r.f.gapMs.median / c.gapMs.median).toFixed(2)}`);
     }
     if (!result.ok) console.error(`driver errors: ${result.errors.join('\n')}\n${(result.journal ?? []).slice(-60).join('\n')}`);
-    if (jsonOut !== '') await writeFile(jsonOut, JSON.stringify({ rate, kills, rows: rows.map((r) => ({ ...r.f, name: r.s.name, what: r.s.what, exitVia: r.s.exitVia, perKill: r.s.kills })) }, null, 2));
+    if (jsonOut !== '') await writeFile(jsonOut, JSON.stringify({ rate, kills, rows: rows.map((r) => ({ ...r.f, name: r.s.name, what: r.s.what, exitVia: r.s.exitVia, perKill: r.s.kills })), paired }, null, 2));
     return result.ok ? 0 : 1;
   } finally {
     if (keep) console.error(`kept: ${dir}`);
