@@ -212,9 +212,22 @@ export async function makeDurable(staged: string, written: string[], bundleCopy:
   // The directory the staged release was made in (held: never `..` of a directory that may have been moved).
   await fsyncDir(stagingDir);
 }
-/** Moves a consumed bundle back to where it came from, with its own mode. */
+/**
+ * Moves a consumed bundle back to where it came from, with its own mode: set on the file itself,
+ * through a descriptor opened where it is kept (never following a symlink), before the move, so
+ * nothing is ever changed through `to`, a path others can write. Best effort, like the move.
+ */
 export async function putBack(from: string, to: string, mode: number): Promise<void> {
+  try {
+    const fh = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      await fh.chmod(mode);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Left as it is kept (0444); the move is still tried.
+  }
   await rename(from, to).catch(() => undefined);
-  await chmod(to, mode).catch(() => undefined);
 }
 
