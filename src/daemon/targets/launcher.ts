@@ -2,8 +2,8 @@
 // what it may use from it; the launchers themselves, one per kind, are in launchers.ts (docs/EBPF.md#pieces).
 import type { Logger } from 'pino';
 import { SentinelError } from '../../core/errors.js';
-import type { ProcIdentity } from '../../adapters/proc.js';
-import type { SupervisedChild } from '../../adapters/process.js';
+import { procIdentity, readProcState, type ProcIdentity } from '../../adapters/proc.js';
+import { killPid, type SupervisedChild } from '../../adapters/process.js';
 import type { WatchdogExit } from './watchdog-evidence.js';
 
 /** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
@@ -66,4 +66,17 @@ export interface Launcher {
   exitHandling?(exit: { pid: number; signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
   /** The restart budget is spent: a process judged broken (hung, retransmitting) is not left running. */
   giveUp(pid: number | null, child: SupervisedChild | null): Promise<void>;
+}
+
+// Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
+export async function identify(pid: number, where: string): Promise<ProcIdentity> {
+  const identity = await procIdentity(pid);
+  if (identity === null) throw new SentinelError('unavailable', `main PID ${pid} is not running`, { where });
+  return identity;
+}
+
+// Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not.
+export async function killNow(pid: number | null, child: SupervisedChild | null): Promise<void> {
+  if (child !== null && child.running) await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
+  else if (pid !== null && (await readProcState(pid)).alive) killPid(pid, 'SIGKILL');
 }

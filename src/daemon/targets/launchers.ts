@@ -1,28 +1,15 @@
 // One launcher per target kind: how the main process is started or found, what the recovery action is
 // called, and how a hung one is killed. The only place that knows a target's kind (docs/EBPF.md#recovery).
 import { SentinelError } from '../../core/errors.js';
-import { procIdentity, readPidFile, readProcState, type ProcIdentity } from '../../adapters/proc.js';
-import { killPid, runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
+import { PidFileLauncher } from './pidfile-launcher.js';
+import { runRecoveryCommand, spawnSupervised, type SupervisedChild } from '../../adapters/process.js';
 import { jobTypeOf, jobsOf, queueRestart, unitState } from '../../adapters/systemctl.js';
 import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
-import { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
+import { identify, killNow, StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
 
 export { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
-
-// Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
-async function identify(pid: number, where: string): Promise<ProcIdentity> {
-  const identity = await procIdentity(pid);
-  if (identity === null) throw new SentinelError('unavailable', `main PID ${pid} is not running`, { where });
-  return identity;
-}
-
-// Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not.
-async function killNow(pid: number | null, child: SupervisedChild | null): Promise<void> {
-  if (child !== null && child.running) await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
-  else if (pid !== null && (await readProcState(pid)).alive) killPid(pid, 'SIGKILL');
-}
 
 // Why: a `command` target is the sentinel's own child, respawned by it and stopped with it — and it dies with the
 // daemon: SIGKILL when the daemon dies (PR_SET_PDEATHSIG), its own process group killed at the next start
@@ -221,69 +208,6 @@ const UNIT_POLL_MS = 50;
 const UNIT_POLL_STARTING_MS = 250;
 /** How long an inactive unit with no job is given before it counts as stopped outside the sentinel, ms. */
 const UNIT_IDLE_GRACE_MS = 1500;
-
-// Why: a `pidFile` target is started by the operator's own `restart` command and found through its pid file.
-class PidFileLauncher implements Launcher {
-  readonly kind = 'pidFile';
-  readonly action = 'restart command';
-  readonly ownsProcess = false;
-  readonly returnsOutside = false;
-
-  constructor(private readonly spec: TargetSpec) {}
-
-  async launch(ctx: LaunchContext): Promise<Launched> {
-    const file = this.spec.pidFile ?? '';
-    const adopted = ctx.first ? null : await this.restartedElsewhere(file, ctx.lastPid);
-    if (adopted !== null) {
-      ctx.log.info({ target: this.spec.name, pid: adopted }, 'pid file already names a new live process; adopting it instead of restarting');
-    } else if (!ctx.first) {
-      await runRecoveryCommand(this.spec.restart ?? [], this.spec.restartTimeoutMs, file);
-    }
-    const pid = adopted ?? (await this.waitForPidFile(file, ctx.first ? 0 : this.spec.pidFileWaitMs, ctx));
-    return { identity: await identify(pid, this.spec.name), child: null };
-  }
-
-  kill(pid: number | null): Promise<void> {
-    return killNow(pid, null);
-  }
-
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  giveUp(pid: number | null): Promise<void> {
-    return killNow(pid, null);
-  }
-
-  // Why: an operator (or the program's own supervisor) may have restarted it already; a second
-  // instance would only fight the first one for its port.
-  private async restartedElsewhere(file: string, lastPid: number | null): Promise<number | null> {
-    try {
-      const pid = await readPidFile(file);
-      return pid !== lastPid && (await readProcState(pid)).alive ? pid : null;
-    } catch {
-      return null;
-    }
-  }
-
-  // Why: a restarted program writes its pid file a little after starting; wait, bounded.
-  private async waitForPidFile(file: string, waitMs: number, ctx: LaunchContext): Promise<number> {
-    const deadline = ctx.now() + waitMs;
-    for (;;) {
-      try {
-        const pid = await readPidFile(file);
-        if ((await readProcState(pid)).alive) return pid;
-        if (ctx.now() >= deadline) throw new SentinelError('unavailable', `pid file names PID ${pid}, which is not running`, { where: file });
-      } catch (e) {
-        if (ctx.now() >= deadline) throw e;
-      }
-      await ctx.sleep(PID_FILE_RETRY_MS);
-    }
-  }
-}
-
-/** Re-read interval of a pid file while waiting for it, ms. */
-const PID_FILE_RETRY_MS = 20;
 
 // Why: the one place a target spec's kind is decided (config guarantees exactly one of the three).
 export function launcherFor(spec: TargetSpec, opts: { stdio: 'ignore' | 'inherit'; records?: ChildRecords; notify?: NotifyWatchDeps }): Launcher {

@@ -1,0 +1,70 @@
+// The launcher of a `pidFile` target: started by the operator's own `restart` command and found
+// through its pid file (docs/EBPF.md#recovery).
+import { SentinelError } from '../../core/errors.js';
+import { readPidFile, readProcState } from '../../adapters/proc.js';
+import { runRecoveryCommand } from '../../adapters/process.js';
+import type { TargetSpec } from './spec.js';
+import { identify, killNow, type LaunchContext, type Launched, type Launcher } from './launcher.js';
+
+// Why: a `pidFile` target is started by the operator's own `restart` command and found through its pid file.
+export class PidFileLauncher implements Launcher {
+  readonly kind = 'pidFile';
+  readonly action = 'restart command';
+  readonly ownsProcess = false;
+  readonly returnsOutside = false;
+
+  constructor(private readonly spec: TargetSpec) {}
+
+  async launch(ctx: LaunchContext): Promise<Launched> {
+    const file = this.spec.pidFile ?? '';
+    const adopted = ctx.first ? null : await this.restartedElsewhere(file, ctx.lastPid);
+    if (adopted !== null) {
+      ctx.log.info({ target: this.spec.name, pid: adopted }, 'pid file already names a new live process; adopting it instead of restarting');
+    } else if (!ctx.first) {
+      await runRecoveryCommand(this.spec.restart ?? [], this.spec.restartTimeoutMs, file);
+    }
+    const pid = adopted ?? (await this.waitForPidFile(file, ctx.first ? 0 : this.spec.pidFileWaitMs, ctx));
+    return { identity: await identify(pid, this.spec.name), child: null };
+  }
+
+  kill(pid: number | null): Promise<void> {
+    return killNow(pid, null);
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  giveUp(pid: number | null): Promise<void> {
+    return killNow(pid, null);
+  }
+
+  // Why: an operator (or the program's own supervisor) may have restarted it already; a second
+  // instance would only fight the first one for its port.
+  private async restartedElsewhere(file: string, lastPid: number | null): Promise<number | null> {
+    try {
+      const pid = await readPidFile(file);
+      return pid !== lastPid && (await readProcState(pid)).alive ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // Why: a restarted program writes its pid file a little after starting; wait, bounded.
+  private async waitForPidFile(file: string, waitMs: number, ctx: LaunchContext): Promise<number> {
+    const deadline = ctx.now() + waitMs;
+    for (;;) {
+      try {
+        const pid = await readPidFile(file);
+        if ((await readProcState(pid)).alive) return pid;
+        if (ctx.now() >= deadline) throw new SentinelError('unavailable', `pid file names PID ${pid}, which is not running`, { where: file });
+      } catch (e) {
+        if (ctx.now() >= deadline) throw e;
+      }
+      await ctx.sleep(PID_FILE_RETRY_MS);
+    }
+  }
+}
+
+/** Re-read interval of a pid file while waiting for it, ms. */
+const PID_FILE_RETRY_MS = 20;
