@@ -23,8 +23,8 @@ export interface BackendReport<S> {
 
 // Writes the set-up script, its env and the sentinel unit's notify drop-in beside the releases
 // already signed into `d`, boots with the fixture unit `reporter` pulled in (and `extraArgs`, such
-// as more drop-ins), and returns the reporter's result.
-export async function bootBackendUnits<S>(d: E2eDirs, reporter: string, extraArgs: string[] = []): Promise<BackendReport<S>> {
+// as more drop-ins; `wants`: more units pulled into the boot), and returns the reporter's result.
+export async function bootBackendUnits<S>(d: E2eDirs, reporter: string, extraArgs: string[] = [], wants: string[] = []): Promise<BackendReport<S>> {
   await copyFile(join(fixtures, 'backend-setup.sh'), join(d.e2e, 'backend-setup.sh'));
   await writeFile(join(d.e2e, 'env'), `SENTINEL_ROOT=${GUEST_ROOT}\n`);
   // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
@@ -40,7 +40,7 @@ export async function bootBackendUnits<S>(d: E2eDirs, reporter: string, extraArg
       `--bind-ro=${join(fixtures, 'backend-e2e-setup.service')}:/etc/systemd/system/backend-e2e-setup.service`,
       `--bind-ro=${join(fixtures, reporter)}:/etc/systemd/system/${reporter}`,
     ],
-    wants: ['backend-e2e-setup.service', reporter],
+    wants: [...wants, 'backend-e2e-setup.service', reporter],
   });
   return reporterResult<BackendReport<S>>(boot, d.out, 'result.json', BACKEND_BOOT_TIMEOUT_MS);
 }
