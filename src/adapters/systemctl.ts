@@ -52,7 +52,25 @@ export async function unitState(unit: string): Promise<UnitState> {
     return Number.isFinite(n) ? n : 0;
   };
   const job = v.get('Job') ?? '';
-  return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: num('WatchdogUSec'), invocationId: v.get('InvocationID') ?? '' };
+  return { activeState: v.get('ActiveState') ?? 'unknown', subState: v.get('SubState') ?? 'unknown', result: v.get('Result') ?? '', mainPid: num('MainPID'), job: job === '' ? null : Number(job), nRestarts: num('NRestarts'), watchdogSignal: num('WatchdogSignal'), watchdogUsec: timespanUsec(v.get('WatchdogUSec') ?? ''), invocationId: v.get('InvocationID') ?? '' };
+}
+
+const TIMESPAN_UNITS: Record<string, number> = { us: 1, usec: 1, ms: 1e3, msec: 1e3, s: 1e6, sec: 1e6, m: 60e6, min: 60e6, h: 3600e6, hr: 3600e6, d: 86_400e6, w: 604_800e6, M: 2_629_800e6, y: 31_557_600e6 };
+
+// Why: `systemctl show` prints a time span as people read it ("3s", "1min 30s", "500ms"; "infinity", "0"), not
+// in the property's µs: read as a number it was NaN, so a unit's watchdog was never seen. µs; 0 for none,
+// infinity or text that is not a time span.
+export function timespanUsec(text: string): number {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t);
+  let usec = 0;
+  for (const part of t.split(/\s+/)) {
+    const m = /^(\d+(?:\.\d+)?)([a-zA-Z]+)$/.exec(part);
+    const unit = m === null ? undefined : TIMESPAN_UNITS[m[2] ?? ''];
+    if (m === null || unit === undefined) return 0;
+    usec += Number(m[1]) * unit;
+  }
+  return Math.round(usec);
 }
 
 /**
