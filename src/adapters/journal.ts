@@ -1,5 +1,6 @@
 // The system journal through `journalctl`, from this one file: the lines one invocation of a unit
-// wrote (its stdout and stderr), bounded in time, count and size: what a unit writes is not trusted.
+// wrote (its stdout and stderr), bounded in time, count and size: what a unit writes is not trusted;
+// and systemd's own record of how a run ended.
 import { SentinelError } from '../core/errors.js';
 import { runCommand } from './process.js';
 
@@ -37,4 +38,26 @@ export async function journalLinesOf(match: JournalMatch, maxLines: number): Pro
     throw new SentinelError(r.startError === 'ENOENT' ? 'not-found' : 'unavailable', `journalctl ${fields.join(' ')} failed: ${msg}`, { where: match.unit });
   }
   return { lines: r.stdout === '' ? [] : r.stdout.split('\n').reverse(), truncated: false };
+}
+
+/** systemd's own record of how a unit's run ended: "Failed with result 'watchdog'." and the like. */
+export interface UnitRunMatch {
+  unit: string;
+  invocationId: string;
+}
+
+// Why: the kernel reports systemd's SIGKILL after TimeoutAbortSec= like any other SIGKILL; only systemd knows
+// it ended a watchdog timeout, and it says so in the journal once the run is over: a line of PID 1's (a trusted
+// field: no process of the unit can write it) with the run's INVOCATION_ID and UNIT_RESULT=. True when such a
+// line names `result`.
+export async function unitResultLogged(run: UnitRunMatch, result: string): Promise<boolean> {
+  if (!/^[0-9a-f]{32}$/.test(run.invocationId)) throw new SentinelError('internal', `not an invocation id: ${JSON.stringify(run.invocationId.slice(0, 40))}`, { where: run.unit });
+  if (!/^[a-z][a-z-]{0,31}$/.test(result)) throw new SentinelError('internal', `not a unit result: ${JSON.stringify(result.slice(0, 40))}`, { where: run.unit });
+  const fields = ['_PID=1', `INVOCATION_ID=${run.invocationId}`, `UNIT_RESULT=${result}`];
+  const r = await runCommand(['journalctl', ...fields, '-o', 'cat', '--no-pager', '-n', '1'], { timeoutMs: JOURNALCTL_TIMEOUT_MS, maxBuffer: 64 * 1024 });
+  if (!r.ok && !r.truncated) {
+    const msg = r.timedOut ? `timed out after ${JOURNALCTL_TIMEOUT_MS} ms` : (r.stderr || r.message || `exit ${String(r.exitCode ?? 'unknown')}`).trim().split('\n')[0] ?? '';
+    throw new SentinelError(r.startError === 'ENOENT' ? 'not-found' : 'unavailable', `journalctl ${fields.join(' ')} failed: ${msg}`, { where: run.unit });
+  }
+  return r.stdout.trim() !== '';
 }

@@ -31,8 +31,13 @@ export interface LaunchContext {
   awaitOnly?: boolean;
 }
 
-/** Who brings an exited main process back: the sentinel now, or systemd (its watchdog, an operator's job). */
-export type ExitHandling = { by: 'sentinel' } | { by: 'systemd'; why: string; watchdog?: WatchdogExit };
+/**
+ * Who brings an exited main process back: the sentinel now, or systemd (its watchdog, an operator's job).
+ * `watchdog`: the run that hung, whose stacks are recorded. `watchdogKill`: an exit by SIGKILL of a unit
+ * with a watchdog, restarted at once like a crash; systemd may have sent it after TimeoutAbortSec= (its
+ * watchdog signal did not end the process), which the journal tells once the restart is under way.
+ */
+export type ExitHandling = { by: 'sentinel'; watchdogKill?: WatchdogExit } | { by: 'systemd'; why: string; watchdog?: WatchdogExit };
 
 /** A unit stopped by someone else and not coming back: not an error, not to be restarted. */
 export class StoppedOutside extends SentinelError {

@@ -89,6 +89,8 @@ class UnitLauncher implements Launcher {
   readonly ownsProcess = false;
   readonly returnsOutside = true;
   private watchdogSignal: number | null = null;
+  /** The main process the unit was last found active with, and the invocation id of that run. */
+  private run: { pid: number; invocationId: string } | null = null;
 
   constructor(private readonly spec: TargetSpec) {
     this.action = spec.restart !== undefined ? 'restart command' : 'restart --no-block --job-mode=fail';
@@ -103,7 +105,10 @@ class UnitLauncher implements Launcher {
     if (ctx.first) {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
-      if (st.activeState === 'active' && st.mainPid > 0) return { identity: await identify(st.mainPid, this.spec.name), child: null };
+      if (st.activeState === 'active' && st.mainPid > 0) {
+        this.run = { pid: st.mainPid, invocationId: st.invocationId };
+        return { identity: await identify(st.mainPid, this.spec.name), child: null };
+      }
       // someone is stopping it: not a start to wait for, nor a unit to restart (adopted again once active)
       if (st.job !== null && (await jobTypeOf(unit).catch(() => null)) === 'stop') throw new StoppedOutside(unit, `${st.activeState}/${st.subState}, stop job ${String(st.job)}`);
       // systemd is starting it (at boot the backend is ordered after the sentinel): its own start, not a recovery
@@ -140,7 +145,10 @@ class UnitLauncher implements Launcher {
     for (;;) {
       const st = await unitState(unit);
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
-      if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) return st.mainPid;
+      if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) {
+        this.run = { pid: st.mainPid, invocationId: st.invocationId };
+        return st.mainPid;
+      }
       spawned ||= (st.activeState === 'activating' && st.subState !== 'auto-restart') || (st.mainPid > 0 && st.mainPid !== ctx.lastPid);
       if (spawned) mayKick = false;
       if (mayKick && st.subState === 'auto-restart') {
@@ -168,10 +176,15 @@ class UnitLauncher implements Launcher {
   }
 
   // A watchdog kill (WatchdogSignal=) or a clean exit may be systemd's own doing: ask it. Anything else
-  // (SIGKILL, a crash) is restarted at once, before any RestartSec=.
+  // (SIGKILL, a crash) is restarted at once, before any RestartSec=; a SIGKILL of a unit with a watchdog is
+  // named with its run, so that the supervisor can tell afterwards whether it was systemd's after TimeoutAbortSec=.
   async exitHandling(exit: { pid: number; signal: number | null; exitStatus: number | null }): Promise<ExitHandling> {
     const suspicious = (exit.signal !== null && (exit.signal === this.watchdogSignal || exit.signal === 15)) || exit.exitStatus === 0 || (exit.signal === null && exit.exitStatus === null);
-    if (!suspicious) return { by: 'sentinel' };
+    if (!suspicious) {
+      const run = this.run;
+      if (exit.signal !== 9 || this.watchdogSignal === null || run === null || run.pid !== exit.pid || run.invocationId === '') return { by: 'sentinel' };
+      return { by: 'sentinel', watchdogKill: { unit: this.unit, invocationId: run.invocationId, pid: exit.pid, signal: exit.signal } };
+    }
     const st = await unitState(this.unit).catch(() => null);
     if (st === null) return { by: 'sentinel' };
     if (st.result === 'watchdog' || st.subState === 'stop-watchdog') {

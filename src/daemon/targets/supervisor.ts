@@ -6,16 +6,18 @@ import { DEFAULT_DAEMON_LIMITS } from '../../core/config-limits.js';
 import { engineSources } from './engine-sources.js';
 import { EbpfHost } from '../ebpf-host.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
-import { launcherFor, StoppedOutside, UnitStarting } from './launchers.js';
+import { launcherFor, StoppedOutside, UnitStarting, type ExitHandling } from './launchers.js';
 import { TargetRecovery, type TargetRuntime } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import { StallWatch } from './stall-watch.js';
 import { collectEvidence, watchdogRecord, type WatchdogExit } from './watchdog-evidence.js';
-import { journalLinesOf } from '../../adapters/journal.js';
+import { journalLinesOf, unitResultLogged } from '../../adapters/journal.js';
 import type { TraceView } from '../../core/trace-view.js';
 import type { TargetSpec } from './spec.js';
 import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
 
+/** The evidence note of a watchdog timeout that its signal did not end. */
+const KILLED_AFTER_ABORT_TIMEOUT = "the watchdog signal did not end the process: systemd's SIGKILL after TimeoutAbortSec= did";
 /** How often a failed or stopped unit target is checked for being active again, ms. */
 const ADOPT_INTERVAL_MS = 1000;
 
@@ -244,21 +246,49 @@ export class TargetSupervisor {
     rt.state = 'recovering'; // not "down" while systemd is asked: a returned unit must not be adopted meanwhile
     void rt.launcher
       .exitHandling(e)
-      .catch((): { by: 'sentinel' } => ({ by: 'sentinel' }))
+      .catch((): ExitHandling => ({ by: 'sentinel' }))
       .then((h) => {
         const recovering = this.recovery.recover(rt, reason, since, h.by === 'systemd' ? h.why : null, announce);
         if (h.by === 'systemd' && h.watchdog !== undefined) void this.recordWatchdog(rt.spec.name, h.watchdog);
+        const kill = h.by === 'sentinel' ? h.watchdogKill : undefined;
+        if (kill !== undefined) {
+          const check = (): Promise<void> => this.recordWatchdogKill(rt.spec.name, kill);
+          void recovering.then(check, check);
+        }
         return recovering;
       });
   }
 
   // Why: a watchdog kill's thread stacks (in the journal) go to the audit log once systemd's restart is
   // under way: off the restart's path, and with no stop hook in the unit (watchdog-evidence.ts).
-  private async recordWatchdog(target: string, exit: WatchdogExit): Promise<void> {
+  private async recordWatchdog(target: string, exit: WatchdogExit, killed = false): Promise<void> {
     const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
-    const found = await collectEvidence(exit, { read: journalLinesOf, sleep, now: this.now });
+    const collected = await collectEvidence(exit, { read: journalLinesOf, sleep, now: this.now });
+    const found = killed ? { evidence: collected.evidence, note: [KILLED_AFTER_ABORT_TIMEOUT, collected.note].filter((n) => n !== null).join('; ') } : collected;
     const fields = { target, unit: exit.unit, invocationId: exit.invocationId, pid: exit.pid, evidenceLines: found.evidence.length, ...(found.note === null ? {} : { evidenceNote: found.note }) };
     this.deps.log.warn(fields, `${target} hung: watchdog`);
     this.emit(watchdogRecord(target, exit, found));
+  }
+
+  // Why: systemd's SIGKILL after TimeoutAbortSec= (the watchdog signal did not end the process) is, to the
+  // kernel, a SIGKILL like any other: the sentinel restarted the unit at once. Once that recovery is over,
+  // systemd's own line about the run ("Failed with result 'watchdog'", logged when it reaped the process,
+  // before any new start) tells whether it was the watchdog's; read twice, a second apart, in case journald
+  // had not stored it yet. A journal that cannot be read is logged, and nothing is recorded as a hang.
+  private async recordWatchdogKill(target: string, exit: WatchdogExit): Promise<void> {
+    for (let attempt = 0; attempt < 2 && !this.stopped; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 1000).unref());
+      let watchdog: boolean;
+      try {
+        watchdog = await unitResultLogged({ unit: exit.unit, invocationId: exit.invocationId ?? '' }, 'watchdog');
+      } catch (e) {
+        this.deps.log.warn({ target, unit: exit.unit, invocationId: exit.invocationId, pid: exit.pid, reason: messageOf(e) }, 'cannot tell from the journal whether an exit by SIGKILL ended a watchdog timeout');
+        return;
+      }
+      if (watchdog) {
+        await this.recordWatchdog(target, exit, true);
+        return;
+      }
+    }
   }
 }
