@@ -6,7 +6,7 @@ import { constants, open } from 'node:fs/promises';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
-import { ioError } from '../core/errno.js';
+import { errnoOf, ioError } from '../core/errno.js';
 import { syncFsNative } from './native.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
@@ -29,12 +29,14 @@ export interface OpenedBundle {
 }
 
 // Why: invariant 2 (docs/VAULT.md#invariants) — only the head is read (bounded by the limits) before the signature is checked.
-export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS): Promise<OpenedBundle> {
+// `noFollow`: the last component must not be a symlink (a file dropped in the inbox by someone else is never followed by root).
+export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS, opts: { noFollow?: boolean } = {}): Promise<OpenedBundle> {
   let fh: FileHandle;
   try {
     // O_NONBLOCK: a fifo dropped where a bundle is expected must not block the opener (it is refused below).
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.noFollow === true ? constants.O_NOFOLLOW : 0));
   } catch (e) {
+    if (opts.noFollow === true && errnoOf(e) === 'ELOOP') throw new SentinelError('bad-path', 'bundle is a symlink: it is not followed; drop the bundle file itself', { where: path });
     throw ioError(e, 'cannot open bundle', path);
   }
   try {

@@ -1,31 +1,16 @@
 // The inbox: a bundle file dropped in (scp, rsync, config management) is deployed, then moved to done/ or rejected/.
 // Only a verdict on the bundle itself rejects it; back-pressure and transient failures leave it waiting
 // (docs/DAEMON.md#inbox).
-import { mkdir, rename, writeFile, lstat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import { watchInbox, type InboxWatch } from '../adapters/watcher.js';
 import type { Logger } from '../adapters/logger.js';
 import { SentinelError, exitCodeFor, messageOf, type ErrorCode } from '../core/errors.js';
 import type { Sentinel } from './sentinel.js';
 import { newCounters, type DaemonCounters } from './counters.js';
+import { InboxDirs } from './inbox-dirs.js';
 
 /** The longest wait between two attempts at a bundle that keeps meeting a transient failure. */
 const MAX_RETRY_MS = 60_000;
-
-async function freeName(dir: string, name: string): Promise<string> {
-  for (let i = 0; ; i++) {
-    const candidate = join(dir, i === 0 ? name : `${name}.${String(i)}`);
-    try {
-      await lstat(candidate);
-    } catch {
-      return candidate;
-    }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await lstat(path).catch(() => null)) !== null;
-}
 
 // Why: `rejected/` is for what is wrong with the bundle (bad signature, rollback, malformed, the same release
 // again); a full queue, a full disk or a daemon shutting down says nothing about the bundle.
@@ -51,6 +36,7 @@ interface Waiting {
 // one at a time in arrival order, so a burst waits in the directory instead of flooding the deploy queue.
 export class Inbox {
   private watch: InboxWatch | null = null;
+  private dirs: InboxDirs | null = null;
   private readonly waiting = new Map<string, Waiting>();
   private running = false;
   private timer: NodeJS.Timeout | null = null;
@@ -80,8 +66,8 @@ export class Inbox {
   }
 
   async start(): Promise<void> {
-    await mkdir(join(this.dir, 'done'), { recursive: true, mode: 0o700 });
-    await mkdir(join(this.dir, 'rejected'), { recursive: true, mode: 0o700 });
+    // Opened and checked once; every move and reason afterwards goes through these descriptors.
+    this.dirs = InboxDirs.openAt(this.dir);
     this.watch = watchInbox(this.dir, {
       stableMs: this.opts.stableMs,
       onBundle: (path) => {
@@ -114,7 +100,8 @@ export class Inbox {
     this.running = true;
     void this.take(next).finally(() => {
       this.running = false;
-      this.kick();
+      if (this.closed) this.releaseDirs();
+      else this.kick();
     });
   }
 
@@ -128,26 +115,32 @@ export class Inbox {
 
   private async take(w: Waiting): Promise<void> {
     const name = basename(w.path);
-    if (!(await exists(w.path))) {
+    const dirs = this.dirs;
+    if (dirs === null || !dirs.has(name)) {
       this.waiting.delete(w.path);
       return;
     }
     try {
-      const result = await this.sentinel.deploy(w.path, 'inbox');
+      // A symlink dropped as a bundle is refused by the deploy (bad-path), never followed.
+      const result = await this.sentinel.deploy(w.path, 'inbox', { noFollow: true });
       this.waiting.delete(w.path);
       this.processed++;
-      await rename(w.path, await freeName(join(this.dir, 'done'), name)).catch((e: unknown) => this.log.error({ event: 'inbox', bundle: name, err: messageOf(e) }, 'cannot move a deployed inbox bundle to done/'));
+      try {
+        dirs.move(name, 'done');
+      } catch (e) {
+        this.log.error({ event: 'inbox', bundle: name, err: messageOf(e) }, 'cannot move a deployed inbox bundle to done/');
+      }
       this.log.info({ event: 'inbox', bundle: name, outcome: 'done', version: result.version, releaseId: result.releaseId }, 'inbox bundle deployed');
     } catch (e) {
       const err = e instanceof SentinelError ? e : new SentinelError('internal', messageOf(e));
-      if (!(await exists(w.path))) {
+      if (!dirs.has(name)) {
         this.waiting.delete(w.path);
         return;
       }
       if (isVerdict(err.code)) {
         this.waiting.delete(w.path);
         this.processed++;
-        await this.reject(w.path, err);
+        this.reject(dirs, name, err);
         return;
       }
       w.attempts++;
@@ -162,17 +155,13 @@ export class Inbox {
     }
   }
 
-  private async reject(path: string, err: SentinelError): Promise<void> {
-    const name = basename(path);
+  private reject(dirs: InboxDirs, name: string, err: SentinelError): void {
     try {
-      const target = await freeName(join(this.dir, 'rejected'), name);
-      await rename(path, target);
+      const target = dirs.move(name, 'rejected');
       // The reason appears whole or not at all: readers never see a half-written file.
-      const tmp = join(dirname(target), `.${basename(target)}.reason.tmp`);
-      await writeFile(tmp, `${JSON.stringify({ code: err.code, message: err.message, where: err.where })}\n`, { mode: 0o600 });
-      await rename(tmp, `${target}.reason`);
+      dirs.writeReason(target, `${JSON.stringify({ code: err.code, message: err.message, where: err.where })}\n`);
     } catch (moveErr) {
-      this.log.error({ event: 'inbox', bundle: name, err: messageOf(moveErr) }, 'cannot move a rejected inbox bundle');
+      this.log.error({ event: 'inbox', bundle: name, err: messageOf(moveErr) }, 'cannot move a rejected inbox bundle or write its reason');
     }
     this.log.warn({ event: 'inbox', bundle: name, outcome: 'rejected', code: err.code }, err.message);
   }
@@ -183,5 +172,12 @@ export class Inbox {
     this.timer = null;
     await this.watch?.close();
     this.watch = null;
+    // A bundle being taken keeps the descriptors until it is moved (a closed fd's number could be reused).
+    if (!this.running) this.releaseDirs();
+  }
+
+  private releaseDirs(): void {
+    this.dirs?.close();
+    this.dirs = null;
   }
 }

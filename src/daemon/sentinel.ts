@@ -119,7 +119,8 @@ export class Sentinel {
   }
 
   // Why: one deploy, from the socket or the inbox; a rejection is logged and audited, never silently dropped.
-  deploy(bundlePath: string, source: string): Promise<AuditedResult> {
+  // `noFollow`: a bundle path that is a symlink is refused (bad-path), not followed (the inbox's files).
+  deploy(bundlePath: string, source: string, opts: { noFollow?: boolean } = {}): Promise<AuditedResult> {
     let begun = false;
     return this.exclusive(
       `deploy ${bundlePath}`,
@@ -130,7 +131,7 @@ export class Sentinel {
         try {
           // The configured anchors (not vault.json alone) decide what may deploy.
           const trust = this.deps.trust?.();
-          const result = await this.deps.vault.deploy(bundlePath, trust === undefined ? {} : { trust });
+          const result = await this.deps.vault.deploy(bundlePath, { ...(trust === undefined ? {} : { trust }), ...(opts.noFollow === true ? { noFollow: true } : {}) });
           this.counters.deploys++;
           this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
           this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');

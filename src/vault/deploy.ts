@@ -61,6 +61,7 @@ async function nextHealName(ctx: VaultCtx, releaseId: string): Promise<string> {
 /** `onLive`: see Vault.deploy (src/vault/types.ts). */
 export interface DeployOptions {
   consume?: boolean;
+  noFollow?: boolean;
   onLive?: (result: DeployResult) => void;
 }
 
@@ -87,7 +88,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   );
   let bundle: OpenedBundle;
   try {
-    bundle = await openBundle(bundlePath, ctx.limits);
+    bundle = await openBundle(bundlePath, ctx.limits, { noFollow: opts.noFollow === true });
   } catch (e) {
     await scanSettled;
     rejectEvent(ctx, e, bundlePath);

@@ -84,7 +84,7 @@ class OpenVault implements Vault {
     }
   }
 
-  deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void } = {}): Promise<DeployResult> {
+  deploy(bundlePath: string, opts: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void; noFollow?: boolean } = {}): Promise<DeployResult> {
     return this.exclusive(async () => (await deployCode()).deployFrom(this.ctx, resolve(bundlePath), 'deploy', opts), opts.trust);
   }
 

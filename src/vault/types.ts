@@ -136,8 +136,9 @@ export interface Vault {
    * far (`totalMs` up to then); the deploy then finishes its tail (highest.json, pruning) under the
    * vault lock and resolves with the final result (a failure of the tail is its `warning`). What it
    * throws is ignored. Not called for a deploy that is refused (docs/VAULT.md#deploy).
+   * `noFollow`: a bundle path that is a symlink is refused (`bad-path`), never followed (the daemon's inbox).
    */
-  deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void }): Promise<DeployResult>;
+  deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void; noFollow?: boolean }): Promise<DeployResult>;
   /** With `trust`, a vault.json that differs from those anchors is a `tampered` problem naming the difference. */
   verify(opts?: { trust?: TrustPolicy; onProgress?(done: number, total: number): void; scope?: VerifyScope }): Promise<VerifyReport>;
   heal(opts?: { trust?: TrustPolicy }): Promise<DeployResult>;
