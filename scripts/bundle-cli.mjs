@@ -17,8 +17,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'src', 'cli');
 const CHUNK = /^sentinel-[A-Z0-9]+\.js(\.map)?$/;
 
-// Chunks of an earlier build would stay behind under other hashes.
-for (const name of readdirSync(outdir)) if (CHUNK.test(name)) rmSync(join(outdir, name));
+// Chunks of an earlier build would stay behind under other hashes; status.cjs's code cache is made
+// again after this script by src/cli/build-assets.ts (one for another source is never used anyway).
+for (const name of readdirSync(outdir)) if (CHUNK.test(name) || name === 'status.cjs.cache') rmSync(join(outdir, name));
 
 // commander requires node:child_process when it is loaded, for executable subcommands the sentinel
 // never declares; that module pulls in net, dgram and the stream stack on every start (--help,
@@ -71,6 +72,30 @@ await build({
   logLevel: 'warning',
 });
 
+// `vault status VAULT [--json]` (what a monitoring check runs every few seconds) gets its runner as
+// one CommonJS file, status.cjs: main.js require()s it (src/cli/status-loader.ts), so that path
+// links no ES module graph (about 20 chunks, each resolved, read, compiled and linked by the ES
+// loader) and builds no ES facade of Node's own modules (a facade reads every export, which loads
+// fs/promises, readline and the stream stack). Measured: about 40M instructions fewer of about 410M
+// for the whole process (BENCHMARKS.md "CLI: whole processes"). The large packages stay external;
+// only a vault without the native addon reaches one (execa, for chattr), which require() loads
+// (status-loader.ts uses this file only where Node can require an ES module).
+await build({
+  plugins: [lazyTweetnacl],
+  entryPoints: [join(root, 'src', 'cli', 'plain-status.ts')],
+  outfile: join(outdir, 'status.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: ['execa', 'pino', 'chokidar', 'zod', 'prom-client'],
+  // The file sits next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.
+  define: { 'import.meta.url': '__sentinelModuleUrl' },
+  banner: { js: "const __sentinelModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
 // V8 scans a source holding any character above U+00FF as two-byte text, a slower scan on every
 // start. esbuild already writes strings, regular expressions and names in ASCII (its default
 // charset); what it keeps as written are comments, so a dash or an arrow in one is written as
@@ -78,7 +103,7 @@ await build({
 // regular expression too; a later line's source map is unaffected). U+2028 and U+2029, which end a
 // line, cannot be in a comment and are left alone.
 for (const name of readdirSync(outdir)) {
-  if (name !== 'main.js' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
+  if (name !== 'main.js' && name !== 'status.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
   const file = join(outdir, name);
   const text = readFileSync(file, 'utf8');
   if (!/[^\0-\x7f\u2028\u2029]/.test(text)) continue;

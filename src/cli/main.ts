@@ -2,9 +2,12 @@
 // The `sentinel` executable: builds the command tree and turns every outcome into an exit code;
 // even an error escaping every handler ends as one stderr line, not a stack trace.
 import { reportFailure, setJsonMode } from './failure.js';
+import { loadStatusRunner } from './status-loader.js';
 
+// The status runner's bundle brings its own copy of the failure path (see below).
+let report: (e: unknown) => number = reportFailure;
 const lastResort = (e: unknown): void => {
-  process.exit(reportFailure(e));
+  process.exit(report(e));
 };
 process.on('uncaughtException', lastResort);
 process.on('unhandledRejection', lastResort);
@@ -21,25 +24,19 @@ if (isVerify) (await import('./early-verify.js')).startEarlyVerify(process.argv.
 const plainVerify = isVerify ? await import('./plain-verify.js') : null;
 const verifyArgs = plainVerify?.plainVerifyArgs(process.argv.slice(4)) ?? null;
 
-// `vault status VAULT [--json]` exactly, as a monitoring check runs it: the runner the command tree
-// would call, with its failure path, without loading commander and building the tree. Any other
-// form (options first, `--`, more arguments) goes through the tree.
-async function runPlainVaultStatus(path: string, json: boolean): Promise<number> {
-  try {
-    setJsonMode(json);
-    const { runVaultStatus } = await import('./vault-commands.js');
-    await runVaultStatus(path, json ? { json } : {});
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    return reportFailure(e);
-  }
-}
-
 const [command, sub, vault, flag, ...rest] = process.argv.slice(2);
+// `vault status VAULT [--json]` exactly, as a monitoring check runs it: the runner the command tree
+// would call, with its failure path, without loading commander and building the tree
+// (src/cli/plain-status.ts, loaded as one CommonJS file). Any other form (options first, `--`,
+// more arguments) goes through the tree.
 if (plainVerify !== null && verifyArgs !== null) {
   process.exitCode = await plainVerify.runPlainVaultVerify(verifyArgs);
 } else if (command === 'vault' && sub === 'status' && vault !== undefined && !vault.startsWith('-') && (flag === undefined || flag === '--json') && rest.length === 0) {
-  process.exitCode = await runPlainVaultStatus(vault, flag === '--json');
+  setJsonMode(flag === '--json');
+  process.exitCode = await loadStatusRunner(new URL('.', import.meta.url).href).then((runner) => {
+    report = runner.reportFailure;
+    return runner.runPlainVaultStatus(vault, flag === '--json');
+  }, reportFailure);
 } else {
   const { runCli } = await import('./program.js');
   process.exitCode = await runCli(process.argv);

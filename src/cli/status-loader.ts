@@ -1,0 +1,130 @@
+// Loads the `vault status` runner for `main.ts` (docs/ARCHITECTURE.md#start-up): the CommonJS
+// bundle of src/cli/plain-status.ts that `npm run build` writes next to the entry (`status.cjs`),
+// compiled with the V8 code cache the build made for it (`status.cjs.cache`), so the process neither
+// links an ES module graph nor parses and compiles the bundle's functions itself. When the bundle is
+// missing, or this Node cannot require() an ES module (below 20.19; execa, which a vault without the
+// native addon reaches for chattr, is one), the same module is imported instead. The cache only ever
+// saves work: one that is missing, damaged, made by another Node or V8 flags, or made for another
+// source is not used, and the bundle is compiled from its source as it is.
+import type * as Crypto from 'node:crypto';
+import type * as Fs from 'node:fs';
+import { createRequire } from 'node:module';
+import type * as Path from 'node:path';
+import type * as Url from 'node:url';
+import type * as V8 from 'node:v8';
+import type * as Vm from 'node:vm';
+import type * as PlainStatus from './plain-status.js';
+
+export type StatusRunner = Pick<typeof PlainStatus, 'runPlainVaultStatus' | 'reportFailure'>;
+
+// Node's own modules through require(), when first used (main.ts imports this file for every
+// command; `--help` loads neither node:crypto nor node:vm): an ES import of one builds its ES
+// facade, which reads every export (node:fs's `promises` getter loads fs/promises, readline and the
+// streams).
+const require = createRequire(import.meta.url);
+const fs = (): typeof Fs => require('node:fs') as typeof Fs;
+const vm = (): typeof Vm => require('node:vm') as typeof Vm;
+
+/** The cache file: the SHA-256 of the source it was made for, the SHA-256 of V8's data, V8's data. */
+const HASH_BYTES = 32;
+
+/** What happened to the code cache when a bundle was loaded. */
+export type CacheUse = 'used' | 'absent' | 'untrusted' | 'other-source' | 'damaged' | 'refused-by-v8';
+
+function sha256(bytes: Buffer): Buffer {
+  const { createHash } = require('node:crypto') as typeof Crypto;
+  return createHash('sha256').update(bytes).digest();
+}
+
+function cjsWrapper(source: Buffer): string {
+  // The one wrapper both the build and the loader compile: V8's cache is for this exact text.
+  return `(function (exports, require, module, __filename, __dirname) { ${source.toString('utf8')}\n});`;
+}
+
+/** A regular file's bytes with its owner and mode, read through one descriptor; `bytes` is absent for anything else. */
+function readHeld(path: string, flags: number): { bytes?: Buffer; uid: number; mode: number } {
+  const { openSync, fstatSync, readFileSync, closeSync, constants } = fs();
+  const fd = openSync(path, constants.O_RDONLY | flags);
+  try {
+    const st = fstatSync(fd);
+    return { bytes: st.isFile() ? readFileSync(fd) : undefined, uid: st.uid, mode: st.mode };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// A code cache is code: V8 runs the bytecode it holds (its own check compares only the source's
+// length, its version and flags; release builds keep no checksum of the data). So the cache is used
+// only when it is a regular file of the bundle's owner that no group or other user may write, made
+// for this very source, and its data is whole; anything else compiles the bundle from its source.
+function trustedCacheData(file: string, source: Buffer, sourceUid: number): { data?: Buffer; use: CacheUse } {
+  let held;
+  try {
+    // Not followed if it is a symlink; a FIFO put there does not block the open.
+    const { O_NOFOLLOW, O_NONBLOCK } = fs().constants;
+    held = readHeld(`${file}.cache`, O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return { use: 'absent' }; // absent, a symlink or unreadable
+  }
+  const { bytes } = held;
+  if (bytes === undefined || held.uid !== sourceUid || (held.mode & 0o022) !== 0) return { use: 'untrusted' };
+  if (bytes.length <= 2 * HASH_BYTES || !bytes.subarray(0, HASH_BYTES).equals(sha256(source))) return { use: 'other-source' };
+  const data = bytes.subarray(2 * HASH_BYTES);
+  if (!bytes.subarray(HASH_BYTES, 2 * HASH_BYTES).equals(sha256(data))) return { use: 'damaged' };
+  return { data, use: 'used' };
+}
+
+/** Compiles and runs a CommonJS file with its code cache when the cache is for this very source. */
+export function runCommonJs(file: string): { exports: unknown; cache: CacheUse } {
+  const held = readHeld(file, 0);
+  const source = held.bytes ?? fs().readFileSync(file); // not a regular file: its own error
+  const trusted = trustedCacheData(file, source, held.uid);
+  let cache = trusted.use;
+  const cachedData = trusted.data;
+  const { constants } = vm();
+  const script = new (vm().Script)(cjsWrapper(source), {
+    filename: file,
+    cachedData,
+    // import() inside the bundle (node:child_process, on first use) resolves as in any module.
+    importModuleDynamically: constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ?? ((specifier: string) => import(specifier)),
+  });
+  if (cachedData !== undefined) cache = script.cachedDataRejected === true ? 'refused-by-v8' : 'used';
+  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
+  const module = { exports: {} as unknown };
+  const path = require('node:path') as typeof Path;
+  wrapper.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
+  return { exports: module.exports, cache };
+}
+
+// Build step (src/cli/build-assets.ts): the code cache of a CommonJS file, with every function
+// compiled (V8 compiles a function on its first call otherwise, and a cache holds only what was
+// compiled). --no-lazy is V8's switch for that; it is set back before the cache is written, so the
+// cache carries the flags a plain `node` process runs with, and V8 takes it there.
+export function writeCodeCache(file: string): void {
+  const source = fs().readFileSync(file);
+  const v8 = require('node:v8') as typeof V8;
+  v8.setFlagsFromString('--no-lazy');
+  let script: Vm.Script;
+  try {
+    script = new (vm().Script)(cjsWrapper(source), { filename: file });
+  } finally {
+    v8.setFlagsFromString('--lazy');
+  }
+  const data = script.createCachedData();
+  fs().writeFileSync(`${file}.cache`, Buffer.concat([sha256(source), sha256(data), data]), { mode: 0o644 });
+}
+
+/** `dirUrl`: the URL of the directory holding the entry (and `status.cjs`), ending in '/'. */
+export async function loadStatusRunner(dirUrl: string): Promise<StatusRunner> {
+  if ((process.features as { require_module?: boolean }).require_module === true) {
+    const { fileURLToPath } = require('node:url') as typeof Url;
+    const file = fileURLToPath(new URL('status.cjs', dirUrl));
+    try {
+      return runCommonJs(file).exports as StatusRunner;
+    } catch (e) {
+      // Only the bundle itself missing falls back; an error inside it is the command's own failure.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || (e as NodeJS.ErrnoException).path !== file) throw e;
+    }
+  }
+  return import('./plain-status.js');
+}
