@@ -25,7 +25,8 @@
         "src/sync-fs.c",
         "src/xattr.c",
         "src/remove-tree.c",
-        "src/systemd-bus.c"
+        "src/systemd-bus.c",
+        "src/systemd-lib.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",
@@ -40,7 +41,7 @@
         }],
         ["has_libsystemd==1", {
           "defines": ["SENTINEL_HAVE_LIBSYSTEMD"],
-          "libraries": ["-lsystemd"]
+          "libraries": ["-ldl", "-lpthread"]
         }]
       ]
     }

@@ -2,8 +2,9 @@
 // one libuv pool thread, instead of spawning `systemctl`: no process to start, and no client process
 // whose own job systemd's start job would wait for (docs/EBPF.md#recovery). As systemctl does as
 // root, it talks to systemd's private socket /run/systemd/private (no dbus-daemon, no polkit), else to
-// the system bus. Compiled in only with libsystemd-dev; without it the addon exports
-// `systemdBusSupport` with the reason and no `restartUnitAsync`.
+// the system bus. Compiled in only with libsystemd-dev's headers; libsystemd itself is opened on the
+// first call (systemd-lib.c). Without the headers the addon exports `systemdBusSupport` with the
+// reason and no `restartUnitAsync`.
 //
 // One connection per call, opened and closed on the pool thread that makes the call: sd-bus objects
 // are not thread-safe, so no connection is shared between pool threads; and systemd sends every
@@ -22,12 +23,13 @@ napi_status sn_register_systemd_bus(napi_env env, napi_value exports) {
 
 #else
 
+#include "systemd-lib.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 
 #define UNIT_BUF 512
@@ -47,6 +49,7 @@ typedef struct {
   const char *system_syscall;
   char *dbus_name;     // the D-Bus error's name and message (malloc'd), when the call returned one
   char *dbus_message;
+  int sent;            // the failure came in sd_bus_call: the method call may have reached systemd
   sn_job work;
 } bus_call;
 
@@ -62,8 +65,8 @@ static void bus_call_free(napi_env env, void *data) {
 // Closes without flushing: sd_bus_flush would wait without bound for a message a wedged peer never reads.
 static void bus_drop(sd_bus *bus) {
   if (bus == NULL) return;
-  sd_bus_close(bus);
-  sd_bus_unref(bus);
+  sd.sd_bus_close(bus);
+  sd.sd_bus_unref(bus);
 }
 
 static uint64_t now_usec(void) {
@@ -77,21 +80,21 @@ static uint64_t now_usec(void) {
 // authentication timeout, whatever the call's timeout. 0, or -errno (-ETIMEDOUT at the deadline).
 static int wait_ready(sd_bus *bus, uint64_t deadline) {
   for (;;) {
-    int r = sd_bus_is_ready(bus);
+    int r = sd.sd_bus_is_ready(bus);
     if (r != 0) return r < 0 ? r : 0;
-    r = sd_bus_process(bus, NULL);
+    r = sd.sd_bus_process(bus, NULL);
     if (r < 0) return r;
     if (r > 0) continue;
     uint64_t now = now_usec();
     if (now >= deadline) return -ETIMEDOUT;
-    r = sd_bus_wait(bus, deadline - now);
+    r = sd.sd_bus_wait(bus, deadline - now);
     if (r < 0) return r;
   }
 }
 
 // The private socket's peer must be root (or us), as systemctl checks: the socket is PID 1's.
 static int peer_is_root(sd_bus *bus) {
-  int fd = sd_bus_get_fd(bus);
+  int fd = sd.sd_bus_get_fd(bus);
   if (fd < 0) return fd;
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -106,13 +109,13 @@ static int peer_is_root(sd_bus *bus) {
 static int connect_bus(sd_bus **ret, const char *address, int client, uint64_t deadline, const char **step) {
   sd_bus *bus = NULL;
   *ret = NULL;
-  int r = sd_bus_new(&bus);
+  int r = sd.sd_bus_new(&bus);
   if (r < 0) { *step = "sd_bus_new"; return r; }
-  r = sd_bus_set_address(bus, address);
+  r = sd.sd_bus_set_address(bus, address);
   if (r < 0) { *step = "sd_bus_set_address"; bus_drop(bus); return r; }
-  r = sd_bus_set_bus_client(bus, client);
+  r = sd.sd_bus_set_bus_client(bus, client);
   if (r < 0) { *step = "sd_bus_set_bus_client"; bus_drop(bus); return r; }
-  r = sd_bus_start(bus);
+  r = sd.sd_bus_start(bus);
   if (r < 0) { *step = "sd_bus_start"; bus_drop(bus); return r; }
   r = wait_ready(bus, deadline);
   if (r < 0) { *step = "sd_bus_process"; bus_drop(bus); return r; }
@@ -127,7 +130,7 @@ static int connect_bus(sd_bus **ret, const char *address, int client, uint64_t d
 // Keeps a copy of the D-Bus error's name and message (a failed copy leaves it NULL: the JS side then
 // treats the failure as one of the transport and falls back to systemctl).
 static void keep_dbus_error(bus_call *b, const sd_bus_error *e) {
-  if (!sd_bus_error_is_set(e)) return;
+  if (!sd.sd_bus_error_is_set(e)) return;
   b->dbus_name = strdup(e->name);
   if (e->message != NULL) b->dbus_message = strdup(e->message);
 }
@@ -138,18 +141,19 @@ static void call_manager(bus_call *b, sd_bus *bus, uint64_t deadline) {
   if (now >= deadline) { b->err = ETIMEDOUT; b->syscall = "sd_bus_call"; return; }
   sd_bus_message *m = NULL, *reply = NULL;
   sd_bus_error error = SD_BUS_ERROR_NULL;
-  int r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", b->method);
-  if (r >= 0) r = sd_bus_message_append(m, "ss", b->unit, b->mode);
+  int r = sd.sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", b->method);
+  if (r >= 0) r = sd.sd_bus_message_append(m, "ss", b->unit, b->mode);
   if (r < 0) {
     b->err = -r;
     b->syscall = "sd_bus_message_new_method_call";
-  } else if ((r = sd_bus_call(bus, m, deadline - now, &error, &reply)) < 0) {
+  } else if ((r = sd.sd_bus_call(bus, m, deadline - now, &error, &reply)) < 0) {
     b->err = -r;
     b->syscall = "sd_bus_call";
+    b->sent = 1;
     keep_dbus_error(b, &error);
   } else {
     const char *path = NULL;
-    r = sd_bus_message_read(reply, "o", &path);
+    r = sd.sd_bus_message_read(reply, "o", &path);
     if (r <= 0 || path == NULL) {
       b->err = r < 0 ? -r : EBADMSG;
       b->syscall = "sd_bus_message_read";
@@ -158,9 +162,9 @@ static void call_manager(bus_call *b, sd_bus *bus, uint64_t deadline) {
       b->syscall = "strdup";
     }
   }
-  sd_bus_error_free(&error);
-  sd_bus_message_unref(reply);  // NULL-safe; `path` pointed into it and is not used after this
-  sd_bus_message_unref(m);
+  sd.sd_bus_error_free(&error);
+  sd.sd_bus_message_unref(reply);  // NULL-safe; `path` pointed into it and is not used after this
+  sd.sd_bus_message_unref(m);
 }
 
 static void bus_execute(napi_env env, void *data) {
@@ -201,6 +205,8 @@ static napi_value bus_error(napi_env env, const bus_call *b) {
   set_string(env, err, "dbusName", b->dbus_name);
   set_string(env, err, "dbusMessage", b->dbus_message);
   set_string(env, err, "bus", b->bus);
+  napi_value sent;
+  if (napi_get_boolean(env, b->sent != 0, &sent) == napi_ok) napi_set_named_property(env, err, "sent", sent);
   if (b->system_err != 0) {
     set_string(env, err, "systemBusCode", sn_errno_name(b->system_err));
     set_string(env, err, "systemBusSyscall", b->system_syscall);
@@ -243,6 +249,11 @@ static napi_value restart_unit_async(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "restartUnitAsync(method: string, unit: string, mode: string, timeoutMs: number)");
+    return NULL;
+  }
+  const char *problem = sn_sd_loaded();
+  if (problem != NULL) {
+    sn_throw_sys(env, ELIBACC, "dlopen", problem);
     return NULL;
   }
   bus_call *b = calloc(1, sizeof *b);

@@ -89,6 +89,12 @@ export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_M
   const t0 = performance.now();
   const bus = await restartOverBus(unit, verb, timeoutMs);
   if (!('fallback' in bus)) return bus.queued ? { queued: true, ms: performance.now() - t0, via: 'dbus' } : { queued: false, ms: performance.now() - t0, reason: bus.reason, via: 'dbus' };
+  // The call may have reached systemd: a job on the unit, or a unit (re)starting or up, is taken as ours
+  // rather than asking for a second restart; one still failed or stopping with no job was not reached.
+  if (bus.sent === true) {
+    const st = await unitState(unit);
+    if (st.job !== null || ((st.activeState === 'active' || st.activeState === 'activating') && st.subState !== 'auto-restart')) return { queued: true, ms: performance.now() - t0, via: 'dbus', busProblem: `${bus.fallback}; the unit then ${st.activeState}/${st.subState}${st.job === null ? '' : `, job ${String(st.job)}`}` };
+  }
   // the whole call stays within timeoutMs: systemctl gets what the bus left
   const left = Math.floor(timeoutMs - (performance.now() - t0));
   if (left < 1) throw new SentinelError('unavailable', `${verb} ${unit} over D-Bus failed (${bus.fallback}) and no time is left for systemctl (${timeoutMs} ms)`, { where: unit });

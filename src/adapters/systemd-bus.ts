@@ -15,9 +15,11 @@ export interface SystemdBusAddon {
 /**
  * Queued (the job's object path and the connection: systemd's private socket or the system bus),
  * refused by systemd because another job is queued for the unit, or not asked: `fallback` says why
- * (no addon, no sd-bus in it, the bus failed), and the caller spawns systemctl instead.
+ * (no addon, no libsystemd, the bus failed before the call was sent), and the caller spawns systemctl
+ * instead. `sent`: the bus failed after the call was written (a reset, a lost reply): systemd may have
+ * queued the job, so the caller looks at the unit before asking again.
  */
-export type BusRestart = { queued: true; job: string; bus: string } | { queued: false; reason: string } | { fallback: string };
+export type BusRestart = { queued: true; job: string; bus: string } | { queued: false; reason: string } | { fallback: string; sent?: true };
 
 // Job mode "fail" refuses a job that would replace one already queued for the unit: systemd 252 answers
 // TransactionIsDestructive ("... has 'stop' job queued, but 'restart' is included in transaction").
@@ -34,7 +36,7 @@ export function systemdBusProblem(): string | null {
 }
 
 // Why: a SIGKILLed backend is restarted at once; a systemctl process costs its own start, and systemd's
-// start job waited for that client's job (docs/EBPF.md#recovery). Throws a SentinelError only for an
+// start job began only after that client's job (docs/EBPF.md#the-restart-job-over-d-bus). Throws a SentinelError only for an
 // answer of systemd's that systemctl would also have failed on (no such unit, access denied, ...).
 export async function restartOverBus(unit: string, verb: 'restart' | 'try-restart', timeoutMs: number): Promise<BusRestart> {
   const problem = systemdBusProblem();
@@ -52,7 +54,8 @@ export async function restartOverBus(unit: string, verb: 'restart' | 'try-restar
     if (name === undefined || (!name.startsWith('org.freedesktop.systemd1.') && !DENIED.has(name))) {
       const system = (e as { systemBusCode?: string; systemBusSyscall?: string });
       const also = system.systemBusCode === undefined ? '' : `; the system bus: ${system.systemBusCode} (${system.systemBusSyscall ?? '?'})`;
-      return { fallback: name === undefined ? `${e.message}${also}` : `${name}: ${said}` };
+      const sent = (e as { sent?: boolean }).sent === true;
+      return { fallback: name === undefined ? `${e.message}${also}` : `${name}: ${said}`, ...(sent ? { sent } : {}) };
     }
     if (REFUSED.has(name)) return { queued: false, reason: said === '' ? name : said };
     const code = DENIED.has(name) ? 'not-permitted' : 'unavailable';

@@ -81,3 +81,44 @@ test('a bus that accepts the connection and never answers holds the restart no l
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a connection lost after the restart call was written is not taken as "not asked": the unit is looked at before any systemctl restart', (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  if (needs(t, systemdBusProblem() === null, 'the addon\'s D-Bus restart (libsystemd-dev)')) return;
+  const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
+  const systemctlJs = fileURLToPath(new URL('../../src/adapters/systemctl.js', import.meta.url));
+  // A private socket of the test's own that completes the SASL handshake, then closes the connection as
+  // soon as the method call arrives (as systemd's re-execution closes its private connections).
+  const script = `
+    import { createServer } from 'node:net';
+    const server = createServer((c) => {
+      let text = '';
+      let authed = false;
+      c.on('data', (d) => {
+        if (authed) return c.destroy();
+        text += d.toString('latin1');
+        const end = text.indexOf('BEGIN\\r\\n');
+        if (end < 0) return;
+        authed = true;
+        // the client sent AUTH EXTERNAL, DATA, NEGOTIATE_UNIX_FD, BEGIN at once: the server's side of each
+        c.write('DATA\\r\\nOK 0123456789abcdef0123456789abcdef\\r\\nAGREE_UNIX_FD\\r\\n');
+        if (text.length > end + 7) c.destroy();
+      });
+    });
+    await new Promise((r) => server.listen('/run/systemd/private', r));
+    const { loadNative } = await import(${JSON.stringify(nativeJs)});
+    const { queueRestart } = await import(${JSON.stringify(systemctlJs)});
+    const raw = await loadNative().restartUnitAsync('RestartUnit', 'sentinel-test-none.service', 'fail', 5000).then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, sent: e.sent, dbusName: e.dbusName }));
+    const q = await queueRestart('sentinel-test-none.service', 5000).then((r) => ({ ok: r }), (e) => ({ error: e.message }));
+    server.close();
+    console.log(JSON.stringify({ raw, q }));`;
+  const r = spawnSync('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent-sentinel-test-bus' }, timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { raw: { code?: string; syscall?: string; sent?: boolean; dbusName?: string }; q: { error?: string } };
+  assert.equal(out.raw.syscall, 'sd_bus_call', r.stdout);
+  assert.equal(out.raw.sent, true, r.stdout);
+  // sd-bus's own name for the lost connection, not an answer of systemd's
+  assert.equal(out.raw.dbusName, 'org.freedesktop.DBus.Error.Disconnected', r.stdout);
+  // queueRestart read the unit's state (systemctl show, which cannot reach systemd here) instead of restarting again
+  assert.match(out.q.error ?? '', /^systemctl show .*sentinel-test-none\.service failed/, r.stdout);
+});
