@@ -98,15 +98,19 @@ interface OomOutcome {
   expendablesSeen: number[];
 }
 
-// Two hogs in one v1 memcg limited to 64 MiB: "protected" takes 32 MiB first, then "expendable" asks for 48 MiB.
-// With `managed`, a ProtectionManager protects the first and scores the second as expendable (+500).
+// Two hogs in one v1 memcg limited to 64 MiB: "protected" takes 40 MiB first, then "expendable" asks for 48 MiB
+// and reaches about 24 MiB when the limit is hit. With equal scores the kernel's badness (rss + page tables)
+// then favours killing "protected" by about 16 MiB; with `managed`, a ProtectionManager protects the first
+// and scores the second as expendable (+500: half the memcg's 64 MiB added to its badness), which favours
+// killing "expendable" by about as much. (With 32 MiB the two were the same size at the limit, within
+// 0.1 MiB, and the control's victim was a coin toss.)
 async function oomScenario(v1mem: string, v2mount: string, managed: boolean): Promise<OomOutcome> {
   // Nest under our own memory cgroup so the test's memory stays accounted where it already was.
   const own = (await v1PathOf(process.pid, 'memory')) ?? '/';
   const memcg = join(v1mem, own, uniqueName('sentinel-oom'));
   const v2root = join(v2mount, uniqueName('sentinel-test-oom'));
   const token = uniqueName('expendable');
-  const protectedHog = hog(32, 'protected');
+  const protectedHog = hog(40, 'protected');
   const expendableHog = hog(48, token);
   let manager: ProtectionManager | null = null;
   try {
@@ -127,7 +131,7 @@ async function oomScenario(v1mem: string, v2mount: string, managed: boolean): Pr
     const protectedScore = await readOomScoreAdj(protectedHog.child.pid!);
     const expendableScore = await readOomScoreAdj(expendableHog.child.pid!);
     protectedHog.child.stdin!.write('go\n');
-    assert.equal(await protectedHog.next(), 'ready', 'the protected hog allocated its 32 MiB');
+    assert.equal(await protectedHog.next(), 'ready', 'the protected hog allocated its 40 MiB');
     const firstExit = Promise.race([
       once(protectedHog.child, 'exit').then(() => 'protected' as const),
       once(expendableHog.child, 'exit').then(() => 'expendable' as const),
