@@ -1,8 +1,9 @@
 // /proc as the project reads it: /proc/PID/stat parsed in one place, one process identity (PID + start
 // time), the process table for protection, pid files, and the poll that finds dead main PIDs.
 import { readFileSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, open, readFile, type FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
+import { errnoOf } from '../core/errno.js';
 
 /** Identity of a process that survives PID reuse: the PID plus its start time in clock ticks. */
 export interface ProcIdentity {
@@ -81,19 +82,60 @@ export async function procIdentity(pid: number): Promise<ProcIdentity | null> {
   return s.alive ? s.identity : null;
 }
 
-// Why: pid files are written by other programs; anything but one positive integer is refused.
-export async function readPidFile(path: string): Promise<number> {
-  let text: string;
+/** A pid file's PID and the owner of the file it was read from. */
+export interface PidFileContent {
+  pid: number;
+  /** The file's owner (fstat of the descriptor read). */
+  uid: number;
+}
+
+// Why: pid files are written by other programs; anything but one positive integer in a regular file is
+// refused, and a symlink is not followed (O_NOFOLLOW): who wrote the file decides whose PID it may name.
+export async function readPidFileOwned(path: string): Promise<PidFileContent> {
+  let fh: FileHandle;
   try {
-    text = await readFile(path, 'utf8');
+    // O_NONBLOCK: a fifo in its place must not block the reader (refused below as not a regular file).
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
+    if (errnoOf(e) === 'ELOOP') throw new SentinelError('not-permitted', 'pid file is a symlink: not followed', { where: path, cause: e });
     throw new SentinelError('not-found', 'pid file cannot be read', { where: path, cause: e });
+  }
+  let text: string;
+  let uid: number;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SentinelError('not-permitted', 'pid file is not a regular file', { where: path });
+    uid = st.uid;
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    text = buf.subarray(0, bytesRead).toString('utf8');
+  } catch (e) {
+    if (e instanceof SentinelError) throw e;
+    throw new SentinelError('not-found', 'pid file cannot be read', { where: path, cause: e });
+  } finally {
+    await fh.close().catch(() => undefined);
   }
   const t = text.trim();
   if (!/^\d{1,10}$/.test(t) || Number(t) < 1 || Number(t) > 4_194_304) {
     throw new SentinelError('config', `pid file does not hold one PID: ${JSON.stringify(t.slice(0, 40))}`, { where: path });
   }
-  return Number(t);
+  return { pid: Number(t), uid };
+}
+
+export async function readPidFile(path: string): Promise<number> {
+  return (await readPidFileOwned(path)).pid;
+}
+
+/** The real, effective, saved and filesystem uids of a process (/proc/PID/status), or null once it is gone. */
+export async function readProcUids(pid: number): Promise<number[] | null> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const line = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/m.exec(text);
+  return line === null ? null : line.slice(1, 5).map(Number);
 }
 
 /** One process of the table: its identity plus what matching and tree walks need. */

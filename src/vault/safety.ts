@@ -33,7 +33,7 @@ function describe(st: Stats): string {
 
 /** Why a directory on the way to the vault is unsafe, or null. */
 function ancestorProblem(st: Stats): string | null {
-  if (!trustedOwner(st.uid)) return `${describe(st)}: every directory on the way to the vault must be owned by root`;
+  if (!trustedOwner(st.uid)) return `${describe(st)}: every directory on the way must be owned by root`;
   if ((st.mode & 0o022) !== 0 && (st.mode & S_ISVTX) === 0) return `${describe(st)}: writable by group or others (only a sticky directory like /tmp may be)`;
   return null;
 }
