@@ -133,9 +133,10 @@ export interface Vault {
    * `consume`: the bundle file is moved into the vault (kept for heal) instead of copied; put back if rejected.
    * `trust`: anchors from outside the vault; a vault.json that says otherwise refuses the deploy (`tampered`).
    * `onLive`: called once, as soon as the new release is live and on stable storage, with the result so
-   * far (`totalMs` up to then); the deploy then finishes its tail (highest.json, pruning) under the
-   * vault lock and resolves with the final result (a failure of the tail is its `warning`). What it
-   * throws is ignored. Not called for a deploy that is refused (docs/VAULT.md#deploy).
+   * far (`totalMs` up to then; a `warning` if the swap's re-seal or fsync failed after the swap); the
+   * deploy then finishes its tail (highest.json, pruning) under the vault lock and resolves with the
+   * final result (a failure of the tail is its `warning`). What it throws is ignored. Not called for a
+   * deploy that is refused (docs/VAULT.md#deploy).
    * `noFollow`: a bundle path that is a symlink is refused (`bad-path`), never followed (the daemon's inbox).
    */
   deploy(bundlePath: string, opts?: { consume?: boolean; trust?: TrustPolicy; onLive?: (result: DeployResult) => void; noFollow?: boolean }): Promise<DeployResult>;
