@@ -9,10 +9,10 @@ import { payloadLayout } from '../core/manifest.js';
 import { parseSignatures } from '../core/signature.js';
 import { checkDeployable, verifySignedManifest } from '../core/trust.js';
 import type { VerifiedManifest } from '../core/trust.js';
-import { fsyncDir, openBundle } from '../adapters/bundle-file.js';
+import { openBundle } from '../adapters/bundle-file.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
 import type { OpenedBundle } from '../adapters/bundle-file.js';
-import { anchored, moveStaged, renameHeld, withHeldVault } from './held.js';
+import { anchored, fsyncHeld, moveStaged, renameHeld, withHeldVault } from './held.js';
 import type { HeldDir, HeldVault } from './held.js';
 import { canKeepWhileStaging, makeDurable, putBack, stageRelease, storeBundleIn } from './stage.js';
 import type { StageStats } from './stage.js';
@@ -205,8 +205,8 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     // while a kept bundle that was copied or moved in, sealed now, is read back: what is kept for heal must be
     // the verified bytes (rewritten in place meanwhile: refused). One written by the staging pass already is.
     await allInOrder([
-      fsyncDir(layout.releases),
-      storeBundle ? fsyncDir(layout.bundles) : null,
+      fsyncHeld(held.releases),
+      storeBundle ? fsyncHeld(held.bundles) : null,
       storeBundle && !keptWhileStaging ? checkKeptBundle(storedBundle, bundle, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits) : null,
     ]);
     await step(ctx, 'before-swap');
@@ -227,7 +227,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   // anything builds on it; from here the new release is live and on stable storage (docs/VAULT.md#durability).
   let durable = false;
   try {
-    await fsyncDir(layout.root);
+    await fsyncHeld(held.root);
     await step(ctx, 'swapped');
     durable = true;
   } catch (e) {
