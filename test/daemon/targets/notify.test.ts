@@ -21,11 +21,11 @@ const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel
 const hasListener = (): boolean => loadNative()?.NotifyListener !== undefined;
 
 /** A supervisor without kernel sources (the child's own exit event detects); stopped at teardown. */
-async function supervise(t: TestContext, specs: TargetSpecInput[]): Promise<{ sup: TargetSupervisor; rec: TargetEventRecorder; pids: Set<number> }> {
+async function supervise(t: TestContext, specs: TargetSpecInput[], childExitEvents = true): Promise<{ sup: TargetSupervisor; rec: TargetEventRecorder; pids: Set<number> }> {
   const rec = new TargetEventRecorder();
   const sup = new TargetSupervisor(
     specs.map((s) => targetSchema.parse(s)),
-    { log, audit: rec.record },
+    { log, audit: rec.record, childExitEvents },
   );
   const pids = new Set<number>();
   const track = setInterval(() => sup.pids().forEach((p) => pids.add(p)), 20);
@@ -85,6 +85,30 @@ test('watchdog: the sample backend is running after READY=1; /gil stops its ping
   assert.equal(sup.status()[0]?.state, 'running');
   assert.equal(sup.status()[0]?.restarts, 1);
   assert.equal((await httpProbe(url, 2000)).ok, true);
+});
+
+// The watchdog signal does not end the process: SIGUSR1 only dumps the stacks (serve --watchdog-signal
+// SIGUSR1), the process stays hung, and SIGKILL after abortTimeoutMs ends it. The exit is found by the
+// /proc poll (the child's own exit event is not used as a detector here): the dump is still recorded.
+test('watchdog: a signal that does not end the process (SIGUSR1 dumps) → SIGKILL after abortTimeoutMs → the dump recorded, the exit found by the /proc poll → restarted', async (t) => {
+  if (needs(t, hasListener(), 'the native addon with NotifyListener (npm ci)')) return;
+  const port = await freePort();
+  const { sup, rec } = await supervise(t, [{ name: 'backend', command: sampleBackendCommand(port, ['--watchdog-signal', 'SIGUSR1']), port, watchdog: { timeoutMs: 1000, signal: 'SIGUSR1', abortTimeoutMs: 1000 }, startTimeoutMs: 30_000 }], false);
+  const first = sup.status()[0]?.pid;
+  assert.ok(first !== null && first !== undefined);
+  const from = rec.events.length;
+  void httpProbe(`http://127.0.0.1:${String(port)}/gil`, 30_000);
+  const timeout = await rec.next((e) => e.event === 'watchdog-timeout', 10_000, 'the watchdog timeout', from);
+  assert.equal(timeout.signal, 'SIGUSR1');
+  const exit = await rec.next((e) => e.event === 'exit', 15_000, 'the exit', from);
+  assert.equal(exit.via, 'poll', 'found by the /proc poll');
+  assert.equal(exit.pid, first);
+  const dump = await rec.next((e) => e.event === 'stack-dump', 10_000, 'the stack dump', from);
+  assert.equal(dump.signal, 'SIGKILL', 'ended by the SIGKILL after abortTimeoutMs, not by the watchdog signal');
+  const evidence = (dump.evidence as string[]).join('\n');
+  assert.match(evidence, /in gil\b/, `the stuck handler is in the stacks dumped on SIGUSR1: ${evidence}`);
+  const recovered = await rec.next((e) => e.event === 'recovered', 30_000, 'the restart', from);
+  assert.notEqual(recovered.pid, first);
 });
 
 test('watchdog: READY=1 from a process other than the main one does not count; the start times out and the budget ends it', async (t) => {
