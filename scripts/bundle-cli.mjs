@@ -80,8 +80,21 @@ await build({
 // for the whole process (BENCHMARKS.md "CLI: whole processes"). The large packages stay external;
 // only a vault without the native addon reaches one (execa, for chattr), which require() loads
 // (status-loader.ts uses this file only where Node can require an ES module).
+// In status.cjs an import() of one of Node's own modules (node:child_process, which only a vault
+// without the native addon reaches) becomes a require() on that first use: the file is compiled
+// through vm.Script with a code cache (src/cli/status-loader.ts), and a function taken from a code
+// cache has no import() callback ("A dynamic import callback was not specified").
+const builtinsRequiredOnFirstUse = {
+  name: 'builtins-required-on-first-use',
+  /** @param {import('esbuild').PluginBuild} b */
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'builtin-on-first-use' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-on-first-use' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 await build({
-  plugins: [lazyTweetnacl],
+  plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse],
   entryPoints: [join(root, 'src', 'cli', 'plain-status.ts')],
   outfile: join(outdir, 'status.cjs'),
   bundle: true,
@@ -95,6 +108,13 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// Any other import() left in status.cjs (of a package, say) would fail at run time in the cached
+// compile: the build stops here instead.
+if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'status.cjs'), 'utf8'))) {
+  console.error('sentinel build: dist/src/cli/status.cjs holds an import(); the status bundle must reach other modules through require() (scripts/bundle-cli.mjs)');
+  process.exit(1);
+}
 
 // V8 scans a source holding any character above U+00FF as two-byte text, a slower scan on every
 // start. esbuild already writes strings, regular expressions and names in ASCII (its default

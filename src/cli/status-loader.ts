@@ -81,13 +81,9 @@ export function runCommonJs(file: string): { exports: unknown; cache: CacheUse }
   const trusted = trustedCacheData(file, source, held.uid);
   let cache = trusted.use;
   const cachedData = trusted.data;
-  const { constants } = vm();
-  const script = new (vm().Script)(cjsWrapper(source), {
-    filename: file,
-    cachedData,
-    // import() inside the bundle (node:child_process, on first use) resolves as in any module.
-    importModuleDynamically: constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ?? ((specifier: string) => import(specifier)),
-  });
+  // No import() callback: a function taken from a code cache would not have it, so the bundle holds
+  // no import() (scripts/bundle-cli.mjs turns those of Node's modules into require() and refuses any other).
+  const script = new (vm().Script)(cjsWrapper(source), { filename: file, cachedData });
   if (cachedData !== undefined) cache = script.cachedDataRejected === true ? 'refused-by-v8' : 'used';
   const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
   const module = { exports: {} as unknown };

@@ -104,4 +104,18 @@ describe('cli: start-up loads only what the command uses', () => {
       }
     }
   });
+
+  it('vault status VAULT without the native addon (chattr, lsattr and flock(1) as child processes) answers as through the tree', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const env = { SENTINEL_NO_NATIVE: '1' };
+    for (const [direct, through] of [
+      [['vault', 'status', vault], ['vault', 'status', '--', vault]],
+      [['vault', 'status', vault, '--json'], ['vault', 'status', '--json', vault]],
+    ]) {
+      const fast = await sentinel(direct!, { env });
+      const slow = await sentinel(through!, { env });
+      assert.equal(fast.code, 0, fast.stderr);
+      assert.deepEqual({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }, { code: slow.code, stdout: slow.stdout, stderr: slow.stderr }, direct!.join(' '));
+    }
+  });
 });
