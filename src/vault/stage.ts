@@ -213,15 +213,16 @@ export async function makeDurable(staged: string, written: string[], bundleCopy:
   await fsyncDir(stagingDir);
 }
 /**
- * Moves a consumed bundle back to where it came from, with its own mode: set on the file itself,
- * through a descriptor opened where it is kept (never following a symlink), before the move, so
- * nothing is ever changed through `to`, a path others can write. Best effort, like the move.
+ * Moves a consumed bundle back to where it came from, with its own permission bits: set on the file
+ * itself, through a descriptor opened where it is kept (never following a symlink), before the move, so
+ * nothing is ever changed through `to`, a path others can write. Setuid, setgid and sticky bits are not
+ * given back (root has no reason to set them on a file someone else wrote). Best effort, like the move.
  */
 export async function putBack(from: string, to: string, mode: number): Promise<void> {
   try {
     const fh = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      await fh.chmod(mode);
+      await fh.chmod(mode & 0o777);
     } finally {
       await fh.close();
     }

@@ -2,7 +2,7 @@
 // its own mode is set on the file itself before the move, never through the path it is moved to,
 // so a symlink put at that path names nothing that is changed.
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { putBack } from '../../src/vault/stage.js';
@@ -22,6 +22,19 @@ describe('putBack', () => {
     await putBack(from, to, 0o640);
     assert.equal(readFileSync(to, 'utf8'), 'bundle');
     assert.equal(lstatSync(to).mode & 0o7777, 0o640);
+  });
+
+  test('setuid, setgid and sticky bits of the bundle are not given back (root never sets them on a file others wrote)', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const dir = tempDir('put-back-suid');
+    const from = join(dir, 'kept.bundle');
+    writeFileSync(from, 'bundle');
+    chmodSync(from, 0o444);
+    chownSync(from, 65534, 65534);
+    const to = join(dir, 'inbox.bundle');
+    await putBack(from, to, 0o7755);
+    assert.equal(lstatSync(to).mode & 0o7777, 0o755);
+    assert.equal(lstatSync(to).uid, 65534, 'the same file, still its writer\'s');
   });
 
   test('a symlink at the old path that cannot be replaced: what it names is not changed', async (t) => {
