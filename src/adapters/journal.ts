@@ -54,7 +54,8 @@ export async function unitResultLogged(run: UnitRunMatch, result: string): Promi
   if (!/^[0-9a-f]{32}$/.test(run.invocationId)) throw new SentinelError('internal', `not an invocation id: ${JSON.stringify(run.invocationId.slice(0, 40))}`, { where: run.unit });
   if (!/^[a-z][a-z-]{0,31}$/.test(result)) throw new SentinelError('internal', `not a unit result: ${JSON.stringify(result.slice(0, 40))}`, { where: run.unit });
   const fields = ['_PID=1', `INVOCATION_ID=${run.invocationId}`, `UNIT_RESULT=${result}`];
-  const r = await runCommand(['journalctl', ...fields, '-o', 'cat', '--no-pager', '-n', '1'], { timeoutMs: JOURNALCTL_TIMEOUT_MS, maxBuffer: 64 * 1024 });
+  // -q: no "-- No entries --" or other informational line is printed for a run with no such line.
+  const r = await runCommand(['journalctl', ...fields, '-q', '-o', 'cat', '--no-pager', '-n', '1'], { timeoutMs: JOURNALCTL_TIMEOUT_MS, maxBuffer: 64 * 1024 });
   if (!r.ok && !r.truncated) {
     const msg = r.timedOut ? `timed out after ${JOURNALCTL_TIMEOUT_MS} ms` : (r.stderr || r.message || `exit ${String(r.exitCode ?? 'unknown')}`).trim().split('\n')[0] ?? '';
     throw new SentinelError(r.startError === 'ENOENT' ? 'not-found' : 'unavailable', `journalctl ${fields.join(' ')} failed: ${msg}`, { where: run.unit });

@@ -25,6 +25,7 @@ const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
 type Show = Record<string, string>;
 type Audit = Record<string, unknown>;
 interface Steps {
+  crash: { before: Show; notWatchdog: string | null; serviceEvents: Audit[] };
   watchdog: { before: Show; after: Show; hung: Audit | null; sentinelRunning: boolean; exit: Audit | null; recovery: Audit[]; systemd: Audit[]; health: { status: number } | null };
   audit: { code: number | null };
 }
@@ -48,6 +49,9 @@ async function watchdogTimeout(t: TestContext, scenario: 'abort' | 'kill', detec
     const result = await bootBackendUnits<Steps>(d, 'watchdog-kill-reporter.service', detector === 'ebpf' ? [...EBPF_ARGS, dropIn] : [dropIn], detector === 'ebpf' ? ['ebpf-tracefs.service'] : []);
     const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
     assert.equal(result.ok, true, context);
+    // First an ordinary SIGKILL: restarted, recorded as no hang (with eBPF the journal was asked and said so).
+    assert.deepEqual(result.steps.crash.serviceEvents, [], context);
+    if (detector === 'ebpf') assert.ok(result.steps.crash.notWatchdog !== null, `the SIGKILL was looked up and found not to be a watchdog timeout: ${context}`);
     const w = result.steps.watchdog;
     const journal = (result.journal ?? []).join('\n');
 

@@ -290,5 +290,6 @@ export class TargetSupervisor {
         return;
       }
     }
+    if (!this.stopped) this.deps.log.info({ target, unit: exit.unit, invocationId: exit.invocationId, pid: exit.pid }, 'exit by SIGKILL: not a watchdog timeout (systemd did not end the run with result watchdog)');
   }
 }
