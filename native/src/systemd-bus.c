@@ -1,6 +1,6 @@
 // restartUnitAsync: asks systemd's manager for a restart job over D-Bus (sd-bus from libsystemd), on
-// one libuv pool thread, instead of spawning `systemctl`: no process to start, and no client process
-// whose own job systemd's start job would wait for (docs/EBPF.md#recovery). As systemctl does as
+// one libuv pool thread, instead of spawning `systemctl`: no process to start while the backend
+// starts (docs/EBPF.md#the-restart-job-over-d-bus). As systemctl does as
 // root, it talks to systemd's private socket /run/systemd/private (no dbus-daemon, no polkit), else to
 // the system bus. Compiled in only with libsystemd-dev's headers; libsystemd itself is opened on the
 // first call (systemd-lib.c). Without the headers the addon exports `systemdBusSupport` with the

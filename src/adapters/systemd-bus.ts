@@ -35,8 +35,8 @@ export function systemdBusProblem(): string | null {
   return null;
 }
 
-// Why: a SIGKILLed backend is restarted at once; a systemctl process costs its own start, and systemd's
-// start job began only after that client's job (docs/EBPF.md#the-restart-job-over-d-bus). Throws a SentinelError only for an
+// Why: a SIGKILLed backend is restarted at once; a systemctl process costs its own start on a host
+// whose CPUs the backend's start needs (docs/EBPF.md#the-restart-job-over-d-bus). Throws a SentinelError only for an
 // answer of systemd's that systemctl would also have failed on (no such unit, access denied, ...).
 export async function restartOverBus(unit: string, verb: 'restart' | 'try-restart', timeoutMs: number): Promise<BusRestart> {
   const problem = systemdBusProblem();
