@@ -105,6 +105,8 @@ export async function readPidFileOwned(path: string): Promise<PidFileContent> {
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new SentinelError('not-permitted', 'pid file is not a regular file', { where: path });
+    // A pid file is never legitimately hard-linked; a link could lend another file's owner to it.
+    if (st.nlink !== 1) throw new SentinelError('not-permitted', `pid file has ${String(st.nlink)} links: a hard link is not followed as a pid file`, { where: path });
     uid = st.uid;
     const buf = Buffer.alloc(64);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);

@@ -1,12 +1,14 @@
 // Whose PID a `pidFile` target's file may name (docs/EBPF.md#pid-file-targets): the PID adopted is the one
 // root later SIGKILLs when the target hangs or is given up, so, like systemd's PIDFile=, a pid file
 // is believed only as far as whoever could have written it. The file is read O_NOFOLLOW and fstat-checked
-// (src/adapters/proc.ts); the directories above its own directory must be root's (else whoever owns one
-// could point the path at another file); a file not owned by root names only a process running wholly as
-// its owner (/proc/PID/status Uid: real, effective, saved and filesystem uid); PID 1 and the sentinel's own
-// PID are never adopted. A refusal is a `not-permitted` error saying why, naming the file.
+// (src/adapters/proc.ts; one link only); the directories above its own directory must be root's (else
+// whoever owns one could point the path at another file); a file not owned by root, or in a directory a
+// user owns, names only a process running wholly as that user (/proc/PID/status Uid: real, effective,
+// saved and filesystem uid); PID 1 and the sentinel's own PID are never adopted. A refusal is a `not-permitted` error saying why, naming the file.
+import { statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { SentinelError } from '../../core/errors.js';
+import { ioError } from '../../core/errno.js';
 import { procIdentity, readPidFileOwned, readProcUids, type ProcIdentity } from '../../adapters/proc.js';
 import { unsafeAncestors } from '../../vault/safety.js';
 
@@ -15,6 +17,29 @@ function forbiddenPid(pid: number): string | null {
   if (pid === 1) return 'names PID 1 (init), which is never adopted';
   if (pid === process.pid) return `names the sentinel's own PID ${String(pid)}, which is never adopted`;
   return null;
+}
+
+const trusted = (uid: number): boolean => uid === 0 || uid === process.geteuid?.();
+
+/**
+ * Who could have put the file there: null when only root (or the sentinel's user) could; else the one
+ * user whose processes it may name. A root-owned file in a directory a user owns is theirs too (they
+ * can rename or link root's files into place); a directory writable by group or others without the
+ * sticky bit has no single writer, so a file there is refused.
+ */
+function writerOf(path: string, fileUid: number): { uid: number | null; why: string } {
+  if (!trusted(fileUid)) return { uid: fileUid, why: `it is owned by uid ${String(fileUid)} (not root)` };
+  let dir: Stats;
+  try {
+    dir = statSync(dirname(path));
+  } catch (e) {
+    throw ioError(e, "cannot inspect the pid file's directory", dirname(path));
+  }
+  if (!trusted(dir.uid)) return { uid: dir.uid, why: `its directory is owned by uid ${String(dir.uid)} (not root)` };
+  if ((dir.mode & 0o022) !== 0 && (dir.mode & 0o1000) === 0) {
+    throw new SentinelError('not-permitted', `pid file refused: its directory (mode ${(dir.mode & 0o7777).toString(8).padStart(4, '0')}) is writable by group or others without the sticky bit, so anyone of them could have put it there`, { where: path });
+  }
+  return { uid: null, why: '' };
 }
 
 /**
@@ -29,15 +54,16 @@ export async function readTrustedPid(path: string): Promise<{ pid: number; ident
   const { pid, uid } = await readPidFileOwned(path);
   const forbidden = forbiddenPid(pid);
   if (forbidden !== null) throw new SentinelError('not-permitted', `pid file refused: it ${forbidden}`, { where: path });
+  const writer = writerOf(path, uid);
   const before = await procIdentity(pid);
   // Root's file (or the sentinel's own user's, when it does not run as root) names any process but the two above.
-  if (before === null || uid === 0 || uid === process.geteuid?.()) return { pid, identity: before };
+  if (before === null || writer.uid === null) return { pid, identity: before };
   const uids = await readProcUids(pid);
   // The uids must be those of the process identified before (not of a process that took its PID since).
   const after = await procIdentity(pid);
   if (uids === null || after === null || after.startTicks !== before.startTicks) return { pid, identity: null };
-  if (uids.some((u) => u !== uid)) {
-    throw new SentinelError('not-permitted', `pid file refused: it is owned by uid ${String(uid)} (not root), but PID ${String(pid)} runs as uid ${uids.join('/')} (real/effective/saved/fs); a pid file not owned by root may only name its owner's processes`, { where: path });
+  if (uids.some((u) => u !== writer.uid)) {
+    throw new SentinelError('not-permitted', `pid file refused: ${writer.why}, but PID ${String(pid)} runs as uid ${uids.join('/')} (real/effective/saved/fs); a pid file others could write may only name their own processes`, { where: path });
   }
   return { pid, identity: before };
 }

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { chownSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, chmodSync, linkSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, needs } from '../../helpers/env.js';
@@ -109,4 +109,23 @@ test('pid file owned by root below a directory an unprivileged account controls:
   // nobody's run/ holds a link to a root directory holding a root-owned pid file of the same name
   execFileSync('setpriv', [`--reuid=${String(NOBODY)}`, `--regid=${String(NOBODY)}`, '--clear-groups', 'ln', '-s', realDir, join(run, 'sub')]);
   await refused(t, join(run, 'sub', 'app.pid'), victim, /directory above it/);
+});
+
+test('a hard link to a root-owned pid file in the service account\'s directory is refused (hosts with fs.protected_hardlinks=0)', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const victim = sleeper(false);
+  const run = serviceDir();
+  const rootFile = join(run, '..', 'sshd.pid');
+  writeFileSync(rootFile, `${String(victim)}\n`);
+  // Root makes the link, as the account could where protected_hardlinks is off.
+  linkSync(rootFile, join(run, 'app.pid'));
+  await refused(t, join(run, 'app.pid'), victim, /2 links/);
+});
+
+test('a root-owned pid file in a directory the service account owns names only that account\'s processes', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const victim = sleeper(false);
+  const run = serviceDir();
+  writeFileSync(join(run, 'app.pid'), `${String(victim)}\n`);
+  await refused(t, join(run, 'app.pid'), victim, /directory is owned by uid 65534.*PID \d+ runs as uid 0/);
 });
