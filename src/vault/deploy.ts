@@ -34,14 +34,13 @@ import {
 } from './context.js';
 import type { VaultCtx } from './context.js';
 import { undoUncommitted } from './retire.js';
-import { scanKept } from './kept.js';
-import type { KeptScan } from './kept.js';
+import { scanKept, type KeptScan } from './kept.js';
 import { afterCommit, finishAfterLive } from './deploy-tail.js';
+import { raiseHighestToKept } from './highest.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import { verifyRelease } from './verify.js';
 import type { DeployResult } from './types.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
-
 export { highestVersion } from './kept.js';
 
 function rejectEvent(ctx: VaultCtx, e: unknown, bundlePath: string): void {
@@ -281,6 +280,7 @@ export async function rollbackTo(ctx: VaultCtx): Promise<DeployResult> {
     emit(ctx, { kind: 'reject', code: first.code, path: first.path, detail: `rollback target: ${first.message}` });
     throw new SentinelError(first.code, `rollback target is not intact: ${first.message}`, { where: first.path });
   }
+  await raiseHighestToKept(ctx, ok); // before the swap: a failure refuses the rollback, nothing swapped
   await step(ctx, 'verified');
   const liveWindowMs = await withHeldVault(ctx, (_held, opCtx) => swapLive(opCtx, target.dirName));
   await step(ctx, 'swapped');

@@ -57,3 +57,13 @@ export async function writeHighestState(ctx: VaultCtx, h: HighestState): Promise
   await installHighestState(ctx);
   await fsyncDir(ctx.layout.state);
 }
+
+// Why: a rollback leaves the release it rolled back from kept but not live; a highest.json lower than
+// it (a deploy whose tail failed) would let recovery take it for an interrupted deploy, delete it and
+// re-open its version. So before a rollback swaps, highest.json is raised to every kept release.
+export async function raiseHighestToKept(ctx: VaultCtx, kept: { releaseId: string; manifest: { version: number } }[]): Promise<void> {
+  const top = kept.reduce<(typeof kept)[number] | null>((a, r) => (a === null || r.manifest.version > a.manifest.version ? r : a), null);
+  if (top === null || top.manifest.version <= (await readHighestState(ctx)).version) return;
+  await writeHighestState(ctx, { version: top.manifest.version, releaseId: top.releaseId });
+}
+

@@ -104,4 +104,26 @@ describe('a deploy that fails around its commit point', () => {
       }
     });
   }
+
+  test('a deploy whose tail did not raise highest.json, then a rollback and a recovery: the version rolled back from stays burnt', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    let fail = false;
+    const deps = makeDeps({ hook: (step) => (fail && step === 'swapped' ? Promise.reject(new SentinelError('io', 'injected at swapped', { where: step })) : Promise.resolve()) });
+    const tv = await makeVault('rollback-burnt', { deps });
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      const b2 = await tv.bundle(2);
+      fail = true;
+      const r = await tv.vault.deploy(b2.path);
+      fail = false;
+      assert.match(r.warning ?? '', /injected at swapped/, 'live, highest.json not raised');
+      assert.equal((await tv.vault.rollback()).version, 1);
+      await tv.vault.recover();
+      assert.equal((await tv.vault.status()).highestVersion, 2, 'the version rolled back from is still the highest');
+      await assert.rejects(tv.vault.deploy(b2.path), (e: Error & { code?: string }) => e.code === 'rollback', 'the bundle rolled back from is refused');
+      assert.deepEqual((await tv.vault.verify()).problems, []);
+    } finally {
+      await closeDeps(deps);
+    }
+  });
 });
