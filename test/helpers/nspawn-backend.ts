@@ -1,12 +1,12 @@
-// The boot the backend-unit tests share (backend-e2e, restart-race): the units as
+// The boot the backend-unit tests share (backend-e2e, restart-race, watchdog-timeout): the units as
 // `sentinel install-units --sample-backend` installs them (backend-e2e-setup.service runs
 // backend-setup.sh inside) next to the sentinel unit, and a reporter unit of the test's own that
 // writes /out/result.json and powers the container off.
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { bootContainer, reporterResult } from './nspawn.js';
-import { e2eBinds, writeNotifyDropIn, type E2eDirs } from './nspawn-inputs.js';
+import { e2eBinds, signE2eRelease, writeNotifyDropIn, type E2eDirs } from './nspawn-inputs.js';
 
 export const BACKEND_BOOT_TIMEOUT_MS = 200_000;
 const GUEST_ROOT = '/opt/omnimind-sentinel';
@@ -43,4 +43,19 @@ export async function bootBackendUnits<S>(d: E2eDirs, reporter: string, extraArg
     wants: [...wants, 'backend-e2e-setup.service', reporter],
   });
   return reporterResult<BackendReport<S>>(boot, d.out, 'result.json', BACKEND_BOOT_TIMEOUT_MS);
+}
+
+// The sentinel's config with the backend as its only target, and release 1 signed into `d` (the
+// tests of one unit's recovery: restart-race, watchdog-timeout).
+export async function signBackendOnly(d: E2eDirs): Promise<void> {
+  const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
+  config.targets = config.targets.filter((x) => x.name === 'backend');
+  await writeFile(join(d.etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(join(d.src, 'engine', 'phi.py'), 'phi = 1\n');
+  signE2eRelease(d, 1);
+}
+
+/** What an assertion on a backend reporter's result prints: its errors, steps and both journals. */
+export function backendReportContext<S>(result: BackendReport<S>): string {
+  return `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
 }

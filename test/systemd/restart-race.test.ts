@@ -19,14 +19,10 @@
 //      unit is not restarted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { needsNspawn } from '../helpers/nspawn.js';
-import { BACKEND_BOOT_TIMEOUT_MS, bootBackendUnits } from '../helpers/nspawn-backend.js';
-import { prepareE2eDirs, signE2eRelease } from '../helpers/nspawn-inputs.js';
-import { packageRoot } from '../../src/adapters/package-root.js';
-
-const fixtures = join(packageRoot(), 'test', 'fixtures', 'nspawn');
+import { BACKEND_BOOT_TIMEOUT_MS, backendReportContext, bootBackendUnits, signBackendOnly } from '../helpers/nspawn-backend.js';
+import { prepareE2eDirs } from '../helpers/nspawn-inputs.js';
 
 type Show = Record<string, string>;
 type Entry = Record<string, unknown>;
@@ -43,15 +39,11 @@ interface Steps {
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const d = await prepareE2eDirs('sentinel-restart-race-', ['engine']);
-  const { dir, etc, src } = d;
+  const { dir } = d;
   try {
-    const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
-    config.targets = config.targets.filter((x) => x.name === 'backend');
-    await writeFile(join(etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
-    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
-    signE2eRelease(d, 1);
+    await signBackendOnly(d);
     const result = await bootBackendUnits<Steps>(d, 'restart-race-reporter.service');
-    const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
+    const context = backendReportContext(result);
     assert.equal(result.ok, true, context);
     const { boot: atBoot, race } = result.steps;
 

@@ -11,12 +11,12 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { needsNspawn } from '../helpers/nspawn.js';
 import { needs } from '../helpers/env.js';
-import { BACKEND_BOOT_TIMEOUT_MS, bootBackendUnits } from '../helpers/nspawn-backend.js';
-import { prepareE2eDirs, signE2eRelease } from '../helpers/nspawn-inputs.js';
+import { BACKEND_BOOT_TIMEOUT_MS, backendReportContext, bootBackendUnits, signBackendOnly } from '../helpers/nspawn-backend.js';
+import { prepareE2eDirs } from '../helpers/nspawn-inputs.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { bpfEngineUnavailable } from '../../src/adapters/bpf-engine.js';
 
@@ -37,17 +37,13 @@ async function watchdogTimeout(t: TestContext, scenario: 'abort' | 'kill', detec
   if (needsNspawn(t)) return;
   if (detector === 'ebpf' && needs(t, bpfEngineUnavailable() === null, `the eBPF engine (${bpfEngineUnavailable() ?? ''})`)) return;
   const d = await prepareE2eDirs(`sentinel-watchdog-${scenario}-${detector}-`, ['engine']);
-  const { dir, etc, src } = d;
+  const { dir } = d;
   try {
-    const config = JSON.parse(await readFile(join(fixtures, 'backend-sentinel.json'), 'utf8')) as { targets: { name: string }[] };
-    config.targets = config.targets.filter((x) => x.name === 'backend');
-    await writeFile(join(etc, 'sentinel.json'), `${JSON.stringify(config, null, 2)}\n`);
-    await writeFile(join(src, 'engine', 'phi.py'), 'phi = 1\n');
-    signE2eRelease(d, 1);
+    await signBackendOnly(d);
     const conf = scenario === 'kill' ? 'backend-abort-timeout.conf' : 'backend-watchdog.conf';
     const dropIn = `--bind-ro=${join(fixtures, conf)}:/etc/systemd/system/omnimind-backend.service.d/zz-e2e-${conf}`;
     const result = await bootBackendUnits<Steps>(d, 'watchdog-kill-reporter.service', detector === 'ebpf' ? [...EBPF_ARGS, dropIn] : [dropIn], detector === 'ebpf' ? ['ebpf-tracefs.service'] : []);
-    const context = `errors: ${result.errors.join('\n')}\nsteps: ${JSON.stringify(result.steps)}\njournal:\n${(result.journal ?? []).join('\n')}\nsentinel journal:\n${(result.sentinelJournal ?? []).join('\n')}`;
+    const context = backendReportContext(result);
     assert.equal(result.ok, true, context);
     // First an ordinary SIGKILL: restarted, recorded as no hang (with eBPF the journal was asked and said so).
     assert.deepEqual(result.steps.crash.serviceEvents, [], context);
