@@ -1,0 +1,141 @@
+// The directory of the control socket and of a Unix metrics socket must be root's own: the daemon chowns and
+// chmods the socket by path after binding it, so a user who can write the directory could swap the fresh socket
+// for a symlink in between and have root hand any file to the socket's group. Real sockets, real directories
+// owned by `nobody` or mode 0777 without the sticky bit: every listener refuses before binding.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlServer } from '../../src/daemon/control-server.js';
+import { MetricsServer } from '../../src/daemon/metrics-server.js';
+import { startDaemon } from '../../src/daemon/main.js';
+import { createLogger } from '../../src/adapters/logger.js';
+import { sendRequest } from '../../src/adapters/control-client.js';
+import { exitCodeFor, isSentinelError, type SentinelError } from '../../src/core/errors.js';
+import { cleanupDaemonFiles, prepareDaemonFiles } from '../helpers/daemon-harness.js';
+import { isRoot, needs } from '../helpers/env.js';
+
+after(() => cleanupDaemonFiles());
+
+const NOBODY = 65534;
+
+type Unsafe = { name: string; make: (dir: string) => void };
+const UNSAFE: Unsafe[] = [
+  { name: 'owned by nobody', make: (d) => (mkdirSync(d, { mode: 0o755 }), chownSync(d, NOBODY, NOBODY)) },
+  { name: 'mode 0777 without the sticky bit', make: (d) => (mkdirSync(d), chmodSync(d, 0o777)) },
+];
+
+function control(socketPath: string, group?: string): ControlServer {
+  return new ControlServer({ socketPath, ...(group !== undefined ? { group } : {}), maxRequestBytes: 1024, requestTimeoutMs: 1_000, clientIdleMs: 1_000, maxClients: 4, maxBufferedBytes: 1024 * 1024, log: createLogger('silent'), handle: () => Promise.resolve('pong') });
+}
+
+/** Asserts `listen` is refused naming `path`; a listener that did bind is closed first, so a failing run ends. */
+async function assertRefused(server: { listen(): Promise<void>; close(): Promise<void> }, path: string): Promise<void> {
+  let bound = false;
+  await assert.rejects(
+    server.listen().then(async () => {
+      bound = true;
+      await server.close();
+    }),
+    refusedNaming(path),
+  );
+  assert.equal(bound, false, 'the listener bound in an unsafe directory');
+}
+
+function refusedNaming(path: string) {
+  return (e: unknown): boolean => {
+    assert.ok(isSentinelError(e, 'insecure-path'), `expected insecure-path, got ${String(e)}`);
+    assert.equal((e as SentinelError).where, path);
+    return true;
+  };
+}
+
+for (const u of UNSAFE) {
+  test(`control socket: a socket directory ${u.name} is refused before binding`, async (t) => {
+    if (needs(t, isRoot(), 'root (chown to nobody)')) return;
+    const base = await mkdtemp(join(tmpdir(), 'sentinel-sockdir-'));
+    try {
+      const run = join(base, 'run');
+      u.make(run);
+      const socket = join(run, 'ctl.sock');
+      const server = control(socket, '0');
+      await assertRefused(server, run);
+      assert.equal(existsSync(socket), false, 'nothing bound in the unsafe directory');
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  test(`control socket: a directory ${u.name} above the socket's directory is refused`, async (t) => {
+    if (needs(t, isRoot(), 'root (chown to nobody)')) return;
+    const base = await mkdtemp(join(tmpdir(), 'sentinel-sockdir-'));
+    try {
+      const upper = join(base, 'upper');
+      u.make(upper);
+      const socket = join(upper, 'run', 'ctl.sock');
+      await assertRefused(control(socket), upper);
+      assert.equal(existsSync(join(upper, 'run')), false, 'nothing created under the unsafe directory');
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  test(`metrics: a Unix socket directory ${u.name} is refused before binding`, async (t) => {
+    if (needs(t, isRoot(), 'root (chown to nobody)')) return;
+    const base = await mkdtemp(join(tmpdir(), 'sentinel-sockdir-'));
+    try {
+      const run = join(base, 'run');
+      u.make(run);
+      const path = join(run, 'metrics.sock');
+      const server = new MetricsServer({ listen: { kind: 'unix', path }, group: '0', log: createLogger('silent'), contentType: 'text/plain; version=0.0.4', render: () => Promise.resolve('up 1\n') });
+      await assertRefused(server, run);
+      assert.equal(existsSync(path), false, 'nothing bound in the unsafe directory');
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+}
+
+test('control socket: a root-owned 0755 directory and a sticky root-owned ancestor (/tmp) are accepted', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const base = await mkdtemp(join(tmpdir(), 'sentinel-sockdir-'));
+  try {
+    const run = join(base, 'run');
+    mkdirSync(run, { mode: 0o755 });
+    const socket = join(run, 'ctl.sock');
+    const server = control(socket);
+    await server.listen();
+    try {
+      assert.equal(statSync(socket).mode & 0o777, 0o600);
+      assert.equal(((await sendRequest(socket, { op: 'status' }, { timeoutMs: 5_000 })) as { ok: boolean }).ok, true);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('daemon: refuses to start with its control socket in a directory others can write; exit code 1, nothing left running', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('sockdir');
+  const run = join(files.dir, 'run');
+  mkdirSync(run);
+  chmodSync(run, 0o777);
+  let started = false;
+  await assert.rejects(
+    startDaemon({ configFile: files.configPath, env: {}, signals: false, logger: createLogger('silent') }).then(async (h) => {
+      started = true;
+      await h.stop('test');
+    }),
+    (e) => {
+      refusedNaming(run)(e);
+      assert.equal(exitCodeFor((e as SentinelError).code), 1);
+      return true;
+    },
+  );
+  assert.equal(started, false, 'the daemon started');
+  assert.equal(existsSync(files.socket), false, 'no socket bound');
+});
