@@ -7,6 +7,7 @@ import { codeForErrno, errnoOf } from '../core/errno.js';
 import { errorReply, type ControlCommand } from './control-protocol.js';
 import { ControlConnection, SMALL_REQUEST_BYTES } from './control-connection.js';
 import { ByteBudget } from './byte-budget.js';
+import { assertSafeSocketDir } from './socket-dir.js';
 import type { Uploads } from './uploads.js';
 import type { Logger } from '../adapters/logger.js';
 
@@ -106,7 +107,10 @@ export class ControlServer {
 
   async listen(): Promise<void> {
     const { socketPath } = this.opts;
+    // Nobody but root may write where the socket is bound: its chown/chmod below go by path.
+    assertSafeSocketDir(socketPath, 'control socket');
     await mkdir(dirname(socketPath), { recursive: true, mode: 0o750 });
+    assertSafeSocketDir(socketPath, 'control socket');
     const gid = this.opts.group === undefined ? null : await groupId(this.opts.group);
     await clearStaleSocket(socketPath);
     const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));

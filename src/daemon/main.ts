@@ -18,6 +18,7 @@ import { AuditGuard } from './audit-guard.js';
 import { openDaemonAudit } from './audit-setup.js';
 import { Sentinel } from './sentinel.js';
 import { ControlServer, probeLive } from './control-server.js';
+import { assertSafeSocketDir } from './socket-dir.js';
 import { SystemdNotifier } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
@@ -81,6 +82,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
   if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
+  assertSafeSocketDir(config.control.socket, 'control socket');
   const { auditLog, report: auditReport } = await openDaemonAudit({ auditPath: config.audit.path, stateDir: config.stateDir, appendOnly: config.audit.appendOnly }, { flags, log });
   const stack = new PartStack(log);
   const counters = newCounters();

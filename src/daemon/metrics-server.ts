@@ -8,6 +8,7 @@ import { codeForErrno, errnoOf } from '../core/errno.js';
 import type { MetricsListen } from '../core/metrics-listen.js';
 import type { Logger } from '../adapters/logger.js';
 import { groupId, probeLive } from './control-server.js';
+import { assertSafeSocketDir } from './socket-dir.js';
 
 /** Bounds of the listener; a scrape is one small request, answered at once. */
 export interface MetricsServerLimits {
@@ -71,7 +72,10 @@ export class MetricsServer {
     let gid: number | null = null;
     if (listen.kind === 'unix') {
       gid = this.opts.group === undefined ? null : await groupId(this.opts.group, 'metrics.group');
+      // Nobody but root may write where the socket is bound: its chown/chmod below go by path.
+      assertSafeSocketDir(listen.path, 'metrics socket');
       await mkdir(dirname(listen.path), { recursive: true, mode: 0o750 });
+      assertSafeSocketDir(listen.path, 'metrics socket');
       await clearStaleSocket(listen.path);
     }
     const oldMask = listen.kind === 'unix' ? process.umask(0o177) : null;

@@ -47,7 +47,7 @@ async function assertRefused(server: { listen(): Promise<void>; close(): Promise
 function refusedNaming(path: string) {
   return (e: unknown): boolean => {
     assert.ok(isSentinelError(e, 'insecure-path'), `expected insecure-path, got ${String(e)}`);
-    assert.equal((e as SentinelError).where, path);
+    assert.equal(e.where, path);
     return true;
   };
 }
