@@ -1,0 +1,38 @@
+// Who may write where the daemon binds a Unix socket (docs/SECURITY.md#what-the-daemons-sockets-require): the
+// socket's directory and every directory on the way to it must be root's own, as for the vault. The socket is
+// chowned and chmodded by path after binding; whoever could write its directory could swap the fresh socket for a
+// symlink in between and have root give any file (/etc/shadow) to the socket's group, mode 0660.
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SentinelError } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
+import { unsafeAncestors } from '../vault/safety.js';
+
+/** Why the directory a socket is bound in is unsafe, or null (its stat, symlinks followed: the chain is checked apart). */
+function socketDirProblem(uid: number, mode: number, isDir: boolean): string | null {
+  const euid = process.geteuid?.() ?? 0;
+  const shown = `owned by uid ${String(uid)} with mode ${(mode & 0o7777).toString(8).padStart(4, '0')}`;
+  if (!isDir) return 'is not a directory';
+  if (uid !== 0 && uid !== euid) return `${shown}: a socket's directory must be owned by root`;
+  if ((mode & 0o022) !== 0) return `${shown}: a socket's directory must not be writable by group or others`;
+  return null;
+}
+
+/**
+ * Refuses (`insecure-path`, naming the directory) a socket path whose directory, or a directory on the way to it,
+ * is not root's own. Called before the directory is created and again before binding.
+ */
+export function assertSafeSocketDir(socketPath: string, what: string): void {
+  const first = unsafeAncestors(socketPath)[0];
+  if (first !== undefined) throw new SentinelError('insecure-path', `${what}: ${first.message}`, { where: first.path });
+  const dir = dirname(socketPath);
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return; // created next (0750, root) by the caller, then checked again
+    throw ioError(e, `cannot inspect the ${what} directory`, dir);
+  }
+  const why = socketDirProblem(st.uid, st.mode, st.isDirectory());
+  if (why !== null) throw new SentinelError('insecure-path', `${what}: ${why}`, { where: dir });
+}
