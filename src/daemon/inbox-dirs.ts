@@ -10,20 +10,14 @@ import { join } from 'node:path';
 import { dirFdOps, isDirMode, isSymlinkMode, openDirAt, type DirFdOps, type EntryStat } from '../adapters/dir-fd.js';
 import { SentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
+import { ownedDirProblem } from '../vault/safety.js';
 
 export type InboxOutcome = 'done' | 'rejected';
 
-function describe(st: EntryStat): string {
-  return `owned by uid ${String(st.uid)} with mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
-}
-
 // Why: the same owners the vault's directories accept (src/vault/safety.ts).
 function heldDirProblem(st: EntryStat, name: string): string | null {
-  const euid = process.geteuid?.() ?? 0;
   if (!isDirMode(st.mode)) return `is not a directory: the inbox's ${name}/ must be a real directory`;
-  if (st.uid !== 0 && st.uid !== euid) return `${describe(st)}: the inbox's ${name}/ must be owned by root (or the user running the sentinel)`;
-  if ((st.mode & 0o022) !== 0) return `${describe(st)}: the inbox's ${name}/ must not be writable by group or others`;
-  return null;
+  return ownedDirProblem(st, `the inbox's ${name}/`, 'root (or the user running the sentinel)');
 }
 
 function closeQuietly(fd: number): void {

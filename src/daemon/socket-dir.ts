@@ -6,17 +6,7 @@ import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
-import { unsafeAncestors } from '../vault/safety.js';
-
-/** Why the directory a socket is bound in is unsafe, or null (its stat, symlinks followed: the chain is checked apart). */
-function socketDirProblem(uid: number, mode: number, isDir: boolean): string | null {
-  const euid = process.geteuid?.() ?? 0;
-  const shown = `owned by uid ${String(uid)} with mode ${(mode & 0o7777).toString(8).padStart(4, '0')}`;
-  if (!isDir) return 'is not a directory';
-  if (uid !== 0 && uid !== euid) return `${shown}: a socket's directory must be owned by root`;
-  if ((mode & 0o022) !== 0) return `${shown}: a socket's directory must not be writable by group or others`;
-  return null;
-}
+import { ownedDirProblem, unsafeAncestors } from '../vault/safety.js';
 
 /**
  * Refuses (`insecure-path`, naming the directory) a socket path whose directory, or a directory on the way to it,
@@ -33,6 +23,6 @@ export function assertSafeSocketDir(socketPath: string, what: string): void {
     if (errnoOf(e) === 'ENOENT') return; // created next (0750, root) by the caller, then checked again
     throw ioError(e, `cannot inspect the ${what} directory`, dir);
   }
-  const why = socketDirProblem(st.uid, st.mode, st.isDirectory());
+  const why = st.isDirectory() ? ownedDirProblem(st, "a socket's directory") : 'is not a directory';
   if (why !== null) throw new SentinelError('insecure-path', `${what}: ${why}`, { where: dir });
 }

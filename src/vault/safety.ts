@@ -22,13 +22,30 @@ export interface UnsafeDir {
 const S_ISVTX = 0o1000;
 
 /** The owners the rule accepts: root, and the user running the sentinel when that is not root. */
-function trustedOwner(uid: number): boolean {
+export function trustedOwner(uid: number): boolean {
   const euid = process.geteuid?.() ?? 0;
   return uid === 0 || uid === euid;
 }
 
-function describe(st: Stats): string {
-  return `owned by uid ${st.uid} with mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
+/** What the owner rule reads of a directory (an lstat, a stat, or an fstat of a held descriptor). */
+export interface OwnerMode {
+  uid: number;
+  mode: number;
+}
+
+function describe(st: OwnerMode): string {
+  return `owned by uid ${String(st.uid)} with mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`;
+}
+
+/**
+ * Why a directory the sentinel writes in as root (the vault's, the inbox's done/ and rejected/, a
+ * socket's) fails the owner rule, or null: owned by root or the user running the sentinel, and not
+ * writable by group or others. `what` names it in the reason; `owner` says who may own it.
+ */
+export function ownedDirProblem(st: OwnerMode, what: string, owner = 'root'): string | null {
+  if (!trustedOwner(st.uid)) return `${describe(st)}: ${what} must be owned by ${owner}`;
+  if ((st.mode & 0o022) !== 0) return `${describe(st)}: ${what} must not be writable by group or others`;
+  return null;
 }
 
 /** Why a directory on the way to the vault is unsafe, or null. */
@@ -42,9 +59,7 @@ function ancestorProblem(st: Stats): string | null {
 export function vaultDirProblem(st: Stats): string | null {
   if (st.isSymbolicLink()) return 'is a symlink: the vault and its directories must be real directories';
   if (!st.isDirectory()) return 'is not a directory';
-  if (!trustedOwner(st.uid)) return `${describe(st)}: a vault directory must be owned by root`;
-  if ((st.mode & 0o022) !== 0) return `${describe(st)}: a vault directory must not be writable by group or others`;
-  return null;
+  return ownedDirProblem(st, 'a vault directory');
 }
 
 function lstatOrNull(path: string): Stats | null {

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { SentinelError } from '../../core/errors.js';
 import { ioError } from '../../core/errno.js';
 import { procIdentity, readPidFileOwned, readProcUids, type ProcIdentity } from '../../adapters/proc.js';
-import { unsafeAncestors } from '../../vault/safety.js';
+import { trustedOwner, unsafeAncestors } from '../../vault/safety.js';
 
 /** Why `pid` may never be adopted whoever wrote the file, or null. */
 function forbiddenPid(pid: number): string | null {
@@ -19,8 +19,6 @@ function forbiddenPid(pid: number): string | null {
   return null;
 }
 
-const trusted = (uid: number): boolean => uid === 0 || uid === process.geteuid?.();
-
 /**
  * Who could have put the file there: null when only root (or the sentinel's user) could; else the one
  * user whose processes it may name. A root-owned file in a directory a user owns is theirs too (they
@@ -28,14 +26,14 @@ const trusted = (uid: number): boolean => uid === 0 || uid === process.geteuid?.
  * sticky bit has no single writer, so a file there is refused.
  */
 function writerOf(path: string, fileUid: number): { uid: number | null; why: string } {
-  if (!trusted(fileUid)) return { uid: fileUid, why: `it is owned by uid ${String(fileUid)} (not root)` };
+  if (!trustedOwner(fileUid)) return { uid: fileUid, why: `it is owned by uid ${String(fileUid)} (not root)` };
   let dir: Stats;
   try {
     dir = statSync(dirname(path));
   } catch (e) {
     throw ioError(e, "cannot inspect the pid file's directory", dirname(path));
   }
-  if (!trusted(dir.uid)) return { uid: dir.uid, why: `its directory is owned by uid ${String(dir.uid)} (not root)` };
+  if (!trustedOwner(dir.uid)) return { uid: dir.uid, why: `its directory is owned by uid ${String(dir.uid)} (not root)` };
   if ((dir.mode & 0o022) !== 0 && (dir.mode & 0o1000) === 0) {
     throw new SentinelError('not-permitted', `pid file refused: its directory (mode ${(dir.mode & 0o7777).toString(8).padStart(4, '0')}) is writable by group or others without the sticky bit, so anyone of them could have put it there`, { where: path });
   }
