@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +55,38 @@ test('with neither systemd\'s private socket nor a system bus, a restart falls b
   assert.match(out.bus.fallback ?? '', /ENOENT.*sd_bus_start/, r.stdout);
   // the fallback ran the systemctl process, which cannot reach systemd either
   assert.match(out.q.error ?? '', /^unavailable systemctl restart --no-block sentinel-test-none\.service failed/, r.stdout);
+});
+
+test('the systemctl fallback\'s failures: no systemctl is not-found, "access denied" not-permitted (its first line), a destructive transaction is a refusal', (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  const systemctlJs = fileURLToPath(new URL('../../src/adapters/systemctl.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-systemctl-'));
+  try {
+    // a systemctl that answers as systemd 252's does for a denied and for a refused restart ($5: the unit)
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'systemctl'), `#!/bin/sh
+case "$5" in
+  denied.service) printf 'Failed to restart denied.service: Access denied\\nSee system logs.\\n' >&2; exit 4;;
+  busy.service) echo "Failed to restart busy.service: Transaction for busy.service/restart is destructive (busy.service has 'stop' job queued, but 'restart' is included in transaction)." >&2; exit 1;;
+esac
+exit 1
+`, { mode: 0o755 });
+    const script = `
+      const { queueRestart } = await import(${JSON.stringify(systemctlJs)});
+      const q = (unit) => queueRestart(unit, 5000).then((r) => ({ queued: r.queued, reason: r.reason, via: r.via }), (e) => ({ error: e.code + ' ' + e.message }));
+      process.env.PATH = ${JSON.stringify(join(dir, 'none'))};
+      const missing = await q('sentinel-test-none.service');
+      process.env.PATH = ${JSON.stringify(join(dir, 'bin'))};
+      console.log(JSON.stringify({ missing, denied: await q('denied.service'), busy: await q('busy.service') }));`;
+    const r = spawnSync('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent-sentinel-test-bus' }, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<'missing' | 'denied' | 'busy', { error?: string; queued?: boolean; reason?: string; via?: string }>;
+    assert.match(out.missing.error ?? '', /^not-found systemctl restart --no-block sentinel-test-none\.service failed: /, r.stdout);
+    assert.equal(out.denied.error, 'not-permitted systemctl restart --no-block denied.service failed: Failed to restart denied.service: Access denied', r.stdout);
+    assert.deepEqual(out.busy, { queued: false, reason: "Failed to restart busy.service: Transaction for busy.service/restart is destructive (busy.service has 'stop' job queued, but 'restart' is included in transaction).", via: 'systemctl' }, r.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a bus that accepts the connection and never answers holds the restart no longer than its timeout (not sd-bus\'s 90 s handshake)', async (t) => {
