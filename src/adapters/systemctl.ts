@@ -2,20 +2,26 @@
 // read its MainPID, start a slice, set its properties, reload unit files. Every call is bounded and a
 // failure names the command.
 import { SentinelError } from '../core/errors.js';
-import { runCommand } from './process.js';
+import { runCommand, type CommandResult } from './process.js';
 import { restartOverBus } from './systemd-bus.js';
 
 /** Bound of the quick queries (show, start, set-property, daemon-reload), ms. */
 export const SYSTEMCTL_TIMEOUT_MS = 15_000;
 
-// Why: one error shape for every systemctl verb: "access denied" is not-permitted, the rest unavailable.
+// Why: one error shape for every failed systemctl process, the restart's fallback included: no systemctl is
+// not-found, "access denied" not-permitted, the rest unavailable. `command` names it; `firstLine`: only
+// the first line of what it said is shown.
+function systemctlFailure(r: CommandResult, command: string, where: string, timeoutMs: number, firstLine = false): SentinelError {
+  const said = (r.stderr || r.stdout || r.message || `exit ${r.exitCode ?? 'unknown'}`).trim();
+  const msg = r.timedOut ? `timed out after ${timeoutMs} ms` : firstLine ? (said.split('\n')[0] ?? '') : said;
+  const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
+  return new SentinelError(code, `${command} failed: ${msg}`, { where });
+}
+
+// Why: every systemctl verb but the restart's fallback runs through here, bounded.
 async function systemctl(args: readonly string[], where: string, timeoutMs = SYSTEMCTL_TIMEOUT_MS): Promise<string> {
   const r = await runCommand(['systemctl', ...args], { timeoutMs });
-  if (!r.ok) {
-    const msg = r.timedOut ? `timed out after ${timeoutMs} ms` : (r.stderr || r.stdout || r.message || `exit ${r.exitCode ?? 'unknown'}`).trim();
-    const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
-    throw new SentinelError(code, `systemctl ${args.join(' ')} failed: ${msg}`, { where });
-  }
+  if (!r.ok) throw systemctlFailure(r, `systemctl ${args.join(' ')}`, where, timeoutMs);
   return r.stdout;
 }
 
@@ -102,10 +108,9 @@ export async function queueRestart(unit: string, timeoutMs = SYSTEMCTL_TIMEOUT_M
   const ms = performance.now() - t0;
   const how = { via: 'systemctl' as const, busProblem: bus.fallback };
   if (r.ok) return { queued: true, ms, ...how };
-  const msg = (r.stderr || r.stdout || r.message).trim().split('\n')[0] ?? '';
-  if (/is destructive|conflicting job/i.test(msg)) return { queued: false, ms, reason: msg, ...how };
-  const code = r.startError === 'ENOENT' ? 'not-found' : /access denied|not permitted|permission/i.test(msg) ? 'not-permitted' : 'unavailable';
-  throw new SentinelError(code, `systemctl ${verb} --no-block ${unit} failed: ${r.timedOut ? `timed out after ${left} ms` : msg}`, { where: unit });
+  const said = (r.stderr || r.stdout || r.message).trim().split('\n')[0] ?? '';
+  if (/is destructive|conflicting job/i.test(said)) return { queued: false, ms, reason: said, ...how };
+  throw systemctlFailure(r, `systemctl ${verb} --no-block ${unit}`, unit, left, true);
 }
 
 // Why: a job's id says nothing of what it does; a stop someone queued must not pass for a start.
