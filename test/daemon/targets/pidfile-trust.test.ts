@@ -129,3 +129,35 @@ test('a root-owned pid file in a directory the service account owns names only t
   writeFileSync(join(run, 'app.pid'), `${String(victim)}\n`);
   await refused(t, join(run, 'app.pid'), victim, /directory is owned by uid 65534.*PID \d+ runs as uid 0/);
 });
+
+test('a pid file\'s own directory that an unprivileged account made a symlink (in a sticky shared directory) is refused, not followed', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const victim = sleeper(false);
+  const base = mkdtempSync(join(tmpdir(), 'sentinel-pidtrust-'));
+  dirs.push(base);
+  chmodSync(base, 0o755);
+  const shared = join(base, 'shared');
+  const rootDir = join(base, 'rootdir');
+  execFileSync('mkdir', ['-m', '1777', shared]);
+  execFileSync('mkdir', ['-m', '0755', rootDir]);
+  writeFileSync(join(rootDir, 'app.pid'), `${String(victim)}\n`);
+  // The sticky directory lets nobody add an entry: a symlink to root's directory, named as the configured one.
+  execFileSync('setpriv', [`--reuid=${String(NOBODY)}`, `--regid=${String(NOBODY)}`, '--clear-groups', 'ln', '-s', rootDir, join(shared, 'app')]);
+  await refused(t, join(shared, 'app', 'app.pid'), victim, /symlink owned by uid 65534/);
+});
+
+test('a pid file\'s directory reached through root\'s own symlink is judged where it leads', async (t) => {
+  if (needs(t, isRoot(), 'root (setpriv)')) return;
+  const victim = sleeper(false);
+  const run = serviceDir();
+  writeAsNobody(join(run, 'app.pid'), `${String(victim)}\n`);
+  const base = mkdtempSync(join(tmpdir(), 'sentinel-pidtrust-'));
+  dirs.push(base);
+  // Like /var/run -> /run: root's symlink is followed, and the directory it leads to (nobody's) decides.
+  execFileSync('ln', ['-s', run, join(base, 'run')]);
+  await refused(t, join(base, 'run', 'app.pid'), victim, /owned by uid 65534.*PID \d+ runs as uid 0/);
+  const own = sleeper(true);
+  writeAsNobody(join(run, 'own.pid'), `${String(own)}\n`);
+  const { sup } = await supervise(t, [spec(join(base, 'run', 'own.pid'))]);
+  assert.deepEqual(sup.pids(), [own]);
+});
