@@ -91,35 +91,36 @@ export interface PidFileContent {
 
 // Why: pid files are written by other programs; anything but one positive integer in a regular file is
 // refused, and a symlink is not followed (O_NOFOLLOW): who wrote the file decides whose PID it may name.
-export async function readPidFileOwned(path: string): Promise<PidFileContent> {
+// `where` names the file in errors when `path` is another way to it (e.g. through /proc/self/fd/N/).
+export async function readPidFileOwned(path: string, where = path): Promise<PidFileContent> {
   let fh: FileHandle;
   try {
     // O_NONBLOCK: a fifo in its place must not block the reader (refused below as not a regular file).
     fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (e) {
-    if (errnoOf(e) === 'ELOOP') throw new SentinelError('not-permitted', 'pid file is a symlink: not followed', { where: path, cause: e });
-    throw new SentinelError('not-found', 'pid file cannot be read', { where: path, cause: e });
+    if (errnoOf(e) === 'ELOOP') throw new SentinelError('not-permitted', 'pid file is a symlink: not followed', { where, cause: e });
+    throw new SentinelError('not-found', 'pid file cannot be read', { where, cause: e });
   }
   let text: string;
   let uid: number;
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new SentinelError('not-permitted', 'pid file is not a regular file', { where: path });
+    if (!st.isFile()) throw new SentinelError('not-permitted', 'pid file is not a regular file', { where });
     // A pid file is never legitimately hard-linked; a link could lend another file's owner to it.
-    if (st.nlink !== 1) throw new SentinelError('not-permitted', `pid file has ${String(st.nlink)} links: a hard link is not followed as a pid file`, { where: path });
+    if (st.nlink !== 1) throw new SentinelError('not-permitted', `pid file has ${String(st.nlink)} links: a hard link is not followed as a pid file`, { where });
     uid = st.uid;
     const buf = Buffer.alloc(64);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     text = buf.subarray(0, bytesRead).toString('utf8');
   } catch (e) {
     if (e instanceof SentinelError) throw e;
-    throw new SentinelError('not-found', 'pid file cannot be read', { where: path, cause: e });
+    throw new SentinelError('not-found', 'pid file cannot be read', { where, cause: e });
   } finally {
     await fh.close().catch(() => undefined);
   }
   const t = text.trim();
   if (!/^\d{1,10}$/.test(t) || Number(t) < 1 || Number(t) > 4_194_304) {
-    throw new SentinelError('config', `pid file does not hold one PID: ${JSON.stringify(t.slice(0, 40))}`, { where: path });
+    throw new SentinelError('config', `pid file does not hold one PID: ${JSON.stringify(t.slice(0, 40))}`, { where });
   }
   return { pid: Number(t), uid };
 }
