@@ -239,3 +239,37 @@ test('the minimal BTF is used on the kernel it was cut from, and the kernel BTF 
     engine.close();
   }
 });
+
+// The engine's number arguments are read as what they are or refused, as the addon's other integer
+// arguments are: NaN, an infinity, a fraction, a negative or a value past the range never reaches a map.
+test('engine number arguments: NaN, ±Infinity, a fraction, a negative or a value out of range is a RangeError naming it, a non-number a TypeError, and no map is changed', (t) => {
+  if (needsEngine(t)) return;
+  const engine = openEngine(t, ['exit'], new RecordLog());
+  const native = (engine as unknown as { native: Record<string, (...a: unknown[]) => unknown> }).native;
+  const call = (name: string, ...a: unknown[]): unknown => native[name]!.apply(native, a);
+  const u32 = (what: string): { name: string; code: string; message: string } => ({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: `${what} must be an integer from 0 to 2^32-1` });
+  const u64 = (what: string): { name: string; code: string; message: string } => ({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: `${what} must be an integer from 0 to 2^53-1` });
+  const port = 40_000 + (process.pid % 20_000);
+  for (const v of [Number.NaN, Infinity, -Infinity, 1.5, -1, -0.5, 2 ** 32, 2 ** 32 + 1, 2 ** 64]) {
+    assert.throws(() => call('isWatched', v), u32('tgid'), String(v));
+    assert.throws(() => call('unwatch', v), u32('tgid'), String(v));
+    assert.throws(() => call('readSlot', v), u32('slot'), String(v));
+    assert.throws(() => call('watch', v, 0, 1, 0, 0, 0), u32('tgid'), String(v));
+    assert.throws(() => call('watch', process.pid, 0, 1, 0, 0, v), u32('slowPerSec'), String(v));
+    assert.throws(() => call('watchPort', v, 0), u32('port'), String(v));
+  }
+  for (const v of [Number.NaN, Infinity, -Infinity, 0.5, -1, 2 ** 53, 2 ** 64, 2 ** 64 + 2 ** 12]) {
+    assert.throws(() => call('watchPort', port, v), u64('gapNs'), String(v));
+    assert.throws(() => call('watch', process.pid, 0, 1, v, 0, 0), u64('slowNs'), String(v));
+    assert.throws(() => call('setFlagDevice', v, true), u64('stDev'), String(v));
+  }
+  assert.throws(() => call('isWatched', String(process.pid)), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'tgid must be a number' });
+  assert.throws(() => call('watchPort', port, '5'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: 'gapNs must be a number' });
+  assert.equal(call('readPort', port), -1, 'no refused watchPort reached the map');
+  assert.equal(call('isWatched', process.pid), false, 'no refused watch reached the map');
+  // the largest values in range pass
+  assert.equal(call('isWatched', 2 ** 32 - 1), false);
+  call('watchPort', port, 2 ** 53 - 1);
+  assert.equal(call('readPort', port), 0);
+  call('unwatchPort', port);
+});
