@@ -224,6 +224,28 @@ describe('native number arguments', () => {
   });
 });
 
+// A string argument is taken whole or refused: Node-API never writes part of a multi-byte character, so a
+// string one character too long for the buffer can come back a few bytes short of it, and the call would
+// act on a prefix of what it was given (a symlink to another target, a shorter name).
+test('a string cut at a UTF-8 character by its buffer is refused as too long, and nothing is made with its prefix', (t) => {
+  const n = ready(t);
+  if (n === null) return;
+  const d = scratch();
+  const dirfd = openSync(d, 'r');
+  try {
+    // symlinkAt's target buffer holds 4096 bytes: 4095 'a' then a 3-byte '€' is 4098, cut at 4095
+    const target = `${'a'.repeat(4095)}\u20ac`;
+    assert.throws(() => n.symlinkAt?.(target, dirfd, 'link'), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: 'target is too long or contains a NUL byte' });
+    assert.equal(existsSync(join(d, 'link')) || spawnSync('test', ['-L', join(d, 'link')]).status === 0, false, 'no symlink to the prefix was made');
+    assert.throws(() => n.mkdirAt?.(dirfd, `${'a'.repeat(4094)}\u20ac`, 0o700), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: 'name is too long or contains a NUL byte' });
+    // the longest that fits still passes
+    n.symlinkAt?.('a'.repeat(4095), dirfd, 'fits');
+    assert.equal(spawnSync('readlink', [join(d, 'fits')], { encoding: 'utf8' }).stdout.trim().length, 4095);
+  } finally {
+    closeSync(dirfd);
+  }
+});
+
 describe('native notify', () => {
   const havePython = spawnSync('python3', ['-c', 'pass']).status === 0;
 
