@@ -59,15 +59,17 @@ napi_value sn_error(napi_env env, const char *message) {
   return err;
 }
 
+// The whole string's length is asked first: Node-API never writes part of a multi-byte character, so a
+// string too long for `buf` can come back up to 3 bytes short of its end and pass for a shorter one.
 int sn_get_string(napi_env env, napi_value v, char *buf, size_t size, const char *what) {
-  size_t len = 0;
+  size_t full = 0, len = 0;
   char msg[128];
-  if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok || napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok) {
     snprintf(msg, sizeof msg, "%s must be a string", what);
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return 0;
   }
-  if (len >= size - 1 || strlen(buf) != len) {
+  if (full >= size - 1 || len != full || strlen(buf) != len) {
     snprintf(msg, sizeof msg, "%s is too long or contains a NUL byte", what);
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
     return 0;
