@@ -1,7 +1,9 @@
 // The README's install from a checkout, verbatim, under a real systemd (nspawn: fresh /etc and /var):
 // `sentinel` on PATH through a symlink, install-units, keys, config, vault init (missing parents),
 // enable --now; then `install-units --uninstall` stops and disables the service first (no dangling
-// multi-user.target.wants link, a later install is not "enabled"), and the teardown leaves nothing.
+// multi-user.target.wants link, a later install is not "enabled"), stops omnimind.slice and resets failed
+// units (nothing of ours stays loaded) but leaves the slice to a unit of the operator's own in it, and the
+// teardown leaves nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
@@ -42,10 +44,15 @@ test('README checkout install and uninstall: service active, then stopped and di
     assert.equal(gone.ActiveState, 'inactive', JSON.stringify(gone));
     assert.equal(gone.LoadState, 'not-found', 'the unit files are gone');
     assert.doesNotMatch(await read('wants-link.out'), /omnimind-sentinel/, 'no dangling multi-user.target.wants link');
+    assert.equal((await read('units-left.out')).trim(), '', 'no unit of ours still loaded (the slice stopped, failed units reset), no slice cgroup');
+    assert.match(uninstall, /stopped omnimind\.slice/);
     await stepOk('old-pid-gone');
     await stepOk('reinstall');
     assert.equal((await read('enabled-after-reinstall.out')).trim(), 'disabled', 'a later install is not enabled again');
-    await stepOk('uninstall-again');
+    await stepOk('operator-unit');
+    const again = await stepOk('uninstall-again');
+    assert.match(again, /omnimind\.slice left running: it still holds operator-own\.service/, again);
+    assert.equal((await stepOk('operator-unit-after')).trim(), 'active\nactive', 'the operator\'s own unit and its slice keep running');
 
     const before = new Set((await read('before.list')).split('\n'));
     const after = new Set((await read('after-teardown.list')).split('\n'));
