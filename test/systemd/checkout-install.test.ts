@@ -50,7 +50,9 @@ test('README checkout install and uninstall: service active, then stopped and di
     await stepOk('reinstall');
     assert.equal((await read('enabled-after-reinstall.out')).trim(), 'disabled', 'a later install is not enabled again');
     await stepOk('operator-unit');
+    await stepOk('start-fails');
     const again = await stepOk('uninstall-again');
+    assert.equal((await read('services-left.out')).trim(), '', 'the failed sentinel is not left listed as "not-found failed"');
     assert.match(again, /omnimind\.slice left running: it still holds operator-own\.service/, again);
     assert.equal((await stepOk('operator-unit-after')).trim(), 'active\nactive', 'the operator\'s own unit and its slice keep running');
 
