@@ -1,5 +1,5 @@
 // systemd through `systemctl`, from this one file: restart a unit (over D-Bus first, systemd-bus.ts),
-// read its MainPID, start a slice, set its properties, reload unit files. Every call is bounded and a
+// read its MainPID, start and stop a slice, set its properties, reload unit files. Every call is bounded and a
 // failure names the command.
 import { SentinelError } from '../core/errors.js';
 import { runCommand, type CommandResult } from './process.js';
@@ -163,4 +163,28 @@ export async function disableNow(units: readonly string[]): Promise<boolean> {
   const booted = !/offline|not been booted/i.test(`${state.stdout}${state.stderr}`);
   const r = await runCommand(['systemctl', 'disable', ...(booted ? ['--now'] : []), '--', ...units], { timeoutMs: 60_000 });
   return r.ok;
+}
+
+// Why: a unit that failed stays listed (`not-found failed`) after its file is gone until its failure is reset.
+export async function resetFailed(units: readonly string[]): Promise<void> {
+  await runCommand(['systemctl', 'reset-failed', '--', ...units], { timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+}
+
+// Why: systemd never stops a slice by itself; it stays active (its cgroups too) until stopped, which stops
+// every unit in it. The units in an active `slice` that still run (a unit in a slice requires it:
+// RequiredBy=), or null when the slice is not active or systemd cannot be asked.
+export async function runningInSlice(slice: string): Promise<string[] | null> {
+  const r = await runCommand(['systemctl', 'show', '-p', 'ActiveState', '-p', 'RequiredBy', '--', slice], { timeoutMs: SYSTEMCTL_TIMEOUT_MS });
+  const props = new Map(r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+  if (!r.ok || props.get('ActiveState') !== 'active') return null;
+  const units = (props.get('RequiredBy') ?? '').split(/\s+/).filter((u) => u !== '');
+  if (units.length === 0) return [];
+  // One state per unit, in order; is-active exits non-zero when any is inactive, which is no error here.
+  const states = (await runCommand(['systemctl', 'is-active', '--', ...units], { timeoutMs: SYSTEMCTL_TIMEOUT_MS })).stdout.split('\n');
+  return units.filter((_, i) => !['inactive', 'failed', ''].includes((states[i] ?? '').trim()));
+}
+
+// Why: `install-units --uninstall` stops the slice once nothing is left in it. True when systemctl accepted it.
+export async function stopUnit(unit: string): Promise<boolean> {
+  return (await runCommand(['systemctl', 'stop', '--', unit], { timeoutMs: 60_000 })).ok;
 }

@@ -73,11 +73,12 @@ async function runAuditVerify(files: string[], opts: { json?: boolean }): Promis
 // Why: a documented install path for users: units copied with this host's node and CLI paths; --uninstall removes them.
 async function runInstallUnits(opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean; sampleBackend?: boolean }): Promise<number> {
   const { installUnits, uninstallUnits } = await import('../daemon/install-units.js');
-  const result: { files: string[]; warnings: string[]; disabled?: string[] } = opts.uninstall === true ? { ...(await uninstallUnits({ prefix: opts.prefix, reload: opts.reload })), warnings: [] } : await installUnits({ prefix: opts.prefix, node: opts.node, cli: opts.cli, reload: opts.reload, sampleBackend: opts.sampleBackend });
+  const result: { files: string[]; warnings: string[]; disabled?: string[]; stopped?: string[] } = opts.uninstall === true ? await uninstallUnits({ prefix: opts.prefix, reload: opts.reload }) : await installUnits({ prefix: opts.prefix, node: opts.node, cli: opts.cli, reload: opts.reload, sampleBackend: opts.sampleBackend });
   if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
   else {
     for (const u of result.disabled ?? []) process.stdout.write(`stopped and disabled ${u}\n`);
     for (const f of result.files) process.stdout.write(`${opts.uninstall === true ? 'removed' : 'installed'} ${f}\n`);
+    for (const u of result.stopped ?? []) process.stdout.write(`stopped ${u}\n`);
   }
   for (const w of result.warnings) process.stderr.write(`sentinel: warning: ${w}\n`);
   return 0;
@@ -180,7 +181,7 @@ export function registerDaemonCommands(program: Command): void {
     .command('install-units')
     .description('install the systemd units (omnimind-sentinel.service, omnimind.slice, omnimind-backend.socket, omnimind-backend.service running OmniMind\'s web.backend.main:app)')
     .option('--prefix <dir>', 'unit directory', '/etc/systemd/system')
-    .option('--uninstall', 'stop and disable the services, then remove the installed units')
+    .option('--uninstall', 'stop and disable the services, remove the installed units, then stop omnimind.slice (unless a unit of your own still runs in it)')
     .option('--node <path>', 'node executable for ExecStart (default: this node)')
     .option('--cli <path>', 'sentinel CLI script for ExecStart (default: this one)')
     .option('--sample-backend', 'make omnimind-backend.service run the sample FastAPI backend of this package (a drop-in) and install omnimind-mcp-worker.service, the sample MCP worker')

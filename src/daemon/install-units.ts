@@ -5,10 +5,13 @@ import { mkdir, readFile, rename, rm, rmdir, writeFile, lstat } from 'node:fs/pr
 import { dirname, join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import { packageRoot } from '../adapters/package-root.js';
-import { daemonReload, disableNow } from '../adapters/systemctl.js';
+import { daemonReload, disableNow, resetFailed, runningInSlice, stopUnit } from '../adapters/systemctl.js';
 
 // Why: the unit files shipped in systemd/ and installed by `install-units`.
 export const UNIT_FILES = ['omnimind.slice', 'omnimind-sentinel.service', 'omnimind-backend.socket', 'omnimind-backend.service'] as const;
+
+/** The slice of UNIT_FILES the OmniMind services run in. */
+const SLICE = 'omnimind.slice';
 
 /** The drop-in `--sample-backend` adds: the backend unit runs examples/backend instead of OmniMind. */
 export const SAMPLE_BACKEND_DROP_IN = 'omnimind-backend.service.d/sample-backend.conf';
@@ -97,10 +100,15 @@ export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 
 // Why: removing the files of an enabled, running unit leaves it running and leaves its
 // multi-user.target.wants link, so a later install shows it enabled again: stop and disable first.
-export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[]; disabled: string[] }> {
+// Then nothing of ours may stay loaded: a failed unit's failure is reset, and the slice (which systemd
+// never stops by itself) is stopped, unless a unit of the operator's own still runs in it.
+export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[]; disabled: string[]; stopped: string[]; warnings: string[] }> {
   const disabled: string[] = [];
-  if (opts.reload && resolve(opts.prefix) === SYSTEM_UNIT_DIR) {
-    const units: string[] = [];
+  const stopped: string[] = [];
+  const warnings: string[] = [];
+  const systemUnits = opts.reload && resolve(opts.prefix) === SYSTEM_UNIT_DIR;
+  const units: string[] = [];
+  if (systemUnits) {
     for (const name of [...UNIT_FILES, ...SAMPLE_UNITS]) {
       if (/\.(service|socket)$/.test(name) && (await lstat(join(opts.prefix, name)).then(() => true, () => false))) units.push(name);
     }
@@ -116,5 +124,12 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
     if (await removeFile(p)) files.push(p);
   }
   if (opts.reload) await daemonReload();
-  return { files, disabled };
+  if (systemUnits) {
+    if (units.length > 0) await resetFailed(units);
+    const members = await runningInSlice(SLICE);
+    if (members !== null && members.length === 0) {
+      if (await stopUnit(SLICE)) stopped.push(SLICE);
+    } else if (members !== null) warnings.push(`${SLICE} left running: it still holds ${members.join(', ')}`);
+  }
+  return { files, disabled, stopped, warnings };
 }
