@@ -26,6 +26,7 @@
         "src/xattr.c",
         "src/remove-tree.c",
         "src/systemd-bus.c",
+        "src/systemd-conn.c",
         "src/systemd-lib.c"
       ],
       "variables": {

@@ -1,15 +1,9 @@
 // restartUnitAsync: asks systemd's manager for a restart job over D-Bus (sd-bus from libsystemd), on
 // one libuv pool thread, instead of spawning `systemctl`: no process to start while the backend
-// starts (docs/EBPF.md#the-restart-job-over-d-bus). As systemctl does as
-// root, it talks to systemd's private socket /run/systemd/private (no dbus-daemon, no polkit), else to
-// the system bus. Compiled in only with libsystemd-dev's headers; libsystemd itself is opened on the
-// first call (systemd-lib.c). Without the headers the addon exports `systemdBusSupport` with the
-// reason and no `restartUnitAsync`.
-//
-// One connection per call, opened and closed on the pool thread that makes the call: sd-bus objects
-// are not thread-safe, so no connection is shared between pool threads; and systemd sends every
-// unit and job signal to every client of its private socket, so a connection kept open between
-// calls (which nobody reads) would pile them up in PID 1's queue for that client.
+// starts (docs/EBPF.md#the-restart-job-over-d-bus). As systemctl does as root, it talks to systemd's
+// private socket, else to the system bus, one connection per call (systemd-conn.c). Compiled in only
+// with libsystemd-dev's headers; libsystemd itself is opened on the first call (systemd-lib.c).
+// Without the headers the addon exports `systemdBusSupport` with the reason and no `restartUnitAsync`.
 #include "sentinel.h"
 
 #ifndef SENTINEL_HAVE_LIBSYSTEMD
@@ -23,18 +17,13 @@ napi_status sn_register_systemd_bus(napi_env env, napi_value exports) {
 
 #else
 
-#include "systemd-lib.h"
+#include "systemd-conn.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #define UNIT_BUF 512
-#define PRIVATE_ADDRESS "unix:path=/run/systemd/private"
-#define SYSTEM_ADDRESS "unix:path=/run/dbus/system_bus_socket"
 
 typedef struct {
   char method[16];  // RestartUnit | TryRestartUnit
@@ -62,71 +51,6 @@ static void bus_call_free(napi_env env, void *data) {
   free(b);
 }
 
-// Closes without flushing: sd_bus_flush would wait without bound for a message a wedged peer never reads.
-static void bus_drop(sd_bus *bus) {
-  if (bus == NULL) return;
-  sd.sd_bus_close(bus);
-  sd.sd_bus_unref(bus);
-}
-
-static uint64_t now_usec(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-// Drives the connection's handshake (SASL, and Hello on the system bus) until it is ready, at most
-// until `deadline` (CLOCK_MONOTONIC, µs): sd_bus_call would wait for it up to sd-bus's own 90 s
-// authentication timeout, whatever the call's timeout. 0, or -errno (-ETIMEDOUT at the deadline).
-static int wait_ready(sd_bus *bus, uint64_t deadline) {
-  for (;;) {
-    int r = sd.sd_bus_is_ready(bus);
-    if (r != 0) return r < 0 ? r : 0;
-    r = sd.sd_bus_process(bus, NULL);
-    if (r < 0) return r;
-    if (r > 0) continue;
-    uint64_t now = now_usec();
-    if (now >= deadline) return -ETIMEDOUT;
-    r = sd.sd_bus_wait(bus, deadline - now);
-    if (r < 0) return r;
-  }
-}
-
-// The private socket's peer must be root (or us), as systemctl checks: the socket is PID 1's.
-static int peer_is_root(sd_bus *bus) {
-  int fd = sd.sd_bus_get_fd(bus);
-  if (fd < 0) return fd;
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -errno;
-  if (len != sizeof cred) return -EIO;
-  return cred.uid == 0 || cred.uid == geteuid() ? 0 : -EPERM;
-}
-
-// 0 with *ret connected to `address` and ready (handshake done before `deadline`), or -errno with
-// *step naming what failed (*ret NULL). `client`: a bus client (the system bus: Hello), else a direct
-// connection (systemd's private socket, whose peer must then be root).
-static int connect_bus(sd_bus **ret, const char *address, int client, uint64_t deadline, const char **step) {
-  sd_bus *bus = NULL;
-  *ret = NULL;
-  int r = sd.sd_bus_new(&bus);
-  if (r < 0) { *step = "sd_bus_new"; return r; }
-  r = sd.sd_bus_set_address(bus, address);
-  if (r < 0) { *step = "sd_bus_set_address"; bus_drop(bus); return r; }
-  r = sd.sd_bus_set_bus_client(bus, client);
-  if (r < 0) { *step = "sd_bus_set_bus_client"; bus_drop(bus); return r; }
-  r = sd.sd_bus_start(bus);
-  if (r < 0) { *step = "sd_bus_start"; bus_drop(bus); return r; }
-  r = wait_ready(bus, deadline);
-  if (r < 0) { *step = "sd_bus_process"; bus_drop(bus); return r; }
-  if (!client) {
-    r = peer_is_root(bus);
-    if (r < 0) { *step = "getsockopt(SO_PEERCRED)"; bus_drop(bus); return r; }
-  }
-  *ret = bus;
-  return 0;
-}
-
 // Keeps a copy of the D-Bus error's name and message (a failed copy leaves it NULL: the JS side then
 // treats the failure as one of the transport and falls back to systemctl).
 static void keep_dbus_error(bus_call *b, const sd_bus_error *e) {
@@ -137,7 +61,7 @@ static void keep_dbus_error(bus_call *b, const sd_bus_error *e) {
 
 // The call on a ready connection, bounded by what is left until `deadline`; fills b (job or error).
 static void call_manager(bus_call *b, sd_bus *bus, uint64_t deadline) {
-  uint64_t now = now_usec();
+  uint64_t now = sn_now_usec();
   if (now >= deadline) { b->err = ETIMEDOUT; b->syscall = "sd_bus_call"; return; }
   sd_bus_message *m = NULL, *reply = NULL;
   sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -170,26 +94,20 @@ static void call_manager(bus_call *b, sd_bus *bus, uint64_t deadline) {
 static void bus_execute(napi_env env, void *data) {
   (void)env;
   bus_call *b = data;
-  uint64_t deadline = now_usec() + b->timeout_usec;
+  uint64_t deadline = sn_now_usec() + b->timeout_usec;
   sd_bus *bus = NULL;
-  const char *step = NULL;
-  b->bus = "private";
-  int r = connect_bus(&bus, PRIVATE_ADDRESS, 0, deadline, &step);
+  sn_bus_opened o = { 0 };
+  int r = sn_bus_open(&bus, deadline, &o);
+  b->bus = o.bus;
   if (r < 0) {
-    // Not root, or no private socket (a container's systemd is still starting): the system bus, where
-    // dbus-daemon and polkit decide. When that fails too, the private socket's failure is reported.
-    const char *address = secure_getenv("DBUS_SYSTEM_BUS_ADDRESS");
-    int r2 = connect_bus(&bus, address != NULL ? address : SYSTEM_ADDRESS, 1, deadline, &b->system_syscall);
-    if (r2 < 0) {
-      b->err = -r;
-      b->syscall = step;
-      b->system_err = -r2;
-      return;
-    }
-    b->bus = "system";
+    b->err = -r;
+    b->syscall = o.step;
+    b->system_err = o.system_err;
+    b->system_syscall = o.system_step;
+    return;
   }
   call_manager(b, bus, deadline);
-  bus_drop(bus);
+  sn_bus_drop(bus);
 }
 
 static void set_string(napi_env env, napi_value obj, const char *key, const char *value) {
