@@ -27,6 +27,8 @@
         "src/remove-tree.c",
         "src/systemd-bus.c",
         "src/systemd-conn.c",
+        "src/systemd-props.c",
+        "src/systemd-unit.c",
         "src/systemd-lib.c"
       ],
       "variables": {

@@ -110,6 +110,7 @@ napi_status sn_register_sync_fs(napi_env env, napi_value exports);    // sync-fs
 napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c: extended attributes verify does not tolerate
 napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remove-tree.c: deleting a sealed tree through fds
 napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // systemd-bus.c: restart jobs over D-Bus (sd-bus), or why not built in
+napi_status sn_register_systemd_unit(napi_env env, napi_value exports);  // systemd-unit.c: a unit's state over D-Bus, waiting for its signals
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

@@ -1,7 +1,9 @@
-// The addon's restart over D-Bus (native/src/systemd-bus.c) outside a booted systemd: it is built in,
-// it takes only RestartUnit/TryRestartUnit, with no bus to reach the restart falls back to the
-// systemctl process, and a bus that accepts and never answers holds the call no longer than its timeout. Under a real systemd the D-Bus path itself is proven by
-// test/systemd/restart-race.test.ts (no systemctl restart process, a refused job not queued).
+// The addon's restart and unit read over D-Bus (native/src/systemd-bus.c, systemd-unit.c) outside a
+// booted systemd: they are built in, the restart takes only RestartUnit/TryRestartUnit, with no bus to
+// reach each falls back to the systemctl process, and a bus that accepts and never answers holds a call
+// no longer than its timeout. Under a real systemd the D-Bus paths themselves are proven by
+// test/systemd/restart-race.test.ts (no systemctl restart or show process, a refused job not queued, the
+// read against systemctl show's, a wait ended by systemd's signal).
 import { strict as assert } from 'node:assert';
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
@@ -13,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { loadNative } from '../../src/adapters/native.js';
 import { systemdBusProblem, type SystemdBusAddon } from '../../src/adapters/systemd-bus.js';
+import { unitBusProblem, type UnitStateAddon } from '../../src/adapters/systemd-unit-bus.js';
 import { isRoot, needs } from '../helpers/env.js';
 
 test('the addon is built with sd-bus and refuses any method but RestartUnit/TryRestartUnit and any mode but fail/replace', (t) => {
@@ -153,4 +156,57 @@ test('a connection lost after the restart call was written is not taken as "not 
   assert.equal(out.raw.dbusName, 'org.freedesktop.DBus.Error.Disconnected', r.stdout);
   // queueRestart read the unit's state (systemctl show, which cannot reach systemd here) instead of restarting again
   assert.match(out.q.error ?? '', /^systemctl show .*sentinel-test-none\.service failed/, r.stdout);
+});
+
+test('the unit state read: built in beside the restart, and it refuses an empty unit, a zero timeout and bounds over 10 minutes', (t) => {
+  if (needs(t, unitBusProblem() === null, `the addon's D-Bus unit read (libsystemd-dev, then npm run install): ${unitBusProblem() ?? ''}`)) return;
+  const addon = loadNative() as UnitStateAddon;
+  const call = (...a: unknown[]): Promise<unknown> => (addon.unitStateAsync as unknown as (...b: unknown[]) => Promise<unknown>).apply(addon, a);
+  for (const args of [['', 1000, 0, ''], ['x.service', 0, 0, ''], ['x.service', 600_001, 0, ''], ['x.service', 1000, 600_001, '']]) {
+    assert.throws(() => call(...args), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE', JSON.stringify(args));
+  }
+  assert.throws(() => call('x.service', 1000, 0), TypeError);
+  assert.throws(() => call('x.service', 1000, 0, 'k'.repeat(300)), TypeError);
+});
+
+test('with neither systemd\'s private socket nor a system bus, the unit is read with systemctl show, and the bus\'s failure is named', (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  if (needs(t, unitBusProblem() === null, 'the addon\'s D-Bus unit read (libsystemd-dev)')) return;
+  const busJs = fileURLToPath(new URL('../../src/adapters/systemd-unit-bus.js', import.meta.url));
+  const systemctlJs = fileURLToPath(new URL('../../src/adapters/systemctl.js', import.meta.url));
+  const script = `
+    const { unitStateOverBus } = await import(${JSON.stringify(busJs)});
+    const { unitState } = await import(${JSON.stringify(systemctlJs)});
+    const bus = await unitStateOverBus('sentinel-test-none.service', { timeoutMs: 2000 });
+    const st = await unitState('sentinel-test-none.service', { waitMs: 50, known: 'x' }).then((r) => ({ ok: r }), (e) => ({ error: e.code + ' ' + e.message }));
+    console.log(JSON.stringify({ bus, st }));`;
+  const r = spawnSync('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: 'unix:path=/nonexistent-sentinel-test-bus' }, timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { bus: { fallback?: string }; st: { error?: string } };
+  assert.match(out.bus.fallback ?? '', /ENOENT.*sd_bus_start.*the system bus: ENOENT/, r.stdout);
+  // the fallback ran the systemctl process, which cannot reach systemd either
+  assert.match(out.st.error ?? '', /^unavailable systemctl show .*sentinel-test-none\.service failed/, r.stdout);
+});
+
+test('a bus that accepts the connection and never answers holds a unit read no longer than its timeout', async (t) => {
+  if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
+  if (needs(t, unitBusProblem() === null, 'the addon\'s D-Bus unit read (libsystemd-dev)')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-silent-bus-'));
+  const held: Socket[] = [];
+  const server = createServer((c) => held.push(c));
+  await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
+  try {
+    const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
+    const script = `
+      const { loadNative } = await import(${JSON.stringify(nativeJs)});
+      const r = await loadNative().unitStateAsync('sentinel-test-none.service', 1000, 60000, '').then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, bus: e.bus, systemBusCode: e.systemBusCode, systemBusSyscall: e.systemBusSyscall }));
+      console.log(JSON.stringify(r));`;
+    const r = await promisify(execFile)('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, timeout: 60_000 });
+    assert.ok(held.length > 0, 'the child connected to the silent bus');
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { code: 'ENOENT', syscall: 'sd_bus_start', bus: 'private', systemBusCode: 'ETIMEDOUT', systemBusSyscall: 'sd_bus_process' });
+  } finally {
+    for (const c of held) c.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
