@@ -1,9 +1,10 @@
-// systemd through `systemctl`, from this one file: restart a unit (over D-Bus first, systemd-bus.ts),
-// read its MainPID, start and stop a slice, set its properties, reload unit files. Every call is bounded and a
-// failure names the command.
+// systemd through `systemctl`, from this one file: restart a unit and read its state (over D-Bus first:
+// systemd-bus.ts, systemd-unit-bus.ts), read its MainPID, start and stop a slice, set its properties,
+// reload unit files. Every call is bounded and a failure names the command.
 import { SentinelError } from '../core/errors.js';
 import { runCommand, type CommandResult } from './process.js';
 import { restartOverBus } from './systemd-bus.js';
+import { unitStateOverBus } from './systemd-unit-bus.js';
 
 /** Bound of the quick queries (show, start, set-property, daemon-reload), ms. */
 export const SYSTEMCTL_TIMEOUT_MS = 15_000;
@@ -49,9 +50,26 @@ export interface UnitState {
   invocationId: string;
 }
 
+/** A unit's state and how it was read: over D-Bus (`waited`: the read waited for a change, as asked) or by `systemctl show`. */
+export type UnitRead = UnitState & { via: 'dbus' | 'systemctl'; waited: boolean; key: string; busProblem?: string };
+
 // Why: the recovery of a unit target decides on what systemd is doing with it (docs/EBPF.md#who-does-what).
-export async function unitState(unit: string): Promise<UnitState> {
-  const out = await systemctl(['show', '-p', 'ActiveState,SubState,Result,MainPID,Job,NRestarts,WatchdogSignal,WatchdogUSec,InvocationID', '--', unit], unit);
+// Read over D-Bus without a process when the addon can (systemd-unit-bus.ts); with `wait`, the read waits up
+// to waitMs for the unit to leave the state whose key the caller last saw. Else `systemctl show`, with what
+// the bus left of the bound (the caller then sleeps itself: `waited` is false).
+export async function unitState(unit: string, wait?: { waitMs: number; known: string }): Promise<UnitRead> {
+  const t0 = performance.now();
+  const waitMs = wait?.waitMs ?? 0;
+  const bus = await unitStateOverBus(unit, { timeoutMs: SYSTEMCTL_TIMEOUT_MS, waitMs, known: wait?.known ?? '' });
+  if ('state' in bus) return { ...bus.state, via: 'dbus', waited: waitMs > 0 };
+  const left = Math.floor(SYSTEMCTL_TIMEOUT_MS + waitMs - (performance.now() - t0));
+  if (left < 1) throw new SentinelError('unavailable', `reading ${unit} over D-Bus failed (${bus.fallback}) and no time is left for systemctl show (${SYSTEMCTL_TIMEOUT_MS} ms)`, { where: unit });
+  return { ...(await unitStateBySystemctl(unit, left)), via: 'systemctl', waited: false, key: '', busProblem: bus.fallback };
+}
+
+// Why: where the addon or the bus is missing, `systemctl show` is how the unit is read.
+async function unitStateBySystemctl(unit: string, timeoutMs: number): Promise<UnitState> {
+  const out = await systemctl(['show', '-p', 'ActiveState,SubState,Result,MainPID,Job,NRestarts,WatchdogSignal,WatchdogUSec,InvocationID', '--', unit], unit, timeoutMs);
   const v = new Map(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
   const num = (k: string): number => {
     const n = Number(v.get(k) ?? '');

@@ -13,20 +13,25 @@
 //      through it (held there by a third gate): the unit stays stopped, the target is "stopped outside";
 //   5. a stop job pending when the sentinel starts: the target is not counted "starting" nor waited for,
 //      and the unit, once stopped, is not restarted; a restart asked meanwhile (job mode fail) is refused;
-// and the sentinel's restarts go over D-Bus (native/src/systemd-bus.c): no `systemctl restart` or
-// `try-restart` process (a `systemctl` shim in its PATH logs every call).
+// and the sentinel's restarts and its reads of the unit go over D-Bus (native/src/systemd-bus.c,
+// systemd-unit.c): no `systemctl restart`, `try-restart` or `show` process while it recovers the unit (a
+// `systemctl` shim in its PATH logs every call; the holds of 3 and 4 are a proxy's on its D-Bus calls).
 //   6. an operator's stop of the backend systemd is starting while the sentinel waits for that start: the
 //      unit is not restarted.
+//   7. the unit state read over D-Bus says what `systemctl show` says, waits from a known state until its
+//      bound or until systemd signals a change, and is `systemctl show`'s own with the addon switched off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { needsNspawn } from '../helpers/nspawn.js';
 import { BACKEND_BOOT_TIMEOUT_MS, backendReportContext, bootBackendUnits, signBackendOnly } from '../helpers/nspawn-backend.js';
 import { prepareE2eDirs } from '../helpers/nspawn-inputs.js';
+import { timespanUsec, type UnitRead } from '../../src/adapters/systemctl.js';
 
 type Show = Record<string, string>;
 type Entry = Record<string, unknown>;
 const restartCalls = (calls: string[]): string[] => calls.filter((c) => /^(try-)?restart\b/.test(c));
+const showCalls = (calls: string[]): string[] => calls.filter((c) => /^show\b/.test(c));
 interface Steps {
   boot: { target: { state: string; restarts: number; pid: number | null }; recovery: Record<string, unknown>[]; show: Show };
   race: { before: Show; queued: Show; held: Show; after: Show; back: boolean; healthy: boolean; recovery: Entry[]; calls: string[]; restartLog: Entry[] };
@@ -34,6 +39,7 @@ interface Steps {
   kickStop: { held: Show; stopped: Show; end: Entry | null; after: Show; target?: { state: string }; recovery: Entry[]; calls: string[]; kick: Entry[] };
   stopWhileWaited: { waiting: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
   stopAtStart: { stopping: Show; refused: Entry; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
+  unitBus: { bus: UnitRead; shown: Show; unchanged: UnitRead; probeBefore: UnitRead; probeAfter: UnitRead | { error: string }; fallback: Partial<UnitRead> & { error?: string } };
 }
 
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
@@ -59,6 +65,8 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     // ...over D-Bus, without a systemctl process.
     assert.ok(race.restartLog.length > 0 && race.restartLog.every((e) => e.via === 'dbus'), `the restart job was queued over D-Bus: ${context}`);
     assert.deepEqual(restartCalls(race.calls), [], `no systemctl restart process: ${context}`);
+    // ...and waited for the new process reading the unit over D-Bus, without a systemctl show process.
+    assert.deepEqual(showCalls(race.calls), [], `no systemctl show process while the sentinel waited for the new process: ${context}`);
     // ...and the sentinel still brought it back, not systemd's Restart= after RestartSec=.
     assert.equal(race.back, true, `the backend came back: ${context}`);
     assert.equal(race.after.ActiveState, 'active', context);
@@ -104,6 +112,31 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     assert.deepEqual(waited.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);
     assert.notEqual(waited.after.ActiveState, 'active', context);
     assert.equal(waited.target?.state, 'down', context);
+
+    // 7. The unit state over D-Bus is systemd's, read without a process.
+    const { bus, shown, unchanged, probeBefore, probeAfter, fallback } = result.steps.unitBus;
+    assert.equal(bus.via, 'dbus', context);
+    assert.equal(bus.activeState, 'active', context);
+    const asShown = { activeState: shown.ActiveState, subState: shown.SubState, result: shown.Result, mainPid: Number(shown.MainPID), job: shown.Job === '' ? null : Number(shown.Job), nRestarts: Number(shown.NRestarts), watchdogSignal: Number(shown.WatchdogSignal), watchdogUsec: timespanUsec(shown.WatchdogUSec ?? ''), invocationId: shown.InvocationID };
+    const fields = (r: Partial<UnitRead>): Record<string, unknown> => Object.fromEntries(Object.keys(asShown).map((k) => [k, r[k as keyof UnitRead]]));
+    assert.deepEqual(fields(bus), asShown, `the bus read says what systemctl show says: ${context}`);
+    assert.ok(bus.watchdogUsec > 0 && /^[0-9a-f]{32}$/.test(bus.invocationId), context);
+    // a wait from the state just read, with nothing changing: the same state once its bound is over
+    assert.equal(unchanged.via, 'dbus', context);
+    assert.equal(unchanged.waited, true, context);
+    assert.equal(unchanged.key, bus.key, context);
+    // a wait bounded at 10 minutes ended at systemd's signal that the probe unit was stopping
+    assert.equal(probeBefore.activeState, 'active', context);
+    assert.ok(!('error' in probeAfter), `the wait for a change answered: ${context}`);
+    assert.equal(probeAfter.via, 'dbus', context);
+    assert.notEqual(probeAfter.key, probeBefore.key, context);
+    // the first change systemd signals is the stop: its job queued, or the unit already deactivating
+    assert.ok(probeAfter.job !== null || probeAfter.activeState !== 'active', context);
+    // the addon switched off: systemctl show, and why not the bus
+    assert.equal(fallback.error, undefined, context);
+    assert.equal(fallback.via, 'systemctl', context);
+    assert.match(String(fallback.busProblem), /native addon is not loaded/, context);
+    assert.deepEqual(fields(fallback), fields(bus), `the fallback reads the same state: ${context}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

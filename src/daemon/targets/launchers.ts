@@ -134,16 +134,25 @@ class UnitLauncher implements Launcher {
   // once: our restart job can reach the unit only after it failed (the job still queued when the stop hook
   // ended), and systemd 252 then turns it into a start job that waits for RestartSec=; a restart job on an
   // auto-restart unit starts it at once (docs/EBPF.md#the-restart-job-and-restartsec). A process that then
-  // dies while starting is left to Restart= (no restart outside the budget). Once a new process runs, the
-  // unit is asked less often: each `systemctl show` is a process competing with the backend's start.
+  // dies while starting is left to Restart= (no restart outside the budget). Over D-Bus each read waits for
+  // systemd's signal of a change (bounded by the poll interval): no process, no poll while the new process
+  // starts. Through the systemctl fallback the unit is polled, less often once a new process runs: each
+  // `systemctl show` is a process competing with the backend's start (docs/EBPF.md#the-unit-state-over-d-bus).
   private async awaitActive(ctx: LaunchContext, kick = false): Promise<number> {
     const unit = this.unit;
     const deadline = ctx.now() + this.spec.startTimeoutMs;
     let idleSince: number | null = null;
     let mayKick = kick;
     let spawned = false;
+    let known = '';
+    let fallbackLogged = false;
     for (;;) {
-      const st = await unitState(unit);
+      const st = await unitState(unit, { waitMs: known === '' ? 0 : spawned ? UNIT_POLL_STARTING_MS : UNIT_POLL_MS, known });
+      known = st.key;
+      if (st.busProblem !== undefined && !fallbackLogged) {
+        fallbackLogged = true;
+        ctx.log.info({ target: this.spec.name, busProblem: st.busProblem }, 'unit state read with systemctl show (not over D-Bus)');
+      }
       if (st.watchdogUsec > 0) this.watchdogSignal = st.watchdogSignal;
       if (st.activeState === 'active' && st.mainPid > 0 && st.mainPid !== ctx.lastPid) {
         this.run = { pid: st.mainPid, invocationId: st.invocationId };
@@ -163,7 +172,7 @@ class UnitLauncher implements Launcher {
         const jobs = await jobsOf(unit).catch(() => '');
         throw new SentinelError('unavailable', `unit not active within ${this.spec.startTimeoutMs} ms (${st.activeState}/${st.subState}, result ${st.result}${jobs === '' ? '' : `; waiting for: ${jobs}`})`, { where: unit });
       }
-      await ctx.sleep(spawned ? UNIT_POLL_STARTING_MS : UNIT_POLL_MS);
+      if (!st.waited) await ctx.sleep(spawned ? UNIT_POLL_STARTING_MS : UNIT_POLL_MS);
     }
   }
 
@@ -215,7 +224,8 @@ class UnitLauncher implements Launcher {
   }
 }
 
-/** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms). */
+/** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms);
+ * over D-Bus, how long a read waits at most for systemd's signal of a change. */
 const UNIT_POLL_MS = 50;
 /** The same once its new main process was started (only "recovered" waits for it; the process serves already). */
 const UNIT_POLL_STARTING_MS = 250;
