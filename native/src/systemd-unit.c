@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define UNIT_BUF 256
+#define UNIT_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:-_.\\@"
 
 typedef struct {
   char unit[UNIT_BUF];
@@ -61,11 +62,11 @@ static int about_unit(sd_bus_message *m, const char *path, const char *unit) {
 }
 
 // Until a signal about the unit changes its key, or `wait_end`; then the unit as it is (read again at the
-// end, in case a change came without a signal). 0, or -errno with u->syscall set.
-static int await_change(unit_call *u, sd_bus *bus, const char *path, uint64_t wait_end) {
+// end, in case a change came without a signal); every read by `deadline`. 0, or -errno with u->syscall set.
+static int await_change(unit_call *u, sd_bus *bus, const char *path, uint64_t wait_end, uint64_t deadline) {
   for (;;) {
     uint64_t now = sn_now_usec();
-    if (now >= wait_end) return read_state(u, bus, path, now + u->timeout_usec);
+    if (now >= wait_end) return read_state(u, bus, path, deadline);
     sd_bus_message *m = NULL;
     int r = sd.sd_bus_process(bus, &m);
     if (r < 0) { u->syscall = "sd_bus_process"; return r; }
@@ -77,7 +78,7 @@ static int await_change(unit_call *u, sd_bus *bus, const char *path, uint64_t wa
     int ours = m != NULL && about_unit(m, path, u->unit);
     sd.sd_bus_message_unref(m);
     if (!ours) continue;
-    r = read_state(u, bus, path, sn_now_usec() + u->timeout_usec);
+    r = read_state(u, bus, path, deadline);
     if (r < 0 || u->changed) return r;
   }
 }
@@ -102,7 +103,11 @@ static void unit_execute(napi_env env, void *data) {
   if (r < 0) u->syscall = "sd_bus_path_encode";
   if (r >= 0) r = read_state(u, bus, path, deadline);
   // a wait only from a state the caller already knows: a new one is news at once
-  if (r >= 0 && u->wait_usec > 0 && !u->changed) r = await_change(u, bus, path, sn_now_usec() + u->wait_usec);
+  // the reads after it share one bound: the wait and timeoutMs, whatever systemd sends meanwhile
+  if (r >= 0 && u->wait_usec > 0 && !u->changed) {
+    uint64_t wait_end = sn_now_usec() + u->wait_usec;
+    r = await_change(u, bus, path, wait_end, wait_end + u->timeout_usec);
+  }
   if (r < 0) u->err = -r;
   free(path);
   sn_bus_drop(bus);
@@ -166,8 +171,9 @@ static void unit_complete(napi_env env, napi_status status, void *data) {
 // unitStateAsync(unit, timeoutMs, waitMs, known): Promise<{ activeState, subState, result, mainPid, job (0:
 // none), nRestarts, watchdogSignal, watchdogUsec, invocationId, key, changed, bus }>. Reads the unit; when
 // waitMs > 0 and its key is `known` (the key of the caller's last read), waits up to waitMs for systemd's
-// signal of a change and answers with the unit as it then is. Each connection and read is bounded by
-// timeoutMs. Rejects with a system error (dbusName/dbusMessage when systemd answered with an error).
+// signal of a change and answers with the unit as it then is. The connection and first read are bounded
+// by timeoutMs, the wait and the reads after it by waitMs + timeoutMs. Rejects with a system error
+// (dbusName/dbusMessage when systemd answered with an error).
 static napi_value unit_state_async(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -191,7 +197,8 @@ static napi_value unit_state_async(napi_env env, napi_callback_info info) {
     free(u);
     return NULL;
   }
-  if (u->unit[0] == '\0' || timeout_ms == 0 || timeout_ms > 600000 || wait_ms > 600000) {
+  // a unit name is made of these (systemd's unit_name_is_valid), so no text can name another object
+  if (u->unit[0] == '\0' || strspn(u->unit, UNIT_CHARS) != strlen(u->unit) || timeout_ms == 0 || timeout_ms > 600000 || wait_ms > 600000) {
     free(u);
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "unitStateAsync: a unit name, timeoutMs 1..600000, waitMs 0..600000");
     return NULL;

@@ -158,11 +158,11 @@ test('a connection lost after the restart call was written is not taken as "not 
   assert.match(out.q.error ?? '', /^systemctl show .*sentinel-test-none\.service failed/, r.stdout);
 });
 
-test('the unit state read: built in beside the restart, and it refuses an empty unit, a zero timeout and bounds over 10 minutes', (t) => {
+test('the unit state read: built in beside the restart, and it refuses an empty unit, one with a character no unit name has, a zero timeout and bounds over 10 minutes', (t) => {
   if (needs(t, unitBusProblem() === null, `the addon's D-Bus unit read (libsystemd-dev, then npm run install): ${unitBusProblem() ?? ''}`)) return;
   const addon = loadNative() as UnitStateAddon;
   const call = (...a: unknown[]): Promise<unknown> => (addon.unitStateAsync as unknown as (...b: unknown[]) => Promise<unknown>).apply(addon, a);
-  for (const args of [['', 1000, 0, ''], ['x.service', 0, 0, ''], ['x.service', 600_001, 0, ''], ['x.service', 1000, 600_001, '']]) {
+  for (const args of [['', 1000, 0, ''], ['x/../y.service', 1000, 0, ''], ['\u00e9.service', 1000, 0, ''], ['x.service', 0, 0, ''], ['x.service', 600_001, 0, ''], ['x.service', 1000, 600_001, '']]) {
     assert.throws(() => call(...args), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_VALUE', JSON.stringify(args));
   }
   assert.throws(() => call('x.service', 1000, 0), TypeError);
