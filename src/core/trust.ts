@@ -53,7 +53,7 @@ export function assertTrustPolicy(p: TrustPolicy): void {
 }
 
 // Release id: version (sortable) plus a prefix of SHA-512 of the exact manifest bytes (names this release, not just its number).
-export function releaseIdOf(manifest: Manifest, manifestBytes: Uint8Array, sha512: (bytes: Uint8Array) => Uint8Array = nacl.hash): string {
+export function releaseIdOf(manifest: Pick<Manifest, 'version'>, manifestBytes: Uint8Array, sha512: (bytes: Uint8Array) => Uint8Array = nacl.hash): string {
   return `r${String(manifest.version).padStart(8, '0')}-${toHex(sha512(manifestBytes)).slice(0, 12)}`;
 }
 
@@ -76,6 +76,21 @@ export function verifySignedManifest(
   limits: BundleLimits = DEFAULT_LIMITS,
   options: VerifyOptions = {},
 ): VerifiedManifest {
+  const signers = verifyManifestSignatures(manifestBytes, signatures, policy, limits, options);
+  const manifest = parseManifest(manifestBytes, limits);
+  return { manifest, manifestBytes, signers, releaseId: releaseIdOf(manifest, manifestBytes, options.sha512) };
+}
+
+// The signature half of verifySignedManifest, alone: the sorted ids of the trusted keys whose
+// signatures over these exact bytes verify, or the same error it throws. The manifest is not parsed
+// (`vault status` reads only its head and tail after this: src/core/manifest-summary.ts).
+export function verifyManifestSignatures(
+  manifestBytes: Uint8Array,
+  signatures: BundleSignature[],
+  policy: TrustPolicy,
+  limits: BundleLimits = DEFAULT_LIMITS,
+  options: VerifyOptions = {},
+): string[] {
   assertTrustPolicy(policy);
   if (manifestBytes.length > limits.maxManifestBytes) {
     throw new SentinelError('too-large', `manifest of ${manifestBytes.length} bytes exceeds the limit of ${limits.maxManifestBytes}`, { where: 'manifest' });
@@ -109,8 +124,7 @@ export function verifySignedManifest(
   if (valid.size < policy.threshold) {
     throw new SentinelError('threshold', `${valid.size} distinct trusted signer(s) (${[...valid].sort().join(', ')}), the policy needs ${policy.threshold}`, { where: 'signatures' });
   }
-  const manifest = parseManifest(manifestBytes, limits);
-  return { manifest, manifestBytes, signers: [...valid].sort(), releaseId: releaseIdOf(manifest, manifestBytes, options.sha512) };
+  return [...valid].sort();
 }
 
 // Head of a bundle file to a verified manifest in one step (framing, signature block, signatures, manifest).

@@ -40,7 +40,7 @@ test('release id = r + 8-digit version + first 12 hex of SHA-512(manifest bytes)
   assert.equal(releaseIdOf(b.manifest, b.manifestBytes), `r00000042-${toHex(nacl.hash(b.manifestBytes)).slice(0, 12)}`);
   const ref = JSON.parse(new TextDecoder().decode(coreFixture('reference.json'))) as { releaseId: string };
   const m = coreFixture('manifest-v1.canonical.json');
-  assert.equal(releaseIdOf({ version: 7 } as VerifiedManifest['manifest'], m), ref.releaseId);
+  assert.equal(releaseIdOf({ version: 7 }, m), ref.releaseId);
 });
 
 test('wrong key: signed only by an unknown key is untrusted-key, naming the signer', () => {
