@@ -70,15 +70,17 @@ export async function runVaultStatus(path: string, opts: { json?: boolean }): Pr
   printLines(...describeStatus(st));
 }
 
-// The human form of `vault status`, also used by the demo.
+// The human form of `vault status`, also used by the demo. It says what status did not check.
 export function describeStatus(st: VaultStatus): string[] {
+  const live = st.version === null ? (st.liveProblem === null ? 'no release deployed' : 'unreadable') : `version ${st.version}, release ${st.releaseId ?? '?'} (${st.releaseDir ?? '?'})`;
   return [
     `vault ${st.vaultId} at ${st.path}`,
-    `  live: ${st.version === null ? 'no release deployed' : `version ${st.version}, release ${st.releaseId ?? '?'} (${st.releaseDir ?? '?'})`}`,
+    `  live: ${live}${st.liveProblem === null ? '' : `; NOT VERIFIED: ${st.liveProblem}`}`,
     `  signers: ${st.signers.join(', ') || '-'}; trust: ${st.trustedKeys.join(', ')} (threshold ${st.threshold})`,
     `  sealed: ${st.sealed ? 'yes' : `NO (${st.unsealedPaths.join(', ')})`}`,
     `  last deployed: ${st.deployedAt ?? 'never'}; highest version seen: ${st.highestVersion}`,
     `  kept releases: ${st.releases.map((r) => `v${r.version}${r.live ? ' (live)' : ''}`).join(', ') || '-'}`,
+    '  not checked here: the live tree and its manifest\'s entries, kept releases other than the live one, stored bundles (sentinel vault verify checks them)',
   ];
 }
 

@@ -183,9 +183,14 @@ export async function readKeptRelease(ctx: VaultCtx, dir: string): Promise<KeptR
 export function verifyKeptRelease(ctx: VaultCtx, r: ReleaseBytes, policy: TrustPolicy): VerifiedManifest {
   const sigs = parseSignatures(r.signatureBytes, ctx.limits);
   const v = verifySignedManifest(r.manifestBytes, sigs, policy, ctx.limits, { verify: ed25519Verify, sha512 });
-  if (v.releaseId !== r.releaseId) throw new SentinelError('tampered', `release directory is named ${r.releaseId} but holds release ${v.releaseId}`, { where: r.dir });
-  if (v.manifest.vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `release is bound to vault ${v.manifest.vaultId}`, { where: r.dir });
+  assertReleaseBinding(ctx, r, v.releaseId, v.manifest.vaultId);
   return v;
+}
+
+/** A signed manifest kept under a directory named for another release, or bound to another vault, is refused (verify, rollback, status). */
+export function assertReleaseBinding(ctx: VaultCtx, r: ReleaseBytes, releaseId: string, vaultId: string): void {
+  if (releaseId !== r.releaseId) throw new SentinelError('tampered', `release directory is named ${r.releaseId} but holds release ${releaseId}`, { where: r.dir });
+  if (vaultId !== ctx.config.vaultId) throw new SentinelError('wrong-vault', `release is bound to vault ${vaultId}`, { where: r.dir });
 }
 
 export async function listReleaseDirs(ctx: VaultCtx): Promise<string[]> {

@@ -9,21 +9,9 @@ import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { probeImmutableSupport, unsealTree } from '../adapters/flags.js';
 import { syncFilesystem } from '../adapters/bundle-file.js';
-import {
-  emit,
-  isSealed,
-  listKeptReleases,
-  makeCtx,
-  readLiveDirName,
-  readReleaseBytes,
-  readVaultConfigText,
-  sealPaths,
-  verifyKeptRelease,
-  writeFileDurable,
-} from './context.js';
-import type { KeptReleaseInfo, VaultCtx } from './context.js';
-import { readHighestState } from './highest.js';
-import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, releaseFiles, VAULT_FORMAT } from './layout.js';
+import { emit, listKeptReleases, makeCtx, readLiveDirName, readVaultConfigText, sealPaths, writeFileDurable } from './context.js';
+import type { VaultCtx } from './context.js';
+import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';
 import { acquireLock, type VaultLock } from './lock.js';
@@ -32,6 +20,7 @@ import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
 import type * as DeployModule from './deploy.js';
 import { leftoversPresent, recoverVault } from './recover.js';
+import { vaultStatus } from './status.js';
 import { liveVerifiedManifest, verifyVault } from './verify.js';
 import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport, VerifyScope } from './types.js';
 
@@ -120,55 +109,8 @@ class OpenVault implements Vault {
     return liveVerifiedManifest(this.ctx);
   }
 
-  async status(): Promise<VaultStatus> {
-    const { layout } = this.ctx;
-    const live = await readLiveDirName(this.ctx).catch(() => null);
-    // The live release is read and verified once; the listing reuses the manifest verification parsed.
-    let verified: { info: KeptReleaseInfo; signers: string[] } | undefined;
-    if (live !== null) {
-      try {
-        const bytes = await readReleaseBytes(this.ctx, layout.release(live));
-        const v = verifyKeptRelease(this.ctx, bytes, this.policy);
-        verified = { info: { ...bytes, manifest: v.manifest }, signers: v.signers };
-      } catch {
-        verified = undefined;
-      }
-    }
-    const { ok } = await listKeptReleases(this.ctx, verified?.info);
-    const liveInfo = ok.find((r) => r.dirName === live);
-    const signers = verified?.signers ?? [];
-    const mustBeSealed = [layout.root, layout.config, layout.releases, layout.bundles, layout.state, layout.highest];
-    for (const r of ok) {
-      const f = releaseFiles(r.dir);
-      mustBeSealed.push(r.dir, f.manifest, f.signatures, f.tree);
-    }
-    const unsealedPaths: string[] = [];
-    for (const p of mustBeSealed) {
-      const sealed = await isSealed(this.ctx, p).catch(() => false);
-      if (!sealed) unsealedPaths.push(p);
-    }
-    let deployedAt: string | null = null;
-    try {
-      deployedAt = (await lstat(layout.current)).mtime.toISOString();
-    } catch {
-      deployedAt = null;
-    }
-    const state = await readHighestState(this.ctx).catch(() => ({ version: 0, releaseId: null }));
-    return {
-      path: this.path,
-      vaultId: this.vaultId,
-      threshold: this.policy.threshold,
-      trustedKeys: this.policy.keys.map((k) => k.id),
-      version: liveInfo?.manifest.version ?? null,
-      releaseId: liveInfo?.releaseId ?? null,
-      releaseDir: live,
-      signers,
-      sealed: unsealedPaths.length === 0,
-      unsealedPaths,
-      deployedAt,
-      highestVersion: ok.reduce((m, r) => Math.max(m, r.manifest.version), state.version),
-      releases: ok.map((r) => ({ releaseDir: r.dirName, releaseId: r.releaseId, version: r.manifest.version, live: r.dirName === live })),
-    };
+  status(): Promise<VaultStatus> {
+    return vaultStatus(this.ctx);
   }
 }
 

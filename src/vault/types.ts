@@ -85,11 +85,14 @@ export interface VerifyReport {
  */
 export type VerifyScope = 'all' | 'live';
 
+/** A kept release as `status()` lists it: from its directory name (docs/VAULT.md#status). */
 export interface KeptRelease {
   releaseDir: string;
   releaseId: string;
   version: number;
   live: boolean;
+  /** True only for the live release when its signatures, release id and vault id checked out; the others are listed, not checked. */
+  checked: boolean;
 }
 
 export interface VaultStatus {
@@ -100,7 +103,10 @@ export interface VaultStatus {
   version: number | null;
   releaseId: string | null;
   releaseDir: string | null;
+  /** Trusted keys whose signatures over the live manifest verify; empty when `liveProblem` is set. */
   signers: string[];
+  /** Why the live release did not check out (`code: message`): unreadable `current`, release files, signatures, release id or vault id; null when it did or none is deployed. */
+  liveProblem: string | null;
   /** Cheap check: top-level paths, release dirs and their manifest files are +i. */
   sealed: boolean;
   unsealedPaths: string[];
