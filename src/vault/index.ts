@@ -14,7 +14,7 @@ import type { VaultCtx } from './context.js';
 import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
 import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';
-import { acquireLock, type VaultLock } from './lock.js';
+import { acquireLock, isUnwritableLock, type VaultLock } from './lock.js';
 import { dropEarlyReading, earlyLockHeld } from './early-reading.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
@@ -201,7 +201,9 @@ export async function openVault(path: string, deps: VaultDeps, opts: { trust?: T
     lock = await acquireLock(ctx.layout.lock, { timeoutMs: 0 });
   } catch (e) {
     // Another live process is operating on the vault: it is not crashed, so there is nothing to recover.
-    if (!isSentinelError(e, 'busy')) throw e;
+    // A read-only or full filesystem takes no recovery either: a command that only looks (status, verify,
+    // manifest) goes on and shows what is there; one that writes fails on its own lock with the same errno.
+    if (!isSentinelError(e, 'busy') && !isUnwritableLock(e)) throw e;
   }
   if (lock !== null) {
     try {

@@ -26,13 +26,18 @@ export interface LockOptions {
   locker?: FileLocker;
 }
 
-/** The lock file: a regular file of ours with one name; anything else there is refused, never used. */
-function openLockFile(path: string): number {
+/**
+ * The lock file: a regular file of ours with one name; anything else there is refused, never used.
+ * A shared holder only reads it, so it opens it read-only (a read-only mount, a full disk), and makes
+ * it only when it is missing; flock(2) does not care how the file was opened.
+ */
+function openLockFile(path: string, readOnly = false): number {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    fd = openSync(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR | constants.O_CREAT) | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   } catch (e) {
     if (errnoOf(e) === 'ELOOP') throw new SentinelError('tampered', 'the vault lock is a symlink', { where: path, cause: e });
+    if (readOnly && errnoOf(e) === 'ENOENT') return openLockFile(path, false);
     throw ioError(e, 'cannot open the vault lock', path);
   }
   const st = fstatSync(fd);
@@ -44,6 +49,16 @@ function openLockFile(path: string): number {
   return fd;
 }
 
+/** Errno values of a filesystem that takes no write now: the lock cannot be taken exclusively there. */
+const UNWRITABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT']);
+
+// Why: openVault's look for a crash to recover needs the lock exclusively, which a read-only or full
+// filesystem refuses; nothing could be recovered there anyway, so the commands that only look go on.
+export function isUnwritableLock(e: unknown): boolean {
+  const errno = errnoOf(e instanceof SentinelError ? e.cause : e);
+  return errno !== undefined && UNWRITABLE.has(errno);
+}
+
 function contentOf(fd: number): string {
   const buf = Buffer.alloc(256);
   const n = readSync(fd, buf, 0, buf.length, 0);
@@ -53,7 +68,7 @@ function contentOf(fd: number): string {
 // Why: one operation at a time per vault, across processes (CLI and daemon), dying with its holder.
 export async function acquireLock(path: string, opts: LockOptions = { timeoutMs: 0 }): Promise<VaultLock> {
   const mode: LockMode = opts.shared === true ? 'shared' : 'exclusive';
-  const fd = openLockFile(path);
+  const fd = openLockFile(path, mode === 'shared');
   let staleTakeover = false;
   try {
     if (!(await (opts.locker ?? fileLocker()).lock(fd, mode, opts.timeoutMs))) {
@@ -61,8 +76,11 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
     }
     if (mode === 'exclusive') {
       staleTakeover = contentOf(fd).trim() !== '';
-      ftruncateSync(fd, 0);
-      writeSync(fd, `${process.pid}\n`, 0);
+      // Written over the old content, then cut to length: a write that fails (a full disk) leaves a
+      // crashed holder's pid in place for the next holder, where a truncate first would have lost it.
+      const mark = `${process.pid}\n`;
+      writeSync(fd, mark, 0);
+      ftruncateSync(fd, Buffer.byteLength(mark));
     }
   } catch (e) {
     closeSync(fd);
@@ -94,7 +112,7 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
 export function holdSharedIfIdle(path: string, flock: (fd: number, op: number) => boolean): { release: () => void } | null {
   let fd: number;
   try {
-    fd = openLockFile(path);
+    fd = openLockFile(path, true);
   } catch {
     return null;
   }
