@@ -6,7 +6,7 @@ import { constants, open } from 'node:fs/promises';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
-import { errnoOf, ioError } from '../core/errno.js';
+import { ioError } from '../core/errno.js';
 import { syncFsNative } from './native.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
@@ -28,21 +28,39 @@ export interface OpenedBundle {
   readonly handle: FileHandle;
 }
 
-// Why: invariant 2 (docs/VAULT.md#invariants) — only the head is read (bounded by the limits) before the signature is checked.
-// `noFollow`: the last component must not be a symlink (a file dropped in the inbox by someone else is never followed by root).
-export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS, opts: { noFollow?: boolean } = {}): Promise<OpenedBundle> {
-  let fh: FileHandle;
+/** Linux's O_PATH (not in Node's constants): a descriptor that names the file without opening it. */
+const O_PATH = 0o10000000;
+
+// Why: opening a file is itself an action for a device (a hardware watchdog arms on open, a tape rewinds)
+// or a fifo (its blocked writer is released), and the daemon opens a path a control-group member names,
+// as root. So the path is first taken with O_PATH, which opens nothing, and only a regular file is then
+// opened for reading, through that descriptor (/proc/self/fd/N: the same file, whatever the path holds now).
+async function openRegular(path: string, noFollow: boolean): Promise<FileHandle> {
+  let named: FileHandle;
   try {
-    // O_NONBLOCK: a fifo dropped where a bundle is expected must not block the opener (it is refused below).
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.noFollow === true ? constants.O_NOFOLLOW : 0));
+    named = await open(path, O_PATH | (noFollow ? constants.O_NOFOLLOW : 0));
   } catch (e) {
-    if (opts.noFollow === true && errnoOf(e) === 'ELOOP') throw new SentinelError('bad-path', 'bundle is a symlink: it is not followed; drop the bundle file itself', { where: path });
     throw ioError(e, 'cannot open bundle', path);
   }
   try {
-    const st = await fh.stat();
+    const st = await named.stat();
+    // With O_PATH|O_NOFOLLOW a symlink is named itself rather than refused with ELOOP.
+    if (st.isSymbolicLink()) throw new SentinelError('bad-path', 'bundle is a symlink: it is not followed; drop the bundle file itself', { where: path });
     if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: path });
-    const size = st.size;
+    return await open(`/proc/self/fd/${String(named.fd)}`, constants.O_RDONLY);
+  } catch (e) {
+    throw ioError(e, 'cannot open bundle', path);
+  } finally {
+    await named.close().catch(() => undefined);
+  }
+}
+
+// Why: invariant 2 (docs/VAULT.md#invariants) — only the head is read (bounded by the limits) before the signature is checked.
+// `noFollow`: the last component must not be a symlink (a file dropped in the inbox by someone else is never followed by root).
+export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS, opts: { noFollow?: boolean } = {}): Promise<OpenedBundle> {
+  const fh = await openRegular(path, opts.noFollow === true);
+  try {
+    const size = (await fh.stat()).size;
     const maxHead = 64 + limits.maxManifestBytes + limits.maxSignatureBlockBytes;
     let want = Math.min(FIRST_READ, size);
     for (;;) {
