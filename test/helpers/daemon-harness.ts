@@ -63,7 +63,7 @@ export async function prepareDaemonFiles(label: string, extra: Record<string, un
 }
 
 // Why: an in-process daemon whose log lines the test can read.
-export async function startTestDaemon(label: string, extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: Pick<DaemonOptions, 'bpfObject'> = {}): Promise<TestDaemon> {
+export async function startTestDaemon(label: string, extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: Pick<DaemonOptions, 'bpfObject' | 'flagStore'> = {}): Promise<TestDaemon> {
   const files = await prepareDaemonFiles(label, extra);
   const logLines: Record<string, unknown>[] = [];
   let pending = '';
