@@ -96,18 +96,23 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   else printDeploy(await deployViaSocket(target.socket, bundle), opts.json === true);
 }
 
-// Straight into a vault: the summary is printed as soon as the new release is live and on stable
-// storage (onLive); the command then waits for the deploy's tail (highest.json, pruning, under the
-// vault lock: docs/VAULT.md#deploy) and exits after it, with a warning line if the tail failed.
-async function deployReporting(v: Vault, bundle: string, trust: TrustPolicy | undefined, json: boolean): Promise<void> {
+// Straight into a vault: `report` gets the summary as soon as the new release is live and on stable
+// storage (onLive); the deploy then finishes its tail (highest.json, pruning, under the vault lock:
+// docs/VAULT.md#deploy) and this resolves after it, with a warning line if the tail failed.
+async function deployLive(v: Vault, bundle: string, trust: TrustPolicy | undefined, report: (s: DeploySummary) => void): Promise<DeploySummary> {
   const seen: { live?: DeployResult } = {};
-  const report = (r: DeployResult): void => {
+  const onLive = (r: DeployResult): void => {
     seen.live = r;
-    printDeploy(summarise(r, 'vault'), json);
+    report(summarise(r, 'vault'));
   };
-  const final = await v.deploy(bundle, { ...(trust !== undefined ? { trust } : {}), onLive: report });
-  if (seen.live === undefined) report(final);
+  const final = await v.deploy(bundle, { ...(trust !== undefined ? { trust } : {}), onLive });
+  if (seen.live === undefined) onLive(final);
   else if (final.warning !== undefined && final.warning !== seen.live.warning) process.stderr.write(`sentinel: warning: deployed, but ${final.warning}\n`);
+  return { version: final.version, releaseId: final.releaseId, via: 'vault', detail: final };
+}
+
+async function deployReporting(v: Vault, bundle: string, trust: TrustPolicy | undefined, json: boolean): Promise<void> {
+  await deployLive(v, bundle, trust, (s) => printDeploy(s, json));
 }
 
 // Version for sign-and-deploy: the explicit one, or the vault's highest seen + 1.
@@ -120,12 +125,19 @@ export async function runSignAndDeploy(src: string, opts: { key: string[]; vault
   const target = exactlyOneTarget(opts);
   const expiresInMs = parseDuration(opts.expiresIn);
   const keys = await readSecretKeyFiles(opts.key);
-  const s = await signAndDeploy(src, { keys, target, version: opts.version, expiresInMs });
-  printDeploy(s, opts.json === true);
+  // The summary as soon as the release is live (the daemon answers then too), not after pruning.
+  let printed = false;
+  const report = (s: DeploySummary): void => {
+    printed = true;
+    printDeploy(s, opts.json === true);
+  };
+  const s = await signAndDeploy(src, { keys, target, version: opts.version, expiresInMs, onLive: report });
+  if (!printed) report(s);
 }
 
-// Shared by the command and the demo: sign `src` for the target's vault and deploy it.
-export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; target: { vault: string } | { socket: string }; version?: number; expiresInMs: number }): Promise<DeploySummary> {
+// Shared by the command and the demo: sign `src` for the target's vault and deploy it. `onLive`: straight
+// into a vault, the summary once the release is live and durable, before the deploy's tail.
+export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; target: { vault: string } | { socket: string }; version?: number; expiresInMs: number; onLive?: (s: DeploySummary) => void }): Promise<DeploySummary> {
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-sign-'));
   const out = join(dir, 'release.bundle');
   try {
@@ -133,7 +145,7 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
       return await withVault(opts.target.vault, async (v) => {
         const info = await readVaultInfo(v.path);
         await signTree(src, { keys: opts.keys, vaultId: v.vaultId, version: nextVersion(opts.version, info.highestVersion), expiresInMs: opts.expiresInMs, out });
-        return summarise(await v.deploy(out), 'vault');
+        return await deployLive(v, out, undefined, (s) => opts.onLive?.(s));
       });
     }
     const status = (await sendRequest(opts.target.socket, { op: 'status' }, { timeoutMs: STATUS_TIMEOUT_MS })) as DaemonReply<{ vault?: { vaultId?: string; highestVersion?: number } }>;

@@ -9,6 +9,7 @@ import type { AuditRecorder } from './audit-recorder.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
 import { countReject, newCounters, type DaemonCounters } from './counters.js';
+import { deployJob, type AuditedResult, type DeployJobHost, type DeployTailOutcome } from './deploy-job.js';
 
 export type TamperPolicy = 'heal' | 'alert';
 
@@ -25,8 +26,7 @@ export interface SentinelDeps {
   counters?: DaemonCounters;
 }
 
-/** A deploy or heal that went live; `audited: false` when its records are held because the audit log cannot be written. */
-export type AuditedResult = DeployResult & { audited: boolean };
+export type { AuditedResult } from './deploy-job.js';
 
 export interface TamperOutcome {
   tampered: boolean;
@@ -51,6 +51,8 @@ export class Sentinel {
   /** `empty`: a vault fresh from `vault init` (no release ever deployed, highest version 0): healthy, waiting for the first deploy. */
   lastVerify: { atMs: number; ok: boolean; version: number | null; releaseId: string | null; empty?: boolean } | null = null;
   lastError: string | null = null;
+  /** How the last deploy's tail ended (highest.json, pruning after the reply); null before the first. */
+  lastDeployTail: DeployTailOutcome | null = null;
   private onChange: (() => void)[] = [];
   private onHeal: ((ms: number) => void)[] = [];
   private flagTargets: { liveDir: string; paths: string[] } | null = null;
@@ -118,42 +120,36 @@ export class Sentinel {
     return next;
   }
 
-  // Why: one deploy, from the socket or the inbox; a rejection is logged and audited, never silently dropped.
-  // `noFollow`: a bundle path that is a symlink is refused (bad-path), not followed (the inbox's files).
+  // Why: one deploy, from the socket or the inbox, answered once live (src/daemon/deploy-job.ts); its tail runs
+  // on in the same queued job. `noFollow`: a bundle path that is a symlink is refused (bad-path), not followed.
   deploy(bundlePath: string, source: string, opts: { noFollow?: boolean } = {}): Promise<AuditedResult> {
     let begun = false;
-    return this.exclusive(
-      `deploy ${bundlePath}`,
-      async () => {
-        begun = true;
-        const started = performance.now();
-        const vaultRejects = this.deps.audit.vaultRejects;
-        try {
-          // The configured anchors (not vault.json alone) decide what may deploy.
-          const trust = this.deps.trust?.();
-          const result = await this.deps.vault.deploy(bundlePath, { ...(trust === undefined ? {} : { trust }), ...(opts.noFollow === true ? { noFollow: true } : {}) });
-          this.counters.deploys++;
-          this.lastVerify = { atMs: performance.now(), ok: true, version: result.version, releaseId: result.releaseId };
-          this.deps.log.info({ event: 'deploy', source, bundle: bundlePath, version: result.version, releaseId: result.releaseId, liveWindowMs: result.liveWindowMs, latencyMs: Math.round(performance.now() - started) }, 'release deployed');
-          return await this.audited(result);
-        } catch (e) {
-          const err = e instanceof SentinelError ? e : new SentinelError('internal', String(e), { cause: e });
-          countReject(this.counters, err.code);
-          // The vault audits its verdicts on the bundle; a refusal it did not record (a full disk) is audited here.
-          if (this.deps.audit.vaultRejects === vaultRejects) this.deps.audit.record('reject', { source, bundle: bundlePath, code: err.code, detail: err.message, where: err.where });
-          this.deps.log.warn({ event: 'reject', source, bundle: bundlePath, code: err.code, where: err.where, latencyMs: Math.round(performance.now() - started) }, err.message);
-          throw err;
-        }
-      },
-      true,
-      { source, bundle: bundlePath },
-    ).catch((e: unknown) => {
+    let answered = false;
+    let settle: (reply: Promise<AuditedResult>) => void = () => undefined;
+    const reply = new Promise<AuditedResult>((resolve) => (settle = resolve));
+    // Once only: the live result, or the refusal (a rejection made after the reply would be one nobody handles).
+    const answer = (r: Promise<AuditedResult>): void => {
+      if (!answered) settle(r);
+      answered = true;
+    };
+    const run = async (): Promise<void> => {
+      begun = true;
+      await deployJob(this.deployHost(), bundlePath, source, opts, answer);
+    };
+    this.exclusive(`deploy ${bundlePath}`, run, true, { source, bundle: bundlePath }).catch((e: unknown) => {
       if (!begun && isSentinelError(e)) {
         countReject(this.counters, e.code);
         this.deps.audit.record('reject', { source, bundle: bundlePath, code: e.code, detail: e.message });
       }
-      throw e;
+      if (!answered) answer(Promise.reject(e instanceof Error ? e : new SentinelError('internal', String(e))));
     });
+    return reply;
+  }
+
+  private deployHost(): DeployJobHost {
+    const { vault, audit, log, trust } = this.deps;
+    const wentLive = (r: DeployResult): void => void (this.lastVerify = { atMs: performance.now(), ok: true, version: r.version, releaseId: r.releaseId });
+    return { vault, audit, log, ...(trust === undefined ? {} : { trust }), counters: this.counters, wentLive, audited: (r) => this.audited(r), tailEnded: (o) => (this.lastDeployTail = o) };
   }
 
   // Why: `verify` over the socket and the periodic full check; records when the vault was last seen intact.

@@ -48,6 +48,8 @@ export class DaemonStatus {
       `deploys ${String(sentinel.counters.deploys)}, rejects ${String(sentinel.counters.rejects)}, tampers ${String(sentinel.counters.tampers)}, heals ${String(sentinel.counters.heals)}`,
     ];
     if (lv !== null && !lv.ok && sentinel.lastError !== null) parts.push(sentinel.lastError);
+    const tail = sentinel.lastDeployTail;
+    if (tail !== null && !tail.ok) parts.push(`v${String(tail.version)} is live, but the deploy's tail failed: ${tail.warning ?? '?'}`);
     if (this.s.recorder.failing) parts.push(`audit log not writable: ${String(this.s.recorder.state.held)} records held`);
     if (sentinel.busyWith !== null) parts.push(`busy: ${sentinel.busyWith.split(' ')[0] ?? ''}`);
     const rejected = this.s.reload?.()?.rejection() ?? null;
@@ -100,7 +102,7 @@ export class DaemonStatus {
     const health = this.condition();
     return {
       daemon: { pid: process.pid, version: this.s.version, uptimeMs: Math.round(performance.now() - this.s.startedAt), memory: process.memoryUsage(), hashWorkers: hash.active, busyWith: sentinel.busyWith, queued: sentinel.queueLength, statusLine: this.line() },
-      vault: { ...vault, lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, onTamper: config.vault.onTamper },
+      vault: { ...vault, lastVerify: sentinel.lastVerify === null ? null : { ...sentinel.lastVerify, agoMs: Math.round(performance.now() - sentinel.lastVerify.atMs) }, lastDeployTail: sentinel.lastDeployTail, onTamper: config.vault.onTamper },
       watchdog: { notify: notifier?.enabled ?? false, periodUsec: notifier?.watchdog?.periodUsec ?? null, pings: notifier?.pings ?? 0, pinging: this.health().ok, healthy: health.ok, reason: health.reason ?? null },
       counters: { ...sentinel.counters },
       reload: this.s.reload?.()?.last ?? null,
