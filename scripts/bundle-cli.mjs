@@ -17,9 +17,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'src', 'cli');
 const CHUNK = /^sentinel-[A-Z0-9]+\.js(\.map)?$/;
 
-// Chunks of an earlier build would stay behind under other hashes; status.cjs's code cache is made
+// Chunks of an earlier build would stay behind under other hashes; plain.cjs's code cache is made
 // again after this script by src/cli/build-assets.ts (one for another source is never used anyway).
-for (const name of readdirSync(outdir)) if (CHUNK.test(name) || name === 'status.cjs.cache') rmSync(join(outdir, name));
+// status.cjs and its cache: what builds before plain.cjs wrote for `vault status` alone.
+const STALE = new Set(['plain.cjs.cache', 'status.cjs', 'status.cjs.cache', 'status.cjs.map']);
+for (const name of readdirSync(outdir)) if (CHUNK.test(name) || STALE.has(name)) rmSync(join(outdir, name));
 
 // commander requires node:child_process when it is loaded, for executable subcommands the sentinel
 // never declares; that module pulls in net, dgram and the stream stack on every start (--help,
@@ -72,17 +74,19 @@ await build({
   logLevel: 'warning',
 });
 
-// `vault status VAULT [--json]` (what a monitoring check runs every few seconds) gets its runner as
-// one CommonJS file, status.cjs: main.js require()s it (src/cli/status-loader.ts), so that path
-// links no ES module graph (about 20 chunks, each resolved, read, compiled and linked by the ES
-// loader) and builds no ES facade of Node's own modules (a facade reads every export, which loads
-// fs/promises, readline and the stream stack). Measured: about 40M instructions fewer of about 410M
-// for the whole process (BENCHMARKS.md "CLI: whole processes"). The large packages stay external;
-// only a vault without the native addon reaches one (execa, for chattr), which require() loads
-// (status-loader.ts uses this file only where Node can require an ES module).
-// In status.cjs an import() of one of Node's own modules (node:child_process, which only a vault
+// The plain forms of `vault verify` and `vault status` (what a shell, cron or a monitoring check
+// runs) get their runners as one CommonJS file, plain.cjs: main.js loads it
+// (src/cli/bundle-loader.ts), so those paths link no ES module graph (about 20 chunks, each
+// resolved, read, compiled and linked by the ES loader) and build no ES facade of Node's own modules
+// (a facade reads every export, which loads fs/promises, readline and the stream stack). Measured:
+// BENCHMARKS.md "CLI: whole processes". The vault code is imported by the runners when they run;
+// in this one file esbuild turns those imports into functions that evaluate the modules on first
+// call, so verify's native pass starts before the vault code is evaluated. The large packages stay
+// external; only a vault without the native addon reaches one (execa, for chattr), which require()
+// loads (bundle-loader.ts uses this file only where Node can require an ES module).
+// In plain.cjs an import() of one of Node's own modules (node:child_process, which only a vault
 // without the native addon reaches) becomes a require() on that first use: the file is compiled
-// through vm.Script with a code cache (src/cli/status-loader.ts), and a function taken from a code
+// through vm.Script with a code cache (src/cli/bundle-loader.ts), and a function taken from a code
 // cache has no import() callback ("A dynamic import callback was not specified").
 const builtinsRequiredOnFirstUse = {
   name: 'builtins-required-on-first-use',
@@ -95,8 +99,8 @@ const builtinsRequiredOnFirstUse = {
 
 await build({
   plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse],
-  entryPoints: [join(root, 'src', 'cli', 'plain-status.ts')],
-  outfile: join(outdir, 'status.cjs'),
+  entryPoints: [join(root, 'src', 'cli', 'plain-runners.ts')],
+  outfile: join(outdir, 'plain.cjs'),
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -109,10 +113,10 @@ await build({
   logLevel: 'warning',
 });
 
-// Any other import() left in status.cjs (of a package, say) would fail at run time in the cached
+// Any other import() left in plain.cjs (of a package, say) would fail at run time in the cached
 // compile: the build stops here instead.
-if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'status.cjs'), 'utf8'))) {
-  console.error('sentinel build: dist/src/cli/status.cjs holds an import(); the status bundle must reach other modules through require() (scripts/bundle-cli.mjs)');
+if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'plain.cjs'), 'utf8'))) {
+  console.error('sentinel build: dist/src/cli/plain.cjs holds an import(); the plain runners\' bundle must reach other modules through require() (scripts/bundle-cli.mjs)');
   process.exit(1);
 }
 
@@ -123,7 +127,7 @@ if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'status.cjs'), 'utf8')
 // regular expression too; a later line's source map is unaffected). U+2028 and U+2029, which end a
 // line, cannot be in a comment and are left alone.
 for (const name of readdirSync(outdir)) {
-  if (name !== 'main.js' && name !== 'status.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
+  if (name !== 'main.js' && name !== 'plain.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
   const file = join(outdir, name);
   const text = readFileSync(file, 'utf8');
   if (!/[^\0-\x7f\u2028\u2029]/.test(text)) continue;

@@ -2,9 +2,9 @@
 // The `sentinel` executable: builds the command tree and turns every outcome into an exit code;
 // even an error escaping every handler ends as one stderr line, not a stack trace.
 import { reportFailure, setJsonMode } from './failure.js';
-import { loadStatusRunner } from './status-loader.js';
+import { loadPlainRunners } from './bundle-loader.js';
 
-// The status runner's bundle brings its own copy of the failure path (see below).
+// The plain runners' bundle brings its own copy of the failure path (see below).
 let report: (e: unknown) => number = reportFailure;
 const lastResort = (e: unknown): void => {
   process.exit(report(e));
@@ -17,27 +17,30 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') lastResort(e);
 });
 
-// `vault verify VAULT`: the live tree's hashing starts before the rest of the program is loaded;
-// its plain forms then run without the command tree (src/cli/plain-verify.ts).
-const isVerify = process.argv[2] === 'vault' && process.argv[3] === 'verify';
-if (isVerify) (await import('./early-verify.js')).startEarlyVerify(process.argv.slice(4));
-const plainVerify = isVerify ? await import('./plain-verify.js') : null;
-const verifyArgs = plainVerify?.plainVerifyArgs(process.argv.slice(4)) ?? null;
-
-const [command, sub, vault, flag, ...rest] = process.argv.slice(2);
-// `vault status VAULT [--json]` exactly, as a monitoring check runs it: the runner the command tree
-// would call, with its failure path, without loading commander and building the tree
-// (src/cli/plain-status.ts, loaded as one CommonJS file). Any other form (options first, `--`,
-// more arguments) goes through the tree.
-if (plainVerify !== null && verifyArgs !== null) {
-  process.exitCode = await plainVerify.runPlainVaultVerify(verifyArgs);
-} else if (command === 'vault' && sub === 'status' && vault !== undefined && !vault.startsWith('-') && (flag === undefined || flag === '--json') && rest.length === 0) {
-  setJsonMode(flag === '--json');
-  process.exitCode = await loadStatusRunner(new URL('.', import.meta.url).href).then((runner) => {
-    report = runner.reportFailure;
-    return runner.runPlainVaultStatus(vault, flag === '--json');
-  }, reportFailure);
+const words = process.argv.slice(2);
+const isVerify = words[0] === 'vault' && words[1] === 'verify';
+// `vault verify VAULT [--trust KEY...] [--live-only] [--json]` and `vault status VAULT [--json]`
+// exactly, as a shell, cron or a monitoring check runs them: their runners with their failure path,
+// without commander and the command tree, from one CommonJS bundle with a code cache
+// (src/cli/plain-runners.ts, loaded by src/cli/bundle-loader.ts); verify's native pass starts in
+// it first. Any other form (options first, `--`, more arguments) goes through the tree.
+let plain: Promise<number> | null = null;
+if (isVerify || (words[0] === 'vault' && words[1] === 'status')) {
+  try {
+    const runners = await loadPlainRunners(new URL('.', import.meta.url).href);
+    plain = runners.runPlain(words);
+    if (plain !== null) report = runners.reportFailure;
+  } catch (e) {
+    // As the tree does for a failure before the command runs: --json still gets its object.
+    setJsonMode(words.includes('--json'));
+    plain = Promise.resolve(reportFailure(e));
+  }
+}
+if (plain !== null) {
+  process.exitCode = await plain;
 } else {
+  // Verify's other forms: the live tree's hashing still starts before the command tree is loaded.
+  if (isVerify) (await import('./early-verify.js')).startEarlyVerify(words.slice(2));
   const { runCli } = await import('./program.js');
   process.exitCode = await runCli(process.argv);
 }

@@ -75,7 +75,7 @@ describe('cli: start-up loads only what the command uses', () => {
 
   it('every file of the CLI bundle is ASCII, so V8 scans it as one-byte text', () => {
     const cli = join(packageRoot(), 'dist', 'src', 'cli');
-    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'status.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
+    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'plain.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
     assert.ok(files.length > 10, `bundle files: ${files.join(' ')}`);
     for (const name of files) {
       const at = readFileSync(join(cli, name), 'utf8').search(/[^\0-\x7f]/);

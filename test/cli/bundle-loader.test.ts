@@ -1,5 +1,5 @@
-// The `vault status` runner's loader (src/cli/status-loader.ts, docs/ARCHITECTURE.md#start-up): the
-// build's V8 code cache only ever saves work. A cache for another source (even of the same length,
+// The plain runners' loader (src/cli/bundle-loader.ts, docs/ARCHITECTURE.md#start-up): the build's
+// V8 code cache only ever saves work. A cache for another source (even of the same length,
 // which is all V8 itself compares), a damaged one, one V8 refuses, one a group or another user could
 // have written, or none: the file is compiled from its source as it is now. Without the bundle, the
 // runner is imported as an ES module. Each load runs in a fresh process: V8 keeps every script it
@@ -11,14 +11,14 @@ import { chmodSync, chownSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { loadStatusRunner } from '../../src/cli/status-loader.js';
-import * as plainStatus from '../../src/cli/plain-status.js';
+import { loadPlainRunners } from '../../src/cli/bundle-loader.js';
+import * as plainRunners from '../../src/cli/plain-runners.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, tempDir } from '../helpers/vault-factory.js';
 
 after(() => cleanupAll());
 
-const LOADER = new URL('../../src/cli/status-loader.js', import.meta.url).href;
+const LOADER = new URL('../../src/cli/bundle-loader.js', import.meta.url).href;
 
 /** A CommonJS file whose answer names its version; every version has the same length. */
 function writeVersion(file: string, version: string): void {
@@ -39,9 +39,9 @@ const load = (file: string): string => fresh(`const r = runCommonJs(${JSON.strin
 const writeCache = (file: string): string => fresh(`writeCodeCache(${JSON.stringify(file)});`);
 const sha256 = (b: Buffer): Buffer => createHash('sha256').update(b).digest();
 
-describe('cli: the status bundle and its code cache', () => {
+describe('cli: the plain runners\' bundle and its code cache', () => {
   it('uses a cache made for the source, and never one made for another source of the same length', () => {
-    const file = join(tempDir('status-loader'), 'status.cjs');
+    const file = join(tempDir('bundle-loader'), 'plain.cjs');
     writeVersion(file, 'old');
     writeCache(file);
     assert.equal(load(file), 'used version old');
@@ -51,7 +51,7 @@ describe('cli: the status bundle and its code cache', () => {
   });
 
   it('a damaged, refused, untrusted or missing cache: the file is compiled from its source', (t) => {
-    const file = join(tempDir('status-loader'), 'status.cjs');
+    const file = join(tempDir('bundle-loader'), 'plain.cjs');
     writeVersion(file, 'one');
     writeCache(file);
     const whole = readFileSync(`${file}.cache`);
@@ -85,15 +85,15 @@ describe('cli: the status bundle and its code cache', () => {
     assert.equal(load(file), 'absent version one');
   });
 
-  it('without status.cjs next to the entry, the runner is the ES module itself', async () => {
-    const dir = tempDir('status-loader');
-    const runner = await loadStatusRunner(pathToFileURL(`${dir}/`).href);
-    assert.equal(runner.runPlainVaultStatus, plainStatus.runPlainVaultStatus);
-    assert.equal(runner.reportFailure, plainStatus.reportFailure);
+  it('without plain.cjs next to the entry, the runners are the ES module itself', async () => {
+    const dir = tempDir('bundle-loader');
+    const runners = await loadPlainRunners(pathToFileURL(`${dir}/`).href);
+    assert.equal(runners.runPlain, plainRunners.runPlain);
+    assert.equal(runners.reportFailure, plainRunners.reportFailure);
   });
 
   it('a fresh process loads the built bundle with the cache the build made for it', () => {
-    const bundle = fileURLToPath(new URL('../../src/cli/status.cjs', import.meta.url));
-    assert.equal(fresh(`const r = runCommonJs(${JSON.stringify(bundle)}); console.log(r.cache, typeof r.exports.runPlainVaultStatus);`), 'used function');
+    const bundle = fileURLToPath(new URL('../../src/cli/plain.cjs', import.meta.url));
+    assert.equal(fresh(`const r = runCommonJs(${JSON.stringify(bundle)}); console.log(r.cache, typeof r.exports.runPlain);`), 'used function');
   });
 });

@@ -1,11 +1,13 @@
-// Loads the `vault status` runner for `main.ts` (docs/ARCHITECTURE.md#start-up): the CommonJS
-// bundle of src/cli/plain-status.ts that `npm run build` writes next to the entry (`status.cjs`),
-// compiled with the V8 code cache the build made for it (`status.cjs.cache`), so the process neither
-// links an ES module graph nor parses and compiles the bundle's functions itself. When the bundle is
-// missing, or this Node cannot require() an ES module (below 20.19; execa, which a vault without the
-// native addon reaches for chattr, is one), the same module is imported instead. The cache only ever
-// saves work: one that is missing, damaged, made by another Node or V8 flags, or made for another
-// source is not used, and the bundle is compiled from its source as it is.
+// Loads the runners of the plain `vault verify` and `vault status` forms for `main.ts`
+// (docs/ARCHITECTURE.md#start-up): the CommonJS bundle of src/cli/plain-runners.ts that `npm run
+// build` writes next to the entry (`plain.cjs`), compiled with the V8 code cache the build made for
+// it (`plain.cjs.cache`), so the process neither links an ES module graph nor parses and compiles
+// the bundle's functions itself. When the bundle is missing, or this Node cannot require() an ES
+// module (below 20.19; execa, which a vault without the native addon reaches for chattr, is one), the
+// same module is imported instead. The cache only ever saves work: one that is missing, damaged,
+// made by another Node or V8 flags, or made for another source is not used, and the bundle is
+// compiled from its source as it is. `runCommonJs` and `writeCodeCache` are the one trusted-cache
+// loader and its build step for any CommonJS file of the CLI.
 import type * as Crypto from 'node:crypto';
 import type * as Fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,9 +15,9 @@ import type * as Path from 'node:path';
 import type * as Url from 'node:url';
 import type * as V8 from 'node:v8';
 import type * as Vm from 'node:vm';
-import type * as PlainStatus from './plain-status.js';
+import type * as Runners from './plain-runners.js';
 
-export type StatusRunner = Pick<typeof PlainStatus, 'runPlainVaultStatus' | 'reportFailure'>;
+export type PlainRunners = Pick<typeof Runners, 'runPlain' | 'reportFailure'>;
 
 // Node's own modules through require(), when first used (main.ts imports this file for every
 // command; `--help` loads neither node:crypto nor node:vm): an ES import of one builds its ES
@@ -110,17 +112,17 @@ export function writeCodeCache(file: string): void {
   fs().writeFileSync(`${file}.cache`, Buffer.concat([sha256(source), sha256(data), data]), { mode: 0o644 });
 }
 
-/** `dirUrl`: the URL of the directory holding the entry (and `status.cjs`), ending in '/'. */
-export async function loadStatusRunner(dirUrl: string): Promise<StatusRunner> {
+/** `dirUrl`: the URL of the directory holding the entry (and `plain.cjs`), ending in '/'. */
+export async function loadPlainRunners(dirUrl: string): Promise<PlainRunners> {
   if ((process.features as { require_module?: boolean }).require_module === true) {
     const { fileURLToPath } = require('node:url') as typeof Url;
-    const file = fileURLToPath(new URL('status.cjs', dirUrl));
+    const file = fileURLToPath(new URL('plain.cjs', dirUrl));
     try {
-      return runCommonJs(file).exports as StatusRunner;
+      return runCommonJs(file).exports as PlainRunners;
     } catch (e) {
       // Only the bundle itself missing falls back; an error inside it is the command's own failure.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || (e as NodeJS.ErrnoException).path !== file) throw e;
     }
   }
-  return import('./plain-status.js');
+  return import('./plain-runners.js');
 }
