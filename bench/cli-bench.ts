@@ -5,6 +5,10 @@
 //   `vault status` and `--help` vs `node -e 0`,
 //   `deploy` of a 1 MB and a 100 MB bundle vs `tar -x` + `sha256sum -c` + `chattr -R +i` in one `sh`.
 // Every process is spawned directly and timed from its spawn to its exit; nothing else is used.
+// `vault verify` is timed both as `node main.js ...` and as the executable itself, started through
+// its shebang line as a shell starts `sentinel` (which runs Node without NODE_EXTRA_CA_CERTS); the
+// other figures as `node main.js`. The environment is this process's: run the bench under
+// `env -u NODE_EXTRA_CA_CERTS` for a machine without that variable (the output says which).
 // Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli MAIN_JS] [--json]
 // (--cli: another build's entry file, e.g. of an older commit, to compare builds on the same machine)
 import { spawnSync } from 'node:child_process';
@@ -34,6 +38,9 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a posit
 const node = process.execPath;
 const cli = flag('--cli') ?? join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 const sentinel = (...argv: string[]): Proc => ({ cmd: node, args: [cli, ...argv] });
+/** The entry file run as a program: the kernel reads its shebang line, as when a shell runs `sentinel`. */
+const executable = (...argv: string[]): Proc => ({ cmd: cli, args: argv });
+const caVar = process.env.NODE_EXTRA_CA_CERTS === undefined ? 'NODE_EXTRA_CA_CERTS unset' : 'NODE_EXTRA_CA_CERTS set';
 const nodeE0: Proc = { cmd: node, args: ['-e', '0'] };
 
 /** One figure: the sentinel's command against its peer. */
@@ -60,8 +67,14 @@ function removeSealed(path: string): void {
 }
 
 async function compare(figure: string, target: string, a: Contender, b: Contender): Promise<Figure> {
-  const [sa, sb] = await inTurns([a, b], runs);
-  return { figure, sentinel: sa!, peer: sb!, ratio: sa!.median / sb!.median, pairRatios: pairRatios(sa!, sb!), target };
+  return (await compareForms([figure], target, [a], b))[0]!;
+}
+
+/** Several forms of one sentinel command, each against the same peer, all taken in turns with it. */
+async function compareForms(figures: string[], target: string, forms: Contender[], peer: Contender): Promise<Figure[]> {
+  const timings = await inTurns([...forms, peer], runs);
+  const p = timings[forms.length]!;
+  return forms.map((_, i) => ({ figure: figures[i]!, sentinel: timings[i]!, peer: p, ratio: timings[i]!.median / p.median, pairRatios: pairRatios(timings[i]!, p), target }));
 }
 
 interface Keys {
@@ -94,13 +107,17 @@ async function vaultOf(work: string, keys: Keys, tree: Tree): Promise<BenchVault
   return { vault, live, rel };
 }
 
-function verifyFigure(keys: Keys, tree: Tree, v: BenchVault, target: string): Promise<Figure> {
+function verifyFigures(keys: Keys, tree: Tree, v: BenchVault, target: string): Promise<Figure[]> {
   const opensslPair = split(v.rel, 2).map((half): Proc => ({ cmd: 'openssl', args: ['dgst', '-sha256', ...half], cwd: v.live }));
-  return compare(
-    `vault verify, ${tree.name}`,
+  // --live-only: the same files as the peer (the default also reads every kept release and stored bundle).
+  const args = ['vault', 'verify', v.vault, '--trust', keys.pub, '--live-only'];
+  return compareForms(
+    [`vault verify, ${tree.name}, node main.js`, `vault verify, ${tree.name}, the executable`],
     target,
-    // --live-only: the same files as the peer (the default also reads every kept release and stored bundle).
-    { name: 'sentinel vault verify V --trust K --live-only', procs: [sentinel('vault', 'verify', v.vault, '--trust', keys.pub, '--live-only')] },
+    [
+      { name: 'node main.js vault verify V --trust K --live-only', procs: [sentinel(...args)] },
+      { name: 'main.js vault verify V --trust K --live-only (through its shebang)', procs: [executable(...args)] },
+    ],
     { name: 'openssl dgst -sha256 x 2 (same files)', procs: opensslPair },
   );
 }
@@ -155,7 +172,7 @@ async function main(): Promise<void> {
     if (only.includes('verify') || only.includes('status')) {
       const small = buildSmall(join(work, 'small'));
       const v = await vaultOf(work, keys, small);
-      if (only.includes('verify')) figures.push(await verifyFigure(keys, small, v, '<= 1.5'));
+      if (only.includes('verify')) figures.push(...(await verifyFigures(keys, small, v, '<= 1.5')));
       if (only.includes('status')) {
         figures.push(await compare('vault status, 10,000-entry release', '<= 2', { name: 'sentinel vault status V', procs: [sentinel('vault', 'status', v.vault)] }, { name: 'node -e 0', procs: [nodeE0] }));
       }
@@ -163,7 +180,7 @@ async function main(): Promise<void> {
     }
     if (only.includes('verify')) {
       const large = buildLarge(join(work, 'large'));
-      figures.push(await verifyFigure(keys, large, await vaultOf(work, keys, large), '<= 1.1'));
+      figures.push(...(await verifyFigures(keys, large, await vaultOf(work, keys, large), '<= 1.1')));
       removeSealed(join(work, `vault-${large.files.length}`));
     }
     if (only.includes('help')) {
@@ -177,7 +194,7 @@ async function main(): Promise<void> {
     removeSealed(work);
   }
   const loadAfter = loadavg();
-  const load = `load average ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after`;
+  const load = `load average ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after; ${caVar}`;
   if (json) {
     console.log(JSON.stringify({ machine: machineLine(), cli, load, runs, figures }, null, 2));
     return;
