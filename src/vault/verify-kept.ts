@@ -5,9 +5,9 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { payloadLayout } from '../core/manifest.js';
-import type { TrustPolicy } from '../core/trust.js';
+import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
-import type { VaultCtx } from './context.js';
+import type { ReleaseBytes, VaultCtx } from './context.js';
 import { readReleaseBytes, verifyKeptRelease } from './context.js';
 import { NAMES, parseReleaseDirName } from './layout.js';
 import type { VerifyProblem } from './types.js';
@@ -73,15 +73,18 @@ export async function checkVaultEntries(ctx: VaultCtx, problemOf: ProblemOf, rep
   return { releaseDirs, bundles };
 }
 
+/** Release directories whose signatures verified against the same trust in this run, with the very bytes verified. */
+export type KnownReleases = Map<string, { bytes: ReleaseBytes; v: VerifiedManifest }>;
+
 // Why: a rollback or heal would use a kept release or stored bundle; verify says now whether it still
 // holds the signed bytes, instead of the day it is needed. `checkRelease` is verify's own check of one
-// release directory (signatures, tree, flags).
+// release directory (signatures, tree, flags), which records in `verified` each one that verified.
 export async function checkKeptReleasesAndBundles(
   ctx: VaultCtx,
   listing: VaultListing,
   live: string | null,
   trust: TrustPolicy,
-  checkRelease: (dirName: string) => Promise<void>,
+  { checkRelease, verified }: { checkRelease: (dirName: string) => Promise<void>; verified: KnownReleases },
   problemOf: ProblemOf,
   report: Report,
 ): Promise<{ releases: string[]; bundles: string[] }> {
@@ -99,14 +102,16 @@ export async function checkKeptReleasesAndBundles(
     const dirs = listing.releaseDirs.filter((d) => parseReleaseDirName(d)?.releaseId === releaseId).sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
     let checked = false;
     for (const dir of dirs) {
-      let v;
-      let bytes;
-      try {
-        bytes = await readReleaseBytes(ctx, ctx.layout.release(dir));
-        v = verifyKeptRelease(ctx, bytes, trust);
-      } catch {
-        continue; // that release's own check names why
+      let known = verified.get(dir);
+      if (known === undefined) {
+        try {
+          const bytes = await readReleaseBytes(ctx, ctx.layout.release(dir));
+          known = { bytes, v: verifyKeptRelease(ctx, bytes, trust) };
+        } catch {
+          continue; // that release's own check names why
+        }
       }
+      const { bytes, v } = known;
       try {
         await checkKeptBundle(ctx.layout.bundle(releaseId), bytes, payloadLayout(v.manifest).files.map((f) => f.entry), ctx.limits);
       } catch (e) {

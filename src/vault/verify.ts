@@ -18,10 +18,11 @@ import type { TreeInspector, TreeReading } from '../adapters/tree-inspector.js';
 import { anchorMismatchMessage } from './anchors.js';
 import { takeEarlyReading } from './early-reading.js';
 import type { VaultCtx } from './context.js';
-import { readKeptRelease, readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
+import { readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelease } from './context.js';
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport, VerifyScope } from './types.js';
 import { checkKeptReleasesAndBundles, checkVaultEntries } from './verify-kept.js';
+import type { KnownReleases } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
 
 function problem(code: ErrorCode, path: string, message: string): VerifyProblem {
@@ -180,6 +181,9 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
   await checkSealed(ctx, [layout.config, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
   await checkOwnXattrs([layout.config, layout.current, layout.releases, layout.bundles, layout.state, layout.highest, layout.root], rel, problems);
 
+  // Release directories whose signatures verified in this run, with the bytes verified: the stored
+  // bundles are compared with those, not read, verified and parsed a second time.
+  const verified: KnownReleases = new Map();
   let live: string | null = null;
   try {
     live = await readLiveDirName(ctx);
@@ -211,6 +215,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
         }
         report.version = v.manifest.version;
         report.signers = v.signers;
+        verified.set(live, { bytes: info, v });
         check = await verifyRelease(ctx, dir, v, { ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }), reading });
       } finally {
         await reading.abandon();
@@ -231,13 +236,15 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     const checkOne = async (name: string): Promise<void> => {
       const dir = layout.release(name);
       try {
-        const v = verifyKeptRelease(ctx, await readReleaseBytes(ctx, dir), trust);
+        const bytes = await readReleaseBytes(ctx, dir);
+        const v = verifyKeptRelease(ctx, bytes, trust);
+        verified.set(name, { bytes, v });
         problems.push(...(await verifyRelease(ctx, dir, v, {})).problems);
       } catch (e) {
         problems.push(problemFrom(e, rel(dir), ctx.path));
       }
     };
-    report.kept = await checkKeptReleasesAndBundles(ctx, listing, live, trust, checkOne, problemOf, add);
+    report.kept = await checkKeptReleasesAndBundles(ctx, listing, live, trust, { checkRelease: checkOne, verified }, problemOf, add);
   }
   if (policyProblem !== null) problems.push(policyProblem);
   report.ok = problems.length === 0;
@@ -248,5 +255,6 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
 export async function liveVerifiedManifest(ctx: VaultCtx): Promise<VerifiedManifest> {
   const live = await readLiveDirName(ctx);
   if (live === null) throw new SentinelError('not-found', 'no release deployed', { where: ctx.layout.current });
-  return verifyKeptRelease(ctx, await readKeptRelease(ctx, ctx.layout.release(live)), ctx.config.trust);
+  // The bytes only: verification parses the manifest, once.
+  return verifyKeptRelease(ctx, await readReleaseBytes(ctx, ctx.layout.release(live)), ctx.config.trust);
 }
