@@ -16,6 +16,7 @@ import type { DaemonReply } from './daemon-reply.js';
 import { readSecretKeyFiles, readTrustPolicy } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
+import { warnWithoutNative } from './native-warning.js';
 
 /** What `sign` reports about the bundle it wrote. */
 export interface SignedBundle { path: string; vaultId: string; version: number; releaseId: string; signers: string[]; files: number; bundleBytes: number; expires: string }
@@ -100,6 +101,7 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
 // storage (onLive); the deploy then finishes its tail (highest.json, pruning, under the vault lock:
 // docs/VAULT.md#deploy) and this resolves after it, with a warning line if the tail failed.
 async function deployLive(v: Vault, bundle: string, trust: TrustPolicy | undefined, report: (s: DeploySummary) => void): Promise<DeploySummary> {
+  warnWithoutNative('deploy');
   const seen: { live?: DeployResult } = {};
   const onLive = (r: DeployResult): void => {
     seen.live = r;

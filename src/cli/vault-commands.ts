@@ -10,6 +10,7 @@ import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
 import { createVault, withVault } from './vault-access.js';
 import { paint } from './style.js';
+import { warnWithoutNative } from './native-warning.js';
 
 // `vault init`: the trust policy is read and checked before anything is created.
 export async function runVaultInit(path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }): Promise<void> {
@@ -24,6 +25,7 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
   const json = opts.json === true;
   const trust: TrustPolicy | undefined = opts.trust !== undefined ? await readTrustPolicy(opts.trust, opts.threshold) : undefined;
   if (trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
+  warnWithoutNative('vault verify');
   const bar = progressBar('verifying', !json);
   const report = await withVault(
     path,

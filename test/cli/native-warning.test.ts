@@ -17,7 +17,7 @@ import { CLI, assertOk, closeInProcessCli, sentinel, writeKeyFiles } from '../he
 after(() => cleanupAll());
 after(() => closeInProcessCli());
 
-const WARNING = /^sentinel: warning: the native addon is not loaded \(cannot load .*sentinel_native\.node: .*\); (vault verify|deploy) runs without it: slower, and its walk opens files by path \(sentinel doctor\)$/;
+const WARNING = /^sentinel: warning: the native addon is not loaded \(cannot load .*sentinel_native\.node: .*\); (vault verify runs without it: slower, and it reads the tree by path, not through directory descriptors|deploy runs without it: slower, and a pruned release is unsealed and deleted by path) \(sentinel doctor\)$/;
 
 test('without a loadable addon, vault verify and deploy --vault warn once on stderr; exit codes and --json output unchanged', async (t) => {
   if (needs(t, isRoot(), 'root (chattr +i)')) return;
