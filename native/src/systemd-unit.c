@@ -5,8 +5,8 @@
 // Properties.GetAll of the unit's object as systemctl reads them (systemd-props.c); and, asked to, it
 // waits (bounded) for systemd's next signal about the unit instead of the caller polling: on its private
 // socket systemd sends every unit's PropertiesChanged and every JobNew/JobRemoved to every client,
-// unasked. Over the system bus no signal arrives (nothing is subscribed): the wait then ends at its bound
-// and the unit is read again.
+// unasked. Over the system bus nothing is subscribed and any local client could send a signal: the wait
+// there is a sleep to its bound, and the unit is read again.
 #include "sentinel.h"
 
 #ifdef SENTINEL_HAVE_LIBSYSTEMD
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define UNIT_BUF 256
 #define UNIT_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:-_.\\@"
@@ -103,10 +104,19 @@ static void unit_execute(napi_env env, void *data) {
   if (r < 0) u->syscall = "sd_bus_path_encode";
   if (r >= 0) r = read_state(u, bus, path, deadline);
   // a wait only from a state the caller already knows: a new one is news at once
-  // the reads after it share one bound: the wait and timeoutMs, whatever systemd sends meanwhile
+  // the reads after it share one bound: the wait and timeoutMs, whatever systemd sends meanwhile. On the
+  // system bus no signal is ours to wait for (nothing subscribes; any local client may send one to us):
+  // the wait is a sleep there, and the unit is read at its end.
   if (r >= 0 && u->wait_usec > 0 && !u->changed) {
     uint64_t wait_end = sn_now_usec() + u->wait_usec;
-    r = await_change(u, bus, path, wait_end, wait_end + u->timeout_usec);
+    if (strcmp(u->bus, "private") == 0) {
+      r = await_change(u, bus, path, wait_end, wait_end + u->timeout_usec);
+    } else {
+      struct timespec end = { (time_t)(wait_end / 1000000u), (long)(wait_end % 1000000u) * 1000 };
+      while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) == EINTR) {
+      }
+      r = read_state(u, bus, path, wait_end + u->timeout_usec);
+    }
   }
   if (r < 0) u->err = -r;
   free(path);
