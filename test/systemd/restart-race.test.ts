@@ -19,7 +19,8 @@
 //   6. an operator's stop of the backend systemd is starting while the sentinel waits for that start: the
 //      unit is not restarted.
 //   7. the unit state read over D-Bus says what `systemctl show` says, waits from a known state until its
-//      bound or until systemd signals a change, and is `systemctl show`'s own with the addon switched off.
+//      bound or until systemd signals a change, and is `systemctl show`'s own with the addon switched off;
+//      with the private socket hidden it is read over the system bus, where a wait is a sleep to its bound.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
@@ -39,7 +40,7 @@ interface Steps {
   kickStop: { held: Show; stopped: Show; end: Entry | null; after: Show; target?: { state: string }; recovery: Entry[]; calls: string[]; kick: Entry[] };
   stopWhileWaited: { waiting: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
   stopAtStart: { stopping: Show; refused: Entry; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
-  unitBus: { bus: UnitRead; shown: Show; unchanged: UnitRead; probeBefore: UnitRead; probeAfter: UnitRead | { error: string }; fallback: Partial<UnitRead> & { error?: string } };
+  unitBus: { bus: UnitRead; shown: Show; unchanged: UnitRead; probeBefore: UnitRead; probeAfter: UnitRead | { error: string }; fallback: Partial<UnitRead> & { error?: string }; systemBus: { error?: string; read?: { state?: UnitRead }; after?: { state?: UnitRead } } };
 }
 
 test('unit target: the restart job that meets the unit in auto-restart still restarts it at once; a backend started by systemd after the sentinel costs no restart', { timeout: BACKEND_BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
@@ -137,6 +138,13 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     assert.equal(fallback.via, 'systemctl', context);
     assert.match(String(fallback.busProblem), /native addon is not loaded/, context);
     assert.deepEqual(fields(fallback), fields(bus), `the fallback reads the same state: ${context}`);
+    // systemd's private socket hidden: the system bus, the same state, and a wait there that ends at its bound
+    const { systemBus } = result.steps.unitBus;
+    assert.equal(systemBus.error, undefined, context);
+    assert.equal((systemBus.read?.state as { bus?: string } | undefined)?.bus, 'system', context);
+    assert.deepEqual(fields(systemBus.read?.state ?? {}), fields(bus), context);
+    assert.equal((systemBus.after?.state as { bus?: string } | undefined)?.bus, 'system', context);
+    assert.equal(systemBus.after?.state?.key, systemBus.read?.state?.key, context);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
