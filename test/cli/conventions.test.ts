@@ -92,6 +92,16 @@ describe('cli conventions', () => {
     assert.match(r.stdout, /NO_COLOR/);
   });
 
+  it('every exit code the commands use (3 refused configuration, 4 and 5 of trace) is in --help and the man page, as in the README', async () => {
+    const help = (await sentinelInProcess(['--help'])).stdout;
+    const page = spawnSync('man', ['-l', join(packageRoot(), 'dist', 'share', 'man', 'man1', 'sentinel.1')], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '200', MANPAGER: 'cat', PAGER: 'cat' } }).stdout;
+    const exitStatus = page.slice(page.indexOf('EXIT STATUS'), page.indexOf('ENVIRONMENT'));
+    for (const [code, what] of [['3', /refused/], ['4', /no such target/], ['5', /no eBPF engine/]] as const) {
+      assert.match(help, new RegExp(`\\b${code} [^,.;]*${what.source}`), `--help names exit ${code}:\n${help}`);
+      assert.match(exitStatus, new RegExp(`^\\s+${code}\\s+.*${what.source}`, 'm'), `the man page's EXIT STATUS names ${code}:\n${exitStatus}`);
+    }
+  });
+
   it('colour on a terminal (script(1)) but not with NO_COLOR, not in a pipe, and FORCE_COLOR in a pipe', (t) => {
     if (needs(t, spawnSync('script', ['--version']).status === 0, 'script(1) (util-linux)')) return;
     const esc = '\x1b[';
