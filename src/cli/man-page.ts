@@ -71,6 +71,15 @@ rejected or integrity violation (bad or missing signature, untrusted key, rollba
 .TP
 .B 2
 usage or environment error (bad arguments, missing file, not permitted, filesystem without +i)
+.TP
+.B 3
+the daemon's configuration was refused (\\fBdaemon\\fR, \\fBreload\\fR; the unit does not restart it)
+.TP
+.B 4
+no such target (\\fBtrace\\fR)
+.TP
+.B 5
+the daemon has no eBPF engine (\\fBtrace\\fR; the message says why)
 .PP
 Every failure prints one line on standard error: \\fBsentinel: \\fIcode\\fB: \\fImessage\\fB (\\fIwhere\\fB)\\fR.
 With \\fB\\-\\-json\\fR the result, or \\fB{"ok": false, "error": ...}\\fR, is one JSON document on standard output.
