@@ -258,6 +258,19 @@ describe('cli: the release flow on a real vault', { concurrency: false }, () => 
     assert.equal(readFileSync(out, 'utf8'), 'mine');
     assertFails(await sentinel(['sign', join(dir, 'src-1'), '--key', keys.pub, '--vault', vault, '--version', '9', '--out', join(dir, 'y.bundle')]), 'usage');
   });
+
+  it('sign names its byte count as the bundle\'s size, and verify --trust says the trust came from --trust', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const out = join(dir, 'sized.bundle');
+    const r = await sentinel(['sign', join(dir, 'src-1'), '--key', keys.key, '--vault', vault, '--version', '9', '--out', out]);
+    assertOk(r);
+    assert.match(r.stdout, new RegExp(`, bundle ${String(statSync(out).size)} bytes,`), r.stdout);
+    // --live-only: an earlier case here left release 2 tampered on purpose.
+    const v = await sentinel(['vault', 'verify', vault, '--live-only', '--trust', keys.pub]);
+    assertOk(v);
+    assert.match(v.stdout, /; trust from --trust$/m, v.stdout);
+    assert.match((await sentinel(['vault', 'verify', vault, '--live-only'])).stdout, /; trust from vault\.json$/m);
+  });
 });
 
 describe('cli: the one error line holds against hostile names', () => {
