@@ -83,7 +83,7 @@ export async function runSign(src: string, opts: { key: string[]; vaultId?: stri
   const vaultId = opts.vaultId ?? (await readVaultInfo(opts.vault ?? '')).vaultId;
   const b = await signTree(src, { keys, vaultId, version: opts.version, expiresInMs, out: opts.out });
   if (opts.json === true) printJson({ ok: true, ...b });
-  else printLines(`signed version ${b.version} for vault ${b.vaultId} by ${b.signers.join(', ')}: ${b.path}`, `  release ${b.releaseId}, ${b.files} files, ${b.bundleBytes} bytes, expires ${b.expires}`);
+  else printLines(`signed version ${b.version} for vault ${b.vaultId} by ${b.signers.join(', ')}: ${b.path}`, `  release ${b.releaseId}, ${b.files} files, bundle ${b.bundleBytes} bytes, expires ${b.expires}`);
 }
 
 // `deploy`: a bundle file into a vault, or handed to the daemon.
