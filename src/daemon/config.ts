@@ -90,7 +90,7 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-// Why: untrusted input (a file, flags) becomes a DaemonConfig only here; the error names every bad field (exit 2).
+// Why: untrusted input (a file, flags) becomes a DaemonConfig only here; the error names every bad field (`sentinel daemon` exits EXIT_CONFIG, 3).
 export function parseDaemonConfig(value: unknown, where: string): DaemonConfig {
   const result = daemonConfigSchema.safeParse(value);
   if (!result.success) throw new SentinelError('config', `invalid configuration: ${describeIssues(result.error)}`, { where });
