@@ -7,6 +7,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { describeStatus } from '../../src/cli/vault-commands.js';
+import { sentinel } from '../helpers/cli-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, makeVault, run } from '../helpers/vault-factory.js';
 
@@ -46,6 +47,12 @@ describe('vault status: what it checks and what it only lists', { concurrency: f
       const text = describeStatus(st).join('\n');
       assert.match(text, /kept releases: v1, v2, v3 \(live\)/);
       assert.match(text, /not checked here: .*kept releases other than the live one.*sentinel vault verify/);
+      assert.match(text, new RegExp(`live: version 3, release ${b[2]!.releaseId}$`, 'm'), 'the directory is named only when it differs from the release id');
+      const json = await sentinel(['vault', 'status', tv.path, '--json']);
+      assert.equal(json.code, 0, json.stdout + json.stderr);
+      const parsed = JSON.parse(json.stdout) as { ok: boolean; notChecked: string[] };
+      assert.equal(parsed.ok, true);
+      assert.deepEqual(parsed.notChecked, ['the live tree', "the live manifest's entries", 'kept releases other than the live one', 'stored bundles']);
       const all = await tv.vault.verify();
       assert.equal(all.ok, false, 'verify refuses the damaged kept release that status lists unchecked');
     } finally {
@@ -71,6 +78,17 @@ describe('vault status: what it checks and what it only lists', { concurrency: f
       assert.match(st.liveProblem ?? '', /^bad-signature: .*does not verify/);
       assert.deepEqual(st.releases.map((r) => r.checked), [false, false]);
       assert.match(describeStatus(st).join('\n'), /live: version 2, .*; NOT VERIFIED: bad-signature: /);
+      // A monitoring check keyed on the exit status or on `ok` must not see a good vault (verify refuses it).
+      const json = await sentinel(['vault', 'status', tv.path, '--json']);
+      assert.equal(json.code, 1, json.stdout + json.stderr);
+      const parsed = JSON.parse(json.stdout) as { ok: boolean; liveProblem: string; notChecked: string[] };
+      assert.equal(parsed.ok, false);
+      assert.match(parsed.liveProblem, /^bad-signature: /);
+      assert.ok(parsed.notChecked.includes('the live tree'), parsed.notChecked.join(', '));
+      const human = await sentinel(['vault', 'status', tv.path]);
+      assert.equal(human.code, 1, human.stdout + human.stderr);
+      assert.match(human.stdout, /NOT VERIFIED: bad-signature: /);
+      assert.equal((await sentinel(['vault', 'verify', tv.path, '--live-only'])).code, 1);
     } finally {
       await closeDeps(tv.deps);
     }
