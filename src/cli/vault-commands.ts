@@ -62,11 +62,14 @@ function describeVerify(path: string, r: VerifyReport): string[] {
   return lines;
 }
 
-// `vault status`: what is live and whether it is sealed.
+// `vault status`: what is live and whether it is sealed. A live release that did not check out
+// (signatures, release id, vault id) exits 1 with `ok: false`, as `vault verify` would refuse it.
 export async function runVaultStatus(path: string, opts: { json?: boolean }): Promise<void> {
   const st = await withVault(path, async (v) => v.status());
+  const ok = st.liveProblem === null;
+  if (!ok) process.exitCode = 1;
   if (opts.json === true) {
-    printJson({ ok: true, ...st });
+    printJson({ ok, ...st });
     return;
   }
   printLines(...describeStatus(st));
@@ -74,7 +77,8 @@ export async function runVaultStatus(path: string, opts: { json?: boolean }): Pr
 
 // The human form of `vault status`, also used by the demo. It says what status did not check.
 export function describeStatus(st: VaultStatus): string[] {
-  const live = st.version === null ? (st.liveProblem === null ? 'no release deployed' : 'unreadable') : `version ${st.version}, release ${st.releaseId ?? '?'} (${st.releaseDir ?? '?'})`;
+  const dir = st.releaseDir !== null && st.releaseDir !== st.releaseId ? ` (directory ${st.releaseDir})` : '';
+  const live = st.version === null ? (st.liveProblem === null ? 'no release deployed' : 'unreadable') : `version ${st.version}, release ${st.releaseId ?? '?'}${dir}`;
   return [
     `vault ${st.vaultId} at ${st.path}`,
     `  live: ${live}${st.liveProblem === null ? '' : `; NOT VERIFIED: ${st.liveProblem}`}`,
@@ -82,7 +86,7 @@ export function describeStatus(st: VaultStatus): string[] {
     `  sealed: ${st.sealed ? 'yes' : `NO (${st.unsealedPaths.join(', ')})`}`,
     `  last deployed: ${st.deployedAt ?? 'never'}; highest version seen: ${st.highestVersion}`,
     `  kept releases: ${st.releases.map((r) => `v${r.version}${r.live ? ' (live)' : ''}`).join(', ') || '-'}`,
-    '  not checked here: the live tree and its manifest\'s entries, kept releases other than the live one, stored bundles (sentinel vault verify checks them)',
+    `  not checked here: ${st.notChecked.join(', ')} (sentinel vault verify checks them)`,
   ];
 }
 

@@ -16,6 +16,9 @@ import { readHighestState } from './highest.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import type { KeptRelease, VaultStatus } from './types.js';
 
+/** What status never reads (docs/VAULT.md#status); `vault verify` checks each. */
+export const NOT_CHECKED_BY_STATUS = ['the live tree', "the live manifest's entries", 'kept releases other than the live one', 'stored bundles'];
+
 /** `code: message` of what stopped a check. */
 function problemText(e: unknown): string {
   return isSentinelError(e) ? `${e.code}: ${e.message}` : String(e);
@@ -83,6 +86,7 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
     releaseDir: live,
     signers,
     liveProblem,
+    notChecked: [...NOT_CHECKED_BY_STATUS],
     sealed: unsealedPaths.length === 0,
     unsealedPaths,
     deployedAt,

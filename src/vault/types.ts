@@ -107,6 +107,8 @@ export interface VaultStatus {
   signers: string[];
   /** Why the live release did not check out (`code: message`): unreadable `current`, release files, signatures, release id or vault id; null when it did or none is deployed. */
   liveProblem: string | null;
+  /** What status does not check (`vault verify` does): always the same list, so a reader of the JSON sees it too. */
+  notChecked: string[];
   /** Cheap check: top-level paths, release dirs and their manifest files are +i. */
   sealed: boolean;
   unsealedPaths: string[];
