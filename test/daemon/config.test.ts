@@ -109,6 +109,11 @@ test('sentinel daemon with a bad config exits 3 (the unit does not restart it) w
     const missingKey = spawnSync(process.execPath, [cli, 'daemon', '--vault', '/v', '--trust', join(dir, 'absent.pub'), '--socket', join(dir, 's.sock'), '--audit-log', join(dir, 'a.log')], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(missingKey.status, 3, missingKey.stderr);
     assert.match(missingKey.stderr, /vault\.trust\[0\]/);
+    // Nothing at all: the line says what to give, not a schema message about a missing object.
+    const bare = spawnSync(process.execPath, [cli, 'daemon'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(bare.status, 3, bare.stderr);
+    assert.equal(bare.stderr.trim().split('\n').length, 1, bare.stderr);
+    assert.match(bare.stderr, /^sentinel: config: no configuration: give --config FILE, or --vault DIR and --trust PUB/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
