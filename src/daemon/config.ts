@@ -125,6 +125,9 @@ export function mergeDaemonFlags(base: unknown, flags: { vault?: string; trust?:
 export async function resolveDaemonConfig(file: string | undefined, flags: Parameters<typeof mergeDaemonFlags>[1]): Promise<DaemonConfig> {
   let base: unknown = {};
   const where = file ?? 'command-line flags';
+  if (file === undefined && flags.vault === undefined && (flags.trust ?? []).length === 0) {
+    throw new SentinelError('config', 'no configuration: give --config FILE, or --vault DIR and --trust PUB... (see sentinel daemon --help)', { where });
+  }
   if (file !== undefined) {
     let text: string;
     try {
