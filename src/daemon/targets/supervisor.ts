@@ -271,13 +271,14 @@ export class TargetSupervisor {
   }
 
   // Why: systemd's SIGKILL after TimeoutAbortSec= (the watchdog signal did not end the process) is, to the
-  // kernel, a SIGKILL like any other: the sentinel restarted the unit at once. Once that recovery is over,
-  // systemd's own line about the run ("Failed with result 'watchdog'", logged when it reaped the process,
-  // before any new start) tells whether it was the watchdog's; read twice, a second apart, in case journald
-  // had not stored it yet. A journal that cannot be read is logged, and nothing is recorded as a hang.
+  // kernel, a SIGKILL like any other: the sentinel restarted the unit at once. A second after that recovery
+  // is over (its `journalctl` is a process: right at READY=1 it ran while the new backend answered its first
+  // requests), systemd's own line about the run ("Failed with result 'watchdog'", logged when it reaped the
+  // process, before any new start) tells whether it was the watchdog's; read twice, a second apart, in case
+  // journald had not stored it yet. A journal that cannot be read is logged, and nothing is recorded as a hang.
   private async recordWatchdogKill(target: string, exit: WatchdogExit): Promise<void> {
     for (let attempt = 0; attempt < 2 && !this.stopped; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 1000).unref());
+      await new Promise((r) => setTimeout(r, 1000).unref());
       let watchdog: boolean;
       try {
         watchdog = await unitResultLogged({ unit: exit.unit, invocationId: exit.invocationId ?? '' }, 'watchdog');
