@@ -2,7 +2,8 @@
 // after the deploy's tail (state/highest.json raised, old releases pruned, under the same vault lock):
 // the real flag store, wrapped so that the tail's unseal of state/ waits at a gate the test opens, holds
 // the tail while the reply, and `sentinel sign-and-deploy --socket`'s summary, arrive. A tail that fails
-// is still seen: in the daemon's log, in the audit log's deploy record, and in `status`.
+// is still seen: in the daemon's log, in the audit log (a `deploy-tail` record after the `deploy` record,
+// which is on disk before the reply), and in `status`.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, realpathSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { sampleTree, writeTree } from '../helpers/vault-factory.js';
 after(() => cleanupDaemonFiles());
 
 /** The real flag store; once armed, the next unseal of `dir` waits until `open()` (or fails, with `fail`). */
-function gatedUnseal(): { store: FlagStore; arm(dir: string, how: 'hold' | 'fail'): void; open(): void; readonly held: boolean } {
+function gatedUnseal(): { store: FlagStore; arm(dir: string, how: 'hold' | 'fail'): void; open(): void; free(): void; readonly held: boolean } {
   const real = defaultFlagStore();
   let armed: { dir: string; how: 'hold' | 'fail' } | null = null;
   let release: (() => void) | null = null;
@@ -48,6 +49,11 @@ function gatedUnseal(): { store: FlagStore; arm(dir: string, how: 'hold' | 'fail
       release = null;
       r?.();
     },
+    // no more gate: whatever waits goes on, and nothing armed will wait (a failed test still stops its daemon)
+    free() {
+      armed = null;
+      this.open();
+    },
     get held() {
       return release !== null;
     },
@@ -76,6 +82,10 @@ test('a deploy over the socket, and sign-and-deploy --socket, are answered while
     assert.equal(reply.ok, true, JSON.stringify(reply));
     assert.deepEqual([reply.result?.version, reply.result?.audited, reply.result?.warning], [2, true, undefined]);
     assert.equal(highestVersion(d), 1, 'answered before the tail raised highest.json');
+    // `audited: true` speaks for this deploy's own record: on disk before the reply, while the tail is held
+    const onDisk = readFileSync(d.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(onDisk.some((r) => r.kind === 'deploy' && r.releaseId === b2.releaseId), `the deploy's audit record is written before the reply: ${JSON.stringify(onDisk.map((r) => r.kind))}`);
+    assert.equal(onDisk.some((r) => r.kind === 'deploy-tail'), false, 'the tail has not ended');
     await waitFor('the tail to reach the gate', 20_000, () => gate.held || null);
     gate.open();
     const done = await tailLine(d, b2.releaseId);
@@ -94,7 +104,7 @@ test('a deploy over the socket, and sign-and-deploy --socket, are answered while
     await tailLine(d, (JSON.parse(r.stdout) as { releaseId: string }).releaseId);
     assert.equal(highestVersion(d), 3);
   } finally {
-    gate.open();
+    gate.free();
     await d.handle.stop('test');
   }
 });
@@ -103,8 +113,8 @@ test('a deploy whose tail fails is answered without the tail\'s warning; the fai
   if (needs(t, isRoot(), 'root (chattr)')) return;
   const gate = gatedUnseal();
   const d = await startTestDaemon('deploy-tail-fails', {}, {}, { flagStore: gate.store });
+  const b2 = await d.bundle(2);
   try {
-    const b2 = await d.bundle(2);
     gate.arm(join(d.tv.path, 'state'), 'fail');
     const reply = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 20_000 })) as Reply<Deployed>;
     assert.equal(reply.ok, true, JSON.stringify(reply));
@@ -120,9 +130,16 @@ test('a deploy whose tail fails is answered without the tail\'s warning; the fai
     assert.match(st.result?.vault.lastDeployTail?.warning ?? '', /injected/);
     assert.match(st.result?.daemon.statusLine ?? '', /deploy's tail failed.*injected/);
   } finally {
+    gate.free();
     await d.handle.stop('test');
   }
-  const deploys = readFileSync(d.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.kind === 'deploy');
+  const recs = readFileSync(d.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const deploys = recs.filter((r) => r.kind === 'deploy');
   assert.equal(deploys.length, 1);
-  assert.match(String(deploys[0]!.detail), /injected: cannot lift \+i from state\//, 'the audit log\'s deploy record carries the tail\'s failure');
+  assert.doesNotMatch(String(deploys[0]!.detail), /injected/, 'the deploy record is the live result, written before the reply');
+  const tails = recs.filter((r) => r.kind === 'deploy-tail');
+  assert.equal(tails.length, 1);
+  assert.equal(tails[0]!.releaseId, b2.releaseId);
+  assert.match(String(tails[0]!.detail), /injected: cannot lift \+i from state\//, 'the tail\'s failure is an audit record of its own');
+  assert.ok(recs.indexOf(tails[0]!) > recs.indexOf(deploys[0]!));
 });
