@@ -6,7 +6,7 @@ export const AUDIT_GENESIS = '0'.repeat(64);
 
 // `gap`: the log could not be written for a while (what was held, what was lost); `chain`: the first line of a log that
 // continues an earlier chain whose file is gone (docs/DAEMON.md#audit-log).
-export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload', 'recovery', 'protection', 'gap', 'chain'] as const;
+export const AUDIT_KINDS = ['start', 'stop', 'seal', 'unseal', 'deploy', 'deploy-tail', 'reject', 'tamper', 'heal', 'rollback', 'recover', 'reload', 'recovery', 'protection', 'gap', 'chain'] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditRecord {

@@ -233,11 +233,11 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     warning ??= afterCommit(e);
   }
   const previousReleaseId = previous === null ? null : (parseReleaseDirName(previous)?.releaseId ?? null);
+  const about = { releaseId: v.releaseId, version: v.manifest.version };
   const result = (): DeployResult => ({
     kind,
-    releaseId: v.releaseId,
+    ...about,
     releaseDir: dirName,
-    version: v.manifest.version,
     signers: v.signers,
     previousReleaseId,
     files: stats.files,
@@ -246,8 +246,8 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
     totalMs: performance.now() - t0,
     ...(warning !== undefined ? { warning } : {}),
   });
-  // The result is reported now; the tail (highest.json, pruning) follows under the same lock, which
-  // the caller releases only after it (docs/VAULT.md#locking). What the callback throws is not ours.
+  // Reported now, its event first (the audit record precedes the daemon's reply); then the tail, its own event.
+  emit(ctx, { kind, ...about, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms${warning !== undefined ? `; ${warning}` : ''}` });
   try {
     opts.onLive?.(result());
   } catch {
@@ -255,11 +255,11 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   }
   if (durable) {
     const live = { dirName, dir: finalDir, releaseId: v.releaseId, manifest: v.manifest, manifestBytes: v.manifestBytes, signatureBytes: bundle.signatureBytes };
-    warning ??= await finishAfterLive(ctx, live, previous, scan);
+    const tail = await finishAfterLive(ctx, live, previous, scan);
+    emit(ctx, { kind: 'deploy-tail', ...about, path: finalDir, detail: tail ?? 'finished' });
+    warning ??= tail;
   }
-  const final = result();
-  emit(ctx, { kind, releaseId: v.releaseId, version: v.manifest.version, path: finalDir, detail: `live window ${liveWindowMs.toFixed(3)} ms${warning !== undefined ? `; ${warning}` : ''}` });
-  return final;
+  return result();
 }
 
 // Why: back to the previous *signed* release still kept; its signature and tree are

@@ -9,7 +9,8 @@ import type { TreeInspector } from '../adapters/tree-inspector.js';
 
 /** What the daemon's audit log records; `at` is `performance.now()` in ms (monotonic, sub-µs). */
 export interface VaultEvent {
-  kind: 'seal' | 'unseal' | 'deploy' | 'reject' | 'heal' | 'rollback' | 'recover';
+  /** `deploy-tail`: how a deploy's or heal's tail (after its `deploy`/`heal` event) ended; `detail` says. */
+  kind: 'seal' | 'unseal' | 'deploy' | 'deploy-tail' | 'reject' | 'heal' | 'rollback' | 'recover';
   at: number;
   path?: string;
   count?: number;

@@ -94,7 +94,7 @@ describe('a deploy that fails around its commit point', () => {
         assert.equal(r.version, 4);
         assert.match(r.warning ?? '', new RegExp(`injected at ${at}`));
         assert.equal(liveDir(tv.path), r.releaseDir);
-        assert.ok(deps.events.some((e) => e.kind === 'deploy' && e.version === 4 && /injected/.test(e.detail ?? '')), 'the warning is in the deploy event');
+        assert.ok(deps.events.some((e) => (e.kind === 'deploy' || e.kind === 'deploy-tail') && e.version === 4 && /injected/.test(e.detail ?? '')), 'the warning is in the deploy event, or in the deploy-tail event when the tail failed');
         assert.ok(!deps.events.some((e) => e.kind === 'reject'), 'no reject event');
         const next = await (await openVault(tv.path, deps)).deploy((await tv.bundle(5)).path);
         assert.equal(next.version, 5);
