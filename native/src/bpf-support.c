@@ -98,29 +98,14 @@ engine_t *bpf_unwrap(napi_env env, napi_callback_info info, size_t *argc, napi_v
   return g;
 }
 
-// The engine's integer arguments are read as the addon's others are (sn_get_u32 in common.c): a value
-// that is not a number is a TypeError; NaN, an infinity, a fraction or a value out of range a RangeError.
-// The range is checked before the cast, so nothing out of range (NaN included) is ever converted.
+// The engine's integer arguments are read as the addon's others are (sn_get_uint in common.c).
 int bpf_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
   return sn_get_u32(env, v, out, what);
 }
 
 // Up to 2^53-1: every integer above it is not exactly a double's value, so it could not be what was meant.
 int bpf_get_u64(napi_env env, napi_value v, uint64_t *out, const char *what) {
-  double d = 0;
-  char msg[96];
-  if (napi_get_value_double(env, v, &d) != napi_ok) {
-    snprintf(msg, sizeof msg, "%s must be a number", what);
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return 0;
-  }
-  if (!(d >= 0 && d <= 9007199254740991.0) || d != (double)(uint64_t)d) {
-    snprintf(msg, sizeof msg, "%s must be an integer from 0 to 2^53-1", what);
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-    return 0;
-  }
-  *out = (uint64_t)d;
-  return 1;
+  return sn_get_uint(env, v, 9007199254740991.0, "2^53-1", out, what);
 }
 
 int bpf_group_index(napi_env env, napi_value v) {

@@ -92,7 +92,10 @@ int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what) {
   return 1;
 }
 
-int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
+// One rule for every unsigned integer argument: not a number is a TypeError; NaN, an infinity, a fraction
+// or a value above `max` (at most 2^53-1, so the integer is exactly the double) a RangeError naming the
+// range. The range is checked before the cast, so nothing out of range (NaN included) is ever converted.
+int sn_get_uint(napi_env env, napi_value v, double max, const char *range, uint64_t *out, const char *what) {
   double d = 0;
   char msg[96];
   if (napi_get_value_double(env, v, &d) != napi_ok) {
@@ -100,12 +103,19 @@ int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
     return 0;
   }
-  if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
-    snprintf(msg, sizeof msg, "%s must be an integer from 0 to 2^32-1", what);
+  if (!(d >= 0 && d <= max) || d != (double)(uint64_t)d) {
+    snprintf(msg, sizeof msg, "%s must be an integer from 0 to %s", what, range);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
     return 0;
   }
-  *out = (uint32_t)d;
+  *out = (uint64_t)d;
+  return 1;
+}
+
+int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
+  uint64_t u = 0;
+  if (!sn_get_uint(env, v, 4294967295.0, "2^32-1", &u, what)) return 0;
+  *out = (uint32_t)u;
   return 1;
 }
 

@@ -35,6 +35,7 @@ int sn_get_fd(napi_env env, napi_value v, int *fd, const char *what);
 // An integer number 0..2^32-1 into *out. Not a number: TypeError ERR_INVALID_ARG_TYPE "<what> must be a
 // number"; out of range, a fraction, NaN or an infinity: RangeError ERR_OUT_OF_RANGE "<what> must be an
 // integer from 0 to 2^32-1" (never wrapped to its low 32 bits). Returns 0 when it threw.
+int sn_get_uint(napi_env env, napi_value v, double max, const char *range, uint64_t *out, const char *what);
 int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what);
 // A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
 int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data);
