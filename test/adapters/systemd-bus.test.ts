@@ -18,6 +18,33 @@ import { systemdBusProblem, type SystemdBusAddon } from '../../src/adapters/syst
 import { unitBusProblem, type UnitStateAddon } from '../../src/adapters/systemd-unit-bus.js';
 import { isRoot, needs } from '../helpers/env.js';
 
+/**
+ * Runs one addon call (JS source, e.g. "unitStateAsync(...)") in a child whose /run/systemd is hidden and
+ * whose system bus is a socket that accepts the connection and never answers: the call must end at its own
+ * deadline with the private socket's ENOENT and the system bus's handshake timed out (sd-bus alone would
+ * wait 90 s for the handshake; the test's own guard against hanging is 60 s).
+ */
+async function silentBusCall(call: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sentinel-silent-bus-'));
+  const held: Socket[] = [];
+  const server = createServer((c) => held.push(c));
+  await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
+  try {
+    const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
+    const script = `
+      const { loadNative } = await import(${JSON.stringify(nativeJs)});
+      const r = await loadNative().${call}.then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, bus: e.bus, systemBusCode: e.systemBusCode, systemBusSyscall: e.systemBusSyscall }));
+      console.log(JSON.stringify(r));`;
+    const r = await promisify(execFile)('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, timeout: 60_000 });
+    assert.ok(held.length > 0, 'the child connected to the silent bus');
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { code: 'ENOENT', syscall: 'sd_bus_start', bus: 'private', systemBusCode: 'ETIMEDOUT', systemBusSyscall: 'sd_bus_process' });
+  } finally {
+    for (const c of held) c.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 test('the addon is built with sd-bus and refuses any method but RestartUnit/TryRestartUnit and any mode but fail/replace', (t) => {
   if (needs(t, loadNative() !== null, 'native addon (npm run install)')) return;
   if (needs(t, systemdBusProblem() === null, `the addon's D-Bus restart (libsystemd-dev, then npm run install): ${systemdBusProblem() ?? ''}`)) return;
@@ -95,26 +122,7 @@ exit 1
 test('a bus that accepts the connection and never answers holds the restart no longer than its timeout (not sd-bus\'s 90 s handshake)', async (t) => {
   if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
   if (needs(t, systemdBusProblem() === null, 'the addon\'s D-Bus restart (libsystemd-dev)')) return;
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-silent-bus-'));
-  const held: Socket[] = [];
-  const server = createServer((c) => held.push(c));
-  await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
-  try {
-    const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
-    const script = `
-      const { loadNative } = await import(${JSON.stringify(nativeJs)});
-      const r = await loadNative().restartUnitAsync('RestartUnit', 'sentinel-test-none.service', 'fail', 1000).then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, bus: e.bus, systemBusCode: e.systemBusCode, systemBusSyscall: e.systemBusSyscall }));
-      console.log(JSON.stringify(r));`;
-    // the test's own guard against hanging is 60 s; sd-bus alone would wait 90 s for the handshake
-    const r = await promisify(execFile)('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, timeout: 60_000 });
-    assert.ok(held.length > 0, 'the child connected to the silent bus');
-    // the private socket's ENOENT is what is reported; the system bus's handshake timed out at the call's own deadline
-    assert.deepEqual(JSON.parse(r.stdout.trim()), { code: 'ENOENT', syscall: 'sd_bus_start', bus: 'private', systemBusCode: 'ETIMEDOUT', systemBusSyscall: 'sd_bus_process' });
-  } finally {
-    for (const c of held) c.destroy();
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await silentBusCall("restartUnitAsync('RestartUnit', 'sentinel-test-none.service', 'fail', 1000)");
 });
 
 test('a connection lost after the restart call was written is not taken as "not asked": the unit is looked at before any systemctl restart', (t) => {
@@ -191,22 +199,5 @@ test('with neither systemd\'s private socket nor a system bus, the unit is read 
 test('a bus that accepts the connection and never answers holds a unit read no longer than its timeout', async (t) => {
   if (needs(t, isRoot(), 'root (a mount namespace hiding /run/systemd)')) return;
   if (needs(t, unitBusProblem() === null, 'the addon\'s D-Bus unit read (libsystemd-dev)')) return;
-  const dir = mkdtempSync(join(tmpdir(), 'sentinel-silent-bus-'));
-  const held: Socket[] = [];
-  const server = createServer((c) => held.push(c));
-  await new Promise<void>((resolve) => server.listen(join(dir, 'bus'), resolve));
-  try {
-    const nativeJs = fileURLToPath(new URL('../../src/adapters/native.js', import.meta.url));
-    const script = `
-      const { loadNative } = await import(${JSON.stringify(nativeJs)});
-      const r = await loadNative().unitStateAsync('sentinel-test-none.service', 1000, 60000, '').then((v) => ({ ok: v }), (e) => ({ code: e.code, syscall: e.syscall, bus: e.bus, systemBusCode: e.systemBusCode, systemBusSyscall: e.systemBusSyscall }));
-      console.log(JSON.stringify(r));`;
-    const r = await promisify(execFile)('unshare', hiddenSystemdArgs(script), { encoding: 'utf8', env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, timeout: 60_000 });
-    assert.ok(held.length > 0, 'the child connected to the silent bus');
-    assert.deepEqual(JSON.parse(r.stdout.trim()), { code: 'ENOENT', syscall: 'sd_bus_start', bus: 'private', systemBusCode: 'ETIMEDOUT', systemBusSyscall: 'sd_bus_process' });
-  } finally {
-    for (const c of held) c.destroy();
-    server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await silentBusCall("unitStateAsync('sentinel-test-none.service', 1000, 60000, '')");
 });
