@@ -269,4 +269,25 @@ describe('vault verify catches every root tamper', () => {
       await closeDeps(tv.deps);
     }
   });
+  test('a wrong trust anchor reads as a trust problem, not as tampered stored bundles', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('wrong-anchor');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      await tv.vault.deploy((await tv.bundle(2)).path);
+      assert.equal((await tv.vault.verify()).ok, true, 'intact against its own trust');
+      const r = await tv.vault.verify({ trust: { keys: [testKey('intruder').public], threshold: 1 } });
+      assert.equal(r.ok, false);
+      // (vault.json disagreeing with the anchors given is reported, as it must be: that is where they differ.)
+      const bundles = r.problems.filter((p) => p.path.startsWith('bundles/'));
+      assert.ok(bundles.length > 0, `each stored bundle is said to be unchecked: ${JSON.stringify(r.problems)}`);
+      for (const p of bundles) {
+        // Not 'tampered': nothing says the bundle changed; no release of its id verifies against this trust.
+        assert.equal(p.code, 'untrusted-key', JSON.stringify(p));
+        assert.match(p.message, /not checked/);
+      }
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
 });
