@@ -101,14 +101,16 @@ export async function checkKeptReleasesAndBundles(
     // Compared with a kept release of that id whose signatures verify (the live one first).
     const dirs = listing.releaseDirs.filter((d) => parseReleaseDirName(d)?.releaseId === releaseId).sort((a, b) => (a === live ? -1 : b === live ? 1 : 0));
     let checked = false;
+    let why: VerifyProblem | null = null;
     for (const dir of dirs) {
       let known = verified.get(dir);
       if (known === undefined) {
         try {
           const bytes = await readReleaseBytes(ctx, ctx.layout.release(dir));
           known = { bytes, v: verifyKeptRelease(ctx, bytes, trust) };
-        } catch {
-          continue; // that release's own check names why
+        } catch (e) {
+          why ??= problemOf(e, path); // that release's own check reports it in full
+          continue;
         }
       }
       const { bytes, v } = known;
@@ -121,7 +123,12 @@ export async function checkKeptReleasesAndBundles(
       checked = true;
       break;
     }
-    if (!checked) report(extra(path, 'stored bundle has no kept release that verifies to check it against'));
+    // Unchecked, not found changed: it carries the code of why its release did not verify (an untrusted
+    // key under a wrong anchor is a trust problem, not tampering), and verify fails either way.
+    if (!checked) {
+      const message = `stored bundle not checked: no kept release of its id verifies to check it against (${why?.code ?? 'none readable'})`;
+      report({ code: why?.code ?? 'tampered', path, message, detail: message });
+    }
   }
   return { releases, bundles };
 }
