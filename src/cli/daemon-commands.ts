@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
 import type { TargetResetFlags } from './target-commands.js';
 import type { DaemonReply } from './daemon-reply.js';
+
+/** The control socket the shipped unit binds (control.socket's default): every command that asks the daemon uses it unless told otherwise. */
+const UNIT_SOCKET = '/run/omnimind-sentinel/sentinel.sock';
 import { reportFailure, setJsonMode } from './failure.js';
 
 interface DaemonFlags {
@@ -105,7 +108,7 @@ export function registerDaemonCommands(program: Command): void {
   program
     .command('status')
     .description('ask a running daemon about the vault, the watchdog and each target (with its PID)')
-    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--timeout <ms>', 'how long to wait for the reply', positiveInteger('--timeout'), 10_000)
     .option('--json', 'print the report as JSON on stdout')
     .addHelpText('after', examples(['sentinel status --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel status --socket /run/omnimind-sentinel/sentinel.sock --json']))
@@ -119,7 +122,7 @@ export function registerDaemonCommands(program: Command): void {
     .command('reset')
     .description('give a target a fresh restart budget; a failed (budget spent) or down target is recovered, and the command waits until it runs')
     .argument('<name>', 'target name, as in the configuration\'s targets[].name')
-    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--timeout <ms>', 'how long to wait for the reply and for the target to run again', positiveInteger('--timeout'), 60_000)
     .option('--no-wait', 'return once the recovery has started')
     .option('--json', 'print the result as JSON on stdout')
@@ -137,7 +140,7 @@ export function registerDaemonCommands(program: Command): void {
     .command('trace')
     .description('live view of each traced target from the daemon\'s eBPF engine: syscall-latency histogram (log2 microseconds), slow syscalls, and how long its main thread has been away from its wait syscall (stall time)')
     .argument('[target]', 'only this target (targets[].name)')
-    .requiredOption('--socket <path>', 'control socket of the daemon')
+    .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--once', 'print one snapshot and exit')
     .option('--json', 'print one snapshot as JSON on stdout and exit')
     .option('--interval <ms>', 'refresh period of the live view', positiveInteger('--interval'), 1000)
@@ -155,7 +158,7 @@ export function registerDaemonCommands(program: Command): void {
   program
     .command('reload')
     .description('ask the running daemon to re-read its configuration and wait for the verdict (the unit\'s ExecReload=)')
-    .option('--socket <path>', 'control socket of the daemon', '/run/omnimind-sentinel/sentinel.sock')
+    .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--timeout <ms>', 'how long to wait for the verdict', positiveInteger('--timeout'), 30_000)
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', `\nExit: 0 the new configuration is in force, 3 it was refused (the daemon keeps the old one), 2 the daemon could not be asked.${examples(['systemctl reload omnimind-sentinel', 'sentinel reload --socket /run/omnimind-sentinel/sentinel.sock'])}`)

@@ -114,7 +114,7 @@ the daemon's state (inbox, incoming bundles)
 the hash-chained audit log (kept \\fBchattr +a\\fR)
 .TP
 .I /run/omnimind-sentinel/sentinel.sock
-the daemon's control socket
+the daemon's control socket (the default \\fB--socket\\fR of status, reload, trace and target reset)
 .SH SEE ALSO
 .BR chattr (1),
 .BR lsattr (1),
