@@ -116,7 +116,9 @@ test('backend units under a real systemd: READY through the socket as a DynamicU
     assert.equal(String(reset.pid), s.reset.after.MainPID, 'running on the unit\'s new main process');
     assert.notEqual(s.reset.after.MainPID, s.reset.before.MainPID);
     assert.equal(s.reset.after.ActiveState, 'active');
-    assert.equal(s.reset.after.NRestarts, s.reset.held.NRestarts, `the reset restarted it, not systemd's Restart= (RestartSec=1h): ${JSON.stringify(s.reset)}`);
+    // systemd's own Restart= would raise NRestarts; the reset's explicit restart leaves it, or (an
+    // explicit start of a unit in auto-restart, as a CI run once saw) flushes it to 0.
+    assert.ok(Number(s.reset.after.NRestarts) <= Number(s.reset.held.NRestarts), `the reset restarted it, not systemd's Restart= (RestartSec=1h): ${JSON.stringify(s.reset)}`);
     assert.equal(s.reset.health?.status, 200);
     assert.equal(s.audit.code, 0, 'audit chain intact');
     t.diagnostic(`target reset failed → running ${String(s.reset.resetMs)} ms`);
