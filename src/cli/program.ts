@@ -61,6 +61,19 @@ export function buildProgram(): Command {
       const { runVaultVerify } = await import('./vault-commands.js');
       process.exitCode = await runVaultVerify(path, opts);
     });
+  vault
+    .command('heal')
+    .description('re-stage the live release from its stored signed bundle and re-seal it, as the daemon does on a tamper')
+    .argument('<vault>', 'vault directory')
+    .option('--trust <pub...>', 'trust anchors from outside the vault (the vault.json policy must equal them)')
+    .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
+    .option('--json', 'print the result as JSON on stdout')
+    .addHelpText('after', `\nThe stored bundle is verified first; a damaged one is refused and nothing changes. Exit: 0 healed, 1 refused, 2 nothing to heal or could not heal.${examples(['sentinel vault heal /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub'])}`)
+    .action(async (path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }) => {
+      setJsonMode(opts.json === true);
+      const { runVaultHeal } = await import('./vault-commands.js');
+      await runVaultHeal(path, opts);
+    });
   // Three commands of one shape: VAULT [--json], one runner each in vault-commands.ts.
   const vaultActions = [
     ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus'],

@@ -1,4 +1,4 @@
-// `vault init|verify|status|rollback|recover|manifest`: thin wrappers over src/vault that print
+// `vault init|verify|status|heal|rollback|recover|manifest`: thin wrappers over src/vault that print
 // a human report or one JSON document and map violations to exit code 1.
 import { join } from 'node:path';
 import { SentinelError, exitCodeFor } from '../core/errors.js';
@@ -88,6 +88,17 @@ export function describeStatus(st: VaultStatus): string[] {
     `  kept releases: ${st.releases.map((r) => `v${r.version}${r.live ? ' (live)' : ''}`).join(', ') || '-'}`,
     `  not checked here: ${st.notChecked.join(', ')} (sentinel vault verify checks them)`,
   ];
+}
+
+// `vault heal`: the live release again from its stored signed bundle (verified first), without the daemon.
+export async function runVaultHeal(path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }): Promise<void> {
+  const trust: TrustPolicy | undefined = opts.trust !== undefined ? await readTrustPolicy(opts.trust, opts.threshold) : undefined;
+  if (trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
+  const anchors = trust !== undefined ? { trust } : {};
+  const r = await withVault(path, async (v) => v.heal(anchors), anchors);
+  if (r.warning !== undefined) process.stderr.write(`sentinel: warning: healed, but ${r.warning}\n`);
+  if (opts.json === true) printJson({ ok: true, ...r });
+  else printLines(`healed version ${r.version} (release ${r.releaseId}) from its stored signed bundle; live tree sealed`);
 }
 
 // `vault rollback`: to the previous signed release kept in the vault.
