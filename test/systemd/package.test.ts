@@ -1,8 +1,9 @@
 // The Debian package the way an operator meets it: `scripts/package-deb.sh` builds it (and a rebuilt
 // one), then inside a copy of this host under a real systemd (nspawn; /usr, /etc and /var are throw-away
 // overlays, no network) the README's commands run verbatim: apt-get installs it offline and the service
-// starts; an upgrade keeps it running, remove stops and disables it, purge leaves only the vault and the
-// audit log, and the README's teardown leaves nothing at all.
+// starts; an upgrade keeps it running, remove stops and disables it and every unit `install-units` wrote
+// (their files kept until purge), purge leaves only the vault and the audit log, and the README's
+// teardown leaves nothing at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -41,7 +42,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     const control = execFileSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' });
     assert.match(control, /^Depends: nodejs \(>= 20[^)]*\), e2fsprogs/m);
     const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    for (const f of ['./usr/bin/sentinel -> ../lib/omnimind-sentinel/dist/src/cli/main.js', './lib/systemd/system/omnimind-sentinel.service', './usr/lib/omnimind-sentinel/node_modules/pino/', './usr/share/man/man1/sentinel.1.gz', './usr/lib/omnimind-sentinel/native/build/Release/sentinel_native.node', './usr/lib/omnimind-sentinel/node_modules/prom-client/', './usr/share/doc/omnimind-sentinel/examples/prometheus-alerts.yml', './usr/share/doc/omnimind-sentinel/examples/grafana-dashboard.json']) {
+    for (const f of ['./usr/bin/sentinel -> ../lib/omnimind-sentinel/dist/src/cli/main.js', './lib/systemd/system/omnimind-sentinel.service', './usr/lib/omnimind-sentinel/node_modules/pino/', './usr/share/man/man1/sentinel.1.gz', './usr/lib/omnimind-sentinel/native/build/Release/sentinel_native.node', './usr/lib/omnimind-sentinel/node_modules/prom-client/', './usr/share/doc/omnimind-sentinel/examples/prometheus-alerts.yml', './usr/share/doc/omnimind-sentinel/examples/grafana-dashboard.json', './usr/lib/omnimind-sentinel/integrations/python/omnimind_sentinel/serve.py']) {
       assert.ok(files.includes(f), `package holds ${f}`);
     }
     assert.doesNotMatch(files, /node_modules\/(typescript|eslint|fast-check)\//, 'no dev dependencies');
@@ -130,7 +131,31 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     assert.equal(upgraded.vault.version, 1);
     await stepOk('verify-after-upgrade');
 
+    // The units install-units wrote, enabled and running next to the shipped one, before remove...
+    await stepOk('install-units');
+    await stepOk('enable-units');
+    await stepOk('enable-backend');
+    const unitStates = async (name: string): Promise<Map<string, Record<string, string>>> =>
+      new Map((await read(name)).trim().split('\n').map((l) => {
+        const p = Object.fromEntries(l.trim().split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+        return [p.Id ?? '', p];
+      }));
+    const beforeRemove = await unitStates('before-remove-units.show');
+    for (const u of ['omnimind-sentinel.service', 'omnimind-backend.socket', 'omnimind-mcp-worker.service', 'omnimind.slice']) {
+      assert.equal(beforeRemove.get(u)?.ActiveState, 'active', `${u} runs before remove: ${JSON.stringify(beforeRemove.get(u))}`);
+    }
+    assert.equal(beforeRemove.get('omnimind-backend.service')?.UnitFileState, 'enabled');
+
     await stepOk('remove');
+    // ...are all stopped and disabled by it (they would run files remove deletes); their files stay until purge.
+    const afterRemove = await unitStates('after-remove-units.show');
+    for (const [u, p] of afterRemove) {
+      assert.ok(['inactive', ''].includes(p.ActiveState ?? ''), `${u} stopped by remove: ${JSON.stringify(p)}`);
+      assert.ok(!['enabled', 'enabled-runtime', 'linked'].includes(p.UnitFileState ?? ''), `${u} not enabled after remove: ${JSON.stringify(p)}`);
+    }
+    assert.equal(afterRemove.size, 5, [...afterRemove.keys()].join(' '));
+    assert.equal(await stepOk('links-after-remove'), '', 'no enablement link of an OmniMind unit after remove');
+    assert.match(await stepOk('files-after-remove'), /omnimind-backend\.service\.d\n[^]*omnimind-mcp-worker\.service/, 'remove keeps the units install-units wrote (configuration; purge removes them)');
     const removed = props(await read('after-remove.show'));
     assert.equal(removed.ActiveState, 'inactive', JSON.stringify(removed));
     assert.doesNotMatch(await read('wants-link.out'), /omnimind-sentinel/, 'no multi-user.target.wants link after remove');
