@@ -43,13 +43,17 @@ lib=$pkg/usr/lib/omnimind-sentinel
 doc=$pkg/usr/share/doc/omnimind-sentinel
 
 # The program: package.json (packageRoot and the version), the compiled product only (no tests or
-# benchmarks), the native addon, the eBPF programs, the units and examples that install-units and demo use.
+# benchmarks), the native addon, the eBPF programs, the units, examples and Python integration that
+# install-units and demo use.
 install -d "$lib/dist" "$lib/native/build/Release"
 cp package.json package-lock.json "$lib/"
 cp -r dist/src "$lib/dist/"
 find "$lib/dist" \( -name '*.map' -o -name 'build-assets.js' \) -delete
 install -m 0644 "$addon" "$lib/$addon"
 cp -r bpf systemd examples "$lib/"
+# The Python integration the backend and worker units run through (PYTHONPATH=.../integrations/python), without its tests.
+install -d "$lib/integrations/python"
+cp -r integrations/python/omnimind_sentinel integrations/python/README.md "$lib/integrations/python/"
 # Whatever the build compiled for the kernel (BPF objects) goes where the sources left it.
 while IFS= read -r -d '' obj; do install -D -m 0644 "$obj" "$lib/$obj"; done < <(find bpf native/build/Release dist -name '*.bpf.o' -print0 2>/dev/null)
 find "$lib" -name '__pycache__' -prune -exec rm -rf {} +
