@@ -1,6 +1,7 @@
 // The daemon-side commands: `daemon`, `status`, `trace`, `reload`, `target reset`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
+import { SentinelError } from '../core/errors.js';
 import type { TargetResetFlags } from './target-commands.js';
 import type { DaemonReply } from './daemon-reply.js';
 
@@ -73,10 +74,13 @@ async function runAuditVerify(files: string[], opts: { json?: boolean }): Promis
   return 0;
 }
 
+interface InstallUnitsFlags { prefix: string; uninstall?: boolean; keepFiles?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean; sampleBackend?: boolean }
+
 // Why: a documented install path for users: units copied with this host's node and CLI paths; --uninstall removes them.
-async function runInstallUnits(opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean; sampleBackend?: boolean }): Promise<number> {
+async function runInstallUnits(opts: InstallUnitsFlags): Promise<number> {
+  if (opts.keepFiles === true && opts.uninstall !== true) throw new SentinelError('usage', '--keep-files goes with --uninstall', { where: '--keep-files' });
   const { installUnits, uninstallUnits } = await import('../daemon/install-units.js');
-  const result: { files: string[]; warnings: string[]; disabled?: string[]; stopped?: string[] } = opts.uninstall === true ? await uninstallUnits({ prefix: opts.prefix, reload: opts.reload }) : await installUnits({ prefix: opts.prefix, node: opts.node, cli: opts.cli, reload: opts.reload, sampleBackend: opts.sampleBackend });
+  const result: { files: string[]; warnings: string[]; disabled?: string[]; stopped?: string[] } = opts.uninstall === true ? await uninstallUnits({ prefix: opts.prefix, reload: opts.reload, keepFiles: opts.keepFiles }) : await installUnits({ prefix: opts.prefix, node: opts.node, cli: opts.cli, reload: opts.reload, sampleBackend: opts.sampleBackend });
   if (opts.json === true) process.stdout.write(`${JSON.stringify({ ok: true, ...result })}\n`);
   else {
     for (const u of result.disabled ?? []) process.stdout.write(`stopped and disabled ${u}\n`);
@@ -184,14 +188,15 @@ export function registerDaemonCommands(program: Command): void {
     .command('install-units')
     .description('install the systemd units (omnimind-sentinel.service, omnimind.slice, omnimind-backend.socket, omnimind-backend.service running OmniMind\'s web.backend.main:app)')
     .option('--prefix <dir>', 'unit directory', '/etc/systemd/system')
-    .option('--uninstall', 'stop and disable the services, remove the installed units, then stop omnimind.slice (unless a unit of your own still runs in it)')
+    .option('--uninstall', 'stop and disable the services (a package\'s too), remove the installed units, then stop omnimind.slice (unless a unit of your own still runs in it)')
+    .option('--keep-files', 'with --uninstall: stop and disable, but leave the unit files (what removing the package does; a purge removes them)')
     .option('--node <path>', 'node executable for ExecStart (default: this node)')
     .option('--cli <path>', 'sentinel CLI script for ExecStart (default: this one)')
     .option('--sample-backend', 'make omnimind-backend.service run the sample FastAPI backend of this package (a drop-in) and install omnimind-mcp-worker.service, the sample MCP worker')
     .option('--no-reload', 'do not run systemctl (daemon-reload; with --uninstall also no stop and disable)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', examples(['sentinel install-units', 'sentinel install-units --sample-backend', 'sentinel install-units --uninstall']))
-    .action(async (opts: { prefix: string; uninstall?: boolean; node?: string; cli?: string; reload: boolean; json?: boolean; sampleBackend?: boolean }) => {
+    .action(async (opts: InstallUnitsFlags) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runInstallUnits(opts);
     });

@@ -98,11 +98,21 @@ async function removeFile(p: string): Promise<boolean> {
 /** Where systemd reads administrator units; only there do stop/disable concern the files install-units wrote. */
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 
+/** Where a package puts the units it ships (the Debian package: omnimind-sentinel.service, omnimind.slice). */
+const VENDOR_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
+
+async function present(paths: readonly string[]): Promise<boolean> {
+  for (const p of paths) if (await lstat(p).then(() => true, () => false)) return true;
+  return false;
+}
+
 // Why: removing the files of an enabled, running unit leaves it running and leaves its
-// multi-user.target.wants link, so a later install shows it enabled again: stop and disable first.
+// multi-user.target.wants link, so a later install shows it enabled again: stop and disable first,
+// every OmniMind unit systemd has (the ones a package ships too, whose program is about to go).
 // Then nothing of ours may stay loaded: a failed unit's failure is reset, and the slice (which systemd
 // never stops by itself) is stopped, unless a unit of the operator's own still runs in it.
-export async function uninstallUnits(opts: { prefix: string; reload: boolean }): Promise<{ files: string[]; disabled: string[]; stopped: string[]; warnings: string[] }> {
+// keepFiles: the same, but the files stay (the package's removal: they are configuration until a purge).
+export async function uninstallUnits(opts: { prefix: string; reload: boolean; keepFiles?: boolean }): Promise<{ files: string[]; disabled: string[]; stopped: string[]; warnings: string[] }> {
   const disabled: string[] = [];
   const stopped: string[] = [];
   const warnings: string[] = [];
@@ -110,7 +120,7 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
   const units: string[] = [];
   if (systemUnits) {
     for (const name of [...UNIT_FILES, ...SAMPLE_UNITS]) {
-      if (/\.(service|socket)$/.test(name) && (await lstat(join(opts.prefix, name)).then(() => true, () => false))) units.push(name);
+      if (/\.(service|socket)$/.test(name) && (await present([opts.prefix, ...VENDOR_UNIT_DIRS].map((d) => join(d, name))))) units.push(name);
     }
     if (units.length > 0 && (await disableNow(units))) disabled.push(...units);
     else {
@@ -119,9 +129,11 @@ export async function uninstallUnits(opts: { prefix: string; reload: boolean }):
     }
   }
   const files: string[] = [];
-  for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS]) {
-    const p = join(opts.prefix, name);
-    if (await removeFile(p)) files.push(p);
+  if (opts.keepFiles !== true) {
+    for (const name of [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS]) {
+      const p = join(opts.prefix, name);
+      if (await removeFile(p)) files.push(p);
+    }
   }
   if (opts.reload) await daemonReload();
   if (systemUnits) {

@@ -159,3 +159,29 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
     rmSync(prefix, { recursive: true, force: true });
   }
 });
+
+test('install-units --uninstall --keep-files leaves the unit files; --keep-files alone is a usage error', () => {
+  const prefix = mkdtempSync(join(tmpdir(), 'sentinel-keep-'));
+  try {
+    assert.equal(spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--no-reload', '--sample-backend'], { encoding: 'utf8' }).status, 0);
+    const before = readdirSync(prefix, { recursive: true }).sort();
+    const k = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--uninstall', '--keep-files', '--no-reload', '--json'], { encoding: 'utf8' });
+    assert.equal(k.status, 0, k.stderr);
+    assert.deepEqual((JSON.parse(k.stdout) as { files: string[] }).files, []);
+    assert.deepEqual(readdirSync(prefix, { recursive: true }).sort(), before);
+    const bad = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--keep-files', '--no-reload'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /^sentinel: usage: --keep-files goes with --uninstall \(--keep-files\)\n$/);
+    assert.deepEqual(readdirSync(prefix, { recursive: true }).sort(), before, 'nothing installed or removed');
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+});
+
+test('the package\'s purge removes every file install-units writes, by the same names', () => {
+  const postrm = readFileSync(join(root, 'packaging', 'debian', 'postrm'), 'utf8');
+  const list = /for name in ([^;]*); do/.exec(postrm.replace(/\\\n/g, ' '))?.[1]?.trim().split(/\s+/) ?? [];
+  assert.deepEqual(list.sort(), [...UNIT_FILES, SAMPLE_BACKEND_DROP_IN, ...SAMPLE_UNITS].sort());
+  const prerm = readFileSync(join(root, 'packaging', 'debian', 'prerm'), 'utf8');
+  assert.match(prerm, /^\s*if ! \/usr\/bin\/sentinel install-units --uninstall --keep-files; then$/m, 'removal runs the operator\'s own command');
+});
