@@ -53,6 +53,7 @@ export async function readTrustPolicy(paths: string[], threshold = 1): Promise<T
 
 // `keygen`: fresh randomness from the OS, secret key created 0600 with O_EXCL; never overwrites.
 export async function generateKeyFiles(prefix: string, comment?: string): Promise<{ keyPath: string; pubPath: string; keyId: string }> {
+  await assertKeyPrefix(prefix);
   const keyPath = `${prefix}.key`;
   const pubPath = `${prefix}.pub`;
   for (const p of [keyPath, pubPath]) {
@@ -71,6 +72,14 @@ export async function generateKeyFiles(prefix: string, comment?: string): Promis
     throw e;
   }
   return { keyPath, pubPath, keyId: pair.public.id };
+}
+
+// Why: `--out DIR/` would write the hidden DIR/.key and DIR/.pub, and `--out DIR` a key pair next to the
+// directory meant to hold it (the host's /media instead of the mounted medium).
+async function assertKeyPrefix(prefix: string): Promise<void> {
+  const last = prefix.slice(prefix.lastIndexOf('/') + 1);
+  const isDir = ['', '.', '..'].includes(last) || (await fs.stat(prefix).then((st) => st.isDirectory(), () => false));
+  if (isDir) throw new SentinelError('usage', `--out ${prefix} is a directory, but a path prefix is expected: give e.g. ${prefix.replace(/\/+$/, '')}/release for release.key and release.pub in it`, { where: '--out' });
 }
 
 async function writeExclusive(path: string, text: string, mode: number): Promise<void> {

@@ -22,7 +22,7 @@ export function buildProgram(): Command {
   program
     .command('keygen')
     .description('generate an Ed25519 signing key pair: PREFIX.key (secret, mode 0600) and PREFIX.pub')
-    .requiredOption('--out <prefix>', 'path prefix of the two files to create (never overwritten)')
+    .requiredOption('--out <prefix>', 'path prefix of the two files, e.g. DIR/release for DIR/release.key and DIR/release.pub (never overwritten; a directory is refused)')
     .option('--comment <text>', 'comment stored in both key files (e.g. who holds the key)')
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText('after', examples(['sentinel keygen --out /media/offline/release-2026 --comment "release key 2026"']))
