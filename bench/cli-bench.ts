@@ -5,17 +5,18 @@
 //   `vault status` and `--help` vs `node -e 0`,
 //   `deploy` of a 1 MB and a 100 MB bundle vs `tar -x` + `sha256sum -c` + `chattr -R +i` in one `sh`.
 // Every process is spawned directly and timed from its spawn to its exit; nothing else is used.
-// `vault verify` is timed both as `node main.js ...` and as the executable itself, started through
-// its shebang line as a shell starts `sentinel` (which runs Node without NODE_EXTRA_CA_CERTS); the
-// other figures as `node main.js`. The environment is this process's: run the bench under
+// The entry is the package's bin (dist/src/cli/sentinel.cjs, what `sentinel` runs) unless --cli
+// names another; `vault verify` is timed both as `node ENTRY ...` and as the executable itself,
+// started through its shebang line as a shell starts `sentinel` (which runs Node without
+// NODE_EXTRA_CA_CERTS); the other figures as `node ENTRY`. The environment is this process's: run the bench under
 // `env -u NODE_EXTRA_CA_CERTS` for a machine without that variable (the output says which).
-// Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli MAIN_JS] [--json]
-// (--cli: another build's entry file, e.g. of an older commit, to compare builds on the same machine)
+// Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli ENTRY] [--json]
+// (--cli: another build's entry file, e.g. main.js of an older commit, to compare builds on the same machine)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { packageRoot } from '../src/adapters/package-root.js';
 import { formatTable, machineLine, split } from './lib/hash-bench-util.js';
 import { inTurns, pairRatios } from './lib/process-timing.js';
@@ -36,7 +37,9 @@ const baseArg = args.find((a, i) => !a.startsWith('--') && !['--runs', '--only',
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
 
 const node = process.execPath;
-const cli = flag('--cli') ?? join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
+const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { bin: { sentinel: string } };
+const cli = flag('--cli') ?? join(packageRoot(), pkg.bin.sentinel);
+const entry = basename(cli);
 const sentinel = (...argv: string[]): Proc => ({ cmd: node, args: [cli, ...argv] });
 /** The entry file run as a program: the kernel reads its shebang line, as when a shell runs `sentinel`. */
 const executable = (...argv: string[]): Proc => ({ cmd: cli, args: argv });
@@ -112,11 +115,11 @@ function verifyFigures(keys: Keys, tree: Tree, v: BenchVault, target: string): P
   // --live-only: the same files as the peer (the default also reads every kept release and stored bundle).
   const args = ['vault', 'verify', v.vault, '--trust', keys.pub, '--live-only'];
   return compareForms(
-    [`vault verify, ${tree.name}, node main.js`, `vault verify, ${tree.name}, the executable`],
+    [`vault verify, ${tree.name}, node ${entry}`, `vault verify, ${tree.name}, the executable`],
     target,
     [
-      { name: 'node main.js vault verify V --trust K --live-only', procs: [sentinel(...args)] },
-      { name: 'main.js vault verify V --trust K --live-only (through its shebang)', procs: [executable(...args)] },
+      { name: `node ${entry} vault verify V --trust K --live-only`, procs: [sentinel(...args)] },
+      { name: `${entry} vault verify V --trust K --live-only (through its shebang)`, procs: [executable(...args)] },
     ],
     { name: 'openssl dgst -sha256 x 2 (same files)', procs: opensslPair },
   );

@@ -113,6 +113,31 @@ await build({
   logLevel: 'warning',
 });
 
+// The `sentinel` executable (the package's bin), sentinel.cjs: src/cli/entry.ts alone as CommonJS,
+// so `--help` and the plain forms start without Node's ES module loader (an ES module entry costs
+// about 5 ms of CPU before its first line runs; BENCHMARKS.md "CLI: whole processes"). It holds the
+// launcher-env step and the trusted-cache loader; everything else is main.js, imported as it is.
+const mainStaysOutside = {
+  name: 'main-stays-outside',
+  /** @param {import('esbuild').PluginBuild} b */
+  setup(b) {
+    b.onResolve({ filter: /^\.\/main\.js$/ }, () => ({ path: './main.js', external: true }));
+  },
+};
+
+await build({
+  plugins: [mainStaysOutside],
+  entryPoints: [join(root, 'src', 'cli', 'entry.ts')],
+  outfile: join(outdir, 'sentinel.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  define: { 'import.meta.url': '__sentinelModuleUrl' },
+  banner: { js: "const __sentinelModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+
 // Any other import() left in plain.cjs (of a package, say) would fail at run time in the cached
 // compile: the build stops here instead.
 if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'plain.cjs'), 'utf8'))) {
@@ -127,7 +152,7 @@ if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'plain.cjs'), 'utf8'))
 // regular expression too; a later line's source map is unaffected). U+2028 and U+2029, which end a
 // line, cannot be in a comment and are left alone.
 for (const name of readdirSync(outdir)) {
-  if (name !== 'main.js' && name !== 'plain.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
+  if (name !== 'main.js' && name !== 'plain.cjs' && name !== 'sentinel.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
   const file = join(outdir, name);
   const text = readFileSync(file, 'utf8');
   if (!/[^\0-\x7f\u2028\u2029]/.test(text)) continue;

@@ -28,7 +28,7 @@ done
 [ -d node_modules ] || { echo "package-deb: node_modules is missing: run 'npm ci' first (the package is built offline from it)" >&2; exit 2; }
 
 if [ "$build" = 1 ]; then npm run --silent build; fi
-[ -x dist/src/cli/main.js ] && [ -f dist/share/man/man1/sentinel.1 ] || { echo "package-deb: dist/ is not built: run 'npm run build'" >&2; exit 2; }
+[ -x dist/src/cli/main.js ] && [ -x dist/src/cli/sentinel.cjs ] && [ -f dist/share/man/man1/sentinel.1 ] || { echo "package-deb: dist/ is not built: run 'npm run build'" >&2; exit 2; }
 addon=native/build/Release/sentinel_native.node
 [ -f "$addon" ] || npm run --silent install
 [ -f "$addon" ] || { echo "package-deb: the native addon ($addon) is not built and could not be built (apt-get install make g++)" >&2; exit 2; }
@@ -64,7 +64,7 @@ cp -r node_modules "$lib/"
 find "$lib/node_modules" -type d -empty -delete
 
 install -d "$pkg/usr/bin"
-ln -s ../lib/omnimind-sentinel/dist/src/cli/main.js "$pkg/usr/bin/sentinel"
+ln -s ../lib/omnimind-sentinel/dist/src/cli/sentinel.cjs "$pkg/usr/bin/sentinel"
 
 # Units with this package's paths (the same substitution as `sentinel install-units`).
 install -d "$pkg/lib/systemd/system"

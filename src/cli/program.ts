@@ -196,7 +196,22 @@ export function buildProgram(): Command {
       const { runCompletion } = await import('./completion.js');
       runCompletion(program, shell);
     });
+  // `sentinel --help` is 80 columns wide on any terminal: the build stores this very text and the
+  // executable prints it without loading the tree (src/cli/build-assets.ts, src/cli/entry.ts).
+  // Set last, so each command's own help still takes the terminal's width.
+  program.configureHelp({ helpWidth: TOP_HELP_WIDTH });
   return program;
+}
+
+/** The width of `sentinel --help` (see the end of buildProgram). */
+export const TOP_HELP_WIDTH = 80;
+
+/** `sentinel --help`'s whole text, as the tree prints it: the build stores it for the executable. */
+export function topLevelHelp(program: Command = buildProgram()): string {
+  let text = '';
+  program.configureOutput({ writeOut: (s) => (text += s) });
+  program.outputHelp();
+  return text;
 }
 
 // Parses argv and runs one command; returns the exit code instead of exiting (testable).

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
 import { buildProgram } from '../../src/cli/program.js';
-import { CLI, assertFails, closeInProcessCli, sentinel, sentinelInProcess } from '../helpers/cli-harness.js';
+import { BIN, CLI, assertFails, closeInProcessCli, sentinel, sentinelInProcess } from '../helpers/cli-harness.js';
 import { cleanupDaemonFiles, startTestDaemon } from '../helpers/daemon-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { tempDir } from '../helpers/vault-factory.js';
@@ -45,13 +45,17 @@ describe('cli conventions', () => {
     assert.match(r.stderr, /--version must be a positive integer/);
   });
 
-  it('the CLI is executable, so a symlink on PATH runs it', () => {
-    assert.notEqual(statSync(CLI).mode & 0o111, 0, 'dist/src/cli/main.js has its x bits (set by npm run build)');
-    const dir = tempDir('cli-path');
-    spawnSync('ln', ['-s', CLI, join(dir, 'sentinel')]);
-    const r = spawnSync('sentinel', ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.trim(), version);
+  it('the CLI is executable, so a symlink on PATH runs it; the package bin is sentinel.cjs', () => {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    assert.equal(join(packageRoot(), pkg.bin.sentinel!), BIN);
+    for (const entry of [CLI, BIN]) {
+      assert.notEqual(statSync(entry).mode & 0o111, 0, `${entry} has its x bits (set by npm run build)`);
+      const dir = tempDir('cli-path');
+      spawnSync('ln', ['-s', entry, join(dir, 'sentinel')]);
+      const r = spawnSync('sentinel', ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), version);
+    }
   });
 
   it('bash completion, sourced into a real bash, offers commands, subcommands, options and choices', async () => {

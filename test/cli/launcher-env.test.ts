@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SAVED_CA_VAR, restoreLauncherEnv } from '../../src/cli/launcher-env.js';
-import { CLI, assertOk, sentinel } from '../helpers/cli-harness.js';
+import { BIN, CLI, assertOk, sentinel } from '../helpers/cli-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
 
@@ -58,14 +58,15 @@ describe('cli: NODE_EXTRA_CA_CERTS and the launcher line', () => {
     });
 
     /** `vault status` without the native addon, started as `how`; its exit, stderr and the environment lsattr(1) got. */
-    function status(how: 'executable' | 'node main.js', ca: string | undefined): { code: number | null; stderr: string; child: Map<string, string> } {
+    /** `executable`: main.js or the package's bin (sentinel.cjs), each through its own first line. */
+    function status(how: 'executable' | 'node main.js', ca: string | undefined, executable = CLI): { code: number | null; stderr: string; child: Map<string, string> } {
       rmSync(record, { force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, SENTINEL_NO_NATIVE: '1' };
       delete env.NODE_EXTRA_CA_CERTS;
       delete env[SAVED_CA_VAR];
       if (ca !== undefined) env.NODE_EXTRA_CA_CERTS = ca;
       const argv = ['vault', 'status', vault];
-      const r = how === 'executable' ? spawnSync(CLI, argv, { env, encoding: 'utf8' }) : spawnSync(process.execPath, [CLI, ...argv], { env, encoding: 'utf8' });
+      const r = how === 'executable' ? spawnSync(executable, argv, { env, encoding: 'utf8' }) : spawnSync(process.execPath, [CLI, ...argv], { env, encoding: 'utf8' });
       const child = new Map(
         readFileSync(record, 'utf8')
           .split('\0')
@@ -83,30 +84,36 @@ describe('cli: NODE_EXTRA_CA_CERTS and the launcher line', () => {
       assert.match(direct.stderr, NODE_READ_IT, 'node main.js: Node reads the file named by the variable');
       assert.equal(direct.child.get('NODE_EXTRA_CA_CERTS'), ca);
 
-      const launched = status('executable', ca);
-      assert.equal(launched.code, 0, launched.stderr);
-      assert.equal(launched.stderr, '', 'through the shebang: Node never saw the variable');
-      assert.equal(launched.child.get('NODE_EXTRA_CA_CERTS'), ca);
-      assert.equal(launched.child.has(SAVED_CA_VAR), false);
-      // Everything else the child got is what it gets when the sentinel runs as `node main.js`.
-      assert.deepEqual(launched.child, direct.child);
+      for (const executable of [CLI, BIN]) {
+        const launched = status('executable', ca, executable);
+        assert.equal(launched.code, 0, launched.stderr);
+        assert.equal(launched.stderr, '', `${executable} through the shebang: Node never saw the variable`);
+        assert.equal(launched.child.get('NODE_EXTRA_CA_CERTS'), ca);
+        assert.equal(launched.child.has(SAVED_CA_VAR), false);
+        // Everything else the child got is what it gets when the sentinel runs as `node main.js`.
+        assert.deepEqual(launched.child, direct.child, executable);
+      }
     });
 
     it('without the variable, the child has neither it nor the saved one', (t) => {
       if (needs(t, isRoot(), 'root (chattr +i)')) return;
-      const launched = status('executable', undefined);
-      assert.equal(launched.code, 0, launched.stderr);
-      assert.equal(launched.child.has('NODE_EXTRA_CA_CERTS'), false);
-      assert.equal(launched.child.has(SAVED_CA_VAR), false);
-      assert.deepEqual(launched.child, status('node main.js', undefined).child);
+      for (const executable of [CLI, BIN]) {
+        const launched = status('executable', undefined, executable);
+        assert.equal(launched.code, 0, launched.stderr);
+        assert.equal(launched.child.has('NODE_EXTRA_CA_CERTS'), false);
+        assert.equal(launched.child.has(SAVED_CA_VAR), false);
+        assert.deepEqual(launched.child, status('node main.js', undefined).child, executable);
+      }
     });
 
-    it('through its shebang, the plain verify and status forms end quietly when their reader goes away', (t) => {
+    it('through its shebang, the plain verify and status forms and --help end quietly when their reader goes away', (t) => {
       if (needs(t, isRoot(), 'root (chattr +i)')) return;
-      for (const args of [`vault verify '${vault}' --trust '${join(dir, 'k.pub')}'`, `vault status '${vault}'`]) {
-        const r = spawnSync('bash', ['-c', `set -o pipefail; '${CLI}' ${args} | true; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
-        assert.equal(r.stderr, '', args);
-        assert.match(r.stdout, /status=0/, args);
+      for (const executable of [CLI, BIN]) {
+        for (const args of [`vault verify '${vault}' --trust '${join(dir, 'k.pub')}'`, `vault status '${vault}'`, '--help']) {
+          const r = spawnSync('bash', ['-c', `set -o pipefail; '${executable}' ${args} | true; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+          assert.equal(r.stderr, '', `${executable} ${args}`);
+          assert.match(r.stdout, /status=0/, `${executable} ${args}`);
+        }
       }
     });
   });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { assertOk, sentinel } from '../helpers/cli-harness.js';
+import { BIN, CLI, assertOk, sentinel } from '../helpers/cli-harness.js';
 
 const HEAVY = /\/node_modules\/(execa|pino|zod|chokidar|prom-client)\//;
 // Node's process and thread modules (child_process pulls in net, dgram and the streams): the fast paths spawn nothing and start no thread.
@@ -16,10 +16,10 @@ const PROCESS_OR_THREAD = /^(require:)?(node:)?(child_process|worker_threads)$/;
 const hook = join(packageRoot(), 'dist', 'test', 'fixtures', 'module-log.js');
 
 /** Runs the CLI with the module log preloaded; returns its exit code, output and every module it loaded. */
-async function loaded(args: string[], dir: string): Promise<{ code: number | null; stderr: string; modules: string[] }> {
+async function loaded(args: string[], dir: string, entry = CLI): Promise<{ code: number | null; stderr: string; modules: string[] }> {
   const log = join(dir, `modules-${args.join('-').replace(/[^a-z0-9-]/gi, '_').slice(0, 60)}.txt`);
   rmSync(log, { force: true });
-  const r = await sentinel(args, { env: { NODE_OPTIONS: `--import=${hook}`, SENTINEL_MODULE_LOG: log } });
+  const r = await sentinel(args, { entry, env: { NODE_OPTIONS: `--import=${hook}`, SENTINEL_MODULE_LOG: log } });
   const modules = readFileSync(log, 'utf8').split('\n').filter((l) => l !== '');
   return { code: r.code, stderr: r.stderr, modules };
 }
@@ -67,6 +67,44 @@ describe('cli: start-up loads only what the command uses', () => {
     }
   });
 
+  it('the executable (sentinel.cjs, the package bin) prints --help and -h as the tree does, loading neither main.js nor any chunk, node:crypto or the addon', async () => {
+    const tree = await sentinel(['--help']);
+    assert.equal(tree.code, 0, tree.stderr);
+    assert.match(tree.stdout, /^Usage: sentinel \[options\] \[command\]\n/);
+    for (const flag of ['--help', '-h']) {
+      const r = await sentinel([flag], { entry: BIN });
+      assert.deepEqual({ code: r.code, stdout: r.stdout, stderr: r.stderr }, { code: 0, stdout: tree.stdout, stderr: '' }, flag);
+      const l = await loaded([flag], dir, BIN);
+      assert.equal(l.code, 0, l.stderr);
+      assert.ok(l.modules.length > 0, 'the module log recorded nothing');
+      assert.deepEqual(l.modules.filter((m) => /\/(main\.js|sentinel-[A-Z0-9]+\.js|plain\.cjs)$|sentinel_native\.node$|^require:(node:)?crypto$/.test(m)), [], flag);
+    }
+  });
+
+  it('the executable answers the plain vault forms and every other command exactly as main.js does', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const forms = [
+      ['vault', 'status', vault],
+      ['vault', 'status', vault, '--json'],
+      ['vault', 'status', join(dir, 'no-such-vault')],
+      ['vault', 'status', '--json', vault],
+      ['vault', 'verify', vault, '--trust', pub],
+      ['vault', 'verify', vault, '--trust', join(dir, 'no-such.pub'), '--json'],
+      ['--version'],
+      ['vault', '--help'],
+      ['no-such-command'],
+    ];
+    for (const args of forms) {
+      const a = await sentinel(args, { entry: BIN });
+      const b = await sentinel(args);
+      assert.deepEqual({ code: a.code, stdout: a.stdout, stderr: a.stderr }, { code: b.code, stdout: b.stdout, stderr: b.stderr }, args.join(' '));
+    }
+    // The plain status runs from the runners' bundle without the ES module loader reaching main.js.
+    const l = await loaded(['vault', 'status', vault], dir, BIN);
+    assert.equal(l.code, 0, l.stderr);
+    assert.deepEqual(l.modules.filter((m) => m.endsWith('/main.js')), []);
+  });
+
   it('a command that signs loads tweetnacl when it first uses it (the bundle requires it lazily)', async () => {
     const r = await loaded(['keygen', '--out', join(dir, 'k2')], dir);
     assert.equal(r.code, 0, r.stderr);
@@ -75,7 +113,7 @@ describe('cli: start-up loads only what the command uses', () => {
 
   it('every file of the CLI bundle is ASCII, so V8 scans it as one-byte text', () => {
     const cli = join(packageRoot(), 'dist', 'src', 'cli');
-    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'plain.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
+    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'plain.cjs' || n === 'sentinel.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
     assert.ok(files.length > 10, `bundle files: ${files.join(' ')}`);
     for (const name of files) {
       const at = readFileSync(join(cli, name), 'utf8').search(/[^\0-\x7f]/);

@@ -14,6 +14,8 @@ import type { CliJob, CliJobResult } from './cli-worker.js';
 
 /** dist/src/cli/main.js, next to this compiled file's dist/test/. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** dist/src/cli/sentinel.cjs: the package's bin, which runs --help and the plain forms itself and imports main.js for the rest. */
+export const BIN = fileURLToPath(new URL('../../src/cli/sentinel.cjs', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -23,9 +25,9 @@ export interface CliResult {
   errLines: string[];
 }
 
-// Runs `[prefix...] node main.js args...` and collects its output (bounded by a timeout).
-export async function sentinel(args: string[], opts: { prefix?: string[]; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  const argv = [...(opts.prefix ?? []), process.execPath, CLI, ...args];
+// Runs `[prefix...] node main.js args...` (or `entry` instead of main.js) and collects its output (bounded by a timeout).
+export async function sentinel(args: string[], opts: { prefix?: string[]; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; entry?: string } = {}): Promise<CliResult> {
+  const argv = [...(opts.prefix ?? []), process.execPath, opts.entry ?? CLI, ...args];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...process.env, SENTINEL_DEBUG: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

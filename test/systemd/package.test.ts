@@ -42,7 +42,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
     const control = execFileSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' });
     assert.match(control, /^Depends: nodejs \(>= 20[^)]*\), e2fsprogs/m);
     const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    for (const f of ['./usr/bin/sentinel -> ../lib/omnimind-sentinel/dist/src/cli/main.js', './lib/systemd/system/omnimind-sentinel.service', './usr/lib/omnimind-sentinel/node_modules/pino/', './usr/share/man/man1/sentinel.1.gz', './usr/lib/omnimind-sentinel/native/build/Release/sentinel_native.node', './usr/lib/omnimind-sentinel/node_modules/prom-client/', './usr/share/doc/omnimind-sentinel/examples/prometheus-alerts.yml', './usr/share/doc/omnimind-sentinel/examples/grafana-dashboard.json', './usr/lib/omnimind-sentinel/integrations/python/omnimind_sentinel/serve.py']) {
+    for (const f of ['./usr/bin/sentinel -> ../lib/omnimind-sentinel/dist/src/cli/sentinel.cjs', './lib/systemd/system/omnimind-sentinel.service', './usr/lib/omnimind-sentinel/node_modules/pino/', './usr/share/man/man1/sentinel.1.gz', './usr/lib/omnimind-sentinel/native/build/Release/sentinel_native.node', './usr/lib/omnimind-sentinel/node_modules/prom-client/', './usr/share/doc/omnimind-sentinel/examples/prometheus-alerts.yml', './usr/share/doc/omnimind-sentinel/examples/grafana-dashboard.json', './usr/lib/omnimind-sentinel/integrations/python/omnimind_sentinel/serve.py']) {
       assert.ok(files.includes(f), `package holds ${f}`);
     }
     assert.doesNotMatch(files, /node_modules\/(typescript|eslint|fast-check)\//, 'no dev dependencies');
