@@ -9,13 +9,17 @@
 //   (d) the peer of the gap: the backend's own cold start as installed (socket and service stopped,
 //       then `systemctl start`), under the same load, --kills times;
 //   (e) (c) with the ExecStopPost= hook the unit had until 2026-12-06 (a drop-in): what taking it off saved;
-//   (cd) (c) and (d) alternating kill by kill (`--scenarios cd`, or `--paired`): each restart has a cold
-//       start as its neighbour under the same conditions; the differences are reported per pair.
+//   (h) the backend's own start serving a restart's queue: the service stopped with the socket still
+//       holding port 8000, then started so that the queue is as old at its exec as at the kill's (paired only);
+//   (cd) (c), (d) and (h) in turns, kill by kill (`--scenarios cd`, or `--paired`): each restart has a cold
+//       start and a held start as its neighbours under the same conditions; the differences are reported per pair.
+// --probe runs the backend under bench/lib/restart-probe.py: per new process its CPU to READY=1, the accept
+// queue it met, and what it accepted and read before its first reply.
 // Counts failed requests (refused, reset, 5xx, timeouts; in flight at the kill apart from the rest;
 // and what a client retrying a reset GET once still sees) and the gap (kill → first good reply of the
 // new process) against the backend's own start time; splits kill → exec by systemd's timestamps.
 // Usage (root, systemd-nspawn, node under /usr):
-//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,e,d | --paired] [--json FILE] [--keep]
+//   node dist/bench/backend-restart.js [--kills 20] [--rate 250] [--scenarios a,b,c,e,d | --paired] [--probe] [--json FILE] [--keep]
 // (--scenarios: which peers, run in the order given)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +30,7 @@ import { packageRoot } from '../src/adapters/package-root.js';
 import { loadNative } from '../src/adapters/native.js';
 import { analyse, type ScenarioFigures, type Stats } from './lib/restart-analysis.js';
 import { analysePairs, outsideColdWindows, pairTable, perKillLine, type PairFigures } from './lib/restart-pairs.js';
+import { probeTable } from './lib/restart-probe-figures.js';
 import type { ScenarioResult } from './lib/restart-driver.js';
 import type { LoadRecord } from './lib/restart-load.js';
 import { stringArg } from './lib/args.js';
@@ -40,6 +45,7 @@ const rate = Number(stringArg('rate', '250'));
 const scenarios = process.argv.includes('--paired') ? 'cd' : stringArg('scenarios', 'a,b,c,e,d');
 const jsonOut = stringArg('json', '');
 const keep = process.argv.includes('--keep');
+const probe = process.argv.includes('--probe');
 
 function cli(args: string[]): string {
   return execFileSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
@@ -70,7 +76,7 @@ async function prepare(dir: string): Promise<string[]> {
   await writeFile(join(src, 'engine', 'weights.bin'), Buffer.alloc(256 * 1024, 7));
   cli(['sign', src, '--key', join(dir, 'release.key'), '--vault-id', 'e2e-vault', '--version', '1', '--out', join(e2e, 'v1.bundle')]);
   await copyFile(join(fixtures, 'backend-setup.sh'), join(e2e, 'backend-setup.sh'));
-  await writeFile(join(e2e, 'env'), [`SENTINEL_ROOT=${GUEST_ROOT}`, `BENCH_KILLS=${String(kills)}`, `BENCH_RATE=${String(rate)}`, `BENCH_SCENARIOS=${scenarios}`, ''].join('\n'));
+  await writeFile(join(e2e, 'env'), [`SENTINEL_ROOT=${GUEST_ROOT}`, `BENCH_KILLS=${String(kills)}`, `BENCH_RATE=${String(rate)}`, `BENCH_SCENARIOS=${scenarios}`, `BENCH_PROBE=${probe ? '1' : '0'}`, ''].join('\n'));
   await writeFile(join(dir, 'restart-bench.service'), DRIVER_UNIT);
   // Without the native addon sd_notify goes through systemd-notify (another PID): only NotifyAccess=all accepts it.
   await writeFile(join(dir, 'sentinel-notify.conf'), loadNative() === null ? '[Service]\nNotifyAccess=all\n' : '[Service]\n');
@@ -97,7 +103,7 @@ function table(rows: { s: ScenarioResult; f: ScenarioFigures }[]): string {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { s, f } of rows) {
-    const cold = s.name === 'd';
+    const cold = s.name === 'd' || s.name === 'h';
     const failed = cold ? '— (units stopped)' : f.failedTotal === 0 ? '**0**' : `**${String(f.failedTotal)}** (${Object.entries(f.failed).map(([k, v]) => `${k} ${String(v)}`).join(', ')})`;
     const retry = cold ? '—' : `${String(f.failedWithRetry)} (${String(f.inFlightWithRetry)} / ${String(f.afterKillWithRetry)}; ${String(f.retriedOk)} of ${String(f.retried)} retries answered)`;
     const via = s.exitVia.length === 0 ? '—' : [...new Set(s.exitVia)].map((v) => `${v} ×${String(s.exitVia.filter((x) => x === v).length)}`).join(', ');
@@ -130,25 +136,35 @@ async function main(): Promise<number> {
     if (result === null) return fail(`no result.json; progress:\n${progress}\nconsole tail:\n${boot.console.slice(-3000)}`);
     const rows: { s: ScenarioResult; f: ScenarioFigures }[] = [];
     const perKill: string[] = [];
-    let paired: PairFigures | null = null;
+    const paired: PairFigures[] = [];
+    const probed: { name: string; starts: ScenarioResult['kills'] }[] = [];
+    let pairedKills: ScenarioResult['kills'] = [];
     for (const s of result.scenarios) {
       const load = JSON.parse(await readFile(join(out, `load-${s.name}.json`), 'utf8')) as { records: LoadRecord[] };
       if (s.error !== undefined) console.error(`scenario ${s.name} stopped early: ${s.error}`);
       if (s.cold === undefined) {
         rows.push({ s, f: analyse(s.kills, load.records, s.sentinelLog) });
         perKill.push(perKillLine(s.name, s.kills, load.records));
+        probed.push({ name: s.name, starts: s.kills });
         continue;
       }
-      // (cd): the kills as (c), the cold starts as (d), from the one load; a cold start's stopped units are not the restart's failures
+      // (cd): the kills as (c), the cold starts as (d), the held starts as (h), from the one load; a cold
+      // start's stopped units and a held start's stop are not the restart's failures
+      const held = s.held ?? [];
       const d = analyse(s.cold, load.records);
-      // the kills' requests are those outside the cold starts' windows; the rate is the whole load's
-      rows.push({ s: { ...s, name: 'c', what: `${s.what}: the kills` }, f: { ...analyse(s.kills, outsideColdWindows(load.records, s.kills, s.cold), s.sentinelLog), rate: d.rate } });
+      // the kills' requests are those outside the peers' windows; the rate is the whole load's
+      rows.push({ s: { ...s, name: 'c', what: `${s.what}: the kills` }, f: { ...analyse(s.kills, outsideColdWindows(load.records, s.kills, [...s.cold, ...held]), s.sentinelLog), rate: d.rate } });
       rows.push({ s: { ...s, name: 'd', what: `${s.what}: the cold starts`, kills: s.cold, exitVia: [] }, f: d });
-      paired = analysePairs(s.kills, s.cold, load.records);
+      if (held.length > 0) rows.push({ s: { ...s, name: 'h', what: `${s.what}: the held starts`, kills: held, exitVia: [] }, f: analyse(held, load.records) });
+      paired.push(analysePairs('d', s.kills, s.cold, load.records));
+      if (held.length > 0) paired.push(analysePairs('h', s.kills, held, load.records));
+      probed.push({ name: 'c', starts: s.kills }, { name: 'd', starts: s.cold }, ...(held.length > 0 ? [{ name: 'h', starts: held }] : []));
+      pairedKills = s.kills;
     }
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, kernel ${release()}, node ${process.version}; load average ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; ${String(rate)} req/s asked\n`);
     console.log(table(rows));
-    if (paired !== null) console.log(`\n${pairTable(paired)}`);
+    for (const p of paired) console.log(`\n${pairTable(p)}`);
+    if (probe) console.log(`\n${probeTable(probed, pairedKills)}`);
     if (perKill.length > 0) console.log(`\n${perKill.join('\n')}`);
     console.log(`\ncontainer: tracefs ${String(result.tracefs)}, /sys/kernel/btf/vmlinux ${String(result.btf)}; sentinel exit detection: ${(result.detection ?? []).slice(0, 3).join(' / ') || 'no line about it'}`);
     const c = rows.find((r) => r.s.name === 'c')?.f;
@@ -160,7 +176,7 @@ async function main(): Promise<number> {
         const e = rows.find((r) => r.s.name === 'e')?.f;
         if (e !== undefined) console.log(`gap (e), with the former stop hook, ${e.gapMs.median.toFixed(1)} ms = (d) + ${(e.gapMs.median - d.gapMs.median).toFixed(1)} ms; unit failed after systemd handled the exit: (c) ${c.reapedToInactiveMs.median.toFixed(1)} ms, (e) ${e.reapedToInactiveMs.median.toFixed(1)} ms`);
         console.log(`gap (c) ${c.gapMs.median.toFixed(1)} ms = the backend's own start as systemd starts it ((d): systemctl start → first good reply, ${d.gapMs.median.toFixed(1)} ms) + X = ${x.toFixed(1)} ms (medians; goal X ≤ 5 ms: ${x <= 5 ? 'met' : 'NOT met'})`);
-        if (paired !== null) console.log(`paired: X per pair, median ${paired.gapDiff.median.toFixed(1)} ms (p25 to p75: ${paired.gapDiff.p25.toFixed(1)} to ${paired.gapDiff.p75.toFixed(1)}; goal ≤ 5 ms: ${paired.gapDiff.median <= 5 ? 'met' : 'NOT met'}); kill → exec minus start → exec ${paired.toExecDiff.median.toFixed(1)} ms`);
+        for (const p of paired) console.log(`paired against (${p.peer}): X per pair, median ${p.gapDiff.median.toFixed(1)} ms (p25 to p75: ${p.gapDiff.p25.toFixed(1)} to ${p.gapDiff.p75.toFixed(1)}; 95 % interval of the median ${p.gapDiff.ciLow.toFixed(1)} to ${p.gapDiff.ciHigh.toFixed(1)}; goal ≤ 5 ms: ${p.gapDiff.median <= 5 ? 'met' : 'NOT met'}); kill → exec minus start → exec ${p.toExecDiff.median.toFixed(1)} ms`);
       }
     }
     for (const r of rows) {

@@ -7,9 +7,9 @@
 // /out/result.json, the load clients write /out/load-NAME.json; then it powers the container off.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { BACKEND, SOCKET_UNIT, assertSocketHeld, healthy, measureOnce, monoUs, note, pause, sentinelCountsRunning, until, type Scenario, type ScenarioResult } from './restart-steps.js';
+import { BACKEND, SOCKET_UNIT, assertSocketHeld, healthy, measureOnce, monoUs, note, pause, sentinelCountsRunning, until, type KillRecord, type Mode, type ProbeMarks, type Scenario, type ScenarioResult } from './restart-steps.js';
 
-export type { KillRecord, Scenario, ScenarioResult } from './restart-steps.js';
+export type { KillRecord, ProbeMark, ProbeMarks, Scenario, ScenarioResult } from './restart-steps.js';
 
 const SENTINEL = 'omnimind-sentinel.service';
 const CONTROL = '/run/omnimind-sentinel/sentinel.sock';
@@ -20,6 +20,8 @@ const RATE = Number(process.env.BENCH_RATE ?? '250');
 const SPACING_MS = Number(process.env.BENCH_SPACING_MS ?? '4000');
 /** The scenarios to run, in this order (the order matters: the VM's load drifts over a run). */
 const ONLY = [...new Set((process.env.BENCH_SCENARIOS ?? 'a,b,c,e,d').split(','))];
+/** Run the backend under bench/lib/restart-probe.py (its steps, CPU and accept queue in the journal). */
+const PROBE = process.env.BENCH_PROBE === '1';
 
 // (a) and (b): the backend binds 127.0.0.1:8000 itself (connections are refused while it is down);
 // the socket unit, which the service Requires=, is moved out of the way to port 8099.
@@ -36,7 +38,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'c', what: 'sentinel unit target, port 8000 held by omnimind-backend.socket (units as installed)', sentinel: true, service: null, socket: null },
   { name: 'e', what: '(c) with the stop hook the unit had until 2026-12-06 (a drop-in): what taking it off saved', sentinel: true, service: `[Service]\n${FORMER_STOP_HOOK}\n`, socket: null },
   { name: 'd', what: 'the backend\'s own cold start as installed: socket and service stopped, then `systemctl start` (peer of the gap)', sentinel: true, service: null, socket: null, coldStart: true },
-  { name: 'cd', what: '(c) and (d) alternating, kill by kill: each restart has a cold start of the same units as its neighbour', sentinel: true, service: null, socket: null, paired: true },
+  { name: 'cd', what: '(c), (d) and (h) in turns, kill by kill: each restart has a cold start and a held start of the same units as its neighbours', sentinel: true, service: null, socket: null, paired: true },
 ];
 
 function dropIn(unit: string, text: string | null): void {
@@ -62,10 +64,37 @@ function sentinelConfig(): void {
   writeFileSync('/etc/omnimind-sentinel/sentinel.json', `${JSON.stringify(config, null, 2)}\n`);
 }
 
+// With --probe the backend runs under the probe (the same serve path; one journal line per process).
+// The shell reads the process's CPU time at exec (systemd's set-up of it since the fork) and execs python3 (the same PID).
+const PROBE_SH = `/bin/sh -c 'read cpu wait n < /proc/self/schedstat; export RESTART_PROBE_EXEC="$$cpu $$wait"; exec /usr/bin/python3 ${ROOT}/bench/lib/restart-probe.py "$$@"' sh`;
+const PROBE_EXEC = `ExecStart=\nExecStart=${PROBE_SH} sample_backend:app --app-dir ${ROOT}/examples/backend --no-access-log\n`;
+function serviceDropIn(s: Scenario): string | null {
+  if (!PROBE) return s.service;
+  if (s.service === null) return `[Service]\n${PROBE_EXEC}`;
+  if (s.service.includes('/usr/bin/python3 -m omnimind_sentinel.serve')) return s.service.replace('/usr/bin/python3 -m omnimind_sentinel.serve', PROBE_SH);
+  return `${s.service}${PROBE_EXEC}`;
+}
+
+function probeLines(since: string): Map<number, ProbeMarks> {
+  const r = spawnSync('journalctl', ['-u', BACKEND, '--since', since, '-o', 'cat', '--no-pager'], { encoding: 'utf8' });
+  const byPid = new Map<number, ProbeMarks>();
+  for (const l of (r.stdout ?? '').split('\n')) {
+    const at = l.indexOf('restart-probe {');
+    if (at < 0) continue;
+    try {
+      const m = JSON.parse(l.slice(at + 'restart-probe '.length)) as ProbeMarks;
+      byPid.set(m.pid, m);
+    } catch {
+      // a line cut by the journal
+    }
+  }
+  return byPid;
+}
+
 function prepare(s: Scenario): void {
   spawnSync('systemctl', ['stop', BACKEND, SOCKET_UNIT, SENTINEL]);
   spawnSync('systemctl', ['reset-failed', BACKEND, SOCKET_UNIT, SENTINEL]);
-  dropIn(BACKEND, s.service);
+  dropIn(BACKEND, serviceDropIn(s));
   dropIn(SOCKET_UNIT, s.socket);
   // The backend Wants= the sentinel: for "systemd alone" a condition that never holds keeps it from starting.
   dropIn(SENTINEL, s.sentinel ? null : '[Unit]\nConditionPathExists=/run/restart-bench/never\n');
@@ -101,10 +130,12 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
     await pause(1500);
     for (let i = 0; i < KILLS; i++) {
       // each measurement at least SPACING_MS after the previous one began (systemd's start limit)
-      for (const cold of s.paired === true ? [false, true] : [s.coldStart === true]) {
-        const k = await measureOnce(s, i, cold);
-        if (cold && s.paired === true) (result.cold ??= []).push(k);
-        else result.kills.push(k);
+      const modes: Mode[] = s.paired === true ? ['kill', 'cold', 'held'] : [s.coldStart === true ? 'cold' : 'kill'];
+      for (const mode of modes) {
+        const k = await measureOnce(s, i, mode);
+        if (s.paired !== true || mode === 'kill') result.kills.push(k);
+        else if (mode === 'cold') (result.cold ??= []).push(k);
+        else (result.held ??= []).push(k);
         await pause(Math.max(500, k.killUs / 1000 + SPACING_MS - monoUs() / 1000));
       }
     }
@@ -119,7 +150,15 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
   writeFileSync(`/out/journal-${s.name}.txt`, journal.stdout ?? '');
   // When systemd handled each main process's exit, from its own journal line (CLOCK_MONOTONIC seconds).
   const exits = (journal.stdout ?? '').split('\n').map((l) => /^\[\s*(\d+\.\d+)\].*omnimind-backend\.service: Main process exited/.exec(l)).filter((m) => m !== null).map((m) => Math.round(Number(m[1]) * 1e6));
-  for (const k of [...result.kills, ...(result.cold ?? [])]) k.exitSeenUs = exits.find((us) => us >= k.killUs && us <= k.execUs) ?? 0;
+  const all: KillRecord[] = [...result.kills, ...(result.cold ?? []), ...(result.held ?? [])];
+  for (const k of all) k.exitSeenUs = exits.find((us) => us >= k.killUs && us <= k.execUs) ?? 0;
+  if (PROBE) {
+    const probes = probeLines(since);
+    for (const k of all) {
+      const m = probes.get(k.newPid);
+      if (m !== undefined) k.probe = m;
+    }
+  }
   if (s.sentinel) {
     const lines = sentinelLines(since);
     const killed = new Set(result.kills.map((k) => k.pid));

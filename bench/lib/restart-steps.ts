@@ -41,16 +41,47 @@ export interface KillRecord {
   inactiveEnterUs: number;
   /** The start job began (activating): InactiveExitTimestampMonotonic. */
   inactiveExitUs: number;
-  /** A cold start: when its `systemctl stop` of the units began (the load is refused from then on). */
+  /** A cold or held start: when its `systemctl stop` began (a cold start's load is refused from then on). */
   stopUs?: number;
+  /** With --probe: what the new process's probe wrote (bench/lib/restart-probe.py). */
+  probe?: ProbeMarks;
 }
+
+/** A step of the new process: [CLOCK_MONOTONIC µs, user CPU µs, system CPU µs, connections in the accept queue, CPU µs, run-queue wait µs] (the last two from the scheduler). */
+export type ProbeMark = [number, number, number, number, number, number];
+
+/** restart-probe.py's line: the interpreter's start done, READY=1, the first accept(), the first reply bytes sent. */
+export interface ProbeMarks {
+  pid: number;
+  /** CPU and run-queue wait at exec (the drop-in's shell): systemd's set-up of the process since its fork. */
+  exec?: ProbeMark;
+  probe: ProbeMark;
+  imported?: ProbeMark;
+  app?: ProbeMark;
+  startup?: ProbeMark;
+  ready?: ProbeMark;
+  accept?: ProbeMark;
+  reply?: ProbeMark;
+  /** Connections accepted and bytes read before the first reply. */
+  accepted?: number;
+  recvBytes?: number;
+}
+
+/**
+ * How a measurement brings the new process: `kill` (SIGKILL of MainPID, the sentinel restarts it), `cold`
+ * (socket and service stopped, then both started), `held` (the service alone stopped while the socket keeps
+ * port 8000: systemd's socket activation starts it again as soon as it is stopped, since connections are
+ * waiting; the backend's own start serving a held queue, measured from the start job's beginning).
+ */
+export type Mode = 'kill' | 'cold' | 'held';
 
 export interface ScenarioResult {
   name: string;
   what: string;
   kills: KillRecord[];
-  /** (cd): the cold starts, one after each kill of `kills`. */
+  /** (cd): the cold starts and the held starts, one of each after each kill of `kills`. */
   cold?: KillRecord[];
+  held?: KillRecord[];
   exitVia: string[];
   /** The sentinel's own lines about the backend's exits and restarts: [wall ms, pid or 0, message]. */
   sentinelLog: [number, number, string][];
@@ -108,11 +139,13 @@ export function assertSocketHeld(s: Scenario, where: string): void {
   if (!/pid=1,/.test(owners)) throw new Error(`${s.name}: port 8000 is not held by ${SOCKET_UNIT} (PID 1) ${where}: ${owners === '' ? 'nothing listens' : owners}`);
 }
 
-// One kill of the backend's MainPID (or, `cold`, a stop of the units as installed and then their
-// `systemctl start`), measured until systemd has the new process active and the sentinel counts it.
-export async function measureOnce(s: Scenario, i: number, cold: boolean): Promise<KillRecord> {
+// One kill of the backend's MainPID, or a cold start (a stop of the units as installed, then their
+// `systemctl start`), or a held start (a stop of the service alone; the socket starts it again),
+// measured until systemd has the new process active and the sentinel counts it.
+export async function measureOnce(s: Scenario, i: number, mode: Mode): Promise<KillRecord> {
   let stopUs: number | undefined;
-  if (cold) {
+  const what = mode === 'kill' ? 'kill' : `${mode} start`;
+  if (mode === 'cold') {
     // The units as installed, stopped: the load is refused meanwhile (not counted: this peer measures the start).
     stopUs = monoUs();
     execFileSync('systemctl', ['stop', BACKEND, SOCKET_UNIT], { timeout: 60_000 });
@@ -123,18 +156,24 @@ export async function measureOnce(s: Scenario, i: number, cold: boolean): Promis
   const pid = Number(before.MainPID);
   const killUs = monoUs();
   const killWallMs = Date.now();
-  if (cold) execFileSync('systemctl', ['start', '--no-block', SOCKET_UNIT, BACKEND]);
-  else process.kill(pid, 'SIGKILL');
-  const after = await until(`backend back after ${cold ? 'cold start' : 'kill'} ${String(i + 1)}`, 60_000, 100, () => {
+  if (mode === 'cold') execFileSync('systemctl', ['start', '--no-block', SOCKET_UNIT, BACKEND]);
+  else if (mode === 'held') {
+    stopUs = killUs;
+    execFileSync('systemctl', ['stop', '--no-block', BACKEND]);
+  } else process.kill(pid, 'SIGKILL');
+  const after = await until(`backend back after ${what} ${String(i + 1)}`, 60_000, 100, () => {
     const x = show(BACKEND);
     return x.ActiveState === 'active' && Number(x.MainPID) > 0 && Number(x.MainPID) !== pid ? x : null;
   });
+  // a held start is measured from its start job's beginning (the socket's, once the stop is done)
+  const startUs = mode === 'held' ? Number(after.InactiveExitTimestampMonotonic) : killUs;
+  if (Number(after.ExecMainStartTimestampMonotonic) < killUs) throw new Error(`${s.name}: ${what} ${String(i + 1)}: the new process was started before the measurement began (by whom?)`);
   if (s.sentinel) await sentinelCountsRunning();
-  assertSocketHeld(s, `after ${cold ? 'cold start' : 'kill'} ${String(i + 1)}`);
-  note(`${s.name}: ${cold ? 'cold start' : 'kill'} ${String(i + 1)} pid ${String(pid)} → ${after.MainPID}`);
+  assertSocketHeld(s, `after ${what} ${String(i + 1)}`);
+  note(`${s.name}: ${what} ${String(i + 1)} pid ${String(pid)} → ${after.MainPID}`);
   return {
-    killUs,
-    killWallMs,
+    killUs: startUs,
+    killWallMs: killWallMs + (startUs - killUs) / 1000,
     pid,
     newPid: Number(after.MainPID),
     execUs: Number(after.ExecMainStartTimestampMonotonic),
