@@ -1,18 +1,34 @@
 """omnimind_sentinel.serve against a real datagram listener, with the real FastAPI/Uvicorn sample backend."""
+import json
 import os
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
 import urllib.error
 
-from support import (Listener, env_with, fire_and_forget, free_port, get, has, kill_quietly, listening_socket, output_of,
+from support import (PYTHON, Listener, env_with, fire_and_forget, free_port, get, has, kill_quietly, listening_socket, output_of,
                      start_sample, stop, unix_dgram_sockets_of, wait_healthy)
 
 is_ping = has("WATCHDOG=1")
+
+
+def tcp_info_u32(sock, offset):
+    """A u32 of a TCP socket's tcp_info: for a listening socket 24 is the accept queue's length, 28 its limit."""
+    return struct.unpack_from("I", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32), offset)[0]
+
+
+def read_reply(conn):
+    reply = b""
+    while True:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return reply
+        reply += chunk
 
 
 class ServeTest(unittest.TestCase):
@@ -185,6 +201,39 @@ class ServeTest(unittest.TestCase):
             early.close()
             self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:200])
         finally:
+            sock.close()
+
+    def test_a_queue_met_at_start_is_served_in_batches_without_lowering_the_backlog(self):
+        # What a backend restarted behind a held socket meets: many connections, each with its request sent,
+        # queued before it starts. All are answered; the first reply does not wait until the whole queue has
+        # been accepted and parsed; the socket's backlog (the socket unit's Backlog=) is not lowered.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(4096)
+        port = sock.getsockname()[1]
+        self.assertEqual(tcp_info_u32(sock, 28), 4096, "the backlog before the start")
+        clients = []
+        try:
+            for _ in range(300):
+                c = socket.create_connection(("127.0.0.1", port), timeout=60)
+                c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                clients.append(c)
+            self.assertEqual(tcp_info_u32(sock, 24), 300, "all 300 queued before the start")
+            env = env_with(NOTIFY_SOCKET=self.listener.env_value, QUEUE_FD=sock.fileno())
+            err = tempfile.TemporaryFile()
+            p = subprocess.Popen([PYTHON, "-m", "omnimind_sentinel.serve", "queue_app:app", "--fd", str(sock.fileno()), "--no-access-log"],
+                                 env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, pass_fds=(sock.fileno(),))
+            p.err_file = err
+            self.procs.append(p)
+            self.ready(p)
+            replies = [json.loads(read_reply(c).split(b"\r\n\r\n", 1)[1]) for c in clients]
+            self.assertEqual(sorted(r["n"] for r in replies), list(range(1, 301)), "every queued request answered once")
+            queued_at_first = replies[0]["queued_at_first"]
+            self.assertGreater(queued_at_first, 0, "the first reply came only after the whole queue was accepted")
+            self.assertEqual(tcp_info_u32(sock, 28), 4096, "the backend lowered the socket's backlog")
+        finally:
+            for c in clients:
+                c.close()
             sock.close()
 
     def test_socket_activation_through_listen_fds(self):
