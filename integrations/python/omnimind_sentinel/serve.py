@@ -10,16 +10,16 @@ See docs/BACKEND.md#serve.
 import importlib
 import inspect
 import os
-import socket
 import sys
 
 from .asgi import SentinelMiddleware
+from .sockets import ACCEPT_BATCH, UsageError, describe_socket, inherited_sockets, parse_accept_batch
 from .graceful_restart import install_stack_dump, parse_signal
 from .notify import Notifier
 from .loop_watchdog import Watchdog
 
 PROG = "python3 -m omnimind_sentinel.serve"
-USAGE = """usage: %s MODULE:APP [--fd N] [--health MODULE:FUNC] [--stuck-request-timeout SECONDS]
+USAGE = """usage: %s MODULE:APP [--fd N] [--accept-batch N] [--health MODULE:FUNC] [--stuck-request-timeout SECONDS]
        [--pid-file PATH] [--watchdog-signal SIG] [--no-stack-dump] [uvicorn options]
 
 Runs the ASGI app MODULE:APP under Uvicorn with the systemd watchdog wired in (READY=1, STATUS=,
@@ -28,6 +28,8 @@ WATCHDOG=1 every WATCHDOG_USEC/2 from the event loop, STOPPING=1). Without NOTIF
 options of the integration:
   --fd N                       serve the listening socket on file descriptor N (any address family);
                                without it, sockets passed by systemd ($LISTEN_FDS/$LISTEN_PID) are used
+  --accept-batch N             on a passed socket, accept at most N connections per event-loop turn (default
+                               %d), so a queue met at start is served as it is accepted; its backlog is kept
   --health MODULE:FUNC         a callable (plain or async) checked before each ping; falsy or raising
                                withholds the ping, so systemd's watchdog restarts a sick backend
   --stuck-request-timeout S    withhold pings while a request has been running longer than S seconds
@@ -42,14 +44,10 @@ examples:
 
 Uvicorn's own options follow (--workers and --reload are refused: one process per unit, so the
 watchdog watches the process that serves).
-""" % (PROG, PROG, PROG)
+""" % (PROG, ACCEPT_BATCH, PROG, PROG)
 
 # Our options and whether they take a value.
-OWN_OPTIONS = {"--fd": True, "--health": True, "--stuck-request-timeout": True, "--pid-file": True, "--watchdog-signal": True, "--no-stack-dump": False}
-
-
-class UsageError(Exception):
-    pass
+OWN_OPTIONS = {"--fd": True, "--accept-batch": True, "--health": True, "--stuck-request-timeout": True, "--pid-file": True, "--watchdog-signal": True, "--no-stack-dump": False}
 
 
 def split_args(argv):
@@ -95,44 +93,6 @@ def import_object(spec, what):
         except AttributeError:
             raise UsageError("%s: %r has no attribute %r" % (what, module_name, attrs)) from None
     return obj
-
-
-def inherited_sockets(fd_option, environ=None):
-    """Listening sockets from `--fd N` or from systemd's socket activation (sd_listen_fds(3))."""
-    env = os.environ if environ is None else environ
-    fds = []
-    if fd_option is not None:
-        try:
-            fds = [int(fd_option)]
-        except ValueError:
-            raise UsageError("--fd needs a file descriptor number, not %r" % fd_option) from None
-    elif env.get("LISTEN_PID") == str(os.getpid()) and env.get("LISTEN_FDS"):
-        try:
-            fds = list(range(3, 3 + int(env["LISTEN_FDS"])))
-        except ValueError:
-            raise UsageError("LISTEN_FDS is not a number: %r" % env["LISTEN_FDS"]) from None
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        env.pop(name, None)
-    socks = []
-    for fd in fds:
-        try:
-            sock = socket.socket(fileno=fd)
-        except OSError as e:
-            raise UsageError("file descriptor %d is not a usable socket (%s)" % (fd, e.strerror or e)) from None
-        if sock.type != socket.SOCK_STREAM:
-            raise UsageError("file descriptor %d is not a stream socket" % fd)
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            sock.listen(socket.SOMAXCONN)
-        socks.append(sock)
-    return socks
-
-
-def describe_socket(sock):
-    addr = sock.getsockname()
-    if isinstance(addr, tuple):
-        host, port = addr[0], addr[1]
-        return "%s:%d (fd %d)" % ("[%s]" % host if ":" in host else host, port, sock.fileno())
-    return "%s (fd %d)" % (addr or "unnamed socket", sock.fileno())
 
 
 def uvicorn_kwargs(params, config_class):
@@ -222,6 +182,7 @@ def main(argv=None):
         if stuck is not None and stuck <= 0:
             raise UsageError("--stuck-request-timeout must be a positive number of seconds")
         sockets = inherited_sockets(own.get("--fd"))
+        batch = parse_accept_batch(own.get("--accept-batch"))
         app_dir = params.get("app_dir")
         if app_dir is not None:
             sys.path.insert(0, app_dir)
@@ -243,7 +204,13 @@ def main(argv=None):
     dog = Watchdog(notifier=notifier, health=health)
     wrapped = SentinelMiddleware(app, watchdog=dog, lifecycle=False, stuck_request_timeout=stuck, name=name)
     dog.status = wrapped.status_line
-    config = uvicorn.Config(wrapped, **uvicorn_kwargs(params, uvicorn.Config))
+    kwargs = uvicorn_kwargs(params, uvicorn.Config)
+    if sockets:
+        # asyncio's accept batch; the kernel's backlog stays the larger of the socket's and --backlog (HeldSocket)
+        for sock in sockets:
+            sock.listen(kwargs.get("backlog") or 0)
+        kwargs["backlog"] = batch
+    config = uvicorn.Config(wrapped, **kwargs)
     notified = []
     server = make_server_class(uvicorn, dog, own.get("--pid-file"), notified, logging.getLogger("uvicorn.error"))(config)
     try:

@@ -269,6 +269,8 @@ class ServeTest(unittest.TestCase):
             (["--reload"], "--reload is not supported"),
             (["--fd", "nope"], "--fd needs a file descriptor number"),
             (["--fd", "97"], "file descriptor 97 is not a usable socket"),
+            (["--accept-batch", "0"], "--accept-batch must be at least 1"),
+            (["--accept-batch", "many"], "--accept-batch needs a number of connections"),
             (["--health", "nosuchmodule_xyz:f"], "cannot import module"),
             (["--stuck-request-timeout", "0"], "must be a positive number"),
         ):
