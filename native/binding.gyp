@@ -25,6 +25,7 @@
         "src/sync-fs.c",
         "src/xattr.c",
         "src/remove-tree.c",
+        "src/remove-walk.c",
         "src/systemd-bus.c",
         "src/systemd-conn.c",
         "src/systemd-props.c",

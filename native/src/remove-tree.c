@@ -1,41 +1,21 @@
-// Deleting a tree that may hold +i/+a entries through directory fds only (docs/SECURITY.md): every
-// entry is looked at by name in its parent's fd (never following a symlink), opened without
-// following and checked to be the very inode looked at, on the parent's device and mount; its seal
-// bits are cleared through that fd, and it is unlinked by name in the parent's fd. So a directory
-// swapped for a symlink is unlinked, never followed, and one swapped between the look and the open
-// is refused: no flag is ever lifted outside the tree.
-#include "sentinel.h"
+// removeTreeAtAsync: deleting a tree that may hold +i/+a entries through directory fds only
+// (docs/SECURITY.md), on one pool thread and the few helper threads it starts (the walk:
+// remove-walk.c); the check every entry the walk opens passes; the test hook `_removeGate`.
+#include "remove-tree.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-// Deeper than any release the bundle format admits; bounds the recursion (and the fds it holds).
-#define SN_REMOVE_MAX_DEPTH 256
-
-typedef struct {
-  char path[PATH_BUF];  // the entry being removed, relative to the first dirfd (for the error)
-  size_t len;
-  const char *syscall;
-} rm_walk;
-
-typedef struct {
-  dev_t dev;
-  uint64_t mnt;  // mount id, or 0 where statx does not report it
-} rm_where;
-
-static int fail(rm_walk *w, const char *syscall, int e) {
-  w->syscall = syscall;
-  return -e;
-}
-
+// ---- the check every entry the walk opens passes ----
 // The mount id of an open fd (0 when the kernel does not report it): a bind mount of a live file
 // or directory inside the tree is on the same device but another mount.
-static uint64_t mount_of(int fd) {
+uint64_t sn_mount_of(int fd) {
 #ifdef STATX_MNT_ID
   struct statx sx;
   if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID) != 0) return sx.stx_mnt_id;
@@ -46,10 +26,10 @@ static uint64_t mount_of(int fd) {
 }
 
 // Opens `name` in dfd as what fstatat found (st) and checks it is that inode on the parent's
-// device and mount: ESTALE when it was swapped in between, EXDEV when it is another mount.
-static int open_same(int dfd, const char *name, int flags, const struct stat *st, const rm_where *parent, rm_walk *w, rm_where *out, nlink_t *nlink) {
+// device and mount: -ESTALE when it was swapped in between, -EXDEV when it is another mount.
+int sn_open_same(int dfd, const char *name, int flags, const struct stat *st, const sn_remove_where *parent, sn_remove_where *out, nlink_t *nlink) {
   int fd = openat(dfd, name, flags);
-  if (fd < 0) return fail(w, "openat", errno);
+  if (fd < 0) return -errno;
   struct stat now;
   int e = 0;
   if (fstat(fd, &now) != 0) e = errno;
@@ -57,96 +37,21 @@ static int open_same(int dfd, const char *name, int flags, const struct stat *st
   else if (now.st_dev != parent->dev) e = EXDEV;
   out->dev = now.st_dev;
   *nlink = now.st_nlink;
-  out->mnt = e == 0 ? mount_of(fd) : 0;
+  out->mnt = e == 0 ? sn_mount_of(fd) : 0;
   if (e == 0 && out->mnt != 0 && parent->mnt != 0 && out->mnt != parent->mnt) e = EXDEV;
   if (e != 0) {
     close(fd);
-    return fail(w, "openat", e);
+    return -e;
   }
   return fd;
 }
 
-static int remove_at(int dfd, const char *name, const rm_where *parent, int depth, rm_walk *w);
-
-// Removes the contents of the directory fd (which it closes), its own seal bits already cleared.
-static int empty_dir(int fd, const rm_where *self, int depth, rm_walk *w) {
-  DIR *d = fdopendir(fd);
-  if (d == NULL) {
-    int e = errno;
-    close(fd);
-    return fail(w, "fdopendir", e);
-  }
-  int r = 0;
-  for (;;) {
-    errno = 0;
-    struct dirent *ent = readdir(d);
-    if (ent == NULL) {
-      if (errno != 0) r = fail(w, "readdir", errno);
-      break;
-    }
-    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-    r = remove_at(dirfd(d), ent->d_name, self, depth + 1, w);
-    if (r != 0) break;
-  }
-  closedir(d);
-  return r;
-}
-
-static int remove_entry(int dfd, const char *name, const rm_where *parent, int depth, rm_walk *w) {
-  struct stat st;
-  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : fail(w, "fstatat", errno);
-  int is_dir = S_ISDIR(st.st_mode);
-  if (is_dir || S_ISREG(st.st_mode)) {
-    if (is_dir && depth >= SN_REMOVE_MAX_DEPTH) return fail(w, "openat", ELOOP);
-    int flags = is_dir ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    rm_where self;
-    nlink_t nlink = 0;
-    int fd = open_same(dfd, name, flags, &st, parent, w, &self, &nlink);
-    if (fd == -ENOENT) return 0;
-    if (fd < 0) return fd;
-    // A file with another name (a hard link made before its inode was sealed, perhaps to a live
-    // file) keeps its flags: the unlink below then fails with EPERM if it is sealed.
-    int r = !is_dir && nlink > 1 ? 0 : sn_fd_change_flag(fd, SN_SEAL_BITS, 0);
-    // A filesystem without inode flags has none to clear; the unlink below says if one is stuck.
-    if (r == -ENOTTY || r == -EOPNOTSUPP) r = 0;
-    if (r < 0) {
-      close(fd);
-      return fail(w, "ioctl", -r);
-    }
-    if (is_dir) {
-      r = empty_dir(fd, &self, depth, w);
-      if (r != 0) return r;
-    } else {
-      close(fd);
-    }
-  }
-  // A symlink is removed, never followed; a fifo, socket or device is never opened (an open may have
-  // effects): a sealed one fails here with EPERM.
-  if (unlinkat(dfd, name, is_dir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT) return fail(w, "unlinkat", errno);
-  return 0;
-}
-
-// Removes `name` in dfd; on failure w->path names the entry where it happened.
-static int remove_at(int dfd, const char *name, const rm_where *parent, int depth, rm_walk *w) {
-  size_t saved = w->len;
-  size_t n = strlen(name);
-  if (saved + (saved > 0 ? 1 : 0) + n + 1 > sizeof w->path) return fail(w, "openat", ENAMETOOLONG);
-  if (saved > 0) w->path[w->len++] = '/';
-  memcpy(w->path + w->len, name, n + 1);
-  w->len += n;
-  int r = remove_entry(dfd, name, parent, depth, w);
-  if (r == 0) {
-    w->len = saved;
-    w->path[saved] = '\0';
-  }
-  return r;
-}
-
+// ---- the binding ----
 typedef struct {
   int dfd;
+  uint32_t threads;
   char name[PATH_BUF];
-  int err;
-  rm_walk walk;
+  sn_remove_result res;
   sn_job job;
 } remove_tree_job;
 
@@ -158,35 +63,37 @@ static void remove_tree_free(napi_env env, void *data) {
 static void remove_tree_execute(napi_env env, void *data) {
   (void)env;
   remove_tree_job *s = data;
-  s->walk.syscall = "";
-  struct stat st;
-  if (fstat(s->dfd, &st) != 0) {
-    s->err = errno;
-    s->walk.syscall = "fstat";
-    return;
-  }
-  rm_where parent = { st.st_dev, mount_of(s->dfd) };
-  s->err = -remove_at(s->dfd, s->name, &parent, 0, &s->walk);
+  sn_remove_tree(s->dfd, s->name, s->threads, &s->res);
 }
 
 static void remove_tree_complete(napi_env env, napi_status status, void *data) {
   remove_tree_job *s = data;
-  if (sn_job_settle_void(env, &s->job, status, "removeTreeAtAsync was cancelled", s->err, s->walk.syscall, s->walk.path)) remove_tree_free(env, s);
+  if (sn_job_settle_void(env, &s->job, status, "removeTreeAtAsync was cancelled", s->res.err, s->res.syscall, s->res.path)) remove_tree_free(env, s);
 }
 
-// removeTreeAtAsync(dirfd, name): Promise<void> — removes `name` in dirfd (a file, symlink or whole
-// tree) through fds as above, on one pool thread (dirfd must stay open until it settles). Missing
-// is fine. Rejects with a Node-style error whose path is relative to dirfd.
+// removeTreeAtAsync(dirfd, name, threads = 1): Promise<void> — removes `name` in dirfd (a file,
+// symlink or whole tree) through fds as remove-walk.c says, with up to `threads` threads (1..8: its
+// pool thread and helpers it starts; dirfd must stay open until it settles). Missing is fine.
+// Rejects with a Node-style error whose path is relative to dirfd.
 static napi_value remove_tree_at_async(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   remove_tree_job *s = calloc(1, sizeof *s);
   if (s == NULL) {
     sn_throw_sys(env, ENOMEM, "malloc", "(removeTreeAtAsync)");
     return NULL;
   }
-  if (argc < 2 || !sn_get_fd(env, argv[0], &s->dfd, "dirfd") || !sn_get_string(env, argv[1], s->name, sizeof s->name, "name")) {
+  s->threads = 1;
+  napi_valuetype tt = napi_undefined;
+  if (argc >= 3 && napi_typeof(env, argv[2], &tt) != napi_ok) tt = napi_undefined;
+  if (argc < 2 || !sn_get_fd(env, argv[0], &s->dfd, "dirfd") || !sn_get_string(env, argv[1], s->name, sizeof s->name, "name") ||
+      (argc >= 3 && tt != napi_undefined && !sn_get_u32(env, argv[2], &s->threads, "threads"))) {
+    free(s);
+    return NULL;
+  }
+  if (s->threads < 1 || s->threads > SN_REMOVE_MAX_THREADS) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "threads must be from 1 to 8");
     free(s);
     return NULL;
   }
@@ -198,9 +105,53 @@ static napi_value remove_tree_at_async(napi_env env, napi_callback_info info) {
   return sn_job_start(env, &s->job, "sentinel:removeTreeAtAsync", remove_tree_execute, remove_tree_complete, s, 1, remove_tree_free);
 }
 
+// ---- test hook: holds one removal at one entry, so a test can swap it at a known point ----
+static char gate_rel[PATH_BUF];
+static char gate_file[PATH_BUF];
+static int gate_point;
+static int gate_armed;
+
+int sn_remove_gate_armed(void) {
+  return __atomic_load_n(&gate_armed, __ATOMIC_ACQUIRE);
+}
+
+void sn_remove_gate(int point, const char *rel) {
+  if (!sn_remove_gate_armed() || point != gate_point || strcmp(rel, gate_rel) != 0) return;
+  if (!__atomic_exchange_n(&gate_armed, 0, __ATOMIC_ACQ_REL)) return;
+  char reached[PATH_BUF + 16];
+  snprintf(reached, sizeof reached, "%s.reached", gate_file);
+  int fd = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) close(fd);
+  // At most 10 s: a test that never opens the gate still ends.
+  for (int i = 0; i < 10000 && access(gate_file, F_OK) != 0; i++) {
+    struct timespec ms = { 0, 1000000 };
+    nanosleep(&ms, NULL);
+  }
+}
+
+// _removeGate(rel, file, point): the next removal, at entry `rel` (relative to its dirfd), creates
+// `file`.reached and waits until `file` exists: point 'open' once the entry is looked at and before
+// it is opened, 'list' once a directory is opened and its flags cleared and before it is listed.
+static napi_value remove_gate(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char point[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || !sn_get_string(env, argv[0], gate_rel, sizeof gate_rel, "rel") || !sn_get_string(env, argv[1], gate_file, sizeof gate_file, "file") ||
+      !sn_get_string(env, argv[2], point, sizeof point, "point")) return NULL;
+  if (strcmp(point, "open") != 0 && strcmp(point, "list") != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "point must be 'open' or 'list'");
+    return NULL;
+  }
+  gate_point = strcmp(point, "open") == 0 ? SN_REMOVE_GATE_OPEN : SN_REMOVE_GATE_LIST;
+  __atomic_store_n(&gate_armed, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
 napi_status sn_register_remove_tree(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
     SN_FN("removeTreeAtAsync", remove_tree_at_async),
+    SN_FN("_removeGate", remove_gate),
   };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

@@ -67,8 +67,8 @@ export interface NativeAddon {
   readlinkAt?(dirfd: number, name: string): Buffer;
   /** Sets or clears one inode flag through an open fd; true when it changed (native/src/flags.c). */
   setFlagFd?(fd: number, flag: number, on: boolean): boolean;
-  /** Removes `name` in dirfd (a file, symlink or whole tree, +i/+a cleared) through fds only, on one pool thread; missing is fine; err.path is relative to dirfd (native/src/remove-tree.c). Missing from older builds. */
-  removeTreeAtAsync?(dirfd: number, name: string): Promise<void>;
+  /** Removes `name` in dirfd (a file, symlink or whole tree, +i/+a cleared) through fds only, with up to `threads` threads (1..8, default 1: its pool thread and helpers it starts); missing is fine; err.path is relative to dirfd (native/src/remove-walk.c). Missing from older builds. */
+  removeTreeAtAsync?(dirfd: number, name: string, threads?: number): Promise<void>;
   /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts (native/src/lock.c). */
   flockFd?(fd: number, op: number): boolean;
   /**
@@ -88,6 +88,8 @@ export interface NativeAddon {
   _settleProbeStep?(release: boolean): number;
   /** Test hook: the next tree pass, once it has listed directory `dir` (or, for ".", read every file), creates `file`.reached and waits until `file` exists. */
   _inspectGate?(dir: string, file: string): void;
+  /** Test hook: the next removal, at entry `rel`, creates `file`.reached and waits for `file`: at 'open' (looked at, not yet opened) or 'list' (a directory opened, flags cleared, not yet listed). */
+  _removeGate?(rel: string, file: string, point: 'open' | 'list'): void;
 }
 
 /** The error shape the addon throws, like Node's own system errors. */

@@ -1,10 +1,16 @@
-// Deleting a tree that may hold +i/+a entries through directory fds (native/src/remove-tree.c): each
+// Deleting a tree that may hold +i/+a entries through directory fds (native/src/remove-walk.c): each
 // entry is looked at, opened and checked by name in its parent's fd, its flags cleared through its
 // own fd, then unlinked; a directory swapped for a symlink is unlinked, never followed, so no flag
 // outside the tree is ever lifted (docs/SECURITY.md#known-limits).
 import { closeSync, constants, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { loadNative } from './native.js';
+
+// Why 4: on a busy ext4 each unlink that frees blocks may wait for another writer's journal commit;
+// threads overlap those waits (they hardly use a CPU), so their number is not the cores' count. Four
+// overlapped them well in the measurements (BENCHMARKS.md, Deploy); the walk uses one libuv pool
+// thread and starts the others itself, so the pool stays as free as with one.
+export const REMOVE_THREADS = 4;
 
 /**
  * Removes `path` (a file, symlink or whole tree) through a descriptor of its parent directory.
@@ -26,7 +32,7 @@ export async function removeTreeByFd(path: string): Promise<boolean> {
     throw e;
   }
   try {
-    await addon.removeTreeAtAsync(fd, basename(path));
+    await addon.removeTreeAtAsync(fd, basename(path), REMOVE_THREADS);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (typeof err.path === 'string') err.path = join(parent, err.path);
