@@ -30,7 +30,8 @@
         "src/systemd-conn.c",
         "src/systemd-props.c",
         "src/systemd-unit.c",
-        "src/systemd-lib.c"
+        "src/systemd-lib.c",
+        "src/manifest-scan.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",

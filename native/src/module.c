@@ -22,6 +22,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_remove_tree,
   sn_register_systemd_bus,
   sn_register_systemd_unit,
+  sn_register_manifest_scan,
 };
 
 static napi_value init(napi_env env, napi_value exports) {

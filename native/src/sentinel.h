@@ -112,6 +112,7 @@ napi_status sn_register_xattr(napi_env env, napi_value exports);      // xattr.c
 napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remove-tree.c: deleting a sealed tree through fds
 napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // systemd-bus.c: restart jobs over D-Bus (sd-bus), or why not built in
 napi_status sn_register_systemd_unit(napi_env env, napi_value exports);  // systemd-unit.c: a unit's state over D-Bus, waiting for its signals
+napi_status sn_register_manifest_scan(napi_env env, napi_value exports);  // manifest-scan.c: the entries of a common manifest, in one pass over its bytes
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

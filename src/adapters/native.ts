@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { messageOf } from '../core/errors.js';
+import { useEntryScan } from '../core/manifest-plain.js';
 import { packageRoot } from './package-root.js';
 
 // What the addon exports; the first three are the module contract, the rest are batch/fast forms.
@@ -80,6 +81,12 @@ export interface NativeAddon {
   syncFsAsync?(path: string): Promise<void>;
   /** syncfs(2) through an open descriptor (errors since it was opened); `where` names it in an error. */
   syncFsFdAsync?(fd: number, where: string): Promise<void>;
+  /**
+   * The entries of a common manifest from `start` through their closing ']', 6 numbers each, then the
+   * offset after it; null when they are not plain canonical text or not in order (native/src/manifest-scan.c).
+   * Missing from older builds.
+   */
+  scanManifestEntries?(bytes: Uint8Array, start: number): Float64Array | null;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */
@@ -135,7 +142,12 @@ export function loadNativeFrom(file: string): NativeLoad {
 
 // The addon, or null when it was not built, is broken, or SENTINEL_NO_NATIVE=1 asks for the fallback path.
 export function loadNative(): NativeAddon | null {
-  loaded ??= process.env.SENTINEL_NO_NATIVE === '1' ? { addon: null, problem: null } : loadNativeFrom(nativeAddonPath());
+  if (loaded === undefined) {
+    loaded = process.env.SENTINEL_NO_NATIVE === '1' ? { addon: null, problem: null } : loadNativeFrom(nativeAddonPath());
+    // The manifest's entries are read by the addon's scan from now on (src/core/manifest-plain.ts).
+    const addon = loaded.addon;
+    if (typeof addon?.scanManifestEntries === 'function') useEntryScan((bytes, start) => addon.scanManifestEntries?.(bytes, start) ?? null);
+  }
   return loaded.addon;
 }
 

@@ -1,13 +1,16 @@
 // The common manifest read and checked in one pass (docs/FORMAT.md): canonical text whose paths and
 // symlink targets are printable ASCII without a quote or backslash (so no string holds an escape).
-// Each entry is one native regular-expression match that also enforces what the rules ask of its
-// own text (path components, 64 lowercase hex, integer forms); the loop adds the rest (mode and size
-// ranges, order, parents) and the manifest-level rules are the same functions the strict reader
-// runs. Either every rule passes and the manifest is returned, or the answer is null and the strict
-// reader (manifest-scan.ts, then every rule of manifest-rules.ts) takes the whole text again and
-// names what is wrong: this reader never reports an error itself, so the errors cannot differ.
+// Each entry is read by one scan that also enforces what the rules ask of its own text (path
+// components, 64 lowercase hex, integer forms, the mode's range, lengths): the addon's scan over the
+// manifest's bytes when the process has it (native/src/manifest-scan.c, which also checks the order),
+// else one native regular-expression match per entry; the loop adds the rest (ranges, order, parents)
+// and the manifest-level rules are the same functions the strict reader runs. Either every rule
+// passes and the manifest is returned, or the answer is null and the strict reader (manifest-scan.ts,
+// then every rule of manifest-rules.ts) takes the whole text again and names what is wrong: this
+// reader never reports an error itself, so the errors cannot differ.
 // Written for cold code: a process reads its manifest once, mostly in V8's interpreter, so the
-// work per entry is one match and a few comparisons, no call into another rule function.
+// work per entry is one match or a few reads of the scan's numbers and a few comparisons, no call
+// into another rule function.
 import type { BundleLimits } from './limits.js';
 import { MAX_NAME_BYTES, MAX_SYMLINK_TARGET_BYTES } from './limits.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
@@ -41,6 +44,10 @@ const HEAD = /\{"created":"([^"\\]*)","entries":\[/y;
 const TAIL = /,"expires":"([^"\\]*)","format":"([^"\\]*)","vaultId":"([^"\\]*)","version":([1-9][0-9]{0,15})\}$/y;
 
 const MAX_MODE = 0o777;
+/** The addon's scan (native/src/manifest-scan.c): 6 numbers per entry, then the offset after the ']'. */
+const FIELDS = 6;
+const KIND_FILE = 1;
+const KIND_DIR = 2;
 const HEX_SHA256 = 64;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -49,9 +56,28 @@ function hasLongName(path: string): boolean {
   return path.length > MAX_NAME_BYTES && path.split('/').some((c) => c.length > MAX_NAME_BYTES);
 }
 
+/**
+ * The entries from `start` (the first '{') through their closing ']': per entry kind (1 file, 2 dir,
+ * 3 symlink), mode, path start and end, then the digest's start and the size (file) or the target's
+ * start and end (symlink), byte offsets; then the offset after the ']'. Null when they are not
+ * plain or not in strictly increasing order.
+ */
+export type EntryScan = (bytes: Uint8Array, start: number) => Float64Array | null;
+
+let scanEntries: EntryScan | null = null;
+
+// Why: the regular expression costs about 45M instructions of the main thread for a 10,000-entry
+// manifest, the addon's scan of the same bytes a fraction of that (BENCHMARKS.md "Vault verify").
+/** Reads entries with the addon's scan from now on (src/adapters/native.ts sets it when the addon loads); null: the regular expression. */
+export function useEntryScan(scan: EntryScan | null): void {
+  scanEntries = scan;
+}
+
 // The manifest, every rule checked, when the text is in the common canonical shape and valid; null
-// otherwise (then the strict reader decides, and says why when it refuses).
-export function readPlainManifest(text: string, limits: BundleLimits): Manifest | null {
+// otherwise (then the strict reader decides, and says why when it refuses). `bytes`: the text's
+// UTF-8 bytes, for the addon's scan; the text must then have one character per byte.
+export function readPlainManifest(text: string, limits: BundleLimits, bytes?: Uint8Array): Manifest | null {
+  if (scanEntries !== null && bytes !== undefined && bytes.length === text.length) return readScanned(text, bytes, scanEntries, limits);
   HEAD.lastIndex = 0;
   const head = HEAD.exec(text);
   if (head === null) return null;
@@ -107,11 +133,67 @@ export function readPlainManifest(text: string, limits: BundleLimits): Manifest 
       if (m[7] === ']') break;
     }
   }
+  return finish(text, pos, head[1]!, entries, total, links, limits);
+}
+
+/** readPlainManifest's entries from the addon's scan: the same checks, the text's own components and order already checked by the scan. */
+function readScanned(text: string, bytes: Uint8Array, scan: EntryScan, limits: BundleLimits): Manifest | null {
+  HEAD.lastIndex = 0;
+  const head = HEAD.exec(text);
+  if (head === null) return null;
+  let pos = HEAD.lastIndex;
+  const { maxFileBytes, maxPathBytes } = limits;
+  const entries: ManifestEntry[] = [];
+  let total = 0;
+  let links = false;
+  const dirs = new Set<string>();
+  let parent = '';
+  let parentIsDir = false;
+  if (text.charCodeAt(pos) === 0x5d) pos++;
+  else {
+    const f = scan(bytes, pos);
+    if (f === null) return null;
+    const end = f.length - 1;
+    for (let k = 0; k < end; k += FIELDS) {
+      const start = f[k + 2]!;
+      const stop = f[k + 3]!;
+      if (stop - start > maxPathBytes) return null;
+      const path = text.slice(start, stop);
+      const kind = f[k]!;
+      if (kind === KIND_FILE) {
+        const size = f[k + 5]!;
+        if (size > maxFileBytes) return null;
+        total += size;
+        const at = f[k + 4]!;
+        entries.push({ mode: f[k + 1]!, path, sha256: text.slice(at, at + 64), size, type: 'file' });
+      } else if (kind === KIND_DIR) {
+        entries.push({ mode: f[k + 1]!, path, type: 'dir' });
+        dirs.add(path);
+      } else {
+        entries.push({ path, target: text.slice(f[k + 4], f[k + 5]), type: 'symlink' });
+        links = true;
+      }
+      const cut = path.lastIndexOf('/');
+      if (cut > 0) {
+        if (cut !== parent.length || !path.startsWith(parent)) {
+          parent = path.slice(0, cut);
+          parentIsDir = dirs.has(parent);
+        }
+        if (!parentIsDir) return null;
+      }
+    }
+    pos = f[end]!;
+  }
+  return finish(text, pos, head[1]!, entries, total, links, limits);
+}
+
+/** After the entries: the tail, the total, the manifest-level rules and the symlinks' resolution. */
+function finish(text: string, pos: number, created: string, entries: ManifestEntry[], total: number, links: boolean, limits: BundleLimits): Manifest | null {
   TAIL.lastIndex = pos;
   const tail = TAIL.exec(text);
   if (tail === null) return null;
   if (total > limits.maxTotalBytes) return null;
-  const manifest = { created: head[1], entries, expires: tail[1], format: tail[2], vaultId: tail[3], version: +tail[4]! };
+  const manifest = { created, entries, expires: tail[1], format: tail[2], vaultId: tail[3], version: +tail[4]! };
   const problems = new Problems();
   // The manifest-level rules (format, vault id, version, times, number of entries), as the strict reader runs them.
   checkTopLevel(manifest, limits, problems);

@@ -98,7 +98,7 @@ export function parseManifest(bytes: Uint8Array, limits: BundleLimits = DEFAULT_
   const text = utf8Decode(bytes, 'manifest');
   // Only ASCII text without a backslash can be the common shape (a UTF-8 byte per character): anything
   // else goes to the scanner at once instead of after a pass that would decline it.
-  const plain = text.length === bytes.length && !text.includes('\\') ? readPlainManifest(text, limits) : null;
+  const plain = text.length === bytes.length && !text.includes('\\') ? readPlainManifest(text, limits, bytes) : null;
   if (plain !== null) return plain;
   const scanned = scanCanonicalManifest(text);
   if (scanned === null) return parseText(text, bytes, limits);

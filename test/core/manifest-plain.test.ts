@@ -2,14 +2,42 @@
 // every rule, re-encode and compare): it must accept only what the strict route accepts, with the same
 // value, and say nothing (null) otherwise, so every refusal still comes from the strict route. Held
 // to it on every single-byte change of valid manifests, on every edge of the rules it checks itself,
-// and on the common shape, which it must read without falling back.
+// and on the common shape, which it must read without falling back. Both of its ways are held to it,
+// and to each other: the addon's scan of the bytes (native/src/manifest-scan.c) and the regular
+// expression a process without the addon uses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_LIMITS, MANIFEST_FORMAT, canonicalJson, isSentinelError, parseManifestGeneric, type BundleLimits, type ManifestEntry } from '../../src/core/index.js';
-import { readPlainManifest } from '../../src/core/manifest-plain.js';
+import { readPlainManifest, useEntryScan } from '../../src/core/manifest-plain.js';
+import { loadNative } from '../../src/adapters/native.js';
 import { ONE_YEAR_LATER, T0 } from '../helpers/core-factory.js';
 
 const H = 'a'.repeat(64);
+
+const addon = loadNative();
+
+/** The addon's scan of a manifest's entries. */
+function scan(bytes: Uint8Array, start: number): Float64Array | null {
+  const f = addon?.scanManifestEntries?.(bytes, start);
+  assert.ok(f !== undefined, 'the addon with scanManifestEntries is built (npm run install)');
+  return f;
+}
+
+/** The fast reader's answer, read both ways (the addon's scan and the regular expression), which must agree. */
+function fast(text: string, limits: BundleLimits): ReturnType<typeof readPlainManifest> {
+  assert.ok(typeof addon?.scanManifestEntries === 'function', 'the addon with scanManifestEntries is built (npm run install)');
+  const bytes = new TextEncoder().encode(text);
+  try {
+    useEntryScan(null);
+    const byRegExp = readPlainManifest(text, limits, bytes);
+    useEntryScan(scan);
+    const byScan = readPlainManifest(text, limits, bytes);
+    assert.deepEqual(byScan, byRegExp, `the two ways differ on ${JSON.stringify(text.slice(0, 300))}`);
+    return byScan;
+  } finally {
+    useEntryScan(scan);
+  }
+}
 
 /** The strict route's answer for a text: the value, or the error it throws. */
 function strict(text: string, limits: BundleLimits = DEFAULT_LIMITS): { value: unknown } | { error: string } {
@@ -23,11 +51,11 @@ function strict(text: string, limits: BundleLimits = DEFAULT_LIMITS): { value: u
 
 /** The fast reader never accepts what the strict route refuses, and accepts with the very same value. */
 function agrees(text: string, limits: BundleLimits = DEFAULT_LIMITS): 'read' | 'declined' {
-  const fast = readPlainManifest(text, limits);
+  const read = fast(text, limits);
   const want = strict(text, limits);
-  if (fast === null) return 'declined';
+  if (read === null) return 'declined';
   assert.ok('value' in want, `fast path accepted what the strict route refuses (${'error' in want ? want.error : ''}): ${JSON.stringify(text.slice(0, 300))}`);
-  assert.deepEqual(fast, want.value);
+  assert.deepEqual(read, want.value);
   return 'read';
 }
 
@@ -133,22 +161,45 @@ test('each rule the fast path checks itself, on both sides of its edge', () => {
     `${f}\n`,
   ];
   for (const text of refused) {
-    assert.equal(readPlainManifest(text, DEFAULT_LIMITS), null, text.slice(0, 200));
+    assert.equal(fast(text, DEFAULT_LIMITS), null, text.slice(0, 200));
     assert.ok('error' in strict(text), `the strict route accepts ${text.slice(0, 200)}`);
   }
   // The limits given are the limits checked (a lower path limit, entry count, total).
   const t = textOf([dir('ab'), file('ab/cd')]);
   assert.equal(agrees(t, { ...DEFAULT_LIMITS, maxPathBytes: 5 }), 'read');
-  assert.equal(readPlainManifest(t, { ...DEFAULT_LIMITS, maxPathBytes: 4 }), null);
-  assert.equal(readPlainManifest(t, { ...DEFAULT_LIMITS, maxEntries: 1 }), null);
-  assert.equal(readPlainManifest(t, { ...DEFAULT_LIMITS, maxFileBytes: 2 }), null);
-  assert.equal(readPlainManifest(t, { ...DEFAULT_LIMITS, maxTotalBytes: 2 }), null);
+  assert.equal(fast(t, { ...DEFAULT_LIMITS, maxPathBytes: 4 }), null);
+  assert.equal(fast(t, { ...DEFAULT_LIMITS, maxEntries: 1 }), null);
+  assert.equal(fast(t, { ...DEFAULT_LIMITS, maxFileBytes: 2 }), null);
+  assert.equal(fast(t, { ...DEFAULT_LIMITS, maxTotalBytes: 2 }), null);
 });
 
 test('what the fast path leaves to the strict route: escapes and non-ASCII names are read there, unchanged', () => {
   for (const entries of [[file('say "hi"')], [link('l', 'back\\slash')], [file('caf\u00e9')], [link('l', 'caf\u00e9')], [file('\u{1d711}')]]) {
     const text = textOf(entries);
-    assert.equal(readPlainManifest(text, DEFAULT_LIMITS), null);
+    assert.equal(fast(text, DEFAULT_LIMITS), null);
     assert.ok('value' in strict(text));
   }
+});
+
+test("the addon's scan: thousands of entries (its buffer grows), text cut anywhere in the entries, and its arguments", () => {
+  assert.ok(typeof addon?.scanManifestEntries === 'function', 'the addon with scanManifestEntries is built (npm run install)');
+  const many: ManifestEntry[] = [];
+  for (let d = 0; d < 30; d++) {
+    const name = `d${String(d).padStart(2, '0')}`;
+    many.push(dir(name));
+    for (let i = 0; i < 100; i++) many.push(i % 10 === 9 ? link(`${name}/e${String(i).padStart(3, '0')}`, `e${String(i - 1).padStart(3, '0')}`) : file(`${name}/e${String(i).padStart(3, '0')}`, { size: i }));
+  }
+  const text = textOf(many);
+  assert.equal(agrees(text), 'read');
+  const bytes = new TextEncoder().encode(text);
+  const start = text.indexOf('[') + 1;
+  const f = scan(bytes, start);
+  assert.ok(f !== null && f.length === many.length * 6 + 1 && f[f.length - 1] === text.indexOf('],"expires"') + 1);
+  // Cut before the closing ']' (inside an entry or between two): never read past the end, never accepted.
+  for (const end of [start + 1, start + 40, text.indexOf('],"expires"'), text.indexOf('],"expires"') - 1]) assert.equal(scan(bytes.subarray(0, end), start), null);
+  assert.throws(() => scan(text as unknown as Uint8Array, 0), { name: 'TypeError' });
+  assert.throws(() => scan(new Uint16Array(4) as unknown as Uint8Array, 0), { name: 'TypeError' });
+  assert.throws(() => scan(bytes, bytes.length + 1), { name: 'RangeError' });
+  assert.throws(() => scan(bytes, 1.5), { name: 'RangeError' });
+  assert.equal(scan(bytes, bytes.length), null);
 });
