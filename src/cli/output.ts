@@ -10,11 +10,13 @@ export function printLines(...lines: string[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-// A one-line progress bar on stderr, only for a TTY (never in --json, never into logs).
-export function progressBar(label: string, enabled: boolean): { update(done: number, total: number): void; end(): void } {
+// A one-line progress bar on stderr, only for a TTY (never in --json, never into logs). `shown`:
+// whether it draws anything, so a caller can skip the work of feeding it otherwise.
+export function progressBar(label: string, enabled: boolean): { shown: boolean; update(done: number, total: number): void; end(): void } {
   const tty = enabled && process.stderr.isTTY === true;
   let last = -1;
   return {
+    shown: tty,
     update(done: number, total: number) {
       if (!tty || total <= 0) return;
       const pct = Math.floor((done / total) * 100);

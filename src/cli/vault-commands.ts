@@ -31,7 +31,9 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
     path,
     async (v) => {
       try {
-        return await v.verify({ ...(trust !== undefined ? { trust } : {}), scope: opts.liveOnly === true ? 'live' : 'all', onProgress: (d, t) => bar.update(d, t) });
+        // Without a bar, no progress is asked for: the inspection then sums no sizes and sets no timer.
+        const onProgress = bar.shown ? (d: number, t: number) => bar.update(d, t) : undefined;
+        return await v.verify({ ...(trust !== undefined ? { trust } : {}), scope: opts.liveOnly === true ? 'live' : 'all', ...(onProgress === undefined ? {} : { onProgress }) });
       } finally {
         bar.end();
       }
