@@ -236,6 +236,37 @@ class ServeTest(unittest.TestCase):
                 c.close()
             sock.close()
 
+    def test_a_passed_unix_socket_keeps_its_backlog(self):
+        # A Unix socket's backlog cannot be read back: serve must leave the one it was given (systemd's
+        # Backlog=), not set Uvicorn's --backlog or the accept batch on it.
+        d = tempfile.mkdtemp(prefix="sentinel-unix-")
+        path = os.path.join(d, "backend.sock")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(path)
+        sock.listen(300)
+        clients = []
+        try:
+            p = self.start(["--fd", str(sock.fileno()), "--backlog", "100"], _pass_fds=(sock.fileno(),))
+            self.ready(p)
+            p.send_signal(signal.SIGSTOP)  # nothing accepted from now on: the kernel's queue alone holds them
+            try:
+                for i in range(250):
+                    c = socket.socket(socket.AF_UNIX)
+                    c.setblocking(False)
+                    clients.append(c)
+                    try:
+                        c.connect(path)
+                    except BlockingIOError:
+                        self.fail("connection %d refused by a full backlog: the passed socket's backlog was lowered" % (i + 1))
+            finally:
+                p.send_signal(signal.SIGCONT)
+        finally:
+            for c in clients:
+                c.close()
+            sock.close()
+            os.unlink(path)
+            os.rmdir(d)
+
     def test_socket_activation_through_listen_fds(self):
         port = free_port()
         env = env_with(NOTIFY_SOCKET=self.listener.env_value)
