@@ -206,9 +206,11 @@ def main(argv=None):
     dog.status = wrapped.status_line
     kwargs = uvicorn_kwargs(params, uvicorn.Config)
     if sockets:
-        # asyncio's accept batch; the kernel's backlog stays the larger of the socket's and --backlog (HeldSocket)
-        for sock in sockets:
-            sock.listen(kwargs.get("backlog") or 0)
+        # asyncio's accept batch; a TCP socket's backlog becomes the larger of its own and --backlog,
+        # another socket's stays as it was given (HeldSocket)
+        if kwargs.get("backlog"):
+            for sock in sockets:
+                sock.listen(kwargs["backlog"])
         kwargs["backlog"] = batch
     config = uvicorn.Config(wrapped, **kwargs)
     notified = []

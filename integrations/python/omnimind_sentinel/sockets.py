@@ -23,29 +23,36 @@ class HeldSocket(socket.socket):
     to N connections each time the socket is readable, before any of their requests is read. With
     Uvicorn's --backlog (2048) a backend that starts behind a queue (the connections that waited while it
     restarted) accepts and parses the whole queue before its first reply, and listen(2048) lowers a
-    larger Backlog= of the socket unit. serve gives the loop the accept batch as N; this socket keeps the
-    kernel's queue at least as long as it already is (for TCP read back from the kernel; for any socket
-    at least the largest backlog asked of it before)."""
-
-    _floor = 0
+    larger Backlog= of the socket unit. serve gives the loop the accept batch as N; this socket, once
+    listening, never gets a smaller backlog: a TCP socket's is the larger of what it has (read back from
+    the kernel) and what is asked; any other socket's (which cannot be read back) is left as it was."""
 
     def listen(self, backlog=socket.SOMAXCONN):
-        self._floor = max(self._floor, backlog, listen_limit(self))
-        super().listen(self._floor)
+        if is_listening(self):
+            now = listen_limit(self)
+            if now is None:
+                return
+            backlog = max(backlog, now)
+        super().listen(backlog)
+
+
+def is_listening(sock):
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
+        return False
 
 
 def listen_limit(sock):
-    """The backlog of a listening TCP socket (0 when not known: another family, or not listening)."""
+    """The backlog of a listening TCP socket; None for another family, whose backlog cannot be read back."""
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return 0
+        return None
+    # struct tcp_info: 8 bytes of u8 fields, then rto, ato, snd_mss, rcv_mss, unacked, sacked (u32);
+    # for a listening socket tcpi_sacked is its backlog (tcpi_unacked the connections waiting in it)
     try:
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            return 0
-        # struct tcp_info: 8 bytes of u8 fields, then rto, ato, snd_mss, rcv_mss, unacked, sacked (u32);
-        # for a listening socket tcpi_sacked is its backlog (tcpi_unacked the connections waiting in it)
         return struct.unpack_from("I", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32), 28)[0]
     except OSError:
-        return 0
+        return None  # a stream socket of another protocol (SCTP): not readable either
 
 
 def inherited_sockets(fd_option, environ=None):
@@ -72,7 +79,7 @@ def inherited_sockets(fd_option, environ=None):
             raise UsageError("file descriptor %d is not a usable socket (%s)" % (fd, e.strerror or e)) from None
         if sock.type != socket.SOCK_STREAM:
             raise UsageError("file descriptor %d is not a stream socket" % fd)
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        if not is_listening(sock):
             sock.listen(socket.SOMAXCONN)
         socks.append(sock)
     return socks
