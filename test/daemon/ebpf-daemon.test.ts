@@ -10,6 +10,7 @@ import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '.
 import { tempDir } from '../helpers/vault-factory.js';
 import { needsEngine } from '../helpers/bpf.js';
 import { isRoot, needs } from '../helpers/env.js';
+import { sentinel } from '../helpers/cli-harness.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -88,4 +89,24 @@ test('engine cannot load (no BPF object): the daemon polls /proc and says why in
   process.kill(pid, 'SIGKILL');
   const exit = await waitFor('the polled exit in the log', 5000, () => exitLine(d, pid));
   assert.equal(exit.via, 'poll');
+});
+
+test('engine cannot load: sentinel status says why once, in the ebpf line; --json keeps each part\'s own field', async (t) => {
+  if (needs(t, isRoot(), 'root')) return;
+  const { target } = sleeperTarget(t);
+  const d = await startTestDaemon('ebpf-off-text', { targets: [{ ...target, stall: {} }] }, {}, { bpfObject: '/nonexistent/sentinel.bpf.o' });
+  t.after(() => d.handle.stop('test'));
+  const human = await sentinel(['status', '--socket', d.socket], { env: { NO_COLOR: '1' } });
+  assert.equal(human.code, 0, human.stderr);
+  const reason = /BPF object is not built/g;
+  assert.equal(human.stdout.match(reason)?.length, 1, `the reason once:\n${human.stdout}`);
+  assert.match(human.stdout, /^ebpf: +off, exits polled from \/proc \(the BPF object is not built \(\/nonexistent\/sentinel\.bpf\.o/m, human.stdout);
+  assert.match(human.stdout, /^target: +sleeper running, pid \d+, detection poll \(degraded: no eBPF engine, see ebpf; stall detection and syscall tracing unavailable\), restarts 0$/m, human.stdout);
+  assert.match(human.stdout, /^STATUS: .*; ebpf: off, polling \/proc; targets: sleeper running pid \d+ poll \(degraded\)/m, human.stdout);
+  const json = await sentinel(['status', '--socket', d.socket, '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout) as Status['result'];
+  assert.match(parsed.components.ebpf?.reason ?? '', /BPF object is not built/);
+  assert.match(parsed.components.targets[0]?.degraded ?? '', /BPF object is not built/, 'JSON: the target still carries its own reason');
+  assert.match(parsed.daemon.statusLine, /ebpf: off, polling \/proc \(the BPF object is not built/, 'STATUS= (one line for systemctl status) still says why');
 });
