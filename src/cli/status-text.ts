@@ -47,14 +47,38 @@ function vaultLine(v: Obj, c: Paint): string {
   return `vault:    ${text(v.path)} v${text(v.version)} release ${text(v.releaseId)} ${state}${when}; sealed: ${v.sealed === true ? 'yes' : c.red('no')}; on tamper: ${text(v.onTamper)}`;
 }
 
-function targetLine(t: Obj, c: Paint): string {
+/** What the target line says in place of the engine's reason, which the ebpf line gives in full. */
+const NO_ENGINE = 'no eBPF engine, see ebpf';
+
+// A target's `degraded` in words. Without an engine every part of it embeds the engine's reason
+// (exits: "R; polling /proc", stalls: "... unavailable: R"): said once on the ebpf line, here each
+// part only names what is missing ("polling /proc" is the detection mode already).
+function degradedText(degraded: string, engineReason: string | null): string {
+  if (engineReason === null || engineReason === '' || !degraded.includes(engineReason)) return degraded;
+  const parts = degraded
+    .split(engineReason)
+    .join('\0')
+    .split('; ')
+    .filter((p) => p !== 'polling /proc')
+    .map((p) => (p === '\0' ? NO_ENGINE : p.replace(/: \0$/, '')));
+  if (!parts.includes(NO_ENGINE)) parts.unshift(NO_ENGINE);
+  return [...new Set(parts)].join('; ').split('\0').join('no eBPF engine');
+}
+
+function targetLine(t: Obj, c: Paint, engineReason: string | null): string {
   const state = text(t.state);
   const painted = state === 'running' ? c.green(state) : state === 'failed' ? c.red(state) : c.yellow(state);
-  const parts = [`${text(t.name)} ${painted}`, `pid ${text(t.pid)}`, `detection ${text(t.mode)}${t.degraded !== null && t.degraded !== undefined ? ` (degraded: ${text(t.degraded)})` : ''}`, `restarts ${text(t.restarts)}`];
+  const degraded = typeof t.degraded === 'string' ? degradedText(t.degraded, engineReason) : t.degraded;
+  const parts = [`${text(t.name)} ${painted}`, `pid ${text(t.pid)}`, `detection ${text(t.mode)}${degraded !== null && degraded !== undefined ? ` (degraded: ${text(degraded)})` : ''}`, `restarts ${text(t.restarts)}`];
   if (typeof t.lastRecoveryLatencyMs === 'number') parts.push(`last recovery ${t.lastRecoveryLatencyMs.toFixed(1)} ms`);
   if (t.stalled === true) parts.push(c.red('STALLED: main thread away from its wait syscall past the threshold'));
   if (t.failedReason !== null && t.failedReason !== undefined) parts.push(c.red(`failed: ${text(t.failedReason)}`));
   return `target:   ${parts.join(', ')}`;
+}
+
+// Why the daemon has no eBPF engine (null when it has one): the one place the text says it in full.
+function engineReasonOf(e: unknown): string | null {
+  return isObj(e) && e.mode !== 'ebpf' && typeof e.reason === 'string' && e.reason !== '' ? e.reason : null;
 }
 
 // The daemon's eBPF engine: on with its groups and load time, or off with why (exits are polled then).
@@ -90,12 +114,14 @@ export function describeDaemonStatus(r: Obj, c: Paint): string[] {
   if (isObj(r.tamperWatch)) lines.push(`watch:    ${text(r.tamperWatch.directories)} directories, ${text(r.tamperWatch.events)} events, flag tracer ${text(r.tamperWatch.flagTracer)}`);
   if (isObj(r.inbox)) lines.push(`inbox:    ${text(r.inbox.dir)}, ${text(r.inbox.processed)} processed`);
   const components = isObj(r.components) ? r.components : {};
+  const engineReason = engineReasonOf(components.ebpf);
   for (const [name, value] of Object.entries(components)) {
-    if (name === 'targets' && Array.isArray(value)) for (const t of value) lines.push(isObj(t) ? targetLine(t, c) : `target:   ${text(t)}`);
+    if (name === 'targets' && Array.isArray(value)) for (const t of value) lines.push(isObj(t) ? targetLine(t, c, engineReason) : `target:   ${text(t)}`);
     else if (name === 'protection' && isObj(value)) lines.push(...protectionLines(value, c));
     else if (name === 'ebpf' && isObj(value)) lines.push(ebpfLine(value, c));
     else lines.push(`${name}: ${text(value)}`);
   }
-  if (d.statusLine !== undefined) lines.push(`STATUS:   ${text(d.statusLine)}`);
+  // STATUS= as systemd shows it, less the engine's reason (the ebpf line above gives it).
+  if (d.statusLine !== undefined) lines.push(`STATUS:   ${engineReason === null ? text(d.statusLine) : text(d.statusLine).split(` (${engineReason})`).join('')}`);
   return lines;
 }
