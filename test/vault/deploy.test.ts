@@ -17,7 +17,7 @@ function expectEperm(what: string, act: () => void): void {
 }
 
 describe('vault deploy (real chattr)', () => {
-  test('init seals an empty vault; verify reports "no release deployed"', async (t) => {
+  test('init seals an empty vault; verify reports "no release deployed yet" (not-found, never tampered)', async (t) => {
     if (needs(t, isRoot(), 'root')) return;
     const tv = await makeVault('init');
     try {
@@ -27,7 +27,7 @@ describe('vault deploy (real chattr)', () => {
       assert.equal(lsattrImmutable(join(tv.path, 'staging')), false, 'staging/ is scratch space');
       const r = await tv.vault.verify();
       assert.equal(r.ok, false);
-      assert.ok(r.problems.some((p) => p.message === 'no release deployed'), JSON.stringify(r.problems));
+      assert.deepEqual(r.problems.map((p) => [p.code, p.path, p.message]), [['not-found', 'current', 'no release deployed yet: nothing to verify']]);
       const info = await readVaultInfo(tv.path);
       assert.equal(info.vaultId, tv.vaultId);
       assert.equal(info.highestVersion, 0);
