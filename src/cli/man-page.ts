@@ -70,7 +70,7 @@ success; the vault is intact
 rejected or integrity violation (bad or missing signature, untrusted key, rollback, expired, tampered or unsealed file)
 .TP
 .B 2
-usage or environment error (bad arguments, missing file, not permitted, filesystem without +i)
+usage or environment error (bad arguments, missing file, not permitted, filesystem without +i; \\fBvault verify\\fR of a vault with no release deployed yet)
 .TP
 .B 3
 the daemon's configuration was refused (\\fBdaemon\\fR, \\fBreload\\fR; the unit does not restart it)

@@ -55,7 +55,7 @@ export function buildProgram(): Command {
     .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
     .option('--live-only', 'check only the live release in full (not the other kept releases and stored bundles)')
     .option('--json', 'print the report as JSON on stdout')
-    .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check.${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
+    .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check (also: no release deployed yet, nothing to verify).${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
     .action(async (path: string, opts: { trust?: string[]; threshold?: number; liveOnly?: boolean; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runVaultVerify } = await import('./vault-commands.js');

@@ -46,15 +46,23 @@ export async function runVaultVerify(path: string, opts: { trust?: string[]; thr
     return 0;
   }
   const first = report.problems.find((p) => exitCodeFor(p.code) === 1) ?? report.problems[0];
-  const err = new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
+  const err = notDeployed(report)
+    ? new SentinelError('not-found', report.problems[0]!.message, { where: join(path, report.problems[0]!.path) })
+    : new SentinelError(first?.code ?? 'tampered', `vault verify found ${report.problems.length} problem(s)${first !== undefined ? `, first: ${first.message}` : ''}`, { where: first !== undefined ? join(path, first.path) : path });
   if (json) printJson({ ...report, error: failureJson(err).error });
   else printLines(...describeVerify(path, report));
   printErrorLine(err);
   return exitCodeFor(err.code);
 }
 
+/** A vault fresh from `vault init` and nothing else wrong: no release to verify (exit 2), no violation. */
+function notDeployed(r: VerifyReport): boolean {
+  return r.problems.length === 1 && r.problems[0]?.code === 'not-found' && r.problems[0].path === 'current';
+}
+
 function describeVerify(path: string, r: VerifyReport): string[] {
   const c = paint();
+  if (notDeployed(r)) return [`${c.yellow('-')} vault ${path}: no release deployed yet, nothing to verify (its own files and seals are in order); deploy a signed release first`];
   const head = r.ok ? `${c.green('✔')} vault ${path} is intact` : `${c.red('✘')} vault ${path} is ${c.red('NOT intact')}: ${r.problems.length} problem(s)`;
   const lines = [head];
   if (r.version !== null) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}, signed by ${r.signers.join(', ') || '(no trusted signer)'}; trust from ${r.trustSource === 'override' ? '--trust' : r.trustSource}`);

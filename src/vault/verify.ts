@@ -22,6 +22,7 @@ import { readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelea
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport, VerifyScope } from './types.js';
 import { checkKeptReleasesAndBundles, checkVaultEntries } from './verify-kept.js';
+import { readHighestState } from './highest.js';
 import type { KnownReleases } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
 
@@ -185,9 +186,11 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
   // bundles are compared with those, not read, verified and parsed a second time.
   const verified: KnownReleases = new Map();
   let live: string | null = null;
+  // Where the problem of a missing `current` goes (named once the vault's listing says which it is).
+  let noLiveAt: number | null = null;
   try {
     live = await readLiveDirName(ctx);
-    if (live === null) problems.push(problem('tampered', NAMES.current, 'no release deployed'));
+    if (live === null) noLiveAt = problems.length;
   } catch (e) {
     problems.push(problemFrom(e, NAMES.current, ctx.path));
   }
@@ -231,6 +234,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
   const problemOf = (e: unknown, path: string): VerifyProblem => problemFrom(e, path, ctx.path);
   const add = (p: VerifyProblem): void => void problems.push(p);
   const listing = await checkVaultEntries(ctx, problemOf, add);
+  if (noLiveAt !== null) problems.splice(noLiveAt, 0, await noLiveProblem(ctx, listing));
   if ((opts.scope ?? 'all') === 'all') {
     const trust = opts.trust ?? ctx.config.trust;
     const checkOne = async (name: string): Promise<void> => {
@@ -249,6 +253,16 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
   if (policyProblem !== null) problems.push(policyProblem);
   report.ok = problems.length === 0;
   return report;
+}
+
+// Why: a vault fresh from `vault init` has nothing to verify, which is no tamper (`not-found`: verify could
+// not check); `current` gone from a vault that has had a release (one kept, a stored bundle, a highest
+// version above 0, or highest.json unreadable) is one.
+async function noLiveProblem(ctx: VaultCtx, listing: { releaseDirs: string[]; bundles: Map<string, string> }): Promise<VerifyProblem> {
+  const highest = await readHighestState(ctx).then((h) => h.version, () => null);
+  if (highest === 0 && listing.releaseDirs.length === 0 && listing.bundles.size === 0) return problem('not-found', NAMES.current, 'no release deployed yet: nothing to verify');
+  const had = [highest === null ? 'state/highest.json unreadable' : `highest version ${String(highest)}`, `${String(listing.releaseDirs.length)} kept release(s)`, `${String(listing.bundles.size)} stored bundle(s)`];
+  return problem('tampered', NAMES.current, `no release is live (\`current\` is missing), though the vault has had one: ${had.join(', ')}`);
 }
 
 // Why: the live manifest, verified against the vault's policy, for the daemon and `vault manifest`.
