@@ -1,10 +1,11 @@
 // `sign`, `deploy`, `sign-and-deploy`: the release path from a source tree to a sealed live release,
 // either straight into a vault or through the daemon's control socket.
-import { lstat, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { constants, lstat, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
 import { SentinelError } from '../core/errors.js';
+import { errnoOf, ioError } from '../core/errno.js';
 import type { SecretKey } from '../core/keys.js';
 import { readVaultInfo } from '../vault/index.js';
 import { createBundle } from '../vault/sign.js';
@@ -52,15 +53,24 @@ const STATUS_TIMEOUT_MS = 10_000;
 /** Bundles up to this size travel inside the request (the daemon may run with PrivateTmp and not see our files). */
 const INLINE_BUNDLE_MAX_BYTES = 32 * 1024 * 1024;
 
-// Deploys through the daemon: the bundle inline when small, else its absolute path (which the daemon must be able to read).
-async function deployViaSocket(socket: string, bundlePath: string): Promise<DeploySummary> {
-  const abs = resolve(bundlePath);
-  let size: number;
+// Why: a bundle file that is missing, not a regular file or unreadable is the same one line naming its
+// absolute path, whichever way it is deployed, before the vault or the daemon is touched.
+async function readableBundleFile(bundle: string): Promise<{ abs: string; size: number }> {
+  const abs = resolve(bundle);
   try {
-    size = (await stat(abs)).size;
+    const st = await stat(abs);
+    if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: abs });
+    await (await open(abs, constants.O_RDONLY | constants.O_NONBLOCK)).close(); // a fifo put there since is not waited on
+    return { abs, size: st.size };
   } catch (e) {
-    throw new SentinelError('not-found', 'bundle file not found', { where: abs, cause: e });
+    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') throw new SentinelError('not-found', 'bundle file not found', { where: abs, cause: e });
+    throw ioError(e, 'cannot read the bundle file', abs);
   }
+}
+
+// Deploys through the daemon: the bundle inline when small, else its absolute path (which the daemon must be able to read).
+async function deployViaSocket(socket: string, bundle: { abs: string; size: number }): Promise<DeploySummary> {
+  const { abs, size } = bundle;
   const request = size <= INLINE_BUNDLE_MAX_BYTES ? { op: 'deploy', bundleBase64: (await readFile(abs)).toString('base64') } : { op: 'deploy', bundlePath: abs };
   const reply = (await sendRequest(socket, request, { timeoutMs: DEPLOY_TIMEOUT_MS })) as DaemonReply<Partial<DeployResult>>;
   if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
@@ -92,9 +102,10 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   if (opts.trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
   // Through the daemon its own configured anchors apply; --trust is for a deploy straight into a vault.
   if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
+  const file = await readableBundleFile(bundle);
   const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
-  if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, bundle, trust, opts.json === true), trust === undefined ? {} : { trust });
-  else printDeploy(await deployViaSocket(target.socket, bundle), opts.json === true);
+  if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, file.abs, trust, opts.json === true), trust === undefined ? {} : { trust });
+  else printDeploy(await deployViaSocket(target.socket, file), opts.json === true);
 }
 
 // Straight into a vault: `report` gets the summary as soon as the new release is live and on stable
@@ -156,7 +167,7 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
     const highest = status.result?.vault?.highestVersion;
     if (vaultId === undefined || highest === undefined) throw new SentinelError('unavailable', 'daemon status did not name its vault id and highest version', { where: opts.target.socket });
     await signTree(src, { keys: opts.keys, vaultId, version: nextVersion(opts.version, highest), expiresInMs: opts.expiresInMs, out });
-    return await deployViaSocket(opts.target.socket, out);
+    return await deployViaSocket(opts.target.socket, await readableBundleFile(out));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
