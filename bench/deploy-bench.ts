@@ -2,13 +2,15 @@
 // VAULT/ to its re-seal, from the vault's own events) for bundles of 1 MB, 100 MB and 1 GB, its
 // 1 GB / 1 MB ratio, and the whole deploy time against the shell equivalent on the same content
 // (`tar -x`, `sha256sum -c`, `chattr -R +i`), measured in the same run on warm caches.
-// Usage: node dist/bench/deploy-bench.js [BASE_DIR] [--json] [--quick]
+// Usage: node dist/bench/deploy-bench.js [BASE_DIR] [--json] [--quick] [--sizes 1MB,100MB,1GB]
 // "pairs": each copy deploy against the shell run of the same round, the median of those ratios.
-// A deploy is timed to its result (onLive: live and durable); "with its tail" to when it resolves.
+// A deploy is timed to its result (onLive: live and durable); "with its tail" to when it resolves
+// (the lock is free again), and against the shell line both ways; "deletion" is the tail's removal
+// of the pruned release (its `pruning` to `pruned` steps).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { keyPairFromSeed } from '../src/core/keys.js';
 import { defaultFlagStore } from '../src/adapters/flags.js';
@@ -21,7 +23,8 @@ const MB = 1000 * 1000;
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
-const base = mkdtempSync(join(args.find((a) => !a.startsWith('--')) ?? '/tmp', 'sentinel-deploy-bench-'));
+const sizesArg = args.indexOf('--sizes') >= 0 ? args[args.indexOf('--sizes') + 1] : undefined;
+const base = mkdtempSync(join(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--sizes') ?? '/tmp', 'sentinel-deploy-bench-'));
 
 interface Size {
   label: string;
@@ -29,7 +32,7 @@ interface Size {
   files: number;
   reps: number;
 }
-const SIZES: Size[] = quick
+const ALL_SIZES: Size[] = quick
   ? [
       { label: '1 MB', bytes: 1 * MB, files: 20, reps: 8 },
       { label: '100 MB', bytes: 100 * MB, files: 20, reps: 2 },
@@ -41,6 +44,9 @@ const SIZES: Size[] = quick
       { label: '100 MB', bytes: 100 * MB, files: 20, reps: 3 },
       { label: '1 GB', bytes: 1000 * MB, files: 20, reps: 2 },
     ];
+
+const SIZES = sizesArg === undefined ? ALL_SIZES : ALL_SIZES.filter((s) => sizesArg.split(',').includes(s.label.replace(' ', '')));
+if (SIZES.length === 0) throw new Error(`--sizes ${sizesArg}: none of ${ALL_SIZES.map((s) => s.label.replace(' ', '')).join(', ')}`);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,6 +83,12 @@ interface Row {
   deployMedianS: number;
   /** The same deploys to the end of their tail (highest.json, pruning), when `Vault.deploy` resolves. */
   deployWholeMedianS: number;
+  /** shell / copy with its tail (medians), and the median of the same ratio per round. */
+  wholeVsShell: number;
+  wholePairRatioMedian: number;
+  /** The tail's deletion of the pruned release (`pruning` to `pruned`), every deploy that pruned: median and max. */
+  deletionMedianMs: number;
+  deletionMaxMs: number;
   /** Deploy with `consume` (the daemon's inbox case): the bundle is moved into the vault. */
   deployConsumeMedianS: number;
   shellMedianS: number;
@@ -97,7 +109,14 @@ async function benchSize(size: Size): Promise<Row> {
   const hash = new HashPool();
   const events: VaultEvent[] = [];
   const vaultPath = join(dir, 'vault');
-  const deps = { flags: defaultFlagStore(), hash, now: () => new Date(), onEvent: (e: VaultEvent) => events.push(e), keepReleases: 2 };
+  const deletions: number[] = [];
+  let pruningAt = Number.NaN;
+  const hook = (step: string): Promise<void> => {
+    if (step === 'pruning') pruningAt = performance.now();
+    if (step === 'pruned' && !Number.isNaN(pruningAt)) deletions.push(performance.now() - pruningAt);
+    return Promise.resolve();
+  };
+  const deps = { flags: defaultFlagStore(), hash, now: () => new Date(), onEvent: (e: VaultEvent) => events.push(e), hook, keepReleases: 2 };
   const vault = await initVault(vaultPath, { trust: [key.public], threshold: 1, vaultId: 'bench' }, deps);
 
   // The shell peer's inputs, prepared untimed: a tar of the same tree and its sha256sum list.
@@ -114,6 +133,7 @@ async function benchSize(size: Size): Promise<Row> {
   const shellSyncs: number[] = [];
   const verifies: number[] = [];
   const pairs: number[] = [];
+  const wholePairs: number[] = [];
   for (let rep = 1; rep <= 2 * size.reps; rep++) {
     const consume = rep % 2 === 0;
     const now = new Date();
@@ -123,6 +143,7 @@ async function benchSize(size: Size): Promise<Row> {
     // pay for it and the deploy and shell runs both start with no dirty data on the filesystem.
     sh('sync', ['-f', dir]);
     events.length = 0;
+    pruningAt = Number.NaN;
     let liveAt = Number.NaN;
     const t0 = performance.now();
     const r = await vault.deploy(bundle, { consume, onLive: () => (liveAt = performance.now()) });
@@ -155,6 +176,7 @@ async function benchSize(size: Size): Promise<Row> {
     if (consume) sh('sync', ['-f', dest]);
     (consume ? shellSyncs : shells).push((performance.now() - s0) / 1000);
     if (!consume) pairs.push(shells[shells.length - 1]! / deploys[deploys.length - 1]!);
+    if (!consume) wholePairs.push(shells[shells.length - 1]! / wholes[wholes.length - 1]!);
     removeSealed(dest);
   }
   await hash.close();
@@ -169,6 +191,10 @@ async function benchSize(size: Size): Promise<Row> {
     otherWindowMaxMs: Math.max(...others),
     deployMedianS: dm,
     deployWholeMedianS: median(wholes),
+    wholeVsShell: smed / median(wholes),
+    wholePairRatioMedian: median(wholePairs),
+    deletionMedianMs: deletions.length > 0 ? median(deletions) : Number.NaN,
+    deletionMaxMs: deletions.length > 0 ? Math.max(...deletions) : Number.NaN,
     deployConsumeMedianS: median(consumes),
     shellMedianS: smed,
     shellSyncMedianS: median(shellSyncs),
@@ -180,6 +206,7 @@ async function benchSize(size: Size): Promise<Row> {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  const loadBefore = loadavg()[0]!;
   try {
     for (const s of SIZES) rows.push(await benchSize(s));
   } finally {
@@ -188,17 +215,19 @@ async function main(): Promise<void> {
   const first = rows[0]!;
   const last = rows[rows.length - 1]!;
   const ratio = last.windowMedianMs / first.windowMedianMs;
-  const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, flags via ${defaultFlagStore().kind}`;
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, flags via ${defaultFlagStore().kind}; load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after`;
   if (json) {
     console.log(JSON.stringify({ machine, rows, windowRatio: { of: `${last.size} / ${first.size}`, value: ratio } }, null, 2));
     return;
   }
   console.log(`deploy bench — ${machine}`);
-  console.log('| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | copy with its tail (s) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy | pairs: median shell / deploy | vault verify (s) |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    '| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | copy with its tail (s) | deletion of the pruned release, median / max (ms) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy | pairs: median shell / deploy | shell / deploy with its tail | pairs, with its tail | vault verify (s) |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployWholeMedianS.toFixed(3)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x | ${r.pairRatioMedian.toFixed(2)}x | ${r.verifyMedianS.toFixed(3)} |`,
+      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployWholeMedianS.toFixed(3)} | ${r.deletionMedianMs.toFixed(1)} / ${r.deletionMaxMs.toFixed(1)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x | ${r.pairRatioMedian.toFixed(2)}x | ${r.wholeVsShell.toFixed(2)}x | ${r.wholePairRatioMedian.toFixed(2)}x | ${r.verifyMedianS.toFixed(3)} |`,
     );
   }
   console.log('deploy = verify head + stage with hash checks + keep the bundle + syncfs + seal + swap and its fsync, to the result (onLive); its tail (highest.json, pruning) follows under the lock, "with its tail" to the end of it; every deploy also syncs, the plain shell line does not; the filesystem is flushed (untimed) before each deploy and each shell run.');
