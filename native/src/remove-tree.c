@@ -72,7 +72,7 @@ static void remove_tree_complete(napi_env env, napi_status status, void *data) {
 }
 
 // removeTreeAtAsync(dirfd, name, threads = 1): Promise<void> — removes `name` in dirfd (a file,
-// symlink or whole tree) through fds as remove-walk.c says, with up to `threads` threads (1..8: its
+// symlink or whole tree) through fds as remove-walk.c says, with up to `threads` threads (1..16: its
 // pool thread and helpers it starts; dirfd must stay open until it settles). Missing is fine.
 // Rejects with a Node-style error whose path is relative to dirfd.
 static napi_value remove_tree_at_async(napi_env env, napi_callback_info info) {
@@ -93,7 +93,7 @@ static napi_value remove_tree_at_async(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (s->threads < 1 || s->threads > SN_REMOVE_MAX_THREADS) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "threads must be from 1 to 8");
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "threads must be from 1 to 16");
     free(s);
     return NULL;
   }

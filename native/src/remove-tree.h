@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 
 // Most threads one removal uses (its pool thread and the helpers it starts).
-#define SN_REMOVE_MAX_THREADS 8
+#define SN_REMOVE_MAX_THREADS 16
 
 // An open directory's device and mount id (0 where statx does not report it).
 typedef struct {

@@ -68,7 +68,7 @@ export interface NativeAddon {
   readlinkAt?(dirfd: number, name: string): Buffer;
   /** Sets or clears one inode flag through an open fd; true when it changed (native/src/flags.c). */
   setFlagFd?(fd: number, flag: number, on: boolean): boolean;
-  /** Removes `name` in dirfd (a file, symlink or whole tree, +i/+a cleared) through fds only, with up to `threads` threads (1..8, default 1: its pool thread and helpers it starts); missing is fine; err.path is relative to dirfd (native/src/remove-walk.c). Missing from older builds. */
+  /** Removes `name` in dirfd (a file, symlink or whole tree, +i/+a cleared) through fds only, with up to `threads` threads (1..16, default 1: its pool thread and helpers it starts); missing is fine; err.path is relative to dirfd (native/src/remove-walk.c). Missing from older builds. */
   removeTreeAtAsync?(dirfd: number, name: string, threads?: number): Promise<void>;
   /** flock(2) with LOCK_NB: 1 shared, 2 exclusive, 8 unlock; false when another holder conflicts (native/src/lock.c). */
   flockFd?(fd: number, op: number): boolean;

@@ -6,11 +6,12 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { loadNative } from './native.js';
 
-// Why 4: on a busy ext4 each unlink that frees blocks may wait for another writer's journal commit;
-// threads overlap those waits (they hardly use a CPU), so their number is not the cores' count. Four
-// overlapped them well in the measurements (BENCHMARKS.md, Deploy); the walk uses one libuv pool
-// thread and starts the others itself, so the pool stays as free as with one.
-export const REMOVE_THREADS = 4;
+// Why 8: on a busy ext4 each unlink that frees blocks may wait for another writer's journal commit;
+// threads overlap those waits (they hardly use a CPU), so their number is not the cores' count. A
+// pruned 1 MB release (25 entries) at load 5-6 took 10.5-17.4 ms with 4 threads, 6.2-13.6 with 8 and
+// no less with 16 (BENCHMARKS.md, Deploy); the walk uses one libuv pool thread and starts the others
+// itself, so the pool stays as free as with one.
+export const REMOVE_THREADS = 8;
 
 /**
  * Removes `path` (a file, symlink or whole tree) through a descriptor of its parent directory.
