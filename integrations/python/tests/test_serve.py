@@ -303,6 +303,8 @@ class ServeTest(unittest.TestCase):
             (["--accept-batch", "0"], "--accept-batch must be at least 1"),
             (["--accept-batch", "many"], "--accept-batch needs a number of connections"),
             (["--health", "nosuchmodule_xyz:f"], "cannot import module"),
+            (["--health", "nosuchpkg_xyz.health:ok"], "cannot import module 'nosuchpkg_xyz.health'"),
+            (["--app-dir", "/nonexistent_xyz"], "--app-dir /nonexistent_xyz: no such directory"),
             (["--stuck-request-timeout", "0"], "must be a positive number"),
         ):
             with self.subTest(args=args):
@@ -311,6 +313,16 @@ class ServeTest(unittest.TestCase):
                 out = output_of(p)
                 self.assertIn(needle, out)
                 self.assertEqual(len(out.strip().splitlines()), 1, out)
+
+    def test_without_uvicorn_one_line_says_what_to_install(self):
+        # -S: no site directories, so Debian's python3-uvicorn is not importable (a Python of its own, a venv).
+        env = env_with(NOTIFY_SOCKET="")
+        r = subprocess.run([PYTHON, "-S", "-m", "omnimind_sentinel.serve", "sample_backend:app"], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertIn("cannot import uvicorn", r.stderr)
+        self.assertIn("python3-uvicorn", r.stderr)
 
 
 if __name__ == "__main__":
