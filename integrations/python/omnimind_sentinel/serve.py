@@ -84,7 +84,8 @@ def import_object(spec, what):
     try:
         obj = importlib.import_module(module_name)
     except ImportError as e:
-        if e.name != module_name:
+        # The module or a package above it is missing; an import failing inside the app is the app's own error.
+        if e.name is None or (module_name != e.name and not module_name.startswith(e.name + ".")):
             raise
         raise UsageError("%s: cannot import module %r (%s)" % (what, module_name, e)) from None
     for attr in attrs.split("."):
@@ -110,6 +111,17 @@ def uvicorn_kwargs(params, config_class):
             continue  # Config's default is Uvicorn's logging setup
         kwargs[name] = value
     return kwargs
+
+
+def import_uvicorn():
+    """Uvicorn (and its click), or one line saying what to install for this Python."""
+    try:
+        import click
+        import uvicorn
+    except ImportError as e:
+        raise UsageError("cannot import uvicorn with %s (%s): install Debian's python3-uvicorn and python3-fastapi, "
+                         "or pip install uvicorn fastapi into this Python" % (sys.executable, e)) from None
+    return click, uvicorn
 
 
 def write_pid_file(path):
@@ -154,15 +166,17 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
-        import uvicorn
-
+        try:
+            _, uvicorn = import_uvicorn()
+        except UsageError as e:
+            print("%s: error: %s" % (PROG, e), file=sys.stderr)
+            return 2
         uvicorn.main.main(["--help"], prog_name=PROG, standalone_mode=False)
         return 0
     notifier = Notifier()  # reads and removes NOTIFY_SOCKET/WATCHDOG_* before the app can see them
     try:
         own, rest = split_args(argv)
-        import click
-        import uvicorn
+        click, uvicorn = import_uvicorn()
 
         try:
             ctx = uvicorn.main.make_context(PROG, rest)
@@ -185,6 +199,8 @@ def main(argv=None):
         batch = parse_accept_batch(own.get("--accept-batch"))
         app_dir = params.get("app_dir")
         if app_dir is not None:
+            if not os.path.isdir(app_dir):
+                raise UsageError("--app-dir %s: no such directory" % app_dir)
             sys.path.insert(0, app_dir)
         if not own.get("--no-stack-dump"):
             install_stack_dump([watchdog_signal])
