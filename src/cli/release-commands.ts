@@ -2,9 +2,9 @@
 // either straight into a vault or through the daemon's control socket.
 import { constants, lstat, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
-import { SentinelError } from '../core/errors.js';
+import { SentinelError, isSentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
 import type { SecretKey } from '../core/keys.js';
 import { readVaultInfo } from '../vault/index.js';
@@ -104,8 +104,20 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
   const file = await readableBundleFile(bundle);
   const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
-  if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, file.abs, trust, opts.json === true), trust === undefined ? {} : { trust });
-  else printDeploy(await deployViaSocket(target.socket, file), opts.json === true);
+  try {
+    if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, file.abs, trust, opts.json === true), trust === undefined ? {} : { trust });
+    else printDeploy(await deployViaSocket(target.socket, file), opts.json === true);
+  } catch (e) {
+    throw inBundle(e, file.abs, 'vault' in target ? target.vault : target.socket);
+  }
+}
+
+// Why: a refusal of what is inside the bundle names a place in it (`signatures`, `bundle head`, a
+// manifest path, the release id) and no file; the one line then names the bundle file before it.
+// A place on disk (the vault, the socket, the bundle itself: an absolute path, or the target as given) stays as it is.
+function inBundle(e: unknown, file: string, target: string): unknown {
+  if (!isSentinelError(e) || (e.where !== undefined && (isAbsolute(e.where) || e.where === target))) return e;
+  return new SentinelError(e.code, e.message, { where: e.where === undefined ? file : `${file}: ${e.where}`, cause: e });
 }
 
 // Straight into a vault: `report` gets the summary as soon as the new release is live and on stable
