@@ -109,6 +109,15 @@ test('sentinel daemon with a bad config exits 3 (the unit does not restart it) w
     const missingKey = spawnSync(process.execPath, [cli, 'daemon', '--vault', '/v', '--trust', join(dir, 'absent.pub'), '--socket', join(dir, 's.sock'), '--audit-log', join(dir, 'a.log')], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(missingKey.status, 3, missingKey.stderr);
     assert.match(missingKey.stderr, /vault\.trust\[0\]/);
+    // A secret key or a file that is no key where a trusted public key belongs: the same config refusal, naming the setting.
+    assert.equal(spawnSync(process.execPath, [cli, 'keygen', '--out', join(dir, 'release')], { encoding: 'utf8', timeout: 30_000 }).status, 0);
+    writeFileSync(join(dir, 'garbage.pub'), 'not a key\n');
+    for (const [i, bad] of [join(dir, 'release.key'), join(dir, 'garbage.pub')].entries()) {
+      const r = spawnSync(process.execPath, [cli, 'daemon', '--vault', '/v', '--trust', join(dir, 'release.pub'), bad, '--socket', join(dir, 's.sock'), '--audit-log', join(dir, 'a.log')], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 3, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), new RegExp(`^sentinel: config: .+ \\(vault\\.trust\\[1\\]: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`), `case ${String(i)}: ${r.stderr}`);
+    }
     // Nothing at all: the line says what to give, not a schema message about a missing object.
     const bare = spawnSync(process.execPath, [cli, 'daemon'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(bare.status, 3, bare.stderr);
