@@ -10,8 +10,13 @@ import type { DaemonConfig } from './config.js';
 export async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
   const keys = [];
   for (const [i, file] of config.vault.trust.entries()) {
-    const text = await readSmallFile(file, { what: 'trusted public key', maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where: `vault.trust[${String(i)}]: ${file}` });
-    keys.push(parsePublicKey(text, file));
+    const where = `vault.trust[${String(i)}]: ${file}`;
+    const text = await readSmallFile(file, { what: 'trusted public key', maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where });
+    try {
+      keys.push(parsePublicKey(text, file));
+    } catch (e) {
+      throw new SentinelError('config', messageOf(e), { where, cause: e });
+    }
   }
   const policy = { keys, threshold: config.vault.threshold };
   try {
