@@ -66,7 +66,9 @@ function describeVerify(path: string, r: VerifyReport): string[] {
   const head = r.ok ? `${c.green('✔')} vault ${path} is intact` : `${c.red('✘')} vault ${path} is ${c.red('NOT intact')}: ${r.problems.length} problem(s)`;
   const lines = [head];
   if (r.version !== null) lines.push(`  version ${r.version}, release ${r.releaseId ?? '?'}, signed by ${r.signers.join(', ') || '(no trusted signer)'}; trust from ${r.trustSource === 'override' ? '--trust' : r.trustSource}`);
-  lines.push(`  ${r.checkedFiles} files, ${r.checkedBytes} bytes hashed; +i checked on every file and directory`);
+  // Signers are set only once the live release verified; before that its tree is not read.
+  const notChecked = r.version === null ? '  no live release read: no tree checked' : '  live tree not checked: its release did not verify (below)';
+  lines.push(r.signers.length > 0 ? `  ${r.checkedFiles} files, ${r.checkedBytes} bytes hashed; +i checked on every file and directory` : notChecked);
   lines.push(r.kept === null ? '  live release only (kept releases and stored bundles not checked)' : `  also checked in full: ${r.kept.releases.length} other kept release(s), ${r.kept.bundles.length} stored bundle(s)`);
   for (const p of r.problems) lines.push(`  ${c.red('✘')} ${p.code}: ${p.message} (${p.path})`);
   return lines;
