@@ -19,10 +19,23 @@ interface Status {
 }
 const status = async (d: TestDaemon): Promise<Status['result']> => ((await sendRequest(d.socket, { op: 'status' }, { timeoutMs: 30_000 })) as Status).result;
 
+/** Every sleeper list this file's targets wrote: none of their sleeps may outlive the tests. */
+const sleeperLists: string[] = [];
+/** Alive and not a zombie waiting for init to reap it (this file's sleeps are orphans once their script exits). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
 /** A pid-file target: a `sleep` started by a restart script; every sleep it started is killed afterwards. */
 function sleeperTarget(t: TestContext): { target: Record<string, unknown>; pidFile: string } {
   const dir = tempDir('ebpf-sleeper');
   const pidFile = join(dir, 'sleeper.pid');
+  sleeperLists.push(`${pidFile}.all`);
   const script = join(dir, 'restart.sh');
   writeFileSync(script, `#!/bin/sh\nsleep 600 </dev/null >/dev/null 2>&1 &\necho $! >> '${pidFile}.all'\necho $! > '${pidFile}'\n`, { mode: 0o755 });
   t.after(() => {
@@ -109,4 +122,11 @@ test('engine cannot load: sentinel status says why once, in the ebpf line; --jso
   assert.match(parsed.components.ebpf?.reason ?? '', /BPF object is not built/);
   assert.match(parsed.components.targets[0]?.degraded ?? '', /BPF object is not built/, 'JSON: the target still carries its own reason');
   assert.match(parsed.daemon.statusLine, /ebpf: off, polling \/proc \(the BPF object is not built/, 'STATUS= (one line for systemctl status) still says why');
+});
+
+test('no sleeper outlives the tests: the daemon is stopped before its target is killed, so nothing restarts it', async () => {
+  await new Promise((r) => setTimeout(r, 300));
+  const left = sleeperLists.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map(Number)).filter(alive);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  assert.deepEqual(left, [], 'sleeps started by the targets\' restart scripts still run after their tests');
 });
