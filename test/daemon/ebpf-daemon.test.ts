@@ -31,14 +31,19 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** A pid-file target: a `sleep` started by a restart script; every sleep it started is killed afterwards. */
-function sleeperTarget(t: TestContext): { target: Record<string, unknown>; pidFile: string } {
+/**
+ * A pid-file target: a `sleep` started by a restart script. After the test, the daemon given to
+ * `stopFirst` is stopped (so nothing restarts the target any more), then every sleep it started is killed.
+ */
+function sleeperTarget(t: TestContext): { target: Record<string, unknown>; pidFile: string; stopFirst: (stop: () => Promise<unknown>) => void } {
   const dir = tempDir('ebpf-sleeper');
   const pidFile = join(dir, 'sleeper.pid');
   sleeperLists.push(`${pidFile}.all`);
   const script = join(dir, 'restart.sh');
   writeFileSync(script, `#!/bin/sh\nsleep 600 </dev/null >/dev/null 2>&1 &\necho $! >> '${pidFile}.all'\necho $! > '${pidFile}'\n`, { mode: 0o755 });
-  t.after(() => {
+  let stopDaemon: (() => Promise<unknown>) | null = null;
+  t.after(async () => {
+    if (stopDaemon !== null) await stopDaemon();
     let all = '';
     try {
       all = readFileSync(`${pidFile}.all`, 'utf8');
@@ -49,7 +54,13 @@ function sleeperTarget(t: TestContext): { target: Record<string, unknown>; pidFi
   });
   const r = spawnSync(script);
   assert.equal(r.status, 0, 'the sleeper started');
-  return { target: { name: 'sleeper', pidFile, restart: [script], backoff: { initialMs: 0, maxMs: 0 } }, pidFile };
+  return {
+    target: { name: 'sleeper', pidFile, restart: [script], backoff: { initialMs: 0, maxMs: 0 } },
+    pidFile,
+    stopFirst: (stop) => {
+      stopDaemon = stop;
+    },
+  };
 }
 
 function exitLine(d: TestDaemon, pid: number): Record<string, unknown> | null {
@@ -58,9 +69,9 @@ function exitLine(d: TestDaemon, pid: number): Record<string, unknown> | null {
 
 test('daemon with a target: one in-process engine, no bpftrace process, a SIGKILL seen in the kernel and recovered', async (t) => {
   if (needsEngine(t)) return;
-  const { target } = sleeperTarget(t);
+  const { target, stopFirst } = sleeperTarget(t);
   const d = await startTestDaemon('ebpf-on', { targets: [target] });
-  t.after(() => d.handle.stop('test'));
+  stopFirst(() => d.handle.stop('test'));
   const s = await status(d);
   assert.equal(s.components.ebpf?.mode, 'ebpf', `engine on (${String(s.components.ebpf?.reason)})`);
   assert.equal(s.components.targets[0]?.mode, 'ebpf');
@@ -86,9 +97,9 @@ test('daemon with a target: one in-process engine, no bpftrace process, a SIGKIL
 
 test('engine cannot load (no BPF object): the daemon polls /proc and says why in status, STATUS= and the log', async (t) => {
   if (needs(t, isRoot(), 'root')) return;
-  const { target } = sleeperTarget(t);
+  const { target, stopFirst } = sleeperTarget(t);
   const d = await startTestDaemon('ebpf-off', { targets: [target] }, {}, { bpfObject: '/nonexistent/sentinel.bpf.o' });
-  t.after(() => d.handle.stop('test'));
+  stopFirst(() => d.handle.stop('test'));
   const s = await status(d);
   assert.equal(s.components.ebpf?.mode, 'off');
   assert.match(s.components.ebpf?.reason ?? '', /the BPF object is not built \(\/nonexistent\/sentinel\.bpf\.o/);
@@ -106,9 +117,9 @@ test('engine cannot load (no BPF object): the daemon polls /proc and says why in
 
 test('engine cannot load: sentinel status says why once, in the ebpf line; --json keeps each part\'s own field', async (t) => {
   if (needs(t, isRoot(), 'root')) return;
-  const { target } = sleeperTarget(t);
+  const { target, stopFirst } = sleeperTarget(t);
   const d = await startTestDaemon('ebpf-off-text', { targets: [{ ...target, stall: {} }] }, {}, { bpfObject: '/nonexistent/sentinel.bpf.o' });
-  t.after(() => d.handle.stop('test'));
+  stopFirst(() => d.handle.stop('test'));
   const human = await sentinel(['status', '--socket', d.socket], { env: { NO_COLOR: '1' } });
   assert.equal(human.code, 0, human.stderr);
   const reason = /BPF object is not built/g;
