@@ -15,9 +15,11 @@
 #define MAX_SAFE 9007199254740991.0
 #define HEX_SHA256 64
 
-// What each entry gives: kind, mode, path start and end, then for a file the digest's start and the
-// size, for a symlink the target's start and end (byte offsets into the manifest).
-#define FIELDS 6
+// What each entry gives, as 32-bit integers (JavaScript reads them without allocating): kind, mode,
+// path start and end, then for a file the digest's start and the size's low 31 bits and the rest,
+// for a symlink the target's start and end and 0 (byte offsets into the manifest, below 2^31).
+#define FIELDS 7
+#define LOW31 2147483648.0
 enum { KIND_FILE = 1, KIND_DIR = 2, KIND_SYMLINK = 3 };
 
 typedef struct {
@@ -117,7 +119,7 @@ static int before(const unsigned char *base, size_t a, size_t a_end, size_t b, s
 }
 
 // One entry and the ',' or ']' after it, into f[0..FIELDS); 1 more follow, 2 the last one, 0 not plain.
-static int entry(cursor *c, double *f) {
+static int entry(cursor *c, int32_t *f) {
   double mode = 0;
   double a = 0;
   double b = 0;
@@ -150,20 +152,28 @@ static int entry(cursor *c, double *f) {
   } else {
     return 0;
   }
-  f[0] = kind;
-  f[1] = mode;
-  f[2] = (double)ps;
-  f[3] = (double)pe;
-  f[4] = a;
-  f[5] = b;
+  f[0] = (int32_t)kind;
+  f[1] = (int32_t)mode;
+  f[2] = (int32_t)ps;
+  f[3] = (int32_t)pe;
+  f[4] = (int32_t)a;
+  if (kind == KIND_FILE) {
+    double hi = (double)(uint64_t)(b / LOW31);
+    f[5] = (int32_t)(b - hi * LOW31);
+    f[6] = (int32_t)hi;
+  } else {
+    f[5] = (int32_t)b;
+    f[6] = 0;
+  }
   if (LIT(c, ",")) return 1;
   return LIT(c, "]") ? 2 : 0;
 }
 
-// scanManifestEntries(bytes: Uint8Array, start: number): Float64Array | null — the entries from
-// `start` (the first '{' after `"entries":[`) through the ']' that closes them, FIELDS doubles each
+// scanManifestEntries(bytes: Uint8Array, start: number): Int32Array | null — the entries from
+// `start` (the first '{' after `"entries":[`) through the ']' that closes them, FIELDS integers each
 // in manifest order, then the offset after that ']'; null when they are not in the plain canonical
-// form, break a rule the scan checks or are not in strictly increasing path order.
+// form, break a rule the scan checks or are not in strictly increasing path order, or when bytes
+// hold 2^31 or more (the offsets would not fit; a manifest is at most 64 MiB).
 static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -181,10 +191,11 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   uint64_t start = 0;
   if (!sn_get_uint(env, argv[1], (double)len, "the length of bytes", &start, "start")) return NULL;
   if (napi_get_null(env, &result) != napi_ok) return NULL;
+  if (len > INT32_MAX) return result;
   cursor c = { (const unsigned char *)data, len, (size_t)start };
   size_t cap = 1024;
   size_t count = 0;
-  double *out = malloc(cap * FIELDS * sizeof *out);
+  int32_t *out = malloc(cap * FIELDS * sizeof *out);
   if (out == NULL) {
     sn_throw_sys(env, ENOMEM, "malloc", "");
     return NULL;
@@ -192,7 +203,7 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   int more = 1;
   while (more == 1) {
     if (count == cap) {
-      double *grown = realloc(out, 2 * cap * FIELDS * sizeof *out);
+      int32_t *grown = realloc(out, 2 * cap * FIELDS * sizeof *out);
       if (grown == NULL) {
         free(out);
         sn_throw_sys(env, ENOMEM, "realloc", "");
@@ -201,12 +212,12 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
       out = grown;
       cap *= 2;
     }
-    double *f = out + count * FIELDS;
+    int32_t *f = out + count * FIELDS;
     more = entry(&c, f);
     if (more == 0) break;
     // Strictly after the previous path: sorted, and no duplicate.
     if (count > 0) {
-      const double *g = f - FIELDS;
+      const int32_t *g = f - FIELDS;
       if (!before(c.b, (size_t)g[2], (size_t)g[3], (size_t)f[2], (size_t)f[3])) {
         more = 0;
         break;
@@ -221,14 +232,14 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   size_t n = count * FIELDS + 1;
   void *ab_data = NULL;
   napi_value ab;
-  if (napi_create_arraybuffer(env, n * sizeof(double), &ab_data, &ab) != napi_ok) {
+  if (napi_create_arraybuffer(env, n * sizeof(int32_t), &ab_data, &ab) != napi_ok) {
     free(out);
     return NULL;
   }
-  memcpy(ab_data, out, count * FIELDS * sizeof(double));
-  ((double *)ab_data)[n - 1] = (double)c.p;
+  memcpy(ab_data, out, count * FIELDS * sizeof(int32_t));
+  ((int32_t *)ab_data)[n - 1] = (int32_t)c.p;
   free(out);
-  if (napi_create_typedarray(env, napi_float64_array, n, ab, 0, &result) != napi_ok) return NULL;
+  if (napi_create_typedarray(env, napi_int32_array, n, ab, 0, &result) != napi_ok) return NULL;
   return result;
 }
 

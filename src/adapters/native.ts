@@ -82,11 +82,11 @@ export interface NativeAddon {
   /** syncfs(2) through an open descriptor (errors since it was opened); `where` names it in an error. */
   syncFsFdAsync?(fd: number, where: string): Promise<void>;
   /**
-   * The entries of a common manifest from `start` through their closing ']', 6 numbers each, then the
+   * The entries of a common manifest from `start` through their closing ']', 7 integers each, then the
    * offset after it; null when they are not plain canonical text or not in order (native/src/manifest-scan.c).
    * Missing from older builds.
    */
-  scanManifestEntries?(bytes: Uint8Array, start: number): Float64Array | null;
+  scanManifestEntries?(bytes: Uint8Array, start: number): Int32Array | null;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */

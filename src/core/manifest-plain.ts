@@ -44,8 +44,9 @@ const HEAD = /\{"created":"([^"\\]*)","entries":\[/y;
 const TAIL = /,"expires":"([^"\\]*)","format":"([^"\\]*)","vaultId":"([^"\\]*)","version":([1-9][0-9]{0,15})\}$/y;
 
 const MAX_MODE = 0o777;
-/** The addon's scan (native/src/manifest-scan.c): 6 numbers per entry, then the offset after the ']'. */
-const FIELDS = 6;
+/** The addon's scan (native/src/manifest-scan.c): 7 integers per entry, then the offset after the ']'. */
+const FIELDS = 7;
+const LOW31 = 2 ** 31;
 const KIND_FILE = 1;
 const KIND_DIR = 2;
 const HEX_SHA256 = 64;
@@ -58,11 +59,12 @@ function hasLongName(path: string): boolean {
 
 /**
  * The entries from `start` (the first '{') through their closing ']': per entry kind (1 file, 2 dir,
- * 3 symlink), mode, path start and end, then the digest's start and the size (file) or the target's
- * start and end (symlink), byte offsets; then the offset after the ']'. Null when they are not
- * plain or not in strictly increasing order.
+ * 3 symlink), mode, path start and end, then the digest's start and the size as its low 31 bits and
+ * the rest (file) or the target's start and end and 0 (symlink), byte offsets; then the offset after
+ * the ']'. Null when they are not plain or not in strictly increasing order. Integers, so reading
+ * them allocates nothing.
  */
-export type EntryScan = (bytes: Uint8Array, start: number) => Float64Array | null;
+export type EntryScan = (bytes: Uint8Array, start: number) => Int32Array | null;
 
 let scanEntries: EntryScan | null = null;
 
@@ -161,7 +163,8 @@ function readScanned(text: string, bytes: Uint8Array, scan: EntryScan, limits: B
       const path = text.slice(start, stop);
       const kind = f[k]!;
       if (kind === KIND_FILE) {
-        const size = f[k + 5]!;
+        const high = f[k + 6]!;
+        const size = high === 0 ? f[k + 5]! : high * LOW31 + f[k + 5]!;
         if (size > maxFileBytes) return null;
         total += size;
         const at = f[k + 4]!;

@@ -17,7 +17,7 @@ const H = 'a'.repeat(64);
 const addon = loadNative();
 
 /** The addon's scan of a manifest's entries. */
-function scan(bytes: Uint8Array, start: number): Float64Array | null {
+function scan(bytes: Uint8Array, start: number): Int32Array | null {
   const f = addon?.scanManifestEntries?.(bytes, start);
   assert.ok(f !== undefined, 'the addon with scanManifestEntries is built (npm run install)');
   return f;
@@ -121,6 +121,12 @@ test('each rule the fast path checks itself, on both sides of its edge', () => {
     [[dir('a'), link('a/l', '..')], 'read'],
   ];
   for (const [entries, want] of cases) assert.equal(agrees(textOf(entries)), want, JSON.stringify(entries).slice(0, 200));
+  // Sizes around 2^31 and 2^32 (the addon's scan gives a size in two integers) and the largest integer, where the limits allow them.
+  const huge = { ...DEFAULT_LIMITS, maxFileBytes: Number.MAX_SAFE_INTEGER, maxTotalBytes: Number.MAX_SAFE_INTEGER };
+  for (const size of [2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) {
+    assert.equal(agrees(textOf([file('f', { size })]), huge), 'read', String(size));
+    assert.equal(fast(textOf([file('f', { size })]), huge)?.entries[0]?.type === 'file' && (fast(textOf([file('f', { size })]), huge)?.entries[0] as { size: number }).size, size);
+  }
   const f = textOf([file('f')]);
   const fiveOfTheLargest = ['a', 'b', 'c', 'd', 'e'].map((p) => file(p, { size: DEFAULT_LIMITS.maxFileBytes }));
   const refused = [
@@ -194,7 +200,7 @@ test("the addon's scan: thousands of entries (its buffer grows), text cut anywhe
   const bytes = new TextEncoder().encode(text);
   const start = text.indexOf('[') + 1;
   const f = scan(bytes, start);
-  assert.ok(f !== null && f.length === many.length * 6 + 1 && f[f.length - 1] === text.indexOf('],"expires"') + 1);
+  assert.ok(f !== null && f.length === many.length * 7 + 1 && f[f.length - 1] === text.indexOf('],"expires"') + 1);
   // Cut before the closing ']' (inside an entry or between two): never read past the end, never accepted.
   for (const end of [start + 1, start + 40, text.indexOf('],"expires"'), text.indexOf('],"expires"') - 1]) assert.equal(scan(bytes.subarray(0, end), start), null);
   assert.throws(() => scan(text as unknown as Uint8Array, 0), { name: 'TypeError' });

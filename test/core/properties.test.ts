@@ -13,7 +13,7 @@ import { loadNative } from '../../src/adapters/native.js';
 const addon = loadNative();
 
 /** The addon's scan of a manifest's entries. */
-function scan(bytes: Uint8Array, start: number): Float64Array | null {
+function scan(bytes: Uint8Array, start: number): Int32Array | null {
   const f = addon?.scanManifestEntries?.(bytes, start);
   assert.ok(f !== undefined, 'the addon with scanManifestEntries is built (npm run install)');
   return f;
