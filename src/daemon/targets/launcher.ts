@@ -63,14 +63,14 @@ export interface Launcher {
   /** Someone else (systemd, an operator) may bring it back: a failed or stopped target is adopted once active again. */
   readonly returnsOutside: boolean;
   launch(ctx: LaunchContext): Promise<Launched>;
-  /** Kill a hung or misbehaving process before its replacement starts. */
-  kill(pid: number | null, child: SupervisedChild | null): Promise<void>;
+  /** Kill a hung or misbehaving process (named by PID and start time) before its replacement starts. */
+  kill(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void>;
   /** At daemon stop: end what is ours, leave what is not. */
   stop(child: SupervisedChild | null): Promise<void>;
   /** Who restarts after this exit (default: the sentinel); for a watchdog kill, what names the hung run's journal. */
   exitHandling?(exit: { pid: number; signal: number | null; exitStatus: number | null }): Promise<ExitHandling>;
   /** The restart budget is spent: a process judged broken (hung, retransmitting) is not left running. */
-  giveUp(pid: number | null, child: SupervisedChild | null): Promise<void>;
+  giveUp(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void>;
 }
 
 // Why: a main PID is only useful with its start time (PID reuse); a process already gone fails the launch.
@@ -81,7 +81,7 @@ export async function identify(pid: number, where: string): Promise<ProcIdentity
 }
 
 // Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not.
-export async function killNow(pid: number | null, child: SupervisedChild | null): Promise<void> {
+export async function killNow(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void> {
   if (child !== null && child.running) await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
-  else if (pid !== null && (await readProcState(pid)).alive) killPid(pid, 'SIGKILL');
+  else if (proc !== null && (await readProcState(proc.pid)).alive) killPid(proc.pid, 'SIGKILL');
 }

@@ -8,6 +8,7 @@ import { NotifyWatch, type NotifyWatchDeps } from './notify-watch.js';
 import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
 import { identify, killNow, StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
+import type { ProcIdentity } from '../../adapters/proc.js';
 
 export { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
 
@@ -63,8 +64,8 @@ class CommandLauncher implements Launcher {
     return { identity, child, leftovers };
   }
 
-  kill(pid: number | null, child: SupervisedChild | null): Promise<void> {
-    return killNow(pid, child);
+  kill(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void> {
+    return killNow(proc, child);
   }
 
   async stop(child: SupervisedChild | null): Promise<void> {
@@ -73,8 +74,8 @@ class CommandLauncher implements Launcher {
     await this.records?.forget(this.spec.name);
   }
 
-  async giveUp(pid: number | null, child: SupervisedChild | null): Promise<void> {
-    await killNow(pid, child);
+  async giveUp(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void> {
+    await killNow(proc, child);
     // nothing of this target runs any more: a record kept until the next start could name a reused group
     await this.records?.forget(this.spec.name);
   }
@@ -219,8 +220,8 @@ class UnitLauncher implements Launcher {
   }
 
   // The unit's main process is killed; what follows is the unit's own Restart= policy, under systemd's limits.
-  giveUp(pid: number | null): Promise<void> {
-    return killNow(pid, null);
+  giveUp(proc: ProcIdentity | null): Promise<void> {
+    return killNow(proc, null);
   }
 }
 

@@ -29,16 +29,16 @@ export class PidFileLauncher implements Launcher {
     return { identity, child: null };
   }
 
-  kill(pid: number | null): Promise<void> {
-    return killNow(pid, null);
+  kill(proc: ProcIdentity | null): Promise<void> {
+    return killNow(proc, null);
   }
 
   stop(): Promise<void> {
     return Promise.resolve();
   }
 
-  giveUp(pid: number | null): Promise<void> {
-    return killNow(pid, null);
+  giveUp(proc: ProcIdentity | null): Promise<void> {
+    return killNow(proc, null);
   }
 
   // Why: an operator (or the program's own supervisor) may have restarted it already; a second

@@ -17,6 +17,8 @@ export interface TargetRuntime {
   readonly launcher: Launcher;
   readonly budget: RestartBudget;
   pid: number | null;
+  /** The process `pid` names, with its start time (set with it; read only while `pid` is set): what a kill signals. */
+  identity: ProcIdentity | null;
   /** The main PID before the last exit or kill, to tell a new process from the old one. */
   lastPid: number | null;
   child: SupervisedChild | null;
@@ -246,32 +248,33 @@ export class TargetRecovery {
     if (leftovers !== undefined && leftovers.length > 0) this.ctx.emit({ event: 'leftovers-killed', target: rt.spec.name, pids: leftovers });
     if (this.ctx.stopped()) {
       // stop() ran while the process was being started: it never saw this child, so end it here
-      if (rt.launcher.ownsProcess) await rt.launcher.kill(identity.pid, child);
+      if (rt.launcher.ownsProcess) await rt.launcher.kill(identity, child);
       throw new SentinelError('unavailable', 'the supervisor stopped while the target was starting', { where: rt.spec.name });
     }
     rt.pid = identity.pid;
+    rt.identity = identity;
     rt.child = child;
     this.ctx.watch(rt, identity, child);
   }
 
   // Why: a hung or retransmitting process is forgotten, then killed, before its replacement starts.
   private async killCurrent(rt: TargetRuntime): Promise<void> {
-    const { pid, child } = rt;
+    const { pid, child, identity } = rt;
     if (pid !== null) rt.lastPid = pid;
     this.ctx.unwatch(rt, pid);
     rt.pid = null;
-    await rt.launcher.kill(pid, child);
+    await rt.launcher.kill(pid === null ? null : identity, child);
     rt.child = null;
   }
 
   // Why: the budget is spent; the current process (if any is left) is stopped and forgotten.
   private async giveUp(rt: TargetRuntime): Promise<void> {
-    const { pid, child } = rt;
+    const { pid, child, identity } = rt;
     this.ctx.unwatch(rt, pid);
     rt.pid = null;
     rt.child = null;
     try {
-      await rt.launcher.giveUp(pid, child);
+      await rt.launcher.giveUp(pid === null ? null : identity, child);
     } catch (e) {
       this.ctx.log.error({ target: rt.spec.name, pid, reason: messageOf(e) }, 'cannot kill the process of a failed target');
     }

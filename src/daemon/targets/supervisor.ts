@@ -48,6 +48,7 @@ export class TargetSupervisor {
       launcher: launcherFor(spec, { stdio: deps.commandStdio ?? 'ignore', ...(deps.childRecords !== undefined ? { records: deps.childRecords } : {}), notify: { log: deps.log, emit: (e) => this.emit(e) } }),
       budget: new RestartBudget(spec.budget, spec.backoff),
       pid: null,
+      identity: null,
       lastPid: null,
       child: null,
       state: 'starting',
