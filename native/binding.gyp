@@ -31,7 +31,8 @@
         "src/systemd-props.c",
         "src/systemd-unit.c",
         "src/systemd-lib.c",
-        "src/manifest-scan.c"
+        "src/manifest-scan.c",
+        "src/pidfd-signal.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",

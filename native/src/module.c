@@ -23,6 +23,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_systemd_bus,
   sn_register_systemd_unit,
   sn_register_manifest_scan,
+  sn_register_pidfd_signal,
 };
 
 static napi_value init(napi_env env, napi_value exports) {

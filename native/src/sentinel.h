@@ -113,6 +113,7 @@ napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remov
 napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // systemd-bus.c: restart jobs over D-Bus (sd-bus), or why not built in
 napi_status sn_register_systemd_unit(napi_env env, napi_value exports);  // systemd-unit.c: a unit's state over D-Bus, waiting for its signals
 napi_status sn_register_manifest_scan(napi_env env, napi_value exports);  // manifest-scan.c: the entries of a common manifest, in one pass over its bytes
+napi_status sn_register_pidfd_signal(napi_env env, napi_value exports);  // pidfd-signal.c: a signal to a process named by PID and start time, through a pidfd
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

@@ -87,6 +87,12 @@ export interface NativeAddon {
    * Missing from older builds.
    */
   scanManifestEntries?(bytes: Uint8Array, start: number): Int32Array | null;
+  /**
+   * Sends signal number `signal` to `pid` only while it is the process that started at `startTicks`,
+   * checked and sent through one pidfd (native/src/pidfd-signal.c): 'other' when the PID names another
+   * process, 'gone' when none. Missing from older builds.
+   */
+  signalIdentified?(pid: number, startTicks: number, signal: number): 'sent' | 'gone' | 'other';
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */

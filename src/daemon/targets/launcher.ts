@@ -2,8 +2,9 @@
 // what it may use from it; the launchers themselves, one per kind, are in launchers.ts (docs/EBPF.md#pieces).
 import type { Logger } from 'pino';
 import { SentinelError } from '../../core/errors.js';
-import { procIdentity, readProcState, type ProcIdentity } from '../../adapters/proc.js';
-import { killPid, type SupervisedChild } from '../../adapters/process.js';
+import { procIdentity, type ProcIdentity } from '../../adapters/proc.js';
+import type { SupervisedChild } from '../../adapters/process.js';
+import { signalIdentified } from '../../adapters/signal-process.js';
 import type { WatchdogExit } from './watchdog-evidence.js';
 
 /** How a target names its process: a systemd unit, a command we supervise, or a pid file. */
@@ -80,8 +81,11 @@ export async function identify(pid: number, where: string): Promise<ProcIdentity
   return identity;
 }
 
-// Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not.
+// Why: a process that is not a unit's (systemd stops those itself) is killed at once, child or not. By
+// its identity: the decision was made about a PID seen earlier, and a process that took the PID since
+// (the one decided on gone) is never signalled (adapters/signal-process.ts). A child of ours cannot
+// lose its PID before it is reaped, so its handle is enough.
 export async function killNow(proc: ProcIdentity | null, child: SupervisedChild | null): Promise<void> {
   if (child !== null && child.running) await child.terminate({ signal: 'SIGKILL', graceMs: 0 });
-  else if (proc !== null && (await readProcState(proc.pid)).alive) killPid(proc.pid, 'SIGKILL');
+  else if (proc !== null) await signalIdentified(proc, 'SIGKILL');
 }
