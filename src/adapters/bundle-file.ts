@@ -35,7 +35,7 @@ const O_PATH = 0o10000000;
 // or a fifo (its blocked writer is released), and the daemon opens a path a control-group member names,
 // as root. So the path is first taken with O_PATH, which opens nothing, and only a regular file is then
 // opened for reading, through that descriptor (/proc/self/fd/N: the same file, whatever the path holds now).
-async function openRegular(path: string, noFollow: boolean): Promise<FileHandle> {
+export async function openRegular(path: string, noFollow: boolean): Promise<FileHandle> {
   let named: FileHandle;
   try {
     named = await open(path, O_PATH | (noFollow ? constants.O_NOFOLLOW : 0));

@@ -1,11 +1,12 @@
 // `sign`, `deploy`, `sign-and-deploy`: the release path from a source tree to a sealed live release,
 // either straight into a vault or through the daemon's control socket.
-import { constants, lstat, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
+import { openRegular } from '../adapters/bundle-file.js';
 import type { SecretKey } from '../core/keys.js';
 import { readVaultInfo } from '../vault/index.js';
 import { createBundle } from '../vault/sign.js';
@@ -53,25 +54,38 @@ const STATUS_TIMEOUT_MS = 10_000;
 /** Bundles up to this size travel inside the request (the daemon may run with PrivateTmp and not see our files). */
 const INLINE_BUNDLE_MAX_BYTES = 32 * 1024 * 1024;
 
+/** A bundle file checked readable; `inline`: its bytes, read through the checked descriptor, when asked for and small enough to travel in a request. */
+interface BundleFile { abs: string; size: number; inline: Buffer | null }
+
 // Why: a bundle file that is missing, not a regular file or unreadable is the same one line naming its
-// absolute path, whichever way it is deployed, before the vault or the daemon is touched.
-async function readableBundleFile(bundle: string): Promise<{ abs: string; size: number }> {
+// absolute path, whichever way it is deployed, before the vault or the daemon is touched. It is opened
+// as the vault opens it (adapters/bundle-file.ts: named with O_PATH, checked to be a regular file, then
+// opened through that descriptor), never by path after a check: a device or fifo swapped in is not opened.
+async function readableBundleFile(bundle: string, opts: { inline: boolean }): Promise<BundleFile> {
   const abs = resolve(bundle);
+  let fh: FileHandle;
   try {
-    const st = await stat(abs);
-    if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: abs });
-    await (await open(abs, constants.O_RDONLY | constants.O_NONBLOCK)).close(); // a fifo put there since is not waited on
-    return { abs, size: st.size };
+    fh = await openRegular(abs, false);
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') throw new SentinelError('not-found', 'bundle file not found', { where: abs, cause: e });
+    if (isSentinelError(e, 'usage')) throw e;
+    const cause = e instanceof Error && e.cause !== undefined ? e.cause : e;
+    if (errnoOf(cause) === 'ENOENT' || errnoOf(cause) === 'ENOTDIR') throw new SentinelError('not-found', 'bundle file not found', { where: abs, cause });
+    throw ioError(cause, 'cannot read the bundle file', abs);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    return { abs, size, inline: opts.inline && size <= INLINE_BUNDLE_MAX_BYTES ? await fh.readFile() : null };
+  } catch (e) {
     throw ioError(e, 'cannot read the bundle file', abs);
+  } finally {
+    await fh.close();
   }
 }
 
 // Deploys through the daemon: the bundle inline when small, else its absolute path (which the daemon must be able to read).
-async function deployViaSocket(socket: string, bundle: { abs: string; size: number }): Promise<DeploySummary> {
-  const { abs, size } = bundle;
-  const request = size <= INLINE_BUNDLE_MAX_BYTES ? { op: 'deploy', bundleBase64: (await readFile(abs)).toString('base64') } : { op: 'deploy', bundlePath: abs };
+async function deployViaSocket(socket: string, bundle: BundleFile): Promise<DeploySummary> {
+  const { abs, inline } = bundle;
+  const request = inline !== null ? { op: 'deploy', bundleBase64: inline.toString('base64') } : { op: 'deploy', bundlePath: abs };
   const reply = (await sendRequest(socket, request, { timeoutMs: DEPLOY_TIMEOUT_MS })) as DaemonReply<Partial<DeployResult>>;
   if (reply.ok !== true) throw daemonError(reply.error, socket, 'daemon refused the deploy');
   // Live, but its audit record is held in the daemon until the audit log takes writes again (docs/DAEMON.md#audit-log).
@@ -102,7 +116,7 @@ export async function runDeploy(bundle: string, opts: { vault?: string; socket?:
   if (opts.trust === undefined && opts.threshold !== undefined) throw new SentinelError('usage', '--threshold needs --trust', { where: '--threshold' });
   // Through the daemon its own configured anchors apply; --trust is for a deploy straight into a vault.
   if (opts.trust !== undefined && !('vault' in target)) throw new SentinelError('usage', '--trust needs --vault (the daemon uses its configured vault.trust)', { where: '--trust' });
-  const file = await readableBundleFile(bundle);
+  const file = await readableBundleFile(bundle, { inline: !('vault' in target) });
   const trust = opts.trust === undefined ? undefined : await readTrustPolicy(opts.trust, opts.threshold);
   try {
     if ('vault' in target) await withVault(target.vault, (v) => deployReporting(v, file.abs, trust, opts.json === true), trust === undefined ? {} : { trust });
@@ -179,7 +193,7 @@ export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; targ
     const highest = status.result?.vault?.highestVersion;
     if (vaultId === undefined || highest === undefined) throw new SentinelError('unavailable', 'daemon status did not name its vault id and highest version', { where: opts.target.socket });
     await signTree(src, { keys: opts.keys, vaultId, version: nextVersion(opts.version, highest), expiresInMs: opts.expiresInMs, out });
-    return await deployViaSocket(opts.target.socket, await readableBundleFile(out));
+    return await deployViaSocket(opts.target.socket, await readableBundleFile(out, { inline: true }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
