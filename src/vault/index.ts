@@ -4,6 +4,7 @@ import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
+import { ioError } from '../core/errno.js';
 import type { PublicKey } from '../core/keys.js';
 import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
@@ -138,14 +139,14 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   } catch (e) {
     if (isSentinelError(e)) throw e;
     const errno = (e as NodeJS.ErrnoException).code;
-    if (errno !== 'ENOENT' && errno !== 'ENOTDIR') throw new SentinelError('io', 'cannot inspect the vault path', { where: root, cause: e });
+    if (errno !== 'ENOENT' && errno !== 'ENOTDIR') throw ioError(e, 'cannot inspect the vault path', root);
     parents = await createMissingParents(dirname(root));
     try {
       await mkdir(root, { mode: 0o755 });
       await chmod(root, 0o755); // not the umask's mode: services read the live tree through it
     } catch (cause) {
       await removeCreatedParents(parents);
-      throw new SentinelError('io', 'cannot create the vault directory', { where: root, cause });
+      throw ioError(cause, 'cannot create the vault directory', root);
     }
     created = true;
   }
