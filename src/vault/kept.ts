@@ -52,10 +52,10 @@ export async function prune(ctx: VaultCtx, previous: string | null, opts: { know
   await allInOrder([...(removed.length > 0 ? [fsyncDir(ctx.layout.releases)] : []), ...(opts.flushWith ?? []).map((d) => fsyncDir(d))]);
   // The middle of pruning: moved out and flushed, not yet deleted (crash tests stop here).
   await step(ctx, 'pruning');
-  // The moved releases (in staging/, each deleted on its own pool thread) and their stored bundles go
-  // at the same time: on a busy ext4 every unlink may wait for a journal commit, and these waits then
-  // overlap. The bundles one after the other (each unseals and re-seals bundles/, which must not
-  // close under another's removal). All settle before the first error is thrown.
+  // The moved releases (in staging/, each deleted by the addon's walk on threads of its own) and their
+  // stored bundles go at the same time: on a busy ext4 every unlink may wait for a journal commit, and
+  // these waits then overlap. The bundles one after the other (each unseals and re-seals bundles/,
+  // which must not close under another's removal). All settle before the first error is thrown.
   const retireBundles = async (): Promise<void> => {
     for (const id of bundles) await retireBundle(ctx, id);
   };
