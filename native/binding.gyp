@@ -32,7 +32,8 @@
         "src/systemd-unit.c",
         "src/systemd-lib.c",
         "src/manifest-scan.c",
-        "src/pidfd-signal.c"
+        "src/pidfd-signal.c",
+        "src/digest.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",

@@ -114,6 +114,7 @@ napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // syste
 napi_status sn_register_systemd_unit(napi_env env, napi_value exports);  // systemd-unit.c: a unit's state over D-Bus, waiting for its signals
 napi_status sn_register_manifest_scan(napi_env env, napi_value exports);  // manifest-scan.c: the entries of a common manifest, in one pass over its bytes
 napi_status sn_register_pidfd_signal(napi_env env, napi_value exports);  // pidfd-signal.c: a signal to a process named by PID and start time, through a pidfd
+napi_status sn_register_digest(napi_env env, napi_value exports);  // digest.c: SHA-512 of a buffer on a pool thread (vault status's release id)
 
 // ---- directory fds (dir-fd.c) ----
 // Opens `path` below dirfd without following any symlink or leaving dirfd (openat2 RESOLVE_BENEATH |

@@ -93,6 +93,8 @@ export interface NativeAddon {
    * process, 'gone' when none. Missing from older builds.
    */
   signalIdentified?(pid: number, startTicks: number, signal: number): 'sent' | 'gone' | 'other';
+  /** SHA-512 of the bytes on a pool thread; the caller leaves them unchanged until it settles (native/src/digest.c). Missing from older builds. */
+  sha512Async?(bytes: Uint8Array): Promise<Buffer>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */

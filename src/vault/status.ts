@@ -11,7 +11,7 @@ import { parseSignatures } from '../core/signature.js';
 import { releaseIdOf, verifyManifestSignatures } from '../core/trust.js';
 import { assertReleaseBinding, isSealed, listReleaseDirs, readLiveDirName, readReleaseBytes } from './context.js';
 import type { VaultCtx } from './context.js';
-import { ed25519Verify, sha512 } from './ed25519.js';
+import { ed25519Verify, sha512, sha512Started } from './ed25519.js';
 import { readHighestState } from './highest.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import type { KeptRelease, VaultStatus } from './types.js';
@@ -30,13 +30,18 @@ function versionOfReleaseId(releaseId: string): number {
 }
 
 // The live release's signed head: signatures against the policy, then the version and vault id of
-// those very bytes, the release id against the directory's name. Returns the signers.
+// those very bytes, the release id against the directory's name. Returns the signers. The release
+// id's SHA-512 of the manifest runs on a pool thread while the signatures are checked here (each
+// check hashes the same bytes inside OpenSSL); it is taken only after they pass, in the same order
+// and with the same errors as before.
 async function checkLiveHead(ctx: VaultCtx, dirName: string): Promise<string[]> {
   const r = await readReleaseBytes(ctx, ctx.layout.release(dirName));
   const signatures = parseSignatures(r.signatureBytes, ctx.limits);
+  const releaseDigest = sha512Started(r.manifestBytes);
   const signers = verifyManifestSignatures(r.manifestBytes, signatures, ctx.config.trust, ctx.limits, { verify: ed25519Verify });
   const summary = readManifestSummary(r.manifestBytes, ctx.limits);
-  assertReleaseBinding(ctx, r, releaseIdOf(summary, r.manifestBytes, sha512), summary.vaultId);
+  const digest = await releaseDigest();
+  assertReleaseBinding(ctx, r, releaseIdOf(summary, r.manifestBytes, (bytes) => (bytes === r.manifestBytes ? digest : sha512(bytes))), summary.vaultId);
   return signers;
 }
 

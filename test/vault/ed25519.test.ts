@@ -2,11 +2,14 @@
 // signatures and on every kind of bad one (changed message, changed signature, other key), and its SHA-512 (release ids) with tweetnacl's.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { loadNative } from '../../src/adapters/native.js';
+import { needs } from '../helpers/env.js';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
 import { keyIdOf, keyPairFromSeed, useSha512ForKeyIds } from '../../src/core/keys.js';
 import nacl from 'tweetnacl';
-import { ed25519Verify, sha512 } from '../../src/vault/ed25519.js';
+import { ed25519Verify, sha512, sha512Started } from '../../src/vault/ed25519.js';
 import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
 
 test('ed25519Verify agrees with tweetnacl on good and bad signatures', () => {
@@ -85,4 +88,24 @@ test('key ids through the native SHA-512 the vault installs are tweetnacl\'s', (
       useSha512ForKeyIds(sha512);
     }
   }
+});
+
+test('the addon\'s SHA-512 on a pool thread is node:crypto\'s, for any length and a view at an offset', async (t) => {
+  const addon = loadNative();
+  if (needs(t, typeof addon?.sha512Async === 'function', 'native addon (npm ci builds native/)')) return;
+  const pool = new Uint8Array(randomBytes(1_400_000));
+  for (const len of [0, 1, 111, 112, 127, 128, 129, 4096, 1_300_001]) {
+    for (const offset of [0, 3]) {
+      const bytes = pool.subarray(offset, offset + len);
+      const want = createHash('sha512').update(bytes).digest();
+      assert.deepEqual(Buffer.from(await addon!.sha512Async!(bytes)), want, `${len} bytes at offset ${offset}`);
+      assert.deepEqual(Buffer.from(await sha512Started(bytes)()), want, `sha512Started, ${len} bytes at offset ${offset}`);
+    }
+  }
+  // Several at once, each its own answer.
+  const views = [pool.subarray(0, 1000), pool.subarray(1000, 500_000), pool.subarray(5, 6)];
+  const got = await Promise.all(views.map((v) => addon!.sha512Async!(v)));
+  got.forEach((d, i) => assert.deepEqual(Buffer.from(d), Buffer.from(sha512(views[i]!)), `view ${i}`));
+  assert.throws(() => addon!.sha512Async!('text' as unknown as Uint8Array), { name: 'TypeError' });
+  assert.throws(() => addon!.sha512Async!(new Uint16Array(4) as unknown as Uint8Array), { name: 'TypeError' });
 });

@@ -1,0 +1,73 @@
+// sha512Async(bytes): SHA-512 of a Uint8Array on a pool thread, so the main thread can check a
+// signature over the same manifest meanwhile (`vault status`: the release id is SHA-512 of the
+// manifest bytes, the Ed25519 check hashes them again inside OpenSSL). The bytes are the caller's
+// own memory, held by a reference until the work completes; the caller must not change them before
+// the promise settles (status only reads them).
+#include "sentinel.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+typedef struct {
+  napi_ref ref;  // keeps the Uint8Array (and its memory) alive while the pool thread reads it
+  const unsigned char *bytes;
+  size_t len;
+  unsigned char digest[64];
+  int failed;
+  sn_job job;
+} digest_job;
+
+static void digest_job_free(napi_env env, void *data) {
+  digest_job *j = data;
+  if (j->ref != NULL) napi_delete_reference(env, j->ref);
+  free(j);
+}
+
+static void digest_execute(napi_env env, void *data) {
+  (void)env;
+  digest_job *j = data;
+  unsigned int n = 0;
+  j->failed = EVP_Digest(j->bytes, j->len, j->digest, &n, EVP_sha512(), NULL) != 1 || n != sizeof j->digest;
+}
+
+static void digest_complete(napi_env env, napi_status status, void *data) {
+  digest_job *j = data;
+  int end = sn_job_end(env, &j->job, status);
+  if (end < 0) napi_reject_deferred(env, j->job.deferred, sn_error(env, "sha512Async was cancelled"));
+  else if (j->failed) napi_reject_deferred(env, j->job.deferred, sn_sys_error(env, EIO, "EVP_Digest", ""));
+  else sn_job_resolve_buffer(env, &j->job, j->digest, sizeof j->digest);
+  digest_job_free(env, j);
+}
+
+static napi_value sha512_async(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *bytes = NULL;
+  bool is_typed = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &len, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sha512Async(bytes: Uint8Array)");
+    return NULL;
+  }
+  digest_job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    sn_throw_sys(env, ENOMEM, "calloc", "");
+    return NULL;
+  }
+  j->bytes = bytes;
+  j->len = len;
+  if (napi_create_reference(env, argv[0], 1, &j->ref) != napi_ok) {
+    free(j);
+    sn_throw_sys(env, ENOMEM, "napi_create_reference", "");
+    return NULL;
+  }
+  return sn_job_start(env, &j->job, "sentinel:sha512", digest_execute, digest_complete, j, 1, digest_job_free);
+}
+
+napi_status sn_register_digest(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = { SN_FN("sha512Async", sha512_async) };
+  return sn_export(env, exports, props, sizeof props / sizeof props[0]);
+}
