@@ -115,4 +115,34 @@ describe('vault status: what it checks and what it only lists', { concurrency: f
       await closeDeps(tv.deps);
     }
   });
+  test('a vault it finds unsealed is not ok: exit 1 and ok false, as vault verify refuses it', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const tv = await makeVault('status-unsealed');
+    try {
+      await tv.vault.deploy((await tv.bundle(1)).path);
+      const releases = join(tv.path, 'releases');
+      // The first step of any tamper: +i lifted from the directory of kept releases.
+      run('chattr', ['-i', releases]);
+      try {
+        const json = await sentinel(['vault', 'status', tv.path, '--json']);
+        assert.equal(json.code, 1, json.stdout + json.stderr);
+        const parsed = JSON.parse(json.stdout) as { ok: boolean; sealed: boolean; unsealedPaths: string[]; liveProblem: string | null };
+        assert.equal(parsed.ok, false, 'ok speaks for the seal too');
+        assert.equal(parsed.sealed, false);
+        assert.equal(parsed.liveProblem, null, 'the live release itself still checks out');
+        assert.deepEqual(parsed.unsealedPaths, [releases]);
+        const human = await sentinel(['vault', 'status', tv.path]);
+        assert.equal(human.code, 1, human.stdout + human.stderr);
+        assert.match(human.stdout, /sealed: NO \(/);
+        assert.equal((await sentinel(['vault', 'verify', tv.path, '--live-only'])).code, 1, 'verify refuses it too');
+      } finally {
+        run('chattr', ['+i', releases]);
+      }
+      const sealedAgain = await sentinel(['vault', 'status', tv.path, '--json']);
+      assert.equal(sealedAgain.code, 0, sealedAgain.stdout + sealedAgain.stderr);
+      assert.equal((JSON.parse(sealedAgain.stdout) as { ok: boolean }).ok, true);
+    } finally {
+      await closeDeps(tv.deps);
+    }
+  });
 });
