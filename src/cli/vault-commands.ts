@@ -75,10 +75,11 @@ function describeVerify(path: string, r: VerifyReport): string[] {
 }
 
 // `vault status`: what is live and whether it is sealed. A live release that did not check out
-// (signatures, release id, vault id) exits 1 with `ok: false`, as `vault verify` would refuse it.
+// (signatures, release id, vault id) or a path it finds unsealed exits 1 with `ok: false`, as
+// `vault verify` would refuse either.
 export async function runVaultStatus(path: string, opts: { json?: boolean }): Promise<void> {
   const st = await withVault(path, async (v) => v.status());
-  const ok = st.liveProblem === null;
+  const ok = st.liveProblem === null && st.sealed;
   if (!ok) process.exitCode = 1;
   if (opts.json === true) {
     printJson({ ok, ...st });
