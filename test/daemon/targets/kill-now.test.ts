@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { procIdentity } from '../../../src/adapters/proc.js';
 import { killNow } from '../../../src/daemon/targets/launcher.js';
 
@@ -50,4 +51,20 @@ test('killNow of a process that is gone (exited and reaped) is no error', async 
   s.child.kill('SIGTERM');
   assert.equal(await endedBy(s.child), 'SIGTERM');
   await killNow({ pid: s.pid, startTicks: s.startTicks }, null);
+});
+
+test('killNow of a thread id (a pid file may name one) ends its process, as kill(2) of it does', async () => {
+  // A process with a second thread: its id is a PID no process leads.
+  const child = spawn('python3', ['-c', 'import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\nprint("ready", flush=True)\ntime.sleep(600)'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    await once(child.stdout, 'data');
+    const tids = readdirSync(`/proc/${String(child.pid)}/task`).map(Number).filter((t) => t !== child.pid);
+    assert.ok(tids.length > 0, 'the child has a second thread');
+    const id = await procIdentity(tids[0]!);
+    assert.ok(id !== null, 'the thread id reads as a process in /proc');
+    await killNow(id, null);
+    assert.equal(await endedBy(child), 'SIGKILL');
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
