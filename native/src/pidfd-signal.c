@@ -23,6 +23,14 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+// Kernel 6.9+: a pidfd of a thread (pidfd_open), and a signal through it to the whole thread group, as
+// kill(2) of a thread id sends it (pidfd_send_signal).
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#ifndef PIDFD_SIGNAL_THREAD_GROUP
+#define PIDFD_SIGNAL_THREAD_GROUP (1U << 1)
+#endif
 
 // Field 22 of /proc/PID/stat (starttime, clock ticks after boot), counted after the last ')' since
 // comm may hold spaces and parentheses. 0, or a negative errno (-ENOENT: no such process).
@@ -82,7 +90,14 @@ static napi_value signal_identified(napi_env env, napi_callback_info info) {
   }
   char where[32];
   snprintf(where, sizeof where, "pid %llu", (unsigned long long)pid);
+  unsigned int send_flags = 0;
   int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0U);
+  if (pidfd < 0 && (errno == ENOENT || errno == EINVAL)) {
+    // Not a thread group's leader: a thread id (a pid file may name one). Before 6.9 this fails with
+    // EINVAL too, which the caller takes as "no pidfd for it" and checks through /proc instead.
+    pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, (unsigned int)PIDFD_THREAD);
+    send_flags = PIDFD_SIGNAL_THREAD_GROUP;
+  }
   if (pidfd < 0) {
     if (errno == ESRCH) return result(env, "gone");
     sn_throw_sys(env, errno, "pidfd_open", where);
@@ -98,7 +113,7 @@ static napi_value signal_identified(napi_env env, napi_callback_info info) {
     err = -r;
     failed = "read /proc/PID/stat";
   } else if (now != ticks) outcome = "other";
-  else if (syscall(SYS_pidfd_send_signal, pidfd, (int)sig, NULL, 0U) == 0) outcome = "sent";
+  else if (syscall(SYS_pidfd_send_signal, pidfd, (int)sig, NULL, send_flags) == 0) outcome = "sent";
   else if (errno == ESRCH) outcome = "gone";
   else {
     err = errno;

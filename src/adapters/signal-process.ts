@@ -1,7 +1,7 @@
 // A signal to a process named by its identity (PID and start time), never to a process that took the
 // PID since the caller decided: through the native addon, the start time is checked and the signal
 // sent through one pidfd (native/src/pidfd-signal.c), which leaves no window; without the addon (or on
-// a kernel before 5.3, without pidfd_open) the start time is read from /proc right before kill(2),
+// a kernel before 5.3, or for a thread id before 6.9: no pidfd for it) the start time is read from /proc right before kill(2),
 // which leaves the microseconds between the two.
 import { constants } from 'node:os';
 import { ioError } from '../core/errno.js';
@@ -12,8 +12,9 @@ import { killPid } from './process.js';
 /** What became of the signal: sent, no process with that PID, or the PID names another process (nothing sent). */
 export type SignalOutcome = 'sent' | 'gone' | 'other';
 
-/** Linux's ENOSYS: a kernel without pidfd_open (before 5.3). */
-const ENOSYS = 38;
+/** Linux's errnos for "no pidfd for this": ENOSYS, a kernel without pidfd_open (before 5.3); EINVAL and
+ * ENOENT, a thread id on a kernel without thread pidfds (before 6.9). */
+const NO_PIDFD = new Set([-38, -22, -2]);
 
 // Why: the fallback, and what the tests hold the native path to: the identity read, then the signal.
 export async function signalIdentifiedByProc(id: ProcIdentity, signal: NodeJS.Signals): Promise<SignalOutcome> {
@@ -31,8 +32,8 @@ export async function signalIdentified(id: ProcIdentity, signal: NodeJS.Signals)
     try {
       return addon.signalIdentified(id.pid, id.startTicks, constants.signals[signal]);
     } catch (e) {
-      // As killPid: the errno map names the code (EPERM: not-permitted); only a kernel without pidfds falls back.
-      if ((e as { errno?: unknown }).errno !== -ENOSYS) throw ioError(e, `cannot send ${signal} to process ${String(id.pid)}`, `pid ${String(id.pid)}`, 'kernel-interface');
+      // As killPid: the errno map names the code (EPERM: not-permitted); only "no pidfd for it" falls back.
+      if (!NO_PIDFD.has((e as { errno?: unknown }).errno as number)) throw ioError(e, `cannot send ${signal} to process ${String(id.pid)}`, `pid ${String(id.pid)}`, 'kernel-interface');
     }
   }
   return signalIdentifiedByProc(id, signal);
