@@ -13,18 +13,21 @@ static char gate_dir[PATH_BUF];
 static char gate_file[PATH_BUF];
 static int gate_armed;
 
-void sn_inspect_gate(const char *rel) {
-  if (!__atomic_load_n(&gate_armed, __ATOMIC_ACQUIRE) || strcmp(rel, gate_dir) != 0) return;
-  if (!__atomic_exchange_n(&gate_armed, 0, __ATOMIC_ACQ_REL)) return;
+void sn_gate_wait(const char *file) {
   char reached[PATH_BUF + 16];
-  snprintf(reached, sizeof reached, "%s.reached", gate_file);
+  snprintf(reached, sizeof reached, "%s.reached", file);
   int fd = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd >= 0) close(fd);
-  // At most 10 s: a test that never opens the gate still ends.
-  for (int i = 0; i < 10000 && access(gate_file, F_OK) != 0; i++) {
+  for (int i = 0; i < 10000 && access(file, F_OK) != 0; i++) {
     struct timespec ms = { 0, 1000000 };
     nanosleep(&ms, NULL);
   }
+}
+
+void sn_inspect_gate(const char *rel) {
+  if (!__atomic_load_n(&gate_armed, __ATOMIC_ACQUIRE) || strcmp(rel, gate_dir) != 0) return;
+  if (!__atomic_exchange_n(&gate_armed, 0, __ATOMIC_ACQ_REL)) return;
+  sn_gate_wait(gate_file);
 }
 
 // _inspectGate(dir, file): the next tree pass, once it has listed directory `dir` (relative to its

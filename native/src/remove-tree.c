@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 // ---- the check every entry the walk opens passes ----
@@ -118,15 +117,7 @@ int sn_remove_gate_armed(void) {
 void sn_remove_gate(int point, const char *rel) {
   if (!sn_remove_gate_armed() || point != gate_point || strcmp(rel, gate_rel) != 0) return;
   if (!__atomic_exchange_n(&gate_armed, 0, __ATOMIC_ACQ_REL)) return;
-  char reached[PATH_BUF + 16];
-  snprintf(reached, sizeof reached, "%s.reached", gate_file);
-  int fd = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd >= 0) close(fd);
-  // At most 10 s: a test that never opens the gate still ends.
-  for (int i = 0; i < 10000 && access(gate_file, F_OK) != 0; i++) {
-    struct timespec ms = { 0, 1000000 };
-    nanosleep(&ms, NULL);
-  }
+  sn_gate_wait(gate_file);
 }
 
 // _removeGate(rel, file, point): the next removal, at entry `rel` (relative to its dirfd), creates

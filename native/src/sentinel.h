@@ -144,5 +144,8 @@ int sn_untolerated_xattrs(int fd, const char *path);
 // ---- verify's tree pass (inspect-gate.c) ----
 // Test hook: waits there when `rel` is the directory a test armed with _inspectGate (else returns at once).
 void sn_inspect_gate(const char *rel);
+// The test hooks' wait (_inspectGate, _removeGate): creates `file`.reached, then waits until `file`
+// exists, at most 10 s, so a test that never opens the gate still ends.
+void sn_gate_wait(const char *file);
 
 #endif
