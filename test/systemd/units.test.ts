@@ -160,6 +160,25 @@ test('sentinel install-units copies the units with this node and CLI; --uninstal
   }
 });
 
+test('install-units says so when systemd could not re-read the units (daemon-reload failed): written, exit 0, one warning naming what to run', () => {
+  // Real systemctl: on a host where systemd runs the reload works and nothing is said; where it does not run, it fails.
+  const reloads = spawnSync('systemctl', ['daemon-reload'], { encoding: 'utf8' }).status === 0;
+  const prefix = mkdtempSync(join(tmpdir(), 'sentinel-reload-'));
+  try {
+    const r = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(join(prefix, 'omnimind-sentinel.service')), 'the units are written either way');
+    if (reloads) assert.doesNotMatch(r.stderr, /daemon-reload/, r.stderr);
+    else assert.match(r.stderr, /^sentinel: warning: systemctl daemon-reload failed \(.+\): systemd has not read these units; run `systemctl daemon-reload` once it runs, before enabling them\n$/m, r.stderr);
+    const j = spawnSync(process.execPath, [cli, 'install-units', '--prefix', prefix, '--json'], { encoding: 'utf8' });
+    assert.equal(j.status, 0, j.stderr);
+    const warnings = (JSON.parse(j.stdout) as { warnings: string[] }).warnings;
+    assert.equal(warnings.some((w) => w.startsWith('systemctl daemon-reload failed')), !reloads, warnings.join('; '));
+  } finally {
+    rmSync(prefix, { recursive: true, force: true });
+  }
+});
+
 test('install-units --uninstall --keep-files leaves the unit files; --keep-files alone is a usage error', () => {
   const prefix = mkdtempSync(join(tmpdir(), 'sentinel-keep-'));
   try {
