@@ -166,10 +166,13 @@ export async function setUnitProperties(unit: string, properties: Record<string,
   await systemctl(['set-property', '--runtime', unit, ...Object.entries(properties).map(([k, v]) => `${k}=${v}`)], unit);
 }
 
-// Why: `install-units` makes systemd read the unit files it just wrote; a host without systemd is not an error.
-export async function daemonReload(): Promise<boolean> {
+// Why: `install-units` makes systemd read the unit files it just wrote; a host without systemd is not an
+// error, but the caller says so. Null when it worked, else why not (systemctl's first line, or how it ended).
+export async function daemonReload(): Promise<string | null> {
   const r = await runCommand(['systemctl', 'daemon-reload'], { timeoutMs: 30_000 });
-  return r.ok;
+  if (r.ok) return null;
+  const line = r.stderr.split('\n').find((l) => l.trim() !== '')?.trim();
+  return line ?? (r.startError !== null ? `cannot run systemctl: ${r.startError}` : r.timedOut ? 'timed out' : `exit ${String(r.exitCode ?? r.signal)}`);
 }
 
 // Why: `install-units --uninstall` stops units and removes their enablement links; without a running systemd

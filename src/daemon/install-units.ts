@@ -80,7 +80,8 @@ export async function installUnits(opts: { prefix: string; node?: string; cli?: 
     await rename(`${to}.tmp`, to);
     files.push(to);
   }
-  if (opts.reload) await daemonReload();
+  const notReloaded = opts.reload ? await daemonReload() : null;
+  if (notReloaded !== null) warnings.push(`systemctl daemon-reload failed (${notReloaded}): systemd has not read these units; run \`systemctl daemon-reload\` once it runs, before enabling them`);
   return { files, warnings };
 }
 
