@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
+import { isAliveSync } from '../../src/adapters/proc.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon-harness.js';
 import { tempDir } from '../helpers/vault-factory.js';
 import { needsEngine } from '../helpers/bpf.js';
@@ -21,15 +22,7 @@ const status = async (d: TestDaemon): Promise<Status['result']> => ((await sendR
 
 /** Every sleeper list this file's targets wrote: none of their sleeps may outlive the tests. */
 const sleeperLists: string[] = [];
-/** Alive and not a zombie waiting for init to reap it (this file's sleeps are orphans once their script exits). */
-const alive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
+// (A sleep counts as gone once it is a zombie: it is an orphan waiting for init to reap it; isAliveSync says so.)
 
 /**
  * A pid-file target: a `sleep` started by a restart script. After the test, the daemon given to
@@ -137,7 +130,7 @@ test('engine cannot load: sentinel status says why once, in the ebpf line; --jso
 
 test('no sleeper outlives the tests: the daemon is stopped before its target is killed, so nothing restarts it', async () => {
   await new Promise((r) => setTimeout(r, 300));
-  const left = sleeperLists.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map(Number)).filter(alive);
+  const left = sleeperLists.flatMap((f) => readFileSync(f, 'utf8').split('\n').filter((l) => l !== '').map(Number)).filter(isAliveSync);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   assert.deepEqual(left, [], 'sleeps started by the targets\' restart scripts still run after their tests');
 });
