@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { messageOf } from '../../core/errors.js';
-import { processTable, readProcState } from '../../adapters/proc.js';
+import { processTable, readProcState, type ProcessEntry } from '../../adapters/proc.js';
 import { killGroup, killPid } from '../../adapters/process.js';
 
 /** The file in the state directory that holds the records. */
@@ -51,7 +51,11 @@ export class ChildRecords {
   /** The last failure to write the file (a full disk), or null. */
   lastError: string | null = null;
 
-  constructor(readonly file: string) {}
+  /** `snapshot` reads the process table (the tests give one taken before a PID was reused). */
+  constructor(
+    readonly file: string,
+    private readonly snapshot: () => Promise<Map<number, ProcessEntry>> = () => processTable({ cmdline: false }),
+  ) {}
 
   private async load(): Promise<Map<string, ChildRecord>> {
     if (this.records !== null) return this.records;
@@ -104,7 +108,7 @@ export class ChildRecords {
       await this.forget(name);
       return [];
     }
-    const table = await processTable({ cmdline: false });
+    const table = await this.snapshot();
     const leader = table.get(r.pgid);
     if (leader !== undefined && leader.startTicks !== r.startTicks) {
       await this.forget(name);

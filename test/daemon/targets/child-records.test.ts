@@ -5,8 +5,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { ChildRecords, CHILD_RECORDS_FILE } from '../../../src/daemon/targets/child-records.js';
-import { readProcState, processTable } from '../../../src/adapters/proc.js';
+import { readProcState, processTable, type ProcessEntry } from '../../../src/adapters/proc.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
@@ -91,5 +92,44 @@ test('a leftover of a group that led its own session is killed (what a kill -9 o
   } finally {
     try { process.kill(member, 'SIGKILL'); } catch { /* gone */ }
     await cleanup();
+  }
+});
+
+test('a recorded process or group member whose PID another process holds by the time of the kill is not signalled', async () => {
+  // Two unrelated processes; the snapshot the sweep decides on was taken while their PIDs still named the
+  // recorded command (the leader) and a member of its group, both with another start time than now.
+  const spawnSleeper = async (): Promise<{ child: ReturnType<typeof spawn>; pid: number; startTicks: number }> => {
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    await once(child, 'spawn');
+    const s = await readProcState(child.pid!);
+    assert.ok(s.alive);
+    return { child, pid: child.pid!, startTicks: s.identity.startTicks };
+  };
+  const leader = await spawnSleeper();
+  const member = await spawnSleeper();
+  const ended = (c: ReturnType<typeof spawn>): Promise<NodeJS.Signals | null> =>
+    c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.signalCode) : once(c, 'exit').then(([, sig]) => sig as NodeJS.Signals | null);
+  let taken = 0;
+  const stale = async (): Promise<Map<number, ProcessEntry>> => {
+    const table = await processTable({ cmdline: false });
+    if (taken++ > 0) return table; // only the first snapshot is stale
+    const was = { pgrp: leader.pid, session: leader.pid };
+    table.set(leader.pid, { ...table.get(leader.pid)!, ...was, startTicks: leader.startTicks - 1 });
+    table.set(member.pid, { ...table.get(member.pid)!, ...was, startTicks: leader.startTicks - 1 });
+    return table;
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'sentinel-child-records-'));
+  const file = join(dir, CHILD_RECORDS_FILE);
+  await writeFile(file, JSON.stringify({ t: { pid: leader.pid, pgid: leader.pid, startTicks: leader.startTicks - 1, bootId } }));
+  try {
+    assert.deepEqual(await new ChildRecords(file, stale).sweep('t'), []);
+    leader.child.kill('SIGTERM');
+    member.child.kill('SIGTERM');
+    assert.equal(await ended(leader.child), 'SIGTERM', 'the process now holding the leader PID was not SIGKILLed');
+    assert.equal(await ended(member.child), 'SIGTERM', 'the process now holding the member PID was not SIGKILLed');
+  } finally {
+    leader.child.kill('SIGKILL');
+    member.child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
   }
 });
