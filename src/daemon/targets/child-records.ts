@@ -6,7 +6,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { messageOf } from '../../core/errors.js';
 import { processTable, readProcState, type ProcessEntry } from '../../adapters/proc.js';
-import { killGroup, killPid } from '../../adapters/process.js';
+import { signalIdentified } from '../../adapters/signal-process.js';
 
 /** The file in the state directory that holds the records. */
 export const CHILD_RECORDS_FILE = 'children.json';
@@ -101,30 +101,41 @@ export class ChildRecords {
   // Why: before a target starts, whatever its previous run left is killed: the recorded process if it is still
   // that process, and every member of its process group and session started since. A group whose leader's PID
   // now belongs to another process (a new group after PID reuse), members of another session, or a boot that
-  // cannot be told apart are not provably ours and are left alone.
+  // cannot be told apart are not provably ours and are left alone. Each is signalled by its identity from the
+  // snapshot (PID and start time, through one pidfd: signalIdentified), never by PID or by group, so a PID
+  // reused since the snapshot is never signalled; the snapshot is taken again until it shows nothing new of
+  // the group (a member forked meanwhile), within KILL_WAIT_MS.
   async sweep(name: string): Promise<number[]> {
     const r = (await this.load()).get(name);
     if (r === undefined || r.bootId !== this.bootId || !BOOT_ID.test(this.bootId)) {
       await this.forget(name);
       return [];
     }
-    const table = await this.snapshot();
-    const leader = table.get(r.pgid);
-    if (leader !== undefined && leader.startTicks !== r.startTicks) {
-      await this.forget(name);
-      return [];
-    }
-    const victims = [...table.values()].filter((p) => p.pid !== process.pid && ((p.pid === r.pid && p.startTicks === r.startTicks) || (p.pgrp === r.pgid && p.session === r.pgid && p.startTicks >= r.startTicks))).map((p) => p.pid);
-    if (victims.length > 0) {
-      if (r.pgid < 2) throw new Error(`refusing to signal process group ${String(r.pgid)}`);
-      killGroup(r.pgid, 'SIGKILL');
-      for (const pid of victims) killPid(pid, 'SIGKILL');
-      const deadline = Date.now() + KILL_WAIT_MS;
-      for (const pid of victims) {
-        while ((await readProcState(pid)).alive && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    const killed = new Map<number, number>();
+    const deadline = Date.now() + KILL_WAIT_MS;
+    while (Date.now() < deadline) {
+      const table = await this.snapshot();
+      const leader = table.get(r.pgid);
+      if (leader !== undefined && leader.startTicks !== r.startTicks) break;
+      const victims = [...table.values()].filter((p) => p.pid !== process.pid && killed.get(p.pid) !== p.startTicks && ((p.pid === r.pid && p.startTicks === r.startTicks) || (p.pgrp === r.pgid && p.session === r.pgid && p.startTicks >= r.startTicks)));
+      const sent: ProcessEntry[] = [];
+      for (const p of victims) {
+        if ((await signalIdentified(p, 'SIGKILL')) !== 'sent') continue;
+        killed.set(p.pid, p.startTicks);
+        sent.push(p);
+      }
+      if (sent.length === 0) break;
+      for (const p of sent) {
+        while (await isStill(p) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
       }
     }
     await this.forget(name);
-    return victims;
+    return [...killed.keys()];
   }
+}
+
+// Why: a zombie, a process gone or a PID reused is no longer the one signalled.
+async function isStill(p: ProcessEntry): Promise<boolean> {
+  const s = await readProcState(p.pid);
+  return s.alive && s.identity.startTicks === p.startTicks;
 }

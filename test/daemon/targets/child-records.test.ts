@@ -133,3 +133,33 @@ test('a recorded process or group member whose PID another process holds by the 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a member the first snapshot did not show (forked while the sweep ran) is killed by the next one', async () => {
+  const sh = spawn('setsid', ['sh', '-c', 'sleep 300 & echo $!; sleep 300 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  sh.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const [first, late] = await waitFor('the members', 5_000, () => {
+    const pids = out.trim().split('\n').map(Number).filter((n) => n > 0);
+    return pids.length === 2 ? pids : null;
+  });
+  const table = await processTable({ cmdline: false });
+  const pgid = table.get(first!)!.pgrp;
+  const leader = table.get(pgid)!;
+  process.kill(pgid, 'SIGKILL');
+  await waitFor('the leader gone', 5_000, async () => (!(await readProcState(pgid)).alive ? true : null));
+  let taken = 0;
+  const late1 = async (): Promise<Map<number, ProcessEntry>> => {
+    const t = await processTable({ cmdline: false });
+    if (taken++ === 0) t.delete(late!);
+    return t;
+  };
+  const { records, cleanup } = await recordsWith({ t: { pid: pgid, pgid, startTicks: leader.startTicks, bootId } });
+  try {
+    assert.deepEqual((await new ChildRecords(records.file, late1).sweep('t')).sort(), [first, late].sort());
+    assert.equal((await readProcState(first!)).alive, false);
+    assert.equal((await readProcState(late!)).alive, false);
+  } finally {
+    for (const pid of [first!, late!]) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    await cleanup();
+  }
+});
