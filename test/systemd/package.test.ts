@@ -133,6 +133,9 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
 
     // The units install-units wrote, enabled and running next to the shipped one, before remove...
     await stepOk('install-units');
+    const docLinks = await stepOk('doc-links');
+    assert.doesNotMatch(docLinks, /^missing /m, `every Documentation= link install-units wrote names an installed file:\n${docLinks}`);
+    assert.match(docLinks, /^ok \/usr\/share\/doc\/omnimind-sentinel\/docs\/BACKEND\.md$/m, docLinks);
     await stepOk('enable-units');
     await stepOk('enable-backend');
     const unitStates = async (name: string): Promise<Map<string, Record<string, string>>> =>
