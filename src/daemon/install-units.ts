@@ -1,6 +1,7 @@
 // `sentinel install-units`: copies the unit files of systemd/ with this host's node, CLI and package
 // paths, and removes them again. `--sample-backend` adds the drop-in that runs the sample backend and
 // the unit of the sample MCP worker.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
@@ -29,10 +30,20 @@ export const PLACEHOLDERS = { node: '@NODE@', cli: '@SENTINEL_CLI@', docs: '@DOC
 export interface UnitPaths {
   node: string;
   cli: string;
-  /** Where README.md and docs/ are (default: this package). */
+  /** Where README.md and docs/ are (default: docsDirectory()). */
   docs?: string;
   /** The package root (examples/, integrations/); default: this package. */
   root?: string;
+}
+
+/** Where the Debian package installs README.md and docs/ (its program is in /usr/lib/omnimind-sentinel). */
+export const PACKAGE_DOC_DIR = '/usr/share/doc/omnimind-sentinel';
+
+// Why: a checkout holds docs/ itself; the package keeps it apart from the program, so a unit's
+// Documentation= must name the package's doc directory instead (no docs/ beside the program).
+export function docsDirectory(root = packageRoot()): string {
+  if (existsSync(join(root, 'docs')) || !existsSync(join(PACKAGE_DOC_DIR, 'docs'))) return root;
+  return PACKAGE_DOC_DIR;
 }
 
 // Why: the same substitution for install, the package and tests (systemd-analyze needs ExecStart to exist).
@@ -41,7 +52,7 @@ export function renderUnit(text: string, paths: UnitPaths): string {
   return text
     .split(PLACEHOLDERS.node).join(paths.node)
     .split(PLACEHOLDERS.cli).join(paths.cli)
-    .split(PLACEHOLDERS.docs).join(paths.docs ?? packageRoot())
+    .split(PLACEHOLDERS.docs).join(paths.docs ?? docsDirectory(root))
     .split(PLACEHOLDERS.pythonPath).join(join(root, 'integrations', 'python'))
     .split(PLACEHOLDERS.root).join(root);
 }
