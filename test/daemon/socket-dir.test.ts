@@ -4,18 +4,18 @@
 // owned by `nobody` or mode 0777 without the sticky bit: every listener refuses before binding.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlServer } from '../../src/daemon/control-server.js';
 import { MetricsServer } from '../../src/daemon/metrics-server.js';
-import { startDaemon } from '../../src/daemon/main.js';
 import { createLogger } from '../../src/adapters/logger.js';
 import { sendRequest } from '../../src/adapters/control-client.js';
-import { exitCodeFor, isSentinelError, type SentinelError } from '../../src/core/errors.js';
+import { isSentinelError } from '../../src/core/errors.js';
 import { cleanupDaemonFiles, prepareDaemonFiles } from '../helpers/daemon-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
+import { sentinel } from '../helpers/cli-harness.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -118,24 +118,22 @@ test('control socket: a root-owned 0755 directory and a sticky root-owned ancest
   }
 });
 
-test('daemon: refuses to start with its control socket in a directory others can write; exit code 1, nothing left running', async (t) => {
-  if (needs(t, isRoot(), 'root (chattr +i)')) return;
-  const files = await prepareDaemonFiles('sockdir');
-  const run = join(files.dir, 'run');
-  mkdirSync(run);
-  chmodSync(run, 0o777);
-  let started = false;
-  await assert.rejects(
-    startDaemon({ configFile: files.configPath, env: {}, signals: false, logger: createLogger('silent') }).then(async (h) => {
-      started = true;
-      await h.stop('test');
-    }),
-    (e) => {
-      refusedNaming(run)(e);
-      assert.equal(exitCodeFor((e as SentinelError).code), 1);
-      return true;
-    },
-  );
-  assert.equal(started, false, 'the daemon started');
-  assert.equal(existsSync(files.socket), false, 'no socket bound');
-});
+// The daemon as the unit runs it: a socket path in a directory others can write is the operator's configuration
+// to fix, which no restart changes; exit 3 (a refused configuration), which the unit does not restart.
+for (const which of ['control', 'metrics'] as const) {
+  test(`daemon: refuses to start with its ${which} socket in a directory others can write; one line, exit 3 (a refused configuration), nothing bound`, async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const files = await prepareDaemonFiles(`sockdir-${which}`);
+    const open = join(files.dir, which === 'control' ? 'run' : 'metrics');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const socket = which === 'control' ? files.socket : join(open, 'metrics.sock');
+    if (which === 'metrics') writeFileSync(files.configPath, JSON.stringify({ ...files.config, metrics: { listen: socket } }));
+    const r = await sentinel(['daemon', '--config', files.configPath, '--log-level', 'silent'], { timeoutMs: 30_000 });
+    assert.equal(r.errLines.length, 1, r.stderr);
+    assert.match(r.errLines[0]!, new RegExp(`^sentinel: insecure-path: ${which} socket: .*writable by group or others.*\\(${open.replaceAll('/', '\\/')}\\)$`), r.stderr);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(existsSync(socket), false, 'no socket bound');
+    assert.equal(existsSync(files.auditPath), false, 'refused before the audit log is opened');
+  });
+}
