@@ -130,10 +130,16 @@ export function unsafeVaultDirs(layout: VaultLayout): UnsafeDir[] {
   return found;
 }
 
-// Why: every operation starts here; the first unsafe directory is the error (code insecure-path).
+// Why: every operation starts here; the first unsafe directory is the error (code insecure-path). A vault
+// path naming a file (a typo: the bundle's name) is no vault at all, as a missing one is (not-found); a
+// symlink stays insecure-path, whatever it leads to.
 export function assertSafeVault(layout: VaultLayout): void {
-  const first = unsafeAncestors(layout.root)[0] ?? unsafeVaultDirs(layout)[0];
+  const first = unsafeAncestors(layout.root)[0];
   if (first !== undefined) throw new SentinelError('insecure-path', first.message, { where: first.path });
+  const st = lstatOrNull(layout.root);
+  if (st !== null && !st.isDirectory() && !st.isSymbolicLink()) throw new SentinelError('not-found', 'not a vault (not a directory)', { where: layout.root });
+  const own = unsafeVaultDirs(layout)[0];
+  if (own !== undefined) throw new SentinelError('insecure-path', own.message, { where: own.path });
 }
 
 // Why: `vault init` on an existing directory: the directory itself and its parents must already be safe.
