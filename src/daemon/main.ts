@@ -10,7 +10,8 @@ import { createNotifier } from '../adapters/notify.js';
 import { defaultFlagStore, type FlagStore } from '../adapters/flags.js';
 import { packageVersion } from '../adapters/package-root.js';
 import { openVault } from '../vault/index.js';
-import { asConfigRejection, resolveDaemonConfig, type DaemonConfig } from './config.js';
+import { asConfigRejection, markConfigRejected, resolveDaemonConfig, type DaemonConfig } from './config.js';
+import { parseMetricsListen } from '../core/metrics-listen.js';
 import { withLiveKeys } from './config-reload.js';
 import { ConfigReloader } from './reloader.js';
 import { AuditRecorder } from './audit-recorder.js';
@@ -82,7 +83,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
 
   // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
   if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
-  assertSafeSocketDir(config.control.socket, 'control socket');
+  // A socket in a directory others can write is the operator's configuration to fix (no restart changes it): exit 3.
+  try {
+    assertSafeSocketDir(config.control.socket, 'control socket');
+    const metricsAt = config.metrics.listen !== undefined ? parseMetricsListen(config.metrics.listen) : null;
+    if (metricsAt !== null && 'kind' in metricsAt && metricsAt.kind === 'unix') assertSafeSocketDir(metricsAt.path, 'metrics socket');
+  } catch (e) {
+    throw markConfigRejected(e);
+  }
   const { auditLog, report: auditReport } = await openDaemonAudit({ auditPath: config.audit.path, stateDir: config.stateDir, appendOnly: config.audit.appendOnly }, { flags, log });
   const stack = new PartStack(log);
   const counters = newCounters();
