@@ -118,6 +118,42 @@ export function healthy(): Promise<boolean> {
   });
 }
 
+/** The PID the backend's /health names (0 when refused, failed or timed out). */
+function healthPid(timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port: 8000, path: '/health', agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 ? Number((JSON.parse(body) as { pid?: number }).pid ?? 0) : 0);
+        } catch {
+          resolve(0);
+        }
+      });
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+// Why: the driver stays out of the new process's start (a `systemctl show` per 100 ms poll is a process,
+// and a call PID 1 serves, in the window measured). No start is shorter than 200 ms; then one GET /health
+// waits in the held socket's backlog until a new process answers it (refused without the socket: tried
+// again 100 ms later), and only then is systemd asked, so its processes run after the first reply.
+async function newProcessAnswers(oldPid: number, what: string): Promise<void> {
+  const end = Date.now() + 60_000;
+  await pause(200);
+  while (Date.now() < end) {
+    const pid = await healthPid(Math.max(1, end - Date.now()));
+    if (pid > 0 && pid !== oldPid) return;
+    await pause(100);
+  }
+  throw new Error(`timed out after 60000 ms waiting for a new process to answer after ${what}`);
+}
+
 export async function sentinelTarget(): Promise<{ pid: number | null; state: string; restarts: number } | undefined> {
   const st = (await sendRequest(CONTROL_SOCKET, { op: 'status' }, { timeoutMs: 10_000 }).catch(() => null)) as { result?: { components?: { targets?: { pid: number | null; state: string; restarts: number }[] } } } | null;
   return st?.result?.components?.targets?.[0];
@@ -161,6 +197,7 @@ export async function measureOnce(s: Scenario, i: number, mode: Mode): Promise<K
     stopUs = killUs;
     execFileSync('systemctl', ['stop', '--no-block', BACKEND]);
   } else process.kill(pid, 'SIGKILL');
+  await newProcessAnswers(pid, `${what} ${String(i + 1)}`);
   const after = await until(`backend back after ${what} ${String(i + 1)}`, 60_000, 100, () => {
     const x = show(BACKEND);
     return x.ActiveState === 'active' && Number(x.MainPID) > 0 && Number(x.MainPID) !== pid ? x : null;
