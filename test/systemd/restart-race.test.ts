@@ -21,6 +21,8 @@
 //   7. the unit state read over D-Bus says what `systemctl show` says, waits from a known state until its
 //      bound or until systemd signals a change, and is `systemctl show`'s own with the addon switched off;
 //      with the private socket hidden it is read over the system bus, where a wait is a sleep to its bound.
+//   8. while a SIGKILLed backend restarts, its startup slowed, the sentinel holds no connection to systemd
+//      between its reads of the unit (the proxy counts its connections).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
@@ -40,6 +42,7 @@ interface Steps {
   kickStop: { held: Show; stopped: Show; end: Entry | null; after: Show; target?: { state: string }; recovery: Entry[]; calls: string[]; kick: Entry[] };
   stopWhileWaited: { waiting: Show; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
   stopAtStart: { stopping: Show; refused: Entry; atStart?: { state: string; restarts: number }; end: Record<string, unknown> | null; after: Show; target?: { state: string; restarts: number }; recovery: Record<string, unknown>[] };
+  quietStart: { before: Show; starting: Show; still: Show; samples: number[]; end: Entry | null; target?: { state: string; pid: number | null } };
   unitBus: { bus: UnitRead; shown: Show; unchanged: UnitRead; probeBefore: UnitRead; probeAfter: UnitRead | { error: string }; fallback: Partial<UnitRead> & { error?: string }; systemBus: { error?: string; read?: { state?: UnitRead }; after?: { state?: UnitRead } } };
 }
 
@@ -113,6 +116,17 @@ test('unit target: the restart job that meets the unit in auto-restart still res
     assert.deepEqual(waited.recovery.filter((e) => e.event === 'recovery-started'), [], `no restart of a unit an operator stopped: ${context}`);
     assert.notEqual(waited.after.ActiveState, 'active', context);
     assert.equal(waited.target?.state, 'down', context);
+
+    // 8. While the restarted backend started, the sentinel was connected to systemd only for its reads, not
+    // waiting on a connection for PID 1's signals (before: connected all along).
+    const { quietStart } = result.steps;
+    assert.equal(quietStart.still.ActiveState, 'activating', `every sample was taken while the new process started: ${context}`);
+    assert.equal(quietStart.still.MainPID, quietStart.starting.MainPID, context);
+    assert.equal(quietStart.samples.length, 40, context);
+    const connected = quietStart.samples.filter((n) => n > 0).length;
+    assert.ok(connected < quietStart.samples.length / 2, `the sentinel was connected to systemd in ${String(connected)} of ${String(quietStart.samples.length)} samples: ${context}`);
+    assert.equal(quietStart.end?.event, 'recovered', context);
+    assert.equal(quietStart.end?.pid, Number(quietStart.starting.MainPID), `"recovered" names the new process, once active: ${context}`);
 
     // 7. The unit state over D-Bus is systemd's, read without a process.
     const { bus, shown, unchanged, probeBefore, probeAfter, fallback } = result.steps.unitBus;
