@@ -135,10 +135,12 @@ class UnitLauncher implements Launcher {
   // once: our restart job can reach the unit only after it failed (the job still queued when the stop hook
   // ended), and systemd 252 then turns it into a start job that waits for RestartSec=; a restart job on an
   // auto-restart unit starts it at once (docs/EBPF.md#the-restart-job-and-restartsec). A process that then
-  // dies while starting is left to Restart= (no restart outside the budget). Over D-Bus each read waits for
-  // systemd's signal of a change (bounded by the poll interval): no process, no poll while the new process
-  // starts. Through the systemctl fallback the unit is polled, less often once a new process runs: each
-  // `systemctl show` is a process competing with the backend's start (docs/EBPF.md#the-unit-state-over-d-bus).
+  // dies while starting is left to Restart= (no restart outside the budget). Over D-Bus, until the new process
+  // is started, each read waits for systemd's signal of a change (bounded by the poll interval): no process,
+  // no poll. Once it is started the sentinel stays off systemd while it starts: one plain read every 250 ms,
+  // no connection held between reads (a connection to PID 1's private socket gets every unit's change
+  // signals, which PID 1 builds and sends while the new process starts). Through the systemctl fallback the
+  // unit is polled at the same intervals (docs/EBPF.md#the-unit-state-over-d-bus).
   private async awaitActive(ctx: LaunchContext, kick = false): Promise<number> {
     const unit = this.unit;
     const deadline = ctx.now() + this.spec.startTimeoutMs;
@@ -148,7 +150,7 @@ class UnitLauncher implements Launcher {
     let known = '';
     let fallbackLogged = false;
     for (;;) {
-      const st = await unitState(unit, { waitMs: known === '' ? 0 : spawned ? UNIT_POLL_STARTING_MS : UNIT_POLL_MS, known });
+      const st = await unitState(unit, { waitMs: known === '' || spawned ? 0 : UNIT_POLL_MS, known });
       known = st.key;
       if (st.busProblem !== undefined && !fallbackLogged) {
         fallbackLogged = true;
@@ -228,7 +230,8 @@ class UnitLauncher implements Launcher {
 /** How often a unit is asked about its state while waiting for it, ms (each `systemctl show` costs ~5-25 ms);
  * over D-Bus, how long a read waits at most for systemd's signal of a change. */
 const UNIT_POLL_MS = 50;
-/** The same once its new main process was started (only "recovered" waits for it; the process serves already). */
+/** Once its new main process was started: a plain read this often, no connection held between reads (only
+ * "recovered" waits for it; the process serves already). */
 const UNIT_POLL_STARTING_MS = 250;
 /** How long an inactive unit with no job is given before it counts as stopped outside the sentinel, ms. */
 const UNIT_IDLE_GRACE_MS = 1500;
