@@ -33,7 +33,8 @@
         "src/systemd-lib.c",
         "src/manifest-scan.c",
         "src/pidfd-signal.c",
-        "src/digest.c"
+        "src/digest.c",
+        "src/ed25519.c"
       ],
       "variables": {
         "has_libbpf%": "<!(test -r /usr/include/bpf/libbpf.h && echo 1 || echo 0)",

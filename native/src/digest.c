@@ -1,3 +1,6 @@
+// sha256(bytes), sha512(bytes): the digest of a Uint8Array as a Buffer, on the calling thread: what
+// the CLI's loader checks its bundle and code cache with, and key ids, without loading node:crypto
+// (an EVP one-shot, as node:crypto's createHash computes it).
 // sha512Async(bytes): SHA-512 of a Uint8Array on a pool thread, so the main thread can check a
 // signature over the same manifest meanwhile (`vault status`: the release id is SHA-512 of the
 // manifest bytes, the Ed25519 check hashes them again inside OpenSSL). The bytes are the caller's
@@ -7,6 +10,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -67,7 +71,51 @@ static napi_value sha512_async(napi_env env, napi_callback_info info) {
   return sn_job_start(env, &j->job, "sentinel:sha512", digest_execute, digest_complete, j, 1, digest_job_free);
 }
 
+// The one Uint8Array argument, or a TypeError thrown and 0.
+static int bytes_arg(napi_env env, napi_callback_info info, const char *usage, const unsigned char **bytes, size_t *len) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_typedarray_type type;
+  void *data = NULL;
+  bool is_typed = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return 0;
+  }
+  // An empty array may have no memory behind it.
+  *bytes = *len == 0 ? (const unsigned char *)"" : data;
+  return 1;
+}
+
+static napi_value digest_now(napi_env env, napi_callback_info info, const EVP_MD *md, size_t size, const char *usage) {
+  const unsigned char *bytes;
+  size_t len;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  napi_value out;
+  void *copy = NULL;
+  if (!bytes_arg(env, info, usage, &bytes, &len)) return NULL;
+  if (EVP_Digest(bytes, len, digest, &n, md, NULL) != 1 || n != size) {
+    sn_throw_sys(env, EIO, "EVP_Digest", "");
+    return NULL;
+  }
+  if (napi_create_buffer_copy(env, n, digest, &copy, &out) != napi_ok) {
+    sn_throw_sys(env, ENOMEM, "napi_create_buffer_copy", "");
+    return NULL;
+  }
+  return out;
+}
+
+static napi_value sha256_now(napi_env env, napi_callback_info info) {
+  return digest_now(env, info, EVP_sha256(), 32, "sha256(bytes: Uint8Array)");
+}
+
+static napi_value sha512_now(napi_env env, napi_callback_info info) {
+  return digest_now(env, info, EVP_sha512(), 64, "sha512(bytes: Uint8Array)");
+}
+
 napi_status sn_register_digest(napi_env env, napi_value exports) {
-  const napi_property_descriptor props[] = { SN_FN("sha512Async", sha512_async) };
+  const napi_property_descriptor props[] = { SN_FN("sha512Async", sha512_async), SN_FN("sha256", sha256_now), SN_FN("sha512", sha512_now) };
   return sn_export(env, exports, props, sizeof props / sizeof props[0]);
 }

@@ -25,6 +25,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_manifest_scan,
   sn_register_pidfd_signal,
   sn_register_digest,
+  sn_register_ed25519,
 };
 
 static napi_value init(napi_env env, napi_value exports) {
