@@ -1,11 +1,20 @@
-// Ed25519 verification through Node's crypto (OpenSSL): the same check as core's tweetnacl
-// primitive, about a hundred times faster, injected into core's verifySignedManifest by the vault.
-import { createHash, createPublicKey, verify } from 'node:crypto';
+// Ed25519 verification and SHA-512 through OpenSSL, injected into core's verifySignedManifest by the
+// vault: the same check as core's tweetnacl primitive, about a hundred times faster. With the native
+// addon OpenSSL is called through its EVP functions (native/src/ed25519.c, digest.c), the very calls
+// node:crypto makes, so a process that only checks signatures (`vault status`, `vault verify`) never
+// loads node:crypto (about 3 ms of its start); without the addon through node:crypto, loaded on first
+// use. Both give the same answers (test/vault/ed25519.test.ts). Core's strict checks come first.
+import type * as Crypto from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Ed25519Verify } from '../core/signature.js';
 import { isStrictSignature, verifyDetached } from '../core/signature.js';
-import { useSha512ForKeyIds } from '../core/keys.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, bytesEqual, useSha512ForKeyIds } from '../core/keys.js';
 import { loadNative } from '../adapters/native.js';
+
+const require = createRequire(import.meta.url);
+let nodeCrypto: typeof Crypto | undefined;
+const crypto = (): typeof Crypto => (nodeCrypto ??= require('node:crypto') as typeof Crypto);
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410) followed by the 32 raw key bytes.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -15,28 +24,79 @@ function keyObject(publicKey: Uint8Array): KeyObject {
   const id = Buffer.from(publicKey).toString('hex');
   let k = keyCache.get(id);
   if (k === undefined) {
-    k = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+    k = crypto().createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
     if (keyCache.size > 256) keyCache.clear();
     keyCache.set(id, k);
   }
   return k;
 }
 
-// Why: signature checks sit on every deploy, verify and heal; a key OpenSSL cannot load falls back to tweetnacl.
-export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
-  // OpenSSL checks S < L but accepts small-order and non-canonical keys and R: core's strict checks come first.
-  if (!isStrictSignature(signature, publicKey)) return false;
+/** OpenSSL's Ed25519 check through node:crypto alone, without the strict checks: the addon's fallback (and its reference in the tests). */
+export function nodeCryptoEd25519(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  // A longer key would still load: DER's parser takes the first 32 bytes and ignores the rest.
+  if (signature.length !== SIGNATURE_BYTES || publicKey.length !== PUBLIC_KEY_BYTES) return false;
   let key: KeyObject;
   try {
     key = keyObject(publicKey);
   } catch {
+    // A key node:crypto cannot load (it loads any 32 bytes): tweetnacl answers.
     return verifyDetached(message, signature, publicKey);
   }
-  return verify(null, message, key, signature);
+  return crypto().verify(null, message, key, signature);
+}
+
+// Why: signature checks sit on every deploy, verify and heal.
+export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
+  // OpenSSL checks S < L but accepts small-order and non-canonical keys and R: core's strict checks come first.
+  if (!isStrictSignature(signature, publicKey)) return false;
+  const addon = loadNative();
+  // The addon throws only when OpenSSL cannot set the check up: that error is the caller's, never an answer.
+  if (typeof addon?.ed25519Verify === 'function') return addon.ed25519Verify(message, signature, publicKey);
+  return nodeCryptoEd25519(message, signature, publicKey);
 };
 
+/** ed25519Verify with the curve check on a pool thread when the addon has it; the message must not change until it settles. */
+export function ed25519VerifyAsync(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+  if (!isStrictSignature(signature, publicKey)) return Promise.resolve(false);
+  const addon = loadNative();
+  if (typeof addon?.ed25519VerifyAsync === 'function') return addon.ed25519VerifyAsync(message, signature, publicKey);
+  try {
+    return Promise.resolve(nodeCryptoEd25519(message, signature, publicKey));
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+/** One signature to check ahead of core's pass over the signature block. */
+export interface SignatureToCheck {
+  signature: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+// Why: `vault status` checks the live release's signatures and hashes its release id over the same
+// 1.3 MB: each Ed25519 check (its SHA-512 of the message) runs on a pool thread beside that hash
+// instead of after it on the main thread. Returns, once every check has settled, the verify function
+// to hand core's verifyManifestSignatures: for exactly these signatures and keys over exactly this
+// message (the same memory, unchanged meanwhile) it answers what the check found; for anything else it
+// checks there and then (ed25519Verify). A check that failed to run rejects: no answer is made up.
+export async function ed25519Prechecked(message: Uint8Array, checks: readonly SignatureToCheck[]): Promise<Ed25519Verify> {
+  const answers = await Promise.all(checks.map((c) => ed25519VerifyAsync(message, c.signature, c.publicKey)));
+  const sameMessage = (m: Uint8Array): boolean => m.buffer === message.buffer && m.byteOffset === message.byteOffset && m.length === message.length;
+  return (m, signature, publicKey) => {
+    if (sameMessage(m)) {
+      const i = checks.findIndex((c) => bytesEqual(c.signature, signature) && bytesEqual(c.publicKey, publicKey));
+      if (i >= 0) return answers[i]!;
+    }
+    return ed25519Verify(m, signature, publicKey);
+  };
+}
+
 // Why: the release id hashes the whole manifest (megabytes for large trees); OpenSSL's SHA-512 is far faster than JS.
-export const sha512 = (bytes: Uint8Array): Uint8Array => createHash('sha512').update(bytes).digest();
+export const sha512 = (bytes: Uint8Array): Uint8Array => {
+  const addon = loadNative();
+  if (typeof addon?.sha512 === 'function') return addon.sha512(bytes);
+  return crypto().createHash('sha512').update(bytes).digest();
+};
 
 // Why: status checks a manifest's signatures (OpenSSL hashes it inside each check) and its release
 // id, SHA-512 of the same bytes: with the addon that hash runs on a pool thread meanwhile

@@ -1,0 +1,206 @@
+// The addon's Ed25519 check (native/src/ed25519.c, OpenSSL's EVP) must give node:crypto's answer
+// (the same OpenSSL, the fallback without the addon) on every kind of input: valid, a changed
+// message, signature or key, another key, a non-canonical S, small-order and non-canonical keys and
+// R, keys that are no point, wrong lengths; here and on a pool thread. Its SHA-256 and SHA-512 must be
+// node:crypto's. And the vault's wrappers must keep core's strict checks in front of it.
+import assert from 'node:assert/strict';
+import { createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { loadNative } from '../../src/adapters/native.js';
+import type { NativeAddon } from '../../src/adapters/native.js';
+import { keyPairFromSeed } from '../../src/core/keys.js';
+import { signDetached, verifyDetached } from '../../src/core/signature.js';
+import { ed25519Prechecked, ed25519Verify, ed25519VerifyAsync, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
+import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
+import { needs } from '../helpers/env.js';
+
+type Ed25519Addon = Required<Pick<NativeAddon, 'ed25519Verify' | 'ed25519VerifyAsync' | 'sha256' | 'sha512'>>;
+
+function addonWithEd25519(t: Parameters<typeof needs>[0]): Ed25519Addon | null {
+  const addon = loadNative();
+  if (needs(t, typeof addon?.ed25519Verify === 'function' && typeof addon.sha256 === 'function', 'native addon with ed25519Verify (npm ci builds native/)')) return null;
+  return addon as Ed25519Addon;
+}
+
+/** L, the order of the Ed25519 base point, little-endian. */
+const L = hexToBytes('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010');
+
+function plusL(sig: Uint8Array): Uint8Array {
+  const out = Uint8Array.from(sig);
+  let carry = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = out[32 + j]! + L[j]! + carry;
+    out[32 + j] = v & 0xff;
+    carry = v >> 8;
+  }
+  return out;
+}
+
+function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
+  const out = Uint8Array.from(bytes);
+  if (out.length > 0) out[(bit >> 3) % out.length]! ^= 1 << (bit & 7);
+  return out;
+}
+
+/** The addon's answer, here and on a pool thread, against node:crypto's (no strict checks on either side). */
+async function agrees(addon: Ed25519Addon, m: Uint8Array, s: Uint8Array, k: Uint8Array, what: string): Promise<boolean> {
+  const want = nodeCryptoEd25519(m, s, k);
+  assert.equal(addon.ed25519Verify(m, s, k), want, `${what}: ed25519Verify`);
+  assert.equal(await addon.ed25519VerifyAsync(m, s, k), want, `${what}: ed25519VerifyAsync`);
+  return want;
+}
+
+test('the addon\'s Ed25519 check is node:crypto\'s on valid, changed, other-key, S + L and wrong-length inputs (property)', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 600 }), fc.nat(), async (seed, otherSeed, msg, bit) => {
+      const kp = keyPairFromSeed(seed);
+      const other = keyPairFromSeed(otherSeed);
+      const sig = signDetached(msg, kp.secret.secretKey);
+      const key = kp.public.key;
+      assert.equal(await agrees(addon, msg, sig, key, 'valid'), true);
+      assert.equal(await agrees(addon, flipBit(msg, bit), sig, key, 'changed message'), msg.length === 0);
+      assert.equal(await agrees(addon, msg, flipBit(sig, bit), key, 'changed signature'), false);
+      await agrees(addon, msg, sig, flipBit(key, bit), 'changed key');
+      assert.equal(await agrees(addon, msg, sig, other.public.key, 'other key'), bytesEq(seed, otherSeed));
+      assert.equal(await agrees(addon, msg, plusL(sig), key, 'non-canonical S (S + L)'), false);
+      for (const s of [sig.subarray(0, 63), new Uint8Array([...sig, 0]), new Uint8Array(0)]) assert.equal(await agrees(addon, msg, s, key, `signature of ${s.length} bytes`), false);
+      for (const k of [key.subarray(0, 31), new Uint8Array([...key, 0]), new Uint8Array(0)]) assert.equal(await agrees(addon, msg, sig, k, `key of ${k.length} bytes`), false);
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('node:crypto alone loads a 33-byte key by its first 32 bytes; the fallback refuses wrong lengths as the addon does', () => {
+  const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+  const m = new Uint8Array([9, 9, 9]);
+  const sig = signDetached(m, kp.secret.secretKey);
+  const longer = new Uint8Array([...kp.public.key, 0]);
+  const der = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), longer]);
+  assert.equal(cryptoVerify(null, m, createPublicKey({ key: der, format: 'der', type: 'spki' }), sig), true, 'why the fallback checks lengths itself');
+  assert.equal(nodeCryptoEd25519(m, sig, longer), false);
+  assert.equal(nodeCryptoEd25519(m, new Uint8Array([...sig, 0]), kp.public.key), false);
+  assert.equal(nodeCryptoEd25519(m, sig, kp.public.key), true);
+});
+
+function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a).equals(Buffer.from(b));
+}
+
+test('the addon\'s Ed25519 check is node:crypto\'s on random signatures and keys (mostly no point) (property)', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), async (m, s, k) => {
+      assert.equal(await agrees(addon, m, s, k, 'random'), false);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('the addon\'s Ed25519 check is node:crypto\'s on the weak-point vectors, and the vault\'s wrappers refuse what core refuses', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  const weak = JSON.parse(new TextDecoder().decode(coreFixture('ed25519-weak-points.json'))) as {
+    speccheck: { cases: { case: number; pubKey: string; signature: string; message: string; libsodiumAccepts: boolean }[] };
+    cctv: { vectors: { number: number; key: string; sig: string; msg: string; flags: string[] }[] };
+  };
+  const vectors = [
+    ...weak.speccheck.cases.map((c) => ({ what: `speccheck case ${c.case}`, m: hexToBytes(c.message), s: hexToBytes(c.signature), k: hexToBytes(c.pubKey) })),
+    ...weak.cctv.vectors.map((v) => ({ what: `CCTV vector ${v.number} (${v.flags.join(', ')})`, m: new TextEncoder().encode(v.msg), s: hexToBytes(v.sig), k: hexToBytes(v.key) })),
+  ];
+  let openSslAccepted = 0;
+  for (const v of vectors) {
+    if (await agrees(addon, v.m, v.s, v.k, v.what)) openSslAccepted++;
+    // The wrappers: exactly core's strict primitive (tweetnacl behind the same strict checks).
+    const strict = verifyDetached(v.m, v.s, v.k);
+    assert.equal(ed25519Verify(v.m, v.s, v.k), strict, `${v.what}: ed25519Verify`);
+    assert.equal(await ed25519VerifyAsync(v.m, v.s, v.k), strict, `${v.what}: ed25519VerifyAsync`);
+  }
+  // Small-order keys and R that OpenSSL accepts are among the vectors: the strict checks are what refuse them.
+  const strictAccepted = vectors.filter((v) => verifyDetached(v.m, v.s, v.k)).length;
+  assert.ok(openSslAccepted > strictAccepted, `OpenSSL alone accepted ${openSslAccepted}, the strict checks ${strictAccepted}`);
+});
+
+test('the addon\'s Ed25519 calls refuse anything but Uint8Arrays with a TypeError', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  const kp = keyPairFromSeed(new Uint8Array(32));
+  const m = new Uint8Array([1, 2, 3]);
+  const s = signDetached(m, kp.secret.secretKey);
+  const k = kp.public.key;
+  const bad = ['text', new Uint16Array(32), undefined, null, 7, new ArrayBuffer(64)] as unknown as Uint8Array[];
+  for (const b of bad) {
+    for (const args of [[b, s, k], [m, b, k], [m, s, b]] as [Uint8Array, Uint8Array, Uint8Array][]) {
+      assert.throws(() => addon.ed25519Verify(...args), { name: 'TypeError' });
+      assert.throws(() => addon.ed25519VerifyAsync(...args), { name: 'TypeError' });
+    }
+  }
+  assert.throws(() => (addon.ed25519Verify as unknown as (a: Uint8Array) => boolean)(m), { name: 'TypeError' });
+  assert.throws(() => (addon.ed25519VerifyAsync as unknown as (a: Uint8Array) => Promise<boolean>)(m), { name: 'TypeError' });
+  // A Buffer and a view at an offset are Uint8Arrays.
+  const pool = new Uint8Array(200);
+  pool.set(m, 17);
+  assert.equal(addon.ed25519Verify(Buffer.from(m), Buffer.from(s), Buffer.from(k)), true);
+  assert.equal(await addon.ed25519VerifyAsync(pool.subarray(17, 20), s, k), true);
+});
+
+test('many checks on pool threads at once each get their own answer', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+  const big = new Uint8Array(randomBytes(1_300_000));
+  const sig = signDetached(big, kp.secret.secretKey);
+  const bad = flipBit(big, 8 * 1_000_000);
+  const got = await Promise.all([big, bad, big, bad, big].map((m) => addon.ed25519VerifyAsync(m, sig, kp.public.key)));
+  assert.deepEqual(got, [true, false, true, false, true]);
+});
+
+test('ed25519Prechecked answers core\'s calls for the checked pairs over that message, and checks anything else itself', async () => {
+  const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+  const other = keyPairFromSeed(new Uint8Array(randomBytes(32)));
+  const buffer = new Uint8Array(randomBytes(5000));
+  const message = buffer.subarray(100, 4100);
+  const sig = signDetached(message, kp.secret.secretKey);
+  const forged = flipBit(sig, 3);
+  const verify = await ed25519Prechecked(message, [
+    { signature: sig, publicKey: kp.public.key },
+    { signature: forged, publicKey: kp.public.key },
+    { signature: sig, publicKey: other.public.key },
+  ]);
+  // The same memory: the answers found on the pool threads.
+  assert.equal(verify(buffer.subarray(100, 4100), sig, kp.public.key), true);
+  assert.equal(verify(buffer.subarray(100, 4100), forged, kp.public.key), false);
+  assert.equal(verify(buffer.subarray(100, 4100), sig, other.public.key), false);
+  // Other bytes, another view or a pair not checked ahead: checked there and then.
+  assert.equal(verify(buffer.subarray(101, 4100), sig, kp.public.key), false);
+  assert.equal(verify(Uint8Array.from(message), sig, kp.public.key), true);
+  assert.equal(verify(buffer.subarray(100, 4099), sig, kp.public.key), false);
+  assert.equal(verify(message, plusL(sig), kp.public.key), false);
+  const sig2 = signDetached(message, other.secret.secretKey);
+  assert.equal(verify(message, sig2, other.public.key), true);
+  assert.equal(verify(message, sig2, kp.public.key), false);
+  // No checks ahead: every call checked there and then.
+  const plain = await ed25519Prechecked(message, []);
+  assert.equal(plain(message, sig, kp.public.key), true);
+  assert.equal(plain(message, forged, kp.public.key), false);
+});
+
+test('the addon\'s SHA-256 and SHA-512 are node:crypto\'s for any length and a view at an offset; anything but a Uint8Array is a TypeError', (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  const pool = new Uint8Array(randomBytes(800_000));
+  for (const len of [0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 4096, 700_001]) {
+    for (const offset of [0, 5]) {
+      const bytes = pool.subarray(offset, offset + len);
+      assert.deepEqual(addon.sha256(bytes), createHash('sha256').update(bytes).digest(), `sha256 of ${len} bytes at ${offset}`);
+      assert.deepEqual(addon.sha512(bytes), createHash('sha512').update(bytes).digest(), `sha512 of ${len} bytes at ${offset}`);
+    }
+  }
+  for (const b of ['text', new Uint32Array(4), undefined, new ArrayBuffer(8)] as unknown as Uint8Array[]) {
+    assert.throws(() => addon.sha256(b), { name: 'TypeError' });
+    assert.throws(() => addon.sha512(b), { name: 'TypeError' });
+  }
+});
