@@ -97,8 +97,27 @@ const builtinsRequiredOnFirstUse = {
   },
 };
 
+// node:crypto (about 3 ms of a start: OpenSSL's bindings, the stream stack, the key and cipher
+// classes) is required in plain.cjs on the first use of one of its exports, not when a module that
+// imports it is evaluated: `vault status` and `vault verify` then load it only without the native
+// addon, whose OpenSSL calls check their signatures and hashes (src/vault/ed25519.ts). The stand-in
+// has a getter for every export this Node's node:crypto has.
+const nodeCryptoNames = Object.keys(await import('node:crypto')).filter((n) => n !== 'default');
+const nodeCryptoOnFirstUse = {
+  name: 'node-crypto-on-first-use',
+  /** @param {import('esbuild').PluginBuild} b */
+  setup(b) {
+    // The stand-in's own require stays a require of Node's module.
+    b.onResolve({ filter: /^(node:)?crypto$/ }, (args) => (args.namespace === 'node-crypto-on-first-use' ? { path: 'node:crypto', external: true } : { path: 'node:crypto', namespace: 'node-crypto-on-first-use' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-crypto-on-first-use' }, () => ({
+      contents: `let c; const load = () => (c ??= require('node:crypto')); for (const name of ${JSON.stringify(nodeCryptoNames)}) Object.defineProperty(module.exports, name, { enumerable: true, get: () => load()[name] });`,
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
-  plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse],
+  plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse, nodeCryptoOnFirstUse],
   entryPoints: [join(root, 'src', 'cli', 'plain-runners.ts')],
   outfile: join(outdir, 'plain.cjs'),
   bundle: true,

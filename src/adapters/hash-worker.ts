@@ -60,8 +60,11 @@ export const HASH_WORKER_ROLE = 'sentinel-hash';
 export const HASH_WORKER_ARG = '--sentinel-hash-worker';
 
 let buffer = Buffer.allocUnsafe(0);
-// crypto.hash() exists from Node 20.12; older 20.x falls back to createHash.
-const oneShot = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
+// crypto.hash() exists from Node 20.12; older 20.x falls back to createHash. Looked up at the first
+// file, not when this module is evaluated: in the plain runners' bundle node:crypto is required on
+// its first use (scripts/bundle-cli.mjs), and `vault status` imports this module without hashing.
+let oneShot: typeof nodeCrypto.hash | undefined | null = null;
+const oneShotHash = (): typeof nodeCrypto.hash | undefined => (oneShot === null ? (oneShot = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined) : oneShot);
 
 // SHA-256 and size of one regular file through `buffer` (never follows a symlink, never blocks on
 // a FIFO, refuses anything but a regular file with code ENOTREG). Also used by the pool's own thread.
@@ -76,8 +79,9 @@ export function hashFileSync(path: string, buffer: Buffer): { size: number; dige
     }
     const first = readSync(fd, buffer, 0, buffer.length, null);
     // A whole small file in one read: the one-shot digest skips the Hash object.
-    if (first < buffer.length && first >= st.size && oneShot !== undefined) {
-      return { size: first, digest: oneShot('sha256', buffer.subarray(0, first), 'hex') };
+    const hashOnce = first < buffer.length && first >= st.size ? oneShotHash() : undefined;
+    if (hashOnce !== undefined) {
+      return { size: first, digest: hashOnce('sha256', buffer.subarray(0, first), 'hex') };
     }
     const hash = createHash('sha256');
     hash.update(first === buffer.length ? buffer : buffer.subarray(0, first));

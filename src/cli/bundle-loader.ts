@@ -20,7 +20,8 @@ import type * as Runners from './plain-runners.js';
 export type PlainRunners = Pick<typeof Runners, 'runPlain' | 'reportFailure'>;
 
 // Node's own modules through require(), when first used (main.ts imports this file for every
-// command; `--help` loads neither node:crypto nor node:vm): an ES import of one builds its ES
+// command; `--help` loads neither node:crypto nor node:vm, and the plain forms load node:crypto only
+// without the native addon, see sha256For): an ES import of one builds its ES
 // facade, which reads every export (node:fs's `promises` getter loads fs/promises, readline and the
 // streams).
 const require = createRequire(import.meta.url);
@@ -33,9 +34,29 @@ const HASH_BYTES = 32;
 /** What happened to the code cache when a bundle was loaded. */
 export type CacheUse = 'used' | 'absent' | 'untrusted' | 'other-source' | 'damaged' | 'refused-by-v8';
 
-function sha256(bytes: Buffer): Buffer {
+type Sha256 = (bytes: Buffer) => Buffer;
+
+function nodeCryptoSha256(bytes: Buffer): Buffer {
   const { createHash } = require('node:crypto') as typeof Crypto;
   return createHash('sha256').update(bytes).digest();
+}
+
+// The SHA-256 for checking a bundle's cache: the native addon's (OpenSSL's EVP, node:crypto's own
+// library) when it is built where `npm ci` builds it beside this package's dist/ and not turned off
+// (SENTINEL_NO_NATIVE=1), else node:crypto's. The runners load that addon anyway, from the same file
+// (src/adapters/native.ts: Node's module cache hands them this instance), and node:crypto then stays
+// unloaded (about 3 ms of a `vault status`). An addon that is missing, broken or older than its
+// `sha256` only means node:crypto: the answer is the same.
+function sha256For(file: string): Sha256 {
+  if (process.env.SENTINEL_NO_NATIVE === '1') return nodeCryptoSha256;
+  const path = require('node:path') as typeof Path;
+  try {
+    const addon = require(path.join(path.dirname(file), '..', '..', '..', 'native', 'build', 'Release', 'sentinel_native.node')) as { sha256?: unknown };
+    if (typeof addon.sha256 === 'function') return addon.sha256 as Sha256;
+  } catch {
+    // not built, or not loadable here: node:crypto below
+  }
+  return nodeCryptoSha256;
 }
 
 function cjsWrapper(source: Buffer): string {
@@ -59,7 +80,7 @@ function readHeld(path: string, flags: number): { bytes?: Buffer; uid: number; m
 // length, its version and flags; release builds keep no checksum of the data). So the cache is used
 // only when it is a regular file of the bundle's owner that no group or other user may write, made
 // for this very source, and its data is whole; anything else compiles the bundle from its source.
-function trustedCacheData(file: string, source: Buffer, sourceUid: number): { data?: Buffer; use: CacheUse } {
+function trustedCacheData(file: string, source: Buffer, sourceUid: number, sha256: Sha256): { data?: Buffer; use: CacheUse } {
   let held;
   try {
     // Not followed if it is a symlink; a FIFO put there does not block the open.
@@ -80,7 +101,7 @@ function trustedCacheData(file: string, source: Buffer, sourceUid: number): { da
 export function runCommonJs(file: string): { exports: unknown; cache: CacheUse } {
   const held = readHeld(file, 0);
   const source = held.bytes ?? fs().readFileSync(file); // not a regular file: its own error
-  const trusted = trustedCacheData(file, source, held.uid);
+  const trusted = trustedCacheData(file, source, held.uid, sha256For(file));
   let cache = trusted.use;
   const cachedData = trusted.data;
   // No import() callback: a function taken from a code cache would not have it, so the bundle holds
@@ -109,7 +130,7 @@ export function writeCodeCache(file: string): void {
     v8.setFlagsFromString('--lazy');
   }
   const data = script.createCachedData();
-  fs().writeFileSync(`${file}.cache`, Buffer.concat([sha256(source), sha256(data), data]), { mode: 0o644 });
+  fs().writeFileSync(`${file}.cache`, Buffer.concat([nodeCryptoSha256(source), nodeCryptoSha256(data), data]), { mode: 0o644 });
 }
 
 /** `dirUrl`: the URL of the directory holding the entry (and `plain.cjs`), ending in '/'. */

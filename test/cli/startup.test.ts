@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadNative } from '../../src/adapters/native.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { cleanupAll, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
@@ -65,6 +66,25 @@ describe('cli: start-up loads only what the command uses', () => {
       // They verify through node:crypto: tweetnacl (signing, fallbacks) is not even loaded.
       assert.deepEqual(r.modules.filter((m) => /tweetnacl/.test(m)), [], args.join(' '));
     }
+  });
+
+  it('vault status with the native addon loads no node:crypto (the addon checks the bundle\'s cache, the signatures and the hashes), from either entry; without the addon it does', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    if (needs(t, typeof loadNative()?.ed25519Verify === 'function', 'native addon with ed25519Verify (npm ci builds native/)')) return;
+    const crypto = /^(require:)?(node:)?crypto$/;
+    for (const entry of [BIN, CLI]) {
+      const r = await loaded(['vault', 'status', vault], dir, entry);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.modules.some((m) => /sentinel_native\.node$/.test(m)), `the addon was not loaded: ${r.modules.join(' ')}`);
+      assert.deepEqual(r.modules.filter((m) => crypto.test(m)), [], entry);
+    }
+    const log = join(dir, 'modules-no-native.txt');
+    rmSync(log, { force: true });
+    const r = await sentinel(['vault', 'status', vault], { entry: BIN, env: { NODE_OPTIONS: `--import=${hook}`, SENTINEL_MODULE_LOG: log, SENTINEL_NO_NATIVE: '1' } });
+    assert.equal(r.code, 0, r.stderr);
+    const modules = readFileSync(log, 'utf8').split('\n');
+    assert.ok(modules.some((m) => crypto.test(m)), 'without the addon node:crypto checks them');
+    assert.ok(!modules.some((m) => /sentinel_native\.node$/.test(m)), 'SENTINEL_NO_NATIVE=1 loads no addon, not even for the cache check');
   });
 
   it('the executable (sentinel.cjs, the package bin) prints --help and -h as the tree does, loading neither main.js nor any chunk, node:crypto or the addon', async () => {
