@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { loadNative } from '../../src/adapters/native.js';
 import { needs } from '../helpers/env.js';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
@@ -108,4 +110,24 @@ test('the addon\'s SHA-512 on a pool thread is node:crypto\'s, for any length an
   got.forEach((d, i) => assert.deepEqual(Buffer.from(d), Buffer.from(sha512(views[i]!)), `view ${i}`));
   assert.throws(() => addon!.sha512Async!('text' as unknown as Uint8Array), { name: 'TypeError' });
   assert.throws(() => addon!.sha512Async!(new Uint16Array(4) as unknown as Uint8Array), { name: 'TypeError' });
+});
+
+test('sha512Async hashes the bytes it was given even when their ArrayBuffer is transferred and collected before it settles', async (t) => {
+  const addon = loadNative();
+  if (needs(t, typeof addon?.sha512Async === 'function', 'native addon (npm ci builds native/)')) return;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // Above glibc's mmap threshold: the store's pages are unmapped when it is freed. About 0.15 s of hashing.
+  const bytes = new Uint8Array(64 * 1024 * 1024).fill(7);
+  const want = createHash('sha512').update(bytes).digest();
+  const pending = addon!.sha512Async!(bytes);
+  let moved: ArrayBuffer | null = structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+  assert.equal(bytes.length, 0, 'the array is detached');
+  assert.equal(moved.byteLength, 64 * 1024 * 1024);
+  moved = null;
+  gc();
+  // Other memory where the store was.
+  const junk = Array.from({ length: 4 }, (_, i) => new Uint8Array(32 * 1024 * 1024).fill(i + 1));
+  assert.deepEqual(await pending, want);
+  assert.equal(junk.length, 4);
 });
