@@ -93,14 +93,14 @@ export interface NativeAddon {
    * process, 'gone' when none. Missing from older builds.
    */
   signalIdentified?(pid: number, startTicks: number, signal: number): 'sent' | 'gone' | 'other';
-  /** SHA-512 of the bytes on a pool thread; the caller leaves them unchanged until it settles (native/src/digest.c). Missing from older builds. */
+  /** SHA-512 of the bytes, copied when it is called, on a pool thread (native/src/digest.c). Missing from older builds. */
   sha512Async?(bytes: Uint8Array): Promise<Buffer>;
   /** SHA-256 / SHA-512 of the bytes on the calling thread (native/src/digest.c). Missing from older builds. */
   sha256?(bytes: Uint8Array): Buffer;
   sha512?(bytes: Uint8Array): Buffer;
   /** Ed25519 (RFC 8032) through OpenSSL's EVP, node:crypto's own check; false for a signature not 64 bytes or a key not 32; throws only when OpenSSL cannot set the check up (native/src/ed25519.c). Missing from older builds. */
   ed25519Verify?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
-  /** ed25519Verify on a pool thread; the caller leaves the message unchanged until it settles. */
+  /** ed25519Verify on a pool thread, over a copy of the arguments made when it is called. */
   ed25519VerifyAsync?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;

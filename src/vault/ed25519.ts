@@ -55,7 +55,7 @@ export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
   return nodeCryptoEd25519(message, signature, publicKey);
 };
 
-/** ed25519Verify with the curve check on a pool thread when the addon has it; the message must not change until it settles. */
+/** ed25519Verify with the curve check on a pool thread when the addon has it (over a copy made now). */
 export function ed25519VerifyAsync(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   if (!isStrictSignature(signature, publicKey)) return Promise.resolve(false);
   const addon = loadNative();
@@ -77,7 +77,8 @@ export interface SignatureToCheck {
 // 1.3 MB: each Ed25519 check (its SHA-512 of the message) runs on a pool thread beside that hash
 // instead of after it on the main thread. Returns, once every check has settled, the verify function
 // to hand core's verifyManifestSignatures: for exactly these signatures and keys over exactly this
-// message (the same memory, unchanged meanwhile) it answers what the check found; for anything else it
+// message (the same memory, which the caller leaves unchanged until core's pass is done) it answers
+// what the check found; for anything else it
 // checks there and then (ed25519Verify). A check that failed to run rejects: no answer is made up.
 export async function ed25519Prechecked(message: Uint8Array, checks: readonly SignatureToCheck[]): Promise<Ed25519Verify> {
   const answers = await Promise.all(checks.map((c) => ed25519VerifyAsync(message, c.signature, c.publicKey)));

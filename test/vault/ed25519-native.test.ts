@@ -4,8 +4,10 @@
 // R, keys that are no point, wrong lengths; here and on a pool thread. Its SHA-256 and SHA-512 must be
 // node:crypto's. And the vault's wrappers must keep core's strict checks in front of it.
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify as cryptoVerify } from 'node:crypto';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { loadNative } from '../../src/adapters/native.js';
 import type { NativeAddon } from '../../src/adapters/native.js';
@@ -156,6 +158,26 @@ test('many checks on pool threads at once each get their own answer', async (t) 
   const bad = flipBit(big, 8 * 1_000_000);
   const got = await Promise.all([big, bad, big, bad, big].map((m) => addon.ed25519VerifyAsync(m, sig, kp.public.key)));
   assert.deepEqual(got, [true, false, true, false, true]);
+});
+
+test('ed25519VerifyAsync checks the message it was given even when its ArrayBuffer is transferred and collected before it settles', async (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const key = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(12));
+  // Above glibc's mmap threshold: the store's pages are unmapped when it is freed.
+  const message = new Uint8Array(64 * 1024 * 1024).fill(5);
+  const sig = new Uint8Array(sign(null, message, privateKey));
+  const pending = addon.ed25519VerifyAsync(message, sig, key);
+  let moved: ArrayBuffer | null = structuredClone(message.buffer, { transfer: [message.buffer] });
+  assert.equal(message.length, 0, 'the array is detached');
+  moved = null;
+  gc();
+  const junk = Array.from({ length: 4 }, (_, i) => new Uint8Array(32 * 1024 * 1024).fill(i + 1));
+  assert.equal(await pending, true);
+  assert.equal(junk.length + (moved === null ? 0 : 1), 4);
 });
 
 test('ed25519Prechecked answers core\'s calls for the checked pairs over that message, and checks anything else itself', async () => {
