@@ -32,6 +32,7 @@
         "src/systemd-unit.c",
         "src/systemd-lib.c",
         "src/manifest-scan.c",
+        "src/verify-tree.c",
         "src/pidfd-signal.c",
         "src/digest.c",
         "src/ed25519.c"

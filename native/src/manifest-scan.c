@@ -2,7 +2,7 @@
 // the text the canonical encoder writes for paths and symlink targets of printable ASCII without a
 // quote or backslash, and what the rules ask of each entry's own text. It only ever accepts: for
 // anything else it answers null and the strict reader takes the whole text (docs/FORMAT.md).
-#include "sentinel.h"
+#include "manifest-scan.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -15,18 +15,7 @@
 #define MAX_SAFE 9007199254740991.0
 #define HEX_SHA256 64
 
-// What each entry gives, as 32-bit integers (JavaScript reads them without allocating): kind, mode,
-// path start and end, then for a file the digest's start and the size's low 31 bits and the rest,
-// for a symlink the target's start and end and 0 (byte offsets into the manifest, below 2^31).
-#define FIELDS 7
 #define LOW31 2147483648.0
-enum { KIND_FILE = 1, KIND_DIR = 2, KIND_SYMLINK = 3 };
-
-typedef struct {
-  const unsigned char *b;
-  size_t n;
-  size_t p;
-} cursor;
 
 // The fixed text `s` at the cursor, consumed.
 static int lit(cursor *c, const char *s, size_t len) {
@@ -111,15 +100,14 @@ static int sha256_hex(cursor *c) {
 }
 
 // Whether bytes [a, a_end) sort strictly before [b, b_end) (bytewise; a prefix first).
-static int before(const unsigned char *base, size_t a, size_t a_end, size_t b, size_t b_end) {
+int sn_manifest_before(const unsigned char *base, size_t a, size_t a_end, size_t b, size_t b_end) {
   size_t la = a_end - a;
   size_t lb = b_end - b;
   int r = memcmp(base + a, base + b, la < lb ? la : lb);
   return r < 0 || (r == 0 && la < lb);
 }
 
-// One entry and the ',' or ']' after it, into f[0..FIELDS); 1 more follow, 2 the last one, 0 not plain.
-static int entry(cursor *c, int32_t *f) {
+int sn_manifest_entry(cursor *c, int32_t *f) {
   double mode = 0;
   double a = 0;
   double b = 0;
@@ -213,12 +201,12 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
       cap *= 2;
     }
     int32_t *f = out + count * FIELDS;
-    more = entry(&c, f);
+    more = sn_manifest_entry(&c, f);
     if (more == 0) break;
     // Strictly after the previous path: sorted, and no duplicate.
     if (count > 0) {
       const int32_t *g = f - FIELDS;
-      if (!before(c.b, (size_t)g[2], (size_t)g[3], (size_t)f[2], (size_t)f[3])) {
+      if (!sn_manifest_before(c.b, (size_t)g[2], (size_t)g[3], (size_t)f[2], (size_t)f[3])) {
         more = 0;
         break;
       }

@@ -23,6 +23,7 @@ static const sn_register_fn PARTS[] = {
   sn_register_systemd_bus,
   sn_register_systemd_unit,
   sn_register_manifest_scan,
+  sn_register_verify_tree,
   sn_register_pidfd_signal,
   sn_register_digest,
   sn_register_ed25519,

@@ -113,6 +113,7 @@ napi_status sn_register_remove_tree(napi_env env, napi_value exports);  // remov
 napi_status sn_register_systemd_bus(napi_env env, napi_value exports);  // systemd-bus.c: restart jobs over D-Bus (sd-bus), or why not built in
 napi_status sn_register_systemd_unit(napi_env env, napi_value exports);  // systemd-unit.c: a unit's state over D-Bus, waiting for its signals
 napi_status sn_register_manifest_scan(napi_env env, napi_value exports);  // manifest-scan.c: the entries of a common manifest, in one pass over its bytes
+napi_status sn_register_verify_tree(napi_env env, napi_value exports);  // verify-tree.c: verify's intact answer from the manifest's bytes and the tree pass's records
 napi_status sn_register_pidfd_signal(napi_env env, napi_value exports);  // pidfd-signal.c: a signal to a process named by PID and start time, through a pidfd
 napi_status sn_register_digest(napi_env env, napi_value exports);  // digest.c: SHA-256/SHA-512 of a buffer, and SHA-512 on a pool thread (vault status's release id)
 napi_status sn_register_ed25519(napi_env env, napi_value exports);  // ed25519.c: Ed25519 verification through OpenSSL's EVP, here or on a pool thread
