@@ -88,6 +88,12 @@ export interface NativeAddon {
    */
   scanManifestEntries?(bytes: Uint8Array, start: number): Int32Array | null;
   /**
+   * Verify's intact answer from a manifest's bytes and a tree pass's records (native/src/verify-tree.c):
+   * [end of created, offset after the entries' ']', entries, files checked, their bytes] when the
+   * entries are plain and valid and the tree intact, else null. Missing from older builds.
+   */
+  verifyManifestTree?(manifest: Uint8Array, records: Uint8Array, maxPathBytes: number, maxFileBytes: number, maxTotalBytes: number, maxEntries: number): Float64Array | null;
+  /**
    * Sends signal number `signal` to `pid` only while it is the process that started at `startTicks`,
    * checked and sent through one pidfd (native/src/pidfd-signal.c): 'other' when the PID names another
    * process, 'gone' when none. Missing from older builds.

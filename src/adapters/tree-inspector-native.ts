@@ -6,12 +6,14 @@
 import { resolve } from 'node:path';
 import { SentinelError, messageOf } from '../core/errors.js';
 import { errnoOf } from '../core/errno.js';
+import type { BundleLimits } from '../core/limits.js';
+import { readPlainManifestTop } from '../core/manifest-plain.js';
 import { NO_XATTRS, checkTree } from '../core/tree-check.js';
 import type { ExpectedEntry, ObservedEntry, ObservedTree, Reading, TreeCheck } from '../core/tree-check.js';
 import { FS_IMMUTABLE_FL } from './flag-store.js';
 import { nativeThreads } from './native.js';
 import type { NativeAddon } from './native.js';
-import type { TreeInspector, TreeReading } from './tree-inspector.js';
+import type { SignedTreeCheck, TreeInspector, TreeReading } from './tree-inspector.js';
 import { intactTree } from './tree-intact.js';
 import { inspectTree, wordsOf } from './tree-records.js';
 import type { InspectedEntries, TreeRecords } from './tree-records.js';
@@ -136,6 +138,17 @@ export function nativeTreeInspector(addon: NativeAddon): TreeInspector {
         async check(want: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<TreeCheck> {
           const { s, digests } = await settle(want, onProgress);
           return intactTree(s, s.paths, s.unlisted.length, want, digests, s.owner) ?? checkTree(want, observe(s, want, digests));
+        },
+        async checkSigned(manifestBytes: Uint8Array, limits: BundleLimits): Promise<SignedTreeCheck | null> {
+          if (typeof addon.verifyManifestTree !== 'function') return null;
+          // A pass that failed is reported by check() or finish(), as before.
+          const s = await result.catch(() => null);
+          if (s === null) return null;
+          const found = addon.verifyManifestTree(manifestBytes, s.buffer, limits.maxPathBytes, limits.maxFileBytes, limits.maxTotalBytes, limits.maxEntries);
+          if (found === null) return null;
+          const top = readPlainManifestTop(manifestBytes, found[0]!, found[1]!, found[2]!, limits);
+          if (top === null) return null;
+          return { version: top.version, vaultId: top.vaultId, check: { problems: [], checkedFiles: found[3]!, checkedBytes: found[4]! } };
         },
         async abandon(): Promise<void> {
           await result.catch(() => undefined);

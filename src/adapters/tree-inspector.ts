@@ -1,12 +1,20 @@
 // How a release tree is read for `vault verify`: one interface, two ways (the addon's one native
 // pass, or an lstat walk with the flag store and the hashing workers), both giving the entries
 // core's checkTree compares with the manifest (docs/VAULT.md#tree-check).
+import type { BundleLimits } from '../core/limits.js';
 import type { ExpectedEntry, ObservedTree, TreeCheck } from '../core/tree-check.js';
 import type { FlagStore } from './flags.js';
 import type { HashPool } from './hash.js';
 import { loadNative } from './native.js';
 import { nativeTreeInspector } from './tree-inspector-native.js';
 import { walkTreeInspector } from './tree-inspector-walk.js';
+
+/** An intact tree found by checkSigned, and the manifest-level values it read. */
+export interface SignedTreeCheck {
+  version: number;
+  vaultId: string;
+  check: TreeCheck;
+}
 
 /** A reading of one tree under way. */
 export interface TreeReading {
@@ -17,6 +25,14 @@ export interface TreeReading {
    * native pass answers an intact tree from its records without building an entry per path.
    */
   check(expected: readonly ExpectedEntry[], onProgress?: (done: number, total: number) => void): Promise<TreeCheck>;
+  /**
+   * Only where the addon can (the native pass): with the signed manifest's bytes whose signatures
+   * verified, checkTree's answer for an intact tree and the manifest's version and vault id, compared
+   * in the addon without parsing the entries; null for anything else (a manifest the one-pass reader
+   * would not read, any difference, a listing in another order, symlinks): then check() or finish()
+   * over the parsed manifest names every problem. Never rejects.
+   */
+  checkSigned?(manifestBytes: Uint8Array, limits: BundleLimits): Promise<SignedTreeCheck | null>;
   /** Waits for any work under way and drops it (the manifest did not verify). Never rejects. */
   abandon(): Promise<void>;
 }

@@ -58,6 +58,8 @@ export const F64 = { size: 1, hashedBytes: 3 } as const;
 
 /** A whole tree as the pass read it: the entries, their paths, what could not be listed and the root's owner. */
 export interface TreeRecords extends InspectedEntries {
+  /** The pass's answer as it came (native/src/inspect-tree.h), for the addon's own comparison (native/src/verify-tree.c). */
+  readonly buffer: Buffer;
   readonly paths: readonly string[];
   readonly unlisted: readonly { path: string; error: string }[];
   /** The root's uid and gid (from its open fd); undefined when the root could not be opened. */
@@ -137,14 +139,14 @@ const RECORD_WORDS = RECORD / 4;
 
 class Records implements TreeRecords {
   readonly count: number;
-  readonly paths: readonly string[];
-  readonly unlisted: { path: string; error: string }[] = [];
   readonly owner: Owner | undefined;
   readonly view: RecordView;
   private readonly i32: Int32Array;
   private readonly u32: Uint32Array;
   private readonly f64: Float64Array;
   private readonly targets: Buffer;
+  // Decoded on first use: verify's intact answer from the addon (native/src/verify-tree.c) needs neither.
+  private decoded: { paths: readonly string[]; unlisted: { path: string; error: string }[] } | null = null;
   constructor(private readonly buf: Buffer) {
     this.count = buf.readUInt32LE(0);
     // Typed arrays over the records (the buffer copied once where it is not 8-byte aligned).
@@ -157,15 +159,32 @@ class Records implements TreeRecords {
     const rootErrno = buf.readInt32LE(4);
     const at = HEADER + this.count * RECORD;
     const pathBytes = buf.readUInt32LE(16);
-    // One string for every path, split once: no call per entry.
-    this.paths = this.count === 0 ? [] : pathsOf(buf.subarray(at, at + pathBytes - 1));
     this.targets = buf.subarray(at + pathBytes, at + pathBytes + buf.readUInt32LE(20));
-    if (rootErrno !== 0) this.unlisted.push({ path: '', error: errnoName(rootErrno) });
     this.owner = rootErrno !== 0 && this.count === 0 ? undefined : { uid: buf.readUInt32LE(8), gid: buf.readUInt32LE(12) };
+  }
+  get buffer(): Buffer {
+    return this.buf;
+  }
+  get paths(): readonly string[] {
+    return (this.decoded ??= this.decode()).paths;
+  }
+  get unlisted(): readonly { path: string; error: string }[] {
+    return (this.decoded ??= this.decode()).unlisted;
+  }
+  private decode(): { paths: readonly string[]; unlisted: { path: string; error: string }[] } {
+    const buf = this.buf;
+    const rootErrno = buf.readInt32LE(4);
+    const at = HEADER + this.count * RECORD;
+    const pathBytes = buf.readUInt32LE(16);
+    // One string for every path, split once: no call per entry.
+    const paths = this.count === 0 ? [] : pathsOf(buf.subarray(at, at + pathBytes - 1));
+    const unlisted: { path: string; error: string }[] = [];
+    if (rootErrno !== 0) unlisted.push({ path: '', error: errnoName(rootErrno) });
     const i32 = this.i32;
     for (let i = 0, w = HEADER_WORDS; i < this.count; i++, w += RECORD_WORDS) {
-      if (i32[w + WORD.listed] !== 0 && i32[w] === 2) this.unlisted.push({ path: this.paths[i]!, error: errnoName(i32[w + WORD.listed]!) });
+      if (i32[w + WORD.listed] !== 0 && i32[w] === 2) unlisted.push({ path: paths[i]!, error: errnoName(i32[w + WORD.listed]!) });
     }
+    return { paths, unlisted };
   }
   private at(i: number): number {
     return HEADER + i * RECORD;

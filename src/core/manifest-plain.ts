@@ -11,6 +11,7 @@
 // Written for cold code: a process reads its manifest once, mostly in V8's interpreter, so the
 // work per entry is one match or a few reads of the scan's numbers and a few comparisons, no call
 // into another rule function.
+import { utf8Decode } from './canonical-json.js';
 import type { BundleLimits } from './limits.js';
 import { MAX_NAME_BYTES, MAX_SYMLINK_TARGET_BYTES } from './limits.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
@@ -207,4 +208,26 @@ function finish(text: string, pos: number, created: string, entries: ManifestEnt
     checkParentsAndLinks(index, problems);
   }
   return problems.count === 0 ? (manifest as Manifest) : null;
+}
+
+/**
+ * The manifest-level values of a manifest whose entries native/src/verify-tree.c read and accepted
+ * (ASCII text without a backslash, the head through `"entries":[` ending at `createdEnd` + 13, the
+ * entries' ']' before `tailStart`, `entries` of them), checked as readPlainManifest's finish checks
+ * them: the head and tail in the common shape, the number of entries, every manifest-level rule.
+ * Null where that reader would not accept them (the caller then parses the manifest, which says why).
+ */
+export function readPlainManifestTop(bytes: Uint8Array, createdEnd: number, tailStart: number, entries: number, limits: BundleLimits): Omit<Manifest, 'entries'> | null {
+  const headText = utf8Decode(bytes.subarray(0, createdEnd + '","entries":['.length), 'manifest');
+  HEAD.lastIndex = 0;
+  const head = HEAD.exec(headText);
+  TAIL.lastIndex = 0;
+  const tail = TAIL.exec(utf8Decode(bytes.subarray(tailStart), 'manifest'));
+  if (head === null || HEAD.lastIndex !== headText.length || tail === null || entries > limits.maxEntries) return null;
+  const top = { created: head[1]!, entries: [], expires: tail[1]!, format: tail[2]!, vaultId: tail[3]!, version: +tail[4]! };
+  const problems = new Problems();
+  checkTopLevel(top, limits, problems);
+  if (problems.count !== 0) return null;
+  const { created, expires, format, vaultId, version } = top;
+  return { created, expires, format: format as Manifest['format'], vaultId, version };
 }

@@ -51,6 +51,7 @@ export function takeEarlyReading(tree: string, maxFileBytes: number): TreeReadin
   return {
     finish: (expected, onProgress) => e.reading.finish(expected, onProgress),
     check: (expected, onProgress) => e.reading.check(expected, onProgress),
+    ...(e.reading.checkSigned === undefined ? {} : { checkSigned: (bytes, limits) => e.reading.checkSigned?.(bytes, limits) ?? Promise.resolve(null) }),
     abandon: async () => {
       await e.reading.abandon();
       e.release();

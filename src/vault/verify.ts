@@ -9,6 +9,7 @@ import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { describeXattrs } from '../core/tree-check.js';
+import type { TreeCheck } from '../core/tree-check.js';
 import { trustPolicyDifferences } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
@@ -22,6 +23,8 @@ import { readLiveDirName, readReleaseBytes, readVaultConfigText, verifyKeptRelea
 import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport, VerifyScope } from './types.js';
 import { checkKeptReleasesAndBundles, checkVaultEntries } from './verify-kept.js';
+import { verifyLiveRelease } from './verify-live.js';
+import type { LiveVerified } from './verify-live.js';
 import { readHighestState } from './highest.js';
 import type { KnownReleases } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
@@ -107,7 +110,7 @@ export async function verifyRelease(
   ctx: VaultCtx,
   dir: string,
   v: VerifiedManifest,
-  opts: { onProgress?: (done: number, total: number) => void; reading?: TreeReading },
+  opts: { onProgress?: (done: number, total: number) => void; reading?: TreeReading; tree?: TreeCheck },
 ): Promise<ReleaseCheck> {
   const problems: VerifyProblem[] = [];
   const files = releaseFiles(dir);
@@ -133,9 +136,13 @@ export async function verifyRelease(
   const vaultUid = (await lstat(ctx.layout.root)).uid;
   if (treeSt.uid !== vaultUid) problems.push(problem('tampered', rel(files.tree), `owned by uid ${treeSt.uid}; the vault belongs to uid ${vaultUid}`));
 
-  const entries = v.manifest.entries;
-  const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });
-  const check = await reading.check(entries, opts.onProgress);
+  // `tree`: the reading's own answer from the manifest's bytes (verify-live.ts), the entries not parsed.
+  let check = opts.tree;
+  if (check === undefined) {
+    const entries = v.manifest.entries;
+    const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });
+    check = await reading.check(entries, opts.onProgress);
+  }
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
   await checkOwnXattrs([files.tree, files.manifest, files.signatures, dir], rel, problems);
   const treePrefix = relative(ctx.path, files.tree);
@@ -209,17 +216,19 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       const reading = early ?? inspector.start(tree, undefined, { maxFileBytes: ctx.limits.maxFileBytes });
       let check: ReleaseCheck;
       try {
-        let v: VerifiedManifest;
+        let found: LiveVerified;
         try {
-          v = verifyKeptRelease(ctx, info, opts.trust ?? ctx.config.trust);
+          // Without a progress bar to feed, an intact tree is answered by the addon from the manifest's bytes.
+          found = await verifyLiveRelease(ctx, info, opts.trust ?? ctx.config.trust, reading, opts.onProgress === undefined);
         } catch (e) {
           report.version = versionOf(ctx, info.manifestBytes);
           throw e;
         }
-        report.version = v.manifest.version;
+        const { v } = found;
+        report.version = found.version;
         report.signers = v.signers;
         verified.set(live, { bytes: info, v });
-        check = await verifyRelease(ctx, dir, v, { ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }), reading });
+        check = await verifyRelease(ctx, dir, v, { ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }), reading, ...(found.tree === null ? {} : { tree: found.tree }) });
       } finally {
         await reading.abandon();
       }
