@@ -82,10 +82,17 @@ static int record_intact(const unsigned char *m, const int32_t *f, const unsigne
 // when the manifest's head and entries are plain and valid and the tree intact; 0 otherwise; -1
 // out of memory.
 static int compare(const unsigned char *m, size_t mlen, const unsigned char *r, size_t rlen, const scan_limits *lim, double out[5]) {
-  // The one-pass reader reads only ASCII text without a backslash.
-  for (size_t i = 0; i < mlen; i++) {
-    if ((m[i] & 0x80) != 0 || m[i] == '\\') return 0;
+  // The one-pass reader reads only ASCII text without a backslash: the high bits ORed a word at a
+  // time, the backslash found by memchr (a byte-by-byte loop with both tests cost 5 instructions a byte).
+  uint64_t high = 0;
+  size_t i = 0;
+  for (; i + 8 <= mlen; i += 8) {
+    uint64_t w;
+    memcpy(&w, m + i, sizeof w);
+    high |= w;
   }
+  for (; i < mlen; i++) high |= m[i];
+  if ((high & 0x8080808080808080ull) != 0 || (mlen > 0 && memchr(m, '\\', mlen) != NULL)) return 0;
   static const char head[] = "{\"created\":\"";
   static const char open[] = "\",\"entries\":[";
   if (mlen < sizeof head - 1 || memcmp(m, head, sizeof head - 1) != 0) return 0;
