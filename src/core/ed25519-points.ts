@@ -76,11 +76,30 @@ export function weakPointProblem(enc: Uint8Array): PointProblem | null {
   return null;
 }
 
+/** Answers of publicKeyProblem by the key's 32 bytes (as one character each). */
+const curveAnswers = new Map<string, PointProblem | null>();
+const MAX_CURVE_ANSWERS = 256;
+
 // The full check of a public key as it is read from a file or a policy: the byte-level checks, then
-// RFC 8032 5.1.3 decoding (x^2 = (y^2 - 1) / (d y^2 + 1) must have a square root).
+// RFC 8032 5.1.3 decoding (x^2 = (y^2 - 1) / (d y^2 + 1) must have a square root). A process reads
+// the same key more than once (`vault verify --trust K`: vault.json when the vault is opened and
+// again when verify compares it, and K), and the decoding's two exponentiations over BigInt cost
+// about 4M instructions each time in cold code, so its answer is kept by the key's bytes.
 export function publicKeyProblem(key: Uint8Array): PointProblem | null {
   const weak = weakPointProblem(key);
   if (weak !== null) return weak;
+  let id = '';
+  for (const b of key) id += String.fromCharCode(b);
+  const known = curveAnswers.get(id);
+  if (known !== undefined) return known;
+  const answer = curveProblem(key);
+  if (curveAnswers.size >= MAX_CURVE_ANSWERS) curveAnswers.clear();
+  curveAnswers.set(id, answer);
+  return answer;
+}
+
+/** Whether a 32-byte encoding that passed the byte-level checks decodes to a point. */
+function curveProblem(key: Uint8Array): PointProblem | null {
   const y = yOf(key);
   const y2 = (y * y) % P;
   const u = (y2 - 1n + P) % P;

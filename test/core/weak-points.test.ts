@@ -116,3 +116,25 @@ test('a small-order or non-canonical R is a bad signature even under an injected
     );
   }
 });
+
+test('a key asked about again gets the same answer, and a key that differs in one byte is decoded for itself', () => {
+  const good = testKey('again').public.key;
+  const offCurve = new Uint8Array(32);
+  offCurve[0] = 2; // y = 2: no point (see above)
+  for (let round = 0; round < 2; round++) {
+    assert.equal(publicKeyProblem(good), null);
+    assert.equal(publicKeyProblem(offCurve), 'not a point on the curve');
+  }
+  // The same bytes in another array, then each byte changed: answered from those bytes, not from a kept answer.
+  assert.equal(publicKeyProblem(Uint8Array.from(offCurve)), 'not a point on the curve');
+  let refused = 0;
+  for (let i = 0; i < 31; i++) {
+    const k = Uint8Array.from(good);
+    k[i] = k[i]! ^ 1;
+    const answer = publicKeyProblem(k);
+    assert.equal(publicKeyProblem(Uint8Array.from(k)), answer);
+    if (answer === 'not a point on the curve') refused++;
+  }
+  // About half of all y values are no point: some of these must be refused, or the answers are not their own.
+  assert.ok(refused > 0 && refused < 31, String(refused));
+});
