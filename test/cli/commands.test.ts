@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { testKey } from '../helpers/core-factory.js';
 import { cleanupAll, liveTree, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { CLI, assertFails, assertOk, closeInProcessCli, sentinel, sentinelInProcess, writeKeyFiles } from '../helpers/cli-harness.js';
+import { BIN, CLI, assertFails, assertOk, closeInProcessCli, sentinel, sentinelInProcess, writeKeyFiles } from '../helpers/cli-harness.js';
 
 const root = isRoot();
 let base = '';
@@ -94,6 +94,16 @@ describe('cli: usage errors and help', () => {
       assert.equal(r.code, 0, `${args.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage: sentinel ${args.join(' ')} `), args.join(' '));
       assert.match(r.stdout, /Examples:\n {2}\$ sentinel /, `${args.join(' ')} --help has examples (README promises them)`);
+    }
+  });
+
+  it('--help of daemon and vault status names their exit codes (the unit and monitoring checks act on them)', async () => {
+    for (const [args, codes] of [[['daemon'], /\nExit: 0 [^\n]*, 1 [^\n]*, 2 [^\n]*, 3 [^\n]*configuration[^\n]*\n/], [['vault', 'status'], /\nExit: 0 [^\n]*, 1 [^\n]*, 2 [^\n]*not a vault[^\n]*\n/]] as const) {
+      for (const entry of [BIN, CLI]) {
+        const r = await sentinel([...args, '--help'], { entry });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, codes, `${entry} ${args.join(' ')} --help:\n${r.stdout}`);
+      }
     }
   });
 
