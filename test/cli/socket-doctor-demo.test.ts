@@ -3,7 +3,7 @@
 // commands: commands.test.ts).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -83,6 +83,21 @@ describe('cli: doctor and demo', () => {
     const human = await sentinel(['doctor', '--vault-dir', tmpdir()]);
     assertOk(human);
     assert.match(human.stdout, /^ok +root/m);
+  });
+
+  it('doctor --vault-dir naming a file: the vault cannot be there, said in the check with its fix, exit 2', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const file = join(tempDir('doctor-file'), 'phi-engine');
+    writeFileSync(file, 'a file, not a directory\n');
+    const r = await sentinel(['doctor', '--vault-dir', file, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    const d = JSON.parse(r.stdout) as { vaultReady: boolean; checks: { name: string; status: string; detail: string; fix?: string }[] };
+    assert.equal(d.vaultReady, false);
+    const c = d.checks.find((x) => x.name === 'vault filesystem supports +i');
+    assert.ok(c !== undefined);
+    assert.equal(c.status, 'missing', JSON.stringify(c));
+    assert.match(c.detail, new RegExp(`^${file.replaceAll('/', '\\/')}: not a directory`), c.detail);
+    assert.ok((c.fix ?? '').length > 0);
   });
 
   it('demo runs every step to success and leaves nothing behind', async (t) => {
