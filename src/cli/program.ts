@@ -76,17 +76,17 @@ export function buildProgram(): Command {
     });
   // Three commands of one shape: VAULT [--json], one runner each in vault-commands.ts.
   const vaultActions = [
-    ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus'],
-    ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback'],
-    ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover'],
+    ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus', '\nExit: 0 shown, 1 the live release\'s signatures do not check out or a path is not sealed, 2 not a vault (missing, a file, no vault.json) or it could not be read.'],
+    ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback', ''],
+    ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover', ''],
   ] as const;
-  for (const [name, description, jsonHelp, runner] of vaultActions) {
+  for (const [name, description, jsonHelp, runner, exits] of vaultActions) {
     vault
       .command(name)
       .description(description)
       .argument('<vault>', 'vault directory')
       .option('--json', jsonHelp)
-      .addHelpText('after', examples([`sentinel vault ${name} /var/lib/omnimind/phi-engine`]))
+      .addHelpText('after', `${exits}${examples([`sentinel vault ${name} /var/lib/omnimind/phi-engine`])}`)
       .action(async (path: string, opts: { json?: boolean }) => {
         setJsonMode(opts.json === true);
         const commands = await import('./vault-commands.js');
