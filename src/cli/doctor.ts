@@ -69,6 +69,11 @@ async function nearestExistingDir(dir: string): Promise<string> {
 }
 
 async function checkImmutable(vaultDir: string): Promise<DoctorCheck> {
+  // A file where the vault would be (a typo): no vault can be made or opened there, whatever its filesystem.
+  const own = await fs.stat(vaultDir).catch(() => undefined);
+  if (own !== undefined && !own.isDirectory()) {
+    return { name: 'vault filesystem supports +i', status: 'missing', detail: `${vaultDir}: not a directory: a vault is a directory`, fix: 'give --vault-dir the directory that holds (or will hold) the vault, or move the file away', vault: true };
+  }
   const dir = await nearestExistingDir(vaultDir);
   try {
     await probeImmutableSupport(dir);
