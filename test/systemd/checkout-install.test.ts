@@ -6,7 +6,7 @@
 // teardown leaves nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
 import { checkoutScenarioArgs, prepareScenarioDirs, unitProps as props } from '../helpers/nspawn-inputs.js';
@@ -14,14 +14,15 @@ import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot } from '../../src/adapters/package-root.js';
 
 const fixtures = join(packageRoot(), 'test', 'fixtures', 'checkout');
-const BOOT_TIMEOUT_MS = 150_000;
+const BOOT_TIMEOUT_MS = 210_000;
 
 test('README checkout install and uninstall: service active, then stopped and disabled, nothing left', { timeout: BOOT_TIMEOUT_MS + 30_000 }, async (t) => {
   if (needsNspawn(t)) return;
   const scenario = await prepareScenarioDirs('sentinel-checkout-', fixtures);
   const { dir, input, out } = scenario;
   try {
-    for (const block of ['checkout-install', 'checkout-uninstall', 'teardown']) await writeFile(join(input, `readme-${block}.sh`), readmeBlock(block));
+    for (const block of ['checkout-install', 'sample-backend', 'checkout-uninstall', 'teardown']) await writeFile(join(input, `readme-${block}.sh`), readmeBlock(block));
+    await copyFile(join(dir, 'release.key'), join(input, 'release.key'));
 
     const boot = await bootContainer({
       timeoutMs: BOOT_TIMEOUT_MS,
@@ -37,6 +38,9 @@ test('README checkout install and uninstall: service active, then stopped and di
     const active = props(await read('after-install.show'));
     assert.equal(active.ActiveState, 'active', JSON.stringify(active));
     assert.equal(active.UnitFileState, 'enabled');
+    // The README's way to try the sample backend works as printed: the backend answers on port 8000.
+    await stepOk('readme-sample-backend');
+    await stepOk('sample-health');
 
     const uninstall = await stepOk('readme-uninstall');
     assert.match(uninstall, /stopped and disabled omnimind-sentinel\.service/);
