@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Ed25519Verify } from '../core/signature.js';
 import { isStrictSignature, verifyDetached } from '../core/signature.js';
-import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, bytesEqual, useSha512ForKeyIds } from '../core/keys.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, useSha512ForKeyIds } from '../core/keys.js';
 import { loadNative } from '../adapters/native.js';
 
 const require = createRequire(import.meta.url);
@@ -65,31 +65,6 @@ export function ed25519VerifyAsync(message: Uint8Array, signature: Uint8Array, p
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
-}
-
-/** One signature to check ahead of core's pass over the signature block. */
-export interface SignatureToCheck {
-  signature: Uint8Array;
-  publicKey: Uint8Array;
-}
-
-// Why: `vault status` checks the live release's signatures and hashes its release id over the same
-// 1.3 MB: each Ed25519 check (its SHA-512 of the message) runs on a pool thread beside that hash
-// instead of after it on the main thread. Returns, once every check has settled, the verify function
-// to hand core's verifyManifestSignatures: for exactly these signatures and keys over exactly this
-// message (the same memory, which the caller leaves unchanged until core's pass is done) it answers
-// what the check found; for anything else it
-// checks there and then (ed25519Verify). A check that failed to run rejects: no answer is made up.
-export async function ed25519Prechecked(message: Uint8Array, checks: readonly SignatureToCheck[]): Promise<Ed25519Verify> {
-  const answers = await Promise.all(checks.map((c) => ed25519VerifyAsync(message, c.signature, c.publicKey)));
-  const sameMessage = (m: Uint8Array): boolean => m.buffer === message.buffer && m.byteOffset === message.byteOffset && m.length === message.length;
-  return (m, signature, publicKey) => {
-    if (sameMessage(m)) {
-      const i = checks.findIndex((c) => bytesEqual(c.signature, signature) && bytesEqual(c.publicKey, publicKey));
-      if (i >= 0) return answers[i]!;
-    }
-    return ed25519Verify(m, signature, publicKey);
-  };
 }
 
 // Why: the release id hashes the whole manifest (megabytes for large trees); OpenSSL's SHA-512 is far faster than JS.

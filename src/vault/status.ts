@@ -7,15 +7,11 @@
 import { lstat } from 'node:fs/promises';
 import { isSentinelError } from '../core/errors.js';
 import { readManifestSummary } from '../core/manifest-summary.js';
-import { decodeBase64, keyIdOf } from '../core/keys.js';
-import type { PublicKey } from '../core/keys.js';
-import { parseSignatures, signatureInput } from '../core/signature.js';
-import type { BundleSignature } from '../core/signature.js';
+import { parseSignatures } from '../core/signature.js';
 import { releaseIdOf, verifyManifestSignatures } from '../core/trust.js';
 import { assertReleaseBinding, isSealed, listReleaseDirs, readLiveDirName, readReleaseBytes } from './context.js';
 import type { VaultCtx } from './context.js';
-import { ed25519Prechecked, sha512, sha512Started } from './ed25519.js';
-import type { SignatureToCheck } from './ed25519.js';
+import { ed25519Verify, sha512, sha512Started } from './ed25519.js';
 import { readHighestState } from './highest.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import type { KeptRelease, VaultStatus } from './types.js';
@@ -35,34 +31,18 @@ function versionOfReleaseId(releaseId: string): number {
 
 // The live release's signed head: signatures against the policy, then the version and vault id of
 // those very bytes, the release id against the directory's name. Returns the signers. The release
-// id's SHA-512 of the manifest and the Ed25519 check of each signature by a trusted key (each hashes
-// the same bytes) run on pool threads side by side (src/vault/ed25519.ts ed25519Prechecked); core's
-// pass over the signature block then takes their answers, with the same order and errors as before.
+// id's SHA-512 of the manifest runs on a pool thread while the signatures are checked here (each
+// check hashes the same bytes inside OpenSSL); it is taken only after they pass, in the same order
+// and with the same errors as before.
 async function checkLiveHead(ctx: VaultCtx, dirName: string): Promise<string[]> {
   const r = await readReleaseBytes(ctx, ctx.layout.release(dirName));
   const signatures = parseSignatures(r.signatureBytes, ctx.limits);
-  const { trust } = ctx.config;
   const releaseDigest = sha512Started(r.manifestBytes);
-  // Beyond the limit nothing is checked: core refuses the manifest before any signature.
-  const ahead = r.manifestBytes.length <= ctx.limits.maxManifestBytes ? signaturesByTrustedKeys(signatures, trust.keys) : [];
-  const verify = await ed25519Prechecked(signatureInput(r.manifestBytes), ahead);
-  const signers = verifyManifestSignatures(r.manifestBytes, signatures, trust, ctx.limits, { verify });
+  const signers = verifyManifestSignatures(r.manifestBytes, signatures, ctx.config.trust, ctx.limits, { verify: ed25519Verify });
   const summary = readManifestSummary(r.manifestBytes, ctx.limits);
   const digest = await releaseDigest();
   assertReleaseBinding(ctx, r, releaseIdOf(summary, r.manifestBytes, (bytes) => (bytes === r.manifestBytes ? digest : sha512(bytes))), summary.vaultId);
   return signers;
-}
-
-/** Each signature of the block with each trusted key of its key id, as core's pass will ask for them. */
-function signaturesByTrustedKeys(signatures: readonly BundleSignature[], keys: readonly PublicKey[]): SignatureToCheck[] {
-  const checks: SignatureToCheck[] = [];
-  for (const s of signatures) {
-    const raw = typeof s.signature === 'string' ? decodeBase64(s.signature) : null;
-    if (raw?.length !== 64) continue;
-    // A key of another length is left to core, which refuses the policy before any signature.
-    for (const k of keys) if (k.key.length === 32 && keyIdOf(k.key) === s.keyId) checks.push({ signature: raw, publicKey: k.key });
-  }
-  return checks;
 }
 
 export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {

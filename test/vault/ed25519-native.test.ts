@@ -13,7 +13,7 @@ import { loadNative } from '../../src/adapters/native.js';
 import type { NativeAddon } from '../../src/adapters/native.js';
 import { keyPairFromSeed } from '../../src/core/keys.js';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
-import { ed25519Prechecked, ed25519Verify, ed25519VerifyAsync, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
+import { ed25519Verify, ed25519VerifyAsync, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
 import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
 import { needs } from '../helpers/env.js';
 
@@ -178,36 +178,6 @@ test('ed25519VerifyAsync checks the message it was given even when its ArrayBuff
   const junk = Array.from({ length: 4 }, (_, i) => new Uint8Array(32 * 1024 * 1024).fill(i + 1));
   assert.equal(await pending, true);
   assert.equal(junk.length + (moved === null ? 0 : 1), 4);
-});
-
-test('ed25519Prechecked answers core\'s calls for the checked pairs over that message, and checks anything else itself', async () => {
-  const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
-  const other = keyPairFromSeed(new Uint8Array(randomBytes(32)));
-  const buffer = new Uint8Array(randomBytes(5000));
-  const message = buffer.subarray(100, 4100);
-  const sig = signDetached(message, kp.secret.secretKey);
-  const forged = flipBit(sig, 3);
-  const verify = await ed25519Prechecked(message, [
-    { signature: sig, publicKey: kp.public.key },
-    { signature: forged, publicKey: kp.public.key },
-    { signature: sig, publicKey: other.public.key },
-  ]);
-  // The same memory: the answers found on the pool threads.
-  assert.equal(verify(buffer.subarray(100, 4100), sig, kp.public.key), true);
-  assert.equal(verify(buffer.subarray(100, 4100), forged, kp.public.key), false);
-  assert.equal(verify(buffer.subarray(100, 4100), sig, other.public.key), false);
-  // Other bytes, another view or a pair not checked ahead: checked there and then.
-  assert.equal(verify(buffer.subarray(101, 4100), sig, kp.public.key), false);
-  assert.equal(verify(Uint8Array.from(message), sig, kp.public.key), true);
-  assert.equal(verify(buffer.subarray(100, 4099), sig, kp.public.key), false);
-  assert.equal(verify(message, plusL(sig), kp.public.key), false);
-  const sig2 = signDetached(message, other.secret.secretKey);
-  assert.equal(verify(message, sig2, other.public.key), true);
-  assert.equal(verify(message, sig2, kp.public.key), false);
-  // No checks ahead: every call checked there and then.
-  const plain = await ed25519Prechecked(message, []);
-  assert.equal(plain(message, sig, kp.public.key), true);
-  assert.equal(plain(message, forged, kp.public.key), false);
 });
 
 test('the addon\'s SHA-256 and SHA-512 are node:crypto\'s for any length and a view at an offset; anything but a Uint8Array is a TypeError', (t) => {
