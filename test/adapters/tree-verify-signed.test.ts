@@ -348,9 +348,43 @@ describe('verifyManifestTree: each way the records or the arguments disagree is 
     // No entry, no record: intact (the full route agrees: checkTree of nothing against nothing).
     const none = manifestOf([]);
     assert.deepEqual([...run(none, Buffer.alloc(24))!], [none.indexOf(0x22, 12), none.indexOf(0x5d) + 1, 0, 0, 0]);
+    assert.equal(run(none, records), null, 'no entry against records of two');
+    assert.equal(addon!.verifyManifestTree?.(bytes, records, p, f, tb, 1), null, 'more entries than the limit');
+    assert.notEqual(addon!.verifyManifestTree?.(bytes, records, p, f, tb, 2), null, 'as many entries as the limit');
+    // A manifest without the directory 'a' against records of 'a/f' alone: the parent rule refuses it.
+    const orphan = new TextEncoder().encode(new TextDecoder().decode(bytes).replace('{"mode":493,"path":"a","type":"dir"},', ''));
+    const one = Buffer.concat([records.subarray(0, 24), records.subarray(24 + 88, 24 + 176), Buffer.from('a/f\0')]);
+    one.writeUInt32LE(1, 0);
+    one.writeUInt32LE(4, 16);
+    one.writeUInt32LE(0, 20);
+    assert.throws(() => parseManifest(orphan), (e: unknown) => isSentinelError(e));
+    assert.equal(run(orphan, one), null, 'a path whose parent is not listed');
     for (const [what, m] of [['non-ASCII', Buffer.from(none).fill(0xc3, 14, 15)], ['a backslash', Buffer.from(none).fill(0x5c, 14, 15)], ['no head', none.subarray(1)], ['an unclosed created', none.subarray(0, 20)], ['empty', new Uint8Array(0)]] as const) {
       assert.equal(run(m, Buffer.alloc(24)), null, what);
     }
+    // Entries in the pass's own order ('a', 'a/f', 'a b': pre-order) are not sorted: refused though they match record for record.
+    const root2 = join(makeTempDir('signed'), 'tree');
+    const entries2 = await sealed(root2, [...specs, { path: 'a b', kind: 'file', mode: 0o644, body: '' }, { path: 'l', kind: 'symlink', mode: 0, body: 'missing-x' }], CHANGES.none!, 0);
+    const records2 = (await inspectTree(addon!, root2, 1, { hashAnyMax: PASS.maxFileBytes }))!.buffer;
+    const withoutLink = entries2.filter((e) => e.type !== 'symlink');
+    const sorted = new TextDecoder().decode(manifestOf(withoutLink));
+    const [head, rest] = sorted.split('"entries":[{');
+    const [list, tail] = rest!.split('}],"expires"');
+    const items = list!.split('},{');
+    const preOrder = (['a', 'a/f', 'a b'] as const).map((path) => items.find((i) => i.includes(`"path":"${path}"`))!);
+    const unsorted = new TextEncoder().encode(`${head!}"entries":[{${preOrder.join('},{')}}],"expires"${tail!}`);
+    const noLink = Buffer.concat([records2.subarray(0, 24 + 3 * 88), Buffer.from('a\0a/f\0a b\0')]);
+    noLink.writeUInt32LE(3, 0);
+    noLink.writeUInt32LE(Buffer.byteLength('a\0a/f\0a b\0'), 16);
+    noLink.writeUInt32LE(0, 20);
+    assert.throws(() => parseManifest(unsorted), (e: unknown) => isSentinelError(e));
+    assert.equal(run(unsorted, noLink), null, 'entries in the listing order, not sorted');
+    // A symlink is never answered here, even where its record's mode matches what the manifest's scan gives a symlink (0).
+    const retargeted = manifestOf(entries2.map((e) => (e.type === 'symlink' ? { ...e, target: 'missing-y' } : e)));
+    const zeroMode = Buffer.from(records2);
+    zeroMode.writeUInt32LE(0, 24 + 3 * 88 + 4);
+    assert.equal(run(retargeted, zeroMode), null, 'a symlink entry');
+    await unsealTree(store!, root2);
     assert.throws(() => addon!.verifyManifestTree?.('x' as unknown as Uint8Array, records, p, f, tb, n), TypeError);
     assert.throws(() => addon!.verifyManifestTree?.(bytes, new Uint16Array(4) as unknown as Uint8Array, p, f, tb, n), TypeError);
     assert.throws(() => addon!.verifyManifestTree?.(bytes, records, -1, f, tb, n), TypeError);
