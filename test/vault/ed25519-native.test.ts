@@ -180,6 +180,18 @@ test('ed25519VerifyAsync checks the message it was given even when its ArrayBuff
   assert.equal(junk.length + (moved === null ? 0 : 1), 4);
 });
 
+test('ed25519VerifyAsync whose work cannot be queued rejects (EAGAIN), never answers; the next one answers', async (t) => {
+  const addon = addonWithEd25519(t);
+  const hooks = loadNative();
+  if (addon === null || needs(t, typeof hooks?._failQueueAt === 'function', 'the addon\'s _failQueueAt test hook')) return;
+  const kp = keyPairFromSeed(new Uint8Array(32).fill(3));
+  const m = new Uint8Array([4, 5, 6]);
+  const sig = signDetached(m, kp.secret.secretKey);
+  hooks!._failQueueAt!(0);
+  await assert.rejects(addon.ed25519VerifyAsync(m, sig, kp.public.key), { code: 'EAGAIN', syscall: 'napi_queue_async_work' });
+  assert.equal(await addon.ed25519VerifyAsync(m, sig, kp.public.key), true);
+});
+
 test('the addon\'s SHA-256 and SHA-512 are node:crypto\'s for any length and a view at an offset; anything but a Uint8Array is a TypeError', (t) => {
   const addon = addonWithEd25519(t);
   if (addon === null) return;
