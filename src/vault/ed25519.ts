@@ -50,7 +50,7 @@ export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
   // OpenSSL checks S < L but accepts small-order and non-canonical keys and R: core's strict checks come first.
   if (!isStrictSignature(signature, publicKey)) return false;
   const addon = loadNative();
-  // The addon throws only when OpenSSL cannot set the check up: that error is the caller's, never an answer.
+  // The addon throws only when OpenSSL cannot set the check up; core's checkSignature counts that as not valid.
   if (typeof addon?.ed25519Verify === 'function') return addon.ed25519Verify(message, signature, publicKey);
   return nodeCryptoEd25519(message, signature, publicKey);
 };
