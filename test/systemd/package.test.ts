@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +24,10 @@ const BOOT_TIMEOUT_MS = 170_000;
 test('Debian package: apt-get install offline, enable --now, upgrade with the service running, remove, purge', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async (t) => {
   if (needsNspawn(t)) return;
   if (needs(t, spawnSync('dpkg-deb', ['--version']).status === 0, 'dpkg-deb')) return;
+  // The container's /var starts as a copy of this host's: what an earlier install or daemon run left
+  // here would be counted as there before the package, and purge and teardown could not be judged.
+  const leftovers = ['/var/lib/omnimind', '/var/lib/omnimind-sentinel', '/var/log/omnimind-sentinel', '/etc/omnimind-sentinel'].filter((p) => existsSync(p));
+  assert.deepEqual(leftovers, [], 'this host holds files of an earlier install or daemon run; the package test needs them gone (chattr -R -i / -a, then remove)');
   const dir = await mkdtemp(join(tmpdir(), 'sentinel-package-'));
   try {
     const pkg = join(dir, 'pkg');
