@@ -138,6 +138,18 @@ int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t
   return t == want && len == n;
 }
 
+int sn_uint8_array(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
+  bool is_typed = false;
+  napi_typedarray_type t;
+  void *d = NULL;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed || napi_get_typedarray_info(env, v, &t, len, &d, NULL, NULL) != napi_ok ||
+      t != napi_uint8_array)
+    return 0;
+  // An empty array may have no memory behind it; callers get a valid pointer all the same.
+  *data = *len == 0 ? (const unsigned char *)"" : d;
+  return 1;
+}
+
 int sn_get_nul_list(napi_env env, napi_value v, char **blob, uint32_t *count, const char *what) {
   size_t blen = 0;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &blen) != napi_ok) {

@@ -49,12 +49,9 @@ static void digest_complete(napi_env env, napi_status status, void *data) {
 static napi_value sha512_async(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_typedarray_type type;
   size_t len = 0;
-  void *bytes = NULL;
-  bool is_typed = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &len, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+  const unsigned char *bytes = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !sn_uint8_array(env, argv[0], &bytes, &len)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sha512Async(bytes: Uint8Array)");
     return NULL;
   }
@@ -74,16 +71,10 @@ static napi_value sha512_async(napi_env env, napi_callback_info info) {
 static int bytes_arg(napi_env env, napi_callback_info info, const char *usage, const unsigned char **bytes, size_t *len) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_typedarray_type type;
-  void *data = NULL;
-  bool is_typed = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !sn_uint8_array(env, argv[0], bytes, len)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return 0;
   }
-  // An empty array may have no memory behind it.
-  *bytes = *len == 0 ? (const unsigned char *)"" : data;
   return 1;
 }
 

@@ -63,22 +63,19 @@ static int read_args(napi_env env, napi_callback_info info, const char *usage, c
   size_t argc = 3;
   napi_value argv[3];
   size_t lens[3] = { 0, 0, 0 };
-  void *data[3] = { NULL, NULL, NULL };
+  const unsigned char *data[3] = { NULL, NULL, NULL };
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
     return 0;
   }
   for (int i = 0; i < 3; i++) {
-    bool is_typed = false;
-    napi_typedarray_type type;
-    if (napi_is_typedarray(env, argv[i], &is_typed) != napi_ok || !is_typed ||
-        napi_get_typedarray_info(env, argv[i], &type, &lens[i], &data[i], NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    // Never NULL, even for an empty array: OpenSSL is given a valid pointer all the same.
+    if (!sn_uint8_array(env, argv[i], &data[i], &lens[i])) {
       napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
       return 0;
     }
   }
-  // An empty array may have no memory behind it; OpenSSL is given a valid pointer all the same.
-  *msg = lens[0] == 0 ? (const unsigned char *)"" : data[0];
+  *msg = data[0];
   *len = lens[0];
   *sig = data[1];
   *key = data[2];

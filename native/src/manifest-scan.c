@@ -167,12 +167,9 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   napi_value result = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  napi_typedarray_type type;
   size_t len = 0;
-  void *data = NULL;
-  bool is_typed = false;
-  if (argc < 2 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+  const unsigned char *data = NULL;
+  if (argc < 2 || !sn_uint8_array(env, argv[0], &data, &len)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "scanManifestEntries(bytes: Uint8Array, start: number): bytes must be a Uint8Array");
     return NULL;
   }
@@ -180,7 +177,7 @@ static napi_value scan_manifest_entries(napi_env env, napi_callback_info info) {
   if (!sn_get_uint(env, argv[1], (double)len, "the length of bytes", &start, "start")) return NULL;
   if (napi_get_null(env, &result) != napi_ok) return NULL;
   if (len > INT32_MAX) return result;
-  cursor c = { (const unsigned char *)data, len, (size_t)start };
+  cursor c = { data, len, (size_t)start };
   size_t cap = 1024;
   size_t count = 0;
   int32_t *out = malloc(cap * FIELDS * sizeof *out);

@@ -39,6 +39,9 @@ int sn_get_uint(napi_env env, napi_value v, double max, const char *range, uint6
 int sn_get_u32(napi_env env, napi_value v, uint32_t *out, const char *what);
 // A typed array of type `want` and length n; stores its data pointer. 0 when it is not.
 int sn_typed_array(napi_env env, napi_value v, napi_typedarray_type want, size_t n, void **data);
+// A Uint8Array of any length: its bytes (never NULL, "" when empty) and length. 0 when it is not
+// one (nothing thrown: the caller names its own usage).
+int sn_uint8_array(napi_env env, napi_value v, const unsigned char **data, size_t *len);
 // Splits a NUL-separated string argument into a fresh copy and its count of entries ("" is none).
 // Returns 1 with *blob (malloc'd) and *count, 0 with a TypeError thrown or ENOMEM thrown.
 int sn_get_nul_list(napi_env env, napi_value v, char **blob, uint32_t *count, const char *what);

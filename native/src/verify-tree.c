@@ -180,17 +180,6 @@ static int compare(const unsigned char *m, size_t mlen, const unsigned char *r, 
   return 1;
 }
 
-static int bytes_arg(napi_env env, napi_value v, const unsigned char **data, size_t *len) {
-  bool is_typed = false;
-  napi_typedarray_type type;
-  void *d = NULL;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed || napi_get_typedarray_info(env, v, &type, len, &d, NULL, NULL) != napi_ok ||
-      type != napi_uint8_array)
-    return 0;
-  *data = d;
-  return 1;
-}
-
 // verifyManifestTree(manifest: Uint8Array, records: Uint8Array, maxPathBytes, maxFileBytes,
 // maxTotalBytes, maxEntries): Float64Array | null — [end of created, offset after the entries'
 // ']', entries, files checked, their bytes] when the manifest's entries are plain and valid and the
@@ -206,7 +195,7 @@ static napi_value verify_manifest_tree(napi_env env, napi_callback_info info) {
   size_t mlen = 0;
   size_t rlen = 0;
   double l[4];
-  int args_ok = argc >= 6 && bytes_arg(env, argv[0], &m, &mlen) && bytes_arg(env, argv[1], &r, &rlen);
+  int args_ok = argc >= 6 && sn_uint8_array(env, argv[0], &m, &mlen) && sn_uint8_array(env, argv[1], &r, &rlen);
   for (size_t i = 0; args_ok && i < 4; i++) args_ok = napi_get_value_double(env, argv[2 + i], &l[i]) == napi_ok && l[i] >= 0;
   if (!args_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
