@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ControlServer } from '../../src/daemon/control-server.js';
 import { MetricsServer } from '../../src/daemon/metrics-server.js';
@@ -137,3 +138,25 @@ for (const which of ['control', 'metrics'] as const) {
     assert.equal(existsSync(files.auditPath), false, 'refused before the audit log is opened');
   });
 }
+
+// Anyone who can write that directory can also bind a listener at the socket's name first: the daemon must name the
+// unsafe directory (exit 3, not restarted), not take the planted listener for another daemon (`busy`, exit 2, which
+// the unit would restart into the same refusal).
+test('daemon: a listener planted at the control socket\'s name in a directory others can write is still refused as insecure-path, exit 3', async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('sockdir-planted');
+  const open = join(files.dir, 'run');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const planted = createServer();
+  await new Promise<void>((res, rej) => planted.once('error', rej).listen(files.socket, res));
+  try {
+    const r = await sentinel(['daemon', '--config', files.configPath, '--log-level', 'silent'], { timeoutMs: 30_000 });
+    assert.equal(r.errLines.length, 1, r.stderr);
+    assert.match(r.errLines[0]!, new RegExp(`^sentinel: insecure-path: control socket: .*writable by group or others.*\\(${open.replaceAll('/', '\\/')}\\)$`), r.stderr);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(existsSync(files.auditPath), false, 'refused before the audit log is opened');
+  } finally {
+    await new Promise<void>((res) => planted.close(() => res()));
+  }
+});
