@@ -81,9 +81,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const watchdogSettings = parseWatchdog(env.WATCHDOG_USEC, env.WATCHDOG_PID, process.pid);
   log.info({ event: 'start', version, vault: config.vault.path, socket: config.control.socket, flags: flags.kind, notify: notifyAddress !== null, watchdogUsec: watchdogSettings?.periodUsec ?? null }, 'sentinel starting');
 
-  // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
-  if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
   // A socket in a directory others can write is the operator's configuration to fix (no restart changes it): exit 3.
+  // Checked before the probe below: anyone who can write that directory can also plant a listener at the socket's name.
   try {
     assertSafeSocketDir(config.control.socket, 'control socket');
     const metricsAt = config.metrics.listen !== undefined ? parseMetricsListen(config.metrics.listen) : null;
@@ -91,6 +90,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   } catch (e) {
     throw markConfigRejected(e);
   }
+  // A second daemon must leave before it appends to the first one's audit log (it would break the chain).
+  if (await probeLive(config.control.socket)) throw new SentinelError('busy', 'another daemon is serving this control socket', { where: config.control.socket });
   const { auditLog, report: auditReport } = await openDaemonAudit({ auditPath: config.audit.path, stateDir: config.stateDir, appendOnly: config.audit.appendOnly }, { flags, log });
   const stack = new PartStack(log);
   const counters = newCounters();
