@@ -104,7 +104,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--audit-log <file>', 'audit log file (overrides audit.path)')
     .option('--state-dir <dir>', 'daemon state directory (overrides stateDir)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .addHelpText('after', `\nExit: 0 stopped (SIGTERM), 1 the vault is refused at start (it does not verify and was not healed, or its directories are not root's own), 2 another start-up failure (no vault, a port in use, an environment error), 3 the configuration is refused (a bad field, a missing or bad trusted key, a socket in a directory others can write), which the unit does not restart.${examples(['sentinel daemon --config /etc/omnimind-sentinel/sentinel.json', 'sentinel daemon --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub --socket /run/omnimind-sentinel/sentinel.sock'])}`)
+    .addHelpText('after', `\nExit: 0 stopped (SIGTERM), 1 the vault is refused at start (it does not verify and was not healed, or its directories are not root's own), 2 another start-up failure (a port in use, an environment error), 3 the configuration is refused (a bad field, a missing or bad trusted key, a socket in a directory others can write, no vault at vault.path yet: the line names the sentinel vault init command that creates it), which the unit does not restart.${examples(['sentinel daemon --config /etc/omnimind-sentinel/sentinel.json', 'sentinel daemon --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub --socket /run/omnimind-sentinel/sentinel.sock'])}`)
     .action(async (opts: DaemonFlags) => {
       await runDaemonCommand(opts);
     });

@@ -20,6 +20,7 @@ import { openDaemonAudit } from './audit-setup.js';
 import { Sentinel } from './sentinel.js';
 import { ControlServer, probeLive } from './control-server.js';
 import { assertSafeSocketDir } from './socket-dir.js';
+import { assertVaultPresent } from './vault-present.js';
 import { SystemdNotifier } from './watchdog.js';
 import { TamperWatch } from './tamper-watch.js';
 import { Inbox } from './inbox.js';
@@ -87,6 +88,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     assertSafeSocketDir(config.control.socket, 'control socket');
     const metricsAt = config.metrics.listen !== undefined ? parseMetricsListen(config.metrics.listen) : null;
     if (metricsAt !== null && 'kind' in metricsAt && metricsAt.kind === 'unix') assertSafeSocketDir(metricsAt.path, 'metrics socket');
+    // No vault yet (`vault init` not run): refused before the audit log or a state directory is made.
+    assertVaultPresent(config);
   } catch (e) {
     throw markConfigRejected(e);
   }

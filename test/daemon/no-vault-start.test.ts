@@ -33,7 +33,7 @@ test('daemon with no vault at vault.path: exit 3, one line naming the path and `
       assert.equal(errLines.length, 1, `${name}: one line: ${r.stderr}`);
       assert.ok(errLines[0]!.startsWith('sentinel: not-found: '), `${name}: ${r.stderr}`);
       assert.ok(errLines[0]!.includes(`sentinel vault init ${vault} --trust ${join(dir, 'release.pub')}`), `${name}: the command that creates it: ${r.stderr}`);
-      assert.ok(errLines[0]!.endsWith(`(${config}: vault.path)`), `${name}: where: the setting in its file: ${r.stderr}`);
+      assert.ok(errLines[0]!.endsWith(`(vault.path: ${vault})`), `${name}: where: the setting: ${r.stderr}`);
       assert.equal(existsSync(audit), false, `${name}: no audit log opened`);
       assert.equal(existsSync(state), false, `${name}: no state directory made`);
     }
