@@ -106,8 +106,6 @@ export interface NativeAddon {
   sha512?(bytes: Uint8Array): Buffer;
   /** Ed25519 (RFC 8032) through OpenSSL's EVP, node:crypto's own check; false for a signature not 64 bytes or a key not 32; throws only when OpenSSL cannot set the check up (native/src/ed25519.c). Missing from older builds. */
   ed25519Verify?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
-  /** ed25519Verify on a pool thread, over a copy of the arguments made when it is called. */
-  ed25519VerifyAsync?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */

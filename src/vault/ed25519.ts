@@ -55,18 +55,6 @@ export const ed25519Verify: Ed25519Verify = (message, signature, publicKey) => {
   return nodeCryptoEd25519(message, signature, publicKey);
 };
 
-/** ed25519Verify with the curve check on a pool thread when the addon has it (over a copy made now). */
-export function ed25519VerifyAsync(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
-  if (!isStrictSignature(signature, publicKey)) return Promise.resolve(false);
-  const addon = loadNative();
-  if (typeof addon?.ed25519VerifyAsync === 'function') return addon.ed25519VerifyAsync(message, signature, publicKey);
-  try {
-    return Promise.resolve(nodeCryptoEd25519(message, signature, publicKey));
-  } catch (e) {
-    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-  }
-}
-
 // Why: the release id hashes the whole manifest (megabytes for large trees); OpenSSL's SHA-512 is far faster than JS.
 export const sha512 = (bytes: Uint8Array): Uint8Array => {
   const addon = loadNative();

@@ -1,23 +1,21 @@
 // The addon's Ed25519 check (native/src/ed25519.c, OpenSSL's EVP) must give node:crypto's answer
 // (the same OpenSSL, the fallback without the addon) on every kind of input: valid, a changed
 // message, signature or key, another key, a non-canonical S, small-order and non-canonical keys and
-// R, keys that are no point, wrong lengths; here and on a pool thread. Its SHA-256 and SHA-512 must be
-// node:crypto's. And the vault's wrappers must keep core's strict checks in front of it.
+// R, keys that are no point, wrong lengths. Its SHA-256 and SHA-512 must be
+// node:crypto's. And the vault's wrapper must keep core's strict checks in front of it.
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify as cryptoVerify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { loadNative } from '../../src/adapters/native.js';
 import type { NativeAddon } from '../../src/adapters/native.js';
 import { keyPairFromSeed } from '../../src/core/keys.js';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
-import { ed25519Verify, ed25519VerifyAsync, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
+import { ed25519Verify, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
 import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
 import { needs } from '../helpers/env.js';
 
-type Ed25519Addon = Required<Pick<NativeAddon, 'ed25519Verify' | 'ed25519VerifyAsync' | 'sha256' | 'sha512'>>;
+type Ed25519Addon = Required<Pick<NativeAddon, 'ed25519Verify' | 'sha256' | 'sha512'>>;
 
 function addonWithEd25519(t: Parameters<typeof needs>[0]): Ed25519Addon | null {
   const addon = loadNative();
@@ -45,31 +43,30 @@ function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
   return out;
 }
 
-/** The addon's answer, here and on a pool thread, against node:crypto's (no strict checks on either side). */
-async function agrees(addon: Ed25519Addon, m: Uint8Array, s: Uint8Array, k: Uint8Array, what: string): Promise<boolean> {
+/** The addon's answer against node:crypto's (no strict checks on either side). */
+function agrees(addon: Ed25519Addon, m: Uint8Array, s: Uint8Array, k: Uint8Array, what: string): boolean {
   const want = nodeCryptoEd25519(m, s, k);
   assert.equal(addon.ed25519Verify(m, s, k), want, `${what}: ed25519Verify`);
-  assert.equal(await addon.ed25519VerifyAsync(m, s, k), want, `${what}: ed25519VerifyAsync`);
   return want;
 }
 
-test('the addon\'s Ed25519 check is node:crypto\'s on valid, changed, other-key, S + L and wrong-length inputs (property)', async (t) => {
+test('the addon\'s Ed25519 check is node:crypto\'s on valid, changed, other-key, S + L and wrong-length inputs (property)', (t) => {
   const addon = addonWithEd25519(t);
   if (addon === null) return;
-  await fc.assert(
-    fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 600 }), fc.nat(), async (seed, otherSeed, msg, bit) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 600 }), fc.nat(), (seed, otherSeed, msg, bit) => {
       const kp = keyPairFromSeed(seed);
       const other = keyPairFromSeed(otherSeed);
       const sig = signDetached(msg, kp.secret.secretKey);
       const key = kp.public.key;
-      assert.equal(await agrees(addon, msg, sig, key, 'valid'), true);
-      assert.equal(await agrees(addon, flipBit(msg, bit), sig, key, 'changed message'), msg.length === 0);
-      assert.equal(await agrees(addon, msg, flipBit(sig, bit), key, 'changed signature'), false);
-      await agrees(addon, msg, sig, flipBit(key, bit), 'changed key');
-      assert.equal(await agrees(addon, msg, sig, other.public.key, 'other key'), bytesEq(seed, otherSeed));
-      assert.equal(await agrees(addon, msg, plusL(sig), key, 'non-canonical S (S + L)'), false);
-      for (const s of [sig.subarray(0, 63), new Uint8Array([...sig, 0]), new Uint8Array(0)]) assert.equal(await agrees(addon, msg, s, key, `signature of ${s.length} bytes`), false);
-      for (const k of [key.subarray(0, 31), new Uint8Array([...key, 0]), new Uint8Array(0)]) assert.equal(await agrees(addon, msg, sig, k, `key of ${k.length} bytes`), false);
+      assert.equal(agrees(addon, msg, sig, key, 'valid'), true);
+      assert.equal(agrees(addon, flipBit(msg, bit), sig, key, 'changed message'), msg.length === 0);
+      assert.equal(agrees(addon, msg, flipBit(sig, bit), key, 'changed signature'), false);
+      agrees(addon, msg, sig, flipBit(key, bit), 'changed key');
+      assert.equal(agrees(addon, msg, sig, other.public.key, 'other key'), bytesEq(seed, otherSeed));
+      assert.equal(agrees(addon, msg, plusL(sig), key, 'non-canonical S (S + L)'), false);
+      for (const s of [sig.subarray(0, 63), new Uint8Array([...sig, 0]), new Uint8Array(0)]) assert.equal(agrees(addon, msg, s, key, `signature of ${s.length} bytes`), false);
+      for (const k of [key.subarray(0, 31), new Uint8Array([...key, 0]), new Uint8Array(0)]) assert.equal(agrees(addon, msg, sig, k, `key of ${k.length} bytes`), false);
     }),
     { numRuns: 60 },
   );
@@ -91,18 +88,18 @@ function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a).equals(Buffer.from(b));
 }
 
-test('the addon\'s Ed25519 check is node:crypto\'s on random signatures and keys (mostly no point) (property)', async (t) => {
+test('the addon\'s Ed25519 check is node:crypto\'s on random signatures and keys (mostly no point) (property)', (t) => {
   const addon = addonWithEd25519(t);
   if (addon === null) return;
-  await fc.assert(
-    fc.asyncProperty(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), async (m, s, k) => {
-      assert.equal(await agrees(addon, m, s, k, 'random'), false);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 100 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (m, s, k) => {
+      assert.equal(agrees(addon, m, s, k, 'random'), false);
     }),
     { numRuns: 200 },
   );
 });
 
-test('the addon\'s Ed25519 check is node:crypto\'s on the weak-point vectors, and the vault\'s wrappers refuse what core refuses', async (t) => {
+test('the addon\'s Ed25519 check is node:crypto\'s on the weak-point vectors, and the vault\'s wrapper refuses what core refuses', (t) => {
   const addon = addonWithEd25519(t);
   if (addon === null) return;
   const weak = JSON.parse(new TextDecoder().decode(coreFixture('ed25519-weak-points.json'))) as {
@@ -115,18 +112,17 @@ test('the addon\'s Ed25519 check is node:crypto\'s on the weak-point vectors, an
   ];
   let openSslAccepted = 0;
   for (const v of vectors) {
-    if (await agrees(addon, v.m, v.s, v.k, v.what)) openSslAccepted++;
-    // The wrappers: exactly core's strict primitive (tweetnacl behind the same strict checks).
+    if (agrees(addon, v.m, v.s, v.k, v.what)) openSslAccepted++;
+    // The wrapper: exactly core's strict primitive (tweetnacl behind the same strict checks).
     const strict = verifyDetached(v.m, v.s, v.k);
     assert.equal(ed25519Verify(v.m, v.s, v.k), strict, `${v.what}: ed25519Verify`);
-    assert.equal(await ed25519VerifyAsync(v.m, v.s, v.k), strict, `${v.what}: ed25519VerifyAsync`);
   }
   // Small-order keys and R that OpenSSL accepts are among the vectors: the strict checks are what refuse them.
   const strictAccepted = vectors.filter((v) => verifyDetached(v.m, v.s, v.k)).length;
   assert.ok(openSslAccepted > strictAccepted, `OpenSSL alone accepted ${openSslAccepted}, the strict checks ${strictAccepted}`);
 });
 
-test('the addon\'s Ed25519 calls refuse anything but Uint8Arrays with a TypeError', async (t) => {
+test('the addon\'s Ed25519 calls refuse anything but Uint8Arrays with a TypeError', (t) => {
   const addon = addonWithEd25519(t);
   if (addon === null) return;
   const kp = keyPairFromSeed(new Uint8Array(32));
@@ -137,59 +133,14 @@ test('the addon\'s Ed25519 calls refuse anything but Uint8Arrays with a TypeErro
   for (const b of bad) {
     for (const args of [[b, s, k], [m, b, k], [m, s, b]] as [Uint8Array, Uint8Array, Uint8Array][]) {
       assert.throws(() => addon.ed25519Verify(...args), { name: 'TypeError' });
-      assert.throws(() => addon.ed25519VerifyAsync(...args), { name: 'TypeError' });
     }
   }
   assert.throws(() => (addon.ed25519Verify as unknown as (a: Uint8Array) => boolean)(m), { name: 'TypeError' });
-  assert.throws(() => (addon.ed25519VerifyAsync as unknown as (a: Uint8Array) => Promise<boolean>)(m), { name: 'TypeError' });
   // A Buffer and a view at an offset are Uint8Arrays.
   const pool = new Uint8Array(200);
   pool.set(m, 17);
   assert.equal(addon.ed25519Verify(Buffer.from(m), Buffer.from(s), Buffer.from(k)), true);
-  assert.equal(await addon.ed25519VerifyAsync(pool.subarray(17, 20), s, k), true);
-});
-
-test('many checks on pool threads at once each get their own answer', async (t) => {
-  const addon = addonWithEd25519(t);
-  if (addon === null) return;
-  const kp = keyPairFromSeed(new Uint8Array(randomBytes(32)));
-  const big = new Uint8Array(randomBytes(1_300_000));
-  const sig = signDetached(big, kp.secret.secretKey);
-  const bad = flipBit(big, 8 * 1_000_000);
-  const got = await Promise.all([big, bad, big, bad, big].map((m) => addon.ed25519VerifyAsync(m, sig, kp.public.key)));
-  assert.deepEqual(got, [true, false, true, false, true]);
-});
-
-test('ed25519VerifyAsync checks the message it was given even when its ArrayBuffer is transferred and collected before it settles', async (t) => {
-  const addon = addonWithEd25519(t);
-  if (addon === null) return;
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const key = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(12));
-  // Above glibc's mmap threshold: the store's pages are unmapped when it is freed.
-  const message = new Uint8Array(64 * 1024 * 1024).fill(5);
-  const sig = new Uint8Array(sign(null, message, privateKey));
-  const pending = addon.ed25519VerifyAsync(message, sig, key);
-  let moved: ArrayBuffer | null = structuredClone(message.buffer, { transfer: [message.buffer] });
-  assert.equal(message.length, 0, 'the array is detached');
-  moved = null;
-  gc();
-  const junk = Array.from({ length: 4 }, (_, i) => new Uint8Array(32 * 1024 * 1024).fill(i + 1));
-  assert.equal(await pending, true);
-  assert.equal(junk.length + (moved === null ? 0 : 1), 4);
-});
-
-test('ed25519VerifyAsync whose work cannot be queued rejects (EAGAIN), never answers; the next one answers', async (t) => {
-  const addon = addonWithEd25519(t);
-  const hooks = loadNative();
-  if (addon === null || needs(t, typeof hooks?._failQueueAt === 'function', 'the addon\'s _failQueueAt test hook')) return;
-  const kp = keyPairFromSeed(new Uint8Array(32).fill(3));
-  const m = new Uint8Array([4, 5, 6]);
-  const sig = signDetached(m, kp.secret.secretKey);
-  hooks!._failQueueAt!(0);
-  await assert.rejects(addon.ed25519VerifyAsync(m, sig, kp.public.key), { code: 'EAGAIN', syscall: 'napi_queue_async_work' });
-  assert.equal(await addon.ed25519VerifyAsync(m, sig, kp.public.key), true);
+  assert.equal(addon.ed25519Verify(pool.subarray(17, 20), s, k), true);
 });
 
 test('the addon\'s SHA-256 and SHA-512 are node:crypto\'s for any length and a view at an offset; anything but a Uint8Array is a TypeError', (t) => {
