@@ -93,13 +93,24 @@ test('target reset: a failed target gets a fresh budget, is recovered, and the c
   assert.ok(pid !== null && !(await readProcState(pid)).alive, 'the daemon stop ended the target');
 });
 
-test('target reset: unknown target, bad name, no targets, no daemon: one line each, exit 2', async (t) => {
+// An unknown target is exit 4, as for `sentinel trace`: a script tells it from "no daemon" or "failed again" (2).
+function assertUnknownTarget(r: Awaited<ReturnType<typeof sentinel>>): void {
+  assert.equal(r.errLines.length, 1, `one stderr line: ${r.stderr}`);
+  assert.match(r.errLines[0]!, /^sentinel: not-found: no target named /, r.stderr);
+  assert.equal(r.code, 4, `exit 4 for an unknown target: ${r.stderr}`);
+}
+
+test('target reset: unknown target or no targets exit 4; bad name, no daemon exit 2; one line each', async (t) => {
   if (needs(t, isRoot(), 'root (chattr +i)')) return;
   const d = await startTestDaemon('target-reset-bad', { targets: [{ name: 'svc', command: ['sleep', '600'] }] });
   try {
     const unknown = await sentinel(['target', 'reset', 'nope', '--socket', d.socket]);
-    assertFails(unknown, 'not-found');
+    assertUnknownTarget(unknown);
     assert.match(unknown.stderr, /no target named "nope" \(targets: svc\)/);
+    const j = await sentinel(['target', 'reset', 'nope', '--socket', d.socket, '--json']);
+    assert.equal(j.code, 4, j.stderr);
+    const body = JSON.parse(j.stdout) as { ok: boolean; error: { code: string; exitCode: number } };
+    assert.deepEqual([body.ok, body.error.code, body.error.exitCode], [false, 'not-found', 4], 'the JSON names the exit code the command used');
     assertFails(await sentinel(['target', 'reset', 'a/b', '--socket', d.socket]), 'usage');
     // Without --socket the unit's socket is asked (no daemon there in a test): unavailable, naming it.
     const unitSocket = await sentinel(['target', 'reset', 'svc']);
@@ -123,7 +134,7 @@ test('target reset: unknown target, bad name, no targets, no daemon: one line ea
   const none = await startTestDaemon('target-reset-none', { targets: [] });
   try {
     const r = await sentinel(['target', 'reset', 'svc', '--socket', none.socket]);
-    assertFails(r, 'not-found');
+    assertUnknownTarget(r);
     assert.match(r.stderr, /has no targets/);
   } finally {
     await none.handle.stop('test');
