@@ -132,7 +132,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText(
       'after',
-      `\nExit: 0 reset (and running again, unless --no-wait), 2 unknown target, no daemon, or the target failed again or was not running within --timeout.${examples(['sentinel target reset backend --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel target reset mcp-worker --socket /run/omnimind-sentinel/sentinel.sock --no-wait --json'])}`,
+      `\nExit: 0 reset (and running again, unless --no-wait), 2 no daemon, bad usage, or the target failed again or was not running within --timeout, 4 no such target (as for trace).${examples(['sentinel target reset backend --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel target reset mcp-worker --socket /run/omnimind-sentinel/sentinel.sock --no-wait --json'])}`,
     )
     .action(async (name: string, opts: TargetResetFlags) => {
       setJsonMode(opts.json === true);

@@ -17,7 +17,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
-  program.addHelpText('after', `\nExit codes: 0 success / intact, 1 rejected or integrity violation, 2 usage or environment error,\n3 refused daemon configuration (daemon, reload), 4 no such target (trace), 5 no eBPF engine in the daemon (trace).\nSet SENTINEL_DEBUG=1 to print stack traces.${examples(['sentinel keygen --out release', 'sentinel vault init /var/lib/omnimind/phi-engine --trust release.pub', 'sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine', 'sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel doctor'])}`);
+  program.addHelpText('after', `\nExit codes: 0 success / intact, 1 rejected or integrity violation, 2 usage or environment error,\n3 refused daemon configuration (daemon, reload), 4 no such target (trace, target reset), 5 no eBPF engine in the daemon (trace).\nSet SENTINEL_DEBUG=1 to print stack traces.${examples(['sentinel keygen --out release', 'sentinel vault init /var/lib/omnimind/phi-engine --trust release.pub', 'sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine', 'sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel doctor'])}`);
 
   program
     .command('keygen')

@@ -37,7 +37,7 @@ async function targetNow(socket: string, name: string, timeoutMs: number): Promi
   const reply = (await sendRequest(socket, { op: 'status' }, { timeoutMs })) as DaemonReply<{ components?: { targets?: TargetView[] } }>;
   if (reply.ok !== true || reply.result === undefined) throw daemonError(reply.error, socket, 'malformed reply');
   const found = reply.result.components?.targets?.find((t) => t.name === name);
-  if (found === undefined) throw new SentinelError('not-found', `the daemon no longer reports a target named "${name}"`, { where: socket });
+  if (found === undefined) throw new SentinelError('not-found', `the daemon no longer reports a target named "${name}"`, { where: 'target' });
   return found;
 }
 
@@ -53,9 +53,18 @@ async function waitRunning(opts: TargetResetFlags, name: string, deadline: numbe
   }
 }
 
-// Why: exit 0 once reset (and, with the default --wait, running); 2 for an unknown target, an
-// unreachable daemon, or a target that does not come back in time.
+// Why: exit 0 once reset (and, with the default --wait, running); 4 for an unknown target (as `trace`);
+// 2 for an unreachable daemon or a target that does not come back in time.
 export async function runTargetReset(name: string, opts: TargetResetFlags): Promise<number> {
+  try {
+    return await resetAndWait(name, opts);
+  } catch (e) {
+    const { targetCommandFailure } = await import('./exit-codes.js');
+    return targetCommandFailure(e);
+  }
+}
+
+async function resetAndWait(name: string, opts: TargetResetFlags): Promise<number> {
   const { sendRequest } = await import('../adapters/control-client.js');
   const { daemonError } = await import('./daemon-reply.js');
   const deadline = Date.now() + opts.timeout;

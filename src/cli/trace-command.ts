@@ -2,8 +2,7 @@
 // histogram (log2 microsecond buckets, as bpftrace's hist() prints them), its slow syscalls and the
 // current stall time of its main thread, from the running daemon's eBPF engine (docs/EBPF.md#trace).
 import type { DaemonReply } from './daemon-reply.js';
-import { failureJson, isJsonMode, printErrorLine, asSentinelError } from './failure.js';
-import { exitCodeFor } from '../core/errors.js';
+import { targetCommandFailure } from './exit-codes.js';
 import type { TraceView } from '../core/trace-view.js';
 
 export interface TraceFlags {
@@ -13,10 +12,6 @@ export interface TraceFlags {
   interval: number;
   timeout: number;
 }
-
-/** Exit codes of `trace` besides 0 and 2 (no daemon, bad usage). */
-export const EXIT_UNKNOWN_TARGET = 4;
-export const EXIT_NO_ENGINE = 5;
 
 const BAR = 52;
 
@@ -86,18 +81,6 @@ async function snapshot(opts: TraceFlags, target: string | undefined): Promise<T
   return reply.result;
 }
 
-// Why: scripts need a distinct answer for "no such target" and "no engine" (the daemon polls /proc).
-function exitCodeOf(e: unknown): number {
-  const err = asSentinelError(e);
-  const code = err.code === 'not-found' && err.where === 'target' ? EXIT_UNKNOWN_TARGET : err.code === 'unavailable' && err.where === 'trace' ? EXIT_NO_ENGINE : exitCodeFor(err.code);
-  if (isJsonMode()) {
-    const body = failureJson(err);
-    process.stdout.write(`${JSON.stringify({ ...body, error: { ...body.error, exitCode: code } })}\n`);
-  }
-  printErrorLine(err);
-  return code;
-}
-
 export async function runTrace(target: string | undefined, opts: TraceFlags): Promise<number> {
   try {
     if (opts.once === true || opts.json === true) {
@@ -113,6 +96,6 @@ export async function runTrace(target: string | undefined, opts: TraceFlags): Pr
       await new Promise((r) => setTimeout(r, opts.interval));
     }
   } catch (e) {
-    return exitCodeOf(e);
+    return targetCommandFailure(e);
   }
 }
