@@ -134,7 +134,7 @@ export function buildProgram(): Command {
     .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
     .action(async (bundle: string, opts: { vault?: string; socket?: string; trust?: string[]; threshold?: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
-      const { runDeploy } = await import('./release-commands.js');
+      const { runDeploy } = await import('./deploy-command.js');
       await runDeploy(bundle, opts);
     });
 
