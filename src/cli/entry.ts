@@ -2,10 +2,10 @@
 // The `sentinel` executable (the package's `bin`): `npm run build` bundles this file alone as
 // CommonJS, `dist/src/cli/sentinel.cjs`, so the forms a shell, cron or a monitoring check runs most
 // start without Node's ES module loader (docs/ARCHITECTURE.md#start-up): `sentinel --help` (or
-// `-h`) prints the help text the build wrote from the command tree, and the plain `vault verify` and
-// `vault status` forms run from the plain runners' bundle as `main.js` runs them. Everything else,
-// and these forms wherever that bundle cannot be used, is `main.js` itself, imported as it is. The
-// first line is main.js's, and the value it saves is put back first here too.
+// `-h`) prints the help text the build wrote from the command tree, and the plain `vault verify`,
+// `vault status` and `deploy` forms run from the plain runners' bundle as `main.js` runs them.
+// Everything else, and these forms wherever that bundle cannot be used, is `main.js` itself,
+// imported as it is. The first line is main.js's, and the value it saves is put back first here too.
 import { readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runCommonJs, type PlainRunners } from './bundle-loader.js';
@@ -56,7 +56,7 @@ function plainRunners(): PlainRunners | null {
 
 async function run(): Promise<boolean> {
   if (words.length === 1 && (words[0] === '--help' || words[0] === '-h')) return printStoredHelp();
-  if (words[0] !== 'vault' || (words[1] !== 'verify' && words[1] !== 'status')) return false;
+  if (words[0] !== 'deploy' && (words[0] !== 'vault' || (words[1] !== 'verify' && words[1] !== 'status'))) return false;
   const runners = plainRunners();
   if (runners === null) return false;
   let plain: Promise<number> | null;
