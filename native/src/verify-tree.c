@@ -57,14 +57,18 @@ static int is_listed_dir(const unsigned char *b, const seen_entry *s, size_t n, 
   return lo < n && s[lo].pe - s[lo].ps == a_end - a && memcmp(b + s[lo].ps, b + a, a_end - a) == 0 && s[lo].kind == KIND_DIR;
 }
 
-static int hex_value(unsigned char h) { return h <= '9' ? h - '0' : h - 'a' + 10; }
-
-// Whether the 64 lowercase hex digits at hex are the 32 bytes at raw.
+// Whether the 64 bytes at hex are the 32 bytes at raw written in lowercase hex (the scan accepts no
+// other form). The raw bytes are written out and compared, with no branch on a digit's value: decoding
+// the digits with one ('0'-'9' or 'a'-'f') mispredicted about half of them, some 4 ms of the main
+// thread's CPU on 10,000 files, after the pass, while the other core had nothing to do.
 static int digest_equals(const unsigned char *hex, const unsigned char *raw) {
+  static const char digits[] = "0123456789abcdef";
+  unsigned char want[64];
   for (size_t i = 0; i < 32; i++) {
-    if ((unsigned char)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1])) != raw[i]) return 0;
+    want[2 * i] = (unsigned char)digits[raw[i] >> 4];
+    want[2 * i + 1] = (unsigned char)digits[raw[i] & 15];
   }
-  return 1;
+  return memcmp(want, hex, sizeof want) == 0;
 }
 
 // The record of a file or directory entry f against the manifest: checkTree's checks of that type.

@@ -403,4 +403,36 @@ describe('verifyManifestTree: each way the records or the arguments disagree is 
     assert.throws(() => (addon!.verifyManifestTree as unknown as (...a: unknown[]) => unknown)(bytes, records, p, f, tb), TypeError);
     await unsealTree(store!, root);
   });
+
+  test("a file's digest: any other digit at any place of the manifest's, any other bit of the record's, is null", async (t) => {
+    if (!ready(t)) return;
+    const root = join(makeTempDir('signed'), 'tree');
+    const entries = await sealed(root, [{ path: 'f', kind: 'file', mode: 0o644, body: 'hello\n' }], CHANGES.none!, 0);
+    const bytes = manifestOf(entries);
+    const records = (await inspectTree(addon!, root, 1, { hashAnyMax: PASS.maxFileBytes }))!.buffer;
+    const { maxPathBytes: p, maxFileBytes: f, maxTotalBytes: tb, maxEntries: n } = DEFAULT_LIMITS;
+    const run = (m: Uint8Array, r: Uint8Array): Float64Array | null | undefined => addon!.verifyManifestTree?.(m, r, p, f, tb, n);
+    assert.notEqual(run(bytes, records), null, 'the intact file');
+    const hex = (entries[0] as { sha256: string }).sha256;
+    const at = Buffer.from(bytes).indexOf(hex);
+    assert.ok(at > 0);
+    // Every digit's every other value, lowercase and uppercase (the same byte value written otherwise).
+    for (let i = 0; i < 64; i++) {
+      for (const d of '0123456789abcdefABCDEF') {
+        if (d === hex[i]) continue;
+        const m = Uint8Array.from(bytes);
+        m[at + i] = d.charCodeAt(0);
+        assert.equal(run(m, records), null, `digit ${i} ${hex[i]!} -> ${d}`);
+      }
+    }
+    // The record's 32 digest bytes (at offset 32 of the file's record, after the 24-byte header), each bit.
+    for (let i = 0; i < 32; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const r = Buffer.from(records);
+        r[24 + 32 + i] = r[24 + 32 + i]! ^ (1 << bit);
+        assert.equal(run(bytes, r), null, `record byte ${i} bit ${bit}`);
+      }
+    }
+    await unsealTree(store!, root);
+  });
 });
