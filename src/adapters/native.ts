@@ -104,6 +104,10 @@ export interface NativeAddon {
   /** SHA-256 / SHA-512 of the bytes on the calling thread (native/src/digest.c). Missing from older builds. */
   sha256?(bytes: Uint8Array): Buffer;
   sha512?(bytes: Uint8Array): Buffer;
+  /** A SHA-256 fed in pieces (native/src/digest.c): sha256Update feeds it, sha256Digest answers the digest of what was fed since the last and begins again. Missing from older builds. */
+  sha256Stream?(): object;
+  sha256Update?(stream: object, bytes: Uint8Array): void;
+  sha256Digest?(stream: object): Buffer;
   /** Ed25519 (RFC 8032) through OpenSSL's EVP, node:crypto's own check; false for a signature not 64 bytes or a key not 32; throws only when OpenSSL cannot set the check up (native/src/ed25519.c). Missing from older builds. */
   ed25519Verify?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
