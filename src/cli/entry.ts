@@ -72,9 +72,13 @@ async function run(): Promise<boolean> {
   };
   process.on('uncaughtException', lastResort);
   process.on('unhandledRejection', lastResort);
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') lastResort(e);
-  });
+  // Status writes fd 1 itself and makes process.stdout (and loads the stream modules) only when a
+  // write must wait (src/cli/output.ts); the other plain forms write through the stream.
+  if (words[0] !== 'vault' || words[1] !== 'status') {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') lastResort(e);
+    });
+  }
   process.exitCode = await plain;
   return true;
 }

@@ -2,6 +2,7 @@
 // and a `--json` command still leaves one JSON object on stdout so machines never parse stderr.
 import { SentinelError, exitCodeFor, isSentinelError } from '../core/errors.js';
 import { codeForErrno, errnoOf } from '../core/errno.js';
+import { writeStdout } from './output.js';
 
 /** Whether the running command promised JSON on stdout (set by the command before it works). */
 let jsonMode = false;
@@ -36,7 +37,7 @@ export function failureJson(err: SentinelError): { ok: false; error: { code: str
 // Prints the one line (plus the JSON object in --json mode) and returns the exit code to use.
 export function reportFailure(e: unknown): 1 | 2 {
   const err = asSentinelError(e);
-  if (jsonMode) process.stdout.write(`${JSON.stringify(failureJson(err))}\n`);
+  if (jsonMode) writeStdout(`${JSON.stringify(failureJson(err))}\n`);
   printErrorLine(err);
   if (process.env.SENTINEL_DEBUG === '1' && e instanceof Error && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
   return exitCodeFor(err.code);

@@ -1,13 +1,48 @@
 // Where CLI output goes: results on stdout (JSON or text), progress and warnings on stderr.
+import { writeSync } from 'node:fs';
+
+// Set by the plain `vault status` runner (src/cli/plain-status.ts): stdout is written through fd 1
+// itself, so the process never makes process.stdout, whose first use loads Node's stream modules
+// (about 3 ms of a status process whose output goes to a pipe or /dev/null). Off: process.stdout.
+let direct = false;
+
+/** Whether results are written through fd 1 directly (see writeStdout); the plain status runner turns it on. */
+export function setDirectStdout(on: boolean): void {
+  direct = on;
+}
+
+// One result's text on stdout. Directly: the whole text through fd 1; a reader that went away
+// (EPIPE) drops the rest, as the stream's handler does (src/cli/entry.ts), and anything else (a
+// full non-blocking pipe, EAGAIN; fd 1 closed) hands the rest to process.stdout, which waits for
+// the reader or discards as it always has, and every later result goes there too, in order.
+export function writeStdout(text: string): void {
+  if (!direct) {
+    process.stdout.write(text);
+    return;
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(1, bytes, done);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
+    direct = false;
+    // The stream is made only now: a reader gone while it waits is still not the command's failure.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+    process.stdout.write(bytes.subarray(done));
+  }
+}
 
 // Prints one JSON document on stdout (the only thing a `--json` command writes there).
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeStdout(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 // Prints human-readable lines on stdout.
 export function printLines(...lines: string[]): void {
-  process.stdout.write(`${lines.join('\n')}\n`);
+  writeStdout(`${lines.join('\n')}\n`);
 }
 
 // A one-line progress bar on stderr, only for a TTY (never in --json, never into logs). `shown`:

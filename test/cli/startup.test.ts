@@ -2,6 +2,7 @@
 // shell, cron or a monitoring check runs — `--help`, `vault status`, `vault verify` — load none of
 // the large packages the daemon needs, and `--help` loads no vault code at all.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -85,6 +86,54 @@ describe('cli: start-up loads only what the command uses', () => {
     const modules = readFileSync(log, 'utf8').split('\n');
     assert.ok(modules.some((m) => crypto.test(m)), 'without the addon node:crypto checks them');
     assert.ok(!modules.some((m) => /sentinel_native\.node$/.test(m)), 'SENTINEL_NO_NATIVE=1 loads no addon, not even for the cache check');
+  });
+
+  it('vault status through the executable writes its answer (text, --json, a failure\'s object) through fd 1 without making process.stdout; verify makes it', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    for (const args of [['vault', 'status', vault], ['vault', 'status', vault, '--json'], ['vault', 'status', join(dir, 'no-such-vault'), '--json']]) {
+      const r = await loaded(args, dir, BIN);
+      assert.ok(r.modules.length > 0 && !r.modules.some((m) => m.endsWith('/main.js')), `the plain runner answered: ${r.modules.join(' ')}`);
+      assert.deepEqual(r.modules.filter((m) => m === 'stream:stdout'), [], args.join(' '));
+    }
+    const v = await loaded(['vault', 'verify', vault, '--trust', pub], dir, BIN);
+    assert.equal(v.code, 0, v.stderr);
+    assert.ok(v.modules.includes('stream:stdout'), `the module log sees process.stdout made: ${v.modules.join(' ')}`);
+  });
+
+  it('vault status\'s answer to a full non-blocking pipe arrives whole after what was in it (through the stream), exit 0; a reader gone early is no failure', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const want = await sentinel(['vault', 'status', vault], { entry: BIN });
+    assert.equal(want.code, 0, want.stderr);
+    // python3: a pipe made non-blocking and filled before the executable starts; read only after a pause.
+    const script = [
+      'import os, subprocess, sys, time',
+      'r, w = os.pipe()',
+      'os.set_blocking(w, False)',
+      'filled = 0',
+      'while True:',
+      '    try: filled += os.write(w, b"x" * 4096)',
+      '    except BlockingIOError: break',
+      'p = subprocess.Popen(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)',
+      'os.close(w)',
+      'time.sleep(0.5)',
+      'out = b""',
+      'while True:',
+      '    b = os.read(r, 65536)',
+      '    if not b: break',
+      '    out += b',
+      'err = p.stderr.read()',
+      'sys.stdout.write("%d %d %d\\n" % (p.wait(), filled, len(err)))',
+      'sys.stdout.buffer.write(out[filled:])',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script, BIN, 'vault', 'status', vault], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [head, ...rest] = r.stdout.split('\n');
+    const [code, filled, errBytes] = head!.split(' ').map(Number);
+    assert.ok(filled! > 0, 'the pipe was full before the answer');
+    assert.deepEqual({ code, errBytes, out: rest.join('\n') }, { code: 0, errBytes: 0, out: want.stdout });
+    const gone = spawnSync('bash', ['-c', `set -o pipefail; "${BIN}" vault status "${vault}" | true; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    assert.equal(gone.stderr, '', 'nothing on stderr when the reader of stdout is gone');
+    assert.match(gone.stdout, /status=0/);
   });
 
   it('the executable (sentinel.cjs, the package bin) prints --help and -h as the tree does, loading neither main.js nor any chunk, node:crypto or the addon', async () => {
