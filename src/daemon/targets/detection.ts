@@ -31,7 +31,7 @@ interface Watched {
   child: SupervisedChild | null;
 }
 
-function signalNumber(name: string | null): number | null {
+export function signalNumber(name: string | null): number | null {
   if (name === null) return null;
   return (osConstants.signals as Record<string, number | undefined>)[name] ?? null;
 }

@@ -9,8 +9,23 @@ import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
 import { identify, killNow, StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher } from './launcher.js';
 import type { ProcIdentity } from '../../adapters/proc.js';
+import { signalNumber } from './detection.js';
 
 export { StoppedOutside, UnitStarting, type ExitHandling, type LaunchContext, type Launched, type Launcher, type TargetKind } from './launcher.js';
+
+/** How long a child already gone from /proc may take to be reaped, so its exit can be named. */
+const REAP_WAIT_MS = 2000;
+
+// Why: a child that died before it could be identified (a bad flag, a missing file, a crash) is named by how it
+// ended, as an exit seen later is ("main PID N exited (status 7)"), not only as gone; the operator's first clue.
+async function diedAtStart(child: SupervisedChild, where: string, cause: unknown): Promise<never> {
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([child.exited, new Promise<null>((r) => (timer = setTimeout(() => r(null), REAP_WAIT_MS)))]);
+  clearTimeout(timer);
+  if (exit === null) throw cause;
+  const how = exit.signal !== null ? `signal ${String(signalNumber(exit.signal))}, ${exit.signal}` : `status ${String(exit.exitCode)}`;
+  throw new SentinelError('unavailable', `main PID ${String(child.pid)} exited at start (${how})`, { where, cause });
+}
 
 // Why: a `command` target is the sentinel's own child, respawned by it and stopped with it — and it dies with the
 // daemon: SIGKILL when the daemon dies (PR_SET_PDEATHSIG), its own process group killed at the next start
@@ -51,7 +66,7 @@ class CommandLauncher implements Launcher {
       if (e instanceof SentinelError) throw new SentinelError(e.code, `cannot start command: ${e.message}`, { where, cause: e });
       throw e;
     }
-    const identity = await identify(child.pid, this.spec.name);
+    const identity = await identify(child.pid, this.spec.name).catch((e: unknown) => diedAtStart(child, this.spec.name, e));
     await this.records?.remember(this.spec.name, { pid: identity.pid, startTicks: identity.startTicks, pgid: child.pid });
     if (notify !== null) {
       try {
