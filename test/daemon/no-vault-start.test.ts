@@ -73,7 +73,7 @@ test('daemon start: a vault whose vault.json is gone, or a missing vault below a
     const gutted = daemonRun(dir, 'gutted');
     assert.notEqual(gutted.r.status, 3, `a vault that lost its vault.json is not a configuration to fix by vault init: ${gutted.r.stderr}`);
     assert.doesNotMatch(gutted.line, /vault init/, gutted.line);
-    assert.match(readFileSync(gutted.audit, 'utf8'), /"event":"start"/, 'the refused start is in the audit log');
+    assert.match(readFileSync(gutted.audit, 'utf8'), /"kind":"start"/, 'the refused start is in the audit log');
     // Missing below a directory others can write (whoever can write it could have removed the vault): insecure-path naming it, exit 1.
     mkdirSync(join(dir, 'open'), { mode: 0o777 });
     chmodSync(join(dir, 'open'), 0o777);
