@@ -3,15 +3,17 @@
 // against a peer measured in the same run and taken in turns with it:
 //   `vault verify` (10,000 × ~9 KB and 20 × 50 MiB) vs two `openssl dgst -sha256` processes over the same files,
 //   `vault status` and `--help` vs `node -e 0`,
-//   `deploy` of a 1 MB and a 100 MB bundle vs `tar -x` + `sha256sum -c` + `chattr -R +i` in one `sh`.
+//   `deploy` of a 1 MB and a 100 MB bundle vs `tar -x` + `sha256sum -c` + `chattr -R +i` in one `sh`,
+//   with `node -e 0` against the same shell line in the same rounds (the floor of any Node CLI).
 // Every process is spawned directly and timed from its spawn to its exit; nothing else is used.
 // The entry is the package's bin (dist/src/cli/sentinel.cjs, what `sentinel` runs) unless --cli
 // names another; `vault verify` is timed both as `node ENTRY ...` and as the executable itself,
 // started through its shebang line as a shell starts `sentinel` (which runs Node without
 // NODE_EXTRA_CA_CERTS); the other figures as `node ENTRY`. The environment is this process's: run the bench under
 // `env -u NODE_EXTRA_CA_CERTS` for a machine without that variable (the output says which).
-// Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli ENTRY] [--json]
-// (--cli: another build's entry file, e.g. main.js of an older commit, to compare builds on the same machine)
+// Usage: node dist/bench/cli-bench.js [BASE_DIR] [--runs N] [--only verify,status,help,deploy] [--cli ENTRY] [--against ENTRY] [--json]
+// (--cli: another build's entry file, e.g. main.js of an older commit, to compare builds on the same machine;
+// --against: another build's entry whose deploys are taken in the same rounds as this one's)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,12 +35,14 @@ const flag = (name: string): string | undefined => {
 const runs = Number(flag('--runs') ?? 9);
 const only = (flag('--only') ?? 'verify,status,help,deploy').split(',');
 const json = args.includes('--json');
-const baseArg = args.find((a, i) => !a.startsWith('--') && !['--runs', '--only', '--cli'].includes(args[i - 1] ?? ''));
+const baseArg = args.find((a, i) => !a.startsWith('--') && !['--runs', '--only', '--cli', '--against'].includes(args[i - 1] ?? ''));
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
 
 const node = process.execPath;
 const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { bin: { sentinel: string } };
 const cli = flag('--cli') ?? join(packageRoot(), pkg.bin.sentinel);
+/** --against: another build's entry, deployed in the same rounds (deploy figures only). */
+const against = flag('--against');
 const entry = basename(cli);
 const sentinel = (...argv: string[]): Proc => ({ cmd: node, args: [cli, ...argv] });
 /** The entry file run as a program: the kernel reads its shebang line, as when a shell runs `sentinel`. */
@@ -133,13 +137,16 @@ function makeDeployTree(root: string, bytes: number): void {
 }
 
 // `sentinel deploy BUNDLE --vault V` against the shell line on the same content; both start from
-// a flushed filesystem (untimed `sync -f`), and each run deploys the next version.
-async function deployFigure(work: string, keys: Keys, bytes: number, label: string): Promise<Figure> {
+// a flushed filesystem (untimed `sync -f`), and each run deploys the next version. With --against,
+// another build's entry deploys in the same rounds, right after this one, into the same vault. `node
+// -e 0` is taken in the same rounds too: the floor of any Node command line against the same peer.
+async function deployFigures(work: string, keys: Keys, bytes: number, label: string): Promise<Figure[]> {
   const dir = join(work, `deploy-${label.replace(' ', '')}`);
   const src = join(dir, 'src');
   makeDeployTree(src, bytes);
   const { vault } = deployedVault(dir, keys, src);
-  const total = runs + 1;
+  const entries = against === undefined ? [cli] : [cli, against];
+  const total = (runs + 1) * entries.length;
   const bundles = Array.from({ length: total }, (_, i) => join(dir, `v${i + 2}.bundle`));
   bundles.forEach((b, i) => sh(node, [cli, 'sign', src, '--key', keys.key, '--vault', vault, '--version', String(i + 2), '--out', b]));
   const tar = join(dir, 'tree.tar');
@@ -148,17 +155,19 @@ async function deployFigure(work: string, keys: Keys, bytes: number, label: stri
   writeFileSync(sums, sh('sh', ['-c', 'find . -type f -print0 | sort -z | xargs -0 sha256sum'], src));
   const flush = (): void => void sh('sync', ['-f', dir]);
   const dest = (run: number): string => join(dir, `shell-${run}`);
-  return compare(
-    `deploy, ${label} (20 files)`,
-    label === '1 MB' ? 'whole process: see note' : '',
-    { name: 'sentinel deploy B --vault V', procs: (run) => [sentinel('deploy', bundles[run]!, '--vault', vault)], before: flush, after: (run) => rmSync(bundles[run]!, { force: true }) },
-    {
-      name: 'sh: tar -x, sha256sum -c, chattr -R +i',
-      procs: (run) => [{ cmd: 'sh', args: ['-c', 'mkdir "$1" && tar -xf "$2" -C "$1" && cd "$1" && sha256sum -c --quiet "$3" && chattr -R +i .', 'sh', dest(run), tar, sums] }],
-      before: flush,
-      after: (run) => removeSealed(dest(run)),
-    },
-  );
+  // Round `run` deploys versions in the order of `entries`, so every deploy is of a newer version.
+  const deployOf = (entryFile: string, k: number): Contender => {
+    const bundle = (run: number): string => bundles[run * entries.length + k]!;
+    return { name: `${entryFile === cli ? '' : `${entryFile}: `}sentinel deploy B --vault V`, procs: (run) => [{ cmd: node, args: [entryFile, 'deploy', bundle(run), '--vault', vault] }], before: flush, after: (run) => rmSync(bundle(run), { force: true }) };
+  };
+  const forms = [...entries.map(deployOf), { name: 'node -e 0', procs: [nodeE0], before: flush }];
+  const figures = [...entries.map((e) => `deploy, ${label} (20 files)${e === cli ? '' : `, ${e}`}`), `node -e 0 (the floor), against the ${label} shell line`];
+  return compareForms(figures, label === '1 MB' ? 'whole process: see note' : '', forms, {
+    name: 'sh: tar -x, sha256sum -c, chattr -R +i',
+    procs: (run) => [{ cmd: 'sh', args: ['-c', 'mkdir "$1" && tar -xf "$2" -C "$1" && cd "$1" && sha256sum -c --quiet "$3" && chattr -R +i .', 'sh', dest(run), tar, sums] }],
+    before: flush,
+    after: (run) => removeSealed(dest(run)),
+  });
 }
 
 async function main(): Promise<void> {
@@ -190,8 +199,8 @@ async function main(): Promise<void> {
       figures.push(await compare('--help', '<= 2', { name: 'sentinel --help', procs: [sentinel('--help')] }, { name: 'node -e 0', procs: [nodeE0] }));
     }
     if (only.includes('deploy')) {
-      figures.push(await deployFigure(work, keys, 1 * MB, '1 MB'));
-      figures.push(await deployFigure(work, keys, 100 * MB, '100 MB'));
+      figures.push(...(await deployFigures(work, keys, 1 * MB, '1 MB')));
+      figures.push(...(await deployFigures(work, keys, 100 * MB, '100 MB')));
     }
   } finally {
     removeSealed(work);
