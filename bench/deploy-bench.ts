@@ -2,11 +2,15 @@
 // VAULT/ to its re-seal, from the vault's own events) for bundles of 1 MB, 100 MB and 1 GB, its
 // 1 GB / 1 MB ratio, and the whole deploy time against the shell equivalent on the same content
 // (`tar -x`, `sha256sum -c`, `chattr -R +i`), measured in the same run on warm caches.
-// Usage: node dist/bench/deploy-bench.js [BASE_DIR] [--json] [--quick] [--sizes 1MB,100MB,1GB]
+// Usage: node dist/bench/deploy-bench.js [BASE_DIR] [--json] [--quick] [--sizes 1MB,100MB,1GB] [--disk-load]
 // "pairs": each copy deploy against the shell run of the same round, the median of those ratios.
 // A deploy is timed to its result (onLive: live and durable); "with its tail" to when it resolves
 // (the lock is free again), and against the shell line both ways; "deletion" is the tail's removal
-// of the pruned release (its `pruning` to `pruned` steps).
+// of the pruned release (its `pruning` to `pruned` steps); the tail's other parts are timed from its
+// steps too: highest.json raised (the result to `highest-updated`), the prune's moves with the flush
+// of releases/ and state/ (`highest-updated` to `pruning`), and what follows the deletion (`pruned` to
+// the end: the held directories closed, the lock released). --disk-load runs a parallel writer on the
+// same filesystem (bench/lib/disk-load.ts) for the whole run.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,11 +22,13 @@ import { HashPool } from '../src/adapters/hash.js';
 import { initVault } from '../src/vault/index.js';
 import type { VaultEvent } from '../src/vault/index.js';
 import { createBundle } from '../src/vault/sign.js';
+import { startDiskLoad } from './lib/disk-load.js';
 
 const MB = 1000 * 1000;
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const quick = args.includes('--quick');
+const diskLoad = args.includes('--disk-load');
 const sizesArg = args.indexOf('--sizes') >= 0 ? args[args.indexOf('--sizes') + 1] : undefined;
 const base = mkdtempSync(join(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--sizes') ?? '/tmp', 'sentinel-deploy-bench-'));
 
@@ -89,6 +95,11 @@ interface Row {
   /** The tail's deletion of the pruned release (`pruning` to `pruned`), every deploy that pruned: median and max. */
   deletionMedianMs: number;
   deletionMaxMs: number;
+  /** The tail's raise of highest.json (the result to `highest-updated`) and the prune's moves and flush (`highest-updated` to `pruning`): medians. */
+  highestMedianMs: number;
+  pruneFlushMedianMs: number;
+  /** From `pruned` to when `Vault.deploy` resolves (the held directories closed, the lock released): median. */
+  afterPrunedMedianMs: number;
   /** Deploy with `consume` (the daemon's inbox case): the bundle is moved into the vault. */
   deployConsumeMedianS: number;
   shellMedianS: number;
@@ -110,10 +121,24 @@ async function benchSize(size: Size): Promise<Row> {
   const events: VaultEvent[] = [];
   const vaultPath = join(dir, 'vault');
   const deletions: number[] = [];
+  const highests: number[] = [];
+  const pruneFlushes: number[] = [];
+  const afterPruned: number[] = [];
+  let prunedAt = Number.NaN;
+  let liveAt = Number.NaN;
+  let highestAt = Number.NaN;
   let pruningAt = Number.NaN;
   const hook = (step: string): Promise<void> => {
-    if (step === 'pruning') pruningAt = performance.now();
-    if (step === 'pruned' && !Number.isNaN(pruningAt)) deletions.push(performance.now() - pruningAt);
+    if (step === 'highest-updated') {
+      highestAt = performance.now();
+      if (!Number.isNaN(liveAt)) highests.push(highestAt - liveAt);
+    }
+    if (step === 'pruning') {
+      pruningAt = performance.now();
+      if (!Number.isNaN(highestAt)) pruneFlushes.push(pruningAt - highestAt);
+    }
+    if (step === 'pruned') prunedAt = performance.now();
+    if (step === 'pruned' && !Number.isNaN(pruningAt)) deletions.push(prunedAt - pruningAt);
     return Promise.resolve();
   };
   const deps = { flags: defaultFlagStore(), hash, now: () => new Date(), onEvent: (e: VaultEvent) => events.push(e), hook, keepReleases: 2 };
@@ -144,10 +169,14 @@ async function benchSize(size: Size): Promise<Row> {
     sh('sync', ['-f', dir]);
     events.length = 0;
     pruningAt = Number.NaN;
-    let liveAt = Number.NaN;
+    highestAt = Number.NaN;
+    prunedAt = Number.NaN;
+    liveAt = Number.NaN;
     const t0 = performance.now();
     const r = await vault.deploy(bundle, { consume, onLive: () => (liveAt = performance.now()) });
-    if (!consume) wholes.push((performance.now() - t0) / 1000);
+    const doneAt = performance.now();
+    if (!consume) wholes.push((doneAt - t0) / 1000);
+    if (!Number.isNaN(prunedAt)) afterPruned.push(doneAt - prunedAt);
     (consume ? consumes : deploys).push((liveAt - t0) / 1000);
     // The live window from the events: the unseal of VAULT/ itself to its re-seal.
     const open = events.find((e) => e.kind === 'unseal' && e.path === vaultPath);
@@ -195,6 +224,9 @@ async function benchSize(size: Size): Promise<Row> {
     wholePairRatioMedian: median(wholePairs),
     deletionMedianMs: deletions.length > 0 ? median(deletions) : Number.NaN,
     deletionMaxMs: deletions.length > 0 ? Math.max(...deletions) : Number.NaN,
+    highestMedianMs: highests.length > 0 ? median(highests) : Number.NaN,
+    pruneFlushMedianMs: pruneFlushes.length > 0 ? median(pruneFlushes) : Number.NaN,
+    afterPrunedMedianMs: afterPruned.length > 0 ? median(afterPruned) : Number.NaN,
     deployConsumeMedianS: median(consumes),
     shellMedianS: smed,
     shellSyncMedianS: median(shellSyncs),
@@ -207,27 +239,29 @@ async function benchSize(size: Size): Promise<Row> {
 async function main(): Promise<void> {
   const rows: Row[] = [];
   const loadBefore = loadavg()[0]!;
+  const load = diskLoad ? startDiskLoad(base) : null;
   try {
     for (const s of SIZES) rows.push(await benchSize(s));
   } finally {
+    await load?.stop();
     removeSealed(base);
   }
   const first = rows[0]!;
   const last = rows[rows.length - 1]!;
   const ratio = last.windowMedianMs / first.windowMedianMs;
-  const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, flags via ${defaultFlagStore().kind}; load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after`;
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, Node ${process.version}, flags via ${defaultFlagStore().kind}; ${load === null ? 'no disk load of its own' : load.what}; load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after`;
   if (json) {
     console.log(JSON.stringify({ machine, rows, windowRatio: { of: `${last.size} / ${first.size}`, value: ratio } }, null, 2));
     return;
   }
   console.log(`deploy bench — ${machine}`);
   console.log(
-    '| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | copy with its tail (s) | deletion of the pruned release, median / max (ms) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy | pairs: median shell / deploy | shell / deploy with its tail | pairs, with its tail | vault verify (s) |',
+    '| bundle | deploys | live window median (ms) | max (ms) | releases/bundles/state windows max (ms) | deploy, copy (s) | copy with its tail (s) | tail: highest.json raised / moves out and flush of the prune / after the deletion (ms, medians) | deletion of the pruned release, median / max (ms) | deploy, consume (s) | shell tar+sha256sum+chattr (s) | shell + sync -f (s) | shell / deploy | pairs: median shell / deploy | shell / deploy with its tail | pairs, with its tail | vault verify (s) |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployWholeMedianS.toFixed(3)} | ${r.deletionMedianMs.toFixed(1)} / ${r.deletionMaxMs.toFixed(1)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x | ${r.pairRatioMedian.toFixed(2)}x | ${r.wholeVsShell.toFixed(2)}x | ${r.wholePairRatioMedian.toFixed(2)}x | ${r.verifyMedianS.toFixed(3)} |`,
+      `| ${r.size} | ${2 * r.reps} | ${r.windowMedianMs.toFixed(3)} | ${r.windowMaxMs.toFixed(3)} | ${r.otherWindowMaxMs.toFixed(3)} | ${r.deployMedianS.toFixed(3)} | ${r.deployWholeMedianS.toFixed(3)} | ${r.highestMedianMs.toFixed(1)} / ${r.pruneFlushMedianMs.toFixed(1)} / ${r.afterPrunedMedianMs.toFixed(1)} | ${r.deletionMedianMs.toFixed(1)} / ${r.deletionMaxMs.toFixed(1)} | ${r.deployConsumeMedianS.toFixed(3)} | ${r.shellMedianS.toFixed(3)} | ${r.shellSyncMedianS.toFixed(3)} | ${r.deployVsShell.toFixed(2)}x | ${r.pairRatioMedian.toFixed(2)}x | ${r.wholeVsShell.toFixed(2)}x | ${r.wholePairRatioMedian.toFixed(2)}x | ${r.verifyMedianS.toFixed(3)} |`,
     );
   }
   console.log('deploy = verify head + stage with hash checks + keep the bundle + syncfs + seal + swap and its fsync, to the result (onLive); its tail (highest.json, pruning) follows under the lock, "with its tail" to the end of it; every deploy also syncs, the plain shell line does not; the filesystem is flushed (untimed) before each deploy and each shell run.');
