@@ -1,5 +1,5 @@
 // Where CLI output goes: results on stdout (JSON or text), progress and warnings on stderr.
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 
 // Set by the plain `vault status` runner (src/cli/plain-status.ts): stdout is written through fd 1
 // itself, so the process never makes process.stdout, whose first use loads Node's stream modules
@@ -45,10 +45,23 @@ export function printLines(...lines: string[]): void {
   writeStdout(`${lines.join('\n')}\n`);
 }
 
+// Whether stderr is a terminal, without making process.stderr where it cannot be one: that stream,
+// for a pipe (a monitoring check's, cron's), loads node:net and its socket code (about 4M
+// instructions of `vault verify`'s main thread). A terminal is a character device; anything else
+// (a pipe, a file, a closed descriptor) is not, and only a character device asks the stream.
+function stderrIsTty(): boolean {
+  try {
+    if (!fstatSync(2).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return process.stderr.isTTY === true;
+}
+
 // A one-line progress bar on stderr, only for a TTY (never in --json, never into logs). `shown`:
 // whether it draws anything, so a caller can skip the work of feeding it otherwise.
 export function progressBar(label: string, enabled: boolean): { shown: boolean; update(done: number, total: number): void; end(): void } {
-  const tty = enabled && process.stderr.isTTY === true;
+  const tty = enabled && stderrIsTty();
   let last = -1;
   return {
     shown: tty,
