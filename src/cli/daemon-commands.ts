@@ -1,6 +1,7 @@
 // The daemon-side commands: `daemon`, `status`, `trace`, `reload`, `target reset`, `audit verify`, `install-units`.
 import type { Command } from 'commander';
 import { examples, positiveInteger } from './args.js';
+import { exitHelp } from './exit-table.js';
 import { SentinelError } from '../core/errors.js';
 import type { TargetResetFlags } from './target-commands.js';
 import type { DaemonReply } from './daemon-reply.js';
@@ -104,7 +105,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--audit-log <file>', 'audit log file (overrides audit.path)')
     .option('--state-dir <dir>', 'daemon state directory (overrides stateDir)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .addHelpText('after', `\nExit: 0 stopped (SIGTERM), 1 the vault is refused at start (it does not verify and was not healed, or its directories are not root's own), 2 another start-up failure (a port in use, an environment error), 3 the configuration is refused (a bad field, a missing or bad trusted key, a socket in a directory others can write, no vault at vault.path yet, named with the sentinel vault init command that creates it, or vault.path names a file or a directory of other things), which the unit does not restart.${examples(['sentinel daemon --config /etc/omnimind-sentinel/sentinel.json', 'sentinel daemon --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub --socket /run/omnimind-sentinel/sentinel.sock'])}`)
+    .addHelpText('after', `${exitHelp('daemon')}${examples(['sentinel daemon --config /etc/omnimind-sentinel/sentinel.json', 'sentinel daemon --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub --socket /run/omnimind-sentinel/sentinel.sock'])}`)
     .action(async (opts: DaemonFlags) => {
       await runDaemonCommand(opts);
     });
@@ -115,7 +116,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--timeout <ms>', 'how long to wait for the reply', positiveInteger('--timeout'), 10_000)
     .option('--json', 'print the report as JSON on stdout')
-    .addHelpText('after', examples(['sentinel status --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel status --socket /run/omnimind-sentinel/sentinel.sock --json']))
+    .addHelpText('after', exitHelp('status') + examples(['sentinel status --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel status --socket /run/omnimind-sentinel/sentinel.sock --json']))
     .action(async (opts: { socket: string; json?: boolean; timeout: number }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runStatus(opts);
@@ -132,7 +133,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--json', 'print the result as JSON on stdout')
     .addHelpText(
       'after',
-      `\nExit: 0 reset (and running again, unless --no-wait), 2 no daemon, bad usage, or the target failed again or was not running within --timeout, 4 no such target (as for trace).${examples(['sentinel target reset backend --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel target reset mcp-worker --socket /run/omnimind-sentinel/sentinel.sock --no-wait --json'])}`,
+      `${exitHelp('target reset')}${examples(['sentinel target reset backend --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel target reset mcp-worker --socket /run/omnimind-sentinel/sentinel.sock --no-wait --json'])}`,
     )
     .action(async (name: string, opts: TargetResetFlags) => {
       setJsonMode(opts.json === true);
@@ -151,7 +152,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--timeout <ms>', 'how long to wait for each reply', positiveInteger('--timeout'), 10_000)
     .addHelpText(
       'after',
-      `\nTargets are traced when they configure "stall" or "syscalls" (docs/EBPF.md). Exit: 0 shown, 2 no daemon or bad usage, 4 no such target, 5 the daemon has no eBPF engine (it polls /proc; the message says why).${examples(['sentinel trace --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel trace backend --socket /run/omnimind-sentinel/sentinel.sock --once', 'sentinel trace --socket /run/omnimind-sentinel/sentinel.sock --json | jq .targets[0].histogram'])}`,
+      `\nTargets are traced when they configure "stall" or "syscalls" (docs/EBPF.md).${exitHelp('trace')}${examples(['sentinel trace --socket /run/omnimind-sentinel/sentinel.sock', 'sentinel trace backend --socket /run/omnimind-sentinel/sentinel.sock --once', 'sentinel trace --socket /run/omnimind-sentinel/sentinel.sock --json | jq .targets[0].histogram'])}`,
     )
     .action(async (name: string | undefined, opts: { socket: string; once?: boolean; json?: boolean; interval: number; timeout: number }) => {
       setJsonMode(opts.json === true);
@@ -165,7 +166,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--socket <path>', 'control socket of the daemon', UNIT_SOCKET)
     .option('--timeout <ms>', 'how long to wait for the verdict', positiveInteger('--timeout'), 30_000)
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', `\nExit: 0 the new configuration is in force, 3 it was refused (the daemon keeps the old one), 2 the daemon could not be asked.${examples(['systemctl reload omnimind-sentinel', 'sentinel reload --socket /run/omnimind-sentinel/sentinel.sock'])}`)
+    .addHelpText('after', `${exitHelp('reload')}${examples(['systemctl reload omnimind-sentinel', 'sentinel reload --socket /run/omnimind-sentinel/sentinel.sock'])}`)
     .action(async (opts: { socket: string; timeout: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runReload } = await import('./reload-command.js');
@@ -178,7 +179,7 @@ export function registerDaemonCommands(program: Command): void {
     .description('check the hash chain of an audit log (exit 1 with the line number of the first break); several files are checked as one chain, oldest first')
     .argument('<file...>', 'audit log file(s), oldest first')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel audit verify /var/log/omnimind-sentinel/audit.log', 'sentinel audit verify audit.log.replaced-2026-01-02T03-04-05-000Z audit.log']))
+    .addHelpText('after', exitHelp('audit verify') + examples(['sentinel audit verify /var/log/omnimind-sentinel/audit.log', 'sentinel audit verify audit.log.replaced-2026-01-02T03-04-05-000Z audit.log']))
     .action(async (files: string[], opts: { json?: boolean }) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runAuditVerify(files, opts);

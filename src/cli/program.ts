@@ -3,6 +3,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { SentinelError } from '../core/errors.js';
 import { examples, positiveInteger } from './args.js';
+import { exitHelp } from './exit-table.js';
 import { registerDaemonCommands } from './daemon-commands.js';
 import { reportFailure, setJsonMode } from './failure.js';
 import { packageVersion } from '../adapters/package-root.js';
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .requiredOption('--out <prefix>', 'path prefix of the two files, e.g. DIR/release for DIR/release.key and DIR/release.pub (never overwritten; a directory is refused)')
     .option('--comment <text>', 'comment stored in both key files (e.g. who holds the key)')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel keygen --out /media/offline/release-2026 --comment "release key 2026"']))
+    .addHelpText('after', exitHelp('keygen') + examples(['sentinel keygen --out /media/offline/release-2026 --comment "release key 2026"']))
     .action(async (opts: { out: string; comment?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runKeygen } = await import('./keygen.js');
@@ -41,7 +42,7 @@ export function buildProgram(): Command {
     .option('--threshold <k>', 'distinct trusted signatures required (default 1)', positiveInteger('--threshold'))
     .option('--vault-id <id>', 'vault id bundles must be bound to (default: generated)')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel vault init /var/lib/omnimind/phi-engine --trust alice.pub bob.pub carol.pub --threshold 2']))
+    .addHelpText('after', exitHelp('vault init') + examples(['sentinel vault init /var/lib/omnimind/phi-engine --trust alice.pub bob.pub carol.pub --threshold 2']))
     .action(async (path: string, opts: { trust: string[]; threshold?: number; vaultId?: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runVaultInit } = await import('./vault-commands.js');
@@ -55,7 +56,7 @@ export function buildProgram(): Command {
     .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
     .option('--live-only', 'check only the live release in full (not the other kept releases and stored bundles)')
     .option('--json', 'print the report as JSON on stdout')
-    .addHelpText('after', `\nExit: 0 intact, 1 violation, 2 could not check (also: no release deployed yet, nothing to verify).${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
+    .addHelpText('after', `${exitHelp('vault verify')}${examples(['sentinel vault verify /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel vault verify /var/lib/omnimind/phi-engine --json | jq .ok'])}`)
     .action(async (path: string, opts: { trust?: string[]; threshold?: number; liveOnly?: boolean; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runVaultVerify } = await import('./vault-commands.js');
@@ -68,7 +69,7 @@ export function buildProgram(): Command {
     .option('--trust <pub...>', 'trust anchors from outside the vault (the vault.json policy must equal them)')
     .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', `\nThe stored bundle is verified first; a damaged one is refused and nothing changes. Exit: 0 healed, 1 refused, 2 nothing to heal or could not heal.${examples(['sentinel vault heal /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub'])}`)
+    .addHelpText('after', `\nThe stored bundle is verified first; a damaged one is refused and nothing changes.${exitHelp('vault heal')}${examples(['sentinel vault heal /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub'])}`)
     .action(async (path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runVaultHeal } = await import('./vault-commands.js');
@@ -76,7 +77,7 @@ export function buildProgram(): Command {
     });
   // Three commands of one shape: VAULT [--json], one runner each in vault-commands.ts.
   const vaultActions = [
-    ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus', '\nExit: 0 shown, 1 the live release\'s signatures do not check out or a path is not sealed, 2 not a vault (missing, a file, no vault.json) or it could not be read.'],
+    ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus', exitHelp('vault status')],
     ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback', ''],
     ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover', ''],
   ] as const;
@@ -115,7 +116,7 @@ export function buildProgram(): Command {
     .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
     .requiredOption('--out <bundle>', 'bundle file to write (never overwritten)')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel sign ./phi-engine --key release.key --vault-id phi-prod --version 7 --out phi-7.bundle']))
+    .addHelpText('after', exitHelp('sign') + examples(['sentinel sign ./phi-engine --key release.key --vault-id phi-prod --version 7 --out phi-7.bundle']))
     .action(async (src: string, opts: { key: string[]; vaultId?: string; vault?: string; version: number; expiresIn: string; out: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runSign } = await import('./release-commands.js');
@@ -131,7 +132,7 @@ export function buildProgram(): Command {
     .option('--trust <pub...>', 'with --vault: trust anchors from outside the vault; a vault.json that differs refuses the deploy')
     .option('--threshold <k>', 'threshold for --trust keys (default 1)', positiveInteger('--threshold'))
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
+    .addHelpText('after', exitHelp('deploy') + examples(['sentinel deploy phi-7.bundle --vault /var/lib/omnimind/phi-engine --trust /etc/omnimind-sentinel/keys/release.pub', 'sentinel deploy phi-7.bundle --socket /run/omnimind-sentinel/sentinel.sock']))
     .action(async (bundle: string, opts: { vault?: string; socket?: string; trust?: string[]; threshold?: number; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runDeploy } = await import('./deploy-command.js');
@@ -148,7 +149,7 @@ export function buildProgram(): Command {
     .option('--version <n>', 'release version (default: highest version the vault has seen + 1)', positiveInteger('--version'))
     .option('--expires-in <duration>', 'how long the bundle may be deployed (s, m, h, d, w)', '30d')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine']))
+    .addHelpText('after', exitHelp('sign-and-deploy') + examples(['sentinel sign-and-deploy ./phi-engine --key release.key --vault /var/lib/omnimind/phi-engine']))
     .action(async (src: string, opts: { key: string[]; vault?: string; socket?: string; version?: number; expiresIn: string; json?: boolean }) => {
       setJsonMode(opts.json === true);
       const { runSignAndDeploy } = await import('./release-commands.js');
@@ -161,7 +162,7 @@ export function buildProgram(): Command {
     .option('--vault-dir <dir>', 'directory whose filesystem must support +i (default /var/lib/omnimind)')
     .option('--json', 'print the report as JSON on stdout')
     .addOption(new Option('--engine-probe', 'load and attach the BPF object once, print the outcome as JSON (used by doctor itself)').hideHelp())
-    .addHelpText('after', `\nExit: 0 when everything the vault needs works, 2 otherwise.${examples(['sentinel doctor --vault-dir /var/lib/omnimind'])}`)
+    .addHelpText('after', `${exitHelp('doctor')}${examples(['sentinel doctor --vault-dir /var/lib/omnimind'])}`)
     .action(async (opts: { vaultDir?: string; json?: boolean; engineProbe?: boolean }) => {
       setJsonMode(opts.json === true);
       if (opts.engineProbe === true) {
