@@ -6,15 +6,15 @@
 type ExitList = readonly (readonly [code: number, meaning: string])[];
 
 const ASK_DAEMON = 'no daemon on the socket (or it did not answer within --timeout), bad usage';
-const DEPLOY_REJECTED = 'rejected, the vault unchanged: a bad or missing signature, an untrusted key, too few signers, a rollback, expired, for another vault, a malformed bundle, a hash or size mismatch';
+const DEPLOY_REJECTED = "rejected, the vault unchanged: a bad or missing signature, an untrusted key, too few signers, a rollback, expired, for another vault, a malformed bundle, a hash or size mismatch; the vault's own policy differs from --trust, or its path or layout is unsafe or tampered (insecure-path, tampered)";
 const DEPLOY_ENV = 'bad arguments, a missing or unreadable file, a secret key where a public key belongs (or the reverse), not a vault, no daemon on --socket, not permitted (not root), busy';
 
 /** The exit list of each command, by its name as typed (`vault verify`, `target reset`). */
 export const COMMAND_EXITS: Readonly<Record<string, ExitList>> = {
   keygen: [[0, 'both files written'], [2, 'bad arguments, PREFIX.key or PREFIX.pub exists, PREFIX is a directory, or the files could not be written']],
   'vault init': [[0, 'created and sealed'], [1, "a directory on the way to it is not root's own or others can write it"], [2, 'bad arguments, a missing key file or a secret key given to --trust, a directory that is not empty, no +i on its filesystem, not permitted (not root)']],
-  'vault verify': [[0, 'intact'], [1, 'a violation: signatures, trust policy, a hash, size, type or mode, a missing or extra entry, a seal'], [2, 'could not check: not a vault, unreadable, a bad --trust file (also: no release deployed yet, nothing to verify)']],
-  'vault status': [[0, 'shown'], [1, "the live release's signatures do not check out or a path is not sealed"], [2, 'not a vault (missing, a file, no vault.json) or it could not be read']],
+  'vault verify': [[0, 'intact'], [1, "a violation: signatures, trust policy, a hash, size, type or mode, a missing or extra entry, a seal, or the vault's directories are not as the vault requires (insecure-path)"], [2, 'could not check: not a vault, unreadable, a bad --trust file (also: no release deployed yet, nothing to verify)']],
+  'vault status': [[0, 'shown'], [1, "the live release's signatures do not check out, a path is not sealed, or the vault's directories or lock are not as the vault requires (insecure-path, tampered)"], [2, 'not a vault (missing, a file, no vault.json) or it could not be read']],
   'vault heal': [[0, 'healed'], [1, 'refused: the stored bundle or the trust policy does not check out (nothing changed)'], [2, 'nothing to heal or could not heal']],
   sign: [[0, 'bundle written'], [1, 'the tree holds what a bundle may not (a device, fifo, socket, setuid or setgid file, an escaping or absolute symlink)'], [2, 'bad arguments, a public key given to --key, an unreadable file, --out exists']],
   deploy: [[0, 'deployed: the new release is live and sealed'], [1, DEPLOY_REJECTED], [2, DEPLOY_ENV]],
