@@ -26,6 +26,15 @@ export interface LockOptions {
   locker?: FileLocker;
 }
 
+// Why: a user other than root meets the lock first (staging/ and the lock are root's own), and
+// "EACCES" alone does not tell them that the vault's commands are root's.
+function notRoot(err: SentinelError, e: unknown): SentinelError {
+  const euid = process.geteuid?.() ?? 0;
+  const errno = errnoOf(e);
+  if (euid === 0 || (errno !== 'EACCES' && errno !== 'EPERM')) return err;
+  return new SentinelError(err.code, `${err.message}: run this command as root (the vault's files are root's own; this is uid ${euid})`, { where: err.where, cause: e });
+}
+
 /**
  * The lock file: a regular file of ours with one name; anything else there is refused, never used.
  * A shared holder only reads it, so it opens it read-only (a read-only mount, a full disk), and makes
@@ -38,7 +47,7 @@ function openLockFile(path: string, readOnly = false): number {
   } catch (e) {
     if (errnoOf(e) === 'ELOOP') throw new SentinelError('tampered', 'the vault lock is a symlink', { where: path, cause: e });
     if (readOnly && errnoOf(e) === 'ENOENT') return openLockFile(path, false);
-    throw ioError(e, 'cannot open the vault lock', path);
+    throw notRoot(ioError(e, 'cannot open the vault lock', path), e);
   }
   const st = fstatSync(fd);
   const euid = process.geteuid?.() ?? 0;
