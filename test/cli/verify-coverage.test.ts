@@ -4,7 +4,7 @@
 // capabilities and hard links in the live tree; extra entries in the vault's own directories; a
 // corrupted kept bundle and a modified release that is not live. Each must exit 1 naming the path.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ErrorCode } from '../../src/core/errors.js';
@@ -204,6 +204,25 @@ describe('vault verify sees the whole vault: unlisted entries, kept releases, st
     const live = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--live-only', '--json']);
     assertOk(live);
     assert.equal((JSON.parse(live.stdout) as { kept: unknown }).kept, null);
+  });
+
+  it('a kept release whose stored bundle is gone is named, the live one too (not with --live-only)', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('nobundle');
+    const { bundle } = await oldRelease(kit);
+    const bundles = join(kit.vault, 'bundles');
+    const liveBundle = readdirSync(bundles).find((n) => n !== bundle);
+    assert.ok(liveBundle !== undefined);
+    for (const gone of [bundle, liveBundle]) {
+      unsealed([bundles], () => {
+        chattr('-i', join(bundles, gone));
+        unlinkSync(join(bundles, gone));
+      });
+      const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--json']);
+      assertProblem(r, 'tampered', new RegExp(`^bundles/${gone.replace('.', '\\.')}$`), /kept release without its stored bundle/);
+      assertFails(r, 'tampered');
+      assertOk(await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, '--live-only', '--json']));
+    }
   });
 
   it('a modified file in a kept release that is not live is named', async (t) => {
