@@ -225,6 +225,20 @@ describe('vault verify sees the whole vault: unlisted entries, kept releases, st
     }
   });
 
+  it('a state/highest.json that is not a highest version (malformed, missing fields) is named, with --live-only too', async (t) => {
+    if (needs(t, root, 'root')) return;
+    const kit = await freshVault('highest');
+    const highest = join(kit.vault, 'state', 'highest.json');
+    for (const [text, message] of [['{}', /highest\.json has bad fields: version, releaseId/], ['{"version": 2', /highest\.json is not valid JSON/]] as const) {
+      unsealed([highest], () => writeFileSync(highest, text));
+      for (const scope of [[], ['--live-only']]) {
+        const r = await sentinel(['vault', 'verify', kit.vault, '--trust', kit.keys.pub, ...scope, '--json']);
+        assertProblem(r, 'tampered', /^state\/highest\.json$/, message);
+        assertFails(r, 'tampered');
+      }
+    }
+  });
+
   it('a modified file in a kept release that is not live is named', async (t) => {
     if (needs(t, root, 'root')) return;
     const kit = await freshVault('oldrel');
