@@ -130,8 +130,10 @@ export async function checkKeptReleasesAndBundles(
       report({ code: why?.code ?? 'tampered', path, message, detail: message });
     }
   }
-  // Every kept release keeps its bundle for heal (docs/VAULT.md): one gone is named now, not when a heal needs it.
-  for (const releaseId of new Set(listing.releaseDirs.map((d) => parseReleaseDirName(d)?.releaseId))) {
+  // Every kept release keeps its bundle for heal (docs/VAULT.md): one gone is named now, not when a heal
+  // needs it. Only for releases whose signatures verified: one that did not is named by its own problem.
+  const verifiedIds = new Set([...verified.keys()].map((d) => parseReleaseDirName(d)?.releaseId));
+  for (const releaseId of verifiedIds) {
     if (releaseId === undefined || listing.bundles.has(releaseId)) continue;
     const message = 'kept release without its stored bundle (a heal of it needs the bundle)';
     report({ code: 'tampered', path: `${NAMES.bundles}/${releaseId}.bundle`, message, detail: message });
