@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { payloadLayout } from '../core/manifest.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
+import { readHighestState } from './highest.js';
 import type { ReleaseBytes, VaultCtx } from './context.js';
 import { readReleaseBytes, verifyKeptRelease } from './context.js';
 import { NAMES, parseReleaseDirName } from './layout.js';
@@ -70,6 +71,8 @@ export async function checkVaultEntries(ctx: VaultCtx, problemOf: ProblemOf, rep
   for (const name of await namesIn(layout.state, NAMES.state, problemOf, report)) {
     if (name !== NAMES.highest) report(extra(`${NAMES.state}/${name}`, 'extra entry in state/'));
   }
+  // The rollback floor a deploy reads: one that does not parse would refuse the next deploy, so it is named now.
+  await readHighestState(ctx).catch((e: unknown) => report(problemOf(e, `${NAMES.state}/${NAMES.highest}`)));
   return { releaseDirs, bundles };
 }
 
