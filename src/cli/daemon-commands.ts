@@ -23,20 +23,27 @@ interface DaemonFlags {
 
 // Why: runs until SIGTERM; exit 0 after a clean stop, 1/2 when start-up fails (bad vault, environment),
 // 3 when the configuration is refused (the unit's RestartPreventExitStatus=3: no restart loop on a typo).
+// The signal handlers come first: a SIGTERM while it starts (even while the daemon's modules load) is held
+// and ends in the same clean stop, exit 0.
 async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
+  const { DaemonSignals, isStoppedWhileStarting } = await import('../daemon/signals.js');
+  const signals = new DaemonSignals().install();
   const { startDaemon } = await import('../daemon/main.js');
   let code: number;
   try {
     const handle = await startDaemon({
       configFile: opts.config,
       flags: { vault: opts.vault, trust: opts.trust, socket: opts.socket, inbox: opts.inbox, audit: opts.auditLog, stateDir: opts.stateDir, logLevel: opts.logLevel },
-      signals: true,
+      signals,
     });
     code = await handle.exited;
   } catch (e) {
     const { EXIT_CONFIG, isConfigRejection } = await import('../daemon/config.js');
-    code = reportFailure(e);
-    if (isConfigRejection(e)) code = EXIT_CONFIG;
+    if (isStoppedWhileStarting(e)) code = 0;
+    else {
+      code = reportFailure(e);
+      if (isConfigRejection(e)) code = EXIT_CONFIG;
+    }
   }
   process.exit(code);
 }

@@ -33,14 +33,17 @@ import { Uploads } from './uploads.js';
 import { DaemonStatus } from './status-report.js';
 import { loadTrust } from './trust-anchors.js';
 import type { SentinelMetrics } from './metrics.js';
+import { DaemonSignals, isStoppedWhileStarting } from './signals.js';
+import type { DaemonPart } from './components.js';
 
 /** How `sentinel daemon` (or a test) starts the daemon: config file or flags, env, signals, injected logger and flag store. */
 export interface DaemonOptions {
   configFile?: string;
   flags?: { vault?: string; trust?: string[]; socket?: string; inbox?: string; audit?: string; stateDir?: string; logLevel?: string };
   env?: NodeJS.ProcessEnv;
-  /** Install SIGTERM/SIGINT/SIGHUP handlers (the CLI does; tests drive stop()/reload() directly). */
-  signals?: boolean;
+  /** SIGTERM/SIGINT/SIGHUP handlers: true installs them now; the CLI passes the ones it installed before loading
+   * the daemon (src/daemon/signals.ts); tests drive stop()/reload() directly. */
+  signals?: boolean | DaemonSignals;
   logger?: Logger;
   flagStore?: FlagStore;
   /** Another BPF object for the engine (tests: a missing one shows the /proc fallback). */
@@ -72,6 +75,8 @@ async function verifyAtStart(sentinel: Sentinel, vaultPath: string): Promise<voi
 // Why: `sentinel daemon` — open (recover) and verify the vault, then serve; READY=1 only after the vault was verified.
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const env = opts.env ?? process.env;
+  // Before the first await: a stop signal during start-up is held, then ends start-up cleanly (below).
+  const signals = opts.signals === true ? new DaemonSignals().install() : opts.signals === false || opts.signals === undefined ? null : opts.signals;
   let config = await asConfigRejection(resolveDaemonConfig(opts.configFile, opts.flags ?? {}));
   const log = opts.logger ?? createLogger(config.log.level);
   const version = packageVersion();
@@ -113,10 +118,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const tamperOptions = (c: DaemonConfig) => ({ vaultPath, depth: c.limits.watchDepth, debounceMs: c.limits.tamperDebounceMs, verifyIntervalMs: c.limits.verifyIntervalMs, flagAuditIntervalMs: c.limits.flagAuditIntervalMs, flagTracer: c.vault.flagTracer });
 
   // The parts, in start order; stopped in reverse: STOPPING=1 first, the audit log and hash workers last.
+  // From the start record on, a stop signal held during start-up ends start-up after the part that is starting.
+  const part = async (p: DaemonPart): Promise<void> => {
+    await stack.start(p);
+    signals?.checkpoint();
+  };
   try {
     await stack.start(closing('hash-pool', () => hash.close()));
     await stack.start(closing('audit-log', () => auditLog.close()));
-    await stack.start({
+    await part({
       name: 'audit-recorder',
       start: () => {
         const { trimmedFragment, continued } = auditReport;
@@ -133,19 +143,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
         if (started && recorder.failing) log.error({ event: 'audit-lost', ...recorder.state }, 'stopping with audit records the log could not take; they are lost');
       },
     });
-    await stack.start({ name: 'audit-guard', start: () => Promise.resolve(auditGuard.start()), stop: () => auditGuard.close() });
+    await part({ name: 'audit-guard', start: () => Promise.resolve(auditGuard.start()), stop: () => auditGuard.close() });
     // The guardian's hook holds a deploy's commit until the audit log took its records.
     const vault = await openVault(config.vault.path, { flags, hash, now: () => new Date(), onEvent: (e) => recorder.vaultEvent(e), hook: (step) => sentinel?.atVaultStep(step) ?? Promise.resolve() }, { trust });
     const guardian = new Sentinel({ vault, audit: recorder, log, flags, onTamper: config.vault.onTamper, maxQueuedDeploys: config.limits.maxQueuedDeploys, trust: () => trust, counters });
     sentinel = guardian;
     vaultPath = vault.path;
-    await stack.start({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
+    await part({ name: 'vault', start: () => verifyAtStart(guardian, vaultPath), stop: () => guardian.drain() });
     // One eBPF engine for the daemon, when something uses it (targets, the flag tracer); opened before them, closed after.
     const ebpf = config.targets.length > 0 || config.vault.flagTracer === 'auto' ? new EbpfHost({ log: log.child({ component: 'ebpf' }), ...(opts.bpfObject !== undefined ? { objectPath: opts.bpfObject } : {}) }) : null;
     const components = [...(ebpf !== null ? [ebpfComponent(ebpf)] : []), ...(await buildComponents(config, { log, audit: recorder, ebpf, onTargetEvent: (e) => metrics?.targetEvent(e) }))];
     const view = new DaemonStatus({ version, startedAt, config: () => config, sentinel: guardian, recorder, hash, components, tamper: () => tamper, inbox: () => inbox, notifier: () => notifier, control: () => controlServer, reload: () => reloadState });
     status = view;
-    for (const c of components) await stack.start(c);
+    for (const c of components) await part(c);
     const uploads = new Uploads(join(config.stateDir, 'incoming'));
     const leftovers = await uploads.prepare();
     if (leftovers > 0) log.warn({ event: 'uploads-removed', count: leftovers, where: uploads.dir }, 'removed uploads left by an earlier run');
@@ -170,22 +180,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
       await guardian.drain();
       await control.close();
     };
-    await stack.start({ name: 'control', start: () => control.listen(), stop: stopControl });
+    await part({ name: 'control', start: () => control.listen(), stop: stopControl });
     // Prometheus metrics only when asked for: prom-client is loaded by no other path.
     if (config.metrics.listen !== undefined) {
       const { metricsPart } = await import('./metrics-part.js');
       const m = await metricsPart(config, { log, sentinel: guardian, components, healthy: () => view.condition().ok });
       metrics = m.metrics;
-      await stack.start(m.part);
+      await part(m.part);
     }
     const watch = new TamperWatch(guardian, log, tamperOptions(config), ebpf);
     tamper = watch;
-    await stack.start({ name: 'tamper-watch', start: () => watch.start(), stop: () => watch.close() });
+    await part({ name: 'tamper-watch', start: () => watch.start(), stop: () => watch.close() });
     const inboxDir = config.vault.inbox;
     if (inboxDir !== undefined) {
       const box = new Inbox(inboxDir, guardian, log, { stableMs: config.limits.inboxStableMs, retryMs: config.limits.inboxRetryMs, counters });
       inbox = box;
-      await stack.start({ name: 'inbox', start: () => box.start(), stop: () => box.close() });
+      await part({ name: 'inbox', start: () => box.start(), stop: () => box.close() });
     }
     const systemd = new SystemdNotifier({
       notifier: notifyAddress === null ? null : await createNotifier(notifyAddress, { pid: process.pid }),
@@ -197,9 +207,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     });
     notifier = systemd;
     guardian.subscribe(() => void systemd.status());
-    await stack.start({ name: 'sd-notify', start: () => systemd.ready(), stop: () => systemd.stopping() });
+    await part({ name: 'sd-notify', start: () => systemd.ready(), stop: () => systemd.stopping() });
   } catch (e) {
-    await stack.stopAll({ reason: `start failed: ${messageOf(e)}`, started: false });
+    if (isStoppedWhileStarting(e)) {
+      // A clean stop, as after start: every part that started is stopped, and the stop is audited.
+      log.info({ event: 'stopping', reason: e.reason, starting: true, busyWith: sentinel?.busyWith ?? null }, 'sentinel stopping while starting');
+      await stack.stopAll({ reason: e.reason, started: true });
+      log.info({ event: 'stopped', reason: e.reason }, 'sentinel stopped');
+    } else await stack.stopAll({ reason: `start failed: ${messageOf(e)}`, started: false });
     throw e;
   }
   const guardian = sentinel;
@@ -244,12 +259,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   reloadState = reloader;
   const reload = (): Promise<boolean> => reloader.reload().then(() => true, () => false);
 
-  if (opts.signals === true) {
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
-    process.on('SIGHUP', () => void reload());
-  }
-
   log.info({ event: 'ready', vault: vaultPath, version: guardian.lastVerify?.version ?? null, releaseId: guardian.lastVerify?.releaseId ?? null, latencyMs: Math.round(performance.now() - startedAt) }, view.line());
+  signals?.running({ stop: (reason) => void stop(reason), reload: () => void reload() });
   return { get config() { return config; }, sentinel: guardian, log, exited, stop, reload, status: () => view.report() };
 }
