@@ -36,6 +36,18 @@ export function signalNumber(name: string | null): number | null {
   return (osConstants.signals as Record<string, number | undefined>)[name] ?? null;
 }
 
+// Why: a signal by its number and name, as `kill -l` and the journal name it: "signal 11, SIGSEGV".
+function signalText(signal: number): string {
+  const name = Object.entries(osConstants.signals as Record<string, number>).find(([, n]) => n === signal)?.[0];
+  return name === undefined ? `signal ${String(signal)}` : `signal ${String(signal)}, ${name}`;
+}
+
+/** How the main process `pid` ended, from the last exit seen: "status 7", "signal 11, SIGSEGV", or that only its absence was seen. */
+export function exitText(last: { pid: number; signal: number | null; exitStatus: number | null } | null, pid: number | null): string {
+  if (last === null || last.pid !== pid || (last.signal === null && last.exitStatus === null)) return 'how it ended is unknown: seen gone from /proc';
+  return last.signal !== null ? signalText(last.signal) : `status ${String(last.exitStatus)}`;
+}
+
 // Why: the supervisor asks one question ("did this PID exit?") and gets one answer; which detector
 // covers a PID at a given moment (docs/EBPF.md#fallback-degraded) is decided here, not there.
 export class ExitDetector {

@@ -3,32 +3,14 @@
 // (docs/EBPF.md#recovery).
 import type { Logger } from 'pino';
 import { SentinelError, messageOf } from '../../core/errors.js';
-import type { RestartBudget } from '../../core/recovery-policy.js';
 import type { ProcIdentity } from '../../adapters/proc.js';
 import type { SupervisedChild } from '../../adapters/process.js';
 import { httpProbe } from '../../adapters/http-probe.js';
-import { StoppedOutside, type Launcher } from './launchers.js';
-import type { TargetSpec } from './spec.js';
-import { nsToMs, type TargetAuditEvent, type TargetState } from './types.js';
+import { StoppedOutside } from './launchers.js';
+import { exitText } from './detection.js';
+import { nsToMs, type TargetAuditEvent, type TargetRuntime } from './types.js';
 
-/** What the supervisor keeps of one target between events. */
-export interface TargetRuntime {
-  readonly spec: TargetSpec;
-  readonly launcher: Launcher;
-  readonly budget: RestartBudget;
-  pid: number | null;
-  /** The process `pid` names, with its start time (set with it; read only while `pid` is set): what a kill signals. */
-  identity: ProcIdentity | null;
-  /** The main PID before the last exit or kill, to tell a new process from the old one. */
-  lastPid: number | null;
-  child: SupervisedChild | null;
-  state: TargetState;
-  restarts: number;
-  lastDetectionLatencyMs: number | null;
-  lastRecoveryLatencyMs: number | null;
-  failedReason: string | null;
-  recovering: boolean;
-}
+export type { TargetRuntime } from './types.js';
 
 /** What recovery needs from the supervisor: log, audit, clocks, whether it stops, and the watchers. */
 export interface RecoveryContext {
@@ -209,7 +191,7 @@ export class TargetRecovery {
           return;
         }
         // An exit seen while this recovery ran was not acted on (one recovery at a time): it fails this one instead.
-        if (rt.pid === null) throw new SentinelError('unavailable', `the new process exited while starting (pid ${String(rt.lastPid)})`, { where: rt.spec.name });
+        if (rt.pid === null) throw new SentinelError('unavailable', `main PID ${String(rt.lastPid)} exited while starting (${exitText(rt.lastExit, rt.lastPid)})`, { where: rt.spec.name });
         rt.state = 'running';
         rt.failedReason = null;
         ctx.resetHealth(rt);
@@ -288,7 +270,8 @@ export class TargetRecovery {
     const deadline = this.ctx.now() + rt.spec.startTimeoutMs;
     let last = 'no probe yet';
     for (;;) {
-      if (this.ctx.stopped() || rt.pid !== pid) throw new SentinelError('unavailable', `main PID ${String(pid)} exited before it was healthy`, { where: rt.spec.name });
+      if (this.ctx.stopped()) throw new SentinelError('unavailable', 'the supervisor stopped while the target was starting', { where: rt.spec.name });
+      if (rt.pid !== pid) throw new SentinelError('unavailable', `main PID ${String(pid)} exited before it was healthy (${exitText(rt.lastExit, pid)})`, { where: rt.spec.name });
       const r = await httpProbe(health.url, health.timeoutMs);
       if (r.ok) return;
       last = r.error;

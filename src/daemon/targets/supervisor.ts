@@ -7,14 +7,14 @@ import { engineSources } from './engine-sources.js';
 import { EbpfHost } from '../ebpf-host.js';
 import { ExitDetector, type DetectedExit } from './detection.js';
 import { launcherFor, StoppedOutside, UnitStarting, type ExitHandling } from './launchers.js';
-import { TargetRecovery, type TargetRuntime } from './recovery.js';
+import { TargetRecovery } from './recovery.js';
 import { HealthProbes, RetransmitAlarm, type TriggerDeps } from './triggers.js';
 import { StallWatch } from './stall-watch.js';
 import { collectEvidence, watchdogRecord, type WatchdogExit } from './watchdog-evidence.js';
 import { journalLinesOf, unitResultLogged } from '../../adapters/journal.js';
 import type { TraceView } from '../../core/trace-view.js';
 import type { TargetSpec } from './spec.js';
-import { nsToMs, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
+import { nsToMs, type TargetRuntime, type KernelSources, type TargetResetResult, type SourceStats, type TargetAuditEvent, type TargetStatus, type TargetSupervisorDeps } from './types.js';
 
 /** The evidence note of a watchdog timeout that its signal did not end. */
 const KILLED_AFTER_ABORT_TIMEOUT = "the watchdog signal did not end the process: systemd's SIGKILL after TimeoutAbortSec= did";
@@ -50,6 +50,7 @@ export class TargetSupervisor {
       pid: null,
       identity: null,
       lastPid: null,
+      lastExit: null,
       child: null,
       state: 'starting',
       restarts: 0,
@@ -229,6 +230,7 @@ export class TargetSupervisor {
     const rt = this.targets.find((t) => t.pid === e.pid);
     if (rt === undefined || this.stopped || rt.state === 'stopped') return;
     rt.lastPid = e.pid;
+    rt.lastExit = { pid: e.pid, signal: e.signal, exitStatus: e.exitStatus };
     rt.pid = null;
     rt.state = 'down';
     const announce = (): void => {

@@ -1,7 +1,11 @@
 // The vocabulary of target recovery: states, status, audit events, and the two kernel sources
 // (process exits, TCP retransmits) the supervisor listens to, whatever implements them (docs/EBPF.md).
 import type { Logger } from 'pino';
-import type { TargetKind } from './launchers.js';
+import type { Launcher, TargetKind } from './launchers.js';
+import type { RestartBudget } from '../../core/recovery-policy.js';
+import type { ProcIdentity } from '../../adapters/proc.js';
+import type { SupervisedChild } from '../../adapters/process.js';
+import type { TargetSpec } from './spec.js';
 import type { ChildRecords } from './child-records.js';
 import type { EbpfHost } from '../ebpf-host.js';
 
@@ -10,6 +14,34 @@ export type DetectionMode = 'ebpf' | 'poll' | 'supervised';
 
 /** starting → running → (down → recovering → running)* ; failed once the budget is spent; stopped by stop(). */
 export type TargetState = 'starting' | 'running' | 'recovering' | 'down' | 'failed' | 'stopped';
+
+/** One exit of a main process as it was seen: its status, or the signal that ended it (both null: only seen gone). */
+export interface ExitSeen {
+  pid: number;
+  signal: number | null;
+  exitStatus: number | null;
+}
+
+/** What the supervisor keeps of one target between events. */
+export interface TargetRuntime {
+  readonly spec: TargetSpec;
+  readonly launcher: Launcher;
+  readonly budget: RestartBudget;
+  pid: number | null;
+  /** The process `pid` names, with its start time (set with it; read only while `pid` is set): what a kill signals. */
+  identity: ProcIdentity | null;
+  /** The main PID before the last exit or kill, to tell a new process from the old one. */
+  lastPid: number | null;
+  /** How the last main process seen to exit ended: what a recovery that its new process failed reports. */
+  lastExit: ExitSeen | null;
+  child: SupervisedChild | null;
+  state: TargetState;
+  restarts: number;
+  lastDetectionLatencyMs: number | null;
+  lastRecoveryLatencyMs: number | null;
+  failedReason: string | null;
+  recovering: boolean;
+}
 
 /** One detection or action, for the daemon's audit log (as "recovery" lines) and for tests and benches. */
 export interface TargetAuditEvent {
