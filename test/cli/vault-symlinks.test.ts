@@ -7,14 +7,14 @@
 // status, verify (both scopes), heal and deploy. Operator-named files (a --trust key, a bundle
 // path) still follow symlinks.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { testKey } from '../helpers/core-factory.js';
 import { assertFails, assertOk, BIN, CLI, sentinel, writeKeyFiles } from '../helpers/cli-harness.js';
 import type { CliResult } from '../helpers/cli-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { cleanupAll, run, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
+import { cleanupAll, removeSealed, run, sampleTree, tempDir, writeTree } from '../helpers/vault-factory.js';
 
 after(() => cleanupAll());
 
@@ -151,6 +151,38 @@ describe('a symlink where the vault keeps a file is refused, never followed', { 
       }
     });
   }
+
+  it("the live release's directory as a symlink to a copy, or as a regular file: status and verify name it tampered, never read through", async (t) => {
+    if (needs(t, root, 'root (chattr +i)')) return;
+    for (const kind of ['symlink', 'file'] as const) {
+      const kit = await freshVault(`dir-${kind}`);
+      const rel = `releases/${kit.live}`;
+      const dir = join(kit.vault, rel);
+      const copy = join(kit.dir, 'live-copy');
+      run('cp', ['-a', dir, copy]);
+      chattr('-i', join(kit.vault, 'releases'));
+      removeSealed(dir);
+      if (kind === 'symlink') symlinkSync(copy, dir);
+      else writeFileSync(dir, 'not a release\n');
+      chattr('+i', join(kit.vault, 'releases'));
+      const says = kind === 'symlink' ? /release directory is a symlink/ : /release directory is not a directory/;
+      for (const entry of ENTRIES) {
+        const s = await sentinel(['vault', 'status', kit.vault, '--json'], { entry });
+        assert.equal(s.code, 1, `${entry} status (${kind}): exit 1\n${s.stdout}\n${s.stderr}`);
+        const st = JSON.parse(s.stdout) as { liveProblem: string | null; signers: string[] };
+        assert.match(st.liveProblem ?? '', /^tampered: /, `${entry} status (${kind})`);
+        assert.match(st.liveProblem ?? '', says, `${entry} status (${kind})`);
+        assert.deepEqual(st.signers, [], `${entry} status (${kind})`);
+        for (const extra of [[], ['--live-only']]) {
+          const v = await sentinel(['vault', 'verify', kit.vault, ...extra, '--json'], { entry });
+          assert.equal(v.code, 1, `${entry} verify ${extra.join(' ')} (${kind})`);
+          const report = JSON.parse(v.stdout) as Report;
+          assert.ok(report.problems.some((p) => p.code === 'tampered' && p.path === rel && says.test(p.message)), `${entry} verify ${extra.join(' ')} (${kind}): ${JSON.stringify(report.problems)}`);
+          assert.equal(report.problems[0]?.code, 'tampered', `${entry} verify ${extra.join(' ')} (${kind}): ${JSON.stringify(report.problems)}`);
+        }
+      }
+    }
+  });
 
   it("a kept release's manifest.json: the default verify names it tampered", async (t) => {
     if (needs(t, root, 'root (chattr +i)')) return;
