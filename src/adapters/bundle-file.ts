@@ -35,16 +35,18 @@ const O_PATH = 0o10000000;
 // or a fifo (its blocked writer is released), and the daemon opens a path a control-group member names,
 // as root. So the path is first taken with O_PATH, which opens nothing, and only a regular file is then
 // opened for reading, through that descriptor (/proc/self/fd/N: the same file, whatever the path holds now).
-export async function openRegular(path: string, noFollow: boolean): Promise<FileHandle> {
+// `kept`: the vault's own stored bundle (bundles/<id>.bundle), never followed: a symlink there is `tampered`.
+export async function openRegular(path: string, noFollow: boolean, kept = false): Promise<FileHandle> {
   let named: FileHandle;
   try {
-    named = await open(path, O_PATH | (noFollow ? constants.O_NOFOLLOW : 0));
+    named = await open(path, O_PATH | (noFollow || kept ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     throw ioError(e, 'cannot open bundle', path);
   }
   try {
     const st = await named.stat();
     // With O_PATH|O_NOFOLLOW a symlink is named itself rather than refused with ELOOP.
+    if (st.isSymbolicLink() && kept) throw new SentinelError('tampered', 'stored bundle is a symlink (not followed)', { where: path });
     if (st.isSymbolicLink()) throw new SentinelError('bad-path', 'bundle is a symlink: it is not followed; drop the bundle file itself', { where: path });
     if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: path });
     return await open(`/proc/self/fd/${String(named.fd)}`, constants.O_RDONLY);
@@ -57,8 +59,9 @@ export async function openRegular(path: string, noFollow: boolean): Promise<File
 
 // Why: invariant 2 (docs/VAULT.md#invariants) — only the head is read (bounded by the limits) before the signature is checked.
 // `noFollow`: the last component must not be a symlink (a file dropped in the inbox by someone else is never followed by root).
-export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS, opts: { noFollow?: boolean } = {}): Promise<OpenedBundle> {
-  const fh = await openRegular(path, opts.noFollow === true);
+// `kept`: the vault's stored bundle, which is never followed either (a symlink there is `tampered`).
+export async function openBundle(path: string, limits: BundleLimits = DEFAULT_LIMITS, opts: { noFollow?: boolean; kept?: boolean } = {}): Promise<OpenedBundle> {
+  const fh = await openRegular(path, opts.noFollow === true, opts.kept === true);
   try {
     const size = (await fh.stat()).size;
     const maxHead = 64 + limits.maxManifestBytes + limits.maxSignatureBlockBytes;

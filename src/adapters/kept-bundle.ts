@@ -49,7 +49,7 @@ function differs(path: string, what: string): SentinelError {
 
 // Why: a later heal trusts the kept bundle; only bytes whose digests were checked may be kept.
 export async function checkKeptBundle(path: string, verified: { manifestBytes: Uint8Array; signatureBytes: Uint8Array }, files: readonly FileEntry[], limits: BundleLimits): Promise<void> {
-  const kept = await openBundle(path, limits);
+  const kept = await openBundle(path, limits, { kept: true });
   try {
     if (!Buffer.from(kept.manifestBytes).equals(Buffer.from(verified.manifestBytes))) throw differs(path, 'manifest');
     if (!Buffer.from(kept.signatureBytes).equals(Buffer.from(verified.signatureBytes))) throw differs(path, 'signatures');

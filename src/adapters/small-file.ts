@@ -26,6 +26,12 @@ export interface SmallFileOptions {
    * them): a caller that needs prefix + content, as the signature input does, then copies nothing.
    */
   prefix?: Uint8Array;
+  /**
+   * The vault's own files: a symlink as the last component is refused (O_NOFOLLOW), with `badFileCode`
+   * and one line saying so, never followed (docs/SECURITY.md#symlinks-in-the-vault). A file an operator
+   * names (a key file) leaves this off: following a symlink is then the operator's choice.
+   */
+  noFollow?: boolean;
 }
 
 // Why: one wording for a file type that is refused, wherever an error names it; `otherwise` is the
@@ -73,11 +79,13 @@ export async function readSmallFileBytes(path: string, opts: SmallFileOptions): 
   let fh: FileHandle;
   try {
     // O_NONBLOCK: opening a fifo with no writer returns at once instead of waiting for one.
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.noFollow === true ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     // ENXIO/ENODEV: a socket or a device without a driver; anything else through the one errno map.
     const errno = errnoOf(e);
     if (errno === 'ENXIO' || errno === 'ENODEV') throw new SentinelError(bad, `${opts.what} is not a regular file`, { where, cause: e });
+    // ELOOP under O_NOFOLLOW: the last component is a symlink.
+    if (errno === 'ELOOP' && opts.noFollow === true) throw new SentinelError(bad, `${opts.what} is a symlink, not a regular file (not followed)`, { where, cause: e });
     throw ioError(e, `cannot open ${opts.what}`, where);
   }
   try {

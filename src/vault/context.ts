@@ -1,9 +1,10 @@
 // Shared internals of the vault modules: the open vault's context, sealing that reports events,
 // reading kept releases and the highest-version state, removing a release safely.
+import { closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { lstat, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
-import { ioError } from '../core/errno.js';
+import { errnoOf, ioError } from '../core/errno.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
 import type { BundleLimits } from '../core/limits.js';
 import { parseManifest } from '../core/manifest.js';
@@ -132,9 +133,9 @@ export async function withUnsealed<T>(ctx: VaultCtx, dirs: string[], act: () => 
 /** Largest vault.json read (64 keys with comments fit many times over). */
 const MAX_VAULT_CONFIG_BYTES = 1024 * 1024;
 
-// Why: vault.json is read on every open and verify; a fifo or a huge file put there is `tampered`, never a hang.
+// Why: vault.json is read on every open and verify; a fifo, a huge file or a symlink put there is `tampered`, never a hang or followed.
 export function readVaultConfigText(file: string): Promise<string> {
-  return readSmallFile(file, { what: 'vault.json', maxBytes: MAX_VAULT_CONFIG_BYTES, badFileCode: 'tampered' });
+  return readSmallFile(file, { what: 'vault.json', maxBytes: MAX_VAULT_CONFIG_BYTES, badFileCode: 'tampered', noFollow: true });
 }
 
 /** The signed bytes of a release directory under releases/, read but neither parsed nor verified. */
@@ -151,19 +152,44 @@ export interface KeptReleaseInfo extends ReleaseBytes {
   manifest: Manifest;
 }
 
+// Why: a release directory that is a symlink is never followed (docs/SECURITY.md#symlinks-in-the-vault);
+// its files are read through this descriptor, O_NOFOLLOW again. Missing (null): the release is incomplete, as always.
+function openReleaseDir(dir: string): number | null {
+  try {
+    return openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const errno = errnoOf(e);
+    // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): an lstat says which it is.
+    if (errno === 'ELOOP' || errno === 'ENOTDIR') {
+      const link = lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+      throw new SentinelError('tampered', link ? 'release directory is a symlink (not followed)' : 'release directory is not a directory', { where: dir, cause: e });
+    }
+    if (errno === 'ENOENT') return null;
+    throw ioError(e, 'cannot open the release directory', dir);
+  }
+}
+
 // Why: verify reads the bytes once and lets verification parse them; an unreadable release is reported, not guessed.
 export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<ReleaseBytes> {
   const name = basename(dir);
   const parsed = parseReleaseDirName(name);
   if (parsed === null) throw new SentinelError('tampered', 'not a release directory name', { where: dir });
   const files = releaseFiles(dir);
+  const fd = openReleaseDir(dir);
+  const inDir = (file: string): string => (fd === null ? file : `/proc/self/fd/${String(fd)}/${basename(file)}`);
   // Both read at once (each read is a few round trips to the thread pool); a problem with the
   // manifest is reported before one with the signatures, as when they were read one after the other.
-  const [m, s] = await Promise.allSettled([
-    // Read right after the signature context, so the signature input needs no copy of the manifest.
-    readSmallFileBytes(files.manifest, { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered', prefix: SIGNATURE_PREFIX }),
-    readSmallFileBytes(files.signatures, { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered' }),
-  ]);
+  let m: PromiseSettledResult<Buffer>;
+  let s: PromiseSettledResult<Buffer>;
+  try {
+    [m, s] = await Promise.allSettled([
+      // Read right after the signature context, so the signature input needs no copy of the manifest.
+      readSmallFileBytes(inDir(files.manifest), { what: 'manifest.json', maxBytes: ctx.limits.maxManifestBytes, badFileCode: 'tampered', prefix: SIGNATURE_PREFIX, noFollow: true, where: files.manifest }),
+      readSmallFileBytes(inDir(files.signatures), { what: 'signatures.json', maxBytes: ctx.limits.maxSignatureBlockBytes, badFileCode: 'tampered', noFollow: true, where: files.signatures }),
+    ]);
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
   const incomplete = (e: unknown): SentinelError => {
     if (isSentinelError(e) && e.code !== 'not-found') return e;
     return new SentinelError('tampered', `release is incomplete: ${isSentinelError(e) ? e.message : String(e)}`, { where: dir, cause: e });

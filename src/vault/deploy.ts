@@ -87,7 +87,7 @@ async function deployHeld(ctx: VaultCtx, held: HeldVault, bundlePath: string, ki
   );
   let bundle: OpenedBundle;
   try {
-    bundle = await openBundle(bundlePath, ctx.limits, { noFollow: opts.noFollow === true });
+    bundle = await openBundle(bundlePath, ctx.limits, { noFollow: opts.noFollow === true, kept: kind === 'heal' });
   } catch (e) {
     await scanSettled;
     rejectEvent(ctx, e, bundlePath);

@@ -16,7 +16,7 @@ const MAX_HIGHEST_BYTES = 4096;
 export async function readHighestState(ctx: VaultCtx): Promise<HighestState> {
   let text: string;
   try {
-    text = await readSmallFile(ctx.layout.highest, { what: 'state/highest.json', maxBytes: MAX_HIGHEST_BYTES, badFileCode: 'tampered' });
+    text = await readSmallFile(ctx.layout.highest, { what: 'state/highest.json', maxBytes: MAX_HIGHEST_BYTES, badFileCode: 'tampered', noFollow: true });
   } catch (e) {
     if (isSentinelError(e, 'not-found')) throw new SentinelError('tampered', 'state/highest.json is missing', { where: ctx.layout.highest, cause: e });
     throw e;
