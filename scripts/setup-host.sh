@@ -21,6 +21,8 @@ command -v strace >/dev/null || need+=(strace)
 /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null || need+=(python3-fastapi python3-uvicorn)
 # The metrics test runs a real Prometheus server and promtool (both in Debian's prometheus package).
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
+# The audit log's flush-failure test mounts a FUSE filesystem whose fsync answers EIO (Debian's fusepy).
+/usr/bin/python3 -c 'import fusepy' 2>/dev/null || need+=(python3-fusepy)
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
 command -v clang >/dev/null || need+=(clang)

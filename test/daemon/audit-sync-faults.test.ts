@@ -1,0 +1,88 @@
+// The daemon's audit log on a filesystem whose flushes fail (a FUSE passthrough that answers fsync
+// and fdatasync with EIO, as a disk whose writeback fails does): a record whose flush failed may not
+// be on disk, so the log counts as not writable until a record is written and flushed again; a
+// deploy is refused meanwhile and changes nothing, and the records are written again after a `gap`
+// record that names the error.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sendRequest } from '../../src/adapters/control-client.js';
+import { verifyAuditFile } from '../../src/adapters/audit-log.js';
+import { needs } from '../helpers/env.js';
+import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
+import { canMountFaultyFs, mountFaultyFs, unmountAllFaulty } from '../helpers/faulty-fs.js';
+
+after(async () => {
+  await unmountAllFaulty();
+  cleanupDaemonFiles();
+});
+
+interface Status {
+  vault: { version: number };
+  watchdog: { healthy: boolean; reason: string | null };
+  audit: { writable: boolean; held: number; error: string | null };
+}
+interface Reply<T> {
+  ok: boolean;
+  result?: T;
+  error?: { code: string; where?: string; message?: string };
+}
+
+async function status(socket: string): Promise<Status> {
+  const r = (await sendRequest(socket, { op: 'status' }, { timeoutMs: 10_000 })) as Reply<Status>;
+  assert.equal(r.ok, true);
+  return r.result!;
+}
+
+test('audit log flushes failing with EIO: not writable, deploy refused io and the vault unchanged; records written again after a gap once flushes work', { timeout: 90_000 }, async (t) => {
+  if (needs(t, canMountFaultyFs(), 'root, /dev/fuse and python3-fusepy')) return;
+  const fs = await mountFaultyFs('auditsync');
+  const auditPath = join(fs.path, 'audit.log');
+  const d = await startTestDaemon('auditsync', { audit: { path: auditPath, appendOnly: false }, limits: { auditRetryMs: 100 } });
+  const missing = join(d.dir, 'no-such.bundle');
+  const b2 = await d.bundle(2);
+  try {
+    assert.equal((await status(d.socket)).audit.writable, true);
+    fs.failSync(true);
+    // A refusal is audited: its record reaches the file, its flush fails.
+    const rejected = (await sendRequest(d.socket, { op: 'deploy', bundlePath: missing }, { timeoutMs: 10_000 })) as Reply<unknown>;
+    assert.equal(rejected.ok, false);
+    let s = await waitFor('the failed flush to show in status', 10_000, async () => {
+      const now = await status(d.socket);
+      return now.audit.writable ? null : now;
+    });
+    assert.match(s.audit.error ?? '', /EIO|input\/output error/i, 'status names the flush error');
+    assert.equal(s.watchdog.healthy, false);
+    assert.match(s.watchdog.reason ?? '', /audit log/);
+
+    const refused = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 30_000 })) as Reply<unknown>;
+    assert.equal(refused.ok, false, `a deploy whose records cannot be flushed was committed: ${JSON.stringify(refused)}`);
+    assert.equal(refused.error?.code, 'io');
+    assert.equal(refused.error?.where, auditPath);
+    s = await status(d.socket);
+    assert.equal(s.vault.version, 1, 'the vault is unchanged');
+
+    fs.failSync(false);
+    s = await waitFor('healthy again once flushes work', 15_000, async () => {
+      const now = await status(d.socket);
+      return now.watchdog.healthy ? now : null;
+    });
+    assert.equal(s.audit.writable, true);
+    assert.equal(s.audit.held, 0);
+    const deployed = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 30_000 })) as Reply<{ version: number; audited: boolean }>;
+    assert.equal(deployed.ok, true, JSON.stringify(deployed));
+    assert.equal(deployed.result?.audited, true);
+  } finally {
+    await d.handle.stop('test');
+  }
+  assert.ok((await verifyAuditFile(auditPath)).lines > 0, 'the chain verifies');
+  const recs = readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const gap = recs.findIndex((r) => r.kind === 'gap');
+  assert.ok(gap > 0, 'a gap record says records were not flushed');
+  assert.match(String(recs[gap]!.error), /EIO|input\/output error/i);
+  const late = recs.slice(gap + 1);
+  assert.ok(late.some((r) => r.kind === 'reject' && r.bundle === missing), 'the refusal whose flush failed is written again after the gap');
+  assert.ok(late.some((r) => r.kind === 'reject' && r.code === 'io' && r.bundle === b2.path), 'the refused deploy is recorded after the gap');
+  assert.deepEqual(recs.filter((r) => r.kind === 'deploy').map((r) => r.version), [2], 'only the deploy done once flushes worked');
+});
