@@ -2,7 +2,7 @@
 // A record is one write of a whole line or nothing (docs/DAEMON.md#audit-log).
 import { createHash } from 'node:crypto';
 import { lstat, open, readFile, type FileHandle } from 'node:fs/promises';
-import { SentinelError, messageOf } from '../core/errors.js';
+import { SentinelError } from '../core/errors.js';
 import { AUDIT_GENESIS, chainHash, formatAuditLine, verifyAuditChain, type AuditKind, type ChainStart, type ChainState } from '../core/audit.js';
 import { ioError } from '../core/errno.js';
 import { FS_APPEND_FL, cutFragment, moveAside, putBack, truncateAppendOnly, type AppendFlagSetter } from './audit-file.js';
@@ -94,8 +94,6 @@ export class AuditLog {
   /** A new chain's first record, written before the next one. */
   private pendingChain: { reason: string; movedAside: string | null } | null;
   private readonly head: AuditHeadWriter | null;
-  /** The last datasync failure (the line is in the file, its durability is not known), or null. */
-  lastSyncError: string | null = null;
 
   private constructor(
     readonly path: string,
@@ -173,8 +171,10 @@ export class AuditLog {
     return this.seq;
   }
 
-  // Why: one record per seal/unseal/deploy/reject/tamper/heal; resolves once the whole line is in the file, rejects
-  // (io, naming the log) when it is not — and then nothing of it is left behind. `time` is when the event happened.
+  // Why: one record per seal/unseal/deploy/reject/tamper/heal; resolves once the whole line is in the file and
+  // flushed to disk. Rejects (io, naming the log) when it is not written — and then nothing of it is left behind — or
+  // when its flush fails: then the line is in the file (the chain goes on from it) but may not be on disk, and the
+  // caller writes the record again once the log flushes (docs/DAEMON.md#audit-log). `time` is when the event happened.
   append(kind: AuditKind, fields: Record<string, unknown> = {}, time?: Date): Promise<void> {
     return this.queue(async () => {
       await this.terminateFragment();
@@ -183,8 +183,24 @@ export class AuditLog {
         await this.writeLine('chain', { continues: { seq: this.seq - 1, hash: this.prev }, reason: chain.reason, movedAside: chain.movedAside }, this.deps.now());
         this.pendingChain = null;
       }
+      const seq = this.seq;
       await this.writeLine(kind, fields, time ?? this.deps.now());
+      await this.datasync(`audit record ${String(seq)} was written but not flushed to disk`);
     });
+  }
+
+  // Why: before records held for a failed flush are written again: a flush of what is already in the file. It proves
+  // little (the kernel reports a writeback error once), but while it fails nothing more is added to the file.
+  sync(): Promise<void> {
+    return this.queue(() => this.datasync('the audit log cannot be flushed to disk'));
+  }
+
+  private async datasync(what: string): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (cause) {
+      throw ioError(cause, what, this.path);
+    }
   }
 
   private queue<T>(fn: () => Promise<T>): Promise<T> {
@@ -217,12 +233,6 @@ export class AuditLog {
     this.prev = chainHash(line, sha256Hex);
     this.head?.update({ path: this.path, seq: this.seq, hash: this.prev, time: time.toISOString() });
     this.seq++;
-    try {
-      await this.fh.datasync();
-      this.lastSyncError = null;
-    } catch (e) {
-      this.lastSyncError = messageOf(e);
-    }
   }
 
   // Why: the fallback when a fragment could not be cut off: a newline ends it, the next record chains to it as written.

@@ -155,6 +155,8 @@ export class AuditRecorder {
     const o = this.outage;
     if (o === null) return true;
     try {
+      // A failed flush leaves its record in the file: while the log still cannot be flushed, nothing more is added.
+      await this.audit.sync();
       if (!o.gapWritten) {
         await this.audit.append('gap', { since: o.since.toISOString(), error: o.error, held: this.backlog.length, dropped: o.dropped, droppedKinds: o.droppedKinds });
         o.gapWritten = true;
