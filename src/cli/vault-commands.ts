@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SentinelError, exitCodeFor } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { TrustPolicy } from '../core/trust.js';
-import type { VaultStatus, VerifyReport } from '../vault/types.js';
+import type { VerifyReport } from '../vault/types.js';
 import { failureJson, printErrorLine } from './failure.js';
 import { readTrustPolicy } from './key-files.js';
 import { printJson, printLines, progressBar } from './output.js';
@@ -74,34 +74,8 @@ function describeVerify(path: string, r: VerifyReport): string[] {
   return lines;
 }
 
-// `vault status`: what is live and whether it is sealed. A live release that did not check out
-// (signatures, release id, vault id) or a path it finds unsealed exits 1 with `ok: false`, as
-// `vault verify` would refuse either.
-export async function runVaultStatus(path: string, opts: { json?: boolean }): Promise<void> {
-  const st = await withVault(path, async (v) => v.status());
-  const ok = st.liveProblem === null && st.sealed;
-  if (!ok) process.exitCode = 1;
-  if (opts.json === true) {
-    printJson({ ok, ...st });
-    return;
-  }
-  printLines(...describeStatus(st));
-}
-
-// The human form of `vault status`, also used by the demo. It says what status did not check.
-export function describeStatus(st: VaultStatus): string[] {
-  const dir = st.releaseDir !== null && st.releaseDir !== st.releaseId ? ` (directory ${st.releaseDir})` : '';
-  const live = st.version === null ? (st.liveProblem === null ? 'no release deployed' : 'unreadable') : `version ${st.version}, release ${st.releaseId ?? '?'}${dir}`;
-  return [
-    `vault ${st.vaultId} at ${st.path}`,
-    `  live: ${live}${st.liveProblem === null ? '' : `; NOT VERIFIED: ${st.liveProblem}`}`,
-    `  signers: ${st.signers.join(', ') || '-'}; trust: ${st.trustedKeys.join(', ')} (threshold ${st.threshold})`,
-    `  sealed: ${st.sealed ? 'yes' : `NO (${st.unsealedPaths.join(', ')})`}`,
-    `  last deployed: ${st.deployedAt ?? 'never'}; highest version seen: ${st.highestVersion}`,
-    `  kept releases: ${st.releases.map((r) => `v${r.version}${r.live ? ' (live)' : ''}`).join(', ') || '-'}`,
-    `  not checked here: ${st.notChecked.join(', ')} (sentinel vault verify checks them)`,
-  ];
-}
+// `vault status` and its human form (the demo's too) live in status-command.ts, which its plain form bundles alone.
+export { describeStatus, runVaultStatus } from './status-command.js';
 
 // `vault heal`: the live release again from its stored signed bundle (verified first), without the daemon.
 export async function runVaultHeal(path: string, opts: { trust?: string[]; threshold?: number; json?: boolean }): Promise<void> {

@@ -10,17 +10,17 @@ import { assertTrustPolicy } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { probeImmutableSupport, unsealTree } from '../adapters/flags.js';
 import { syncFilesystem } from '../adapters/bundle-file.js';
-import { emit, listKeptReleases, makeCtx, readLiveDirName, readVaultConfigText, sealPaths, writeFileDurable } from './context.js';
+import { emit, listKeptReleases, makeCtx, readLiveDirName, sealPaths, writeFileDurable } from './context.js';
 import type { VaultCtx } from './context.js';
-import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, parseVaultConfig, VAULT_FORMAT } from './layout.js';
+import { assertVaultPathLength, encodeHighest, encodeVaultConfig, layoutOf, parseReleaseDirName, VAULT_FORMAT } from './layout.js';
 import type { VaultConfig } from './layout.js';
-import { assertVaultTrustsAnchors, vaultAgreesWithAnchors } from './anchors.js';
-import { acquireLock, isUnwritableLock, type VaultLock } from './lock.js';
-import { dropEarlyReading, earlyLockHeld } from './early-reading.js';
+import { assertVaultTrustsAnchors } from './anchors.js';
+import { acquireLock } from './lock.js';
 import { createMissingParents, removeCreatedParents } from './parents.js';
 import { assertSafeNewVault, assertSafeVault, tightenStaging } from './safety.js';
 import type * as DeployModule from './deploy.js';
-import { leftoversPresent, recoverVault } from './recover.js';
+import { leftoversPresent, openVaultContext, readConfig } from './open.js';
+import { recoverVault } from './recover.js';
 import { vaultStatus } from './status.js';
 import { liveVerifiedManifest, verifyVault } from './verify.js';
 import type { DeployResult, RecoveryReport, Vault, VaultDeps, VaultInfo, VaultStatus, VerifyReport, VerifyScope } from './types.js';
@@ -31,20 +31,6 @@ export type { DeployResult, KeptRelease, RecoveryReport, Vault, VaultDeps, Vault
 const deployCode = (): Promise<typeof DeployModule> => import('./deploy.js');
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
-
-async function readConfig(path: string): Promise<VaultConfig> {
-  assertVaultPathLength(path);
-  assertSafeVault(layoutOf(path));
-  const file = layoutOf(path).config;
-  let text: string;
-  try {
-    text = await readVaultConfigText(file);
-  } catch (e) {
-    if (isSentinelError(e, 'not-found')) throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
-    throw e;
-  }
-  return parseVaultConfig(text, file);
-}
 
 class OpenVault implements Vault {
   readonly path: string;
@@ -180,41 +166,10 @@ export async function initVault(path: string, opts: { trust: PublicKey[]; thresh
   return new OpenVault(ctx);
 }
 
-// Why: every write path starts here; a crash left by an earlier process is recovered before anything else
-// (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them).
+// Why: every write path starts here; the vault's checks and a crashed operation's recovery are
+// openVaultContext's (src/vault/open.ts), which `vault status` runs without the rest of this module.
 export async function openVault(path: string, deps: VaultDeps, opts: { trust?: TrustPolicy } = {}): Promise<Vault> {
-  const root = resolve(path);
-  const config = await readConfig(root);
-  const ctx = makeCtx(root, config, deps);
-  try {
-    await lstat(ctx.layout.staging);
-  } catch (e) {
-    throw new SentinelError('tampered', 'vault has no staging/ directory', { where: ctx.layout.staging, cause: e });
-  }
-  // The CLI's early verify reading holds a shared lock taken while no operation was in progress or interrupted:
-  // only leftovers in staging/ can need recovery, and then it is dropped so the attempt below meets no lock of ours.
-  if (earlyLockHeld(ctx.layout.lock)) {
-    if (!(await leftoversPresent(ctx))) return new OpenVault(ctx);
-    await dropEarlyReading();
-  }
-  let lock: VaultLock | null = null;
-  try {
-    lock = await acquireLock(ctx.layout.lock, { timeoutMs: 0 });
-  } catch (e) {
-    // Another live process is operating on the vault: it is not crashed, so there is nothing to recover.
-    // A read-only or full filesystem takes no recovery either: a command that only looks (status, verify,
-    // manifest) goes on and shows what is there; one that writes fails on its own lock with the same errno.
-    if (!isSentinelError(e, 'busy') && !isUnwritableLock(e)) throw e;
-  }
-  if (lock !== null) {
-    try {
-      const recoverable = await vaultAgreesWithAnchors(ctx, opts.trust);
-      if (recoverable && (lock.staleTakeover || (await leftoversPresent(ctx)))) await recoverVault(ctx, lock.staleTakeover, opts.trust);
-    } finally {
-      await lock.release();
-    }
-  }
-  return new OpenVault(ctx);
+  return new OpenVault(await openVaultContext(path, deps, opts));
 }
 
 function noSideEffects(): never {

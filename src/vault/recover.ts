@@ -25,14 +25,6 @@ import { retireBundle, retireRelease } from './retire.js';
 import { NAMES, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { RecoveryReport } from './types.js';
 
-// Why: leftovers to clean up. Flags are re-applied only after a real crash (a stale lock), so a file an
-// attacker drops into staging/ cannot make a read-only `verify` re-seal (and so hide) a lifted flag.
-export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
-  // Both looked at once: every write operation asks this first.
-  const [names, tmp] = await Promise.all([readdir(ctx.layout.staging), exists(ctx.layout.currentTmp)]);
-  return names.some((n) => n !== NAMES.lock) || tmp;
-}
-
 function verifies(ctx: VaultCtx, r: KeptReleaseInfo, policy: TrustPolicy): boolean {
   try {
     verifyKeptRelease(ctx, r, policy);

@@ -1,0 +1,81 @@
+// Opening a vault (docs/VAULT.md): vault.json read and checked, the vault's directories held to the
+// owner rule, and a crash left by an earlier process recovered before anything else. The Vault
+// object (src/vault/index.ts) is built on the context this returns; `vault status` uses the context
+// alone, so its bundle holds neither the deploy nor the verify code (docs/ARCHITECTURE.md#start-up).
+// Recovery's own code (src/vault/recover.ts, which stages and retires releases) is loaded only
+// when there is something to recover.
+import { lstat, readdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { SentinelError, isSentinelError } from '../core/errors.js';
+import type { TrustPolicy } from '../core/trust.js';
+import { exists, makeCtx, readVaultConfigText } from './context.js';
+import type { VaultCtx } from './context.js';
+import { assertVaultPathLength, layoutOf, NAMES, parseVaultConfig } from './layout.js';
+import type { VaultConfig } from './layout.js';
+import { vaultAgreesWithAnchors } from './anchors.js';
+import { acquireLock, isUnwritableLock, type VaultLock } from './lock.js';
+import { dropEarlyReading, earlyLockHeld } from './early-reading.js';
+import { assertSafeVault } from './safety.js';
+import type { VaultDeps } from './types.js';
+
+export async function readConfig(path: string): Promise<VaultConfig> {
+  assertVaultPathLength(path);
+  assertSafeVault(layoutOf(path));
+  const file = layoutOf(path).config;
+  let text: string;
+  try {
+    text = await readVaultConfigText(file);
+  } catch (e) {
+    if (isSentinelError(e, 'not-found')) throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
+    throw e;
+  }
+  return parseVaultConfig(text, file);
+}
+
+// Why: leftovers to clean up. Flags are re-applied only after a real crash (a stale lock), so a file an
+// attacker drops into staging/ cannot make a read-only `verify` re-seal (and so hide) a lifted flag.
+export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
+  // Both looked at once: every write operation asks this first.
+  const [names, tmp] = await Promise.all([readdir(ctx.layout.staging), exists(ctx.layout.currentTmp)]);
+  return names.some((n) => n !== NAMES.lock) || tmp;
+}
+
+// Why: every write path starts here; a crash left by an earlier process is recovered before anything else
+// (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them).
+export async function openVaultContext(path: string, deps: VaultDeps, opts: { trust?: TrustPolicy } = {}): Promise<VaultCtx> {
+  const root = resolve(path);
+  const config = await readConfig(root);
+  const ctx = makeCtx(root, config, deps);
+  try {
+    await lstat(ctx.layout.staging);
+  } catch (e) {
+    throw new SentinelError('tampered', 'vault has no staging/ directory', { where: ctx.layout.staging, cause: e });
+  }
+  // The CLI's early verify reading holds a shared lock taken while no operation was in progress or interrupted:
+  // only leftovers in staging/ can need recovery, and then it is dropped so the attempt below meets no lock of ours.
+  if (earlyLockHeld(ctx.layout.lock)) {
+    if (!(await leftoversPresent(ctx))) return ctx;
+    await dropEarlyReading();
+  }
+  let lock: VaultLock | null = null;
+  try {
+    lock = await acquireLock(ctx.layout.lock, { timeoutMs: 0 });
+  } catch (e) {
+    // Another live process is operating on the vault: it is not crashed, so there is nothing to recover.
+    // A read-only or full filesystem takes no recovery either: a command that only looks (status, verify,
+    // manifest) goes on and shows what is there; one that writes fails on its own lock with the same errno.
+    if (!isSentinelError(e, 'busy') && !isUnwritableLock(e)) throw e;
+  }
+  if (lock !== null) {
+    try {
+      const recoverable = await vaultAgreesWithAnchors(ctx, opts.trust);
+      if (recoverable && (lock.staleTakeover || (await leftoversPresent(ctx)))) {
+        const { recoverVault } = await import('./recover.js');
+        await recoverVault(ctx, lock.staleTakeover, opts.trust);
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+  return ctx;
+}
