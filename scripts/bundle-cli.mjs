@@ -17,10 +17,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'src', 'cli');
 const CHUNK = /^sentinel-[A-Z0-9]+\.js(\.map)?$/;
 
-// Chunks of an earlier build would stay behind under other hashes; plain.cjs's code cache is made
-// again after this script by src/cli/build-assets.ts (one for another source is never used anyway).
-// status.cjs and its cache: what builds before plain.cjs wrote for `vault status` alone.
-const STALE = new Set(['plain.cjs.cache', 'status.cjs', 'status.cjs.cache', 'status.cjs.map']);
+// Chunks of an earlier build would stay behind under other hashes; the plain runners' bundles
+// (PLAIN_BUNDLES below) are written again here and their code caches after this script by
+// src/cli/build-assets.ts (one for another source is never used anyway).
+const PLAIN_BUNDLES = ['plain.cjs', 'status.cjs'];
+const STALE = new Set(PLAIN_BUNDLES.flatMap((name) => [name, `${name}.cache`, `${name}.map`]));
 for (const name of readdirSync(outdir)) if (CHUNK.test(name) || STALE.has(name)) rmSync(join(outdir, name));
 
 // commander requires node:child_process when it is loaded, for executable subcommands the sentinel
@@ -116,21 +117,25 @@ const nodeCryptoOnFirstUse = {
   },
 };
 
-await build({
-  plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse, nodeCryptoOnFirstUse],
-  entryPoints: [join(root, 'src', 'cli', 'plain-runners.ts')],
-  outfile: join(outdir, 'plain.cjs'),
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  external: ['execa', 'pino', 'chokidar', 'zod', 'prom-client'],
-  // The file sits next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.
-  define: { 'import.meta.url': '__sentinelModuleUrl' },
-  banner: { js: "const __sentinelModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  sourcemap: true,
-  logLevel: 'warning',
-});
+// Two bundles of the same make: `vault status`'s runner alone (status.cjs: no verify or deploy code
+// to read, check and deserialise in a status), and the verify and deploy runners (plain.cjs).
+for (const [name, entry] of [['plain.cjs', 'plain-runners.ts'], ['status.cjs', 'plain-status.ts']]) {
+  await build({
+    plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse, nodeCryptoOnFirstUse],
+    entryPoints: [join(root, 'src', 'cli', entry)],
+    outfile: join(outdir, name),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external: ['execa', 'pino', 'chokidar', 'zod', 'prom-client'],
+    // The file sits next to main.js, so a module's import.meta.url keeps the depth it has in dist/src/cli.
+    define: { 'import.meta.url': '__sentinelModuleUrl' },
+    banner: { js: "const __sentinelModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+}
 
 // The `sentinel` executable (the package's bin), sentinel.cjs: src/cli/entry.ts alone as CommonJS,
 // so `--help` and the plain forms start without Node's ES module loader (an ES module entry costs
@@ -157,11 +162,13 @@ await build({
   logLevel: 'warning',
 });
 
-// Any other import() left in plain.cjs (of a package, say) would fail at run time in the cached
-// compile: the build stops here instead.
-if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'plain.cjs'), 'utf8'))) {
-  console.error('sentinel build: dist/src/cli/plain.cjs holds an import(); the plain runners\' bundle must reach other modules through require() (scripts/bundle-cli.mjs)');
-  process.exit(1);
+// Any other import() left in a plain runners' bundle (of a package, say) would fail at run time in
+// the cached compile: the build stops here instead.
+for (const name of PLAIN_BUNDLES) {
+  if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, name), 'utf8'))) {
+    console.error(`sentinel build: dist/src/cli/${name} holds an import(); the plain runners' bundles must reach other modules through require() (scripts/bundle-cli.mjs)`);
+    process.exit(1);
+  }
 }
 
 // V8 scans a source holding any character above U+00FF as two-byte text, a slower scan on every
@@ -171,7 +178,7 @@ if (/(^|[^\w$.])import\(/m.test(readFileSync(join(outdir, 'plain.cjs'), 'utf8'))
 // regular expression too; a later line's source map is unaffected). U+2028 and U+2029, which end a
 // line, cannot be in a comment and are left alone.
 for (const name of readdirSync(outdir)) {
-  if (name !== 'main.js' && name !== 'plain.cjs' && name !== 'sentinel.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
+  if (name !== 'main.js' && !PLAIN_BUNDLES.includes(name) && name !== 'sentinel.cjs' && !(CHUNK.test(name) && name.endsWith('.js'))) continue;
   const file = join(outdir, name);
   const text = readFileSync(file, 'utf8');
   if (!/[^\0-\x7f\u2028\u2029]/.test(text)) continue;

@@ -18,11 +18,12 @@ for (const entry of ['main.js', 'sentinel.cjs']) chmodSync(join(cli, entry), 0o7
 // prints without loading the tree; the tree prints it at the same fixed width.
 writeFileSync(join(cli, 'help.txt'), topLevelHelp());
 
-// plain.cjs's code cache (plain.cjs.cache), from the bundle's final text and with this very `node`:
-// a `vault verify` or `vault status` process then compiles none of the bundle's functions itself; a
-// Node of another version or other V8 flags refuses it and compiles the source, and a cache made for
-// another source is never used (src/cli/bundle-loader.ts). Measured: BENCHMARKS.md "CLI: whole processes".
-writeCodeCache(join(cli, 'plain.cjs'));
+// The plain runners' bundles' code caches (plain.cjs.cache, status.cjs.cache), from each bundle's
+// final text and with this very `node`: a `vault verify`, `vault status` or `deploy` process then
+// compiles none of its bundle's functions itself; a Node of another version or other V8 flags
+// refuses a cache and compiles the source, and a cache made for another source is never used
+// (src/cli/bundle-loader.ts). Measured: BENCHMARKS.md "CLI: whole processes".
+for (const bundle of ['plain.cjs', 'status.cjs']) writeCodeCache(join(cli, bundle));
 
 // Where the package script picks these up (dist/share mirrors /usr/share).
 const write = (rel: string, text: string): void => {

@@ -1,13 +1,15 @@
-// Loads the runners of the plain `vault verify` and `vault status` forms for `main.ts`
-// (docs/ARCHITECTURE.md#start-up): the CommonJS bundle of src/cli/plain-runners.ts that `npm run
-// build` writes next to the entry (`plain.cjs`), compiled with the V8 code cache the build made for
-// it (`plain.cjs.cache`), so the process neither links an ES module graph nor parses and compiles
-// the bundle's functions itself. When the bundle is missing, or this Node cannot require() an ES
-// module (below 20.19; execa, which a vault without the native addon reaches for chattr, is one), the
-// same module is imported instead. The cache only ever saves work: one that is missing, damaged,
-// made by another Node or V8 flags, or made for another source is not used, and the bundle is
-// compiled from its source as it is. `runCommonJs` and `writeCodeCache` are the one trusted-cache
-// loader and its build step for any CommonJS file of the CLI.
+// Loads the runners of the plain `vault verify`, `vault status` and `deploy` forms for `main.ts` and
+// the executable (docs/ARCHITECTURE.md#start-up): the CommonJS bundles `npm run build` writes next
+// to the entry, `status.cjs` (src/cli/plain-status.ts, `vault status` alone) and `plain.cjs`
+// (src/cli/plain-runners.ts, verify and deploy), each compiled with the V8 code cache the build made
+// for it (`status.cjs.cache`, `plain.cjs.cache`), so the process neither links an ES module graph
+// nor parses and compiles the bundle's functions itself, and a status reads none of the other
+// runners' code. When the bundle is missing, or this Node cannot require() an ES module (below
+// 20.19; execa, which a vault without the native addon reaches for chattr, is one), the same module
+// is imported instead. A cache only ever saves work: one that is missing, damaged, made by another
+// Node or V8 flags, or made for another source is not used, and the bundle is compiled from its
+// source as it is. `runCommonJs` and `writeCodeCache` are the one trusted-cache loader and its
+// build step for any CommonJS file of the CLI, the same rules for every bundle.
 import type * as Crypto from 'node:crypto';
 import type * as Fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,8 +18,15 @@ import type * as Url from 'node:url';
 import type * as V8 from 'node:v8';
 import type * as Vm from 'node:vm';
 import type * as Runners from './plain-runners.js';
+import type * as StatusRunner from './plain-status.js';
 
-export type PlainRunners = Pick<typeof Runners, 'runPlain' | 'reportFailure'>;
+/** What each plain runners' bundle exports: its run of the plain forms it knows, and its failure path. */
+export type PlainRunners = Pick<typeof Runners, 'runPlain' | 'reportFailure'> & Pick<typeof StatusRunner, 'runPlain' | 'reportFailure'>;
+
+/** The bundle a command's words run from (`words`: the arguments after `sentinel`): `vault status` has its own. */
+export function plainBundleName(words: readonly string[]): 'status.cjs' | 'plain.cjs' {
+  return words[0] === 'vault' && words[1] === 'status' ? 'status.cjs' : 'plain.cjs';
+}
 
 // Node's own modules through require(), when first used (main.ts imports this file for every
 // command; `--help` loads neither node:crypto nor node:vm, and the plain forms load node:crypto only
@@ -133,11 +142,12 @@ export function writeCodeCache(file: string): void {
   fs().writeFileSync(`${file}.cache`, Buffer.concat([nodeCryptoSha256(source), nodeCryptoSha256(data), data]), { mode: 0o644 });
 }
 
-/** `dirUrl`: the URL of the directory holding the entry (and `plain.cjs`), ending in '/'. */
-export async function loadPlainRunners(dirUrl: string): Promise<PlainRunners> {
+/** `dirUrl`: the URL of the directory holding the entry (and the bundles), ending in '/'; `words`: the arguments after `sentinel`. */
+export async function loadPlainRunners(dirUrl: string, words: readonly string[]): Promise<PlainRunners> {
+  const name = plainBundleName(words);
   if ((process.features as { require_module?: boolean }).require_module === true) {
     const { fileURLToPath } = require('node:url') as typeof Url;
-    const file = fileURLToPath(new URL('plain.cjs', dirUrl));
+    const file = fileURLToPath(new URL(name, dirUrl));
     try {
       return runCommonJs(file).exports as PlainRunners;
     } catch (e) {
@@ -145,5 +155,5 @@ export async function loadPlainRunners(dirUrl: string): Promise<PlainRunners> {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || (e as NodeJS.ErrnoException).path !== file) throw e;
     }
   }
-  return import('./plain-runners.js');
+  return name === 'status.cjs' ? import('./plain-status.js') : import('./plain-runners.js');
 }

@@ -3,12 +3,12 @@
 // CommonJS, `dist/src/cli/sentinel.cjs`, so the forms a shell, cron or a monitoring check runs most
 // start without Node's ES module loader (docs/ARCHITECTURE.md#start-up): `sentinel --help` (or
 // `-h`) prints the help text the build wrote from the command tree, and the plain `vault verify`,
-// `vault status` and `deploy` forms run from the plain runners' bundle as `main.js` runs them.
+// `vault status` and `deploy` forms run from the plain runners' bundles as `main.js` runs them.
 // Everything else, and these forms wherever that bundle cannot be used, is `main.js` itself,
 // imported as it is. The first line is main.js's, and the value it saves is put back first here too.
 import { readFileSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runCommonJs, type PlainRunners } from './bundle-loader.js';
+import { plainBundleName, runCommonJs, type PlainRunners } from './bundle-loader.js';
 import { restoreLauncherEnv } from './launcher-env.js';
 
 
@@ -48,7 +48,7 @@ function printStoredHelp(): boolean {
 function plainRunners(): PlainRunners | null {
   if ((process.features as { require_module?: boolean }).require_module !== true) return null;
   try {
-    return runCommonJs(here('plain.cjs')).exports as PlainRunners;
+    return runCommonJs(here(plainBundleName(words))).exports as PlainRunners;
   } catch {
     return null; // main.js loads it again and reports what is wrong, as it always has
   }

@@ -26,13 +26,13 @@ const isVerify = words[0] === 'vault' && words[1] === 'verify';
 // `vault verify VAULT [--trust KEY...] [--live-only] [--json]`, `vault status VAULT [--json]` and
 // `deploy BUNDLE --vault VAULT [--json]` (src/cli/plain-deploy.ts) exactly, as a shell, cron or a
 // monitoring check runs them: their runners with their failure path,
-// without commander and the command tree, from one CommonJS bundle with a code cache
-// (src/cli/plain-runners.ts, loaded by src/cli/bundle-loader.ts); verify's native pass starts in
-// it first. Any other form (options first, `--`, more arguments) goes through the tree.
+// without commander and the command tree, from a CommonJS bundle with a code cache (status's own,
+// src/cli/plain-status.ts; verify's and deploy's, src/cli/plain-runners.ts; loaded by
+// src/cli/bundle-loader.ts); verify's native pass starts in it first. Any other form (options first, `--`, more arguments) goes through the tree.
 let plain: Promise<number> | null = null;
 if (isVerify || (words[0] === 'vault' && words[1] === 'status') || words[0] === 'deploy') {
   try {
-    const runners = await loadPlainRunners(new URL('.', import.meta.url).href);
+    const runners = await loadPlainRunners(new URL('.', import.meta.url).href, words);
     plain = runners.runPlain(words);
     if (plain !== null) report = runners.reportFailure;
   } catch (e) {

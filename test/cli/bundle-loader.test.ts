@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { loadPlainRunners } from '../../src/cli/bundle-loader.js';
 import * as plainRunners from '../../src/cli/plain-runners.js';
+import * as plainStatus from '../../src/cli/plain-status.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, tempDir } from '../helpers/vault-factory.js';
 
@@ -85,15 +86,23 @@ describe('cli: the plain runners\' bundle and its code cache', () => {
     assert.equal(load(file), 'absent version one');
   });
 
-  it('without plain.cjs next to the entry, the runners are the ES module itself', async () => {
+  it('without the bundles next to the entry, the runners are the ES modules themselves (status\'s its own)', async () => {
     const dir = tempDir('bundle-loader');
-    const runners = await loadPlainRunners(pathToFileURL(`${dir}/`).href);
-    assert.equal(runners.runPlain, plainRunners.runPlain);
-    assert.equal(runners.reportFailure, plainRunners.reportFailure);
+    for (const [words, module] of [
+      [['vault', 'verify', 'V'], plainRunners],
+      [['deploy', 'B', '--vault', 'V'], plainRunners],
+      [['vault', 'status', 'V'], plainStatus],
+    ] as const) {
+      const runners = await loadPlainRunners(pathToFileURL(`${dir}/`).href, words);
+      assert.equal(runners.runPlain, module.runPlain, words.join(' '));
+      assert.equal(runners.reportFailure, module.reportFailure, words.join(' '));
+    }
   });
 
-  it('a fresh process loads the built bundle with the cache the build made for it', () => {
-    const bundle = fileURLToPath(new URL('../../src/cli/plain.cjs', import.meta.url));
-    assert.equal(fresh(`const r = runCommonJs(${JSON.stringify(bundle)}); console.log(r.cache, typeof r.exports.runPlain);`), 'used function');
+  it('a fresh process loads each built bundle with the cache the build made for it', () => {
+    for (const name of ['plain.cjs', 'status.cjs']) {
+      const bundle = fileURLToPath(new URL(`../../src/cli/${name}`, import.meta.url));
+      assert.equal(fresh(`const r = runCommonJs(${JSON.stringify(bundle)}); console.log(r.cache, typeof r.exports.runPlain);`), 'used function', name);
+    }
   });
 });

@@ -69,6 +69,32 @@ describe('cli: start-up loads only what the command uses', () => {
     }
   });
 
+  it('vault status reads its own bundle and cache (status.cjs), never plain.cjs, from either entry; verify and deploy read plain.cjs, never status.cjs', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const bundles = (modules: string[]): string[] => modules.filter((m) => m.startsWith('open:')).sort();
+    for (const entry of [BIN, CLI]) {
+      const r = await loaded(['vault', 'status', vault], dir, entry);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(bundles(r.modules), ['open:status.cjs', 'open:status.cjs.cache'], entry);
+      const v = await loaded(['vault', 'verify', vault, '--trust', pub], dir, entry);
+      assert.equal(v.code, 0, v.stderr);
+      assert.deepEqual(bundles(v.modules), ['open:plain.cjs', 'open:plain.cjs.cache'], entry);
+      const d = await loaded(['deploy', join(dir, 'no-such.bundle'), '--vault', vault], dir, entry);
+      assert.notEqual(d.code, 0, 'a missing bundle is refused');
+      assert.deepEqual(bundles(d.modules), ['open:plain.cjs', 'open:plain.cjs.cache'], entry);
+    }
+  });
+
+  it('status.cjs holds none of the verify and deploy code (runners, the vault\'s verify and deploy), plain.cjs holds it', () => {
+    const cli = join(packageRoot(), 'dist', 'src', 'cli');
+    const modules = (name: string): string[] => [...readFileSync(join(cli, name), 'utf8').matchAll(/^\/\/ (src\/[\w/.-]+\.ts)$/gm)].map((m) => m[1]!);
+    const others = ['src/cli/plain-verify.ts', 'src/cli/plain-deploy.ts', 'src/cli/early-verify.ts', 'src/vault/verify.ts', 'src/vault/deploy.ts', 'src/vault/index.ts'];
+    const status = modules('status.cjs');
+    assert.ok(status.includes('src/cli/plain-status.ts') && status.includes('src/vault/status.ts') && status.includes('src/vault/open.ts'), status.join(' '));
+    assert.deepEqual(status.filter((m) => others.includes(m)), []);
+    assert.deepEqual(others.filter((m) => !modules('plain.cjs').includes(m)), []);
+  });
+
   it('vault status with the native addon loads no node:crypto (the addon checks the bundle\'s cache, the signatures and the hashes), from either entry; without the addon it does', async (t) => {
     if (needs(t, isRoot(), 'root (chattr +i)')) return;
     if (needs(t, typeof loadNative()?.ed25519Verify === 'function', 'native addon with ed25519Verify (npm ci builds native/)')) return;
@@ -146,7 +172,7 @@ describe('cli: start-up loads only what the command uses', () => {
       const l = await loaded([flag], dir, BIN);
       assert.equal(l.code, 0, l.stderr);
       assert.ok(l.modules.length > 0, 'the module log recorded nothing');
-      assert.deepEqual(l.modules.filter((m) => /\/(main\.js|sentinel-[A-Z0-9]+\.js|plain\.cjs)$|sentinel_native\.node$|^require:(node:)?crypto$/.test(m)), [], flag);
+      assert.deepEqual(l.modules.filter((m) => /\/(main\.js|sentinel-[A-Z0-9]+\.js|plain\.cjs)$|^open:|sentinel_native\.node$|^require:(node:)?crypto$/.test(m)), [], flag);
     }
   });
 
@@ -182,7 +208,8 @@ describe('cli: start-up loads only what the command uses', () => {
 
   it('every file of the CLI bundle is ASCII, so V8 scans it as one-byte text', () => {
     const cli = join(packageRoot(), 'dist', 'src', 'cli');
-    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'plain.cjs' || n === 'sentinel.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
+    const files = readdirSync(cli).filter((n) => n === 'main.js' || n === 'plain.cjs' || n === 'status.cjs' || n === 'sentinel.cjs' || /^sentinel-[A-Z0-9]+\.js$/.test(n));
+    assert.ok(files.includes('status.cjs') && files.includes('plain.cjs'), `bundle files: ${files.join(' ')}`);
     assert.ok(files.length > 10, `bundle files: ${files.join(' ')}`);
     for (const name of files) {
       const at = readFileSync(join(cli, name), 'utf8').search(/[^\0-\x7f]/);
