@@ -2,19 +2,13 @@
 // signatures against the trust policy (the vault's own or one given from outside), the tree
 // against its manifest (core's checkTree over what the vault's tree inspector read), and +i on the
 // vault's own paths. A flag that cannot be read is a problem, never a pass.
-import { lstatSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
-import type { ErrorCode } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
-import { describeXattrs } from '../core/tree-check.js';
 import type { TreeCheck } from '../core/tree-check.js';
 import { trustPolicyDifferences } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
-import { FS_IMMUTABLE_FL, areImmutable } from '../adapters/flags.js';
 import { defaultTreeInspector } from '../adapters/tree-inspector.js';
-import { defaultXattrLister } from '../adapters/xattrs.js';
 import type { TreeInspector, TreeReading } from '../adapters/tree-inspector.js';
 import { anchorMismatchMessage } from './anchors.js';
 import { takeEarlyReading } from './early-reading.js';
@@ -24,14 +18,12 @@ import { NAMES, parseVaultConfig, releaseFiles } from './layout.js';
 import type { VerifyProblem, VerifyReport, VerifyScope } from './types.js';
 import { checkKeptReleasesAndBundles, checkVaultEntries } from './verify-kept.js';
 import { verifyLiveRelease } from './verify-live.js';
+import { checkOwnXattrs, checkReleaseDir, checkSealed, problem } from './verify-own.js';
+import type { ReleaseDirCheck } from './verify-own.js';
 import type { LiveVerified } from './verify-live.js';
 import { readHighestState } from './highest.js';
-import type { KnownReleases } from './verify-kept.js';
+import type { KnownReleases, VaultListing } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
-
-function problem(code: ErrorCode, path: string, message: string): VerifyProblem {
-  return { code, path, message, detail: message };
-}
 
 /** A thrown error as a problem; a `where` inside the vault is shown relative to it, like every other problem path. */
 function problemFrom(e: unknown, path: string, vault: string): VerifyProblem {
@@ -40,49 +32,6 @@ function problemFrom(e: unknown, path: string, vault: string): VerifyProblem {
   if (!isAbsolute(where)) return problem(e.code, path, where === path ? e.message : `${e.message} [${where}]`);
   const rel = relative(vault, where);
   return problem(e.code, rel.startsWith('..') ? where : rel === '' ? '.' : rel, e.message);
-}
-
-const FLAG_SLICE = 512;
-
-/** +i of each of the vault's own paths (not the tree's: the inspection reads those); a flag that cannot be read is a problem. */
-async function checkSealed(ctx: VaultCtx, paths: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
-  const store = ctx.deps.flags;
-  for (let i = 0; i < paths.length; i += FLAG_SLICE) {
-    const slice = paths.slice(i, i + FLAG_SLICE);
-    let sealed: (boolean | { failed: string })[];
-    try {
-      sealed = await areImmutable(store, slice);
-    } catch {
-      // Some path could not be read: ask one by one so each failure is named.
-      sealed = [];
-      for (const p of slice) {
-        try {
-          sealed.push(((await store.getFlags(p)) & FS_IMMUTABLE_FL) !== 0);
-        } catch (e) {
-          sealed.push({ failed: messageOf(e) });
-        }
-      }
-    }
-    slice.forEach((p, j) => {
-      const f = sealed[j];
-      // A symlink carries no flags: the check that reads or walks that path names it, as tampered or insecure-path (never followed).
-      if (typeof f === 'object' && lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() === true) return;
-      if (typeof f === 'object') problems.push(problem('unsealed', where(p), `cannot read the immutable flag: ${f.failed}`));
-      else if (f !== true) problems.push(problem('unsealed', where(p), 'not immutable (+i missing)'));
-    });
-  }
-}
-
-/** No untolerated extended attribute on the vault's own paths (its files, directories, `current`, each release's files and tree root). */
-async function checkOwnXattrs(all: string[], where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
-  // A missing path is another check's problem (a missing file, no release deployed).
-  const paths = all.filter((p) => lstatSync(p, { throwIfNoEntry: false }) !== undefined);
-  const found = await defaultXattrLister().listPaths(paths);
-  paths.forEach((p, i) => {
-    const x = found[i];
-    if (x === undefined || !x.ok) problems.push(problem('io', where(p), `cannot list the extended attributes: ${x?.ok === false ? x.error : 'not read'}`));
-    else if (x.value.length > 0) problems.push(problem('tampered', where(p), describeXattrs(x.value)));
-  });
 }
 
 function versionOf(ctx: VaultCtx, bytes: Uint8Array): number | null {
@@ -107,37 +56,17 @@ export interface ReleaseCheck {
 
 // Why: the tree must equal its signed manifest exactly (core's checkTree over what the vault's
 // inspector read); used by verify, rollback and the daemon's tamper watch. `reading` is a tree
-// reading verify started before the signatures were checked.
+// reading verify started before the signatures were checked; `own`, the release directory's own
+// checks verify started while that reading hashes (else they run here, first).
 export async function verifyRelease(
   ctx: VaultCtx,
   dir: string,
   v: VerifiedManifest,
-  opts: { onProgress?: (done: number, total: number) => void; reading?: TreeReading; tree?: TreeCheck },
+  opts: { onProgress?: (done: number, total: number) => void; reading?: TreeReading; tree?: TreeCheck; own?: Promise<ReleaseDirCheck> },
 ): Promise<ReleaseCheck> {
-  const problems: VerifyProblem[] = [];
   const files = releaseFiles(dir);
-  const rel = (abs: string) => relative(ctx.path, abs) || '.';
-
-  // The release directory holds exactly manifest.json, signatures.json and tree/.
-  const top = await readdir(dir);
-  for (const name of top) {
-    if (name !== NAMES.manifest && name !== NAMES.signatures && name !== NAMES.tree) problems.push(problem('tampered', rel(join(dir, name)), 'extra entry in the release directory'));
-  }
-  let treeSt;
-  try {
-    treeSt = await lstat(files.tree);
-  } catch {
-    problems.push(problem('tampered', rel(files.tree), 'release tree is missing'));
-    return { problems, checkedFiles: 0, checkedBytes: 0 };
-  }
-  if (!treeSt.isDirectory()) {
-    problems.push(problem('tampered', rel(files.tree), 'release tree is not a directory'));
-    return { problems, checkedFiles: 0, checkedBytes: 0 };
-  }
-  // Every entry must have the tree root's owner (checkTree); the root's uid must be the vault's (root, or the user running the sentinel).
-  const vaultUid = (await lstat(ctx.layout.root)).uid;
-  if (treeSt.uid !== vaultUid) problems.push(problem('tampered', rel(files.tree), `owned by uid ${treeSt.uid}; the vault belongs to uid ${vaultUid}`));
-
+  const { problems, tree } = await (opts.own ?? checkReleaseDir(ctx, dir));
+  if (!tree) return { problems, checkedFiles: 0, checkedBytes: 0 };
   // `tree`: the reading's own answer from the manifest's bytes (verify-live.ts), the entries not parsed.
   let check = opts.tree;
   if (check === undefined) {
@@ -145,8 +74,6 @@ export async function verifyRelease(
     const reading = opts.reading ?? inspectorOf(ctx).start(files.tree, entries, { maxFileBytes: ctx.limits.maxFileBytes });
     check = await reading.check(entries, opts.onProgress);
   }
-  await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
-  await checkOwnXattrs([files.tree, files.manifest, files.signatures, dir], rel, problems);
   const treePrefix = relative(ctx.path, files.tree);
   for (const p of check.problems) problems.push(problem(p.code, `${treePrefix}/${p.path}`, p.message));
   return { problems, checkedFiles: check.checkedFiles, checkedBytes: check.checkedBytes };
@@ -169,6 +96,12 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
     kept: null,
     problems,
   };
+  const problemOf = (e: unknown, path: string): VerifyProblem => problemFrom(e, path, ctx.path);
+  // The vault's own directories hold nothing unlisted: listed while the rest is checked (the live
+  // tree hashes meanwhile), its problems named where they always were, after the live release's.
+  const listed: VerifyProblem[] = [];
+  const listingRead = checkVaultEntries(ctx, problemOf, (p) => void listed.push(p));
+  listingRead.catch(() => undefined);
 
   // Who may change the way in (docs/SECURITY.md#what-the-vault-requires-of-its-directories).
   try {
@@ -216,6 +149,9 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       const tree = releaseFiles(dir).tree;
       const early = inspector.kind === 'native' ? takeEarlyReading(tree, ctx.limits.maxFileBytes) : null;
       const reading = early ?? inspector.start(tree, undefined, { maxFileBytes: ctx.limits.maxFileBytes });
+      // The release directory's own checks (not the tree's) while the tree hashes; used only once the signatures verify.
+      const own = checkReleaseDir(ctx, dir);
+      own.catch(() => undefined);
       let check: ReleaseCheck;
       try {
         let found: LiveVerified;
@@ -230,7 +166,7 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
         report.version = found.version;
         report.signers = v.signers;
         verified.set(live, { bytes: info, v });
-        check = await verifyRelease(ctx, dir, v, { ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }), reading, ...(found.tree === null ? {} : { tree: found.tree }) });
+        check = await verifyRelease(ctx, dir, v, { ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }), reading, own, ...(found.tree === null ? {} : { tree: found.tree }) });
       } finally {
         await reading.abandon();
       }
@@ -241,10 +177,10 @@ export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; on
       problems.push(problemFrom(e, rel(dir), ctx.path));
     }
   }
-  // The vault's own directories hold nothing unlisted; with scope 'all', every kept release and stored bundle is checked.
-  const problemOf = (e: unknown, path: string): VerifyProblem => problemFrom(e, path, ctx.path);
+  // With scope 'all', every kept release and stored bundle is checked.
   const add = (p: VerifyProblem): void => void problems.push(p);
-  const listing = await checkVaultEntries(ctx, problemOf, add);
+  const listing: VaultListing = await listingRead;
+  problems.push(...listed);
   if (noLiveAt !== null) problems.splice(noLiveAt, 0, await noLiveProblem(ctx, listing));
   if ((opts.scope ?? 'all') === 'all') {
     const trust = opts.trust ?? ctx.config.trust;
