@@ -5,8 +5,10 @@
 // into the live release. A root-owned sticky directory (/tmp) may be on the way: others cannot rename
 // or remove what root owns there. Checked at init and at every operation; a finding names the path,
 // its owner and its mode.
-import { lstatSync, realpathSync } from 'node:fs';
-import { chmod, lstat } from 'node:fs/promises';
+// node:fs's promises on first use: `vault verify` checks the vault's paths with these functions
+// before its tree pass starts, and node:fs/promises (readline and the stream modules with it)
+// loads then would delay the pass (BENCHMARKS.md "CLI: whole processes").
+import { lstatSync, promises as fsp, realpathSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { dirname, parse } from 'node:path';
 import { SentinelError } from '../core/errors.js';
@@ -154,6 +156,6 @@ export function assertSafeNewVault(root: string): void {
 
 // Why: vaults made before staging/ was 0700 get it tightened by the next operation (it is scratch space, never sealed).
 export async function tightenStaging(staging: string): Promise<void> {
-  const st = await lstat(staging).catch(() => null);
-  if (st !== null && st.isDirectory() && (st.mode & 0o077) !== 0) await chmod(staging, 0o700);
+  const st = await fsp.lstat(staging).catch(() => null);
+  if (st !== null && st.isDirectory() && (st.mode & 0o077) !== 0) await fsp.chmod(staging, 0o700);
 }
