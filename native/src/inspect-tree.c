@@ -202,6 +202,47 @@ static void tree_execute(napi_env env, void *data) {
       !__atomic_exchange_n(&j->recheck_claimed, 1, __ATOMIC_ACQ_REL)) recheck(j);
 }
 
+static void free_records(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+// The answer laid out in the records' own allocation (the header moved in before them, the paths and
+// targets after them; it has room for those in most trees) and handed to JavaScript without a copy:
+// for 10,000 entries a fresh 1.2 MB buffer and its page faults fewer on the main thread, after the
+// pass, when the other core is idle. Where external buffers are not allowed, a copy as before.
+static napi_value records_buffer(napi_env env, tree_job *j) {
+  size_t rl = (size_t)j->count * TREE_RECORD;
+  size_t len = TREE_HEADER + rl + j->plen + j->tlen;
+  unsigned char *p = j->out;
+  if (p == NULL || len > (size_t)j->cap * TREE_RECORD) {
+    p = realloc(j->out, len);
+    if (p == NULL) return NULL;
+    j->out = p;
+  }
+  if (rl > 0) memmove(p + TREE_HEADER, p, rl);
+  sn_put_u32(p, j->count);
+  sn_put_i32(p + 4, j->root_errno);
+  sn_put_u32(p + 8, j->root_uid);
+  sn_put_u32(p + 12, j->root_gid);
+  sn_put_u32(p + 16, (uint32_t)j->plen);
+  sn_put_u32(p + 20, (uint32_t)j->tlen);
+  if (j->plen > 0) memcpy(p + TREE_HEADER + rl, j->paths, j->plen);
+  if (j->tlen > 0) memcpy(p + TREE_HEADER + rl + j->plen, j->targets, j->tlen);
+  napi_value out;
+  if (napi_create_external_buffer(env, len, p, free_records, NULL, &out) == napi_ok) {
+    j->out = NULL;  // the buffer's now: freed when it is collected
+    return out;
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  return napi_create_buffer_copy(env, len, p, NULL, &out) == napi_ok ? out : NULL;
+}
+
 static void tree_complete(napi_env env, napi_status status, void *data) {
   tree_job *j = data;
   int end = sn_job_end(env, &j->job, status);
@@ -209,24 +250,9 @@ static void tree_complete(napi_env env, napi_status status, void *data) {
   if (end < 0) napi_reject_deferred(env, j->job.deferred, sn_error(env, "inspectTreeAsync was cancelled"));
   else if (j->fail != 0) napi_reject_deferred(env, j->job.deferred, sn_sys_error(env, j->fail, "inspectTreeAsync", j->root));
   else {
-    size_t rl = (size_t)j->count * TREE_RECORD;
-    size_t len = TREE_HEADER + rl + j->plen + j->tlen;
-    void *data = NULL;
-    napi_value out;
-    if (napi_create_buffer(env, len, &data, &out) != napi_ok) napi_reject_deferred(env, j->job.deferred, sn_sys_error(env, ENOMEM, "napi_create_buffer", ""));
-    else {
-      unsigned char *p = data;
-      sn_put_u32(p, j->count);
-      sn_put_i32(p + 4, j->root_errno);
-      sn_put_u32(p + 8, j->root_uid);
-      sn_put_u32(p + 12, j->root_gid);
-      sn_put_u32(p + 16, (uint32_t)j->plen);
-      sn_put_u32(p + 20, (uint32_t)j->tlen);
-      if (rl > 0) memcpy(p + TREE_HEADER, j->out, rl);
-      if (j->plen > 0) memcpy(p + TREE_HEADER + rl, j->paths, j->plen);
-      if (j->tlen > 0) memcpy(p + TREE_HEADER + rl + j->plen, j->targets, j->tlen);
-      napi_resolve_deferred(env, j->job.deferred, out);
-    }
+    napi_value out = records_buffer(env, j);
+    if (out == NULL) napi_reject_deferred(env, j->job.deferred, sn_sys_error(env, ENOMEM, "napi_create_buffer", ""));
+    else napi_resolve_deferred(env, j->job.deferred, out);
   }
   tree_job_free(env, j);
 }
