@@ -18,6 +18,9 @@ import { dropEarlyReading, earlyLockHeld } from './early-reading.js';
 import { assertSafeVault } from './safety.js';
 import type { VaultDeps } from './types.js';
 
+/** The names a vault keeps besides vault.json: one of them without vault.json is a vault that lost it, not no vault. */
+const VAULT_OWN_NAMES: ReadonlySet<string> = new Set([NAMES.current, NAMES.currentTmp, NAMES.releases, NAMES.bundles, NAMES.state, NAMES.staging]);
+
 export async function readConfig(path: string): Promise<VaultConfig> {
   assertVaultPathLength(path);
   assertSafeVault(layoutOf(path));
@@ -26,8 +29,11 @@ export async function readConfig(path: string): Promise<VaultConfig> {
   try {
     text = await readVaultConfigText(file);
   } catch (e) {
-    if (isSentinelError(e, 'not-found')) throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
-    throw e;
+    if (!isSentinelError(e, 'not-found')) throw e;
+    // A vault whose vault.json was removed is tampered (exit 1, which the unit does not restart), not absent (exit 2).
+    const kept = (await readdir(path).catch(() => [] as string[])).filter((n) => VAULT_OWN_NAMES.has(n)).sort();
+    if (kept.length > 0) throw new SentinelError('tampered', `vault.json is missing from a vault that still holds ${kept.join(', ')}`, { where: file, cause: e });
+    throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
   }
   return parseVaultConfig(text, file);
 }
