@@ -1,13 +1,15 @@
-// Each command's --help lists its exit codes (src/cli/exit-table.ts, one table for the help and this test), and
-// each command really returns each code it lists, in runs made here against real vaults, keys and daemons; no run
-// returns a code its list lacks.
+// Each command of the tree has an exit list and its --help prints it (src/cli/exit-table.ts, one table for the help
+// and this test), and each command really returns each code it lists, in runs made here against real vaults, keys,
+// daemons and unit directories; no run returns a code its list lacks.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { COMMAND_EXITS, exitHelp } from '../../src/cli/exit-table.js';
+import { buildProgram } from '../../src/cli/program.js';
 import { BIN, CLI, sentinel, type CliResult } from '../helpers/cli-harness.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
 import { isRoot, needs } from '../helpers/env.js';
@@ -17,8 +19,8 @@ after(() => cleanupDaemonFiles());
 /** The codes each command was seen to return here, with the run that returned it. */
 const seen = new Map<string, Map<number, string>>();
 
-async function run(command: string, args: string[], expected: number): Promise<CliResult> {
-  const r = await sentinel([...command.split(' '), ...args], { timeoutMs: 120_000 });
+async function run(command: string, args: string[], expected: number, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const r = await sentinel([...command.split(' '), ...args], { timeoutMs: 120_000, env });
   const what = `sentinel ${command} ${args.join(' ')}`;
   assert.equal(r.code, expected, `${what}: exit ${String(r.code)}, expected ${String(expected)}\n${r.stdout}\n${r.stderr}`);
   assert.ok(COMMAND_EXITS[command]?.some(([c]) => c === expected), `${what} returned ${String(expected)}, which its --help does not list`);
@@ -36,6 +38,17 @@ function removeScratch(dir: string): void {
   spawnSync('chattr', ['-R', '-f', '-i', '-a', dir]);
   rmSync(dir, { recursive: true, force: true });
 }
+
+// Every command a user can run, by the name typed (`vault rollback`): the tree itself, so a new command without a list fails here.
+function leafCommands(cmd: Command, prefix: string[] = []): string[] {
+  return cmd.commands.flatMap((c) => (c.commands.length > 0 ? leafCommands(c, [...prefix, c.name()]) : [[...prefix, c.name()].join(' ')]));
+}
+
+test('every command has an exit list (one table), and no list names a command that does not exist', () => {
+  const commands = leafCommands(buildProgram()).sort();
+  assert.deepEqual(commands.filter((c) => COMMAND_EXITS[c] === undefined), [], 'commands whose --help has no exit list');
+  assert.deepEqual(Object.keys(COMMAND_EXITS).filter((c) => !commands.includes(c)), [], 'exit lists of no command');
+});
 
 test('every listed command prints its exit list in --help, through both entries', async () => {
   for (const command of Object.keys(COMMAND_EXITS)) {
@@ -160,6 +173,66 @@ test('daemon, status, reload, target reset, trace and audit verify return each c
   } finally {
     if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all([d.handle.stop('test'), bare.handle.stop('test'), noEngine.handle.stop('test')]);
+    removeScratch(dir);
+  }
+});
+
+test('vault rollback, recover and manifest, install-units, demo and completion return each code they list', { timeout: 240_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const dir = scratch('more');
+  try {
+    const k = join(dir, 'k');
+    assert.equal((await sentinel(['keygen', '--out', k])).code, 0);
+    const src = join(dir, 'src');
+    mkdirSync(src);
+    // Two vaults below a directory of root's own: v for the plain runs, w for a rollback target tampered with.
+    const p = join(dir, 'p');
+    mkdirSync(p, { mode: 0o755 });
+    const v = join(p, 'v');
+    const w = join(p, 'w');
+    for (const vault of [v, w]) {
+      assert.equal((await sentinel(['vault', 'init', vault, '--trust', `${k}.pub`])).code, 0);
+      for (const content of ['phi = 1\n', 'phi = 2\n']) {
+        writeFileSync(join(src, 'phi.py'), content);
+        assert.equal((await sentinel(['sign-and-deploy', src, '--key', `${k}.key`, '--vault', vault])).code, 0);
+      }
+    }
+    const empty = join(dir, 'empty');
+    assert.equal((await sentinel(['vault', 'init', empty, '--trust', `${k}.pub`])).code, 0);
+    const nothing = join(dir, 'nothing');
+    await run('vault manifest', [v], 0);
+    await run('vault manifest', [empty], 2);
+    await run('vault recover', [v], 0);
+    await run('vault recover', [nothing], 2);
+    await run('vault rollback', [v], 0);
+    await run('vault rollback', [v], 2);
+    // The release to go back to lost a seal and a byte: refused, nothing changed.
+    const older = readdirSync(join(w, 'releases')).sort()[0] ?? 'none';
+    const olderTree = join(w, 'releases', older, 'tree');
+    assert.equal(spawnSync('chattr', ['-i', join(olderTree, 'phi.py'), olderTree]).status, 0);
+    writeFileSync(join(olderTree, 'phi.py'), 'phi = 666\n');
+    await run('vault rollback', [w], 1);
+    // A vault below a directory others can write.
+    chmodSync(p, 0o777);
+    await run('vault manifest', [v], 1);
+    await run('vault recover', [v], 1);
+    chmodSync(p, 0o755);
+    // Units into a directory of the test's own; --no-reload: the host's systemd is not asked.
+    const units = join(dir, 'units');
+    await run('install-units', ['--prefix', units, '--no-reload'], 0);
+    await run('install-units', ['--prefix', units, '--uninstall', '--no-reload'], 0);
+    await run('install-units', ['--prefix', units, '--keep-files'], 2);
+    await run('install-units', ['--prefix', units, '--node', join(dir, 'no-node'), '--no-reload'], 2);
+    await run('completion', ['bash'], 0);
+    await run('completion', ['zsh'], 2);
+    await run('demo', ['--no-recovery'], 0);
+    // Its temporary vault below a directory others can write (TMPDIR without the sticky bit), or no TMPDIR at all.
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    await run('demo', ['--no-recovery'], 1, { TMPDIR: open });
+    await run('demo', ['--no-recovery'], 2, { TMPDIR: nothing });
+  } finally {
     removeScratch(dir);
   }
 });
