@@ -203,7 +203,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--sample-backend', 'make omnimind-backend.service run the sample FastAPI backend of this package (a drop-in) and install omnimind-mcp-worker.service, the sample MCP worker')
     .option('--no-reload', 'do not run systemctl (daemon-reload; with --uninstall also no stop and disable)')
     .option('--json', 'print the result as JSON on stdout')
-    .addHelpText('after', examples(['sentinel install-units', 'sentinel install-units --sample-backend', 'sentinel install-units --uninstall']))
+    .addHelpText('after', exitHelp('install-units') + examples(['sentinel install-units', 'sentinel install-units --sample-backend', 'sentinel install-units --uninstall']))
     .action(async (opts: InstallUnitsFlags) => {
       setJsonMode(opts.json === true);
       process.exitCode = await runInstallUnits(opts);

@@ -7,6 +7,8 @@ type ExitList = readonly (readonly [code: number, meaning: string])[];
 
 const ASK_DAEMON = 'no daemon on the socket (or it did not answer within --timeout), bad usage';
 const DEPLOY_REJECTED = "rejected, the vault unchanged: a bad or missing signature, an untrusted key, too few signers, a rollback, expired, for another vault, a malformed bundle, a hash or size mismatch; the vault's own policy differs from --trust, or its path or layout is unsafe or tampered (insecure-path, tampered)";
+const VAULT_UNSAFE = "the vault's path or layout is unsafe or tampered (insecure-path, tampered)";
+const VAULT_ENV = 'not a vault, unreadable, not permitted (not root), busy';
 const DEPLOY_ENV = 'bad arguments, a missing or unreadable file, a secret key where a public key belongs (or the reverse), not a vault, no daemon on --socket, not permitted (not root), busy';
 
 /** The exit list of each command, by its name as typed (`vault verify`, `target reset`). */
@@ -26,6 +28,12 @@ export const COMMAND_EXITS: Readonly<Record<string, ExitList>> = {
   'target reset': [[0, 'reset (and running again, unless --no-wait)'], [2, `${ASK_DAEMON}, or the target failed again or was not running within --timeout`], [4, 'no such target']],
   trace: [[0, 'shown'], [2, ASK_DAEMON], [4, 'no such target'], [5, 'the daemon has no eBPF engine (it polls /proc; the message says why)']],
   'audit verify': [[0, 'the chain holds'], [1, 'the chain is broken: the file and line of the first break'], [2, 'a missing or unreadable file']],
+  'vault rollback': [[0, 'rolled back: the previous kept release is live and sealed'], [1, `the release to go back to does not verify (nothing changed), or ${VAULT_UNSAFE}`], [2, `no older release is kept, ${VAULT_ENV}`]],
+  'vault recover': [[0, 'recovered, or nothing to recover'], [1, VAULT_UNSAFE], [2, VAULT_ENV]],
+  'vault manifest': [[0, 'printed'], [1, `the live release's signatures do not check out, or ${VAULT_UNSAFE}`], [2, `no release deployed yet, ${VAULT_ENV}`]],
+  'install-units': [[0, 'installed (or with --uninstall stopped, disabled and removed)'], [2, 'bad arguments, a missing --node or --cli path, a unit directory that cannot be written (not permitted, read-only); a failed systemctl daemon-reload is a warning, not a failure']],
+  demo: [[0, 'every step behaved as expected'], [1, 'a step was refused or found the vault not as it must be (the step and its code on the one error line: e.g. its temporary directory below one others can write)'], [2, 'a step could not run (no +i, not root, no temporary directory, a missing tool)']],
+  completion: [[0, 'script printed'], [2, 'a shell other than bash']],
 };
 
 /** The `Exit: …` line of a command's --help, from COMMAND_EXITS. */

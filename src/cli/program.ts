@@ -78,8 +78,8 @@ export function buildProgram(): Command {
   // Three commands of one shape: VAULT [--json], one runner each in vault-commands.ts.
   const vaultActions = [
     ['status', 'show the live version, release id, signers, seal state and last deploy', 'print the status as JSON on stdout', 'runVaultStatus', exitHelp('vault status')],
-    ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback', ''],
-    ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover', ''],
+    ['rollback', 'go back to the previous signed release still kept in the vault', 'print the result as JSON on stdout', 'runVaultRollback', exitHelp('vault rollback')],
+    ['recover', 'finish or undo an interrupted deploy (crash, power loss) and re-seal', 'print the result as JSON on stdout', 'runVaultRecover', exitHelp('vault recover')],
   ] as const;
   for (const [name, description, jsonHelp, runner, exits] of vaultActions) {
     vault
@@ -99,7 +99,7 @@ export function buildProgram(): Command {
     .description('print the live signed manifest, e.g. for a cross-check with coreutils')
     .argument('<vault>', 'vault directory')
     .addOption(new Option('--format <format>', 'output format').choices(['sha256sum', 'json']).default('sha256sum'))
-    .addHelpText('after', `\nThe sha256sum form lists paths relative to the live tree.${examples(['sentinel vault manifest /var/lib/omnimind/phi-engine > /tmp/phi.sha256 && (cd /var/lib/omnimind/phi-engine/current/tree && sha256sum -c /tmp/phi.sha256)'])}`)
+    .addHelpText('after', `\nThe sha256sum form lists paths relative to the live tree.${exitHelp('vault manifest')}${examples(['sentinel vault manifest /var/lib/omnimind/phi-engine > /tmp/phi.sha256 && (cd /var/lib/omnimind/phi-engine/current/tree && sha256sum -c /tmp/phi.sha256)'])}`)
     .action(async (path: string, opts: { format: 'sha256sum' | 'json' }) => {
       const { runVaultManifest } = await import('./vault-commands.js');
       await runVaultManifest(path, opts);
@@ -179,7 +179,7 @@ export function buildProgram(): Command {
     .description('show the whole mission on a temporary vault (keys, deploy, kernel EPERM, tamper caught, untrusted bundle refused) and a sample backend on port 8000 killed and hung, then recovered')
     .option('--keep', 'keep the temporary vault and keys for a look afterwards')
     .option('--no-recovery', 'skip the backend kill/hang recovery part (that part needs root and python3; it uses the eBPF engine, or /proc polling without it)')
-    .addHelpText('after', examples(['sentinel demo', 'sentinel demo --keep --no-recovery']))
+    .addHelpText('after', exitHelp('demo') + examples(['sentinel demo', 'sentinel demo --keep --no-recovery']))
     .action(async (opts: { keep?: boolean; recovery: boolean }) => {
       const { runDemo, vaultDemoSteps } = await import('./demo.js');
       const { recoveryDemoSteps } = await import('./demo/recovery.js');
@@ -192,7 +192,7 @@ export function buildProgram(): Command {
     .command('completion')
     .description('print a shell completion script (bash) built from these commands')
     .addArgument(new Argument('<shell>', 'shell to complete for').choices(['bash']))
-    .addHelpText('after', `\nThe package installs it to /usr/share/bash-completion/completions/sentinel.${examples(['sentinel completion bash > /etc/bash_completion.d/sentinel', 'source <(sentinel completion bash)'])}`)
+    .addHelpText('after', `\nThe package installs it to /usr/share/bash-completion/completions/sentinel.${exitHelp('completion')}${examples(['sentinel completion bash > /etc/bash_completion.d/sentinel', 'source <(sentinel completion bash)'])}`)
     .action(async (shell: string) => {
       const { runCompletion } = await import('./completion.js');
       runCompletion(program, shell);
