@@ -53,7 +53,7 @@ class OpenVault implements Vault {
       // Flags are re-applied only after a real crash (a stale lock) or on explicit recover; leftovers alone are just removed.
       await assertVaultTrustsAnchors(this.ctx, anchors);
       const reseal = lock.staleTakeover || forceRecovery;
-      const recovered = reseal || (await leftoversPresent(this.ctx)) ? await recoverVault(this.ctx, reseal, anchors) : null;
+      const recovered = reseal || leftoversPresent(this.ctx) ? await recoverVault(this.ctx, reseal, anchors) : null;
       return await act(recovered);
     } finally {
       await lock.release();

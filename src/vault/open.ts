@@ -3,12 +3,14 @@
 // object (src/vault/index.ts) is built on the context this returns; `vault status` uses the context
 // alone, so its bundle holds neither the deploy nor the verify code (docs/ARCHITECTURE.md#start-up).
 // Recovery's own code (src/vault/recover.ts, which stages and retires releases) is loaded only
-// when there is something to recover.
-import { lstat, readdir } from 'node:fs/promises';
+// when there is something to recover. The looks at staging/ and current.tmp are synchronous: each
+// is one system call on a small directory, which a round trip to the thread pool would only wait
+// for (the open has nothing else to do meanwhile).
+import { lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
-import { exists, makeCtx, readVaultConfigText } from './context.js';
+import { makeCtx, readVaultConfigText } from './context.js';
 import type { VaultCtx } from './context.js';
 import { assertVaultPathLength, layoutOf, NAMES, parseVaultConfig } from './layout.js';
 import type { VaultConfig } from './layout.js';
@@ -40,10 +42,19 @@ export async function readConfig(path: string): Promise<VaultConfig> {
 
 // Why: leftovers to clean up. Flags are re-applied only after a real crash (a stale lock), so a file an
 // attacker drops into staging/ cannot make a read-only `verify` re-seal (and so hide) a lifted flag.
-export async function leftoversPresent(ctx: VaultCtx): Promise<boolean> {
-  // Both looked at once: every write operation asks this first.
-  const [names, tmp] = await Promise.all([readdir(ctx.layout.staging), exists(ctx.layout.currentTmp)]);
-  return names.some((n) => n !== NAMES.lock) || tmp;
+// Every write operation asks this first; an unreadable staging/ is its error.
+export function leftoversPresent(ctx: VaultCtx): boolean {
+  return readdirSync(ctx.layout.staging).some((n) => n !== NAMES.lock) || existsNoFollow(ctx.layout.currentTmp);
+}
+
+/** Whether anything (a symlink included, never followed) exists at `path`. */
+function existsNoFollow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // Why: every write path starts here; a crash left by an earlier process is recovered before anything else
@@ -53,14 +64,14 @@ export async function openVaultContext(path: string, deps: VaultDeps, opts: { tr
   const config = await readConfig(root);
   const ctx = makeCtx(root, config, deps);
   try {
-    await lstat(ctx.layout.staging);
+    lstatSync(ctx.layout.staging);
   } catch (e) {
     throw new SentinelError('tampered', 'vault has no staging/ directory', { where: ctx.layout.staging, cause: e });
   }
   // The CLI's early verify reading holds a shared lock taken while no operation was in progress or interrupted:
   // only leftovers in staging/ can need recovery, and then it is dropped so the attempt below meets no lock of ours.
   if (earlyLockHeld(ctx.layout.lock)) {
-    if (!(await leftoversPresent(ctx))) return ctx;
+    if (!leftoversPresent(ctx)) return ctx;
     await dropEarlyReading();
   }
   let lock: VaultLock | null = null;
@@ -75,7 +86,7 @@ export async function openVaultContext(path: string, deps: VaultDeps, opts: { tr
   if (lock !== null) {
     try {
       const recoverable = await vaultAgreesWithAnchors(ctx, opts.trust);
-      if (recoverable && (lock.staleTakeover || (await leftoversPresent(ctx)))) {
+      if (recoverable && (lock.staleTakeover || leftoversPresent(ctx))) {
         const { recoverVault } = await import('./recover.js');
         await recoverVault(ctx, lock.staleTakeover, opts.trust);
       }

@@ -4,7 +4,7 @@
 // vault id, the entries not read); the kept releases are listed from their directory names, which
 // the deploy named after each signed manifest's version and SHA-512, inside the sealed releases/.
 // Nothing else is read of them: `verify` checks entries, trees, kept releases and bundles in full.
-import { lstat } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
 import { isSentinelError } from '../core/errors.js';
 import { readManifestSummary } from '../core/manifest-summary.js';
 import { parseSignatures } from '../core/signature.js';
@@ -75,7 +75,7 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
   }
   let deployedAt: string | null = null;
   try {
-    deployedAt = (await lstat(layout.current)).mtime.toISOString();
+    deployedAt = lstatSync(layout.current).mtime.toISOString();
   } catch {
     deployedAt = null;
   }
