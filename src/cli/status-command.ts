@@ -2,24 +2,27 @@
 // command opens it (src/vault/open.ts: its checks and a crashed operation's recovery) without the
 // Vault object's other operations, so the plain form's bundle (`status.cjs`, src/cli/plain-status.ts)
 // holds no deploy and no verify code (docs/ARCHITECTURE.md#start-up).
+import { SentinelError } from '../core/errors.js';
 import { defaultFlagStore } from '../adapters/flags.js';
-import { HashPool } from '../adapters/hash.js';
 import { openVaultContext } from '../vault/open.js';
 import { vaultStatus } from '../vault/status.js';
-import type { VaultStatus } from '../vault/types.js';
+import type { VaultDeps, VaultStatus } from '../vault/types.js';
 import { printJson, printLines } from './output.js';
 
 // A live release that did not check out (signatures, release id, vault id) or a path it finds
 // unsealed exits 1 with `ok: false`, as `vault verify` would refuse either.
 export async function runVaultStatus(path: string, opts: { json?: boolean }): Promise<void> {
-  // The dependencies every command's vault gets (src/cli/vault-access.ts), released afterwards.
-  const hash = new HashPool();
-  let st: VaultStatus;
-  try {
-    st = await vaultStatus(await openVaultContext(path, { flags: defaultFlagStore(), hash, now: () => new Date() }));
-  } finally {
-    await hash.close();
-  }
+  // The flags store and the clock every command's vault gets (src/cli/vault-access.ts). No hash
+  // pool: status hashes no file, nor does the recovery an open may run (only verify reads trees),
+  // so its bundle holds none of the pool's code; a use would be a bug, one line, exit 2.
+  const deps: VaultDeps = {
+    flags: defaultFlagStore(),
+    get hash(): never {
+      throw new SentinelError('internal', 'vault status hashes no file');
+    },
+    now: () => new Date(),
+  };
+  const st = await vaultStatus(await openVaultContext(path, deps));
   const ok = st.liveProblem === null && st.sealed;
   if (!ok) process.exitCode = 1;
   if (opts.json === true) {

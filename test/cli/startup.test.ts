@@ -85,10 +85,10 @@ describe('cli: start-up loads only what the command uses', () => {
     }
   });
 
-  it('status.cjs holds none of the verify and deploy code (runners, the vault\'s verify and deploy), plain.cjs holds it', () => {
+  it('status.cjs holds none of the verify and deploy code (runners, the vault\'s verify and deploy, the hash pool), plain.cjs holds it', () => {
     const cli = join(packageRoot(), 'dist', 'src', 'cli');
     const modules = (name: string): string[] => [...readFileSync(join(cli, name), 'utf8').matchAll(/^\/\/ (src\/[\w/.-]+\.ts)$/gm)].map((m) => m[1]!);
-    const others = ['src/cli/plain-verify.ts', 'src/cli/plain-deploy.ts', 'src/cli/early-verify.ts', 'src/vault/verify.ts', 'src/vault/deploy.ts', 'src/vault/index.ts'];
+    const others = ['src/cli/plain-verify.ts', 'src/cli/plain-deploy.ts', 'src/cli/early-verify.ts', 'src/vault/verify.ts', 'src/vault/deploy.ts', 'src/vault/index.ts', 'src/adapters/hash.ts', 'src/adapters/hash-worker.ts'];
     const status = modules('status.cjs');
     assert.ok(status.includes('src/cli/plain-status.ts') && status.includes('src/vault/status.ts') && status.includes('src/vault/open.ts'), status.join(' '));
     assert.deepEqual(status.filter((m) => others.includes(m)), []);
