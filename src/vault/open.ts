@@ -7,6 +7,7 @@
 // is one system call on a small directory, which a round trip to the thread pool would only wait
 // for (the open has nothing else to do meanwhile).
 import { lstatSync, readdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
