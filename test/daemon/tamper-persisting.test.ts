@@ -1,0 +1,67 @@
+// A tamper the heal cannot repair (a stray file in state/: the heal restores the live release, not
+// the vault's own directories) is recorded once, healed once, and then not again every verify
+// period; the vault stays reported as not intact; a new problem is still recorded and healed at once.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needs, isRoot } from '../helpers/env.js';
+import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon-harness.js';
+
+after(() => cleanupDaemonFiles());
+
+const chattr = (...args: string[]): void => {
+  const r = spawnSync('chattr', args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+};
+
+interface Rec {
+  kind: string;
+  problems?: { code: string; path: string }[];
+}
+
+const records = (d: TestDaemon): Rec[] => readFileSync(d.auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Rec);
+const tampersNaming = (d: TestDaemon, path: string): Rec[] => records(d).filter((r) => r.kind === 'tamper' && (r.problems ?? []).some((p) => p.path === path));
+const verifies = (d: TestDaemon): number => d.logLines.filter((l) => l.event === 'verify').length;
+
+async function periods(d: TestDaemon, n: number): Promise<void> {
+  const start = verifies(d);
+  await waitFor(`${String(n)} more verify periods`, 30_000, () => (verifies(d) >= start + n ? true : null));
+}
+
+interface Status {
+  vault: { lastVerify: { ok: boolean } | null };
+}
+
+test('a tamper the heal cannot repair is recorded and healed once, not every period; the vault stays not intact; a new problem is recorded and healed at once', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const d = await startTestDaemon('tamper-persist', { limits: { verifyIntervalMs: 1_000, flagAuditIntervalMs: 3_600_000 } });
+  try {
+    const state = join(d.tv.path, 'state');
+    chattr('-i', state);
+    writeFileSync(join(state, 'stray'), 'left by someone\n');
+    chattr('+i', state);
+    await waitFor('a tamper record naming state/stray', 30_000, () => (tampersNaming(d, 'state/stray').length > 0 ? true : null));
+    await periods(d, 4);
+    assert.equal(tampersNaming(d, 'state/stray').length, 1, 'one tamper record for a problem that persists');
+    assert.ok(records(d).filter((r) => r.kind === 'heal').length <= 1, 'at most one heal for it');
+    const s = (await d.handle.status()) as Status;
+    assert.equal(s.vault.lastVerify?.ok, false, 'the vault is still reported as not intact');
+
+    // A new problem on top: recorded and healed at once.
+    const live = join(d.tv.path, 'current', 'tree');
+    const file = readdirSync(live, { withFileTypes: true }).find((e) => e.isFile())?.name;
+    assert.ok(file !== undefined, 'a file in the live tree');
+    const heals = records(d).filter((r) => r.kind === 'heal').length;
+    chattr('-i', join(live, file));
+    appendFileSync(join(live, file), 'changed\n');
+    await waitFor('a tamper record naming the changed file', 30_000, () => (records(d).some((r) => r.kind === 'tamper' && (r.problems ?? []).some((p) => p.path.endsWith(`/tree/${file}`))) ? true : null));
+    await waitFor('the heal of the changed file', 30_000, () => (records(d).filter((r) => r.kind === 'heal').length > heals ? true : null));
+    const after = records(d).filter((r) => r.kind === 'tamper').length;
+    await periods(d, 4);
+    assert.equal(records(d).filter((r) => r.kind === 'tamper').length, after, 'no further tamper records while only the stray file remains');
+  } finally {
+    await d.handle.stop('test');
+  }
+});
