@@ -1,15 +1,17 @@
 // The vault guardian: one serialised queue for deploys, heals and verifies; tamper checks; counters for STATUS=.
-import { lstat, readlink } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SentinelError, isSentinelError, messageOf } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
-import { FS_IMMUTABLE_FL, listFlagTargets, type FlagStore } from '../adapters/flags.js';
+import type { FlagStore } from '../adapters/flags.js';
+import { FlagAudit } from './flag-audit.js';
 import type { AuditRecorder } from './audit-recorder.js';
 import type { Logger } from '../adapters/logger.js';
 import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
 import { countReject, newCounters, type DaemonCounters } from './counters.js';
 import { deployJob, type AuditedResult, type DeployJobHost, type DeployTailOutcome } from './deploy-job.js';
+import { TamperMemory } from './tamper-memory.js';
 
 export type TamperPolicy = 'heal' | 'alert';
 
@@ -34,6 +36,8 @@ export interface TamperOutcome {
   problems: { code: string; path: string }[];
   /** Set when a heal was attempted and failed. */
   healError?: string;
+  /** Problems the heal left (it restores the live release only); recorded once, not healed again while they persist. */
+  remaining?: { code: string; path: string }[];
 }
 
 function summariseProblems(report: VerifyReport): { code: string; path: string }[] {
@@ -55,10 +59,12 @@ export class Sentinel {
   lastDeployTail: DeployTailOutcome | null = null;
   private onChange: (() => void)[] = [];
   private onHeal: ((ms: number) => void)[] = [];
-  private flagTargets: { liveDir: string; paths: string[] } | null = null;
+  private readonly flagAudit: FlagAudit;
+  private readonly memory = new TamperMemory();
 
   constructor(private readonly deps: SentinelDeps) {
     this.counters = deps.counters ?? newCounters();
+    this.flagAudit = new FlagAudit(deps.vault.path, deps.flags);
   }
 
   // Why: wired as VaultDeps.hook: a deploy is committed (the live pointer swapped) only once the audit log has
@@ -214,7 +220,7 @@ export class Sentinel {
         this.checkPending = false;
         let changers = opts.changedBy ?? [];
         if (opts.flagsOnly === true) {
-          const unsealed = await this.findUnsealed();
+          const unsealed = await this.flagAudit.unsealed();
           if (unsealed.length === 0) return { tampered: false, healed: false, problems: [] };
           // The kernel filters by filesystem only: keep who changed a live inode that is now unsealed.
           const inodes = new Set(await Promise.all(unsealed.slice(0, 256).map((p) => lstat(join(this.deps.vault.path, p)).then((st) => String(st.ino), () => ''))));
@@ -222,16 +228,31 @@ export class Sentinel {
           this.deps.log.warn({ event: 'flag-audit', reason, unsealed: unsealed.slice(0, 20), count: unsealed.length }, 'sealed paths lost +i');
         }
         const report = await this.verifyNow(reason);
-        if (report.ok || this.lastVerify?.empty === true) return { tampered: false, healed: false, problems: [] };
+        if (this.intact(report)) {
+          this.memory.clear();
+          return { tampered: false, healed: false, problems: [] };
+        }
         const problems = summariseProblems(report);
-        this.counters.tampers++;
-        const changedBy = changers.length > 0 ? { changedBy: changers } : {};
-        this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy }, 'vault tampered');
-        this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy });
+        const step = this.memory.decide(report.problems);
+        if (step === 'persisting') {
+          this.deps.log.warn({ event: 'tamper-persists', reason, problems, count: report.problems.length }, 'vault still tampered where a heal cannot repair it (recorded when found): an operator must');
+          return { tampered: true, healed: false, problems, remaining: problems };
+        }
+        if (step === 'record') this.recordTamper(reason, report, changers);
         if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };
         try {
           await this.healNow(`tamper: ${reason}`);
-          return { tampered: true, healed: true, problems };
+          // The heal restores the live release only: what it could not repair is said now, not healed every period.
+          const left = await this.verifyNow(`after heal (${reason})`);
+          if (this.intact(left)) {
+            this.memory.clear();
+            return { tampered: true, healed: true, problems };
+          }
+          const fresh = this.memory.afterHeal(left.problems);
+          if (fresh.length > 0) this.recordTamper(`${reason}: found after the heal`, { ...left, problems: fresh }, []);
+          const remaining = summariseProblems(left);
+          this.deps.log.error({ event: 'heal-incomplete', reason, remaining, count: left.problems.length }, 'healed the live release; problems a heal cannot repair remain');
+          return { tampered: true, healed: true, problems, remaining };
         } catch (e) {
           const message = messageOf(e);
           this.lastError = `heal failed: ${message}`;
@@ -247,35 +268,17 @@ export class Sentinel {
     });
   }
 
-  // Why: the cheap periodic check: every file and directory of the live release still carries +i.
-  // The path list is cached per live release (it only changes on deploy/heal); an added file needs its directory
-  // unsealed first, which this check or the directory watch sees.
-  private async findUnsealed(): Promise<string[]> {
-    const root = this.deps.vault.path;
-    // A fresh vault has no `current` yet: then only its own directories are audited (verify judges the rest).
-    const pointer = await readlink(join(root, 'current')).catch((e: unknown) => {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    });
-    const liveDir = pointer === null ? '' : basename(pointer);
-    if (this.flagTargets === null || this.flagTargets.liveDir !== liveDir) {
-      const { files, dirs } = pointer === null ? { files: [], dirs: [] } : await listFlagTargets(join(root, 'releases', liveDir));
-      this.flagTargets = { liveDir, paths: [root, join(root, 'releases'), ...dirs, ...files] };
-    }
-    const paths = this.flagTargets.paths;
-    const store = this.deps.flags;
-    let flags: number[];
-    try {
-      flags = store.getFlagsMany !== undefined ? await store.getFlagsMany(paths) : await Promise.all(paths.map((p) => store.getFlags(p)));
-    } catch (e) {
-      this.flagTargets = null;
-      return [`(flag audit could not read: ${messageOf(e)})`];
-    }
-    const out: string[] = [];
-    flags.forEach((f, i) => {
-      if ((f & FS_IMMUTABLE_FL) === 0) out.push(relative(root, paths[i] ?? '').split(sep).join('/'));
-    });
-    return out;
+  // A fresh vault waiting for its first release counts as intact (verifyNow set lastVerify.empty).
+  private intact(report: VerifyReport): boolean {
+    return report.ok || this.lastVerify?.empty === true;
+  }
+
+  private recordTamper(reason: string, report: VerifyReport, changers: readonly { ino: string }[]): void {
+    const problems = summariseProblems(report);
+    this.counters.tampers++;
+    const changedBy = changers.length > 0 ? { changedBy: changers } : {};
+    this.deps.log.error({ event: 'tamper', reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy }, 'vault tampered');
+    this.deps.audit.record('tamper', { reason, version: report.version, releaseId: report.releaseId, problems, count: report.problems.length, ...changedBy });
   }
 
   // Why: SIGHUP may switch between heal and alert.
