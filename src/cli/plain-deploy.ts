@@ -39,8 +39,13 @@ export function plainDeployArgs(words: readonly string[]): PlainDeploy | null {
     if (w === '--json' && opts.json === undefined) opts.json = true;
     else if (w === '--vault' && opts.vault === undefined && isValue(next)) opts.vault = words[++i];
     else if (w === '--socket' && opts.socket === undefined && isValue(next)) opts.socket = words[++i];
-    else if (w === '--threshold' && opts.threshold === undefined && isValue(next) && threshold(next) !== null) opts.threshold = threshold(words[++i]!)!;
-    else if (w === '--trust' && opts.trust === undefined && isValue(next)) {
+    else if (w === '--threshold' && opts.threshold === undefined && isValue(next)) {
+      // Parsed once: a value the tree's parser refuses leaves the words to the tree, which says so.
+      const k = threshold(next);
+      if (k === null) return null;
+      opts.threshold = k;
+      i++;
+    } else if (w === '--trust' && opts.trust === undefined && isValue(next)) {
       // Variadic, as the tree declares it: every following word that is not an option is a key file.
       const keys: string[] = [];
       while (isValue(words[i + 1])) keys.push(words[++i]!);
