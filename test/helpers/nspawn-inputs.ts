@@ -90,6 +90,10 @@ export async function prepareScenarioDirs(prefix: string, fixtures: string): Pro
   }
 }
 
+/** The one `step` helper every nspawn scenario (test/fixtures/<name>/scenario.sh) sources, and where each container sees it. */
+export const SCENARIO_STEP = join(root, 'test', 'fixtures', 'nspawn', 'scenario-step.sh');
+export const SCENARIO_STEP_GUEST = '/etc/sentinel-scenario/step.sh';
+
 // The nspawn arguments of a scenario that installs the checkout: the package as a throw-away overlay
 // at /opt/omnimind-sentinel, in/ and out/, and the fixtures' `<unit>.target` and `<unit>.service`.
 export function checkoutScenarioArgs(s: ScenarioDirs, fixtures: string, unit: string): string[] {
