@@ -95,7 +95,7 @@ export const SCENARIO_STEP = join(root, 'test', 'fixtures', 'nspawn', 'scenario-
 export const SCENARIO_STEP_GUEST = '/etc/sentinel-scenario/step.sh';
 
 // The nspawn arguments of a scenario that installs the checkout: the package as a throw-away overlay
-// at /opt/omnimind-sentinel, in/ and out/, and the fixtures' `<unit>.target` and `<unit>.service`.
+// at /opt/omnimind-sentinel, in/ and out/, the step helper, and the fixtures' `<unit>.target` and `<unit>.service`.
 export function checkoutScenarioArgs(s: ScenarioDirs, fixtures: string, unit: string): string[] {
   return [
     // The volatile root has no /opt: a tmpfs gives the checkout's overlay a parent to mount on.
@@ -103,6 +103,7 @@ export function checkoutScenarioArgs(s: ScenarioDirs, fixtures: string, unit: st
     `--overlay=${root}::/opt/omnimind-sentinel`,
     `--bind-ro=${s.input}:/in`,
     `--bind=${s.out}:/out`,
+    `--bind-ro=${SCENARIO_STEP}:${SCENARIO_STEP_GUEST}`,
     `--bind-ro=${join(fixtures, `${unit}.target`)}:/etc/systemd/system/${unit}.target`,
     `--bind-ro=${join(fixtures, `${unit}.service`)}:/etc/systemd/system/${unit}.service`,
   ];

@@ -12,7 +12,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootContainer, needsNspawn, scenarioSteps } from '../helpers/nspawn.js';
-import { hostCli as cli, unitProps as props } from '../helpers/nspawn-inputs.js';
+import { SCENARIO_STEP, SCENARIO_STEP_GUEST, hostCli as cli, unitProps as props } from '../helpers/nspawn-inputs.js';
 import { needs } from '../helpers/env.js';
 import { readmeBlock } from '../helpers/readme.js';
 import { packageRoot, packageVersion } from '../../src/adapters/package-root.js';
@@ -67,6 +67,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
       args: [
         `--bind-ro=${pkg}:/pkg`,
         `--bind=${out}:/out`,
+        `--bind-ro=${SCENARIO_STEP}:${SCENARIO_STEP_GUEST}`,
         `--bind-ro=${fixtures}:/etc/sentinel-package-test`,
         `--bind-ro=${join(fixtures, 'sentinel-package-test.target')}:/etc/systemd/system/sentinel-package-test.target`,
         `--bind-ro=${join(fixtures, 'sentinel-package-test.service')}:/etc/systemd/system/sentinel-package-test.service`,
