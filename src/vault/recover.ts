@@ -4,7 +4,6 @@
 // the highest version to the live one, and re-applies +i where an interrupted operation lifted it.
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
 import {
   emit,
@@ -95,24 +94,27 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean, anchors?
       report.removedReleases.push(r.dirName);
     }
   }
+  // A release that cannot be read is no debris of ours (each is complete before it is moved into
+  // releases/): a tamper that verify names and heal mends, never deleted here, except a copy of the
+  // live release (an interrupted heal's), whose release id the live one still holds.
   for (const name of broken) {
-    if (name === live) continue;
+    if (name === live || liveId === null || parseReleaseDirName(name)?.releaseId !== liveId) continue;
     await retireRelease(ctx, name);
     report.removedReleases.push(name);
   }
   const kept = ok.filter((r) => !report.removedReleases.includes(r.dirName));
+  const keptBroken = broken.filter((name) => !report.removedReleases.includes(name));
 
-  // 4. `current` must name a complete release; otherwise fall back to the newest complete one whose
-  // signatures verify against the trust anchors when given, else the vault's policy (nothing unverified is ever made live).
-  const liveInfo = kept.find((r) => r.dirName === live);
-  if (liveInfo === undefined) {
+  // 4. `current` missing (or unreadable) is pointed at the newest complete release whose signatures
+  // verify against the trust anchors when given, else the vault's policy (nothing unverified is ever
+  // made live). A `current` that names a release recovery cannot read (damaged, or gone) is left as
+  // it is: repointing would roll back a tamper silently; verify names it and heal re-stages it.
+  if (live === null) {
     const fallback = [...kept].reverse().find((r) => verifies(ctx, r, anchors ?? ctx.config.trust));
     if (fallback !== undefined) {
       await swapLive(ctx, fallback.dirName);
       report.repointedTo = fallback.dirName;
       live = fallback.dirName;
-    } else if (live !== null) {
-      throw new SentinelError('tampered', 'the live release is incomplete and no complete release is kept', { where: layout.current });
     }
   }
 
@@ -127,7 +129,7 @@ export async function recoverVault(ctx: VaultCtx, interrupted: boolean, anchors?
   }
 
   // 6. Stored bundles without a kept release are leftovers; bundles left unsealed are re-sealed.
-  const keptIds = new Set(kept.map((r) => r.releaseId));
+  const keptIds = new Set([...kept.map((r) => r.releaseId), ...keptBroken.map((n) => parseReleaseDirName(n)?.releaseId), ...(liveId === null ? [] : [liveId])]);
   for (const name of await readdir(layout.bundles)) {
     const id = name.endsWith('.bundle') ? name.slice(0, -'.bundle'.length) : null;
     const file = join(layout.bundles, name);
