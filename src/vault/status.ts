@@ -68,6 +68,8 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
     const f = releaseFiles(layout.release(r.releaseDir));
     mustBeSealed.push(f.dir, f.manifest, f.signatures, f.tree);
   }
+  // Each kept release's stored bundle, the heal source (one per release id; a missing one counts as unsealed).
+  for (const id of new Set(releases.map((r) => r.releaseId))) mustBeSealed.push(layout.bundle(id));
   const unsealedPaths: string[] = [];
   for (const p of mustBeSealed) {
     const sealed = await isSealed(ctx, p).catch(() => false);

@@ -3,7 +3,7 @@
 // release (signatures, whole tree, flags) and every stored bundle (head equal to its release's
 // signed bytes, every payload file its signed SHA-256) checked in full.
 import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { payloadLayout } from '../core/manifest.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { checkKeptBundle } from '../adapters/kept-bundle.js';
@@ -12,6 +12,7 @@ import type { ReleaseBytes, VaultCtx } from './context.js';
 import { readReleaseBytes, verifyKeptRelease } from './context.js';
 import { NAMES, parseReleaseDirName } from './layout.js';
 import type { VerifyProblem } from './types.js';
+import { checkSealed } from './verify-own.js';
 
 type Report = (p: VerifyProblem) => void;
 type ProblemOf = (e: unknown, path: string) => VerifyProblem;
@@ -133,6 +134,11 @@ export async function checkKeptReleasesAndBundles(
       report({ code: why?.code ?? 'tampered', path, message, detail: message });
     }
   }
+  // Sealed like the rest of the vault (a heal trusts these bytes): a bundle whose +i was lifted is named;
+  // a symlink there is named by the read above, not again here.
+  const flags: VerifyProblem[] = [];
+  await checkSealed(ctx, [...listing.bundles.values()].map((n) => join(ctx.layout.bundles, n)), (abs) => `${NAMES.bundles}/${basename(abs)}`, flags);
+  for (const p of flags) report(p);
   // Every kept release keeps its bundle for heal (docs/VAULT.md): one gone is named now, not when a heal
   // needs it. Only for releases whose signatures verified: one that did not is named by its own problem.
   const verifiedIds = new Set([...verified.keys()].map((d) => parseReleaseDirName(d)?.releaseId));
