@@ -5,10 +5,9 @@ import { lstat, open, readdir, readlink, rename, rm, symlink } from 'node:fs/pro
 import { basename, join } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
-import { DEFAULT_LIMITS } from '../core/limits.js';
-import type { BundleLimits } from '../core/limits.js';
-import { parseManifest } from '../core/manifest.js';
-import type { Manifest } from '../core/manifest.js';
+import { DEFAULT_LIMITS, type BundleLimits } from '../core/limits.js';
+import { procFdAvailable } from '../adapters/proc-fd.js';
+import { parseManifest, type Manifest } from '../core/manifest.js';
 import { parseSignatures, signatureContext } from '../core/signature.js';
 import { verifySignedManifest } from '../core/trust.js';
 import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
@@ -176,9 +175,9 @@ export async function readReleaseBytes(ctx: VaultCtx, dir: string): Promise<Rele
   if (parsed === null) throw new SentinelError('tampered', 'not a release directory name', { where: dir });
   const files = releaseFiles(dir);
   const fd = openReleaseDir(dir);
-  const inDir = (file: string): string => (fd === null ? file : `/proc/self/fd/${String(fd)}/${basename(file)}`);
-  // Both read at once (each read is a few round trips to the thread pool); a problem with the
-  // manifest is reported before one with the signatures, as when they were read one after the other.
+  // Without /proc: by path, O_NOFOLLOW, right after the directory was opened O_NOFOLLOW (docs/SECURITY.md#without-proc).
+  const inDir = (file: string): string => (fd === null || !procFdAvailable() ? file : `/proc/self/fd/${String(fd)}/${basename(file)}`);
+  // Both read at once (a few pool round trips each); a manifest problem is named before a signatures one.
   let m: PromiseSettledResult<Buffer>;
   let s: PromiseSettledResult<Buffer>;
   try {
