@@ -1,0 +1,58 @@
+// The daemon's configuration file and its trusted key files decide what runs as root (targets[].command) and
+// whose bundles go live: one that others can write, or that lies below a directory others can write, is refused
+// as insecure-path, naming it, with exit 3 (the unit does not restart a refused configuration), at start before
+// anything is opened, and on reload (the old configuration stays).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { needs, isRoot } from '../helpers/env.js';
+import { sentinel } from '../helpers/cli-harness.js';
+import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon } from '../helpers/daemon-harness.js';
+
+after(() => cleanupDaemonFiles());
+
+async function refused(args: string[], where: string, auditPath: string): Promise<void> {
+  const r = await sentinel(['daemon', ...args], { timeoutMs: 30_000 });
+  assert.equal(r.code, 3, `exit 3 (a refused configuration): ${r.stdout}\n${r.stderr}`);
+  assert.equal(r.errLines.length, 1, r.stderr);
+  assert.match(r.errLines[0]!, /^sentinel: insecure-path: /, r.stderr);
+  assert.ok(r.errLines[0]!.endsWith(`(${where})`), `names ${where}: ${r.stderr}`);
+  assert.equal(existsSync(auditPath), false, 'nothing opened or written: no audit log');
+}
+
+test('sentinel daemon refuses a configuration or trusted key others can write, exit 3, before anything is opened', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const f = await prepareDaemonFiles('config-perms');
+  chmodSync(f.configPath, 0o666);
+  await refused(['--config', f.configPath], f.configPath, f.auditPath);
+  chmodSync(f.configPath, 0o644);
+  // The same file below a directory others can write (no sticky bit): anyone could replace it.
+  const open = join(f.dir, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const moved = join(open, 'sentinel.json');
+  copyFileSync(f.configPath, moved);
+  await refused(['--config', moved], open, f.auditPath);
+  // A trusted key others can write, from the file and from --trust.
+  chmodSync(f.pubPath, 0o666);
+  await refused(['--config', f.configPath], f.pubPath, f.auditPath);
+  await refused(['--vault', f.tv.path, '--trust', f.pubPath, '--socket', f.socket, '--audit-log', f.auditPath, '--state-dir', join(f.dir, 'state')], f.pubPath, f.auditPath);
+  chmodSync(f.pubPath, 0o644);
+});
+
+test('sentinel reload refuses a configuration others can write, exit 3, and the daemon keeps the old one', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const d = await startTestDaemon('config-perms-reload');
+  try {
+    writeFileSync(d.configPath, JSON.stringify({ ...JSON.parse(JSON.stringify(d.handle.config)), vault: { ...d.handle.config.vault, onTamper: 'alert' } }));
+    chmodSync(d.configPath, 0o666);
+    const r = await sentinel(['reload', '--socket', d.socket]);
+    assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /insecure-path/, r.stderr);
+    assert.ok(r.stderr.includes(d.configPath), r.stderr);
+    assert.equal(d.handle.config.vault.onTamper, 'heal', 'the old configuration stays');
+  } finally {
+    await d.handle.stop('test');
+  }
+});
