@@ -12,8 +12,8 @@ import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon } from '../help
 
 after(() => cleanupDaemonFiles());
 
-async function refused(args: string[], where: string, auditPath: string): Promise<void> {
-  const r = await sentinel(['daemon', ...args], { timeoutMs: 30_000 });
+async function refused(args: string[], where: string, auditPath: string, cwd?: string): Promise<void> {
+  const r = await sentinel(['daemon', ...args], { timeoutMs: 30_000, ...(cwd !== undefined ? { cwd } : {}) });
   assert.equal(r.code, 3, `exit 3 (a refused configuration): ${r.stdout}\n${r.stderr}`);
   assert.equal(r.errLines.length, 1, r.stderr);
   assert.match(r.errLines[0]!, /^sentinel: insecure-path: /, r.stderr);
@@ -26,6 +26,8 @@ test('sentinel daemon refuses a configuration or trusted key others can write, e
   const f = await prepareDaemonFiles('config-perms');
   chmodSync(f.configPath, 0o666);
   await refused(['--config', f.configPath], f.configPath, f.auditPath);
+  // Named relative to the working directory, as an operator types it.
+  await refused(['--config', 'sentinel.json'], 'sentinel.json', f.auditPath, f.dir);
   chmodSync(f.configPath, 0o644);
   // The same file below a directory others can write (no sticky bit): anyone could replace it.
   const open = join(f.dir, 'open');
