@@ -7,6 +7,7 @@ import { DAEMON_LIMIT_BOUNDS, DEFAULT_DAEMON_LIMITS, type DaemonLimits } from '.
 import { targetSchema } from './targets/spec.js';
 import { protectionSchema } from './protection/spec.js';
 import { parseMetricsListen } from '../core/metrics-listen.js';
+import { assertOwnedConfigFile } from './config-file-safety.js';
 
 const absolutePath = z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
 
@@ -129,6 +130,7 @@ export async function resolveDaemonConfig(file: string | undefined, flags: Param
     throw new SentinelError('config', 'no configuration: give --config FILE, or --vault DIR and --trust PUB... (see sentinel daemon --help)', { where });
   }
   if (file !== undefined) {
+    assertOwnedConfigFile(file, 'configuration file');
     let text: string;
     try {
       text = await readFile(file, 'utf8');
