@@ -65,3 +65,37 @@ test('a tamper the heal cannot repair is recorded and healed once, not every per
     await d.handle.stop('test');
   }
 });
+
+test('while the heal cannot run (the stored bundle gone), a file changed again is recorded again, and the failing heal is retried less and less often', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const d = await startTestDaemon('tamper-again', { limits: { verifyIntervalMs: 1_000, flagAuditIntervalMs: 3_600_000 } });
+  const aside = join(d.dir, 'bundles-aside');
+  try {
+    const bundles = join(d.tv.path, 'bundles');
+    chattr('-i', bundles);
+    for (const name of readdirSync(bundles)) {
+      chattr('-i', join(bundles, name));
+      spawnSync('mkdir', ['-p', aside]);
+      spawnSync('mv', [join(bundles, name), join(aside, name)]);
+    }
+    chattr('+i', bundles);
+    const live = join(d.tv.path, 'current', 'tree');
+    const file = readdirSync(live, { withFileTypes: true }).find((e) => e.isFile() && e.name !== 'empty')?.name;
+    assert.ok(file !== undefined, 'a file in the live tree');
+    const target = join(live, file);
+    const naming = (): number => records(d).filter((r) => r.kind === 'tamper' && (r.problems ?? []).some((p) => p.path.endsWith(`/tree/${file}`))).length;
+    const size = readFileSync(target).length;
+    chattr('-i', target);
+    writeFileSync(target, Buffer.alloc(size, 0x58));
+    await waitFor('the first change recorded', 30_000, () => (naming() === 1 ? true : null));
+    const rejectsBefore = records(d).filter((r) => r.kind === 'reject').length;
+    await periods(d, 6);
+    const retries = records(d).filter((r) => r.kind === 'reject').length - rejectsBefore;
+    assert.ok(retries <= 3, `the failing heal was retried ${String(retries)} times in 6 periods`);
+    // The same file changed again, other bytes of the same size: the same code at the same path, but a new change.
+    writeFileSync(target, Buffer.alloc(size, 0x59));
+    await waitFor('the second change recorded', 30_000, () => (naming() === 2 ? true : null));
+  } finally {
+    await d.handle.stop('test');
+  }
+});
