@@ -235,7 +235,7 @@ export class Sentinel {
         const problems = summariseProblems(report);
         const step = this.memory.decide(report.problems);
         if (step === 'persisting') {
-          this.deps.log.warn({ event: 'tamper-persists', reason, problems, count: report.problems.length }, 'vault still tampered where a heal cannot repair it (recorded when found): an operator must');
+          this.deps.log.warn({ event: 'tamper-persists', reason, problems, count: report.problems.length }, 'vault still tampered as recorded: a heal cannot repair it, or a failed heal waits for its retry');
           return { tampered: true, healed: false, problems, remaining: problems };
         }
         if (step === 'record') this.recordTamper(reason, report, changers);
@@ -254,6 +254,7 @@ export class Sentinel {
           this.deps.log.error({ event: 'heal-incomplete', reason, remaining, count: left.problems.length }, 'healed the live release; problems a heal cannot repair remain');
           return { tampered: true, healed: true, problems, remaining };
         } catch (e) {
+          this.memory.healFailed();
           const message = messageOf(e);
           this.lastError = `heal failed: ${message}`;
           this.counters.healFailures++;
