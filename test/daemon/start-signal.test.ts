@@ -4,12 +4,12 @@
 // appears (listening, the watches and sd-notify still to come).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/adapters/package-root.js';
 import { needs, isRoot } from '../helpers/env.js';
-import { cleanupDaemonFiles, prepareDaemonFiles } from '../helpers/daemon-harness.js';
+import { cleanupDaemonFiles, prepareDaemonFiles, waitFor } from '../helpers/daemon-harness.js';
 
 after(() => cleanupDaemonFiles());
 const cli = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -81,4 +81,27 @@ test('SIGTERM the moment the control socket appears: exit 0 and a stop record, e
 test('SIGTERM at the first log line, before the audit log is open: exit 0 and a stop record, every time', { timeout: 240_000 }, async (t) => {
   if (needs(t, isRoot(), 'root (chattr +i)')) return;
   await stopsCleanly('sigfirst', () => (stdout) => stdout.includes('"event":"start"'));
+});
+
+test('a start-up that does not finish (the audit log a FIFO nobody writes) still ends on a second SIGTERM', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const files = await prepareDaemonFiles('sigblocked');
+  const fifo = join(files.dir, 'audit.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  writeFileSync(files.configPath, JSON.stringify({ ...files.config, audit: { path: fifo } }));
+  const child = spawn(process.execPath, [cli, 'daemon', '--config', files.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+  try {
+    await waitFor('the first log line', 30_000, () => (stdout.includes('"event":"start"') ? true : null));
+    // Held: the start-up is blocked opening the audit log, so it never reaches a checkpoint. Then more of them.
+    const repeat = setInterval(() => child.kill('SIGTERM'), 100);
+    const gone = await Promise.race([closed, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+    clearInterval(repeat);
+    assert.notEqual(gone, null, 'still running 30 s after repeated SIGTERMs');
+    assert.equal(gone?.signal, 'SIGTERM', `ended by the second SIGTERM: ${JSON.stringify(gone)}`);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 });
