@@ -59,6 +59,13 @@ export class DaemonSignals {
   }
 
   private stop(reason: StopSignal): void {
+    if (this.actions === null && this.stopReason !== null) {
+      // A second stop signal while still starting: start-up may be stuck where no checkpoint comes (a hung
+      // file system, a FIFO as the audit log), so this one ends the process as Node's default would.
+      for (const [signal, handler] of this.handlers) process.off(signal, handler);
+      process.kill(process.pid, reason);
+      return;
+    }
     this.stopReason ??= reason;
     this.actions?.stop(reason);
   }
