@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { verifyAuditFile } from '../../src/adapters/audit-log.js';
+import { daemonStatus, healthyThenDeploys, type Reply } from '../helpers/audit-outage.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
 import { startDaemon } from '../../src/daemon/main.js';
@@ -20,23 +21,6 @@ after(() => {
 });
 const tmpfsOk = canMountTmpfs();
 
-interface Status {
-  vault: { version: number };
-  watchdog: { healthy: boolean; reason: string | null };
-  counters: { rejects: number; rejectsByCode: Record<string, number> };
-  audit: { writable: boolean; held: number; error: string | null };
-}
-interface Reply<T> {
-  ok: boolean;
-  result?: T;
-  error?: { code: string; where?: string };
-}
-
-async function status(socket: string): Promise<Status> {
-  const r = (await sendRequest(socket, { op: 'status' }, { timeoutMs: 10_000 })) as Reply<Status>;
-  assert.equal(r.ok, true);
-  return r.result!;
-}
 
 function records(path: string): Record<string, unknown>[] {
   return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -54,14 +38,14 @@ test('full disk under the audit log: deploy refused io naming the log, vault unc
     const missing = join(d.dir, 'no-such.bundle');
     await waitFor('the audit log to run out of room', 20_000, async () => {
       await sendRequest(d.socket, { op: 'deploy', bundlePath: missing }, { timeoutMs: 10_000 });
-      return (await status(d.socket)).audit.writable ? null : true;
+      return (await daemonStatus(d.socket)).audit.writable ? null : true;
     });
-    const before = (await status(d.socket)).counters;
+    const before = (await daemonStatus(d.socket)).counters;
     const refused = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 30_000 })) as Reply<unknown>;
     assert.equal(refused.ok, false, `a deploy that cannot be audited was committed: ${JSON.stringify(refused)}`);
     assert.equal(refused.error?.code, 'io');
     assert.equal(refused.error?.where, auditPath);
-    let s = await status(d.socket);
+    const s = await daemonStatus(d.socket);
     assert.equal(s.vault.version, 1, 'the vault is unchanged');
     assert.equal(s.watchdog.healthy, false);
     assert.match(s.watchdog.reason ?? '', /audit log/);
@@ -75,15 +59,7 @@ test('full disk under the audit log: deploy refused io naming the log, vault unc
     assert.equal(healed.result?.audited, false, 'the heal went live and says that it is not audited yet');
 
     fs.free();
-    s = await waitFor('healthy again once the disk has room', 10_000, async () => {
-      const now = await status(d.socket);
-      return now.watchdog.healthy ? now : null;
-    });
-    assert.equal(s.audit.writable, true);
-    assert.equal(s.audit.held, 0);
-    const deployed = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 30_000 })) as Reply<{ version: number; audited: boolean }>;
-    assert.equal(deployed.ok, true, JSON.stringify(deployed));
-    assert.equal(deployed.result?.audited, true);
+    await healthyThenDeploys(d.socket, b2.path, 'healthy again once the disk has room', 10_000);
   } finally {
     await d.handle.stop('test');
   }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sendRequest } from '../../src/adapters/control-client.js';
 import { verifyAuditFile } from '../../src/adapters/audit-log.js';
+import { daemonStatus, healthyThenDeploys, type Reply } from '../helpers/audit-outage.js';
 import { needs } from '../helpers/env.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor } from '../helpers/daemon-harness.js';
 import { canMountFaultyFs, mountFaultyFs, unmountAllFaulty } from '../helpers/faulty-fs.js';
@@ -18,22 +19,6 @@ after(async () => {
   cleanupDaemonFiles();
 });
 
-interface Status {
-  vault: { version: number };
-  watchdog: { healthy: boolean; reason: string | null };
-  audit: { writable: boolean; held: number; error: string | null };
-}
-interface Reply<T> {
-  ok: boolean;
-  result?: T;
-  error?: { code: string; where?: string; message?: string };
-}
-
-async function status(socket: string): Promise<Status> {
-  const r = (await sendRequest(socket, { op: 'status' }, { timeoutMs: 10_000 })) as Reply<Status>;
-  assert.equal(r.ok, true);
-  return r.result!;
-}
 
 test('audit log flushes failing with EIO: not writable, deploy refused io and the vault unchanged; records written again after a gap once flushes work', { timeout: 90_000 }, async (t) => {
   if (needs(t, canMountFaultyFs(), 'root, /dev/fuse and python3-fusepy')) return;
@@ -43,13 +28,13 @@ test('audit log flushes failing with EIO: not writable, deploy refused io and th
   const missing = join(d.dir, 'no-such.bundle');
   const b2 = await d.bundle(2);
   try {
-    assert.equal((await status(d.socket)).audit.writable, true);
+    assert.equal((await daemonStatus(d.socket)).audit.writable, true);
     fs.failSync(true);
     // A refusal is audited: its record reaches the file, its flush fails.
     const rejected = (await sendRequest(d.socket, { op: 'deploy', bundlePath: missing }, { timeoutMs: 10_000 })) as Reply<unknown>;
     assert.equal(rejected.ok, false);
     let s = await waitFor('the failed flush to show in status', 10_000, async () => {
-      const now = await status(d.socket);
+      const now = await daemonStatus(d.socket);
       return now.audit.writable ? null : now;
     });
     assert.match(s.audit.error ?? '', /EIO|input\/output error/i, 'status names the flush error');
@@ -60,19 +45,11 @@ test('audit log flushes failing with EIO: not writable, deploy refused io and th
     assert.equal(refused.ok, false, `a deploy whose records cannot be flushed was committed: ${JSON.stringify(refused)}`);
     assert.equal(refused.error?.code, 'io');
     assert.equal(refused.error?.where, auditPath);
-    s = await status(d.socket);
+    s = await daemonStatus(d.socket);
     assert.equal(s.vault.version, 1, 'the vault is unchanged');
 
     fs.failSync(false);
-    s = await waitFor('healthy again once flushes work', 15_000, async () => {
-      const now = await status(d.socket);
-      return now.watchdog.healthy ? now : null;
-    });
-    assert.equal(s.audit.writable, true);
-    assert.equal(s.audit.held, 0);
-    const deployed = (await sendRequest(d.socket, { op: 'deploy', bundlePath: b2.path }, { timeoutMs: 30_000 })) as Reply<{ version: number; audited: boolean }>;
-    assert.equal(deployed.ok, true, JSON.stringify(deployed));
-    assert.equal(deployed.result?.audited, true);
+    await healthyThenDeploys(d.socket, b2.path, 'healthy again once flushes work', 15_000);
   } finally {
     await d.handle.stop('test');
   }

@@ -3,18 +3,15 @@
 // period; the vault stays reported as not intact; a new problem is still recorded and healed at once.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needs, isRoot } from '../helpers/env.js';
 import { cleanupDaemonFiles, startTestDaemon, waitFor, type TestDaemon } from '../helpers/daemon-harness.js';
+import { run } from '../helpers/vault-factory.js';
 
 after(() => cleanupDaemonFiles());
 
-const chattr = (...args: string[]): void => {
-  const r = spawnSync('chattr', args, { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-};
+const chattr = (...args: string[]): void => void run('chattr', args);
 
 interface Rec {
   kind: string;
@@ -75,8 +72,8 @@ test('while the heal cannot run (the stored bundle gone), a file changed again i
     chattr('-i', bundles);
     for (const name of readdirSync(bundles)) {
       chattr('-i', join(bundles, name));
-      spawnSync('mkdir', ['-p', aside]);
-      spawnSync('mv', [join(bundles, name), join(aside, name)]);
+      mkdirSync(aside, { recursive: true });
+      renameSync(join(bundles, name), join(aside, name));
     }
     chattr('+i', bundles);
     const live = join(d.tv.path, 'current', 'tree');
