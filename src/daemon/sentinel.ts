@@ -36,8 +36,6 @@ export interface TamperOutcome {
   problems: { code: string; path: string }[];
   /** Set when a heal was attempted and failed. */
   healError?: string;
-  /** Problems the heal left (it restores the live release only); recorded once, not healed again while they persist. */
-  remaining?: { code: string; path: string }[];
 }
 
 function summariseProblems(report: VerifyReport): { code: string; path: string }[] {
@@ -236,7 +234,7 @@ export class Sentinel {
         const step = this.memory.decide(report.problems);
         if (step === 'persisting') {
           this.deps.log.warn({ event: 'tamper-persists', reason, problems, count: report.problems.length }, 'vault still tampered as recorded: a heal cannot repair it, or a failed heal waits for its retry');
-          return { tampered: true, healed: false, problems, remaining: problems };
+          return { tampered: true, healed: false, problems };
         }
         if (step === 'record') this.recordTamper(reason, report, changers);
         if (this.deps.onTamper === 'alert') return { tampered: true, healed: false, problems };
@@ -250,9 +248,8 @@ export class Sentinel {
           }
           const fresh = this.memory.afterHeal(left.problems);
           if (fresh.length > 0) this.recordTamper(`${reason}: found after the heal`, { ...left, problems: fresh }, []);
-          const remaining = summariseProblems(left);
-          this.deps.log.error({ event: 'heal-incomplete', reason, remaining, count: left.problems.length }, 'healed the live release; problems a heal cannot repair remain');
-          return { tampered: true, healed: true, problems, remaining };
+          this.deps.log.error({ event: 'heal-incomplete', reason, remaining: summariseProblems(left), count: left.problems.length }, 'healed the live release; problems a heal cannot repair remain');
+          return { tampered: true, healed: true, problems };
         } catch (e) {
           this.memory.healFailed();
           const message = messageOf(e);

@@ -7,7 +7,6 @@
 // is one system call on a small directory, which a round trip to the thread pool would only wait
 // for (the open has nothing else to do meanwhile).
 import { lstatSync, readdirSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
@@ -24,6 +23,15 @@ import type { VaultDeps } from './types.js';
 /** The names a vault keeps besides vault.json: one of them without vault.json is a vault that lost it, not no vault. */
 const VAULT_OWN_NAMES: ReadonlySet<string> = new Set([NAMES.current, NAMES.currentTmp, NAMES.releases, NAMES.bundles, NAMES.state, NAMES.staging]);
 
+// The directory's names, none when it cannot be listed (then it is simply not a vault); synchronous, as the open's other looks.
+function namesIn(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
 export async function readConfig(path: string): Promise<VaultConfig> {
   assertVaultPathLength(path);
   assertSafeVault(layoutOf(path));
@@ -34,7 +42,7 @@ export async function readConfig(path: string): Promise<VaultConfig> {
   } catch (e) {
     if (!isSentinelError(e, 'not-found')) throw e;
     // A vault whose vault.json was removed is tampered (exit 1, which the unit does not restart), not absent (exit 2).
-    const kept = (await readdir(path).catch(() => [] as string[])).filter((n) => VAULT_OWN_NAMES.has(n)).sort();
+    const kept = namesIn(path).filter((n) => VAULT_OWN_NAMES.has(n)).sort();
     if (kept.length > 0) throw new SentinelError('tampered', `vault.json is missing from a vault that still holds ${kept.join(', ')}`, { where: file, cause: e });
     throw new SentinelError('not-found', 'not a vault (no vault.json)', { where: path, cause: e });
   }
