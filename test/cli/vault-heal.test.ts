@@ -4,13 +4,13 @@
 // vault and a wrong --trust refused.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { testKey } from '../helpers/core-factory.js';
 import { cleanupAll, corruptCopy, liveTree, sampleTree, snapshot, tempDir, writeTree } from '../helpers/vault-factory.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { assertFails, assertOk, closeInProcessCli, sentinel, sentinelInProcess, writeKeyFiles } from '../helpers/cli-harness.js';
+import { assertFails, assertOk, BIN, CLI, closeInProcessCli, sentinel, sentinelInProcess, writeKeyFiles } from '../helpers/cli-harness.js';
 
 after(() => cleanupAll());
 after(() => closeInProcessCli());
@@ -75,6 +75,41 @@ describe('cli: vault heal', () => {
     for (const p of [stored, bundles]) assert.equal(spawnSync('chattr', ['+i', p]).status, 0);
     const before = snapshot(vault);
     assertFails(await sentinel(['vault', 'heal', vault]), 'hash-mismatch');
+    assert.deepEqual(snapshot(vault), before);
+  });
+
+  it('a stored bundle that is a directory is tampered (exit 1) naming it, by heal, verify and status through both entries; nothing changes', async (t) => {
+    if (needs(t, isRoot(), 'root')) return;
+    const { vault } = await deployedVault('cli-heal-dir');
+    tamper(vault);
+    const bundles = join(vault, 'bundles');
+    const name = readdirSync(bundles).find((n) => n.endsWith('.bundle'));
+    assert.ok(name !== undefined);
+    const stored = join(bundles, name);
+    for (const p of [bundles, stored]) assert.equal(spawnSync('chattr', ['-i', p]).status, 0);
+    unlinkSync(stored);
+    mkdirSync(stored, { mode: 0o755 });
+    for (const p of [stored, bundles]) assert.equal(spawnSync('chattr', ['+i', p]).status, 0);
+    const before = snapshot(vault);
+    for (const entry of [BIN, CLI]) {
+      const heal = await sentinel(['vault', 'heal', vault], { entry });
+      assertFails(heal, 'tampered');
+      assert.ok(heal.errLines[0]!.includes(`bundles/${name}`), `heal names the stored bundle (${entry}): ${heal.stderr}`);
+      assert.match(heal.errLines[0]!, /directory/, `heal says what is there (${entry}): ${heal.stderr}`);
+      const verify = await sentinel(['vault', 'verify', vault, '--json'], { entry });
+      assert.equal(verify.code, 1, `verify exits 1 (${entry}): ${verify.stdout} ${verify.stderr}`);
+      const report = JSON.parse(verify.stdout) as { ok: boolean; problems: { code: string; path: string }[] };
+      assert.ok(
+        report.problems.some((p) => p.code === 'tampered' && p.path === `bundles/${name}`),
+        `verify names the stored bundle tampered (${entry}): ${JSON.stringify(report.problems)}`,
+      );
+      assert.equal(report.problems.some((p) => p.code === 'usage'), false, `no usage problem (${entry}): ${JSON.stringify(report.problems)}`);
+      const status = await sentinel(['vault', 'status', vault, '--json'], { entry });
+      assert.equal(status.code, 1, `status exits 1 (${entry}): ${status.stdout} ${status.stderr}`);
+      const st = JSON.parse(status.stdout) as { ok: boolean; unsealedPaths: string[] };
+      assert.equal(st.ok, false);
+      assert.ok(st.unsealedPaths.includes(stored), `status names the stored bundle (${entry}): ${st.unsealedPaths.join(', ')}`);
+    }
     assert.deepEqual(snapshot(vault), before);
   });
 
