@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
 import { syncFsNative } from './native.js';
+import { typeName } from './small-file.js';
 import { openSameFile, procFdAvailable } from './proc-fd.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
@@ -49,6 +50,8 @@ export async function openRegular(path: string, noFollow: boolean, kept = false)
     // With O_PATH|O_NOFOLLOW a symlink is named itself rather than refused with ELOOP.
     if (st.isSymbolicLink() && kept) throw new SentinelError('tampered', 'stored bundle is a symlink (not followed)', { where: path });
     if (st.isSymbolicLink()) throw new SentinelError('bad-path', 'bundle is a symlink: it is not followed; drop the bundle file itself', { where: path });
+    // The vault's own stored bundle that is not a file is a tamper (exit 1); a bundle the operator named, their mistake (exit 2).
+    if (!st.isFile() && kept) throw new SentinelError('tampered', `stored bundle is ${typeName(st.mode, 'of another type')}, not a regular file`, { where: path });
     if (!st.isFile()) throw new SentinelError('usage', 'bundle is not a regular file', { where: path });
     // Without /proc: by path, and only the very file just checked (docs/SECURITY.md#without-proc).
     return procFdAvailable() ? await open(`/proc/self/fd/${String(named.fd)}`, constants.O_RDONLY) : await openSameFile(path, st, noFollow || kept ? constants.O_NOFOLLOW : 0);

@@ -24,6 +24,15 @@ function problemText(e: unknown): string {
   return isSentinelError(e) ? `${e.code}: ${e.message}` : String(e);
 }
 
+/** Whether `path` is a regular file (never followed). */
+function isRegularFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The version a release id names (`r<version>-<hex>`). */
 function versionOfReleaseId(releaseId: string): number {
   return Number(releaseId.slice(1, releaseId.indexOf('-')));
@@ -68,11 +77,13 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
     const f = releaseFiles(layout.release(r.releaseDir));
     mustBeSealed.push(f.dir, f.manifest, f.signatures, f.tree);
   }
-  // Each kept release's stored bundle, the heal source (one per release id; a missing one counts as unsealed).
-  for (const id of new Set(releases.map((r) => r.releaseId))) mustBeSealed.push(layout.bundle(id));
+  // Each kept release's stored bundle, the heal source (one per release id; a missing one, or one that is
+  // not a regular file — a directory, a symlink — counts as unsealed: a heal refuses it as verify does).
+  const bundles = new Set([...new Set(releases.map((r) => r.releaseId))].map((id) => layout.bundle(id)));
+  mustBeSealed.push(...bundles);
   const unsealedPaths: string[] = [];
   for (const p of mustBeSealed) {
-    const sealed = await isSealed(ctx, p).catch(() => false);
+    const sealed = (!bundles.has(p) || isRegularFile(p)) && (await isSealed(ctx, p).catch(() => false));
     if (!sealed) unsealedPaths.push(p);
   }
   let deployedAt: string | null = null;
