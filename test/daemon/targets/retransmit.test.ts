@@ -65,11 +65,16 @@ test('retransmits on the target port above the threshold fire the action; anothe
   assert.ok(pid !== undefined);
   assert.equal(sup.status()[0]?.degraded, null, 'exits and retransmits are both seen in the kernel');
 
+  // Random drop can spare a download (a CI run once saw none in one); download again (at most four
+  // times in all) until the namespace has retransmitted 15 segments, and show the ruleset if not.
   const before8001 = await net.retransSegs(net.server);
-  await download(net, 8001, 2_000_000);
-  await download(net, 8001, 2_000_000);
-  const after8001 = await net.retransSegs(net.server);
-  assert.ok(after8001 - before8001 >= 15, `real retransmissions happened on port 8001 (${after8001 - before8001})`);
+  let after8001 = before8001;
+  for (let i = 0; i < 4 && after8001 - before8001 < 15; i++) {
+    await download(net, 8001, 2_000_000);
+    after8001 = await net.retransSegs(net.server);
+  }
+  const rules = after8001 - before8001 >= 15 ? '' : `; the client's ruleset: ${(await net.exec(net.client, ['nft', 'list', 'ruleset'])).stdout}`;
+  assert.ok(after8001 - before8001 >= 15, `real retransmissions happened on port 8001 (RetransSegs ${String(after8001 - before8001)})${rules}`);
   assert.equal(rec.events.filter((e) => e.event === 'retransmit-alarm').length, 0, 'port 8001 does not count for the port-8000 target');
   assert.equal(sup.tracerStats().retransmit?.events, 0, 'filtered in the kernel: no record for port 8001 reached user space');
   assert.equal(ebpf.portCount(8000), 0, 'nothing counted on the watched port yet');
@@ -83,11 +88,14 @@ test('retransmits on the target port above the threshold fire the action; anothe
   const downloads = (async () => {
     for (let i = 0; i < 8 && !alarmed; i++) await download(net, 8000, 2_000_000);
   })().catch(() => undefined);
-  const alarm = await rec.next((e) => e.event === 'retransmit-alarm', 60_000, 'retransmit alarm on port 8000', from);
+  const alarm = await rec.next((e) => e.event === 'retransmit-alarm', 60_000, 'retransmit alarm on port 8000', from).catch(async (e: unknown) => {
+    const segs = (await net.retransSegs(net.server)) - after8001;
+    throw new Error(`${String(e)} (the kernel counted ${String(ebpf.portCount(8000))} retransmitted skbs on port 8000, RetransSegs ${String(segs)}, threshold 15)`);
+  });
   alarmed = true;
   assert.equal(alarm.port, 8000);
   assert.equal(alarm.action, 'restart');
-  assert.ok(Number(alarm.count) >= 15);
+  assert.ok(Number(alarm.count) >= 15, `the alarm counted ${String(alarm.count)} retransmits, threshold 15`);
   const records = sup.tracerStats().retransmit?.events ?? 0;
   const counted = ebpf.portCount(8000) ?? 0;
   assert.ok(counted >= 15, `the kernel counted the retransmits of port 8000 (${String(counted)})`);
