@@ -16,6 +16,7 @@ import { parseTargets, targetSchema, type TargetSpecInput } from '../../../src/d
 import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
 import { freePort, pythonBinary, sampleBackendCommand } from '../../../src/cli/demo/sample-backend.js';
 import { needs } from '../../helpers/env.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
 const hasListener = (): boolean => loadNative()?.NotifyListener !== undefined;
@@ -138,14 +139,11 @@ test('without watchdog a command target never sees the daemon\'s own NOTIFY_SOCK
     delete process.env.NOTIFY_SOCKET;
     delete process.env.WATCHDOG_USEC;
   }
-  const text = await (async () => {
-    for (let i = 0; i < 100; i++) {
-      const s = await readFile(out, 'utf8').catch(() => '');
-      if (s !== '') return s;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return '';
-  })();
+  // The shell writes the file once it runs; a busy machine may take longer than a fixed count of polls.
+  const text = await waitFor(`the target's environment written to ${out}`, 30_000, async () => {
+    const s = await readFile(out, 'utf8').catch(() => '');
+    return s === '' ? null : s;
+  });
   assert.equal(text, '[unset] [unset]\n');
 });
 
