@@ -5,6 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { leftovers, snapshot } from './test-leftovers.mjs';
 
 const root = 'dist/test';
 const filters = process.argv.slice(2);
@@ -23,6 +24,10 @@ if (files.length === 0) {
 const concurrency = process.env.SENTINEL_TEST_CONCURRENCY ?? '2';
 // A test that hangs fails after this long instead of holding the whole run until CI's own limit.
 const timeout = process.env.SENTINEL_TEST_TIMEOUT_MS ?? '240000';
-const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=./scripts/test-file-times.mjs', '--test-reporter-destination=stdout'];
+const reporters = ['spec', './scripts/test-file-times.mjs'].flatMap((r) => [`--test-reporter=${r}`, '--test-reporter-destination=stdout']);
+const before = snapshot();
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...reporters, ...files], { stdio: 'inherit' });
+// What the tests left on the machine (a later test, or the next run, would meet it): printed, not judged.
+const left = leftovers(before);
+console.log(left.length === 0 ? '\nleft after the run: nothing (processes, netns, nft tables, mounts, cgroups, machines)' : `\nleft after the run (not there before it):\n${left.map((l) => `  ${l}`).join('\n')}`);
 process.exit(r.status ?? 1);

@@ -1,7 +1,8 @@
 // node:test reporter: the time each test file took (its top-level tests run one after another, so
 // their durations add up to the file's run time, less module loading), slowest first, so the
-// suite's slow parts are visible in every run.
+// suite's slow parts are visible in every run; then each failure in context (test-failure-context.mjs).
 import { relative } from 'node:path';
+import { FailureContext } from './test-failure-context.mjs';
 
 /**
  * @param {AsyncIterable<{ type: string, data: { file?: string, nesting?: number, details?: { duration_ms?: number } } }>} source
@@ -9,7 +10,10 @@ import { relative } from 'node:path';
 export default async function* fileTimes(source) {
   /** @type {Map<string, { ms: number, tests: number, failed: number }>} */
   const files = new Map();
+  const context = new FailureContext();
+  yield context.header();
   for await (const event of source) {
+    context.see(event);
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const { file, nesting, details } = event.data;
     if (typeof file !== 'string' || nesting !== 0) continue;
@@ -26,4 +30,5 @@ export default async function* fileTimes(source) {
     const seconds = (t.ms / 1000).toFixed(1).padStart(7);
     yield `${seconds} s  ${relative(process.cwd(), file)}  (${t.tests} tests${t.failed > 0 ? `, ${t.failed} failed` : ''})\n`;
   }
+  yield context.summary();
 }
