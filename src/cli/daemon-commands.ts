@@ -5,6 +5,7 @@ import { exitHelp } from './exit-table.js';
 import { SentinelError } from '../core/errors.js';
 import type { TargetResetFlags } from './target-commands.js';
 import type { DaemonReply } from './daemon-reply.js';
+import type { Logger } from '../adapters/logger.js';
 
 /** The control socket the shipped unit binds (control.socket's default): every command that asks the daemon uses it unless told otherwise. */
 const UNIT_SOCKET = '/run/omnimind-sentinel/sentinel.sock';
@@ -22,12 +23,16 @@ interface DaemonFlags {
 }
 
 // Why: runs until SIGTERM; exit 0 after a clean stop, 1/2 when start-up fails (bad vault, environment),
-// 3 when the configuration is refused (the unit's RestartPreventExitStatus=3: no restart loop on a typo).
+// 3 when the configuration is refused (the unit's RestartPreventExitStatus=1 3: no restart loop on a typo or a
+// tampered vault), 2 for a crash (an error escaping every handler, whatever its code: the unit restarts it).
 // The signal handlers come first: a SIGTERM while it starts (even while the daemon's modules load) is held
 // and ends in the same clean stop, exit 0.
 async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
   const { DaemonSignals, isStoppedWhileStarting } = await import('../daemon/signals.js');
   const signals = new DaemonSignals().install();
+  const { installCrashExit } = await import('../daemon/crash.js');
+  let log: Logger | null = null;
+  installCrashExit(() => log);
   const { startDaemon } = await import('../daemon/main.js');
   let code: number;
   try {
@@ -36,6 +41,7 @@ async function runDaemonCommand(opts: DaemonFlags): Promise<never> {
       flags: { vault: opts.vault, trust: opts.trust, socket: opts.socket, inbox: opts.inbox, audit: opts.auditLog, stateDir: opts.stateDir, logLevel: opts.logLevel },
       signals,
     });
+    log = handle.log;
     code = await handle.exited;
   } catch (e) {
     const { EXIT_CONFIG, isConfigRejection } = await import('../daemon/config.js');
