@@ -146,7 +146,7 @@ export async function resolveDaemonConfig(file: string | undefined, flags: Param
   return parseDaemonConfig(mergeDaemonFlags(base, flags), where);
 }
 
-/** The exit code of `sentinel daemon` and `sentinel reload` when the configuration is refused (RestartPreventExitStatus=3). */
+/** The exit code of `sentinel daemon` and `sentinel reload` when the configuration is refused (the unit's RestartPreventExitStatus=1 3 does not restart it). */
 export const EXIT_CONFIG = 3;
 
 const configRejections = new WeakSet<object>();
