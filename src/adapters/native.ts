@@ -110,6 +110,8 @@ export interface NativeAddon {
   sha256Digest?(stream: object): Buffer;
   /** Ed25519 (RFC 8032) through OpenSSL's EVP, node:crypto's own check; false for a signature not 64 bytes or a key not 32; throws only when OpenSSL cannot set the check up (native/src/ed25519.c). Missing from older builds. */
   ed25519Verify?(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean;
+  /** RFC 8032 5.1.3's decoding test of a 32-byte point encoding with OpenSSL's big numbers (native/src/ed25519.c). */
+  ed25519IsPoint?(encoding: Uint8Array): boolean;
   /** Test hook: the next async job treats queueing its work number `index` as failed (-1: off). */
   _failQueueAt?(index: number): void;
   /** Test hook: a job of `works` works settled through the addon's settle helper; all but the first wait for _settleProbeStep(true). */

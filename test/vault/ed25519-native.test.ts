@@ -2,24 +2,27 @@
 // (the same OpenSSL, the fallback without the addon) on every kind of input: valid, a changed
 // message, signature or key, another key, a non-canonical S, small-order and non-canonical keys and
 // R, keys that are no point, wrong lengths. Its SHA-256 and SHA-512 must be
-// node:crypto's. And the vault's wrapper must keep core's strict checks in front of it.
+// node:crypto's. And the vault's wrapper must keep core's strict checks in front of it. Its point
+// decoding test (a public key as it is read) must answer as core's BigInt arithmetic, on any encoding.
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { loadNative } from '../../src/adapters/native.js';
 import type { NativeAddon } from '../../src/adapters/native.js';
+import { curveProblemOverBigInt, publicKeyProblem, useCurveCheck, weakPointProblem } from '../../src/core/ed25519-points.js';
 import { keyPairFromSeed } from '../../src/core/keys.js';
 import { signDetached, verifyDetached } from '../../src/core/signature.js';
-import { ed25519Verify, nodeCryptoEd25519 } from '../../src/vault/ed25519.js';
+import { ed25519Verify, nodeCryptoEd25519, opensslCurveCheck } from '../../src/vault/ed25519.js';
 import { coreFixture, hexToBytes } from '../helpers/core-factory.js';
 import { needs } from '../helpers/env.js';
 
-type Ed25519Addon = Required<Pick<NativeAddon, 'ed25519Verify' | 'sha256' | 'sha512'>>;
+type Ed25519Addon = Required<Pick<NativeAddon, 'ed25519Verify' | 'ed25519IsPoint' | 'sha256' | 'sha512'>>;
 
 function addonWithEd25519(t: Parameters<typeof needs>[0]): Ed25519Addon | null {
   const addon = loadNative();
-  if (needs(t, typeof addon?.ed25519Verify === 'function' && typeof addon.sha256 === 'function', 'native addon with ed25519Verify (npm ci builds native/)')) return null;
+  const built = typeof addon?.ed25519Verify === 'function' && typeof addon.ed25519IsPoint === 'function' && typeof addon.sha256 === 'function';
+  if (needs(t, built, 'native addon with ed25519Verify and ed25519IsPoint (npm ci builds native/)')) return null;
   return addon as Ed25519Addon;
 }
 
@@ -157,5 +160,65 @@ test('the addon\'s SHA-256 and SHA-512 are node:crypto\'s for any length and a v
   for (const b of ['text', new Uint32Array(4), undefined, new ArrayBuffer(8)] as unknown as Uint8Array[]) {
     assert.throws(() => addon.sha256(b), { name: 'TypeError' });
     assert.throws(() => addon.sha512(b), { name: 'TypeError' });
+  }
+});
+
+/** An encoding of y (little-endian, bit 255 the sign of x). */
+function encodingOf(y: bigint, sign: boolean): Uint8Array {
+  const out = new Uint8Array(32);
+  let v = y;
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  if (sign) out[31]! |= 0x80;
+  return out;
+}
+
+test('the addon\'s point decoding test answers as core\'s BigInt arithmetic on random, edge and real encodings; the vault injects it into core', (t) => {
+  const addon = addonWithEd25519(t);
+  if (addon === null) return;
+  const same = (k: Uint8Array, what: string): boolean => {
+    const want = curveProblemOverBigInt(k) === null;
+    assert.equal(addon.ed25519IsPoint(k), want, `${what}: ${Buffer.from(k).toString('hex')}`);
+    // publicKeyProblem as a key is read, with the check src/vault/ed25519.ts injects (imported above).
+    assert.equal(publicKeyProblem(k), weakPointProblem(k) ?? (want ? null : 'not a point on the curve'), `${what}: publicKeyProblem`);
+    return want;
+  };
+  let points = 0;
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (k) => {
+      if (same(k, 'random')) points++;
+    }),
+    { numRuns: 400 },
+  );
+  // About half of all y decode: both answers were met.
+  assert.ok(points > 100 && points < 300, `${points} of 400 random encodings decoded`);
+  const p = (1n << 255n) - 19n;
+  for (const y of [0n, 1n, 2n, 9n, p - 2n, p - 1n, p, p + 1n, (1n << 255n) - 1n]) for (const sign of [false, true]) same(encodingOf(y, sign), `y = ${y}, sign ${sign}`);
+  for (let i = 0; i < 40; i++) {
+    const key = keyPairFromSeed(new Uint8Array(randomBytes(32))).public.key;
+    assert.equal(same(key, 'a real public key'), true);
+  }
+  const weak = JSON.parse(new TextDecoder().decode(coreFixture('ed25519-weak-points.json'))) as { speccheck: { cases: { pubKey: string }[] }; cctv: { vectors: { key: string }[] } };
+  for (const k of [...weak.speccheck.cases.map((c) => c.pubKey), ...weak.cctv.vectors.map((v) => v.key)]) same(hexToBytes(k), 'a weak-point vector\'s key');
+  for (const b of [new Uint8Array(31), new Uint8Array(33), new Uint8Array(0), 'text', new Uint16Array(16), undefined] as unknown as Uint8Array[]) {
+    assert.throws(() => addon.ed25519IsPoint(b), { name: 'TypeError' });
+  }
+});
+
+test('core takes the injected point test\'s answer, and its BigInt arithmetic\'s when the injected one cannot answer or throws', () => {
+  const freshKey = (): Uint8Array => keyPairFromSeed(new Uint8Array(randomBytes(32))).public.key;
+  try {
+    useCurveCheck(() => false);
+    assert.equal(publicKeyProblem(freshKey()), 'not a point on the curve', 'the injected answer is taken');
+    useCurveCheck(() => null);
+    assert.equal(publicKeyProblem(freshKey()), null, 'no answer: BigInt decides');
+    useCurveCheck(() => {
+      throw new Error('no memory');
+    });
+    assert.equal(publicKeyProblem(freshKey()), null, 'a throw: BigInt decides');
+  } finally {
+    useCurveCheck(opensslCurveCheck);
   }
 });
