@@ -72,9 +72,9 @@ async function run(): Promise<boolean> {
   };
   process.on('uncaughtException', lastResort);
   process.on('unhandledRejection', lastResort);
-  // Status writes fd 1 itself and makes process.stdout (and loads the stream modules) only when a
-  // write must wait (src/cli/output.ts); the other plain forms write through the stream.
-  if (words[0] !== 'vault' || words[1] !== 'status') {
+  // Status and verify write fd 1 themselves and make process.stdout (and load the stream modules)
+  // only when a write must wait (src/cli/output.ts); deploy writes through the stream.
+  if (words[0] === 'deploy') {
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') lastResort(e);
     });

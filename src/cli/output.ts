@@ -1,12 +1,13 @@
 // Where CLI output goes: results on stdout (JSON or text), progress and warnings on stderr.
 import { fstatSync, writeSync } from 'node:fs';
 
-// Set by the plain `vault status` runner (src/cli/plain-status.ts): stdout is written through fd 1
-// itself, so the process never makes process.stdout, whose first use loads Node's stream modules
-// (about 3 ms of a status process whose output goes to a pipe or /dev/null). Off: process.stdout.
+// Set by the plain `vault status` and `vault verify` runners (src/cli/plain-status.ts,
+// plain-verify.ts): stdout is written through fd 1 itself, so the process never makes
+// process.stdout, whose first use loads Node's stream modules (about 3 ms of a process whose output
+// goes to a pipe or /dev/null). Off: process.stdout.
 let direct = false;
 
-/** Whether results are written through fd 1 directly (see writeStdout); the plain status runner turns it on. */
+/** Whether results are written through fd 1 directly (see writeStdout); the plain status and verify runners turn it on. */
 export function setDirectStdout(on: boolean): void {
   direct = on;
 }

@@ -114,16 +114,41 @@ describe('cli: start-up loads only what the command uses', () => {
     assert.ok(!modules.some((m) => /sentinel_native\.node$/.test(m)), 'SENTINEL_NO_NATIVE=1 loads no addon, not even for the cache check');
   });
 
-  it('vault status through the executable writes its answer (text, --json, a failure\'s object) through fd 1 without making process.stdout; verify makes it', async (t) => {
+  it('vault status and vault verify through the executable write their answer (text, --json, a failure\'s object) through fd 1 without making process.stdout; deploy makes it', async (t) => {
     if (needs(t, isRoot(), 'root (chattr +i)')) return;
-    for (const args of [['vault', 'status', vault], ['vault', 'status', vault, '--json'], ['vault', 'status', join(dir, 'no-such-vault'), '--json']]) {
+    const missing = join(dir, 'no-such-vault');
+    const forms = [
+      ['vault', 'status', vault],
+      ['vault', 'status', vault, '--json'],
+      ['vault', 'status', missing, '--json'],
+      ['vault', 'verify', vault, '--trust', pub],
+      ['vault', 'verify', vault, '--trust', pub, '--live-only', '--json'],
+      ['vault', 'verify', missing, '--trust', pub, '--json'],
+    ];
+    for (const args of forms) {
       const r = await loaded(args, dir, BIN);
+      if (args[2] === missing) assert.notEqual(r.code, 0, `${args.join(' ')}: a missing vault is refused`);
+      else assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.modules.length > 0 && !r.modules.some((m) => m.endsWith('/main.js')), `the plain runner answered: ${r.modules.join(' ')}`);
       assert.deepEqual(r.modules.filter((m) => m === 'stream:stdout'), [], args.join(' '));
     }
-    const v = await loaded(['vault', 'verify', vault, '--trust', pub], dir, BIN);
-    assert.equal(v.code, 0, v.stderr);
-    assert.ok(v.modules.includes('stream:stdout'), `the module log sees process.stdout made: ${v.modules.join(' ')}`);
+    const d = await loaded(['deploy', join(dir, 'no-such.bundle'), '--vault', vault], dir, BIN);
+    assert.notEqual(d.code, 0, 'a missing bundle is refused');
+    assert.ok(d.modules.includes('stream:stdout'), `the module log sees process.stdout made: ${d.modules.join(' ')}`);
+  });
+
+  it('the plain vault verify through the executable still colours its answer on a terminal (script(1)), and not into /dev/null or a pipe', (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    if (needs(t, spawnSync('script', ['--version']).status === 0, 'script(1) (util-linux)')) return;
+    const esc = '\x1b[';
+    const env = { ...process.env, TERM: 'xterm', NO_COLOR: '', FORCE_COLOR: '' };
+    const line = `${BIN} vault verify ${vault} --trust ${pub}`;
+    const tty = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env });
+    assert.ok(tty.stdout.includes(esc) && tty.stdout.includes('intact'), `coloured on a terminal: ${JSON.stringify(tty.stdout)}`);
+    const piped = spawnSync('sh', ['-c', `${line} | cat`], { encoding: 'utf8', env });
+    assert.ok(piped.stdout.includes('intact') && !piped.stdout.includes(esc), `plain into a pipe: ${JSON.stringify(piped.stdout)}`);
+    const devNull = spawnSync('sh', ['-c', `${line} >/dev/null; echo status=$?`], { encoding: 'utf8', env });
+    assert.equal(devNull.stdout, 'status=0\n', devNull.stderr);
   });
 
   it('vault status\'s answer to a full non-blocking pipe arrives whole after what was in it (through the stream), exit 0; a reader gone early is no failure', async (t) => {
