@@ -26,10 +26,15 @@ async function deployedVault(label: string): Promise<{ vault: string; pub: strin
 }
 
 describe('vault verify as a process, with its early tree reading', () => {
-  it('an operation left interrupted (its pid in the lock file) is recovered first, as without the early reading', async (t) => {
+  it('an operation left interrupted (its pid in the lock file) is named and left for vault recover, as without the early reading', async (t) => {
     if (needs(t, isRoot(), 'root (chattr)')) return;
     const { vault, pub } = await deployedVault('crash');
     writeFileSync(join(vault, 'staging', '.lock'), '999999\n');
+    const r = await sentinel(['vault', 'verify', vault, '--trust', pub, '--live-only']);
+    assertFails(r, 'tampered');
+    assert.match(r.stdout, /tampered: .*interrupted.*sentinel vault recover/);
+    assert.equal(readFileSync(join(vault, 'staging', '.lock'), 'utf8'), '999999\n', 'the marker is kept for a write operation');
+    assertOk(await sentinel(['vault', 'recover', vault]));
     assertOk(await sentinel(['vault', 'verify', vault, '--trust', pub, '--live-only']));
     assert.equal(readFileSync(join(vault, 'staging', '.lock'), 'utf8'), '', 'the recovery finished and emptied the lock file');
   });

@@ -1,6 +1,8 @@
 // Crash consistency (invariant 3): a child process deploying is killed with SIGKILL at every deploy
-// step and at random moments; after `openVault` recovery the vault verifies, serves exactly the old
-// or the new release (never a mix), has no leftovers, and is sealed. Same for heal and rollback.
+// step and at random moments; a look at the vault afterwards (`openVault`, `verify`) names the
+// interrupted operation and changes nothing (it re-seals nothing, so a forged crash marker cannot hide
+// a lifted flag); after `recover` the vault verifies, serves exactly the old or the new release (never
+// a mix), has no leftovers, and is sealed. Same for heal and rollback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import { openVault } from '../../src/vault/index.js';
 import { acquireLock } from '../../src/vault/lock.js';
 import { isRoot, needs } from '../helpers/env.js';
-import { cleanupAll, closeDeps, liveTree, makeVault, run, sampleTree } from '../helpers/vault-factory.js';
+import { cleanupAll, closeDeps, liveTree, makeVault, run, sampleTree, snapshot } from '../helpers/vault-factory.js';
 import { stagingLeftovers } from '../helpers/vault-factory.js';
 import type { TestVault, TreeSpec } from '../helpers/vault-factory.js';
 
@@ -84,8 +86,38 @@ async function vaultAtThree(label: string, tree4?: TreeSpec): Promise<{ tv: Test
   return { tv, bundle4: b4.path };
 }
 
-/** After a crash: recovery by openVault, then the vault must be intact at exactly `old` or `new`. */
+/** Whether the crash marker (a pid in staging/.lock) says an exclusive holder died mid-operation. */
+function markerLeft(tv: TestVault): boolean {
+  return readFileSync(join(tv.path, 'staging', '.lock'), 'utf8') !== '';
+}
+
+/**
+ * After a crash that left its marker: a look (openVault, verify) reports the interrupted operation,
+ * saying what to run, and changes nothing (no flag re-sealed, no leftover removed, the marker kept);
+ * `recover` then finishes or undoes it. Returns the look's other problems.
+ */
+async function assertLookNamesCrash(tv: TestVault): Promise<string[]> {
+  assert.ok(markerLeft(tv), 'the killed holder left its crash marker');
+  const before = snapshot(tv.path);
+  const look = await openVault(tv.path, tv.deps);
+  const seen = await look.verify();
+  assert.equal(seen.ok, false, 'a vault with an interrupted operation is not reported intact');
+  const marker = seen.problems.filter((p) => p.path === 'staging/.lock');
+  assert.equal(marker.length, 1, `the interrupted operation is named once: ${JSON.stringify(seen.problems)}`);
+  assert.match(marker[0]!.message, /interrupted/);
+  assert.match(marker[0]!.message, /sentinel vault recover/, 'and says what to run');
+  const st = (await look.status()) as unknown as { interrupted?: boolean };
+  assert.equal(st.interrupted, true, 'status says an operation was interrupted');
+  assert.deepEqual(snapshot(tv.path), before, 'the look changed nothing (flags, leftovers, the marker)');
+  return seen.problems.filter((p) => p.path !== 'staging/.lock').map((p) => `${p.code}:${p.path}`);
+}
+
+/** After a crash: a look names it (when its marker was left), `recover` runs, then the vault must be intact at exactly `old` or `new`. */
 async function assertRecovered(tv: TestVault, allowed: number[]): Promise<number> {
+  if (markerLeft(tv)) {
+    await assertLookNamesCrash(tv);
+    await (await openVault(tv.path, tv.deps)).recover();
+  }
   const vault = await openVault(tv.path, tv.deps);
   const r = await vault.verify();
   assert.deepEqual(r.problems, [], 'vault must verify after recovery');
@@ -117,6 +149,7 @@ describe('crash consistency (SIGKILL)', () => {
       try {
         const r = await runChild([tv.path, 'deploy', bundle4], { SENTINEL_TEST_PAUSE_AT: step }, { killOn: `paused:${step}` });
         assert.ok(r.killed, `child was not killed at ${step}: ${r.lines.join('|')} ${r.stderr}`);
+        assert.ok(markerLeft(tv), `a deploy killed at ${step} leaves its crash marker`);
         const version = await assertRecovered(tv, [COMMITTED.has(step) ? 4 : 3]);
         if (version === 3) {
           // The interrupted deploy did not burn its version: the same bundle deploys now.
@@ -154,6 +187,7 @@ describe('crash consistency (SIGKILL)', () => {
         await tv.vault.deploy(bundle4);
         const r = await runChild([tv.path, 'rollback'], { SENTINEL_TEST_PAUSE_AT: step }, { killOn: `paused:${step}` });
         assert.ok(r.killed, `child was not killed at ${step}: ${r.lines.join('|')} ${r.stderr}`);
+        assert.ok(markerLeft(tv), `a rollback killed at ${step} leaves its crash marker`);
         await assertRecovered(tv, [step === 'swapped' ? 3 : 4]);
         assert.equal((await tv.vault.status()).highestVersion, 4, 'a rollback never lowers the highest version');
       } finally {
@@ -173,13 +207,12 @@ describe('crash consistency (SIGKILL)', () => {
         writeFileSync(f, 'v0\n');
         const r = await runChild([tv.path, 'heal'], { SENTINEL_TEST_PAUSE_AT: step }, { killOn: `paused:${step}` });
         assert.ok(r.killed, `child was not killed at ${step}: ${r.lines.join('|')} ${r.stderr}`);
+        const others = await assertLookNamesCrash(tv);
+        if (COMMITTED.has(step)) assert.deepEqual(others, [], 'heal committed: nothing but the interrupted operation');
+        else assert.ok(others.some((p) => p.endsWith('VERSION')), `heal not committed: the tampered release is still live: ${others.join(', ')}`);
+        // A heal (the daemon's, `vault heal`) recovers first, as every write operation does, then heals.
         const vault = await openVault(tv.path, tv.deps);
-        const v = await vault.verify();
-        if (COMMITTED.has(step)) assert.deepEqual(v.problems, [], 'heal committed: intact');
-        else {
-          assert.equal(v.ok, false, 'heal not committed: the tampered release is still live');
-          await vault.heal();
-        }
+        await vault.heal();
         await assertRecovered(tv, [1]);
         const kept = (await (await openVault(tv.path, tv.deps)).status()).releases;
         assert.deepEqual(kept.map((r) => r.live), [true], `only the live copy of the healed release is kept: ${kept.map((r) => r.releaseDir).join(', ')}`);
