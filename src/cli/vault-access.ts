@@ -17,7 +17,7 @@ export async function withVaultDeps<T>(act: (deps: VaultDeps) => Promise<T>): Pr
   }
 }
 
-// Opens an existing vault (recovery runs first, as openVault does; with `trust`, only if vault.json matches it) for one command.
+// Opens an existing vault (leftovers removed first, as openVault does; with `trust`, only if vault.json matches it) for one command.
 export async function withVault<T>(path: string, act: (vault: Vault, deps: VaultDeps) => Promise<T>, opts: { trust?: TrustPolicy } = {}): Promise<T> {
   return withVaultDeps(async (deps) => act(await openVault(path, deps, opts), deps));
 }

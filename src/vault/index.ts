@@ -86,7 +86,7 @@ class OpenVault implements Vault {
     if (opts.trust !== undefined) assertTrustPolicy(opts.trust);
     const lock = await acquireLock(this.ctx.layout.lock, { timeoutMs: this.ctx.deps.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, shared: true });
     try {
-      return await verifyVault(this.ctx, opts);
+      return await verifyVault(this.ctx, { ...opts, interrupted: lock.interrupted });
     } finally {
       await lock.release();
     }

@@ -15,7 +15,13 @@ export interface VaultLock {
   readonly mode: LockMode;
   /** True when the previous exclusive holder died in the middle of an operation (a crash to recover from). */
   readonly staleTakeover: boolean;
-  release(): Promise<void>;
+  /** Whether the crash marker was found: `staleTakeover` for an exclusive holder; a shared one sees it the same way (no live exclusive holder can be beside it). */
+  readonly interrupted: boolean;
+  /**
+   * Unlocks. `keepMarker` (an exclusive holder that found a crash marker and only looked): the marker
+   * found is written back instead of emptied, so the next write operation still recovers.
+   */
+  release(opts?: { keepMarker?: boolean }): Promise<void>;
 }
 
 export interface LockOptions {
@@ -58,6 +64,10 @@ function openLockFile(path: string, readOnly = false): number {
   return fd;
 }
 
+/** What verify and status say of a crash marker: a benign crash reads alarming, so it says what to run. */
+export const INTERRUPTED =
+  'an interrupted vault operation was not recovered (a deploy, heal or rollback killed mid-way left its crash marker, or someone wrote one): a check re-seals nothing, so what it left unsealed is named here; run `sentinel vault recover` to finish or undo it';
+
 /** Errno values of a filesystem that takes no write now: the lock cannot be taken exclusively there. */
 const UNWRITABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT']);
 
@@ -68,10 +78,14 @@ export function isUnwritableLock(e: unknown): boolean {
   return errno !== undefined && UNWRITABLE.has(errno);
 }
 
+/** The lock file's first 4 KiB: a marker is a pid and a newline. */
+function bytesOf(fd: number): Buffer {
+  const buf = Buffer.alloc(4096);
+  return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+}
+
 function contentOf(fd: number): string {
-  const buf = Buffer.alloc(256);
-  const n = readSync(fd, buf, 0, buf.length, 0);
-  return buf.toString('utf8', 0, n);
+  return bytesOf(fd).toString('utf8');
 }
 
 // Why: one operation at a time per vault, across processes (CLI and daemon), dying with its holder.
@@ -79,12 +93,16 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
   const mode: LockMode = opts.shared === true ? 'shared' : 'exclusive';
   const fd = openLockFile(path, mode === 'shared');
   let staleTakeover = false;
+  let interrupted = false;
+  let found: Buffer = Buffer.alloc(0);
   try {
     if (!(await (opts.locker ?? fileLocker()).lock(fd, mode, opts.timeoutMs))) {
       throw new SentinelError('busy', `another operation holds the vault lock${mode === 'shared' ? ' exclusively' : ''}`, { where: path });
     }
+    found = bytesOf(fd);
+    interrupted = found.toString('utf8').trim() !== '';
     if (mode === 'exclusive') {
-      staleTakeover = contentOf(fd).trim() !== '';
+      staleTakeover = interrupted;
       // Written over the old content, then cut to length: a write that fails (a full disk) leaves a
       // crashed holder's pid in place for the next holder, where a truncate first would have lost it.
       const mark = `${process.pid}\n`;
@@ -100,18 +118,39 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
     path,
     mode,
     staleTakeover,
-    release: () => {
+    interrupted,
+    release: (how = {}) => {
       if (released) return Promise.resolve();
       released = true;
       try {
-        // Empty again before the kernel lock goes: the next holder knows this operation finished.
-        if (mode === 'exclusive') ftruncateSync(fd, 0);
+        // Empty again before the kernel lock goes: the next holder knows this operation finished. A holder
+        // that only looked at a crash puts the marker back (over our pid, then cut to its length: if the
+        // write fails, our pid stays, still a marker).
+        if (mode === 'exclusive' && how.keepMarker === true && staleTakeover) {
+          writeSync(fd, found, 0);
+          ftruncateSync(fd, found.length);
+        } else if (mode === 'exclusive') ftruncateSync(fd, 0);
       } finally {
         closeSync(fd);
       }
       return Promise.resolve();
     },
   };
+}
+
+// Why: a look (`vault status`) says whether an operation was left interrupted, without waiting and
+// without taking the lock for writing: a shared lock tried once; one refused means an operation is
+// running now, which is not a crash.
+export async function crashMarkerFound(path: string): Promise<boolean> {
+  let lock: VaultLock;
+  try {
+    lock = await acquireLock(path, { timeoutMs: 0, shared: true });
+  } catch (e) {
+    if (e instanceof SentinelError && e.code === 'busy') return false;
+    throw e;
+  }
+  await lock.release();
+  return lock.interrupted;
 }
 
 // Why: the CLI starts verify's tree reading before the rest of the program is loaded

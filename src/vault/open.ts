@@ -1,5 +1,5 @@
 // Opening a vault (docs/VAULT.md): vault.json read and checked, the vault's directories held to the
-// owner rule, and a crash left by an earlier process recovered before anything else. The Vault
+// owner rule, and leftovers of an earlier process removed (a crash marker is left for a write operation). The Vault
 // object (src/vault/index.ts) is built on the context this returns; `vault status` uses the context
 // alone, so its bundle holds neither the deploy nor the verify code (docs/ARCHITECTURE.md#start-up).
 // Recovery's own code (src/vault/recover.ts, which stages and retires releases) is loaded only
@@ -66,8 +66,9 @@ function existsNoFollow(path: string): boolean {
   }
 }
 
-// Why: every write path starts here; a crash left by an earlier process is recovered before anything else
-// (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them).
+// Why: every command starts here; leftovers of an earlier process (staging/, current.tmp) are removed before
+// anything else (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them),
+// and a crash marker is left for the write operations, which re-seal.
 export async function openVaultContext(path: string, deps: VaultDeps, opts: { trust?: TrustPolicy } = {}): Promise<VaultCtx> {
   const root = resolve(path);
   const config = await readConfig(root);
@@ -94,13 +95,17 @@ export async function openVaultContext(path: string, deps: VaultDeps, opts: { tr
   }
   if (lock !== null) {
     try {
-      const recoverable = await vaultAgreesWithAnchors(ctx, opts.trust);
-      if (recoverable && (lock.staleTakeover || leftoversPresent(ctx))) {
+      // A crash marker (an exclusive holder died mid-operation, or someone who can lift +i wrote a pid
+      // there) is left as found: opening only looks. Recovery re-seals whatever it finds unsealed, so
+      // doing it here would hide flags an attacker lifted from status and verify, which name the
+      // interrupted operation and the lifted flags instead; the next write operation (deploy, heal,
+      // rollback, `vault recover`) recovers (docs/VAULT.md#recovery-crash-consistency-invariant-3).
+      if (!lock.staleTakeover && leftoversPresent(ctx) && (await vaultAgreesWithAnchors(ctx, opts.trust))) {
         const { recoverVault } = await import('./recover.js');
-        await recoverVault(ctx, lock.staleTakeover, opts.trust);
+        await recoverVault(ctx, false, opts.trust);
       }
     } finally {
-      await lock.release();
+      await lock.release({ keepMarker: true });
     }
   }
   return ctx;

@@ -13,6 +13,7 @@ import { assertReleaseBinding, isSealed, listReleaseDirs, readLiveDirName, readR
 import type { VaultCtx } from './context.js';
 import { ed25519Verify, sha512, sha512Started } from './ed25519.js';
 import { readHighestState } from './highest.js';
+import { crashMarkerFound } from './lock.js';
 import { parseReleaseDirName, releaseFiles } from './layout.js';
 import type { KeptRelease, VaultStatus } from './types.js';
 
@@ -93,6 +94,7 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
     deployedAt = null;
   }
   const state = await readHighestState(ctx).catch(() => ({ version: 0, releaseId: null }));
+  const interrupted = await crashMarkerFound(layout.lock);
   const liveParsed = live === null ? null : parseReleaseDirName(live);
   return {
     path: ctx.path,
@@ -107,6 +109,7 @@ export async function vaultStatus(ctx: VaultCtx): Promise<VaultStatus> {
     notChecked: [...NOT_CHECKED_BY_STATUS],
     sealed: unsealedPaths.length === 0,
     unsealedPaths,
+    interrupted,
     deployedAt,
     highestVersion: releases.reduce((m, r) => Math.max(m, r.version), state.version),
     releases,

@@ -113,6 +113,8 @@ export interface VaultStatus {
   /** Cheap check: top-level paths, release dirs and their manifest files are +i. */
   sealed: boolean;
   unsealedPaths: string[];
+  /** An operation was left interrupted (the crash marker in staging/.lock): status re-seals nothing; `vault recover` finishes or undoes it. */
+  interrupted: boolean;
   /** When the live pointer was last swapped (deploy, heal or rollback), ISO-8601. */
   deployedAt: string | null;
   highestVersion: number;

@@ -22,6 +22,7 @@ import { checkOwnXattrs, checkReleaseDir, checkSealed, problem } from './verify-
 import type { ReleaseDirCheck } from './verify-own.js';
 import type { LiveVerified } from './verify-live.js';
 import { readHighestState } from './highest.js';
+import { INTERRUPTED } from './lock.js';
 import type { KnownReleases, VaultListing } from './verify-kept.js';
 import { unsafeAncestors, unsafeVaultDirs } from './safety.js';
 
@@ -80,10 +81,12 @@ export async function verifyRelease(
 }
 
 // Why: the whole fail-closed check behind `sentinel vault verify`; never throws for an integrity finding.
-export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; onProgress?: (done: number, total: number) => void; scope?: VerifyScope } = {}): Promise<VerifyReport> {
+// `interrupted`: the crash marker was found under verify's lock; named first, with what to run (a check re-seals nothing).
+export async function verifyVault(ctx: VaultCtx, opts: { trust?: TrustPolicy; onProgress?: (done: number, total: number) => void; scope?: VerifyScope; interrupted?: boolean } = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const { layout } = ctx;
   const rel = (abs: string) => relative(ctx.path, abs) || '.';
+  if (opts.interrupted === true) problems.push(problem('tampered', rel(layout.lock), INTERRUPTED));
   const report: VerifyReport = {
     ok: false,
     releaseId: null,
