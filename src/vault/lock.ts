@@ -127,8 +127,12 @@ export async function acquireLock(path: string, opts: LockOptions = { timeoutMs:
         // that only looked at a crash puts the marker back (over our pid, then cut to its length: if the
         // write fails, our pid stays, still a marker).
         if (mode === 'exclusive' && how.keepMarker === true && staleTakeover) {
-          writeSync(fd, found, 0);
-          ftruncateSync(fd, found.length);
+          try {
+            writeSync(fd, found, 0);
+            ftruncateSync(fd, found.length);
+          } catch {
+            // Our pid, written when the lock was taken, stays there: still a marker.
+          }
         } else if (mode === 'exclusive') ftruncateSync(fd, 0);
       } finally {
         closeSync(fd);
