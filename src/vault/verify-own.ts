@@ -1,6 +1,7 @@
 // `vault verify`'s checks of the vault's own paths (docs/VAULT.md#invariants 5 and 6): +i and no
 // untolerated extended attribute on each, and a release directory's own shape (exactly
-// manifest.json, signatures.json and tree/, the tree a directory of the vault's owner). None of them
+// manifest.json, signatures.json and tree/, the tree a directory of the vault's owner, each with the
+// mode the deploy gave it). None of them
 // reads the release tree, so verify runs a release directory's while the tree pass hashes.
 import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
@@ -67,6 +68,30 @@ export interface ReleaseDirCheck {
   tree: boolean;
 }
 
+/** The modes a deploy gives a release's own paths (docs/VAULT.md#modes); the manifest lists the tree's entries, not these. */
+const RELEASE_DIR_MODE = 0o755;
+const SIGNED_FILE_MODE = 0o444;
+
+// Why: a mode the deploy set and no manifest records (0777 on a release directory lets anyone add to it
+// once +i is lifted; 0700 on the tree root locks the services out) is still a change, named like the tree's.
+async function checkReleaseModes(dir: string, treeMode: number, where: (abs: string) => string, problems: VerifyProblem[]): Promise<void> {
+  const files = releaseFiles(dir);
+  const modeOf = async (p: string): Promise<number | null> => {
+    // Missing, unreadable or a symlink: the checks that read those paths name it.
+    const st = await lstat(p).catch(() => null);
+    return st === null || st.isSymbolicLink() ? null : st.mode & 0o7777;
+  };
+  const found: [string, number | null, number][] = [
+    [dir, await modeOf(dir), RELEASE_DIR_MODE],
+    [files.tree, treeMode & 0o7777, RELEASE_DIR_MODE],
+    [files.manifest, await modeOf(files.manifest), SIGNED_FILE_MODE],
+    [files.signatures, await modeOf(files.signatures), SIGNED_FILE_MODE],
+  ];
+  for (const [p, mode, want] of found) {
+    if (mode !== null && mode !== want) problems.push(problem('tampered', where(p), `mode ${mode.toString(8)}, the vault sets ${want.toString(8)}`));
+  }
+}
+
 // Why: a release directory is exactly its manifest, signatures and tree, sealed, without extended
 // attributes, its tree owned as the vault is; in this order its problems are named, before the tree's.
 export async function checkReleaseDir(ctx: VaultCtx, dir: string): Promise<ReleaseDirCheck> {
@@ -92,6 +117,7 @@ export async function checkReleaseDir(ctx: VaultCtx, dir: string): Promise<Relea
   // Every entry must have the tree root's owner (checkTree); the root's uid must be the vault's (root, or the user running the sentinel).
   const vaultUid = (await lstat(ctx.layout.root)).uid;
   if (treeSt.uid !== vaultUid) problems.push(problem('tampered', rel(files.tree), `owned by uid ${treeSt.uid}; the vault belongs to uid ${vaultUid}`));
+  await checkReleaseModes(dir, treeSt.mode, rel, problems);
   await checkSealed(ctx, [files.tree, files.manifest, files.signatures, dir], rel, problems);
   await checkOwnXattrs([files.tree, files.manifest, files.signatures, dir], rel, problems);
   return { problems, tree: true };
