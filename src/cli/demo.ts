@@ -1,7 +1,6 @@
 // `sentinel demo`: the whole vault story on a throwaway vault, as a list of steps that each check
 // what they show (the demo is itself a test); later steps (daemon, eBPF recovery) are appended.
 import { constants, promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../adapters/package-root.js';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +14,7 @@ import { readVaultInfo } from '../vault/index.js';
 import { createVault, withVault } from './vault-access.js';
 import { describeStatus } from './vault-commands.js';
 import { paint } from './style.js';
+import { makeTempDir, rootErrno, tmpdirWhere } from './temp-dir.js';
 
 /** State shared by the steps of one demo run; steps may add their own fields under `extra`. */
 export interface DemoContext {
@@ -199,7 +199,7 @@ export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: 
   const c = paint(opts.out === undefined ? process.stdout : {});
   const steps = opts.steps ?? vaultDemoSteps;
   const sample = await findSampleTree();
-  const root = await fs.mkdtemp(join(tmpdir(), 'sentinel-demo-'));
+  const root = await makeTempDir('sentinel-demo-');
   const ctx: DemoContext = { root, vault: join(root, 'vault'), sample, keys: {}, extra: {}, say: (l) => out(`      ${l}`) };
   out(`omnimind-sentinel demo — temporary vault ${ctx.vault}`);
   out(`sample Φ-engine tree: ${ctx.sample}\n`);
@@ -218,7 +218,12 @@ export async function runDemo(opts: { keep?: boolean; steps?: DemoStep[]; out?: 
       for (const l of buffered) out(l);
       const err = asSentinelError(e);
       out(`      ${err.toLine()}`);
-      failure = new SentinelError(err.code, `demo step ${i + 1}/${steps.length} (${step.title}) failed: ${err.message}`, { where: err.where, cause: e });
+      const failed = `demo step ${i + 1}/${steps.length} (${step.title}) failed: ${err.message}`;
+      // The demo's vault is under TMPDIR: a full filesystem there is the operator's to change, so the line names it.
+      // (The addon's staging names the errno only in its message, as every '(ERRNO)' message does.)
+      const full = rootErrno(e) === 'ENOSPC' || err.message.includes('(ENOSPC)');
+      const room = `${failed} at ${err.where ?? root}: no space left on the filesystem of the demo's temporary directory; set TMPDIR to a directory on a filesystem with room`;
+      failure = full ? new SentinelError(err.code, room, { where: tmpdirWhere(), cause: e }) : new SentinelError(err.code, failed, { where: err.where, cause: e });
       break;
     }
   }

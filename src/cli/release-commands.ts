@@ -1,8 +1,7 @@
 // `sign` and `sign-and-deploy`: the release path from a source tree to a sealed live release, either
 // straight into a vault or through the daemon's control socket. `deploy` itself, and the pieces both
 // deploying commands share, are in src/cli/deploy-command.ts.
-import { lstat, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sendRequest } from '../adapters/control-client.js';
 import { SentinelError } from '../core/errors.js';
@@ -17,6 +16,7 @@ import type { DeploySummary } from './deploy-command.js';
 import { readSecretKeyFiles } from './key-files.js';
 import { printJson, printLines } from './output.js';
 import { withVault } from './vault-access.js';
+import { makeTempDir } from './temp-dir.js';
 
 /** A status reply is immediate. */
 const STATUS_TIMEOUT_MS = 10_000;
@@ -67,7 +67,7 @@ export async function runSignAndDeploy(src: string, opts: { key: string[]; vault
 // Shared by the command and the demo: sign `src` for the target's vault and deploy it. `onLive`: straight
 // into a vault, the summary once the release is live and durable, before the deploy's tail.
 export async function signAndDeploy(src: string, opts: { keys: SecretKey[]; target: { vault: string } | { socket: string }; version?: number; expiresInMs: number; onLive?: (s: DeploySummary) => void }): Promise<DeploySummary> {
-  const dir = await mkdtemp(join(tmpdir(), 'sentinel-sign-'));
+  const dir = await makeTempDir('sentinel-sign-');
   const out = join(dir, 'release.bundle');
   try {
     if ('vault' in opts.target) {

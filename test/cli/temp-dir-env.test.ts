@@ -66,7 +66,7 @@ test('sign-and-deploy with TMPDIR naming a missing directory: one line naming TM
     assertFails(r, 'not-found');
     namesTmpdir(r, missing, /does not exist/);
     const st = await sentinel(['vault', 'status', join(dir, 'vault'), '--json']);
-    assert.match(st.stdout, /"version":null/, st.stdout);
+    assert.equal((JSON.parse(st.stdout) as { version: unknown }).version, null, st.stdout);
   } finally {
     spawnSync('chattr', ['-R', '-f', '-i', dir]);
     rmSync(dir, { recursive: true, force: true });
