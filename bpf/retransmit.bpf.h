@@ -11,6 +11,12 @@ struct trace_event_raw_tcp_event_sk_skb___old {
   __u16 family;
 } __attribute__((preserve_access_index));
 
+/* Kernels that also fire it for a retransmit that was not sent (-EBUSY while the original is still in
+ * the host queue, no route, a local netfilter drop) pass the error; older ones fire it only once sent. */
+struct trace_event_raw_tcp_retransmit_skb___err {
+  int err;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int sentinel_retransmit(void *ctx) {
   __u32 port;
@@ -18,6 +24,9 @@ int sentinel_retransmit(void *ctx) {
   __u32 state;
   if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb)) {
     struct trace_event_raw_tcp_retransmit_skb *c = ctx;
+    /* Only what left the host counts, the same on every kernel. */
+    struct trace_event_raw_tcp_retransmit_skb___err *e = ctx;
+    if (bpf_core_field_exists(e->err) && BPF_CORE_READ(e, err) != 0) return 0;
     port = BPF_CORE_READ(c, sport);
     family = BPF_CORE_READ(c, family);
     state = BPF_CORE_READ(c, state);
