@@ -107,26 +107,44 @@ const builtinsRequiredOnFirstUse = {
 // to those functions directly; as a CommonJS object of getters it was copied into a new object of
 // getters (esbuild's __toESM, about 70 properties) at every module that imports node:crypto, about
 // 0.3-0.6 ms of a fresh process each time.
-const nodeCrypto = await import('node:crypto');
-const nodeCryptoFunctions = Object.keys(nodeCrypto).filter((n) => n !== 'default' && /^[a-z]/.test(n) && typeof nodeCrypto[n] === 'function');
-const nodeCryptoOnFirstUse = {
-  name: 'node-crypto-on-first-use',
-  /** @param {import('esbuild').PluginBuild} b */
-  setup(b) {
-    // The stand-in's own require stays a require of Node's module.
-    b.onResolve({ filter: /^(node:)?crypto$/ }, (args) => (args.namespace === 'node-crypto-on-first-use' ? { path: 'node:crypto', external: true } : { path: 'node:crypto', namespace: 'node-crypto-on-first-use' }));
-    b.onLoad({ filter: /.*/, namespace: 'node-crypto-on-first-use' }, () => ({
-      contents: `let c; const load = () => (c ??= require('node:crypto'));\n${nodeCryptoFunctions.map((name) => `export function ${name}(...args) { return load().${name}(...args); }`).join('\n')}\n`,
-      loader: 'js',
-    }));
-  },
-};
+// node:fs/promises the same way: its first use loads readline and the fs watchers (about 1 ms of a
+// fresh process), and `vault status` reads blocking (src/adapters/small-file.ts), so it never loads it.
+// (Its one value, `constants`, is node:fs's own object, which every bundle loads anyway: `also` re-exports it from there.)
+/**
+ * A plugin that hands the plain bundles `builtin` as an ES module of forwarding functions, the module required on the first call.
+ * @param {string} builtin
+ * @param {string} [also]
+ */
+async function onFirstCall(builtin, also = '') {
+  /** @type {Record<string, unknown>} */
+  const real = {};
+  Object.assign(real, await import(builtin));
+  const functions = Object.keys(real).filter((n) => n !== 'default' && /^[a-z]/.test(n) && typeof real[n] === 'function');
+  const namespace = `${builtin.replace(/[^a-z]/g, '-')}-on-first-call`;
+  const bare = builtin.replace(/^node:/, '');
+  return {
+    name: namespace,
+    /** @param {import('esbuild').PluginBuild} b */
+    setup(b) {
+      const filter = new RegExp(`^(node:)?${bare.replace('/', '\\/')}$`);
+      // The stand-in's own require stays a require of Node's module.
+      b.onResolve({ filter }, (args) => (args.namespace === namespace ? { path: builtin, external: true } : { path: builtin, namespace }));
+      b.onLoad({ filter: /.*/, namespace }, () => ({
+        contents: `${also}let m; const load = () => (m ??= require(${JSON.stringify(builtin)}));\n${functions.map((name) => `export function ${name}(...args) { return load().${name}(...args); }`).join('\n')}\n`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+const nodeCryptoOnFirstUse = await onFirstCall('node:crypto');
+const nodeFsPromisesOnFirstUse = await onFirstCall('node:fs/promises', "export { constants } from 'node:fs';\n");
+if ((await import('node:fs/promises')).constants !== (await import('node:fs')).constants) throw new Error('node:fs/promises.constants is not node:fs.constants on this Node: the stand-in cannot re-export it');
 
 // Two bundles of the same make: `vault status`'s runner alone (status.cjs: no verify or deploy code
 // to read, check and deserialise in a status), and the verify and deploy runners (plain.cjs).
 for (const [name, entry] of [['plain.cjs', 'plain-runners.ts'], ['status.cjs', 'plain-status.ts']]) {
   await build({
-    plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse, nodeCryptoOnFirstUse],
+    plugins: [lazyTweetnacl, builtinsRequiredOnFirstUse, nodeCryptoOnFirstUse, nodeFsPromisesOnFirstUse],
     entryPoints: [join(root, 'src', 'cli', entry)],
     outfile: join(outdir, name),
     bundle: true,

@@ -1,14 +1,55 @@
 // Reading a small file named by an operator or kept by the vault (a key file, vault.json,
 // highest.json) without ever blocking on it: opened O_NONBLOCK, checked with fstat to be a regular
 // file of bounded size before a byte is read, so a fifo, a device or a huge file is one clear error.
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { open, readdir, readlink } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
 
 const EMPTY = new Uint8Array(0);
+
+// Set by the plain `vault status` runner (src/cli/plain-status.ts), a process with nothing else to
+// do while it reads: the vault's small files, `current`'s link and the releases/ listing are then
+// read with blocking calls on the main thread, the same calls and checks in the same order, instead
+// of a round trip to the thread pool for each step (5 per file) and node:fs/promises (its first
+// use loads readline and the fs watchers, about 1 ms). Off everywhere else (the daemon's loop must
+// never block on a file).
+let blocking = false;
+
+/** Whether reads block (see above); the plain status runner turns it on. */
+export function setBlockingReads(on: boolean): void {
+  blocking = on;
+}
+
+// Why: the names of a directory (releases/) through whichever way the process reads.
+export function readNames(path: string): Promise<string[]> {
+  return blocking ? Promise.resolve().then(() => readdirSync(path)) : readdir(path);
+}
+
+// Why: a symlink's target (`current`) through whichever way the process reads.
+export function readLinkTarget(path: string): Promise<string> {
+  return blocking ? Promise.resolve().then(() => readlinkSync(path)) : readlink(path);
+}
+
+/** A descriptor's calls, from the thread pool (a FileHandle) or blocking (a plain fd). */
+interface Held {
+  stat(): Promise<{ isFile(): boolean; mode: number; size: number }>;
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
+}
+
+function openHeld(path: string, flags: number): Promise<Held> {
+  if (!blocking) return open(path, flags);
+  return Promise.resolve().then(() => {
+    const fd = openSync(path, flags);
+    return {
+      stat: () => Promise.resolve().then(() => fstatSync(fd)),
+      read: (buf, offset, length, position) => Promise.resolve().then(() => ({ bytesRead: readSync(fd, buf, offset, length, position) })),
+      close: () => Promise.resolve().then(() => closeSync(fd)),
+    };
+  });
+}
 
 /** Largest key file read: a key line and a few comment lines, never megabytes. */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -53,7 +94,7 @@ export function typeName(mode: number, otherwise = 'not a regular file'): string
 }
 
 /** The file's bytes, which must be exactly `size` long: one byte more means it grew while being read. */
-async function readExactly(fh: FileHandle, size: number, what: string, where: string, prefix: Uint8Array): Promise<Buffer> {
+async function readExactly(fh: Held, size: number, what: string, where: string, prefix: Uint8Array): Promise<Buffer> {
   const at = prefix.length;
   const buf = Buffer.alloc(at + size + 1);
   buf.set(prefix, 0);
@@ -76,10 +117,10 @@ export async function readSmallFile(path: string, opts: SmallFileOptions): Promi
 export async function readSmallFileBytes(path: string, opts: SmallFileOptions): Promise<Buffer> {
   const where = opts.where ?? path;
   const bad = opts.badFileCode ?? 'usage';
-  let fh: FileHandle;
+  let fh: Held;
   try {
     // O_NONBLOCK: opening a fifo with no writer returns at once instead of waiting for one.
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.noFollow === true ? constants.O_NOFOLLOW : 0));
+    fh = await openHeld(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.noFollow === true ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     // ENXIO/ENODEV: a socket or a device without a driver; anything else through the one errno map.
     const errno = errnoOf(e);

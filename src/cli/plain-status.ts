@@ -6,6 +6,7 @@
 // docs/ARCHITECTURE.md#start-up).
 import { reportFailure, setJsonMode } from './failure.js';
 import { setDirectStdout } from './output.js';
+import { setBlockingReads } from '../adapters/small-file.js';
 
 // The bundle's own copy of the failure path: an error that escapes the runner is reported by the
 // same module instance that knows the JSON mode and the error classes the runner throws.
@@ -29,6 +30,8 @@ export async function runPlainVaultStatus(path: string, json: boolean): Promise<
     setJsonMode(json);
     // Its one result (or failure object) goes through fd 1 itself: no process.stdout (src/cli/output.ts).
     setDirectStdout(true);
+    // It reads the vault's few small files blocking, without round trips to the thread pool (src/adapters/small-file.ts).
+    setBlockingReads(true);
     const { runVaultStatus } = await import('./status-command.js');
     await runVaultStatus(path, json ? { json } : {});
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

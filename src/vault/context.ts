@@ -1,7 +1,7 @@
 // Shared internals of the vault modules: the open vault's context, sealing that reports events,
 // reading kept releases and the highest-version state, removing a release safely.
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { lstat, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
@@ -14,7 +14,7 @@ import type { TrustPolicy, VerifiedManifest } from '../core/trust.js';
 import { FS_IMMUTABLE_FL, seal, sealTree, unseal, unsealTree } from '../adapters/flags.js';
 import { fsyncDir } from '../adapters/bundle-file.js';
 import { removeTreeByFd } from '../adapters/remove-tree.js';
-import { readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
+import { readLinkTarget, readNames, readSmallFile, readSmallFileBytes } from '../adapters/small-file.js';
 import { ed25519Verify, sha512 } from './ed25519.js';
 import { NAMES, layoutOf, liveDirOfTarget, parseReleaseDirName, releaseFiles } from './layout.js';
 import type { VaultConfig, VaultLayout } from './layout.js';
@@ -219,7 +219,7 @@ export function assertReleaseBinding(ctx: VaultCtx, r: ReleaseBytes, releaseId: 
 }
 
 export async function listReleaseDirs(ctx: VaultCtx): Promise<string[]> {
-  const names = await readdir(ctx.layout.releases);
+  const names = await readNames(ctx.layout.releases);
   return names.filter((n) => parseReleaseDirName(n) !== null).sort();
 }
 
@@ -247,7 +247,7 @@ export async function listKeptReleases(ctx: VaultCtx, known?: KeptReleaseInfo): 
 export async function readLiveDirName(ctx: VaultCtx): Promise<string | null> {
   let target: string;
   try {
-    target = await readlink(ctx.layout.current);
+    target = await readLinkTarget(ctx.layout.current);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;

@@ -114,6 +114,20 @@ describe('cli: start-up loads only what the command uses', () => {
     assert.ok(!modules.some((m) => /sentinel_native\.node$/.test(m)), 'SENTINEL_NO_NATIVE=1 loads no addon, not even for the cache check');
   });
 
+  it('vault status reads the vault blocking: node:fs/promises (readline, the fs watchers) is never loaded, from either entry; verify still loads it', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr +i)')) return;
+    const fsPromises = /^(require:)?(node:)?fs\/promises$/;
+    for (const entry of [BIN, CLI]) {
+      const r = await loaded(['vault', 'status', vault], dir, entry);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.modules.includes('open:status.cjs'), `the plain runner answered: ${r.modules.join(' ')}`);
+      assert.deepEqual(r.modules.filter((m) => fsPromises.test(m)), [], entry);
+    }
+    const v = await loaded(['vault', 'verify', vault, '--trust', pub], dir, BIN);
+    assert.equal(v.code, 0, v.stderr);
+    assert.ok(v.modules.some((m) => fsPromises.test(m)), `the module log sees node:fs/promises required: ${v.modules.join(' ')}`);
+  });
+
   it('vault status and vault verify through the executable write their answer (text, --json, a failure\'s object) through fd 1 without making process.stdout; deploy makes it', async (t) => {
     if (needs(t, isRoot(), 'root (chattr +i)')) return;
     const missing = join(dir, 'no-such-vault');
