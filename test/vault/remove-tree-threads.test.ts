@@ -16,6 +16,7 @@ import { REMOVE_THREADS } from '../../src/adapters/remove-tree.js';
 import { lsattrLetters } from '../helpers/attrs.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
+import { waitFor } from '../helpers/wait.js';
 
 after(() => removeTempDirs());
 
@@ -95,12 +96,9 @@ async function withDir<T>(dir: string, fn: (fd: number) => Promise<T>): Promise<
   }
 }
 
+// Up to 30 s, not a count of polls (10 s at best, less the busier the machine).
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitFor(what, 30_000, () => (cond() ? true : null), 5);
 }
 
 describe('removeTreeAtAsync on several threads', () => {

@@ -11,17 +11,15 @@ import type { TestContext } from 'node:test';
 import { loadNative } from '../../src/adapters/native.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupAll, closeDeps, liveTree, makeVault, run, tempDir } from '../helpers/vault-factory.js';
+import { waitFor } from '../helpers/wait.js';
 
 after(cleanupAll);
 
 const addon = loadNative();
 
+// Up to 30 s: a verify on a busy machine can take longer to reach the gate than 1000 polls of 5 ms.
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitFor(what, 30_000, () => (cond() ? true : null), 5);
 }
 
 /**
