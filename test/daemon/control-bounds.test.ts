@@ -16,6 +16,7 @@ import { createLogger } from '../../src/adapters/logger.js';
 import { isSentinelError } from '../../src/core/errors.js';
 import type { ControlCommand } from '../../src/daemon/control-protocol.js';
 import { isRoot, needs } from '../helpers/env.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Reply {
   ok: boolean;
@@ -133,7 +134,7 @@ test('control socket: with every slot held by requests in handling, status is st
   });
   await withServer({ requestTimeoutMs: 5_000, maxClients: 4, handle: async (r) => (r.op === 'status' ? 'status' : gate.then(() => 'ok')) }, async (socket, server) => {
     const held = Array.from({ length: 4 }, () => sendRequest(socket, { op: 'verify' }, { timeoutMs: 10_000 }) as Promise<Reply>);
-    while (server.connections < 4) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the 4 clients connected to the server', 30_000, () => (server.connections >= 4 ? true : null), 10);
     const status = (await within(sendRequest(socket, { op: 'status' }, { timeoutMs: 10_000 }), 5_000, 'status')) as Reply;
     assert.equal(status.ok, true, JSON.stringify(status));
     assert.equal(status.result, 'status');
@@ -148,7 +149,7 @@ test('control socket: 64 idle clients (connected, silent, never closing) do not 
   await withServer({ requestTimeoutMs: 30_000, maxClients: 64 }, async (socket, server) => {
     const idle = await Promise.all(Array.from({ length: 64 }, () => halfOpenClient(socket, '')));
     try {
-      while (server.connections < 64) await new Promise((r) => setTimeout(r, 10));
+      await waitFor('the 64 idle clients connected to the server', 30_000, () => (server.connections >= 64 ? true : null), 10);
       for (let i = 0; i < 5; i++) {
         const r = (await within(sendRequest(socket, { op: 'status' }, { timeoutMs: 5_000 }), 5_000, `status ${String(i)}`)) as Reply;
         assert.equal(r.ok, true, `status ${String(i)} was refused: ${JSON.stringify(r)}`);
