@@ -140,7 +140,7 @@ test('syscall tracing: histogram, a slow syscall, and the loop state of an idle,
   const stillIdle = engine.loopState(slot);
   assert.equal(stillIdle.inWait, true);
   assert.equal(judgeLoop(stillIdle, process.hrtime.bigint(), thresholdNs).stalled, false, 'waiting in epoll_wait is not a stall');
-  assert.ok(stillIdle.waits >= waiting.waits);
+  assert.ok(stillIdle.waits >= waiting.waits, `waits ${String(stillIdle.waits)} after idling, ${String(waiting.waits)} before`);
 
   // A pure-Python hot loop: no syscalls at all, the main thread never comes back to epoll_wait.
   const from = log.records.length;
@@ -149,11 +149,11 @@ test('syscall tracing: histogram, a slow syscall, and the loop state of an idle,
     const v = judgeLoop(engine.loopState(slot), process.hrtime.bigint(), thresholdNs);
     return v.stalled ? v : null;
   });
-  assert.ok(stalled.busyNs >= thresholdNs);
+  assert.ok(stalled.busyNs >= thresholdNs, `judged stalled after ${String(stalled.busyNs)} ns busy, threshold ${String(thresholdNs)} ns`);
   const ended = await log.next('stall-end', (r) => r.pid === target.pid, 5_000, 'the stall-end record', from);
   assert.ok(ended.busyNs >= 1_100_000_000n, `busy about 1.2 s (${String(ended.busyNs)} ns)`);
   assert.equal(syscallName(ended.nr), 'epoll_wait');
-  assert.ok(engine.loopState(slot).maxBusyNs >= ended.busyNs);
+  assert.ok(engine.loopState(slot).maxBusyNs >= ended.busyNs, `maxBusyNs ${String(engine.loopState(slot).maxBusyNs)} ns, the ended stretch ${String(ended.busyNs)} ns`);
 
   // A blocking sleep on the loop: a slow syscall, and the main thread is seen inside it.
   target.child.kill('SIGUSR2');
@@ -174,7 +174,7 @@ test('syscall tracing: histogram, a slow syscall, and the loop state of an idle,
   assert.ok(total > 0 && total === s.syscalls, `histogram counts every non-wait syscall (${String(total)} vs ${String(s.syscalls)})`);
   assert.ok((hist[21] ?? 0) >= 1, 'the 1.2 s sleep is in the [2^20, 2^21) us bucket');
   assert.equal(s.slow, 1);
-  assert.ok(engine.stats().stallEnds >= 2);
+  assert.ok(engine.stats().stallEnds >= 2, `stall ends counted: ${String(engine.stats().stallEnds)}`);
 });
 
 test('flag-lift attribution: chattr -i on the watched filesystem names chattr, its PID and uid; our own ioctls are not reported', async (t) => {

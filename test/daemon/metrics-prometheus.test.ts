@@ -122,7 +122,7 @@ test('a real Prometheus scrapes the daemon; after a tamper and its heal PromQL r
   const intact = await value('sentinel_vault_intact{job="omnimind-sentinel"}');
   t.diagnostic(`PromQL: tampers ${String(tampers)}, heals ${String(heals)}, intact ${String(intact)}`);
   assert.ok(tampers !== null && tampers >= 1, `tampers_total ${String(tampers)}`);
-  assert.ok(heals !== null && heals >= 1);
+  assert.ok(heals !== null && heals >= 1, `heals in PromQL: ${String(heals)}`);
   assert.equal(intact, 1);
   assert.equal(await value('sum(increase(sentinel_tampers_total[1m])) > 0') === null, false, 'the alert expression sees the tamper');
   assert.equal(await value('histogram_quantile(0.5, sum by (le) (sentinel_heal_duration_seconds_bucket)) > 0') === null, false, 'the heal duration is in the histogram');

@@ -67,7 +67,7 @@ test('alert: idle 3x the threshold is no stall; /hang past it is one stall and t
   void get(port, '/hang?seconds=2.5', 10_000);
   const stall = await waitFor('the stall in the log', 10_000, () => stallLines(d)[0]);
   assert.equal(stall.pid, before.pid);
-  assert.ok((stall.busyMs as number) >= thresholdMs);
+  assert.ok((stall.busyMs as number) >= thresholdMs, `busy ${String(stall.busyMs)} ms, threshold ${String(thresholdMs)} ms`);
   assert.equal((await targetNow(d)).stalled, true, 'status says stalled while it lasts');
   const st = await sentinel(['status', '--socket', d.socket]);
   assert.match(st.stdout, /^target: +backend .*STALLED: main thread away from its wait syscall/m, 'the human status says so too');

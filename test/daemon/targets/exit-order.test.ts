@@ -89,5 +89,5 @@ test('a crash loop: every exit is audited before what it led to (recovery-starte
     rec.events.filter((e) => e.event === 'recovery-started').map((e) => e.backoffMs),
     [0, 30],
   );
-  assert.ok(rec.events.filter((e) => e.event === 'exit').every((e) => e.exitStatus === 3));
+  assert.ok(rec.events.filter((e) => e.event === 'exit').every((e) => e.exitStatus === 3), `exit statuses: ${rec.events.filter((e) => e.event === 'exit').map((e) => String(e.exitStatus)).join(', ')}`);
 });

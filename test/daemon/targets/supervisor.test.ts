@@ -83,7 +83,7 @@ test('a crash loop exhausts the restart budget and stops restarting, saying why'
   assert.equal(rec.events.filter((e) => e.event === 'recovery-started').length, 3);
   const exits = rec.events.filter((e) => e.event === 'exit');
   assert.equal(exits.length, 4, 'first start and three restarts all exited');
-  assert.ok(exits.every((e) => e.exitStatus === 3));
+  assert.ok(exits.every((e) => e.exitStatus === 3), `exit statuses: ${exits.map((e) => String(e.exitStatus)).join(', ')}`);
   const backoffs = rec.events.filter((e) => e.event === 'recovery-started').map((e) => e.backoffMs);
   assert.deepEqual(backoffs, [0, 20, 40]);
   assert.deepEqual(sup.pids(), []);
