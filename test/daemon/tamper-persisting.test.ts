@@ -1,7 +1,7 @@
 // A tamper the heal cannot repair (a stray file in state/: the heal restores the live release, not
 // the vault's own directories) is recorded once, healed once, and then not again every verify
 // period; the vault stays reported as not intact; a new problem is still recorded and healed at once.
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,9 +63,10 @@ test('a tamper the heal cannot repair is recorded and healed once, not every per
   }
 });
 
-test('while the heal cannot run (the stored bundle gone), a file changed again is recorded again, and the failing heal is retried less and less often', { timeout: 120_000 }, async (t) => {
+/** Starts a daemon whose stored bundles are moved aside (so no heal can run); returns a live file's path and a count of tamper records naming it. */
+async function withoutHeal(t: TestContext, label: string, body: (d: TestDaemon, target: string, naming: () => number) => Promise<void>): Promise<void> {
   if (needs(t, isRoot(), 'root (chattr +i)')) return;
-  const d = await startTestDaemon('tamper-again', { limits: { verifyIntervalMs: 1_000, flagAuditIntervalMs: 3_600_000 } });
+  const d = await startTestDaemon(label, { limits: { verifyIntervalMs: 1_000, flagAuditIntervalMs: 3_600_000 } });
   const aside = join(d.dir, 'bundles-aside');
   try {
     const bundles = join(d.tv.path, 'bundles');
@@ -79,8 +80,15 @@ test('while the heal cannot run (the stored bundle gone), a file changed again i
     const live = join(d.tv.path, 'current', 'tree');
     const file = readdirSync(live, { withFileTypes: true }).find((e) => e.isFile() && e.name !== 'empty')?.name;
     assert.ok(file !== undefined, 'a file in the live tree');
-    const target = join(live, file);
     const naming = (): number => records(d).filter((r) => r.kind === 'tamper' && (r.problems ?? []).some((p) => p.path.endsWith(`/tree/${file}`))).length;
+    await body(d, join(live, file), naming);
+  } finally {
+    await d.handle.stop('test');
+  }
+}
+
+test('while the heal cannot run (the stored bundle gone), a file changed again is recorded again, and the failing heal is retried less and less often', { timeout: 120_000 }, (t) =>
+  withoutHeal(t, 'tamper-again', async (d, target, naming) => {
     const size = readFileSync(target).length;
     chattr('-i', target);
     writeFileSync(target, Buffer.alloc(size, 0x58));
@@ -92,6 +100,52 @@ test('while the heal cannot run (the stored bundle gone), a file changed again i
     // The same file changed again, other bytes of the same size: the same code at the same path, but a new change.
     writeFileSync(target, Buffer.alloc(size, 0x59));
     await waitFor('the second change recorded', 30_000, () => (naming() === 2 ? true : null));
+  }),
+);
+
+test('while the heal cannot run, a file changed again to other bytes of the same wrong size (the report reads the same) is recorded again', { timeout: 120_000 }, (t) =>
+  withoutHeal(t, 'tamper-again-size', async (d, target, naming) => {
+    const size = readFileSync(target).length + 1;
+    chattr('-i', target);
+    writeFileSync(target, Buffer.alloc(size, 0x58));
+    await waitFor('the first change recorded', 30_000, () => (naming() === 1 ? true : null));
+    await periods(d, 2);
+    writeFileSync(target, Buffer.alloc(size, 0x59));
+    await waitFor('the second change, with the same report, recorded', 30_000, () => (naming() === 2 ? true : null));
+    await periods(d, 3);
+    assert.equal(naming(), 2, 'recorded once per change, not every period');
+  }),
+);
+
+test('a live file changed again just after a heal (before the check that follows it) is recorded and healed again', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  let vault = '';
+  const liveFile = (): string => {
+    const live = join(vault, 'current', 'tree');
+    const name = readdirSync(live, { withFileTypes: true }).filter((e) => e.isFile() && e.name !== 'empty').map((e) => e.name).sort()[0];
+    assert.ok(name !== undefined, 'a file in the live tree');
+    return join(live, name);
+  };
+  let raced = false;
+  // The attacker acts when the heal's line is written: the new live release is in place, its check not yet run.
+  const onLine = (line: Record<string, unknown>): void => {
+    if (line.event !== 'heal' || raced) return;
+    raced = true;
+    const f = liveFile();
+    chattr('-i', f);
+    appendFileSync(f, 'changed again\n');
+  };
+  const d = await startTestDaemon('tamper-heal-race', { limits: { verifyIntervalMs: 1_000, flagAuditIntervalMs: 3_600_000 } }, {}, { onLine });
+  vault = d.tv.path;
+  try {
+    const heals = (): number => records(d).filter((r) => r.kind === 'heal').length;
+    const f = liveFile();
+    chattr('-i', f);
+    appendFileSync(f, 'changed\n');
+    await waitFor('the first heal, and the file changed again right after it', 30_000, () => (raced ? true : null));
+    await waitFor('a second heal of the file changed again', 30_000, () => (heals() >= 2 ? true : null));
+    await waitFor('the vault verifies again', 30_000, async () => (((await d.handle.status()) as Status).vault.lastVerify?.ok === true ? true : null));
+    assert.equal(records(d).filter((r) => r.kind === 'tamper').length, 2, 'both changes recorded');
   } finally {
     await d.handle.stop('test');
   }

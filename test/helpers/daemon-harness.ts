@@ -63,7 +63,12 @@ export async function prepareDaemonFiles(label: string, extra: Record<string, un
 }
 
 // Why: an in-process daemon whose log lines the test can read.
-export async function startTestDaemon(label: string, extra: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: Pick<DaemonOptions, 'bpfObject' | 'flagStore'> = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  label: string,
+  extra: Record<string, unknown> = {},
+  env: NodeJS.ProcessEnv = {},
+  { onLine, ...opts }: Pick<DaemonOptions, 'bpfObject' | 'flagStore'> & { /** Called with each log line as it is written, before the next. */ onLine?: (line: Record<string, unknown>) => void } = {},
+): Promise<TestDaemon> {
   const files = await prepareDaemonFiles(label, extra);
   const logLines: Record<string, unknown>[] = [];
   let pending = '';
@@ -72,8 +77,10 @@ export async function startTestDaemon(label: string, extra: Record<string, unkno
       pending += chunk.toString('utf8');
       let nl;
       while ((nl = pending.indexOf('\n')) >= 0) {
-        logLines.push(JSON.parse(pending.slice(0, nl)) as Record<string, unknown>);
+        const line = JSON.parse(pending.slice(0, nl)) as Record<string, unknown>;
+        logLines.push(line);
         pending = pending.slice(nl + 1);
+        onLine?.(line);
       }
       cb();
     },
