@@ -11,7 +11,7 @@ import type { Logger } from '../adapters/logger.js';
 import type { DeployResult, Vault, VaultStatus, VerifyReport } from '../vault/types.js';
 import { countReject, newCounters, type DaemonCounters } from './counters.js';
 import { deployJob, type AuditedResult, type DeployJobHost, type DeployTailOutcome } from './deploy-job.js';
-import { TamperMemory } from './tamper-memory.js';
+import { TamperMemory, seenProblems } from './tamper-memory.js';
 
 export type TamperPolicy = 'heal' | 'alert';
 
@@ -231,7 +231,7 @@ export class Sentinel {
           return { tampered: false, healed: false, problems: [] };
         }
         const problems = summariseProblems(report);
-        const step = this.memory.decide(report.problems);
+        const step = this.memory.decide(await seenProblems(this.deps.vault.path, report.problems));
         if (step === 'persisting') {
           this.deps.log.warn({ event: 'tamper-persists', reason, problems, count: report.problems.length }, 'vault still tampered as recorded: a heal cannot repair it, or a failed heal waits for its retry');
           return { tampered: true, healed: false, problems };
@@ -246,7 +246,7 @@ export class Sentinel {
             this.memory.clear();
             return { tampered: true, healed: true, problems };
           }
-          const fresh = this.memory.afterHeal(left.problems);
+          const fresh = this.memory.afterHeal(await seenProblems(this.deps.vault.path, left.problems));
           if (fresh.length > 0) this.recordTamper(`${reason}: found after the heal`, { ...left, problems: fresh }, []);
           this.deps.log.error({ event: 'heal-incomplete', reason, remaining: summariseProblems(left), count: left.problems.length }, 'healed the live release; problems a heal cannot repair remain');
           return { tampered: true, healed: true, problems };
