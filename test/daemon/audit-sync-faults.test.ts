@@ -63,3 +63,40 @@ test('audit log flushes failing with EIO: not writable, deploy refused io and th
   assert.ok(late.some((r) => r.kind === 'reject' && r.code === 'io' && r.bundle === b2.path), 'the refused deploy is recorded after the gap');
   assert.deepEqual(recs.filter((r) => r.kind === 'deploy').map((r) => r.version), [2], 'only the deploy done once flushes worked');
 });
+
+test('records dropped after a gap record was written (a short line fits, a held record does not) are counted in the log too', { timeout: 90_000 }, async (t) => {
+  if (needs(t, canMountFaultyFs(), 'root, /dev/fuse and python3-fusepy')) return;
+  const fs = await mountFaultyFs('auditgap');
+  const auditPath = join(fs.path, 'audit.log');
+  const d = await startTestDaemon('auditgap', { audit: { path: auditPath, appendOnly: false }, limits: { auditRetryMs: 100, maxHeldAuditRecords: 100 } });
+  // Missing bundles with long names: each refusal's record is over 2,000 bytes, a gap record far less.
+  const long = join(d.dir, ...Array.from({ length: 8 }, (_, i) => `${String(i)}${'x'.repeat(250)}`));
+  const missing = (i: number): string => `${long}-${String(i)}.bundle`;
+  const refuse = async (i: number): Promise<void> => {
+    const r = (await sendRequest(d.socket, { op: 'deploy', bundlePath: missing(i) }, { timeoutMs: 10_000 })) as Reply<unknown>;
+    assert.equal(r.ok, false);
+  };
+  const recs = (): Record<string, unknown>[] => readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  let sent = 0;
+  try {
+    fs.failSync(true);
+    for (; sent < 104; sent++) await refuse(sent);
+    await waitFor('records dropped while flushes fail', 10_000, async () => ((await daemonStatus(d.socket)).audit.dropped > 0 ? true : null));
+    // Flushes work again, but only short lines fit: the gap record goes in, the held refusals do not.
+    fs.failWritesOver(1_000);
+    fs.failSync(false);
+    await waitFor('a gap record written while the held records still fail', 10_000, () => (recs().some((r) => r.kind === 'gap') ? true : null));
+    assert.equal((await daemonStatus(d.socket)).audit.writable, false, 'the held records could not be written');
+    for (; sent < 110; sent++) await refuse(sent);
+    fs.failWritesOver(null);
+    await waitFor('the log writable again', 15_000, async () => ((await daemonStatus(d.socket)).audit.writable ? true : null));
+  } finally {
+    await d.handle.stop('test');
+  }
+  assert.ok((await verifyAuditFile(auditPath)).lines > 0, 'the chain verifies');
+  const all = recs();
+  const written = new Set(all.filter((r) => r.kind === 'reject' && typeof r.bundle === 'string' && r.bundle.startsWith(long)).map((r) => r.bundle));
+  const gaps = all.filter((r) => r.kind === 'gap');
+  const dropped = gaps.reduce((n, g) => n + Number((g.droppedKinds as Record<string, number> | undefined)?.reject ?? 0), 0);
+  assert.equal(written.size + dropped, sent, `every refusal is in the log or counted as dropped by a gap record: ${String(written.size)} written, gap records ${JSON.stringify(gaps.map((g) => ({ held: g.held, dropped: g.dropped, droppedKinds: g.droppedKinds })))}`);
+});

@@ -9,7 +9,7 @@ export interface DaemonStatus {
   vault: { version: number };
   watchdog: { healthy: boolean; reason: string | null };
   counters: { rejects: number; rejectsByCode: Record<string, number> };
-  audit: { writable: boolean; held: number; error: string | null };
+  audit: { writable: boolean; held: number; dropped: number; error: string | null };
 }
 
 export interface Reply<T> {

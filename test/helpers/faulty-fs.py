@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 # A FUSE passthrough of BACKING mounted at MOUNT whose fsync/fdatasync fail with EIO while the file
 # CONTROL exists: the kernel then reports a real writeback error to the process that flushes, as a
-# failing disk would (there is no device-mapper on every test host). Runs in the foreground; the
-# test unmounts it and the process exits.
+# failing disk would (there is no device-mapper on every test host). While the file WRITES holds a
+# number N, a write of more than N bytes fails with ENOSPC and writes nothing, as on a nearly full
+# disk where a short line still fits and a long one does not. Runs in the foreground; the test
+# unmounts it and the process exits.
 import errno
 import os
 import sys
@@ -11,9 +13,17 @@ from fusepy import FUSE, FuseOSError, Operations
 
 
 class Faulty(Operations):
-    def __init__(self, backing, control):
+    def __init__(self, backing, control, writes):
         self.backing = backing
         self.control = control
+        self.writes = writes
+
+    def _write_limit(self):
+        try:
+            with open(self.writes) as f:
+                return int(f.read().strip())
+        except FileNotFoundError:
+            return None
 
     def _p(self, path):
         return os.path.join(self.backing, path.lstrip('/'))
@@ -67,6 +77,9 @@ class Faulty(Operations):
         return os.pread(fh, size, offset)
 
     def write(self, path, data, offset, fh):
+        limit = self._write_limit()
+        if limit is not None and len(data) > limit:
+            raise FuseOSError(errno.ENOSPC)
         return os.pwrite(fh, data, offset)
 
     def truncate(self, path, length, fh=None):
@@ -93,6 +106,6 @@ class Faulty(Operations):
 
 
 if __name__ == '__main__':
-    backing, mount, control = sys.argv[1:4]
+    backing, mount, control, writes = sys.argv[1:5]
     # direct_io: every write reaches this process at once (no page cache of its own in between).
-    FUSE(Faulty(backing, control), mount, foreground=True, nothreads=True, allow_other=True, direct_io=True)
+    FUSE(Faulty(backing, control, writes), mount, foreground=True, nothreads=True, allow_other=True, direct_io=True)

@@ -1,7 +1,8 @@
 // A filesystem whose flushes really fail: a FUSE passthrough (test/helpers/faulty-fs.py, Debian's
 // python3-fusepy) of a backing directory, mounted at a unique path. While `failSync(true)` holds,
 // every fsync/fdatasync on a file in it returns EIO from the kernel, as a disk whose writeback fails
-// would; writes themselves still succeed.
+// would; writes themselves still succeed. While `failWritesOver(n)` holds, a write of more than n
+// bytes fails with ENOSPC and writes nothing (a nearly full disk: a short line fits, a long one not).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ export interface FaultyFs {
   path: string;
   /** From now on fsync/fdatasync fail with EIO (true) or pass through (false). */
   failSync(on: boolean): void;
+  /** From now on a write of more than `bytes` bytes fails with ENOSPC (a number), or every write passes (null). */
+  failWritesOver(bytes: number | null): void;
 }
 
 const SCRIPT = join(packageRoot(), 'test', 'helpers', 'faulty-fs.py');
@@ -33,8 +36,9 @@ export async function mountFaultyFs(label: string): Promise<FaultyFs> {
   const backing = join(root, 'backing');
   const path = join(root, 'mnt');
   const control = join(root, 'fail-sync');
+  const writes = join(root, 'fail-writes-over');
   spawnSync('mkdir', ['-m', '0700', backing, path]);
-  const proc = spawn('/usr/bin/python3', [SCRIPT, backing, path, control], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('/usr/bin/python3', [SCRIPT, backing, path, control, writes], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
   mounts.push({ path, root, proc });
@@ -47,6 +51,10 @@ export async function mountFaultyFs(label: string): Promise<FaultyFs> {
     failSync(on: boolean): void {
       if (on) writeFileSync(control, '');
       else rmSync(control, { force: true });
+    },
+    failWritesOver(bytes: number | null): void {
+      if (bytes !== null) writeFileSync(writes, String(bytes));
+      else rmSync(writes, { force: true });
     },
   };
 }
