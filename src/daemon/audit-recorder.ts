@@ -17,8 +17,11 @@ interface HeldRecord {
 interface Outage {
   since: Date;
   error: string;
+  /** Records dropped since the outage began (for `status`). */
   dropped: number;
-  droppedKinds: Record<string, number>;
+  /** Records dropped that no `gap` record in the log counts yet, by kind. */
+  unreported: number;
+  unreportedKinds: Record<string, number>;
   gapWritten: boolean;
 }
 
@@ -132,7 +135,8 @@ export class AuditRecorder {
       return;
     }
     o.dropped++;
-    o.droppedKinds[rec.kind] = (o.droppedKinds[rec.kind] ?? 0) + 1;
+    o.unreported++;
+    o.unreportedKinds[rec.kind] = (o.unreportedKinds[rec.kind] ?? 0) + 1;
     this.counters.auditRecordsDropped++;
   }
 
@@ -140,7 +144,7 @@ export class AuditRecorder {
     const error = messageOf(e);
     this.counters.auditWriteFailures++;
     if (this.outage === null) {
-      this.outage = { since: this.now(), error, dropped: 0, droppedKinds: {}, gapWritten: false };
+      this.outage = { since: this.now(), error, dropped: 0, unreported: 0, unreportedKinds: {}, gapWritten: false };
       this.log.error({ event: 'audit-failed', kind, err: error, where: this.audit.path }, 'audit log write failed; holding records until it can be written');
       this.retryTimer = setInterval(() => {
         this.writes = this.writes.then(() => this.drain().then(() => undefined));
@@ -150,16 +154,19 @@ export class AuditRecorder {
   }
 
   // Why: once the log takes writes again, a `gap` record says since when it did not, how many records follow late
-  // (with the time they happened) and how many were dropped; then the held records, in order.
+  // (with the time they happened) and how many were dropped; then the held records, in order. Records dropped
+  // after a gap record went in (the log failed again before the held records did) get a gap record of their own.
   private async drain(): Promise<boolean> {
     const o = this.outage;
     if (o === null) return true;
     try {
       // A failed flush leaves its record in the file: while the log still cannot be flushed, nothing more is added.
       await this.audit.sync();
-      if (!o.gapWritten) {
-        await this.audit.append('gap', { since: o.since.toISOString(), error: o.error, held: this.backlog.length, dropped: o.dropped, droppedKinds: o.droppedKinds });
+      if (!o.gapWritten || o.unreported > 0) {
+        await this.audit.append('gap', { since: o.since.toISOString(), error: o.error, held: this.backlog.length, dropped: o.unreported, droppedKinds: o.unreportedKinds });
         o.gapWritten = true;
+        o.unreported = 0;
+        o.unreportedKinds = {};
       }
       while (this.backlog.length > 0) {
         const rec = this.backlog[0];
