@@ -4,8 +4,12 @@
 // anything is opened, and on reload (the old configuration stays).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { resolveDaemonConfig } from '../../src/daemon/config.js';
+import { loadTrust } from '../../src/daemon/trust-anchors.js';
 import { needs, isRoot } from '../helpers/env.js';
 import { sentinel } from '../helpers/cli-harness.js';
 import { cleanupDaemonFiles, prepareDaemonFiles, startTestDaemon } from '../helpers/daemon-harness.js';
@@ -57,4 +61,55 @@ test('sentinel reload refuses a configuration others can write, exit 3, and the 
   } finally {
     await d.handle.stop('test');
   }
+});
+
+// Someone else's file appearing at the configured name between the daemon's check and its read: in a sticky
+// directory (which the rule accepts) any user can create that name. The file that is read must be the one
+// that was checked.
+test('a configuration or key file created by another user at the checked name, in a sticky directory, is never read', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (another user to act as)')) return;
+  const f = await prepareDaemonFiles('config-race');
+  const sticky = mkdtempSync(join(tmpdir(), 'sentinel-config-race-'));
+  chmodSync(sticky, 0o1777);
+  const attacker = (target: string, text: string): ChildProcess => {
+    const script = [
+      'import os, sys, time',
+      'tgt, text = sys.argv[1], sys.argv[2]',
+      "src = tgt + '.theirs'",
+      "with open(src, 'w') as f: f.write(text)",
+      'end = time.time() + 60',
+      'while time.time() < end and os.path.exists(os.path.dirname(tgt)):',
+      '    try: os.link(src, tgt)',
+      '    except FileExistsError: pass',
+      '    try: os.unlink(tgt)',
+      '    except FileNotFoundError: pass',
+    ].join('\n');
+    return spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', '-c', script, target, text], { stdio: 'ignore' });
+  };
+  const theirs = JSON.stringify({ vault: { path: f.tv.path, trust: [f.pubPath] }, targets: [{ name: 'theirs', command: ['/bin/true'] }] });
+  const configName = join(sticky, 'sentinel.json');
+  let p = attacker(configName, theirs);
+  let accepted = 0;
+  try {
+    for (let i = 0; i < 1500; i++) {
+      const c = await resolveDaemonConfig(configName, {}).catch(() => null);
+      if (c !== null && c.targets.some((x) => x.name === 'theirs')) accepted++;
+    }
+  } finally {
+    p.kill('SIGKILL');
+  }
+  assert.equal(accepted, 0, `another user's configuration was read ${String(accepted)} times in 1500 starts`);
+
+  const keyName = join(sticky, 'key.pub');
+  const theirKey = readFileSync(f.pubPath, 'utf8');
+  const config = await resolveDaemonConfig(f.configPath, {});
+  config.vault.trust = [keyName];
+  p = attacker(keyName, theirKey);
+  try {
+    for (let i = 0; i < 1500; i++) if ((await loadTrust(config).catch(() => null)) !== null) accepted++;
+  } finally {
+    p.kill('SIGKILL');
+    rmSync(sticky, { recursive: true, force: true });
+  }
+  assert.equal(accepted, 0, `another user's key file was trusted ${String(accepted)} times in 1500 reloads`);
 });
