@@ -34,7 +34,7 @@ export function readLinkTarget(path: string): Promise<string> {
 
 /** A descriptor's calls, from the thread pool (a FileHandle) or blocking (a plain fd). */
 interface Held {
-  stat(): Promise<{ isFile(): boolean; mode: number; size: number }>;
+  stat(): Promise<{ isFile(): boolean; mode: number; size: number; uid: number }>;
   read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   close(): Promise<void>;
 }
@@ -73,6 +73,11 @@ export interface SmallFileOptions {
    * names (a key file) leaves this off: following a symlink is then the operator's choice.
    */
   noFollow?: boolean;
+  /**
+   * Checks the opened file's own fstat before a byte is read (throw to refuse): a rule about who owns the
+   * file then holds for the bytes read, not for whatever the path named a moment before.
+   */
+  accept?: (st: { mode: number; uid: number }) => void;
 }
 
 // Why: one wording for a file type that is refused, wherever an error names it; `otherwise` is the
@@ -133,6 +138,7 @@ export async function readSmallFileBytes(path: string, opts: SmallFileOptions): 
     const st = await fh.stat();
     if (!st.isFile()) throw new SentinelError(bad, `${opts.what} is ${typeName(st.mode)}, not a regular file`, { where });
     if (st.size > opts.maxBytes) throw new SentinelError(bad, `${opts.what} is ${st.size} bytes, more than the ${opts.maxBytes} such a file may hold`, { where });
+    opts.accept?.(st);
     return await readExactly(fh, st.size, opts.what, where, opts.prefix ?? EMPTY);
   } catch (e) {
     throw ioError(e, `cannot read ${opts.what}`, where);

@@ -1,15 +1,18 @@
 // Who may write the files the daemon's configuration comes from (docs/CONFIG.md): the configuration file decides
 // what runs as root (targets[].command) and the trusted keys whose bundles go live, so each file and every
 // directory on the way to it must be root's own, as for the vault and the sockets; a file others can write is
-// refused before it is read, at start and on reload.
-import { realpathSync, statSync } from 'node:fs';
+// refused before it is read, at start and on reload. The owner rule is applied to the opened file itself and the
+// bytes come from that descriptor, so a file someone else creates at the name after the check is never read.
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
+import { readSmallFile } from '../adapters/small-file.js';
 import { ownedDirProblem, unsafeAncestors } from '../vault/safety.js';
 
-/** Refuses (`insecure-path`, naming the file or the directory) a file others could write or replace. A missing one is left to the read. */
-export function assertOwnedConfigFile(given: string, what: string): void {
+/** Refuses (`insecure-path`, naming the directory) a file below a directory others could write. */
+function assertSafeDirectories(given: string, what: string): void {
   // A relative --config is relative to the working directory; the directories above it count as well.
   const file = resolve(given);
   let real = file;
@@ -22,13 +25,39 @@ export function assertOwnedConfigFile(given: string, what: string): void {
     const first = unsafeAncestors(path)[0];
     if (first !== undefined) throw new SentinelError('insecure-path', `${what}: ${first.message}`, { where: first.path });
   }
-  let st;
-  try {
-    st = statSync(real);
-  } catch (e) {
-    if (errnoOf(e) === 'ENOENT' || errnoOf(e) === 'ENOTDIR') return;
-    throw ioError(e, `cannot inspect the ${what}`, given);
-  }
-  const why = ownedDirProblem(st, `the ${what}`);
-  if (why !== null) throw new SentinelError('insecure-path', `${what}: ${why}`, { where: given });
+}
+
+export interface OwnedFileOptions {
+  /** What the file is, for messages about the file ("configuration file", "trusted public key"). */
+  what: string;
+  /** The setting that names it, for messages about who may write it (default: `what`). */
+  setting?: string;
+  maxBytes: number;
+  /** The code for a file that is not a regular file or too large. */
+  badFileCode: ErrorCode;
+  /** Where to report problems with the file itself (default: the path). */
+  where?: string;
+}
+
+/**
+ * Reads a file the daemon's configuration comes from: the directories on the way (given and resolved) must be
+ * root's own and not writable by others, before the open and again after the read; the opened file itself must
+ * be a regular file, root's own and not writable by others (`insecure-path`, naming it).
+ */
+export async function readOwnedConfigFile(given: string, opts: OwnedFileOptions): Promise<string> {
+  const setting = opts.setting ?? opts.what;
+  assertSafeDirectories(given, setting);
+  const text = await readSmallFile(given, {
+    what: `the ${opts.what}`,
+    maxBytes: opts.maxBytes,
+    badFileCode: opts.badFileCode,
+    where: opts.where ?? given,
+    accept: (st) => {
+      const why = ownedDirProblem(st, `the ${setting}`);
+      if (why !== null) throw new SentinelError('insecure-path', `${setting}: ${why}`, { where: given });
+    },
+  });
+  // A directory missing at the first look and created since by someone else shows now.
+  assertSafeDirectories(given, setting);
+  return text;
 }

@@ -1,13 +1,11 @@
 // The daemon's configuration (docs/CONFIG.md): validated once at start, every bad field named.
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SentinelError } from '../core/errors.js';
-import { ioError } from '../core/errno.js';
 import { DAEMON_LIMIT_BOUNDS, DEFAULT_DAEMON_LIMITS, type DaemonLimits } from '../core/config-limits.js';
 import { targetSchema } from './targets/spec.js';
 import { protectionSchema } from './protection/spec.js';
 import { parseMetricsListen } from '../core/metrics-listen.js';
-import { assertOwnedConfigFile } from './config-file-safety.js';
+import { readOwnedConfigFile } from './config-file-safety.js';
 
 const absolutePath = z.string().min(1).refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
 
@@ -122,6 +120,9 @@ export function mergeDaemonFlags(base: unknown, flags: { vault?: string; trust?:
   return obj;
 }
 
+/** The largest configuration file read: a vault, its keys and a few dozen targets fit in a small fraction. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 // Why: reads the file if given, applies flags, validates once.
 export async function resolveDaemonConfig(file: string | undefined, flags: Parameters<typeof mergeDaemonFlags>[1]): Promise<DaemonConfig> {
   let base: unknown = {};
@@ -130,13 +131,7 @@ export async function resolveDaemonConfig(file: string | undefined, flags: Param
     throw new SentinelError('config', 'no configuration: give --config FILE, or --vault DIR and --trust PUB... (see sentinel daemon --help)', { where });
   }
   if (file !== undefined) {
-    assertOwnedConfigFile(file, 'configuration file');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (cause) {
-      throw ioError(cause, 'cannot read the configuration file', file);
-    }
+    const text = await readOwnedConfigFile(file, { what: 'configuration file', maxBytes: MAX_CONFIG_BYTES, badFileCode: 'config' });
     try {
       base = JSON.parse(text);
     } catch (cause) {

@@ -3,17 +3,16 @@
 import { SentinelError, messageOf } from '../core/errors.js';
 import { parsePublicKey } from '../core/keys.js';
 import { assertTrustPolicy, type TrustPolicy } from '../core/trust.js';
-import { MAX_KEY_FILE_BYTES, readSmallFile } from '../adapters/small-file.js';
+import { MAX_KEY_FILE_BYTES } from '../adapters/small-file.js';
 import type { DaemonConfig } from './config.js';
-import { assertOwnedConfigFile } from './config-file-safety.js';
+import { readOwnedConfigFile } from './config-file-safety.js';
 
 // Why: a missing or bad key file, or a threshold the keys cannot meet, fails start (or the reload) naming the setting.
 export async function loadTrust(config: DaemonConfig): Promise<TrustPolicy> {
   const keys = [];
   for (const [i, file] of config.vault.trust.entries()) {
     const where = `vault.trust[${String(i)}]: ${file}`;
-    assertOwnedConfigFile(file, `vault.trust[${String(i)}]: trusted public key`);
-    const text = await readSmallFile(file, { what: 'trusted public key', maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where });
+    const text = await readOwnedConfigFile(file, { what: 'trusted public key', setting: `vault.trust[${String(i)}]: trusted public key`, maxBytes: MAX_KEY_FILE_BYTES, badFileCode: 'config', where });
     try {
       keys.push(parsePublicKey(text, file));
     } catch (e) {
