@@ -6,7 +6,7 @@
 // step the crash tests use, with real chattr.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
@@ -128,6 +128,38 @@ describe('a crash marker seen by the commands that only look', () => {
     assert.ok((JSON.parse(r.stdout) as { resealed: number }).resealed >= 2, r.stdout);
     assertOk(await sentinel(['vault', 'verify', kit.vault, '--trust', kit.pub]));
     assert.equal(readFileSync(lockOf(kit), 'utf8'), '', 'the marker is gone once recovered');
+  });
+
+  it('leftovers without a marker do not make a look re-seal a vault directory found unsealed: the root with a current.tmp, bundles/ with a stray name', async (t) => {
+    if (needs(t, isRoot(), 'root (chattr)')) return;
+    const cases: [string, (kit: Kit) => void][] = [
+      ['.', (kit) => symlinkSync('releases/elsewhere', join(kit.vault, 'current.tmp'))],
+      [
+        'bundles',
+        (kit) => {
+          writeFileSync(join(kit.vault, 'bundles', 'stray'), 'left by someone\n');
+          mkdirSync(join(kit.vault, 'staging', 'r00000009-0123456789ab'));
+        },
+      ],
+    ];
+    for (const [dir, leave] of cases) {
+      const kit = await freshVault(`leftover-${dir === '.' ? 'root' : dir}`);
+      const abs = join(kit.vault, dir);
+      run('chattr', ['-i', abs]);
+      leave(kit);
+      for (const entry of ENTRIES) {
+        for (const args of [['vault', 'verify', kit.vault, '--trust', kit.pub, '--json'], ['vault', 'status', kit.vault, '--json']]) {
+          const r = await sentinel(args, { entry });
+          assert.equal(r.code, 1, `${args[1]} with ${dir} unsealed exits 1 (${entry}): ${r.stdout} ${r.stderr}`);
+          assert.equal(lsattrImmutable(abs), false, `${args[1]} left ${dir} unsealed (${entry})`);
+        }
+        const v = JSON.parse((await sentinel(['vault', 'verify', kit.vault, '--trust', kit.pub, '--json'], { entry })).stdout) as { problems: Problem[] };
+        assert.ok(v.problems.some((p) => p.code === 'unsealed' && p.path === dir), `verify names ${dir} unsealed (${entry}): ${JSON.stringify(v.problems)}`);
+      }
+      // A write operation recovers and re-seals.
+      assertOk(await sentinel(['vault', 'recover', kit.vault]));
+      assertOk(await sentinel(['vault', 'verify', kit.vault, '--trust', kit.pub]));
+    }
   });
 
   for (const step of DEPLOY_STEPS) {
