@@ -10,7 +10,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SentinelError, isSentinelError } from '../core/errors.js';
 import type { TrustPolicy } from '../core/trust.js';
-import { makeCtx, readVaultConfigText } from './context.js';
+import { isSealed, makeCtx, readVaultConfigText } from './context.js';
 import type { VaultCtx } from './context.js';
 import { assertVaultPathLength, layoutOf, NAMES, parseVaultConfig } from './layout.js';
 import type { VaultConfig } from './layout.js';
@@ -66,6 +66,18 @@ function existsNoFollow(path: string): boolean {
   }
 }
 
+// Why: the removals of a look's recovery go through short unseals of the vault's directories (the root for
+// current.tmp, releases/, bundles/, state/ for highest.json), each sealed again afterwards. Run only when
+// every one of them is sealed, it re-seals nothing it did not lift itself; else the leftovers wait for a
+// write operation, and verify and status name the directory found unsealed. A flag that cannot be read counts as unsealed.
+async function sealedForLook(ctx: VaultCtx): Promise<boolean> {
+  const { layout } = ctx;
+  for (const p of [layout.root, layout.releases, layout.bundles, layout.state, layout.highest]) {
+    if (!(await isSealed(ctx, p).catch(() => false))) return false;
+  }
+  return true;
+}
+
 // Why: every command starts here; leftovers of an earlier process (staging/, current.tmp) are removed before
 // anything else (with trust anchors — the daemon's vault.trust, `--trust` — only if vault.json matches them),
 // and a crash marker is left for the write operations, which re-seal.
@@ -100,7 +112,7 @@ export async function openVaultContext(path: string, deps: VaultDeps, opts: { tr
       // doing it here would hide flags an attacker lifted from status and verify, which name the
       // interrupted operation and the lifted flags instead; the next write operation (deploy, heal,
       // rollback, `vault recover`) recovers (docs/VAULT.md#recovery-crash-consistency-invariant-3).
-      if (!lock.staleTakeover && leftoversPresent(ctx) && (await vaultAgreesWithAnchors(ctx, opts.trust))) {
+      if (!lock.staleTakeover && leftoversPresent(ctx) && (await sealedForLook(ctx)) && (await vaultAgreesWithAnchors(ctx, opts.trust))) {
         const { recoverVault } = await import('./recover.js');
         await recoverVault(ctx, false, opts.trust);
       }
