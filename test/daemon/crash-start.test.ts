@@ -4,8 +4,8 @@
 // After a genuine crash (a deploy killed with SIGKILL before and after its swap) and after a forged
 // marker over lifted flags, with real chattr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
@@ -14,7 +14,9 @@ import { createLogger } from '../../src/adapters/logger.js';
 import { startDaemon } from '../../src/daemon/main.js';
 import { isRoot, needs } from '../helpers/env.js';
 import { cleanupDaemonFiles, prepareDaemonFiles } from '../helpers/daemon-harness.js';
-import { closeDeps, liveTree, run } from '../helpers/vault-factory.js';
+import { closeDeps, liveTree, makeVault, run, tempDir } from '../helpers/vault-factory.js';
+import { encodePublicKey } from '../../src/core/keys.js';
+import { bundleFactory } from '../helpers/daemon-harness.js';
 
 after(() => cleanupDaemonFiles());
 
@@ -108,5 +110,35 @@ test('a forged marker over lifted flags: the daemon start names them in its tamp
     }
   } finally {
     await closeDeps(f.tv.deps);
+  }
+});
+
+test('after the first deploy into a fresh vault is killed at "staged", the daemon comes up waiting for the first release: its heal recovered, nothing was live to heal', { timeout: 120_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (chattr +i)')) return;
+  const tv = await makeVault('crash-start-fresh');
+  const tempDirOf = tempDir('crash-start-fresh-d');
+  try {
+    const dir = tempDirOf;
+    const pubPath = join(dir, 'release.pub');
+    writeFileSync(pubPath, encodePublicKey(tv.keys[0]!.public));
+    mkdirSync(join(dir, 'state'), { recursive: true });
+    const auditPath = join(dir, 'log', 'audit.log');
+    const configPath = join(dir, 'sentinel.json');
+    writeFileSync(configPath, JSON.stringify({ vault: { path: tv.path, trust: [pubPath], flagTracer: 'off' }, control: { socket: join(dir, 'run', 'sentinel.sock') }, audit: { path: auditPath }, stateDir: join(dir, 'state') }));
+    const b1 = await bundleFactory(tv)(1);
+    await deployKilledAt(tv.path, b1.path, 'staged');
+    assert.notEqual(readFileSync(join(tv.path, 'staging', '.lock'), 'utf8'), '', 'the killed deploy left its marker');
+    const sink = new Writable({ write: (_c, _e, cb) => cb() });
+    const handle = await startDaemon({ configFile: configPath, env: {}, signals: false, logger: createLogger('debug', sink) });
+    try {
+      assert.equal(handle.sentinel.lastVerify?.empty, true, 'the vault is fresh again: waiting for its first release');
+      assert.equal(readFileSync(join(tv.path, 'staging', '.lock'), 'utf8'), '', 'the marker is gone');
+    } finally {
+      await handle.stop('test');
+    }
+  } finally {
+    // The audit log is append-only (+a): lifted so the test's files can be removed, also after a failed start.
+    spawnSync('chattr', ['-f', '-a', join(tempDirOf, 'log', 'audit.log')]);
+    await closeDeps(tv.deps);
   }
 });
