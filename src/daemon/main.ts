@@ -67,7 +67,8 @@ async function verifyAtStart(sentinel: Sentinel, vaultPath: string): Promise<voi
   const first = await sentinel.checkTamper('startup');
   if (!first.tampered || first.healed) return;
   const report = await sentinel.verify('startup re-check');
-  if (report.ok) return;
+  // A vault fresh again (a first deploy that crashed, recovered by the heal's recovery) waits for its release, as at any start.
+  if (report.ok || sentinel.lastVerify?.empty === true) return;
   const p = report.problems[0];
   throw new SentinelError(p?.code ?? 'tampered', `vault does not verify at start and was not healed: ${p?.message ?? 'unknown problem'}`, { where: p?.path ?? vaultPath });
 }
