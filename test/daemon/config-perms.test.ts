@@ -4,8 +4,8 @@
 // anything is opened, and on reload (the old configuration stays).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveDaemonConfig } from '../../src/daemon/config.js';
@@ -112,4 +112,37 @@ test('a configuration or key file created by another user at the checked name, i
     rmSync(sticky, { recursive: true, force: true });
   }
   assert.equal(accepted, 0, `another user's key file was trusted ${String(accepted)} times in 1500 reloads`);
+});
+
+// A symlink another user plants at the name (this sticky directory lets anyone) would choose which root-owned
+// file is the configuration or a trusted key: refused as protected_symlinks would, whatever it points to.
+test('a configuration or key file named through a symlink another user owns is refused, even to a root-owned file', { timeout: 60_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (another user to act as)')) return;
+  const f = await prepareDaemonFiles('config-symlink');
+  const sticky = mkdtempSync(join(tmpdir(), 'sentinel-config-symlink-'));
+  chmodSync(sticky, 0o1777);
+  try {
+    const theirs = (name: string, target: string): string => {
+      const link = join(sticky, name);
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'ln', '-s', target, link]);
+      assert.equal(r.status, 0, String(r.stderr));
+      return link;
+    };
+    const configLink = theirs('sentinel.json', f.configPath);
+    await assert.rejects(resolveDaemonConfig(configLink, {}), (e: Error & { code?: string; where?: string }) => {
+      assert.equal(e.code, 'insecure-path', e.message);
+      assert.equal(e.where, configLink);
+      assert.match(e.message, /symlink/);
+      return true;
+    });
+    const config = await resolveDaemonConfig(f.configPath, {});
+    config.vault.trust = [theirs('key.pub', f.pubPath)];
+    await assert.rejects(loadTrust(config), (e: Error & { code?: string }) => e.code === 'insecure-path' && /symlink/.test(e.message));
+    // A symlink root made there is the operator's own choice, and is followed.
+    const ours = join(sticky, 'ours.json');
+    symlinkSync(f.configPath, ours);
+    assert.equal((await resolveDaemonConfig(ours, {})).vault.path, f.tv.path);
+  } finally {
+    rmSync(sticky, { recursive: true, force: true });
+  }
 });
