@@ -34,7 +34,7 @@ export function readLinkTarget(path: string): Promise<string> {
 
 /** A descriptor's calls, from the thread pool (a FileHandle) or blocking (a plain fd). */
 interface Held {
-  stat(): Promise<{ isFile(): boolean; mode: number; size: number; uid: number }>;
+  stat(): Promise<{ isFile(): boolean; mode: number; size: number; uid: number; dev: number; ino: number }>;
   read(buf: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   close(): Promise<void>;
 }
@@ -77,7 +77,7 @@ export interface SmallFileOptions {
    * Checks the opened file's own fstat before a byte is read (throw to refuse): a rule about who owns the
    * file then holds for the bytes read, not for whatever the path named a moment before.
    */
-  accept?: (st: { mode: number; uid: number }) => void;
+  accept?: (st: { mode: number; uid: number; dev: number; ino: number }) => void;
 }
 
 // Why: one wording for a file type that is refused, wherever an error names it; `otherwise` is the

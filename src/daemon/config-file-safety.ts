@@ -3,7 +3,7 @@
 // directory on the way to it must be root's own, as for the vault and the sockets; a file others can write is
 // refused before it is read, at start and on reload. The owner rule is applied to the opened file itself and the
 // bytes come from that descriptor, so a file someone else creates at the name after the check is never read.
-import { realpathSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
@@ -47,6 +47,7 @@ export interface OwnedFileOptions {
 export async function readOwnedConfigFile(given: string, opts: OwnedFileOptions): Promise<string> {
   const setting = opts.setting ?? opts.what;
   assertSafeDirectories(given, setting);
+  let opened: { dev: number; ino: number } | null = null;
   const text = await readSmallFile(given, {
     what: `the ${opts.what}`,
     maxBytes: opts.maxBytes,
@@ -55,9 +56,31 @@ export async function readOwnedConfigFile(given: string, opts: OwnedFileOptions)
     accept: (st) => {
       const why = ownedDirProblem(st, `the ${setting}`);
       if (why !== null) throw new SentinelError('insecure-path', `${setting}: ${why}`, { where: given });
+      opened = st;
     },
   });
   // A directory missing at the first look and created since by someone else shows now.
   assertSafeDirectories(given, setting);
+  assertSameName(given, setting, opened);
   return text;
+}
+
+/**
+ * The name, looked at again after the read, is still what was read: a symlink there must be root's own (another
+ * user's would choose which root-owned file is read, as `fs.protected_symlinks` forbids), and a file there the
+ * very file read.
+ */
+function assertSameName(given: string, setting: string, opened: { dev: number; ino: number } | null): void {
+  let st;
+  try {
+    st = lstatSync(given);
+  } catch (e) {
+    throw new SentinelError('insecure-path', `${setting}: removed or replaced while it was read (${errnoOf(e) ?? 'error'})`, { where: given, cause: e });
+  }
+  if (st.isSymbolicLink()) {
+    const why = ownedDirProblem({ uid: st.uid, mode: 0 }, `a symlink naming the ${setting}`);
+    if (why !== null) throw new SentinelError('insecure-path', `${setting}: is a symlink ${why}`, { where: given });
+  } else if (opened === null || st.dev !== opened.dev || st.ino !== opened.ino) {
+    throw new SentinelError('insecure-path', `${setting}: replaced while it was read`, { where: given });
+  }
 }
