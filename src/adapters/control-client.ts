@@ -3,6 +3,25 @@ import { connect } from 'node:net';
 import { SentinelError } from '../core/errors.js';
 import { codeForErrno } from '../core/errno.js';
 
+const CHECK = 'is the daemon running? systemctl status omnimind-sentinel';
+
+// Why: the operator reads what is wrong with the socket in words, with what to check, not Node's `connect ENOENT /path`.
+function connectFailure(errno: string | undefined): string {
+  switch (errno) {
+    case 'ENOENT':
+      return `no daemon: the control socket does not exist (${CHECK}; or --socket names another path)`;
+    case 'ECONNREFUSED':
+      return `no daemon listens on the control socket (a socket file left by a daemon that stopped: ${CHECK})`;
+    case 'EACCES':
+    case 'EPERM':
+      return 'not permitted to open the control socket: run as root, or as a member of its control.group';
+    case 'ENOTSOCK':
+      return 'the control socket path is not a socket (--socket names another file?)';
+    default:
+      return `cannot talk to the daemon (${errno ?? 'unknown error'})`;
+  }
+}
+
 // Why: `sentinel status/deploy --socket` and tests talk to the daemon through this one function.
 export async function sendRequest(socketPath: string, request: unknown, opts: { timeoutMs: number; maxReplyBytes?: number }): Promise<unknown> {
   const maxReply = opts.maxReplyBytes ?? 16 * 1024 * 1024;
@@ -43,7 +62,7 @@ export async function sendRequest(socketPath: string, request: unknown, opts: { 
       }
     });
     socket.on('error', (cause: NodeJS.ErrnoException) => {
-      finish(new SentinelError(codeForErrno(cause.code, 'connect'), `cannot talk to the daemon: ${cause.message}`, { where: socketPath, cause }));
+      finish(new SentinelError(codeForErrno(cause.code, 'connect'), connectFailure(cause.code), { where: socketPath, cause }));
     });
     socket.on('close', () => {
       finish(new SentinelError('unavailable', 'daemon closed the connection without a reply', { where: socketPath }));
