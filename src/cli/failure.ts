@@ -20,6 +20,13 @@ export function isJsonMode(): boolean {
 // Turns anything thrown into a SentinelError; unknown errors become 'internal' with their message.
 export function asSentinelError(e: unknown): SentinelError {
   if (isSentinelError(e)) return e;
+  const missing = missingModule(e);
+  if (missing !== null) {
+    // A file of the build itself (a path) is mended by building again, a package by installing the dependencies.
+    const built = missing.startsWith('/') || missing.startsWith('.') || missing.startsWith('file:');
+    const fix = built ? 'run npm run build in the checkout' : 'run npm ci in the checkout';
+    return new SentinelError('unavailable', `module '${missing}' is missing, an incomplete install: ${fix}, or install the package again`, { where: built ? missing : `node_modules/${missing}`, cause: e });
+  }
   if (e instanceof Error) {
     const errno = errnoOf(e);
     // A system error nobody wrapped gets its code from the one errno map; anything else is a bug.
@@ -27,6 +34,15 @@ export function asSentinelError(e: unknown): SentinelError {
     return new SentinelError('internal', e.message, { cause: e });
   }
   return new SentinelError('internal', String(e));
+}
+
+// Why: a package of node_modules that is not there (an interrupted or offline `npm ci`) is the install to mend, not a
+// bug: its name, from Node's CommonJS (MODULE_NOT_FOUND) or ES module (ERR_MODULE_NOT_FOUND) loader.
+function missingModule(e: unknown): string | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_MODULE_NOT_FOUND') return null;
+  const m = /Cannot find (?:module|package) '([^']+)'/.exec(e instanceof Error ? e.message : '');
+  return m?.[1] ?? null;
 }
 
 // The JSON shape of a failure, shared by every `--json` command.

@@ -15,7 +15,7 @@ test('keygen and daemon from a build without node_modules: one line naming the m
     cpSync(join(packageRoot(), 'package.json'), join(copy, 'package.json'));
     cpSync(join(packageRoot(), 'dist', 'src'), join(copy, 'dist', 'src'), { recursive: true });
     const cli = join(copy, 'dist', 'src', 'cli', 'main.js');
-    for (const [args, module] of [[['keygen', '--out', join(copy, 'k')], 'tweetnacl'], [['daemon', '--vault', join(copy, 'v'), '--trust', join(copy, 'k.pub'), '--socket', join(copy, 's.sock')], 'zod|pino']] as const) {
+    for (const [args, module] of [[['keygen', '--out', join(copy, 'k')], 'tweetnacl'], [['daemon', '--vault', join(copy, 'v'), '--trust', join(copy, 'k.pub'), '--socket', join(copy, 's.sock')], 'zod|pino|chokidar|execa']] as const) {
       const r = await sentinel([...args], { entry: cli });
       assertFails(r, 'unavailable');
       const line = r.errLines[0]!;
