@@ -57,6 +57,26 @@ export function renderUnit(text: string, paths: UnitPaths): string {
     .split(PLACEHOLDERS.root).join(root);
 }
 
+const HIDDEN: readonly [RegExp, string][] = [
+  [/^\/(home|root|run\/user)(\/|$)/, 'ProtectHome=yes'],
+  [/^\/(tmp|var\/tmp)(\/|$)/, 'PrivateTmp=yes'],
+];
+
+// Why: every shipped unit has ProtectHome=yes and PrivateTmp=yes, so a node, a CLI or a package below /root, /home or
+// /tmp is not there for it: the sentinel's own unit would fail to start. Said once, naming each such place.
+export function unitVisibilityWarnings(paths: { node: string; cli: string; root: string }): string[] {
+  const hidden = new Map<string, string>();
+  for (const p of [paths.root, paths.cli, paths.node]) {
+    if (p !== paths.root && p.startsWith(`${paths.root}/`) && hidden.has(paths.root)) continue;
+    const why = HIDDEN.find(([re]) => re.test(p))?.[1];
+    if (why !== undefined) hidden.set(p, why);
+  }
+  if (hidden.size === 0) return [];
+  const where = [...hidden.keys()].join(', ');
+  const why = [...new Set(hidden.values())].join(', ');
+  return [`${where} cannot be seen by the units (${why}): omnimind-sentinel.service would fail to start, and the backend units too; put the checkout under /opt (e.g. /opt/omnimind-sentinel) and run install-units from there, or install the package`];
+}
+
 // Why: installs the units and the sample config (never overwriting an existing config).
 export async function installUnits(opts: { prefix: string; node?: string; cli?: string; reload: boolean; source?: string; sampleBackend?: boolean }): Promise<{ files: string[]; warnings: string[] }> {
   const source = opts.source ?? join(packageRoot(), 'systemd');
@@ -68,9 +88,7 @@ export async function installUnits(opts: { prefix: string; node?: string; cli?: 
       throw new SentinelError('not-found', `${what} path for ExecStart does not exist`, { where: p, cause });
     }
   }
-  const warnings: string[] = [];
-  // The backend unit has ProtectHome=yes: a package under /home or /root is invisible to it.
-  if (/^\/(home|root)(\/|$)/.test(paths.root)) warnings.push(`the package is under ${paths.root}, which omnimind-backend.service cannot see (ProtectHome=yes); install it under /opt or /usr/lib for the backend unit`);
+  const warnings = unitVisibilityWarnings(paths);
   await mkdir(opts.prefix, { recursive: true });
   const names: string[] = [...UNIT_FILES];
   // Without the flag the drop-in goes (the backend runs OmniMind's app); a sample unit already there is left alone.
