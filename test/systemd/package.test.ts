@@ -173,7 +173,7 @@ test('Debian package: apt-get install offline, enable --now, upgrade with the se
 
     const purge = await stepOk('readme-uninstall');
     assert.match(purge, /chattr -R -f -i \/var\/lib\/omnimind/, 'purge says how to remove the vault');
-    assert.match(purge, /chattr -a \/var\/log\/omnimind-sentinel\/audit\.log/, 'purge says how to remove the audit log');
+    assert.match(purge, /chattr -f -a \/var\/log\/omnimind-sentinel\/audit\.log; rm -rf \/var\/log\/omnimind-sentinel/, 'purge says how to remove the audit log');
     const flags = await stepOk('vault-flags');
     assert.match(flags, /^\S*i\S* \/var\/lib\/omnimind\/phi-engine$/m, `the vault is still sealed: ${flags}`);
     assert.match(flags, /^\S*a\S* \/var\/log\/omnimind-sentinel\/audit\.log$/m, `the audit log is still append-only: ${flags}`);
