@@ -1,4 +1,4 @@
-// The nspawn scenarios (package, checkout install, metrics, no vault) share one `step` helper, bound into each
+// The nspawn scenarios (package, checkout install, metrics, no vault, a crash after start-up) share one `step` helper, bound into each
 // container at the same path (test/helpers/nspawn-inputs.ts SCENARIO_STEP_GUEST), instead of a copy each; the
 // helper itself, run in a real bash: each step's exit code and output land in $OUT/NAME.rc and $OUT/NAME.out.
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ const fixtures = join(packageRoot(), 'test', 'fixtures');
 
 test('every nspawn scenario sources the one step helper and defines no step() of its own', () => {
   const scenarios = readdirSync(fixtures).filter((d) => existsSync(join(fixtures, d, 'scenario.sh')));
-  assert.deepEqual(scenarios.sort(), ['checkout', 'metrics', 'no-vault', 'package']);
+  assert.deepEqual(scenarios.sort(), ['checkout', 'crash-exit', 'metrics', 'no-vault', 'package']);
   for (const name of scenarios) {
     const text = readFileSync(join(fixtures, name, 'scenario.sh'), 'utf8');
     assert.doesNotMatch(text, /^\s*step\s*\(\)/m, `${name}/scenario.sh defines its own step()`);
