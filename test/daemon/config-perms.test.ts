@@ -146,3 +146,32 @@ test('a configuration or key file named through a symlink another user owns is r
     rmSync(sticky, { recursive: true, force: true });
   }
 });
+
+// Opening is itself an action for a fifo (its blocked writer is released) or a device (a watchdog arms): a name
+// another user's symlink points at such a thing is refused before anything is opened for reading.
+test('a configuration named through another user\'s symlink to a fifo is refused without opening the fifo', { timeout: 60_000 }, async (t) => {
+  if (needs(t, isRoot(), 'root (another user to act as)')) return;
+  const sticky = mkdtempSync(join(tmpdir(), 'sentinel-config-fifo-'));
+  chmodSync(sticky, 0o1777);
+  const fifo = join(sticky, 'fifo');
+  const writer = { done: false };
+  let p: ChildProcess | null = null;
+  try {
+    assert.equal(spawnSync('mkfifo', ['-m', '0644', fifo]).status, 0);
+    // A writer blocks in open(2) until a reader opens the fifo.
+    p = spawn('sh', ['-c', `echo x > ${fifo}`], { stdio: 'ignore' });
+    p.on('exit', () => (writer.done = true));
+    const link = join(sticky, 'sentinel.json');
+    assert.equal(spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'ln', '-s', fifo, link]).status, 0);
+    await assert.rejects(resolveDaemonConfig(link, {}), (e: Error & { code?: string }) => e.code === 'insecure-path' && /symlink/.test(e.message));
+    // And root's own name for a fifo: not a regular file, refused, the fifo not opened either.
+    const ours = join(sticky, 'ours.json');
+    symlinkSync(fifo, ours);
+    await assert.rejects(resolveDaemonConfig(ours, {}), (e: Error & { code?: string }) => e.code === 'config' && /fifo/.test(e.message));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(writer.done, false, 'the fifo was opened: its blocked writer was released');
+  } finally {
+    p?.kill('SIGKILL');
+    rmSync(sticky, { recursive: true, force: true });
+  }
+});
