@@ -3,12 +3,14 @@
 // directory on the way to it must be root's own, as for the vault and the sockets; a file others can write is
 // refused before it is read, at start and on reload. The owner rule is applied to the opened file itself and the
 // bytes come from that descriptor, so a file someone else creates at the name after the check is never read.
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync, realpathSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
-import { readSmallFile } from '../adapters/small-file.js';
+import { readSmallFile, typeName } from '../adapters/small-file.js';
+import { procFdAvailable } from '../adapters/proc-fd.js';
 import { ownedDirProblem, unsafeAncestors } from '../vault/safety.js';
 
 /** Refuses (`insecure-path`, naming the directory) a file below a directory others could write. */
@@ -48,21 +50,67 @@ export async function readOwnedConfigFile(given: string, opts: OwnedFileOptions)
   const setting = opts.setting ?? opts.what;
   assertSafeDirectories(given, setting);
   let opened: { dev: number; ino: number } | null = null;
-  const text = await readSmallFile(given, {
-    what: `the ${opts.what}`,
-    maxBytes: opts.maxBytes,
-    badFileCode: opts.badFileCode,
-    where: opts.where ?? given,
-    accept: (st) => {
-      const why = ownedDirProblem(st, `the ${setting}`);
-      if (why !== null) throw new SentinelError('insecure-path', `${setting}: ${why}`, { where: given });
-      opened = st;
-    },
-  });
+  // Nothing is opened for reading before the name is judged: another user's symlink there is refused, and the
+  // file is first taken with O_PATH (which opens nothing: no fifo writer released, no device armed) and read
+  // only if it is a regular file, through that descriptor where /proc is mounted.
+  const named = await nameOwnedFile(given, setting, opts);
+  let text: string;
+  try {
+    text = await readSmallFile(named.readPath, {
+      what: `the ${opts.what}`,
+      maxBytes: opts.maxBytes,
+      badFileCode: opts.badFileCode,
+      where: opts.where ?? given,
+      accept: (st) => {
+        const why = ownedDirProblem(st, `the ${setting}`);
+        if (why !== null) throw new SentinelError('insecure-path', `${setting}: ${why}`, { where: given });
+        opened = st;
+      },
+    });
+  } finally {
+    await named.close();
+  }
   // A directory missing at the first look and created since by someone else shows now.
   assertSafeDirectories(given, setting);
   assertSameName(given, setting, opened);
   return text;
+}
+
+/** Linux's O_PATH (not in Node's constants): a descriptor that names the file without opening it. */
+const O_PATH = 0o10000000;
+
+async function nameOwnedFile(given: string, setting: string, opts: OwnedFileOptions): Promise<{ readPath: string; close(): Promise<void> }> {
+  const where = opts.where ?? given;
+  const link = lstatOrNull(given);
+  if (link?.isSymbolicLink() === true) {
+    const why = ownedDirProblem({ uid: link.uid, mode: 0 }, `a symlink naming the ${setting}`);
+    if (why !== null) throw new SentinelError('insecure-path', `${setting}: is a symlink ${why}`, { where: given });
+  }
+  let fh;
+  try {
+    fh = await open(given, O_PATH);
+  } catch (e) {
+    throw ioError(e, `cannot open the ${opts.what}`, where);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SentinelError(opts.badFileCode, `the ${opts.what} is ${typeName(st.mode)}, not a regular file`, { where });
+    const why = ownedDirProblem(st, `the ${setting}`);
+    if (why !== null) throw new SentinelError('insecure-path', `${setting}: ${why}`, { where: given });
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw ioError(e, `cannot inspect the ${opts.what}`, where);
+  }
+  const held = fh;
+  return { readPath: procFdAvailable() ? `/proc/self/fd/${String(held.fd)}` : given, close: () => held.close().catch(() => undefined) };
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
 }
 
 /**
