@@ -3,11 +3,10 @@
 // kernel (newer ones fire the tracepoint for failed attempts too, with their error).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfEngine } from '../../src/adapters/bpf-engine.js';
-import { createNetnsPair, type NetnsPair } from '../helpers/netns.js';
+import { createNetnsPair, hasTools, type NetnsPair } from '../helpers/netns.js';
 import { needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 import { needsEngine, python } from '../helpers/bpf.js';
@@ -17,15 +16,6 @@ test.after(() => removeTempDirs());
 
 // A port of this file's own: the tracepoint sees every network namespace.
 const PORT = 8012;
-
-function has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A table of one rule dropping what the port sends, on a namespace's input or output hook. */
 async function dropPort(net: NetnsPair, ns: string, hook: 'input' | 'output'): Promise<void> {
@@ -43,7 +33,7 @@ async function tcpExt(net: NetnsPair, ns: string, name: string): Promise<number>
 
 test('a retransmit the kernel could not send (dropped on the host\'s own output) is not counted', async (t) => {
   if (needsEngine(t)) return;
-  if (needs(t, has('nft', ['--version']) && has('ip', ['-V']) && has('ss', ['-V']), 'nftables, iproute2 and ss')) return;
+  if (needs(t, hasTools(['nft', '--version'], ['ip', '-V'], ['ss', '-V']), 'nftables, iproute2 and ss')) return;
   const dir = makeTempDir('bpf-retransmit-failed');
   const go = join(dir, 'go');
   const net = await createNetnsPair();

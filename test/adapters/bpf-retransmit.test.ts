@@ -2,11 +2,10 @@
 // namespaces, a veth pair, nftables random drop): the watched port counts, another port does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfEngine } from '../../src/adapters/bpf-engine.js';
-import { createNetnsPair, type NetnsPair } from '../helpers/netns.js';
+import { createNetnsPair, hasTools, type NetnsPair } from '../helpers/netns.js';
 import { needs } from '../helpers/env.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 import { RecordLog, needsEngine, python } from '../helpers/bpf.js';
@@ -18,15 +17,6 @@ test.after(() => removeTempDirs());
 // (seen: that test's 8001 phase raised its port-8000 alarm while this one downloaded from 8000).
 const WATCHED = 8010;
 const OTHER = 8011;
-
-function has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Downloads `file` from the server's port inside the client namespace (retries until it listens). */
 async function download(net: NetnsPair, port: number, file: string, bytes: number): Promise<void> {
@@ -47,7 +37,7 @@ async function download(net: NetnsPair, port: number, file: string, bytes: numbe
 
 test('retransmits from a watched port are counted in the kernel and reported at most once per gap; another port is not', async (t) => {
   if (needsEngine(t)) return;
-  if (needs(t, has('nft', ['--version']) && has('ip', ['-V']), 'nftables and iproute2')) return;
+  if (needs(t, hasTools(['nft', '--version'], ['ip', '-V']), 'nftables and iproute2')) return;
   const dir = makeTempDir('bpf-retransmit');
   const size = 500_000;
   writeFileSync(join(dir, 'payload'), Buffer.alloc(size, 0x61));

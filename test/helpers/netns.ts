@@ -1,6 +1,6 @@
 // Two network namespaces joined by a veth pair, for tests that need real packet loss
 // (nftables random drop). Unique names per call; `cleanup()` deletes everything it made.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -105,4 +105,16 @@ export async function createNetnsPair(): Promise<NetnsPair> {
     throw e;
   }
   return pair;
+}
+
+/** Whether each tool runs here (each given as its command and a harmless version flag): nft, ip, ss. */
+export function hasTools(...tools: [string, string][]): boolean {
+  return tools.every(([cmd, flag]) => {
+    try {
+      execFileSync(cmd, [flag], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }

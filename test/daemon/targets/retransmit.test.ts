@@ -2,27 +2,17 @@
 // the rate on the target's port crosses the threshold and the action fires; another port does not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createLogger, type LogLevel } from '../../../src/adapters/logger.js';
 import { TargetSupervisor } from '../../../src/daemon/targets/index.js';
 import { targetSchema } from '../../../src/daemon/targets/spec.js';
 import { TargetEventRecorder } from '../../../src/cli/demo/event-recorder.js';
 import { pythonBinary, sampleBackendCommand } from '../../../src/cli/demo/sample-backend.js';
-import { createNetnsPair, type NetnsPair } from '../../helpers/netns.js';
+import { createNetnsPair, hasTools, type NetnsPair } from '../../helpers/netns.js';
 import { isRoot, needs } from '../../helpers/env.js';
 import { bpfEngineUnavailable } from '../../../src/adapters/bpf-engine.js';
 import { EbpfHost } from '../../../src/daemon/ebpf-host.js';
 
 const log = createLogger((process.env.SENTINEL_TEST_LOG ?? 'silent') as LogLevel);
-
-function has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Downloads `bytes` from the server inside the client namespace (retries until the server listens). */
 async function download(net: NetnsPair, port: number, bytes: number): Promise<void> {
@@ -42,7 +32,7 @@ async function download(net: NetnsPair, port: number, bytes: number): Promise<vo
 }
 
 test('retransmits on the target port above the threshold fire the action; another port does not', async (t) => {
-  if (needs(t, isRoot() && bpfEngineUnavailable() === null && has('nft', ['--version']) && has('ip', ['-V']), 'root, the eBPF engine, nftables and iproute2')) return;
+  if (needs(t, isRoot() && bpfEngineUnavailable() === null && hasTools(['nft', '--version'], ['ip', '-V']), 'root, the eBPF engine, nftables and iproute2')) return;
   const ebpf = new EbpfHost({ log });
   await ebpf.start();
   assert.equal(ebpf.unavailable, null, 'the engine loads');
