@@ -9,7 +9,7 @@ import { SentinelError } from '../core/errors.js';
 import { ioError } from '../core/errno.js';
 import { syncFsNative } from './native.js';
 import { typeName } from './small-file.js';
-import { openSameFile, procFdAvailable } from './proc-fd.js';
+import { O_PATH, openSameFile, procFdAvailable } from './proc-fd.js';
 import { parseBundleHead } from '../core/bundle.js';
 import type { BundleLimits } from '../core/limits.js';
 import { DEFAULT_LIMITS } from '../core/limits.js';
@@ -29,9 +29,6 @@ export interface OpenedBundle {
   /** @internal the open handle, used by stagePayload. */
   readonly handle: FileHandle;
 }
-
-/** Linux's O_PATH (not in Node's constants): a descriptor that names the file without opening it. */
-const O_PATH = 0o10000000;
 
 // Why: opening a file is itself an action for a device (a hardware watchdog arms on open, a tape rewinds)
 // or a fifo (its blocked writer is released), and the daemon opens a path a control-group member names,

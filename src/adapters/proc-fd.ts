@@ -5,6 +5,9 @@ import { existsSync } from 'node:fs';
 import { constants, open, type FileHandle } from 'node:fs/promises';
 import { SentinelError } from '../core/errors.js';
 
+/** Linux's O_PATH (not in Node's constants): a descriptor that names a file without opening it. */
+export const O_PATH = 0o10000000;
+
 let mounted: boolean | undefined;
 
 /** Whether /proc/self/fd can be used (looked at once per process). */

@@ -10,7 +10,7 @@ import { SentinelError } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { errnoOf, ioError } from '../core/errno.js';
 import { readSmallFile, typeName } from '../adapters/small-file.js';
-import { procFdAvailable } from '../adapters/proc-fd.js';
+import { O_PATH, procFdAvailable } from '../adapters/proc-fd.js';
 import { ownedDirProblem, unsafeAncestors } from '../vault/safety.js';
 
 /** Refuses (`insecure-path`, naming the directory) a file below a directory others could write. */
@@ -75,9 +75,6 @@ export async function readOwnedConfigFile(given: string, opts: OwnedFileOptions)
   assertSameName(given, setting, opened);
   return text;
 }
-
-/** Linux's O_PATH (not in Node's constants): a descriptor that names the file without opening it. */
-const O_PATH = 0o10000000;
 
 async function nameOwnedFile(given: string, setting: string, opts: OwnedFileOptions): Promise<{ readPath: string; close(): Promise<void> }> {
   const where = opts.where ?? given;
